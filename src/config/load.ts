@@ -1,0 +1,281 @@
+// Loads the YAML file once at start, checks its structure and its meaning,
+// and returns the normalized Config. Every problem is collected and reported
+// together, each as `path: what was expected`; nothing is half-applied.
+
+import { readFileSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { parse as parseYaml, YAMLParseError } from 'yaml'
+import Value from 'typebox/value'
+import type { Static } from 'typebox'
+import { validate as validateCron } from 'node-cron'
+import { FileSchema, type CheckSchema, type RecycleSchema, type SiteSchema } from './schema.ts'
+import { formatSchemaErrors } from './errors.ts'
+import { parseDuration } from './duration.ts'
+import type { CheckConfig, Config, JenkinsStatus, RecycleConfig, SiteConfig, StatusRange, Target, WorkloadKind } from './types.ts'
+
+export const EXAMPLE_CONFIG_PATH = fileURLToPath(new URL('../../config/example.yaml', import.meta.url))
+
+export class ConfigError extends Error {
+  readonly problems: string[]
+  constructor(source: string, problems: string[]) {
+    super(`invalid configuration in ${source}:\n  - ${problems.join('\n  - ')}`)
+    this.name = 'ConfigError'
+    this.problems = problems
+  }
+}
+
+type FileShape = Static<typeof FileSchema>
+type SiteShape = Static<typeof SiteSchema>
+type CheckShape = Static<typeof CheckSchema>
+type RecycleShape = Static<typeof RecycleSchema>
+
+const DEFAULT_RECYCLE: RecycleConfig = {
+  strategy: 'rollout',
+  cooldownMs: 10 * 60_000,
+  maxPerWindow: 3,
+  windowMs: 6 * 3_600_000,
+  maxUnavailable: 1,
+  timeoutMs: 10 * 60_000,
+  commitEnv: 'SITE_COMMIT',
+  onGitError: 'skip',
+}
+
+export function loadConfigFile(path: string): Config {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (e) {
+    throw new ConfigError(path, [`(file): cannot be read (${(e as NodeJS.ErrnoException).code ?? 'error'})`])
+  }
+  return parseConfig(text, path)
+}
+
+export function parseConfig(text: string, source = '(inline)'): Config {
+  let doc: unknown
+  try {
+    doc = parseYaml(text, { maxAliasCount: 100, uniqueKeys: true })
+  } catch (e) {
+    const where = e instanceof YAMLParseError && e.linePos ? ` at line ${e.linePos[0].line}` : ''
+    throw new ConfigError(source, [`(file): not valid YAML${where}: ${(e as Error).message.split('\n')[0]}`])
+  }
+  return validateConfig(doc, source)
+}
+
+export function validateConfig(doc: unknown, source = '(inline)'): Config {
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new ConfigError(source, ['(root): must be a mapping with a `sites` list'])
+  }
+  const problems = formatSchemaErrors(Value.Errors(FileSchema, doc))
+  if (problems.length > 0) throw new ConfigError(source, problems)
+  const file = doc as FileShape
+  const out = normalize(file, problems)
+  if (problems.length > 0) throw new ConfigError(source, problems)
+  return out
+}
+
+function duration(value: string | number | undefined, path: string, problems: string[], fallback: number, min = 0): number {
+  if (value === undefined) return fallback
+  const ms = parseDuration(value)
+  if (ms === undefined) {
+    problems.push(`${path}: must be a duration like "90s", "10m" or "1h30m"`)
+    return fallback
+  }
+  if (ms < min) problems.push(`${path}: must be at least ${min} ms`)
+  return ms
+}
+
+function normalize(file: FileShape, problems: string[]): Config {
+  const s = file.service ?? {}
+  const d = file.defaults ?? {}
+  const config: Config = {
+    service: {
+      dryRun: s.dryRun ?? false,
+      statusAuth: s.statusAuth ?? false,
+      bodyLimitBytes: s.bodyLimit ?? 256 * 1024,
+      rateLimit: {
+        max: s.rateLimit?.max ?? 120,
+        windowMs: duration(s.rateLimit?.window, 'service.rateLimit.window', problems, 60_000, 1000),
+      },
+      historySize: s.historySize ?? 200,
+      namespace: s.namespace ?? 'kube-recycler',
+      probeConcurrency: s.probeConcurrency ?? 16,
+    },
+    sites: [],
+  }
+  const defaultRecycle = recycle(d.recycle, DEFAULT_RECYCLE, 'defaults.recycle', problems)
+  if (d.schedule !== undefined && !validateCron(d.schedule)) problems.push(`defaults.schedule: not a valid cron expression: ${JSON.stringify(d.schedule)}`)
+
+  const names = new Map<string, number>()
+  const jobs = new Map<string, string>()
+  file.sites.forEach((site, i) => {
+    const base = `sites[${i}]`
+    if (names.has(site.name)) problems.push(`${base}.name: duplicate site name "${site.name}" (also sites[${names.get(site.name)}])`)
+    names.set(site.name, i)
+    const normalized = normalizeSite(site, base, d, defaultRecycle, problems)
+    for (const [j, job] of normalized.jenkins.jobs.entries()) {
+      const owner = jobs.get(job)
+      if (owner !== undefined && owner !== site.name) problems.push(`${base}.jenkins.jobs[${j}]: job "${job}" already belongs to site "${owner}"`)
+      jobs.set(job, site.name)
+    }
+    config.sites.push(normalized)
+  })
+  return config
+}
+
+function recycle(r: RecycleShape | undefined, base: RecycleConfig, path: string, problems: string[]): RecycleConfig {
+  if (!r) return { ...base }
+  return {
+    strategy: r.strategy ?? base.strategy,
+    cooldownMs: duration(r.cooldown, `${path}.cooldown`, problems, base.cooldownMs),
+    maxPerWindow: r.maxPerWindow ?? base.maxPerWindow,
+    windowMs: duration(r.window, `${path}.window`, problems, base.windowMs, 60_000),
+    maxUnavailable: r.maxUnavailable ?? base.maxUnavailable,
+    timeoutMs: duration(r.timeout, `${path}.timeout`, problems, base.timeoutMs, 1000),
+    commitEnv: r.commitEnv ?? base.commitEnv,
+    onGitError: r.onGitError ?? base.onGitError,
+  }
+}
+
+function normalizeSite(site: SiteShape, base: string, d: NonNullable<FileShape['defaults']>, defaultRecycle: RecycleConfig, problems: string[]): SiteConfig {
+  const t = site.target
+  let target: Target
+  if (t.name !== undefined && t.selector !== undefined) {
+    problems.push(`${base}.target: give either kind+name or selector, not both`)
+    target = { namespace: t.namespace, selector: t.selector }
+  } else if (t.selector !== undefined) {
+    if (Object.keys(t.selector).length === 0) problems.push(`${base}.target.selector: must have at least one label`)
+    if (t.kind !== undefined) problems.push(`${base}.target.kind: not used with selector (the selector picks pods)`)
+    target = { namespace: t.namespace, selector: t.selector }
+  } else if (t.name !== undefined) {
+    target = { kind: (t.kind ?? 'Deployment') as WorkloadKind, namespace: t.namespace, name: t.name }
+  } else {
+    problems.push(`${base}.target: must name a workload (kind, name) or a selector`)
+    target = { kind: 'Deployment', namespace: t.namespace, name: '' }
+  }
+
+  const schedule = site.schedule ?? d.schedule
+  if (site.schedule !== undefined && !validateCron(site.schedule)) problems.push(`${base}.schedule: not a valid cron expression: ${JSON.stringify(site.schedule)}`)
+  const timezone = site.timezone ?? d.timezone
+  if (timezone !== undefined && !validTimezone(timezone)) problems.push(`${base}.timezone: unknown time zone "${timezone}"`)
+
+  const checks = (site.checks ?? []).map((c, j) => normalizeCheck(c, `${base}.checks[${j}]`, problems))
+  const checkNames = new Set<string>()
+  checks.forEach((c, j) => {
+    if (checkNames.has(c.name)) problems.push(`${base}.checks[${j}].name: duplicate check name "${c.name}"`)
+    checkNames.add(c.name)
+  })
+
+  const recycleCfg = recycle(site.recycle, defaultRecycle, `${base}.recycle`, problems)
+  if (recycleCfg.strategy === 'rollout' && !('name' in target)) {
+    problems.push(`${base}.recycle.strategy: "rollout" needs a named workload target; use "evict" or "delete" with a selector`)
+  }
+
+  let git: SiteConfig['git']
+  if (site.git) {
+    if (!/^https?:\/\/[^\s]+$/.test(site.git.repo) && !/^file:\/\//.test(site.git.repo)) {
+      problems.push(`${base}.git.repo: must be an http(s) URL`)
+    } else if (/^https?:\/\/[^/]*@/.test(site.git.repo)) {
+      problems.push(`${base}.git.repo: must not contain credentials; set KUBE_RECYCLER_GIT_TOKEN instead`)
+    }
+    git = {
+      repo: site.git.repo,
+      branch: site.git.branch ?? 'production',
+      username: site.git.username ?? 'git',
+      cacheMs: duration(site.git.cache, `${base}.git.cache`, problems, 30_000),
+    }
+  }
+
+  const out: SiteConfig = {
+    name: site.name,
+    target,
+    jenkins: {
+      jobs: site.jenkins?.jobs ?? [],
+      failingStatuses: (site.jenkins?.failingStatuses ?? d.failingStatuses ?? ['FAILURE', 'UNSTABLE']) as JenkinsStatus[],
+      ...(site.jenkins?.expectEvery !== undefined
+        ? { expectEveryMs: duration(site.jenkins.expectEvery, `${base}.jenkins.expectEvery`, problems, 0, 60_000) }
+        : {}),
+    },
+    checks,
+    ...(schedule !== undefined && checks.length > 0 ? { schedule: { cron: schedule, ...(timezone ? { timezone } : {}) } } : {}),
+    failureThreshold: site.failureThreshold ?? d.failureThreshold ?? 1,
+    successThreshold: site.successThreshold ?? d.successThreshold ?? 1,
+    recycle: recycleCfg,
+    ...(git ? { git } : {}),
+  }
+  if (site.schedule !== undefined && checks.length === 0) problems.push(`${base}.schedule: needs at least one entry in checks`)
+  return out
+}
+
+function validTimezone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz })
+    return true
+  } catch {
+    return false
+  }
+}
+
+function normalizeCheck(c: CheckShape, path: string, problems: string[]): CheckConfig {
+  let url: URL | undefined
+  try {
+    url = new URL(c.url)
+  } catch {
+    url = undefined
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) problems.push(`${path}.url: must be an absolute http(s) URL`)
+  if (c.bodyMatches !== undefined) {
+    try {
+      new RegExp(c.bodyMatches)
+    } catch (e) {
+      problems.push(`${path}.bodyMatches: not a valid regular expression (${(e as Error).message})`)
+    }
+  }
+  if (c.tls?.caFile !== undefined && url?.protocol === 'http:') problems.push(`${path}.tls.caFile: only used with https URLs`)
+  const timeoutMs = duration(c.timeout, `${path}.timeout`, problems, 10_000, 1)
+  const maxLatencyMs = c.maxLatency === undefined ? undefined : duration(c.maxLatency, `${path}.maxLatency`, problems, 0, 1)
+  if (maxLatencyMs !== undefined && maxLatencyMs > timeoutMs) problems.push(`${path}.maxLatency: must not exceed timeout (${timeoutMs} ms)`)
+  return {
+    name: c.name,
+    url: c.url,
+    method: c.method ?? (c.body !== undefined ? 'POST' : 'GET'),
+    headers: c.headers ?? {},
+    ...(c.body !== undefined ? { body: c.body } : {}),
+    timeoutMs,
+    expectStatus: statusRanges(c.expectStatus, `${path}.expectStatus`, problems),
+    ...(c.bodyContains !== undefined ? { bodyContains: c.bodyContains } : {}),
+    ...(c.bodyMatches !== undefined ? { bodyMatches: c.bodyMatches } : {}),
+    ...(c.json !== undefined ? { json: { path: c.json.path, equals: c.json.equals } } : {}),
+    ...(maxLatencyMs !== undefined ? { maxLatencyMs } : {}),
+    tls: { verify: c.tls?.verify ?? true, ...(c.tls?.caFile !== undefined ? { caFile: c.tls.caFile } : {}) },
+    ...(c.certExpiryWarnDays !== undefined ? { certExpiryWarnDays: c.certExpiryWarnDays } : {}),
+  }
+}
+
+/** 200, "200-299", "2xx", or a list of those. Default: 200-299. */
+export function statusRanges(spec: number | string | (number | string)[] | undefined, path: string, problems: string[]): StatusRange[] {
+  if (spec === undefined) return [{ min: 200, max: 299 }]
+  const items = Array.isArray(spec) ? spec : [spec]
+  const out: StatusRange[] = []
+  items.forEach((item, i) => {
+    const where = Array.isArray(spec) ? `${path}[${i}]` : path
+    const r = parseStatus(item)
+    if (!r) problems.push(`${where}: must be a status (200), a range ("200-299") or a class ("2xx")`)
+    else out.push(r)
+  })
+  return out
+}
+
+function parseStatus(item: number | string): StatusRange | undefined {
+  const ok = (n: number): boolean => Number.isInteger(n) && n >= 100 && n <= 599
+  if (typeof item === 'number') return ok(item) ? { min: item, max: item } : undefined
+  const s = item.trim()
+  let m = /^([1-5])xx$/i.exec(s)
+  if (m) return { min: Number(m[1]) * 100, max: Number(m[1]) * 100 + 99 }
+  m = /^(\d{3})\s*-\s*(\d{3})$/.exec(s)
+  if (m) {
+    const min = Number(m[1]), max = Number(m[2])
+    return ok(min) && ok(max) && min <= max ? { min, max } : undefined
+  }
+  if (/^\d{3}$/.test(s)) return ok(Number(s)) ? { min: Number(s), max: Number(s) } : undefined
+  return undefined
+}

@@ -1,0 +1,96 @@
+// The shape of the YAML file as an operator writes it. Structure is checked
+// with this TypeBox schema; meaning (URLs, durations, cron expressions, which
+// job belongs to which site) is checked in load.ts, and every problem in both
+// passes is reported together, each named by its path.
+
+import Type from 'typebox'
+
+const Duration = Type.Union([Type.String(), Type.Number()], { description: 'e.g. "90s", "10m", "1h30m", or milliseconds' })
+const Name = Type.String({ minLength: 1, maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' })
+const Labels = Type.Record(Type.String({ minLength: 1 }), Type.String())
+
+const JenkinsStatus = Type.Enum(['SUCCESS', 'UNSTABLE', 'FAILURE', 'ABORTED', 'NOT_BUILT'])
+
+export const CheckSchema = Type.Object({
+  name: Type.String({ minLength: 1, maxLength: 100 }),
+  url: Type.String({ minLength: 1 }),
+  method: Type.Optional(Type.Enum(['GET', 'HEAD', 'POST', 'PUT', 'OPTIONS'])),
+  headers: Type.Optional(Type.Record(Type.String({ minLength: 1 }), Type.String())),
+  body: Type.Optional(Type.String()),
+  timeout: Type.Optional(Duration),
+  expectStatus: Type.Optional(Type.Union([Type.Integer(), Type.String(), Type.Array(Type.Union([Type.Integer(), Type.String()]), { minItems: 1 })])),
+  bodyContains: Type.Optional(Type.String({ minLength: 1 })),
+  bodyMatches: Type.Optional(Type.String({ minLength: 1 })),
+  json: Type.Optional(Type.Object({
+    path: Type.String({ minLength: 1 }),
+    equals: Type.Union([Type.String(), Type.Number(), Type.Boolean(), Type.Null()]),
+  }, { additionalProperties: false })),
+  maxLatency: Type.Optional(Duration),
+  tls: Type.Optional(Type.Object({
+    verify: Type.Optional(Type.Boolean()),
+    caFile: Type.Optional(Type.String({ minLength: 1 })),
+  }, { additionalProperties: false })),
+  certExpiryWarnDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 365 })),
+}, { additionalProperties: false })
+
+export const RecycleSchema = Type.Object({
+  strategy: Type.Optional(Type.Enum(['rollout', 'evict', 'delete'])),
+  cooldown: Type.Optional(Duration),
+  maxPerWindow: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+  window: Type.Optional(Duration),
+  maxUnavailable: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+  timeout: Type.Optional(Duration),
+  commitEnv: Type.Optional(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$' })),
+  onGitError: Type.Optional(Type.Enum(['skip', 'recycle-unpinned'])),
+}, { additionalProperties: false })
+
+export const SiteSchema = Type.Object({
+  name: Name,
+  target: Type.Object({
+    kind: Type.Optional(Type.Enum(['Deployment', 'StatefulSet', 'DaemonSet'])),
+    namespace: Name,
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 253 })),
+    selector: Type.Optional(Labels),
+  }, { additionalProperties: false }),
+  jenkins: Type.Optional(Type.Object({
+    jobs: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
+    failingStatuses: Type.Optional(Type.Array(JenkinsStatus, { minItems: 1 })),
+    expectEvery: Type.Optional(Duration),
+  }, { additionalProperties: false })),
+  checks: Type.Optional(Type.Array(CheckSchema)),
+  schedule: Type.Optional(Type.String({ minLength: 1 })),
+  timezone: Type.Optional(Type.String({ minLength: 1 })),
+  failureThreshold: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+  successThreshold: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+  recycle: Type.Optional(RecycleSchema),
+  git: Type.Optional(Type.Object({
+    repo: Type.String({ minLength: 1 }),
+    branch: Type.Optional(Type.String({ minLength: 1 })),
+    username: Type.Optional(Type.String({ minLength: 1 })),
+    cache: Type.Optional(Duration),
+  }, { additionalProperties: false })),
+}, { additionalProperties: false })
+
+export const FileSchema = Type.Object({
+  service: Type.Optional(Type.Object({
+    dryRun: Type.Optional(Type.Boolean()),
+    statusAuth: Type.Optional(Type.Boolean()),
+    bodyLimit: Type.Optional(Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024 })),
+    rateLimit: Type.Optional(Type.Object({
+      max: Type.Integer({ minimum: 1 }),
+      window: Duration,
+    }, { additionalProperties: false })),
+    historySize: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
+    namespace: Type.Optional(Name),
+    probeConcurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+  }, { additionalProperties: false })),
+  defaults: Type.Optional(Type.Object({
+    failureThreshold: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+    successThreshold: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
+    schedule: Type.Optional(Type.String({ minLength: 1 })),
+    timezone: Type.Optional(Type.String({ minLength: 1 })),
+    failingStatuses: Type.Optional(Type.Array(JenkinsStatus, { minItems: 1 })),
+    recycle: Type.Optional(RecycleSchema),
+  }, { additionalProperties: false })),
+  sites: Type.Array(SiteSchema, { minItems: 1 }),
+}, { additionalProperties: false })

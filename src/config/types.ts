@@ -1,0 +1,101 @@
+// The validated, normalized configuration the rest of the service sees.
+// Durations are milliseconds; defaults are filled in; secrets are not here
+// (they come from the environment, see config/secrets.ts).
+
+export type JenkinsStatus = 'SUCCESS' | 'UNSTABLE' | 'FAILURE' | 'ABORTED' | 'NOT_BUILT'
+export const JENKINS_STATUSES: readonly JenkinsStatus[] = ['SUCCESS', 'UNSTABLE', 'FAILURE', 'ABORTED', 'NOT_BUILT']
+
+export type WorkloadKind = 'Deployment' | 'StatefulSet' | 'DaemonSet'
+export const WORKLOAD_KINDS: readonly WorkloadKind[] = ['Deployment', 'StatefulSet', 'DaemonSet']
+
+export type StrategyName = 'rollout' | 'evict' | 'delete'
+export const STRATEGIES: readonly StrategyName[] = ['rollout', 'evict', 'delete']
+
+/** A workload named directly, or the pods a label selector picks in a namespace. */
+export type Target =
+  | { kind: WorkloadKind; namespace: string; name: string }
+  | { namespace: string; selector: Record<string, string> }
+
+export interface StatusRange { min: number; max: number }
+
+export interface CheckConfig {
+  name: string
+  url: string
+  method: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'OPTIONS'
+  headers: Record<string, string>
+  body?: string
+  timeoutMs: number
+  /** Status codes that pass; each entry is an inclusive range (200 is {200,200}). */
+  expectStatus: StatusRange[]
+  bodyContains?: string
+  bodyMatches?: string
+  /** A dotted JSON path (`$.a.b[0].c`) whose value must equal `equals`. */
+  json?: { path: string; equals: string | number | boolean | null }
+  maxLatencyMs?: number
+  tls: { verify: boolean; caFile?: string }
+  /** Alert-only: an expiring certificate never restarts pods. */
+  certExpiryWarnDays?: number
+}
+
+export interface GitConfig {
+  repo: string
+  branch: string
+  /** Username sent with KUBE_RECYCLER_GIT_TOKEN as the password. */
+  username: string
+  cacheMs: number
+}
+
+export interface RecycleConfig {
+  strategy: StrategyName
+  cooldownMs: number
+  /** Circuit breaker: at most this many automatic recycles per window. */
+  maxPerWindow: number
+  windowMs: number
+  /** evict/delete: pods down at once. */
+  maxUnavailable: number
+  /** How long a recycle may take before it is reported failed. */
+  timeoutMs: number
+  /** Env var on every container that carries the pinned commit. */
+  commitEnv: string
+  onGitError: 'skip' | 'recycle-unpinned'
+}
+
+export interface SiteConfig {
+  name: string
+  target: Target
+  jenkins: {
+    jobs: string[]
+    failingStatuses: JenkinsStatus[]
+    expectEveryMs?: number
+  }
+  checks: CheckConfig[]
+  schedule?: { cron: string; timezone?: string }
+  failureThreshold: number
+  successThreshold: number
+  recycle: RecycleConfig
+  git?: GitConfig
+}
+
+export interface ServiceConfig {
+  /** Plan and record recycles, change nothing in the cluster. */
+  dryRun: boolean
+  /** Require the operator token for GET /status. */
+  statusAuth: boolean
+  bodyLimitBytes: number
+  rateLimit: { max: number; windowMs: number }
+  historySize: number
+  /** Namespace of kube-recycler itself (Lease, Events). */
+  namespace: string
+  /** Probe concurrency across all checks. */
+  probeConcurrency: number
+}
+
+export interface Config {
+  service: ServiceConfig
+  sites: SiteConfig[]
+}
+
+export function targetLabel(t: Target): string {
+  if ('name' in t) return `${t.kind}/${t.namespace}/${t.name}`
+  return `${t.namespace}/{${Object.entries(t.selector).map(([k, v]) => `${k}=${v}`).join(',')}}`
+}

@@ -1,0 +1,58 @@
+// Every error the service answers with, in one place. A route or a module
+// throws one of these; the error handler (server/plugins/errors.ts) turns it
+// into `{ code, message }` with its status. Anything else becomes a 500 whose
+// message says nothing about internals.
+
+export class AppError extends Error {
+  readonly code: string
+  readonly statusCode: number
+  constructor(code: string, statusCode: number, message: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'AppError'
+    this.code = code
+    this.statusCode = statusCode
+  }
+}
+
+type Maker = (message?: string, options?: { cause?: unknown }) => AppError
+
+function define(code: string, statusCode: number, fallback: string): Maker & { code: string; statusCode: number } {
+  const make = ((message?: string, options?: { cause?: unknown }) =>
+    new AppError(code, statusCode, message ?? fallback, options)) as Maker & { code: string; statusCode: number }
+  make.code = code
+  make.statusCode = statusCode
+  return make
+}
+
+export const Errors = {
+  // 4xx: the caller can fix these.
+  badRequest: define('KR_BAD_REQUEST', 400, 'the request is malformed'),
+  invalidJson: define('KR_INVALID_JSON', 400, 'the body is not valid JSON'),
+  invalidField: define('KR_INVALID_FIELD', 400, 'a field is invalid'),
+  unauthorized: define('KR_UNAUTHORIZED', 401, 'authentication required'),
+  badSignature: define('KR_BAD_SIGNATURE', 401, 'the signature does not match'),
+  staleSignature: define('KR_STALE_SIGNATURE', 401, 'the timestamp is outside the allowed window'),
+  forbidden: define('KR_FORBIDDEN', 403, 'not allowed'),
+  unknownSite: define('KR_UNKNOWN_SITE', 404, 'no such site'),
+  unknownJob: define('KR_UNKNOWN_JOB', 404, 'no site is configured for this job'),
+  notFound: define('KR_NOT_FOUND', 404, 'not found'),
+  conflict: define('KR_CONFLICT', 409, 'another recycle holds the lock'),
+  bodyTooLarge: define('KR_BODY_TOO_LARGE', 413, 'the body is too large'),
+  unsupportedMediaType: define('KR_UNSUPPORTED_MEDIA_TYPE', 415, 'the content type must be application/json'),
+  rateLimited: define('KR_RATE_LIMITED', 429, 'too many requests'),
+  // 5xx: ours. The message is generic on the wire; the cause goes to the log.
+  internal: define('KR_INTERNAL', 500, 'internal error'),
+  unavailable: define('KR_UNAVAILABLE', 503, 'not ready'),
+  // Not HTTP answers: outcomes of talking to other systems.
+  kube: define('KR_KUBE', 502, 'the Kubernetes API failed'),
+  kubeNotFound: define('KR_KUBE_NOT_FOUND', 404, 'the workload does not exist'),
+  kubeForbidden: define('KR_KUBE_FORBIDDEN', 502, 'the Kubernetes API refused the request (RBAC)'),
+  kubeConflict: define('KR_KUBE_CONFLICT', 409, 'the object changed underneath us'),
+  kubeTooManyRequests: define('KR_KUBE_TOO_MANY_REQUESTS', 429, 'the API server asked to retry later'),
+  git: define('KR_GIT', 502, 'the git remote could not be read'),
+  config: define('KR_CONFIG', 500, 'the configuration is invalid'),
+} as const
+
+export function isAppError(e: unknown): e is AppError {
+  return e instanceof AppError
+}

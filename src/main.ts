@@ -1,0 +1,81 @@
+// The process: config, logger, the cluster side, the app, listening, and a
+// graceful shutdown on SIGTERM/SIGINT. Everything else is in app.ts.
+
+import closeWithGrace from 'close-with-grace'
+import type { FastifyInstance } from 'fastify'
+import type { Logger } from 'pino'
+import { buildApp } from './app.ts'
+import { ConfigError, EXAMPLE_CONFIG_PATH, loadConfigFile } from './config/load.ts'
+import { secretsFromEnv, secretValues } from './config/secrets.ts'
+import type { Config } from './config/types.ts'
+import { createLogger } from './logger.ts'
+
+export interface ServeOptions {
+  configPath?: string
+  env?: NodeJS.ProcessEnv
+  /** Defaults to HOST/PORT from the environment, then 0.0.0.0:8080. */
+  host?: string
+  port?: number
+}
+
+export interface Running {
+  app: FastifyInstance
+  logger: Logger
+  config: Config
+  url: string
+  close(): Promise<void>
+}
+
+export function configPathFrom(opts: { configPath?: string; env?: NodeJS.ProcessEnv }): string {
+  return opts.configPath ?? opts.env?.KUBE_RECYCLER_CONFIG ?? EXAMPLE_CONFIG_PATH
+}
+
+/** Starts the service; throws ConfigError for a bad file. */
+export async function serve(opts: ServeOptions = {}): Promise<Running> {
+  const env = opts.env ?? process.env
+  const configPath = configPathFrom({ ...opts, env })
+  const config = loadConfigFile(configPath)
+  const secrets = secretsFromEnv(env)
+  const logger = createLogger({ secrets: secretValues(secrets), ...(env.LOG_LEVEL ? { level: env.LOG_LEVEL } : {}) })
+  logger.info({ config: configPath, sites: config.sites.map((s) => s.name) }, 'configuration loaded')
+  if (!secrets.webhookSecret && !secrets.webhookToken) {
+    logger.warn('no webhook secret or token set (KUBE_RECYCLER_WEBHOOK_SECRET / KUBE_RECYCLER_WEBHOOK_TOKEN): every webhook will be answered 401')
+  }
+  if (!secrets.recycleToken) logger.warn('no operator token set (KUBE_RECYCLER_RECYCLE_TOKEN): POST /recycle will be answered 401')
+
+  const note = 'the Kubernetes engine is not wired in this build'
+  logger.warn(`DRY-RUN: ${note}; recycles are planned and recorded, nothing changes in the cluster`)
+  const app = await buildApp({ config, secrets, logger, note, defaultMetrics: true })
+
+  const host = opts.host ?? env.HOST ?? '0.0.0.0'
+  const port = opts.port ?? (env.PORT !== undefined && env.PORT !== '' ? Number(env.PORT) : 8080)
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError('PORT', [`PORT: must be a port number, got ${JSON.stringify(env.PORT)}`])
+  const url = await app.listen({ host, port })
+  logger.info({ url }, 'kube-recycler listening')
+  let closing: Promise<void> | undefined
+  return {
+    app, logger, config, url,
+    close: () => (closing ??= app.close()),
+  }
+}
+
+/** The process entry: exits non-zero with every bad config field named. */
+export async function main(opts: ServeOptions = {}): Promise<void> {
+  let running: Running
+  try {
+    running = await serve(opts)
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`kube-recycler: ${e.message}\n`)
+      process.exit(2)
+    }
+    process.stderr.write(`kube-recycler: failed to start: ${(e as Error).message}\n`)
+    process.exit(1)
+  }
+  closeWithGrace({ delay: 10_000, logger: running.logger }, async ({ signal, err }) => {
+    if (err) running.logger.error({ err }, 'shutting down after an error')
+    else running.logger.info({ signal }, 'shutting down')
+    await running.close()
+    running.logger.info('stopped')
+  })
+}

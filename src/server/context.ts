@@ -1,0 +1,35 @@
+// What routes are given: the parts of the service they call. Built once by
+// app.ts from its options; routes never construct services themselves.
+
+import type { Logger } from 'pino'
+import type { Clock } from '../clock.ts'
+import type { Secrets } from '../config/secrets.ts'
+import type { Config } from '../config/types.ts'
+import type { HealthBook } from '../health/state.ts'
+import type { Recycler } from '../recycle/service.ts'
+import type { History } from '../status/history.ts'
+import type { Metrics } from '../status/metrics.ts'
+import type { Intake } from '../triggers/intake.ts'
+
+export interface Readiness {
+  ready: boolean
+  reason: string
+}
+
+export interface AppContext {
+  config: Config
+  secrets: Secrets
+  logger: Logger
+  clock: Clock
+  version: string
+  startedAt: string
+  health: HealthBook
+  history: History
+  metrics: Metrics
+  recycler: Recycler
+  intake: Intake
+  /** Extra facts for /status, filled by later parts (git heads, running commits). */
+  readiness(): Readiness
+  /** Say loudly on /status why the service does not act on the cluster. */
+  mode: { cluster: 'connected' | 'none'; note?: string }
+}

@@ -1,0 +1,84 @@
+// POST /recycle (an operator's manual trigger) and GET /recycles/:id (follow it).
+
+import type { FastifyInstance } from 'fastify'
+import Type from 'typebox'
+import type { AppContext } from '../context.ts'
+import { errorResponses, RecycleRecordSchema } from '../schemas.ts'
+import { operatorAuth } from '../plugins/auth.ts'
+import { parseJsonBody } from '../plugins/body.ts'
+import { Errors } from '../../errors.ts'
+import type { RecycleRecord } from '../../status/history.ts'
+import type { StrategyName } from '../../config/types.ts'
+
+export const RecycleSummary = Type.Object({
+  id: Type.String(),
+  site: Type.String(),
+  state: Type.String(),
+  strategy: Type.String(),
+  dryRun: Type.Boolean(),
+  reason: Type.Optional(Type.String()),
+  commit: Type.Optional(Type.String()),
+  url: Type.String(),
+}, { title: 'RecycleSummary' })
+
+export function recycleSummary(r: RecycleRecord): {
+  id: string; site: string; state: string; strategy: string; dryRun: boolean; reason?: string; commit?: string; url: string
+} {
+  return {
+    id: r.id,
+    site: r.site,
+    state: r.state,
+    strategy: r.strategy,
+    dryRun: r.dryRun,
+    ...(r.reason !== undefined ? { reason: r.reason } : {}),
+    ...(r.commit !== undefined ? { commit: r.commit } : {}),
+    url: `/recycles/${r.id}`,
+  }
+}
+
+const RecycleBody = Type.Object({
+  site: Type.String({ minLength: 1, maxLength: 63 }),
+  reason: Type.String({ minLength: 1, maxLength: 500 }),
+  strategy: Type.Optional(Type.Enum(['rollout', 'evict', 'delete'])),
+  dryRun: Type.Optional(Type.Boolean()),
+  commit: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F]{7,64}$' })),
+}, { additionalProperties: false, title: 'RecycleRequest' })
+
+export default async function recycleRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
+  const auth = operatorAuth(ctx.secrets)
+  app.post('/recycle', {
+    schema: {
+      summary: 'Recycle a site now (operator)',
+      security: [{ bearer: [] }],
+      body: RecycleBody,
+      response: { 202: RecycleSummary, ...errorResponses },
+    },
+    config: { rateLimit: { max: ctx.config.service.rateLimit.max, timeWindow: ctx.config.service.rateLimit.windowMs } },
+    onRequest: [auth],
+    preValidation: [parseJsonBody(app)],
+  }, async (request, reply) => {
+    const body = request.body as { site: string; reason: string; strategy?: StrategyName; dryRun?: boolean; commit?: string }
+    const r = ctx.recycler.request({
+      site: body.site,
+      source: 'operator',
+      reason: body.reason,
+      ...(body.strategy ? { strategy: body.strategy } : {}),
+      ...(body.dryRun !== undefined ? { dryRun: body.dryRun } : {}),
+      ...(body.commit ? { commit: body.commit.toLowerCase() } : {}),
+    })
+    return reply.status(202).send(recycleSummary(r))
+  })
+
+  app.get('/recycles/:id', {
+    schema: {
+      summary: 'Follow one recycle',
+      params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) }),
+      response: { 200: RecycleRecordSchema, ...errorResponses },
+    },
+  }, async (request) => {
+    const { id } = request.params as { id: string }
+    const r = ctx.history.get(id)
+    if (!r) throw Errors.notFound(`no recycle with id "${id}" (this replica keeps the last ${ctx.config.service.historySize})`)
+    return r
+  })
+}

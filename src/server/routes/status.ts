@@ -1,0 +1,71 @@
+// GET /status: JSON for dashboards, the HTML page for a browser
+// (Accept: text/html), optionally behind the operator token.
+
+import type { FastifyInstance } from 'fastify'
+import Type from 'typebox'
+import type { AppContext } from '../context.ts'
+import { errorResponses } from '../schemas.ts'
+import { operatorAuth } from '../plugins/auth.ts'
+import { statusModel } from '../../status/model.ts'
+import { renderStatusPage } from '../../status/page.ts'
+
+const StatusBody = Type.Object({
+  service: Type.Object({
+    version: Type.String(),
+    startedAt: Type.String(),
+    dryRun: Type.Boolean(),
+    cluster: Type.String(),
+    note: Type.Optional(Type.String()),
+  }),
+  sites: Type.Array(Type.Object({
+    name: Type.String(),
+    target: Type.String(),
+    strategy: Type.String(),
+    health: Type.Enum(['healthy', 'failing', 'unknown']),
+    consecutiveFailures: Type.Integer(),
+    lastVerdict: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()]),
+    lastRecycle: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()]),
+    circuitOpen: Type.Boolean(),
+    stale: Type.Boolean(),
+    note: Type.Optional(Type.String()),
+  }, { additionalProperties: true })),
+  recent: Type.Array(Type.Object({}, { additionalProperties: true })),
+}, { title: 'Status' })
+
+export default async function statusRoute(app: FastifyInstance, ctx: AppContext): Promise<void> {
+  const auth = ctx.config.service.statusAuth ? [operatorAuth(ctx.secrets)] : []
+  app.get('/status', {
+    schema: {
+      summary: 'Sites, health and recent recycles (JSON; HTML for Accept: text/html)',
+      querystring: Type.Object({ format: Type.Optional(Type.Enum(['json', 'html'])) }, { additionalProperties: false }),
+      response: { 200: StatusBody, ...errorResponses },
+    },
+    onRequest: auth,
+  }, async (request, reply) => {
+    const model = statusModel(ctx)
+    const { format } = request.query as { format?: 'json' | 'html' }
+    const wantsHtml = format === 'html' || (format === undefined && prefersHtml(request.headers.accept))
+    void reply.header('Vary', 'Accept').header('Cache-Control', 'no-store')
+    if (wantsHtml) {
+      // The page is not JSON: bypass the JSON serializer for this reply.
+      return reply.type('text/html; charset=utf-8').serializer((p: unknown) => p as string).send(renderStatusPage(model, ctx.clock.now()))
+    }
+    return reply.send(model)
+  })
+}
+
+// True when the Accept header ranks text/html above JSON (a browser); any-type means JSON.
+export function prefersHtml(accept: string | undefined): boolean {
+  if (!accept) return false
+  let html = 0
+  let json = 0
+  for (const part of accept.split(',')) {
+    const [type, ...params] = part.trim().toLowerCase().split(';')
+    const qp = params.map((p) => p.trim()).find((p) => p.startsWith('q='))
+    const q = qp ? Number(qp.slice(2)) : 1
+    if (!Number.isFinite(q)) continue
+    if (type === 'text/html') html = Math.max(html, q)
+    else if (type === 'application/json') json = Math.max(json, q)
+  }
+  return html > 0 && html > json
+}

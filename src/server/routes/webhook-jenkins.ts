@@ -1,0 +1,70 @@
+// POST /webhooks/jenkins: the hourly integrity job's result. Authenticated
+// before the body is parsed; the body is one of two formats (see
+// triggers/jenkins.ts); the answer says what was decided.
+
+import type { FastifyInstance } from 'fastify'
+import Type from 'typebox'
+import type { AppContext } from '../context.ts'
+import { errorResponses, VerdictSchema } from '../schemas.ts'
+import { JenkinsPayload, jenkinsVerdict, parseJenkinsPayload } from '../../triggers/jenkins.ts'
+import { webhookAuth } from '../plugins/auth.ts'
+import { parseJsonBody } from '../plugins/body.ts'
+import { toAppError } from '../plugins/errors.ts'
+import { recycleSummary, RecycleSummary } from './recycle.ts'
+
+const Accepted = Type.Object({
+  site: Type.String(),
+  verdict: Type.Union([VerdictSchema, Type.Null()]),
+  action: Type.Enum(['none', 'recycle-requested', 'duplicate', 'ignored']),
+  reason: Type.String(),
+  health: Type.Enum(['healthy', 'failing', 'unknown']),
+  recycle: Type.Optional(RecycleSummary),
+}, { title: 'WebhookDecision' })
+
+export default async function webhookJenkins(app: FastifyInstance, ctx: AppContext): Promise<void> {
+  const auth = webhookAuth(ctx.secrets, ctx.clock)
+  const parse = parseJsonBody(app)
+  app.post('/webhooks/jenkins', {
+    schema: {
+      summary: 'Receive a Jenkins integrity result',
+      description: 'Auth: HMAC (X-Recycler-Timestamp + X-Recycler-Signature: sha256=HMAC(secret, "<ts>.<raw body>")), Bearer token, or Basic with the token as password.',
+      body: JenkinsPayload,
+      response: { 202: Accepted, ...errorResponses },
+    },
+    // The body is one of two formats; parseJenkinsPayload tells them apart
+    // and names the bad field, which a plain union cannot do.
+    validatorCompiler: () => (data: unknown) => {
+      try {
+        return { value: parseJenkinsPayload(data) }
+      } catch (e) {
+        return { error: toAppError(e) }
+      }
+    },
+    config: { rateLimit: { max: ctx.config.service.rateLimit.max, timeWindow: ctx.config.service.rateLimit.windowMs } },
+    onRequest: [auth.onRequest],
+    preValidation: [auth.preValidation, parse],
+  }, async (request, reply) => {
+    const parsed = request.body as unknown as ReturnType<typeof parseJenkinsPayload>
+    try {
+      const v = jenkinsVerdict(ctx.config, parsed, new Date(ctx.clock.now()))
+      if (v.kind === 'ignored') {
+        const d = ctx.intake.ignore(v.site, v.key, v.reason)
+        ctx.metrics.webhooks.inc({ result: d.action })
+        return reply.status(202).send({ site: d.site, verdict: null, action: d.action, reason: d.reason, health: d.health })
+      }
+      const d = ctx.intake.submit(v.site, v.verdict)
+      ctx.metrics.webhooks.inc({ result: d.action })
+      return reply.status(202).send({
+        site: d.site,
+        verdict: d.action === 'duplicate' ? null : v.verdict,
+        action: d.action,
+        reason: d.reason,
+        health: d.health,
+        ...(d.recycle ? { recycle: recycleSummary(d.recycle) } : {}),
+      })
+    } catch (e) {
+      ctx.metrics.webhooks.inc({ result: 'rejected' })
+      throw e
+    }
+  })
+}
