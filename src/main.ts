@@ -9,10 +9,39 @@ import { ConfigError, EXAMPLE_CONFIG_PATH, loadConfigFile } from './config/load.
 import { secretsFromEnv, secretValues } from './config/secrets.ts'
 import type { Config } from './config/types.ts'
 import { createLogger } from './logger.ts'
+import { createKube, findKubeconfig } from './kube/client.ts'
+import { systemClock } from './clock.ts'
+import { createEngine } from './recycle/engine.ts'
+import type { Executor } from './recycle/executor.ts'
+import { isAppError } from './errors.ts'
+
+/**
+ * Connects to the cluster when there is one. No kubeconfig, or an API that
+ * does not answer at start, means dry-run, said loudly in the log and on
+ * /status, instead of a crash loop.
+ */
+export async function connectCluster(opts: { env: NodeJS.ProcessEnv; logger: Logger; kubeconfig?: string }): Promise<{ executor?: Executor; note: string }> {
+  const where = findKubeconfig({ env: opts.env, ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}) })
+  if (!where) return { note: 'no Kubernetes cluster configured (no KUBECONFIG, ~/.kube/config or in-cluster service account)' }
+  try {
+    const kube = createKube({ logger: opts.logger, env: opts.env, ...(where.kind === 'file' ? { kubeconfig: where.path } : {}) })
+    const version = await Promise.race([
+      kube.ping(),
+      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no answer within 5 s')), 5000).unref()),
+    ])
+    opts.logger.info({ kubernetes: version, kubeconfig: where.kind === 'file' ? where.path : 'in-cluster' }, 'connected to the cluster')
+    return { executor: createEngine({ kube, clock: systemClock, logger: opts.logger }), note: '' }
+  } catch (e) {
+    const why = isAppError(e) ? e.message : (e as Error).message
+    return { note: `the Kubernetes API is not reachable (${why})` }
+  }
+}
 
 export interface ServeOptions {
   configPath?: string
   env?: NodeJS.ProcessEnv
+  /** A kubeconfig file; default KUBECONFIG, ~/.kube/config, then in-cluster. */
+  kubeconfig?: string
   /** Defaults to HOST/PORT from the environment, then 0.0.0.0:8080. */
   host?: string
   port?: number
@@ -43,9 +72,16 @@ export async function serve(opts: ServeOptions = {}): Promise<Running> {
   }
   if (!secrets.recycleToken) logger.warn('no operator token set (KUBE_RECYCLER_RECYCLE_TOKEN): POST /recycle will be answered 401')
 
-  const note = 'the Kubernetes engine is not wired in this build'
-  logger.warn(`DRY-RUN: ${note}; recycles are planned and recorded, nothing changes in the cluster`)
-  const app = await buildApp({ config, secrets, logger, note, defaultMetrics: true })
+  const cluster = await connectCluster({ env, logger, ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}) })
+  if (!cluster.executor) {
+    logger.warn(`DRY-RUN: ${cluster.note}; recycles are planned and recorded, nothing changes in the cluster`)
+  } else if (config.service.dryRun) {
+    logger.warn('DRY-RUN: service.dryRun is true; recycles are planned and recorded, nothing changes in the cluster')
+  }
+  const app = await buildApp({
+    config, secrets, logger, defaultMetrics: true,
+    ...(cluster.executor ? { executor: cluster.executor } : { note: cluster.note }),
+  })
 
   const host = opts.host ?? env.HOST ?? '0.0.0.0'
   const port = opts.port ?? (env.PORT !== undefined && env.PORT !== '' ? Number(env.PORT) : 8080)

@@ -47,7 +47,10 @@ export interface GitHeadsOptions {
   now?: () => number
   /** Where the private askpass dir is made (default: the OS temp dir). Must allow exec. */
   tmpDir?: string
-  /** Kill an ls-remote after this long (default 15000). */
+  /**
+   * Give up on a remote that sends nothing for this long (default 15000):
+   * curl's low-speed limit inside git, then a kill of git 2s later.
+   */
   timeoutMs?: number
   /** Cache time when a call does not say (default 30000). */
   cacheMs?: number
@@ -57,6 +60,7 @@ export interface GitHeadsOptions {
 export const DEFAULT_GIT_USERNAME = 'git'
 const DEFAULT_CACHE_MS = 30_000
 const DEFAULT_TIMEOUT_MS = 15_000
+const KILL_GRACE_MS = 2_000
 
 // Guarded by simple-git 4 (every GIT_* variable): allowed here, by name.
 const ALLOWED_GIT_ENV = [
@@ -64,6 +68,8 @@ const ALLOWED_GIT_ENV = [
   'GIT_TERMINAL_PROMPT',
   'GIT_CONFIG_NOSYSTEM',
   'GIT_CEILING_DIRECTORIES',
+  'GIT_HTTP_LOW_SPEED_LIMIT',
+  'GIT_HTTP_LOW_SPEED_TIME',
   'GIT_SSL_CAINFO',
   'GIT_SSL_CAPATH',
 ]
@@ -116,11 +122,16 @@ export function createGitHeads(opts: GitHeadsOptions): GitHeads {
     dir ??= (async () => {
       const root = await mkdtemp(join(opts.tmpDir ?? tmpdir(), 'kube-recycler-git-')) // mode 0700
       const home = join(root, 'home')
-      await mkdir(home, { mode: 0o700 })
       const askpass = join(root, 'askpass.sh')
       const tokenFile = join(root, 'token')
-      await writeFile(askpass, ASKPASS_SCRIPT, { mode: 0o700, flag: 'wx' })
-      if (token !== undefined) await writeFile(tokenFile, `${token}\n`, { mode: 0o600, flag: 'wx' })
+      try {
+        await mkdir(home, { mode: 0o700 })
+        await writeFile(askpass, ASKPASS_SCRIPT, { mode: 0o700, flag: 'wx' })
+        if (token !== undefined) await writeFile(tokenFile, `${token}\n`, { mode: 0o600, flag: 'wx' })
+      } catch (err) {
+        await rm(root, { recursive: true, force: true })
+        throw err
+      }
       return { root, home, askpass, tokenFile }
     })()
     dir.catch(() => {
@@ -138,6 +149,12 @@ export function createGitHeads(opts: GitHeadsOptions): GitHeads {
       GIT_TERMINAL_PROMPT: '0',
       GIT_CONFIG_NOSYSTEM: '1',
       GIT_CEILING_DIRECTORIES: d.root,
+      // curl gives up by itself on a stalled server. This matters: killing git
+      // (what simple-git's timeout does, with SIGINT) does not kill its
+      // `git remote-http` helper, which would otherwise sit on the hung
+      // connection as an orphan. The kill below stays as the backstop.
+      GIT_HTTP_LOW_SPEED_LIMIT: '1',
+      GIT_HTTP_LOW_SPEED_TIME: String(Math.max(1, Math.ceil(timeoutMs / 1000))),
     }
     for (const name of PASSTHROUGH_ENV) {
       const v = process.env[name]
@@ -166,10 +183,12 @@ export function createGitHeads(opts: GitHeadsOptions): GitHeads {
         cause: new Error(redact(String(err), secrets, username)),
       })
     }
-    const signal = AbortSignal.any([closing.signal, AbortSignal.timeout(timeoutMs)])
+    // The backstop kill comes a little after curl's own low-speed limit.
+    const killAfterMs = timeoutMs + KILL_GRACE_MS
+    const signal = AbortSignal.any([closing.signal, AbortSignal.timeout(killAfterMs)])
     const git = simpleGit({
       baseDir: d.home,
-      timeout: { block: timeoutMs },
+      timeout: { block: killAfterMs },
       abort: signal,
       allowEnvironment: ALLOWED_GIT_ENV,
       unsafe: { allowUnsafeAskPass: true },

@@ -146,6 +146,7 @@ const RULES: Array<[GitFailureKind, RegExp]> = [
     /Authentication failed|could not read (?:Username|Password)|terminal prompts disabled|Invalid username or password|HTTP Basic: Access denied|returned error: 40[13]\b|Permission denied \(publickey|Host key verification failed/i,
   ],
   ['not-found', /repository '[^']*' not found|Repository not found|returned error: 404\b|does not appear to be a git repository|no such repository/i],
+  ['timeout', /Operation too slow|Operation timed out after|Resolving timed out after/i],
   ['tls', /SSL certificate problem|server certificate verification failed|SSL_ERROR|certificate verify failed|gnutls_handshake|TLS (?:handshake|connect error)/i],
   [
     'unreachable',

@@ -133,6 +133,24 @@ export function sanitizeSnippet(body: Uint8Array | undefined, maxBytes = 120): s
   return cut ? `${s}…` : s
 }
 
+// ---------------------------------------------------------------- certificates
+
+const DAY_MS = 86_400_000
+
+/**
+ * The alert for a certificate that ends within `warnDays` of `now` (both
+ * epoch ms), or undefined when it does not.
+ */
+export function certExpiryWarning(notAfter: number, now: number, warnDays: number, hostPort: string): string | undefined {
+  const left = notAfter - now
+  if (left >= warnDays * DAY_MS) return undefined
+  const when = new Date(notAfter).toISOString()
+  if (left <= 0) return `the TLS certificate of ${hostPort} expired on ${when}`
+  const days = left / DAY_MS
+  const inWords = days < 1 ? `${Math.max(1, Math.round(left / 3_600_000))} hours` : `${days.toFixed(1)} days`
+  return `the TLS certificate of ${hostPort} expires in ${inWords} (${when}), within the ${warnDays}-day warning window`
+}
+
 // ---------------------------------------------------------------- errors
 
 interface ErrorLike {
@@ -208,6 +226,8 @@ export function describeError(err: unknown, host: string): string {
       return `TLS: the certificate does not match the hostname ${hostname} (${(typeof e.reason === 'string' ? e.reason : msg).replace(/:\s*$/, '')})`
     case 'UND_ERR_HEADERS_OVERFLOW':
       return `response headers from ${host} are too large (UND_ERR_HEADERS_OVERFLOW)`
+    case 'UND_ERR_INVALID_ARG':
+      return `the request cannot be sent: ${msg} (check the configured headers and method)`
     case 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH':
       return `response body from ${host} does not match its content-length`
   }

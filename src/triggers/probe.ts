@@ -17,6 +17,7 @@
 
 import { readFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
+import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import { Agent, buildConnector } from 'undici'
 import type { Dispatcher } from 'undici'
@@ -24,6 +25,7 @@ import type { Logger } from 'pino'
 import type { CheckConfig, StatusRange } from '../config/types.ts'
 import type { CheckResult } from '../health/verdict.ts'
 import {
+  certExpiryWarning,
   describeError,
   formatJsonPath,
   formatJsonValue,
@@ -46,10 +48,12 @@ export const BODY_CAPTURE_BYTES = 64 * 1024
 export const BODY_READ_LIMIT = 1024 * 1024
 /** Characters of body shown as evidence. */
 const SNIPPET_BYTES = 120
-/** Time allowed for a TCP/TLS connect. Longer than any sane check timeout: the
- * check's own timer settles the probe first; this only reaps the socket. */
-const CONNECT_TIMEOUT_MS = 30_000
-const DAY_MS = 86_400_000
+/**
+ * Time a TCP connect plus TLS handshake may take (undici's default). The
+ * check's own timer settles a probe sooner; a connect it gave up on is
+ * dropped when it completes, or reaped here, or by close().
+ */
+const CONNECT_TIMEOUT_MS = 10_000
 
 export interface ProberOptions {
   /** Probes in flight at once, across every runCheck/runChecks call. */
@@ -178,6 +182,8 @@ interface State {
   agents: Map<string, Agent>
   /** `host:port` → notAfter (epoch ms) of the certificate its last TLS connection presented. */
   certs: Map<string, number>
+  /** Sockets still connecting (TCP or TLS): undici's destroy() does not reach them. */
+  connecting: Set<Socket>
   limit: number
   active: number
   /** FIFO of waiting probes as pairs [check, resolve, check, resolve, …] from `head`. */
@@ -194,6 +200,7 @@ export function createProber(opts: ProberOptions): Prober {
     compiled: new WeakMap(),
     agents: new Map(),
     certs: new Map(),
+    connecting: new Set(),
     limit: Math.max(1, Math.floor(opts.concurrency) || 1),
     active: 0,
     queue: [],
@@ -220,6 +227,9 @@ export function createProber(opts: ProberOptions): Prober {
       s.agents.clear()
       // Destroying errors every request in flight; their handlers resolve them as failed.
       await Promise.all(agents.map((a) => a.destroy()))
+      // With an error, so the connector reports it and its client gives up.
+      for (const sock of s.connecting) sock.destroy(new Error('the prober is closed'))
+      s.connecting.clear()
       s.certs.clear()
     },
   }
@@ -242,8 +252,7 @@ function release(s: State): void {
       s.queue.splice(0, s.head)
       s.head = 0
     }
-    // Not from inside undici's callback that ended the previous probe.
-    process.nextTick(start, s, check, resolve)
+    start(s, check, resolve)
   } else {
     s.active--
   }
@@ -256,17 +265,17 @@ function start(s: State, check: CheckConfig, resolve: Resolve): void {
     s.compiled.set(check, c)
   }
   const startedAt = s.now()
+  // Failures before dispatch are delivered a turn later too: release() starts
+  // the next queued probe, and a long queue of bad checks must not recurse.
   if (c.error !== undefined || s.closed) {
-    release(s)
-    resolve(failed(check, startedAt, s.closed ? 'the prober is closed' : c.error!))
+    setImmediate(deliver, s, resolve, failed(check, startedAt, s.closed ? 'the prober is closed' : c.error!))
     return
   }
   let agent: Agent
   try {
     agent = agentFor(s, c)
   } catch (err) {
-    release(s)
-    resolve(failed(check, startedAt, (err as Error).message))
+    setImmediate(deliver, s, resolve, failed(check, startedAt, (err as Error).message))
     return
   }
   const probe = new Probe(s, check, c, resolve, startedAt)
@@ -301,29 +310,48 @@ function agentFor(s: State, c: Compiled): Agent {
     // `ca` replaces the system roots: a site with its own CA trusts that CA only.
     ...(ca ? { ca } : {}),
   })
-  const certs = s.certs
-  // Note the certificate a TLS connection presents, once per connection.
+  const { certs, connecting } = s
+  // Track the socket until it connects; note the certificate a TLS connection
+  // presents, once per connection.
   const connect: buildConnector.connector = (options, callback) => {
-    base(options, (err, socket) => {
+    let settled = false
+    // buildConnector's connect returns the socket (its type says void).
+    const sock = (base as unknown as (o: typeof options, cb: buildConnector.Callback) => Socket | undefined)(options, (err, socket) => {
+      settled = true
+      if (sock !== undefined) connecting.delete(sock)
       if (err === null && (socket as TLSSocket).getPeerCertificate !== undefined) {
         const cert = (socket as TLSSocket).getPeerCertificate(false)
         const notAfter = cert?.valid_to ? Date.parse(cert.valid_to) : NaN
         if (!Number.isNaN(notAfter)) certs.set(`${options.hostname}:${options.port || '443'}`, notAfter)
       }
-      ;(callback as (e: Error | null, sock: unknown) => void)(err, socket)
+      ;(callback as (e: Error | null, s: unknown) => void)(err, socket)
     })
+    if (!settled && sock !== undefined) connecting.add(sock)
   }
   agent = new Agent({ connect, pipelining: 1 })
   s.agents.set(c.agentKey, agent)
   return agent
 }
 
+function deliverSoon(s: State, resolve: Resolve, result: CheckResult): void {
+  setImmediate(deliver, s, resolve, result)
+}
+
+/** Frees the probe's slot (starting the next queued probe) and resolves it. */
+function deliver(s: State, resolve: Resolve, result: CheckResult): void {
+  release(s)
+  resolve(result)
+}
+
 function onTimeout(p: Probe): void {
   p.timer = undefined
   if (p.done) return
-  p.finish(p.status === 0
-    ? `no response within ${p.c.timeoutMs} ms`
-    : `response body not complete within ${p.c.timeoutMs} ms (status ${p.status})`)
+  const t = p.c.timeoutMs
+  p.finish(p.controller === undefined
+    ? `no connection within ${t} ms (TCP connect or TLS handshake)`
+    : p.status === 0
+      ? `no response within ${t} ms`
+      : `response body not complete within ${t} ms (status ${p.status})`)
   // Started: drop the connection. Not started yet (connecting): onRequestStart drops it.
   p.controller?.abort(new Error('probe timed out'))
 }
@@ -425,14 +453,20 @@ class Probe implements Dispatcher.DispatchHandler {
     if (this.status !== 0) result.status = this.status
     if (message !== undefined) result.message = message
     if (c.certWarnDays > 0 && c.https) {
-      const warning = certWarning(this.s.certs.get(c.certKey), c, end)
+      const notAfter = this.s.certs.get(c.certKey)
+      const warning = notAfter === undefined ? undefined : certExpiryWarning(notAfter, end, c.certWarnDays, c.hostPort)
       if (warning !== undefined) result.warnings = [warning]
     }
     if (message !== undefined && this.s.log !== undefined) {
       this.s.log.debug({ check: check.name, url: c.url, status: result.status, latencyMs, reason: message }, 'probe failed')
     }
-    release(this.s)
-    this.resolve(result)
+    // Hand the result over after undici has put the connection back in its
+    // pool: for HTTP/1.1 it waits one event-loop turn (a setImmediate queued
+    // right after this callback) before it calls the connection free. A probe
+    // started sooner (the next queued one, or the caller's next runCheck) would
+    // find it busy and open a second connection. nextTick → setImmediate lands
+    // behind undici's own setImmediate.
+    process.nextTick(deliverSoon, this.s, this.resolve, result)
   }
 
   /** undefined when every condition holds; otherwise each failure, in words. */
@@ -508,15 +542,4 @@ function jsonProblem(text: string, equals: unknown, path: JsonPath): string | un
     return `json ${where} is ${formatJsonValue(found.value)}${kind}, expected ${formatJsonValue(equals)}`
   }
   return undefined
-}
-
-function certWarning(notAfter: number | undefined, c: Compiled, now: number): string | undefined {
-  if (notAfter === undefined) return undefined
-  const left = notAfter - now
-  if (left >= c.certWarnDays * DAY_MS) return undefined
-  const when = new Date(notAfter).toISOString()
-  if (left <= 0) return `the TLS certificate of ${c.hostPort} expired on ${when}`
-  const days = left / DAY_MS
-  const inWords = days < 1 ? `${Math.max(1, Math.round(left / 3_600_000))} hours` : `${days.toFixed(1)} days`
-  return `the TLS certificate of ${c.hostPort} expires in ${inWords} (${when}), within the ${c.certWarnDays}-day warning window`
 }

@@ -593,7 +593,7 @@ async function startCluster(log: Logger): Promise<ClusterState> {
       '--node-ip=10.240.0.1',
     ], { ...process.env, HOME: kwokHome })
 
-    for (let i = 0; i < NODE_COUNT; i++) await createNode(api, `kwok-node-${i}`)
+    for (let i = 0; i < NODE_COUNT; i++) await createNode(api, `kwok-node-${i}`, `10.240.0.${10 + i}`)
     log(`created ${NODE_COUNT} fake nodes`)
 
     const all: Component[] = [...COMPONENTS]
@@ -622,7 +622,7 @@ async function startCluster(log: Logger): Promise<ClusterState> {
   return state
 }
 
-async function createNode(api: ApiClient, name: string): Promise<void> {
+async function createNode(api: ApiClient, name: string, ip: string): Promise<void> {
   const node = {
     apiVersion: 'v1',
     kind: 'Node',
@@ -641,6 +641,9 @@ async function createNode(api: ApiClient, name: string): Promise<void> {
     status: {
       allocatable: { cpu: '32', memory: '256Gi', pods: '250' },
       capacity: { cpu: '32', memory: '256Gi', pods: '250' },
+      // kwok's node-initialize stage keeps these instead of its own defaults
+      addresses: [{ type: 'InternalIP', address: ip }, { type: 'Hostname', address: name }],
+      nodeInfo: { kubeletVersion: K8S_VERSION, kubeProxyVersion: K8S_VERSION, operatingSystem: 'linux', architecture: 'amd64' },
     },
   }
   const res = await api.request('POST', '/api/v1/nodes', node)

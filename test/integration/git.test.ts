@@ -6,9 +6,11 @@
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import { execFileSync } from 'node:child_process'
-import { createServer as createTcpServer, type AddressInfo } from 'node:net'
-import { readFileSync, writeFileSync, existsSync, readdirSync, statSync } from 'node:fs'
+import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net'
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { createServer as createHttpServer } from 'node:http'
 import pino from 'pino'
 import { createGitHeads, type GitHeads, type GitHeadsOptions } from '../../src/git/heads.ts'
 import { isAppError } from '../../src/errors.ts'
@@ -26,7 +28,9 @@ t.teardown(() => server.close())
 const site = await server.createRepo('site')
 
 // The git shim: log argv and environment, then run the real git.
-const shimDir = t.testdir({})
+// A private dir (not t.testdir, whose path is the same for every run of this file).
+const shimDir = mkdtempSync(join(tmpdir(), 'git-shim-'))
+t.teardown(() => rmSync(shimDir, { recursive: true, force: true }))
 const shimLog = join(shimDir, 'invocations.log')
 const realGit = execFileSync('sh', ['-c', 'command -v git'], { encoding: 'utf8' }).trim()
 writeFileSync(
@@ -164,18 +168,38 @@ t.test('an unreachable remote fails clearly and fast', async (t) => {
   t.ok(Date.now() - started < 5000, `failed in ${Date.now() - started}ms`)
 })
 
-t.test('a remote that never answers is cut off by the timeout', async (t) => {
-  const silent = createTcpServer((socket) => socket.on('error', () => {}))
-  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => {
-    silent.close()
+t.test('a remote that never answers is cut off by the timeout, leaving no process behind', async (t) => {
+  const silent = await silentServer(t)
+  const h = heads(t, { timeoutMs: 1000 })
+  const started = Date.now()
+  const err = await gitError(t, h.headCommit(`http://127.0.0.1:${silent.port}/site.git`, 'production', { username: USER }))
+  t.match(err.message, /could not be reached: no answer within 1000ms/)
+  t.ok(Date.now() - started < 5000, `failed in ${Date.now() - started}ms`)
+  t.ok(silent.accepted() > 0, 'git did connect')
+  // Regression: killing git does not kill its `git remote-http` helper, which
+  // then held the connection forever. Now curl's low-speed limit ends it.
+  t.ok(await silent.drained(5000), 'every connection was closed by the client')
+})
+
+t.test('a remote that trickles bytes forever is killed by the backstop timeout', async (t) => {
+  const trickle = createHttpServer((req, res) => {
+    res.writeHead(200, { 'Content-Type': 'application/x-git-upload-pack-advertisement' })
+    const timer = setInterval(() => res.write('0000'), 20) // well above curl's 1 byte/s floor
+    res.on('close', () => clearInterval(timer))
   })
-  const port = (silent.address() as AddressInfo).port
-  const h = heads(t, { timeoutMs: 700 })
+  await new Promise<void>((resolve) => trickle.listen(0, '127.0.0.1', resolve))
+  t.teardown(async () => {
+    trickle.closeAllConnections()
+    await new Promise<void>((resolve) => trickle.close(() => resolve()))
+  })
+  const port = (trickle.address() as AddressInfo).port
+  const h = heads(t, { timeoutMs: 500 })
   const started = Date.now()
   const err = await gitError(t, h.headCommit(`http://127.0.0.1:${port}/site.git`, 'production', { username: USER }))
-  t.match(err.message, /could not be reached: no answer within 700ms/)
-  t.ok(Date.now() - started < 5000, `failed in ${Date.now() - started}ms`)
+  const took = Date.now() - started
+  t.match(err.message, /could not be reached: no answer within 500ms/)
+  t.match((err.cause as { kind?: string } | undefined)?.kind, 'timeout')
+  t.ok(took >= 2000 && took < 6000, `killed after ${took}ms (timeout + 2s grace)`)
 })
 
 t.test('a URL with embedded credentials is refused before git runs', async (t) => {
@@ -195,9 +219,11 @@ t.test('a URL with embedded credentials is refused before git runs', async (t) =
 })
 
 t.test('the askpass dir is private and close() removes it', async (t) => {
-  const tmp = t.testdir({})
-  const h = createGitHeads({ logger, token: TOKEN, tmpDir: tmp })
-  await h.headCommit(server.url('site'), 'production', { username: USER })
+  const tmp = mkdtempSync(join(tmpdir(), 'git-heads-tmp-'))
+  t.teardown(() => rmSync(tmp, { recursive: true, force: true }))
+  // Whitespace around the token (a Secret made from a file) is trimmed.
+  const h = createGitHeads({ logger, token: `  ${TOKEN}\n`, tmpDir: tmp })
+  t.equal(await h.headCommit(server.url('site'), 'production', { username: USER }), await site.head())
   const [dir, ...others] = readdirSync(tmp)
   t.equal(others.length, 0)
   t.ok(dir)
@@ -214,14 +240,9 @@ t.test('the askpass dir is private and close() removes it', async (t) => {
 })
 
 t.test('close() aborts a running ls-remote', async (t) => {
-  const silent = createTcpServer((socket) => socket.on('error', () => {}))
-  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => {
-    silent.close()
-  })
-  const port = (silent.address() as AddressInfo).port
+  const silent = await silentServer(t)
   const h = createGitHeads({ logger, token: TOKEN, timeoutMs: 60_000 })
-  const p = h.headCommit(`http://127.0.0.1:${port}/site.git`, 'production')
+  const p = h.headCommit(`http://127.0.0.1:${silent.port}/site.git`, 'production')
   const outcome = gitError(t, p)
   await new Promise((r) => setTimeout(r, 300))
   const started = Date.now()
@@ -230,6 +251,33 @@ t.test('close() aborts a running ls-remote', async (t) => {
   t.match(err.message, /shutting down/)
   t.ok(Date.now() - started < 5000, `closed in ${Date.now() - started}ms`)
 })
+
+/** A TCP server that accepts connections and never says a word. */
+async function silentServer(t: Test): Promise<{ port: number; accepted(): number; drained(ms: number): Promise<boolean> }> {
+  const sockets = new Set<Socket>()
+  let accepted = 0
+  const server = createTcpServer((socket) => {
+    accepted += 1
+    sockets.add(socket)
+    socket.on('error', () => {})
+    socket.on('close', () => sockets.delete(socket))
+    socket.resume() // read (and drop) the request, so a client's FIN is seen
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(async () => {
+    for (const s of sockets) s.destroy()
+    await new Promise<void>((resolve) => server.close(() => resolve()))
+  })
+  return {
+    port: (server.address() as AddressInfo).port,
+    accepted: () => accepted,
+    async drained(ms) {
+      const until = Date.now() + ms
+      while (sockets.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50))
+      return sockets.size === 0
+    },
+  }
+}
 
 async function closedPort(): Promise<number> {
   const s = createTcpServer()

@@ -13,7 +13,9 @@ declare module 'fastify' {
 }
 
 export function registerJsonBody(app: FastifyInstance): void {
-  app.removeContentTypeParser(['application/json'])
+  // Only JSON is accepted anywhere: drop Fastify's text/plain parser too, so
+  // any other content type is a 415.
+  app.removeAllContentTypeParsers()
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
     request.rawBody = body as Buffer
     done(null, body)
@@ -33,16 +35,13 @@ export function parseJsonBody(app: FastifyInstance): (request: FastifyRequest) =
     await new Promise<void>((resolve, reject) => {
       secure(request, text, (err, value) => {
         if (err) {
-          const proto = /prototype|__proto__|constructor/i.test(err.message)
-          // Tell apart forbidden keys from broken syntax; never echo the body.
-          if (proto) reject(Errors.invalidJson('body: contains a forbidden key (__proto__ or constructor.prototype)'))
-          else {
-            try {
-              parseJson(text)
-              reject(Errors.invalidJson('body: is not valid JSON'))
-            } catch (e) {
-              reject(Errors.invalidJson(`body: is not valid JSON (${(e as Error).message.replace(/"[^"]*"/g, '…').slice(0, 120)})`))
-            }
+          // Fastify's secure parser says only "not valid JSON"; a plain parse
+          // tells apart a forbidden key from broken syntax. Never echo the body.
+          try {
+            parseJson(text)
+            reject(Errors.invalidJson('body: contains a forbidden key (__proto__ or constructor.prototype)'))
+          } catch (e) {
+            reject(Errors.invalidJson(`body: is not valid JSON (${(e as Error).message.replace(/"[^"]*"/g, '…').slice(0, 120)})`))
           }
           return
         }

@@ -1,0 +1,378 @@
+// The only file that talks to @kubernetes/client-node. It loads a
+// kubeconfig (KUBECONFIG, ~/.kube/config, or in-cluster), offers the narrow
+// face in types.ts, and maps every API failure to our own error codes
+// without ever logging ApiException.message (it carries response headers).
+
+import {
+  ApiException,
+  AppsV1Api,
+  CoreV1Api,
+  KubeConfig,
+  PatchStrategy,
+  VersionApi,
+  Watch,
+  setHeaderOptions,
+  type V1DaemonSet,
+  type V1Deployment,
+  type V1LabelSelector,
+  type V1Pod,
+  type V1StatefulSet,
+} from '@kubernetes/client-node'
+import { existsSync } from 'node:fs'
+import { homedir } from 'node:os'
+import { join } from 'node:path'
+import type { Logger } from 'pino'
+import { AppError, Errors } from '../errors.ts'
+import type { EvictResult, Kube, KubeEvent, PodState, RestartPatch, WorkloadRef, WorkloadState } from './types.ts'
+
+type AnyWorkload = V1Deployment | V1StatefulSet | V1DaemonSet
+
+export interface KubeOptions {
+  /** A kubeconfig file; default KUBECONFIG, ~/.kube/config, then in-cluster. */
+  kubeconfig?: string
+  logger: Logger
+  env?: NodeJS.ProcessEnv
+  /** Recorded as the Event source and the field manager. */
+  component?: string
+}
+
+/** Where the kubeconfig comes from, or undefined when there is none at all. */
+export function findKubeconfig(opts: { kubeconfig?: string; env?: NodeJS.ProcessEnv }): { kind: 'file'; path: string } | { kind: 'in-cluster' } | undefined {
+  const env = opts.env ?? process.env
+  if (opts.kubeconfig) return { kind: 'file', path: opts.kubeconfig }
+  if (env.KUBECONFIG) return { kind: 'file', path: env.KUBECONFIG.split(':')[0]! }
+  const home = join(env.HOME ?? homedir(), '.kube', 'config')
+  if (existsSync(home)) return { kind: 'file', path: home }
+  if (env.KUBERNETES_SERVICE_HOST && existsSync('/var/run/secrets/kubernetes.io/serviceaccount/token')) return { kind: 'in-cluster' }
+  return undefined
+}
+
+/** Maps a client-node failure to our codes; `what` says which call failed. */
+export function kubeError(e: unknown, what: string): AppError {
+  if (e instanceof AppError) return e
+  if (e instanceof ApiException) {
+    let msg = ''
+    try {
+      const body = typeof e.body === 'string' ? JSON.parse(e.body) as { message?: string } : e.body as { message?: string }
+      msg = body?.message ?? ''
+    } catch {
+      msg = ''
+    }
+    const detail = msg ? `: ${msg.slice(0, 300)}` : ''
+    switch (e.code) {
+      case 404: return Errors.kubeNotFound(`${what}: not found${detail}`)
+      case 401: return Errors.kubeForbidden(`${what}: not authenticated${detail}`)
+      case 403: return Errors.kubeForbidden(`${what}: forbidden${detail}`)
+      case 409: return Errors.kubeConflict(`${what}: conflict${detail}`)
+      case 429: return Errors.kubeTooManyRequests(`${what}: too many requests${detail}`)
+      default: return Errors.kube(`${what}: HTTP ${e.code}${detail}`)
+    }
+  }
+  const err = e as NodeJS.ErrnoException & { cause?: { code?: string } }
+  const code = err?.code ?? err?.cause?.code
+  return Errors.kube(`${what}: ${code ?? 'the API server could not be reached'}`, { cause: e })
+}
+
+function selectorString(sel: V1LabelSelector | undefined): string {
+  if (!sel) return ''
+  const parts: string[] = []
+  for (const [k, v] of Object.entries(sel.matchLabels ?? {})) parts.push(`${k}=${v}`)
+  for (const ex of sel.matchExpressions ?? []) {
+    const values = (ex.values ?? []).join(',')
+    switch (ex.operator) {
+      case 'In': parts.push(`${ex.key} in (${values})`); break
+      case 'NotIn': parts.push(`${ex.key} notin (${values})`); break
+      case 'Exists': parts.push(ex.key); break
+      case 'DoesNotExist': parts.push(`!${ex.key}`); break
+    }
+  }
+  return parts.join(',')
+}
+
+export function toWorkloadState(ref: WorkloadRef, w: AnyWorkload): WorkloadState {
+  const meta = w.metadata ?? {}
+  const base = {
+    ref,
+    uid: meta.uid ?? '',
+    resourceVersion: meta.resourceVersion ?? '',
+    generation: meta.generation ?? 0,
+    annotations: { ...(meta.annotations ?? {}) },
+    templateAnnotations: { ...(w.spec?.template?.metadata?.annotations ?? {}) },
+    selector: selectorString(w.spec?.selector),
+    conditions: ((w.status as { conditions?: { type: string; status: string; reason?: string; message?: string }[] } | undefined)?.conditions ?? [])
+      .map((c) => ({ type: c.type, status: c.status, ...(c.reason ? { reason: c.reason } : {}), ...(c.message ? { message: c.message } : {}) })),
+  }
+  if (ref.kind === 'Deployment') {
+    const d = w as V1Deployment
+    return {
+      ...base,
+      observedGeneration: d.status?.observedGeneration ?? 0,
+      desired: d.spec?.replicas ?? 1,
+      current: d.status?.replicas ?? 0,
+      updated: d.status?.updatedReplicas ?? 0,
+      ready: d.status?.readyReplicas ?? 0,
+      available: d.status?.availableReplicas ?? 0,
+      paused: d.spec?.paused === true,
+      updateStrategy: d.spec?.strategy?.type ?? 'RollingUpdate',
+    }
+  }
+  if (ref.kind === 'StatefulSet') {
+    const s = w as V1StatefulSet
+    return {
+      ...base,
+      observedGeneration: s.status?.observedGeneration ?? 0,
+      desired: s.spec?.replicas ?? 1,
+      current: s.status?.replicas ?? 0,
+      updated: s.status?.updatedReplicas ?? 0,
+      ready: s.status?.readyReplicas ?? 0,
+      available: s.status?.availableReplicas ?? 0,
+      paused: false,
+      updateStrategy: s.spec?.updateStrategy?.type ?? 'RollingUpdate',
+      partition: s.spec?.updateStrategy?.rollingUpdate?.partition ?? 0,
+      ...(s.status?.currentRevision ? { currentRevision: s.status.currentRevision } : {}),
+      ...(s.status?.updateRevision ? { updateRevision: s.status.updateRevision } : {}),
+    }
+  }
+  const d = w as V1DaemonSet
+  return {
+    ...base,
+    observedGeneration: d.status?.observedGeneration ?? 0,
+    desired: d.status?.desiredNumberScheduled ?? 0,
+    current: d.status?.currentNumberScheduled ?? 0,
+    updated: d.status?.updatedNumberScheduled ?? 0,
+    ready: d.status?.numberReady ?? 0,
+    available: d.status?.numberAvailable ?? 0,
+    paused: false,
+    updateStrategy: d.spec?.updateStrategy?.type ?? 'RollingUpdate',
+  }
+}
+
+const COMMIT_ANNOTATION = 'kube-recycler.io/commit'
+
+export function toPodState(p: V1Pod): PodState {
+  const statuses = p.status?.containerStatuses ?? []
+  const waiting = statuses.map((c) => c.state?.waiting?.reason).find((r) => r !== undefined)
+  const readyCond = (p.status?.conditions ?? []).find((c) => c.type === 'Ready')
+  const owner = (p.metadata?.ownerReferences ?? []).find((o) => o.controller)
+  return {
+    name: p.metadata?.name ?? '',
+    namespace: p.metadata?.namespace ?? '',
+    uid: p.metadata?.uid ?? '',
+    phase: p.status?.phase ?? 'Unknown',
+    ready: readyCond?.status === 'True',
+    terminating: p.metadata?.deletionTimestamp !== undefined && p.metadata?.deletionTimestamp !== null,
+    ...(p.spec?.nodeName ? { node: p.spec.nodeName } : {}),
+    createdAt: p.metadata?.creationTimestamp ? new Date(p.metadata.creationTimestamp).toISOString() : '',
+    restarts: statuses.reduce((n, c) => n + (c.restartCount ?? 0), 0),
+    ...(waiting ? { waitingReason: waiting } : {}),
+    ...(p.metadata?.annotations?.[COMMIT_ANNOTATION] ? { templateCommit: p.metadata.annotations[COMMIT_ANNOTATION] } : {}),
+    labels: { ...(p.metadata?.labels ?? {}) },
+    ...(owner ? { owner: { kind: owner.kind, name: owner.name } } : {}),
+  }
+}
+
+const PLURAL: Record<WorkloadRef['kind'], string> = { Deployment: 'deployments', StatefulSet: 'statefulsets', DaemonSet: 'daemonsets' }
+
+export function createKube(opts: KubeOptions): Kube {
+  const log = opts.logger.child({ component: 'kube' })
+  const component = opts.component ?? 'kube-recycler'
+  const kc = new KubeConfig()
+  const where = findKubeconfig(opts)
+  if (!where) throw Errors.kube('no kubeconfig: set KUBECONFIG, create ~/.kube/config, or run in a cluster')
+  if (where.kind === 'file') kc.loadFromFile(where.path)
+  else kc.loadFromCluster()
+  const apps = kc.makeApiClient(AppsV1Api)
+  const core = kc.makeApiClient(CoreV1Api)
+  const version = kc.makeApiClient(VersionApi)
+  const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch)
+  const strategic = setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch)
+  const watcher = new Watch(kc)
+
+  const label = (ref: WorkloadRef): string => `${ref.kind} ${ref.namespace}/${ref.name}`
+
+  async function read(ref: WorkloadRef): Promise<AnyWorkload> {
+    const p = { name: ref.name, namespace: ref.namespace }
+    switch (ref.kind) {
+      case 'Deployment': return apps.readNamespacedDeployment(p)
+      case 'StatefulSet': return apps.readNamespacedStatefulSet(p)
+      case 'DaemonSet': return apps.readNamespacedDaemonSet(p)
+    }
+  }
+
+  async function patch(ref: WorkloadRef, body: unknown, kind: 'merge' | 'strategic'): Promise<AnyWorkload> {
+    const p = { name: ref.name, namespace: ref.namespace, body, fieldManager: component }
+    const o = kind === 'merge' ? merge : strategic
+    switch (ref.kind) {
+      case 'Deployment': return apps.patchNamespacedDeployment(p, o)
+      case 'StatefulSet': return apps.patchNamespacedStatefulSet(p, o)
+      case 'DaemonSet': return apps.patchNamespacedDaemonSet(p, o)
+    }
+  }
+
+  return {
+    async getWorkload(ref) {
+      try {
+        return toWorkloadState(ref, await read(ref))
+      } catch (e) {
+        throw kubeError(e, `read ${label(ref)}`)
+      }
+    },
+
+    async patchAnnotations(ref, annotations, resourceVersion) {
+      const body = { metadata: { annotations, ...(resourceVersion ? { resourceVersion } : {}) } }
+      try {
+        return toWorkloadState(ref, await patch(ref, body, 'merge'))
+      } catch (e) {
+        throw kubeError(e, `annotate ${label(ref)}`)
+      }
+    },
+
+    async restartWorkload(ref, r) {
+      const templateAnnotations: Record<string, string> = { 'kubectl.kubernetes.io/restartedAt': r.restartedAt }
+      if (r.commit) templateAnnotations[COMMIT_ANNOTATION] = r.commit
+      const spec: Record<string, unknown> = { template: { metadata: { annotations: templateAnnotations } } }
+      if (r.commit && r.commitEnv) {
+        // The env var goes on every container: a strategic merge keyed by
+        // container name and env name leaves everything else alone.
+        const current = await read(ref).catch((e: unknown) => { throw kubeError(e, `read ${label(ref)}`) })
+        const containers = (current.spec?.template?.spec?.containers ?? []).map((c) => ({ name: c.name, env: [{ name: r.commitEnv!, value: r.commit! }] }))
+        const inits = (current.spec?.template?.spec?.initContainers ?? []).map((c) => ({ name: c.name, env: [{ name: r.commitEnv!, value: r.commit! }] }))
+        ;(spec.template as Record<string, unknown>).spec = { containers, ...(inits.length > 0 ? { initContainers: inits } : {}) }
+      }
+      const body = {
+        metadata: { ...(r.annotations ? { annotations: r.annotations } : {}), ...(r.resourceVersion ? { resourceVersion: r.resourceVersion } : {}) },
+        spec,
+      }
+      try {
+        const out = toWorkloadState(ref, await patch(ref, body, 'strategic'))
+        log.info({ workload: label(ref), commit: r.commit, generation: out.generation }, 'pod template patched')
+        return out
+      } catch (e) {
+        throw kubeError(e, `restart ${label(ref)}`)
+      }
+    },
+
+    async watchWorkload(ref, onState, signal) {
+      const path = `/apis/apps/v1/namespaces/${ref.namespace}/${PLURAL[ref.kind]}`
+      while (!signal.aborted) {
+        let rv: string
+        try {
+          const s = toWorkloadState(ref, await read(ref))
+          rv = s.resourceVersion
+          onState(s)
+        } catch (e) {
+          throw kubeError(e, `read ${label(ref)}`)
+        }
+        if (signal.aborted) return
+        // One watch until it drops (server timeout, network); then read again and resume.
+        await new Promise<void>((resolve) => {
+          let controller: AbortController | undefined
+          const onAbort = (): void => { controller?.abort(); resolve() }
+          signal.addEventListener('abort', onAbort, { once: true })
+          watcher.watch(path, { fieldSelector: `metadata.name=${ref.name}`, resourceVersion: rv, allowWatchBookmarks: false },
+            (phase, obj) => {
+              if (phase === 'ADDED' || phase === 'MODIFIED') onState(toWorkloadState(ref, obj as AnyWorkload))
+            },
+            (err) => {
+              signal.removeEventListener('abort', onAbort)
+              if (err && !signal.aborted) log.debug({ workload: label(ref), err: (err as Error).name }, 'watch ended; resuming')
+              resolve()
+            },
+          ).then((c) => { controller = c; if (signal.aborted) c.abort() }, () => {
+            signal.removeEventListener('abort', onAbort)
+            resolve()
+          })
+        })
+        if (!signal.aborted) await new Promise((r) => setTimeout(r, 200))
+      }
+    },
+
+    async listPods(namespace, selector) {
+      try {
+        const list = await core.listNamespacedPod({ namespace, labelSelector: selector })
+        return list.items.map(toPodState)
+      } catch (e) {
+        throw kubeError(e, `list pods in ${namespace} (${selector})`)
+      }
+    },
+
+    async evictPod(namespace, name): Promise<EvictResult> {
+      try {
+        await core.createNamespacedPodEviction({
+          name,
+          namespace,
+          body: { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name, namespace } },
+        })
+        return 'evicted'
+      } catch (e) {
+        if (e instanceof ApiException && e.code === 429) return 'blocked'
+        if (e instanceof ApiException && e.code === 404) return 'gone'
+        throw kubeError(e, `evict pod ${namespace}/${name}`)
+      }
+    },
+
+    async deletePod(namespace, name) {
+      try {
+        await core.deleteNamespacedPod({ name, namespace })
+        return 'deleted'
+      } catch (e) {
+        if (e instanceof ApiException && e.code === 404) return 'gone'
+        throw kubeError(e, `delete pod ${namespace}/${name}`)
+      }
+    },
+
+    async ownerWorkload(pod) {
+      if (!pod.owner) return undefined
+      if (pod.owner.kind === 'StatefulSet' || pod.owner.kind === 'DaemonSet') return { kind: pod.owner.kind, namespace: pod.namespace, name: pod.owner.name }
+      if (pod.owner.kind !== 'ReplicaSet') return undefined
+      try {
+        const rs = await apps.readNamespacedReplicaSet({ name: pod.owner.name, namespace: pod.namespace })
+        const o = (rs.metadata?.ownerReferences ?? []).find((r) => r.controller && r.kind === 'Deployment')
+        return o ? { kind: 'Deployment', namespace: pod.namespace, name: o.name } : undefined
+      } catch (e) {
+        throw kubeError(e, `read ReplicaSet ${pod.namespace}/${pod.owner.name}`)
+      }
+    },
+
+    async recordEvent(on, ev: KubeEvent) {
+      const now = new Date()
+      try {
+        await core.createNamespacedEvent({
+          namespace: on.ref.namespace,
+          body: {
+            metadata: { generateName: `${on.ref.name}.`, namespace: on.ref.namespace },
+            involvedObject: { apiVersion: 'apps/v1', kind: on.ref.kind, namespace: on.ref.namespace, name: on.ref.name, uid: on.uid },
+            reason: ev.reason,
+            message: ev.message.slice(0, 1000),
+            type: ev.type,
+            source: { component },
+            reportingComponent: component,
+            reportingInstance: process.env.HOSTNAME ?? component,
+            action: ev.reason,
+            firstTimestamp: now,
+            lastTimestamp: now,
+            eventTime: undefined,
+            count: 1,
+          },
+        })
+      } catch (e) {
+        // An Event is a record, not the work: log and go on.
+        const err = kubeError(e, `record event ${ev.reason} on ${label(on.ref)}`)
+        log.warn({ code: err.code }, err.message)
+      }
+    },
+
+    async ping() {
+      try {
+        const v = await version.getCode()
+        return v.gitVersion
+      } catch (e) {
+        throw kubeError(e, 'GET /version')
+      }
+    },
+
+    close() {
+      // client-node keeps no timers of its own here; watches stop with their signals.
+    },
+  }
+}

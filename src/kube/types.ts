@@ -1,0 +1,99 @@
+// The small typed face the rest of the service sees of Kubernetes. Nothing
+// outside src/kube/ imports @kubernetes/client-node; these types are ours.
+
+import type { WorkloadKind } from '../config/types.ts'
+
+export interface WorkloadRef {
+  kind: WorkloadKind
+  namespace: string
+  name: string
+}
+
+export interface Condition {
+  type: string
+  status: string
+  reason?: string
+  message?: string
+}
+
+/** What the rollout judge and the lock need to know of a workload. */
+export interface WorkloadState {
+  ref: WorkloadRef
+  uid: string
+  resourceVersion: string
+  generation: number
+  observedGeneration: number
+  annotations: Record<string, string>
+  templateAnnotations: Record<string, string>
+  /** A label selector string (`a=b,c in (d)`), for listing the pods. */
+  selector: string
+  /** Desired pods: spec.replicas, or desiredNumberScheduled for a DaemonSet. */
+  desired: number
+  /** status.replicas / currentNumberScheduled. */
+  current: number
+  updated: number
+  ready: number
+  available: number
+  paused: boolean
+  conditions: Condition[]
+  updateStrategy?: string
+  partition?: number
+  currentRevision?: string
+  updateRevision?: string
+}
+
+export interface PodState {
+  name: string
+  namespace: string
+  uid: string
+  phase: string
+  ready: boolean
+  terminating: boolean
+  node?: string
+  createdAt: string
+  restarts: number
+  /** e.g. CrashLoopBackOff, ImagePullBackOff, from container statuses. */
+  waitingReason?: string
+  templateCommit?: string
+  labels: Record<string, string>
+  owner?: { kind: string; name: string }
+}
+
+export type EvictResult = 'evicted' | 'blocked' | 'gone'
+
+export interface RestartPatch {
+  /** RFC 3339 with milliseconds, so two restarts in one second both act. */
+  restartedAt: string
+  commit?: string
+  commitEnv?: string
+  /** Workload annotations to set in the same request (the lock). */
+  annotations?: Record<string, string>
+  /** Precondition: fail with a conflict when the workload changed. */
+  resourceVersion?: string
+}
+
+export interface KubeEvent {
+  type: 'Normal' | 'Warning'
+  reason: string
+  message: string
+}
+
+export interface Kube {
+  getWorkload(ref: WorkloadRef): Promise<WorkloadState>
+  /** Merge-patches workload annotations (null deletes), with an optional resourceVersion precondition. */
+  patchAnnotations(ref: WorkloadRef, annotations: Record<string, string | null>, resourceVersion?: string): Promise<WorkloadState>
+  /** Patches the pod template so the controller rolls every pod. */
+  restartWorkload(ref: WorkloadRef, patch: RestartPatch): Promise<WorkloadState>
+  /** Calls `onState` on every change until `signal` aborts; re-establishes the watch when it drops. */
+  watchWorkload(ref: WorkloadRef, onState: (s: WorkloadState) => void, signal: AbortSignal): Promise<void>
+  listPods(namespace: string, selector: string): Promise<PodState[]>
+  /** Eviction API (policy/v1): 'blocked' when a PodDisruptionBudget says 429. */
+  evictPod(namespace: string, name: string): Promise<EvictResult>
+  deletePod(namespace: string, name: string): Promise<'deleted' | 'gone'>
+  /** Finds the workload that owns a pod (ReplicaSet → Deployment). */
+  ownerWorkload(pod: PodState): Promise<WorkloadRef | undefined>
+  recordEvent(on: WorkloadState, event: KubeEvent): Promise<void>
+  /** A cheap call that proves the API answers (GET /version). */
+  ping(): Promise<string>
+  close(): void
+}

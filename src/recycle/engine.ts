@@ -1,0 +1,192 @@
+// The Kubernetes-backed Executor: finds the workload, takes the cluster-wide
+// lock (an annotation written with the resourceVersion precondition), runs
+// the site's strategy, writes the outcome back and records an Event.
+
+import { hostname } from 'node:os'
+import type { Logger } from 'pino'
+import type { Clock } from '../clock.ts'
+import type { SiteConfig, StrategyName } from '../config/types.ts'
+import { Errors, isAppError } from '../errors.ts'
+import type { Kube, WorkloadRef, WorkloadState } from '../kube/types.ts'
+import type { RecyclePlan } from '../status/history.ts'
+import type { Executor, RunContext, RunOutcome } from './executor.ts'
+import { LAST_RECYCLE_ANNOTATION, mayTakeLock, parseLastRecycle, type LastRecycle } from './lock.ts'
+import { rollout } from './strategies/rollout.ts'
+import { del, evict } from './strategies/evict.ts'
+import type { Strategy } from './strategies/types.ts'
+
+const STRATEGIES: Record<StrategyName, Strategy> = { rollout, evict, delete: del }
+
+export interface EngineOptions {
+  kube: Kube
+  clock: Clock
+  logger: Logger
+  /** This replica's name in the lock (default: the pod's hostname). */
+  holder?: string
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>
+}
+
+export function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve()
+    const t = setTimeout(done, ms)
+    function done(): void {
+      clearTimeout(t)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    signal.addEventListener('abort', done, { once: true })
+  })
+}
+
+export function createEngine(opts: EngineOptions): Executor & { resolve(site: SiteConfig): Promise<WorkloadRef> } {
+  const { kube, clock } = opts
+  const log = opts.logger.child({ component: 'engine' })
+  const holder = opts.holder ?? hostname()
+  const sleep = opts.sleep ?? abortableSleep
+
+  /** A named workload, or the single workload that owns the selected pods. */
+  async function resolve(site: SiteConfig): Promise<WorkloadRef> {
+    const t = site.target
+    if ('name' in t) return { kind: t.kind, namespace: t.namespace, name: t.name }
+    const selector = Object.entries(t.selector).map(([k, v]) => `${k}=${v}`).join(',')
+    const pods = await kube.listPods(t.namespace, selector)
+    if (pods.length === 0) throw Errors.kubeNotFound(`no pods match ${selector} in ${t.namespace}`)
+    const owners = new Map<string, WorkloadRef>()
+    for (const p of pods) {
+      const o = await kube.ownerWorkload(p)
+      if (!o) throw Errors.kube(`pod ${p.namespace}/${p.name} has no Deployment, StatefulSet or DaemonSet owner; kube-recycler only recycles managed pods`)
+      owners.set(`${o.kind}/${o.name}`, o)
+    }
+    if (owners.size > 1) throw Errors.kube(`the selector ${selector} spans ${[...owners.keys()].join(', ')}; name one workload in the site's target`)
+    return [...owners.values()][0]!
+  }
+
+  async function writeOutcome(ref: WorkloadRef, lock: LastRecycle, outcome: RunOutcome): Promise<void> {
+    const final: LastRecycle = { ...lock, outcome: outcome.state === 'succeeded' ? 'succeeded' : 'failed', finishedAt: new Date(clock.now()).toISOString() }
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const s = await kube.getWorkload(ref)
+      const cur = parseLastRecycle(s.annotations)
+      if (cur && cur.id !== lock.id) {
+        log.warn({ workload: ref, held: cur.id, ours: lock.id }, 'the lock moved on before our outcome was written; leaving it')
+        return
+      }
+      try {
+        await kube.patchAnnotations(ref, { [LAST_RECYCLE_ANNOTATION]: JSON.stringify(final) }, s.resourceVersion)
+        return
+      } catch (e) {
+        if (isAppError(e) && e.code === Errors.kubeConflict.code) continue
+        throw e
+      }
+    }
+  }
+
+  return {
+    resolve,
+
+    async plan(site, strategy): Promise<RecyclePlan> {
+      const ref = await resolve(site)
+      const w = await kube.getWorkload(ref)
+      const pods = (await kube.listPods(ref.namespace, w.selector)).filter((p) => !p.terminating)
+      const last = parseLastRecycle(w.annotations)
+      const verdict = mayTakeLock(last, { id: '(plan)', now: clock.now(), cooldownMs: site.recycle.cooldownMs, timeoutMs: site.recycle.timeoutMs })
+      const how = strategy === 'rollout'
+        ? `patch the pod template of ${ref.kind} ${ref.namespace}/${ref.name}; its controller replaces ${pods.length} pods`
+        : `${strategy} ${pods.length} pods, ${site.recycle.maxUnavailable} at a time, waiting for replacements to be Ready`
+      const paused = w.paused ? ' — refused: the Deployment is paused' : ''
+      const blocked = verdict.ok ? '' : ` — would be skipped now: ${verdict.reason}`
+      return { workload: `${ref.kind}/${ref.namespace}/${ref.name}`, strategy, pods: pods.map((p) => p.name), why: `${how}${paused}${blocked}` }
+    },
+
+    async run(ctx: RunContext): Promise<RunOutcome> {
+      const { site, record } = ctx
+      const ref = await resolve(site)
+      const strategy = STRATEGIES[ctx.strategy]
+      const started = clock.now()
+      let workload: WorkloadState | undefined
+      let lock: LastRecycle | undefined
+      let outcome: RunOutcome
+      try {
+        for (let attempt = 0; ; attempt++) {
+          workload = await kube.getWorkload(ref)
+          const verdict = mayTakeLock(parseLastRecycle(workload.annotations), {
+            id: record.id,
+            ...(record.trigger.key ? { key: record.trigger.key } : {}),
+            now: clock.now(),
+            cooldownMs: site.recycle.cooldownMs,
+            timeoutMs: site.recycle.timeoutMs,
+          })
+          if (!verdict.ok) {
+            outcome = { state: 'skipped', reason: verdict.reason }
+            break
+          }
+          lock = {
+            id: record.id,
+            at: new Date(clock.now()).toISOString(),
+            ...(ctx.commit ? { commit: ctx.commit } : {}),
+            reason: record.trigger.reason.slice(0, 300),
+            trigger: record.trigger.source,
+            ...(record.trigger.key ? { key: record.trigger.key } : {}),
+            strategy: ctx.strategy,
+            outcome: 'running',
+            holder,
+          }
+          const annotations = { [LAST_RECYCLE_ANNOTATION]: JSON.stringify(lock) }
+          const w = workload
+          try {
+            outcome = await strategy.run({
+              kube,
+              clock,
+              workload: w,
+              ...(ctx.commit ? { commit: ctx.commit } : {}),
+              commitEnv: site.recycle.commitEnv,
+              maxUnavailable: site.recycle.maxUnavailable,
+              deadline: started + site.recycle.timeoutMs,
+              lock: { annotations, resourceVersion: w.resourceVersion },
+              step: ctx.step,
+              signal: ctx.signal,
+              sleep,
+            }, async () => {
+              await kube.patchAnnotations(ref, annotations, w.resourceVersion)
+              ctx.step(`took the lock on ${ref.kind} ${ref.namespace}/${ref.name}`)
+            })
+            if (outcome.state === 'skipped') lock = undefined
+            break
+          } catch (e) {
+            if (isAppError(e) && e.code === Errors.kubeConflict.code && attempt < 2) {
+              // Someone wrote the workload between our read and our write.
+              // If it was another replica's lock, the next read says so.
+              lock = undefined
+              ctx.step('the workload changed underneath us (409); reading it again')
+              continue
+            }
+            lock = undefined
+            throw e
+          }
+        }
+      } catch (e) {
+        const reason = isAppError(e) ? e.message : 'unexpected error (see the log)'
+        if (!isAppError(e)) log.error({ err: e, site: site.name }, 'recycle failed unexpectedly')
+        outcome = { state: 'failed', reason }
+      }
+      if (lock) {
+        try {
+          await writeOutcome(ref, lock, outcome)
+        } catch (e) {
+          log.warn({ site: site.name, code: isAppError(e) ? e.code : undefined }, 'could not record the outcome on the workload')
+        }
+      }
+      if (workload) {
+        const commit = ctx.commit ? ` onto ${ctx.commit.slice(0, 12)}` : ''
+        if (outcome.state === 'succeeded') {
+          await kube.recordEvent(workload, { type: 'Normal', reason: 'Recycled', message: `kube-recycler ${record.id} (${ctx.strategy}${commit}): ${outcome.message}; trigger: ${record.trigger.source}: ${record.trigger.reason}` })
+        } else if (outcome.state === 'failed') {
+          await kube.recordEvent(workload, { type: 'Warning', reason: 'RecycleFailed', message: `kube-recycler ${record.id} (${ctx.strategy}${commit}): ${outcome.reason}` })
+        } else {
+          await kube.recordEvent(workload, { type: 'Normal', reason: 'RecycleSkipped', message: `kube-recycler ${record.id}: ${outcome.reason}` })
+        }
+      }
+      return outcome
+    },
+  }
+}

@@ -1,0 +1,203 @@
+// The recycle engine against the real control plane: the real Deployment,
+// StatefulSet, DaemonSet and disruption controllers act on what it does.
+
+import t from 'tap'
+import { clusterKubeconfig, freshNamespace, kubectl, kubectlJson, waitFor } from '../fixtures/kube-cluster.ts'
+import { deployment, realEngine, runOnce, siteFor } from '../fixtures/engine.ts'
+import { LAST_RECYCLE_ANNOTATION } from '../../src/recycle/lock.ts'
+
+const COMMIT = '0123456789abcdef0123456789abcdef01234567'
+
+async function ready(ns: string, kind: string, name: string, n: number) {
+  await waitFor(async () => {
+    const o = await kubectlJson(['get', kind, name], { namespace: ns })
+    const s = o.status ?? {}
+    return kind === 'daemonset' ? s.numberReady === n && s.desiredNumberScheduled === n : s.readyReplicas === n
+  }, { timeoutMs: 60_000, description: `${kind}/${name} ${n} ready` })
+}
+
+async function pods(ns: string, app: string) {
+  return (await kubectlJson(['get', 'pods', '-l', `app=${app}`], { namespace: ns })).items as any[]
+}
+const isReady = (p: any) => (p.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True')
+
+async function events(ns: string, name: string) {
+  return ((await kubectlJson(['get', 'events', '--field-selector', `involvedObject.name=${name}`], { namespace: ns })).items as any[]).map((e) => `${e.type}/${e.reason}: ${e.message}`)
+}
+
+t.test('rollout of a 3-replica Deployment onto a commit', async (t) => {
+  const ns = await freshNamespace('rollout-deploy')
+  t.teardown(ns.cleanup)
+  await kubectl(['apply', '-f', '-'], { namespace: ns.name, input: deployment('web', 3) })
+  await ready(ns.name, 'deployment', 'web', 3)
+  const before = (await pods(ns.name, 'web')).map((p) => p.metadata.uid)
+  const { engine } = realEngine(clusterKubeconfig())
+  const site = siteFor(`{ kind: Deployment, namespace: ${ns.name}, name: web }`, '{ timeout: 60s }')
+  const r = await runOnce(engine, site, { commit: COMMIT })
+  t.equal(r.outcome.state, 'succeeded', JSON.stringify(r.outcome))
+  t.match(r.steps.join('\n'), /patched the pod template/)
+  t.match(r.steps.join('\n'), /successfully rolled out/)
+  const d = await kubectlJson(['get', 'deployment', 'web'], { namespace: ns.name })
+  t.equal(d.spec.template.metadata.annotations['kube-recycler.io/commit'], COMMIT)
+  t.match(d.spec.template.metadata.annotations['kubectl.kubernetes.io/restartedAt'], /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/, 'millisecond precision')
+  t.same(d.spec.template.spec.containers[0].env, [{ name: 'SITE_COMMIT', value: COMMIT }])
+  const last = JSON.parse(d.metadata.annotations[LAST_RECYCLE_ANNOTATION])
+  t.match(last, { id: r.record.id, commit: COMMIT, outcome: 'succeeded', strategy: 'rollout', holder: 'test-replica' })
+  const rs = (await kubectlJson(['get', 'replicasets', '-l', 'app=web'], { namespace: ns.name })).items as any[]
+  t.equal(rs.length, 2, 'one new ReplicaSet')
+  const fresh = rs.find((x) => x.metadata.annotations['deployment.kubernetes.io/revision'] === '2')
+  t.equal(fresh.spec.template.metadata.annotations['kube-recycler.io/commit'], COMMIT)
+  t.equal(fresh.status.readyReplicas, 3)
+  const now = await pods(ns.name, 'web')
+  const live = now.filter((p) => !p.metadata.deletionTimestamp)
+  t.equal(live.length, 3)
+  t.ok(live.every(isReady), 'all pods Ready')
+  t.ok(live.every((p) => p.metadata.annotations['kube-recycler.io/commit'] === COMMIT), 'all pods on the commit')
+  t.ok(live.every((p) => !before.includes(p.metadata.uid)), 'no old pod left')
+  t.match((await events(ns.name, 'web')).join('\n'), /Normal\/Recycled: kube-recycler rc-.* \(rollout onto 0123456789ab\)/)
+})
+
+t.test('rollout of a StatefulSet and a DaemonSet', async (t) => {
+  const ns = await freshNamespace('rollout-sts-ds')
+  t.teardown(ns.cleanup)
+  const sts = { apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'db' }, spec: { replicas: 3, serviceName: 'db', selector: { matchLabels: { app: 'db' } }, template: { metadata: { labels: { app: 'db' } }, spec: { containers: [{ name: 'db', image: 'example.com/db:1' }] } } } }
+  const ds = { apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name: 'agent' }, spec: { selector: { matchLabels: { app: 'agent' } }, template: { metadata: { labels: { app: 'agent' } }, spec: { containers: [{ name: 'agent', image: 'example.com/agent:1' }] } } } }
+  await kubectl(['apply', '-f', '-'], { namespace: ns.name, input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [sts, ds] }) })
+  await ready(ns.name, 'statefulset', 'db', 3)
+  await ready(ns.name, 'daemonset', 'agent', 3)
+  const { engine } = realEngine(clusterKubeconfig())
+  for (const [kind, name] of [['StatefulSet', 'db'], ['DaemonSet', 'agent']] as const) {
+    const before = (await pods(ns.name, name)).map((p) => p.metadata.uid)
+    const r = await runOnce(engine, siteFor(`{ kind: ${kind}, namespace: ${ns.name}, name: ${name} }`, '{ timeout: 90s }'), { commit: COMMIT })
+    t.equal(r.outcome.state, 'succeeded', `${kind}: ${JSON.stringify(r.outcome)} ${r.steps.join(' | ')}`)
+    const live = (await pods(ns.name, name)).filter((p) => !p.metadata.deletionTimestamp)
+    t.equal(live.length, 3, `${kind}: 3 pods`)
+    t.ok(live.every(isReady), `${kind}: all Ready`)
+    t.ok(live.every((p) => p.metadata.annotations?.['kube-recycler.io/commit'] === COMMIT), `${kind}: all on the commit`)
+    t.ok(live.every((p) => !before.includes(p.metadata.uid)), `${kind}: all replaced`)
+  }
+  t.equal(new Set((await pods(ns.name, 'agent')).map((p) => p.spec.nodeName)).size, 3, 'one DaemonSet pod per node')
+})
+
+t.test('evict honours a PodDisruptionBudget (minAvailable 2 of 3)', async (t) => {
+  const ns = await freshNamespace('evict-pdb')
+  t.teardown(ns.cleanup)
+  await kubectl(['apply', '-f', '-'], { namespace: ns.name, input: deployment('web', 3) })
+  await kubectl(['apply', '-f', '-'], { namespace: ns.name, input: JSON.stringify({ apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: { name: 'web' }, spec: { minAvailable: 2, selector: { matchLabels: { app: 'web' } } } }) })
+  await ready(ns.name, 'deployment', 'web', 3)
+  await waitFor(async () => (await kubectlJson(['get', 'pdb', 'web'], { namespace: ns.name })).status?.disruptionsAllowed === 1, { description: 'PDB allows 1' })
+  const before = (await pods(ns.name, 'web')).map((p) => p.metadata.uid)
+  // Watch from the side: never fewer than 2 Ready pods.
+  let minReady = 3
+  let watching = true
+  const watcher = (async () => {
+    while (watching) {
+      const live = (await pods(ns.name, 'web')).filter((p) => !p.metadata.deletionTimestamp && isReady(p)).length
+      minReady = Math.min(minReady, live)
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  })()
+  const { engine } = realEngine(clusterKubeconfig())
+  // maxUnavailable 3 asks for all at once: only the PDB holds the line.
+  const r = await runOnce(engine, siteFor(`{ kind: Deployment, namespace: ${ns.name}, name: web }`, '{ strategy: evict, maxUnavailable: 3, timeout: 90s }'))
+  watching = false
+  await watcher
+  t.equal(r.outcome.state, 'succeeded', `${JSON.stringify(r.outcome)} ${r.steps.join(' | ')}`)
+  t.match(r.steps.join('\n'), /a PodDisruptionBudget blocks evicting/, 'the PDB said 429 and we waited')
+  t.ok(minReady >= 2, `never more than one pod down (min ready ${minReady})`)
+  const live = (await pods(ns.name, 'web')).filter((p) => !p.metadata.deletionTimestamp)
+  t.ok(live.every((p) => !before.includes(p.metadata.uid)), 'all pods replaced')
+  t.equal(live.filter(isReady).length, 3)
+})
+
+t.test('delete: all pods replaced, one at a time', async (t) => {
+  const ns = await freshNamespace('delete')
+  t.teardown(ns.cleanup)
+  await kubectl(['apply', '-f', '-'], { namespace: ns.name, input: deployment('web', 3) })
+  await ready(ns.name, 'deployment', 'web', 3)
+  const before = (await pods(ns.name, 'web')).map((p) => p.metadata.uid)
+  const { engine } = realEngine(clusterKubeconfig())
+  const r = await runOnce(engine, siteFor(`{ kind: Deployment, namespace: ${ns.name}, name: web }`, '{ strategy: delete, maxUnavailable: 1, timeout: 90s }'))
+  t.equal(r.outcome.state, 'succeeded', JSON.stringify(r.outcome))
+  const deletes = r.steps.filter((s) => s.startsWith('deleted: '))
+  const batches = r.steps.filter((s) => /^batch \d+: replacements Ready/.test(s))
+  t.equal(deletes.length, 3)
+  t.equal(batches.length, 3, 'three batches of one, each waited for')
+  // Each delete is followed by its batch's wait before the next delete.
+  const order = r.steps.filter((s) => s.startsWith('deleted: ') || s.startsWith('batch ')).map((s) => s.split(':')[0])
+  t.same(order, ['deleted', 'batch 1', 'deleted', 'batch 2', 'deleted', 'batch 3'])
+  const live = (await pods(ns.name, 'web')).filter((p) => !p.metadata.deletionTimestamp)
+  t.ok(live.every((p) => !before.includes(p.metadata.uid)))
+})
+
+t.test('two engines at the same moment: exactly one rollout', async (t) => {
+  const ns = await freshNamespace('race')
+  t.teardown(ns.cleanup)
+  await kubectl(['apply', '-f', '-'], { namespace: ns.name, input: deployment('web', 2) })
+  await ready(ns.name, 'deployment', 'web', 2)
+  const a = realEngine(clusterKubeconfig(), 'replica-a')
+  const b = realEngine(clusterKubeconfig(), 'replica-b')
+  const site = siteFor(`{ kind: Deployment, namespace: ${ns.name}, name: web }`, '{ timeout: 60s }')
+  const [ra, rb] = await Promise.all([runOnce(a.engine, site, { commit: COMMIT }), runOnce(b.engine, site, { commit: COMMIT })])
+  const states = [ra.outcome.state, rb.outcome.state].sort()
+  t.same(states, ['skipped', 'succeeded'], `${JSON.stringify(ra.outcome)} / ${JSON.stringify(rb.outcome)}`)
+  const skipped = ra.outcome.state === 'skipped' ? ra : rb
+  t.match((skipped.outcome as { reason: string }).reason, /another recycle \(rc-.*\) has been running|cooldown: the last recycle/, 'the loser says why')
+  const d = await kubectlJson(['get', 'deployment', 'web'], { namespace: ns.name })
+  // (generation also moves with annotation writes on a Deployment; the revision counts rollouts)
+  t.equal(d.metadata.annotations['deployment.kubernetes.io/revision'], '2', 'one rollout: revision 2')
+  t.equal((await kubectlJson(['get', 'replicasets', '-l', 'app=web'], { namespace: ns.name })).items.length, 2)
+})
+
+t.test('cooldown: a second recycle inside it is skipped with the reason, and recorded', async (t) => {
+  const ns = await freshNamespace('cooldown')
+  t.teardown(ns.cleanup)
+  await kubectl(['apply', '-f', '-'], { namespace: ns.name, input: deployment('web', 1) })
+  await ready(ns.name, 'deployment', 'web', 1)
+  const { engine } = realEngine(clusterKubeconfig())
+  const site = siteFor(`{ kind: Deployment, namespace: ${ns.name}, name: web }`, '{ cooldown: 10m, timeout: 60s }')
+  t.equal((await runOnce(engine, site)).outcome.state, 'succeeded')
+  const second = await runOnce(engine, site)
+  t.equal(second.outcome.state, 'skipped')
+  t.match((second.outcome as { reason: string }).reason, /^cooldown: the last recycle \(rc-[^,]+, succeeded\) started \d+ s ago \(cooldown 600 s\)/)
+  t.match((await events(ns.name, 'web')).join('\n'), /Normal\/RecycleSkipped: .*cooldown/)
+  // The same trigger key twice: a duplicate, whoever sees it.
+  const other = siteFor(`{ kind: Deployment, namespace: ${ns.name}, name: web }`, '{ cooldown: 0s, timeout: 60s }')
+  const k1 = await runOnce(engine, other, { key: 'jenkins:job#41' })
+  t.equal(k1.outcome.state, 'succeeded')
+  const k2 = await runOnce(engine, other, { key: 'jenkins:job#41' })
+  t.equal(k2.outcome.state, 'skipped')
+  t.match((k2.outcome as { reason: string }).reason, /duplicate: jenkins:job#41 already caused recycle/)
+})
+
+t.test('dry-run (plan) changes nothing', async (t) => {
+  const ns = await freshNamespace('dryrun')
+  t.teardown(ns.cleanup)
+  await kubectl(['apply', '-f', '-'], { namespace: ns.name, input: deployment('web', 2) })
+  await ready(ns.name, 'deployment', 'web', 2)
+  const rv = async () => {
+    const d = await kubectlJson(['get', 'deployment', 'web'], { namespace: ns.name })
+    const p = await pods(ns.name, 'web')
+    return [d.metadata.resourceVersion, ...p.map((x) => `${x.metadata.name}@${x.metadata.resourceVersion}`).sort()]
+  }
+  const before = await rv()
+  const { engine } = realEngine(clusterKubeconfig())
+  for (const strategy of ['rollout', 'evict', 'delete'] as const) {
+    const plan = await engine.plan(siteFor(`{ kind: Deployment, namespace: ${ns.name}, name: web }`), strategy)
+    t.equal(plan.workload, `Deployment/${ns.name}/web`)
+    t.equal(plan.pods.length, 2)
+    t.match(plan.why, strategy === 'rollout' ? /patch the pod template/ : new RegExp(`${strategy} 2 pods, 1 at a time`))
+  }
+  t.same(await rv(), before, 'resourceVersions unchanged')
+})
+
+t.test('a paused Deployment is refused with a reason', async (t) => {
+  const ns = await freshNamespace('paused')
+  t.teardown(ns.cleanup)
+  await kubectl(['apply', '-f', '-'], { namespace: ns.name, input: deployment('web', 1) })
+  await kubectl(['rollout', 'pause', 'deployment/web'], { namespace: ns.name })
+  const { engine } = realEngine(clusterKubeconfig())
+  const r = await runOnce(engine, siteFor(`{ kind: Deployment, namespace: ${ns.name}, name: web }`))
+  t.equal(r.outcome.state, 'skipped')
+  t.match((r.outcome as { reason: string }).reason, /is paused: resume it/)
+})

@@ -1,0 +1,197 @@
+// What a verdict leads to: thresholds, duplicates, recoveries, cooldown and
+// the circuit breaker, seen through the HTTP API with a fake executor.
+
+import t from 'tap'
+import { SECRETS, testApp } from '../fixtures/app.ts'
+import { fakeExecutor } from '../fixtures/fake-executor.ts'
+
+const auth = { authorization: `Bearer ${SECRETS.webhookToken}`, 'content-type': 'application/json' }
+const op = { authorization: `Bearer ${SECRETS.recycleToken}`, 'content-type': 'application/json' }
+
+async function post(app: Awaited<ReturnType<typeof testApp>>['app'], body: unknown) {
+  const res = await app.inject({ method: 'POST', url: '/webhooks/jenkins', headers: auth, payload: JSON.stringify(body) })
+  return { status: res.statusCode, json: res.json() as Record<string, any> }
+}
+
+t.test('a failure requests one recycle, pinned to the commit Jenkins names', async (t) => {
+  const ex = fakeExecutor()
+  const h = await testApp({ extra: { executor: ex } })
+  t.teardown(() => h.app.close())
+  const r = await post(h.app, { job: 'shop-integrity', build: 1, status: 'FAILURE', commit: 'ABCDEF1234567', checks: [{ name: 'home', ok: false, status: 500 }] })
+  t.equal(r.status, 202)
+  t.equal(r.json.action, 'recycle-requested')
+  t.equal(r.json.health, 'failing')
+  t.equal(r.json.verdict.summary, 'shop-integrity #1 FAILURE: home failed')
+  t.match(r.json.recycle.state, /^(pending|running)$/)
+  t.equal(r.json.recycle.dryRun, false)
+  await new Promise((res) => setImmediate(res))
+  t.equal(ex.runs.length, 1)
+  t.equal(ex.runs[0]!.commit, 'abcdef1234567')
+  t.equal(ex.runs[0]!.strategy, 'rollout')
+
+  // The same build again (a retry), and the FINALIZED notification of it: no second recycle.
+  const again = await post(h.app, { job: 'shop-integrity', build: 1, status: 'FAILURE' })
+  t.equal(again.json.action, 'duplicate')
+  const fin = await post(h.app, { name: 'shop-integrity', build: { number: 1, phase: 'FINALIZED', status: 'FAILURE' } })
+  t.equal(fin.json.action, 'duplicate')
+  // A new failing build while the recycle runs: no second one either.
+  const during = await post(h.app, { job: 'shop-integrity', build: 2, status: 'FAILURE' })
+  t.equal(during.json.action, 'none')
+  t.match(during.json.reason, /already running/)
+  ex.finish()
+  await h.app.core.recycler.idle()
+  const rec = await h.app.inject({ method: 'GET', url: r.json.recycle.url })
+  t.equal(rec.json().state, 'succeeded')
+  t.equal(rec.json().commit, 'abcdef1234567')
+  // Still failing after the recycle: it did not help; no loop.
+  const after = await post(h.app, { job: 'shop-integrity', build: 3, status: 'FAILURE' })
+  t.equal(after.json.action, 'none')
+  t.match(after.json.reason, /recycle-did-not-help/)
+  t.equal(ex.runs.length, 1)
+  const status = (await h.app.inject({ method: 'GET', url: '/status' })).json()
+  t.match(status.sites[0].note, /recycle-did-not-help/)
+  // Recovery never restarts, and re-arms the site.
+  const ok = await post(h.app, { job: 'shop-integrity', build: 4, status: 'SUCCESS' })
+  t.equal(ok.json.action, 'none')
+  t.equal(ok.json.reason, 'recovered')
+  t.equal(ok.json.health, 'healthy')
+  t.equal(ex.runs.length, 1)
+})
+
+t.test('thresholds and per-site failing statuses', async (t) => {
+  const ex = fakeExecutor({ auto: { state: 'succeeded', message: 'ok' } })
+  const h = await testApp({ extra: { executor: ex } })
+  t.teardown(() => h.app.close())
+  // blog: threshold 2, only FAILURE counts.
+  const u = await post(h.app, { job: 'blog-integrity', build: 1, status: 'UNSTABLE' })
+  t.equal(u.json.verdict.ok, true)
+  t.equal(u.json.health, 'healthy')
+  const f1 = await post(h.app, { job: 'blog-integrity', build: 2, status: 'FAILURE' })
+  t.equal(f1.json.action, 'none')
+  t.equal(f1.json.reason, '1/2 consecutive failures')
+  const f2 = await post(h.app, { name: 'blog-integrity', build: { number: 3, phase: 'COMPLETED', status: 'FAILURE', full_url: 'http://jenkins/job/blog/3/', scm: { commit: '0123456789abcdef0123456789abcdef01234567' } } })
+  t.equal(f2.json.action, 'recycle-requested')
+  t.equal(f2.json.verdict.ref, 'http://jenkins/job/blog/3/')
+  await h.app.core.recycler.idle()
+  t.equal(ex.runs[0]!.commit, '0123456789abcdef0123456789abcdef01234567')
+})
+
+t.test('a SITE build parameter names the site', async (t) => {
+  const h = await testApp()
+  t.teardown(() => h.app.close())
+  const r = await post(h.app, { name: 'generic-integrity', build: { number: 5, phase: 'COMPLETED', status: 'FAILURE', parameters: { SITE: 'shop' } } })
+  t.equal(r.status, 202)
+  t.equal(r.json.site, 'shop')
+  t.equal(r.json.action, 'recycle-requested')
+  t.equal(r.json.recycle.state, 'planned', 'no cluster: planned only')
+  t.equal(r.json.recycle.dryRun, true)
+})
+
+t.test('cooldown and circuit breaker', async (t) => {
+  const ex = fakeExecutor({ auto: { state: 'succeeded', message: 'ok' } })
+  const h = await testApp({ extra: { executor: ex } })
+  t.teardown(() => h.app.close())
+  const manual = async () => (await h.app.inject({ method: 'POST', url: '/recycle', headers: op, payload: { site: 'shop', reason: 'test' } })).json()
+  const first = await manual()
+  t.match(first.state, /^(pending|running)$/)
+  await h.app.core.recycler.idle()
+  h.clock.advance(60_000)
+  const second = await manual()
+  t.equal(second.state, 'skipped')
+  t.match(second.reason, /cooldown: the last recycle started 60 s ago \(cooldown 600 s\)/)
+  // Past the cooldown, automatic failures: 3 per 6 h at most, then the circuit opens.
+  let build = 100
+  const fail = async () => {
+    const r = await post(h.app, { job: 'shop-integrity', build: build++, status: 'FAILURE' })
+    await h.app.core.recycler.idle()
+    await post(h.app, { job: 'shop-integrity', build: build++, status: 'SUCCESS' })
+    return r
+  }
+  h.clock.advance(11 * 60_000)
+  t.equal((await fail()).json.action, 'recycle-requested')
+  h.clock.advance(11 * 60_000)
+  t.equal((await fail()).json.action, 'recycle-requested')
+  h.clock.advance(11 * 60_000)
+  const third = await fail()
+  t.equal(third.json.action, 'none')
+  t.match(third.json.reason, /circuit open: 3 recycles within 360 min/)
+  t.equal(ex.runs.length, 3)
+  const status = (await h.app.inject({ method: 'GET', url: '/status' })).json()
+  t.equal(status.sites[0].circuitOpen, true)
+  const metrics = (await h.app.inject({ method: 'GET', url: '/metrics' })).body
+  t.match(metrics, /kube_recycler_circuit_open\{site="shop"\} 1/)
+  t.match(metrics, /kube_recycler_recycles_total\{site="shop",strategy="rollout",outcome="skipped"\} 2/)
+})
+
+t.test('POST /recycle and GET /recycles/:id, dry-run', async (t) => {
+  const ex = fakeExecutor()
+  const h = await testApp({ extra: { executor: ex } })
+  t.teardown(() => h.app.close())
+  const res = await h.app.inject({ method: 'POST', url: '/recycle', headers: op, payload: { site: 'pool', reason: 'check the plan', dryRun: true } })
+  t.equal(res.statusCode, 202)
+  const body = res.json()
+  t.match(body, { site: 'pool', state: 'planned', strategy: 'evict', dryRun: true, url: `/recycles/${body.id}` })
+  await h.app.core.recycler.idle()
+  t.equal(ex.runs.length, 0, 'a dry-run never runs')
+  const rec = (await h.app.inject({ method: 'GET', url: body.url })).json()
+  t.same(rec.plan, { workload: 'pool', strategy: 'evict', pods: ['pod-a', 'pod-b'], why: 'evict of pool' })
+  t.equal(rec.trigger.source, 'operator')
+})
+
+t.test('GET /status: JSON by default, HTML for a browser', async (t) => {
+  const h = await testApp()
+  t.teardown(() => h.app.close())
+  await post(h.app, { job: 'shop-integrity', build: 1, status: 'FAILURE' })
+  const json = await h.app.inject({ method: 'GET', url: '/status' })
+  t.equal(json.headers['content-type'], 'application/json; charset=utf-8')
+  const s = json.json()
+  t.match(s.service, { version: '0.1.0', dryRun: true, cluster: 'none' })
+  t.same(s.sites.map((x: any) => [x.name, x.health]), [['shop', 'failing'], ['blog', 'unknown'], ['pool', 'unknown']])
+  t.equal(s.sites[0].lastVerdict.summary, 'shop-integrity #1 FAILURE')
+  t.equal(s.sites[0].lastRecycle.state, 'planned')
+  t.equal(s.recent.length, 1)
+  const html = await h.app.inject({ method: 'GET', url: '/status', headers: { accept: 'text/html,application/xhtml+xml,*/*;q=0.8' } })
+  t.match(html.headers['content-type'], /text\/html/)
+  t.match(html.body, /<title>kube-recycler status<\/title>/)
+  t.match(html.body, /data-site="shop" data-health="failing"/)
+  t.match(html.body, /Dry-run: recycles are planned and recorded/)
+  const curl = await h.app.inject({ method: 'GET', url: '/status', headers: { accept: '*/*' } })
+  t.match(curl.headers['content-type'], /application\/json/)
+})
+
+t.test('status page escapes what it shows', async (t) => {
+  const h = await testApp()
+  t.teardown(() => h.app.close())
+  await h.app.inject({ method: 'POST', url: '/recycle', headers: op, payload: { site: 'shop', reason: '<script>alert(1)</script>' } })
+  const html = (await h.app.inject({ method: 'GET', url: '/status?format=html' })).body
+  t.notMatch(html, /<script>alert/)
+  t.match(html, /&lt;script&gt;alert\(1\)&lt;\/script&gt;/)
+})
+
+t.test('rate limit answers 429 with a reason', async (t) => {
+  const h = await testApp({ config: 'service: { rateLimit: { max: 2, window: 1m } }\nsites:\n  - name: shop\n    target: { namespace: shop, name: web }\n    jenkins: { jobs: [j] }' })
+  t.teardown(() => h.app.close())
+  const codes = []
+  for (let i = 0; i < 3; i++) codes.push((await post(h.app, { job: 'j', build: i, status: 'SUCCESS' })).status)
+  t.same(codes, [202, 202, 429])
+  const r = await post(h.app, { job: 'j', build: 9, status: 'SUCCESS' })
+  t.equal(r.json.code, 'KR_RATE_LIMITED')
+  t.match(r.json.message, /at most 2 per 60 s/)
+  t.equal((await h.app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200, 'service probes are not limited')
+})
+
+t.test('/healthz, /readyz, /docs', async (t) => {
+  const h = await testApp()
+  t.teardown(() => h.app.close())
+  t.same((await h.app.inject({ method: 'GET', url: '/healthz' })).json(), { status: 'ok' })
+  t.same((await h.app.inject({ method: 'GET', url: '/readyz' })).json(), { status: 'ready', reason: 'no cluster: dry-run' })
+  const docs = (await h.app.inject({ method: 'GET', url: '/docs' })).json()
+  t.ok(docs.paths['/webhooks/jenkins'].post)
+  t.ok(docs.paths['/recycle'].post)
+  t.ok(docs.paths['/status'].get)
+  const h2 = await testApp({ extra: { readiness: () => ({ ready: false, reason: 'cluster unreachable' }) } })
+  t.teardown(() => h2.app.close())
+  const r = await h2.app.inject({ method: 'GET', url: '/readyz' })
+  t.equal(r.statusCode, 503)
+  t.same(r.json(), { status: 'not-ready', reason: 'cluster unreachable' })
+})
