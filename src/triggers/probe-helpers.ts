@@ -154,6 +154,7 @@ export function certExpiryWarning(notAfter: number, now: number, warnDays: numbe
 // ---------------------------------------------------------------- errors
 
 interface ErrorLike {
+  name?: unknown
   code?: unknown
   message?: unknown
   reason?: unknown
@@ -235,6 +236,7 @@ export function describeError(err: unknown, host: string): string {
     return `TLS: the certificate of ${host} is not trusted, self-signed or from an unknown CA (${code})`
   }
   if (code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_')) return `TLS handshake with ${host} failed: ${msg} (${code})`
-  if (code.startsWith('HPE_')) return `invalid HTTP response from ${host}: ${msg} (${code})`
+  // undici 8's HTTPParserError often carries no code: know it by name.
+  if (code.startsWith('HPE_') || e.name === 'HTTPParserError') return `invalid HTTP response from ${host}: ${msg}${code ? ` (${code})` : ''}`
   return code ? `request to ${host} failed: ${msg} (${code})` : `request to ${host} failed: ${msg}`
 }

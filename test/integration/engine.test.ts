@@ -83,9 +83,13 @@ t.test('evict honours a PodDisruptionBudget (minAvailable 2 of 3)', async (t) =>
   const ns = await freshNamespace('evict-pdb')
   t.teardown(ns.cleanup)
   await kubectl(['apply', '-f', '-'], { namespace: ns.name, input: deployment('web', 3) })
-  await kubectl(['apply', '-f', '-'], { namespace: ns.name, input: JSON.stringify({ apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: { name: 'web' }, spec: { minAvailable: 2, selector: { matchLabels: { app: 'web' } } } }) })
+  // The PDB starts at minAvailable 3 (no disruption allowed), so the first
+  // evictions are answered 429 for certain; once the engine has said it is
+  // waiting, the budget is relaxed to minAvailable 2.
+  const pdb = (min: number) => JSON.stringify({ apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: { name: 'web' }, spec: { minAvailable: min, selector: { matchLabels: { app: 'web' } } } })
+  await kubectl(['apply', '-f', '-'], { namespace: ns.name, input: pdb(3) })
   await ready(ns.name, 'deployment', 'web', 3)
-  await waitFor(async () => (await kubectlJson(['get', 'pdb', 'web'], { namespace: ns.name })).status?.disruptionsAllowed === 1, { description: 'PDB allows 1' })
+  await waitFor(async () => (await kubectlJson(['get', 'pdb', 'web'], { namespace: ns.name })).status?.currentHealthy === 3, { description: 'PDB sees 3 healthy' })
   const before = (await pods(ns.name, 'web')).map((p) => p.metadata.uid)
   // Watch from the side: never fewer than 2 Ready pods.
   let minReady = 3
@@ -99,7 +103,11 @@ t.test('evict honours a PodDisruptionBudget (minAvailable 2 of 3)', async (t) =>
   })()
   const { engine } = realEngine(clusterKubeconfig())
   // maxUnavailable 3 asks for all at once: only the PDB holds the line.
-  const r = await runOnce(engine, siteFor(`{ kind: Deployment, namespace: ${ns.name}, name: web }`, '{ strategy: evict, maxUnavailable: 3, timeout: 90s }'))
+  let relaxed: Promise<unknown> | undefined
+  const r = await runOnce(engine, siteFor(`{ kind: Deployment, namespace: ${ns.name}, name: web }`, '{ strategy: evict, maxUnavailable: 3, timeout: 90s }'), {
+    onStep: (m) => { if (!relaxed && m.includes('a PodDisruptionBudget blocks')) relaxed = kubectl(['apply', '-f', '-'], { namespace: ns.name, input: pdb(2) }) },
+  })
+  await relaxed
   watching = false
   await watcher
   t.equal(r.outcome.state, 'succeeded', `${JSON.stringify(r.outcome)} ${r.steps.join(' | ')}`)
@@ -200,4 +208,22 @@ t.test('a paused Deployment is refused with a reason', async (t) => {
   const r = await runOnce(engine, siteFor(`{ kind: Deployment, namespace: ${ns.name}, name: web }`))
   t.equal(r.outcome.state, 'skipped')
   t.match((r.outcome as { reason: string }).reason, /is paused: resume it/)
+})
+
+t.test('a rollout that cannot finish is reported failed within its deadline, with an Event', async (t) => {
+  const ns = await freshNamespace('never-ready')
+  t.teardown(ns.cleanup)
+  await kubectl(['apply', '-f', '-'], { namespace: ns.name, input: deployment('web', 2, { neverReady: true }) })
+  await waitFor(async () => (await pods(ns.name, 'web')).filter((p) => p.status?.phase === 'Running').length === 2, { description: 'pods running' })
+  t.equal((await pods(ns.name, 'web')).filter(isReady).length, 0, 'the pods run but are not Ready')
+  const { engine } = realEngine(clusterKubeconfig())
+  const started = Date.now()
+  const r = await runOnce(engine, siteFor(`{ kind: Deployment, namespace: ${ns.name}, name: web }`, '{ timeout: 6s }'))
+  const took = Date.now() - started
+  t.equal(r.outcome.state, 'failed')
+  t.match((r.outcome as { reason: string }).reason, /the rollout did not finish before its deadline: Waiting for deployment "web" rollout to finish.*; not ready: web-/)
+  t.ok(took >= 6000 && took < 15_000, `reported at the deadline (${took} ms)`)
+  t.match((await events(ns.name, 'web')).join('\n'), /Warning\/RecycleFailed: kube-recycler rc-.*deadline/)
+  const last = JSON.parse((await kubectlJson(['get', 'deployment', 'web'], { namespace: ns.name })).metadata.annotations[LAST_RECYCLE_ANNOTATION])
+  t.equal(last.outcome, 'failed', 'the lock is released with the outcome')
 })

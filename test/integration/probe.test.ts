@@ -248,6 +248,15 @@ t.test('a connection reset by the server', async (tt) => {
   tt.match(r.message, new RegExp(`^connection (closed|reset) by 127\\.0\\.0\\.1:${s.port}`))
 })
 
+t.test('a server that does not speak HTTP', async (tt) => {
+  const garbage = await tcpServer(tt, (sock) => {
+    sock.once('data', () => sock.end('SSH-2.0-OpenSSH_9.6\r\n\r\n'))
+  })
+  const r = await prober(tt).runCheck(check(`http://127.0.0.1:${garbage.port}/`))
+  tt.equal(r.ok, false)
+  tt.match(r.message, new RegExp(`^invalid HTTP response from 127\\.0\\.0\\.1:${garbage.port}: Response does not match the HTTP/1\\.1 protocol`))
+})
+
 t.test('TLS', async (tt) => {
   tt.test('a certificate from an unknown CA fails without the CA file', async (t2) => {
     const s = await site(t2, { tls: pki.server })

@@ -156,6 +156,8 @@ t.test('describeError', async (t) => {
     [err('UNABLE_TO_GET_ISSUER_CERT_LOCALLY'), /not trusted, self-signed or from an unknown CA \(UNABLE_TO_GET_ISSUER_CERT_LOCALLY\)$/],
     [err('ERR_SSL_WRONG_VERSION_NUMBER', 'wrong version number'), 'TLS handshake with site.example:443 failed: wrong version number (ERR_SSL_WRONG_VERSION_NUMBER)'],
     [err('HPE_INVALID_CONSTANT', 'Expected HTTP/'), 'invalid HTTP response from site.example:443: Expected HTTP/ (HPE_INVALID_CONSTANT)'],
+    [Object.assign(new Error('Response does not match the HTTP/1.1 protocol (Expected HTTP/)'), { name: 'HTTPParserError' }),
+      'invalid HTTP response from site.example:443: Response does not match the HTTP/1.1 protocol (Expected HTTP/)'],
     [err('UND_ERR_HEADERS_OVERFLOW'), /headers .* too large/],
     [err('UND_ERR_RES_CONTENT_LENGTH_MISMATCH'), /does not match its content-length/],
     [err('UND_ERR_INVALID_ARG', 'invalid header key'), /^the request cannot be sent: invalid header key/],
