@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { systemClock, type Clock } from './clock.ts'
 import type { Secrets } from './config/secrets.ts'
-import type { Config } from './config/types.ts'
+import type { Config, SiteConfig } from './config/types.ts'
 import { Errors } from './errors.ts'
 import { createHealthBook, type HealthBook } from './health/state.ts'
 import type { Executor } from './recycle/executor.ts'
@@ -26,6 +26,9 @@ import { validatorCompiler } from './server/validation.ts'
 import { createHistory, type History } from './status/history.ts'
 import { createMetrics, type Metrics } from './status/metrics.ts'
 import { createIntake, type Intake } from './triggers/intake.ts'
+import type { Prober } from './triggers/probe.ts'
+import { createScheduler, type Scheduler } from './triggers/schedule.ts'
+import { createSiteFacts, type SiteFactsBook } from './status/facts.ts'
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
@@ -41,6 +44,14 @@ export interface AppOptions {
   note?: string
   defaultMetrics?: boolean
   readiness?: () => Readiness
+  /** The probe engine: enables verification after recycles and, with `schedule`, the cron. */
+  prober?: Prober
+  /** Start the per-site cron schedules (main does; tests opt in). */
+  schedule?: boolean
+  /** Only the Lease leader runs the cron probes. */
+  isLeader?: () => boolean
+  /** Waits inside recycles (verification); tests pass a fast one. */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>
 }
 
 export interface Core {
@@ -49,6 +60,8 @@ export interface Core {
   metrics: Metrics
   recycler: Recycler
   intake: Intake
+  scheduler?: Scheduler
+  facts: SiteFactsBook
 }
 
 declare module 'fastify' {
@@ -63,12 +76,26 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const health = createHealthBook(config.sites.map((s) => s.name))
   const history = createHistory(config.service.historySize)
   const metrics = createMetrics({ defaultMetrics: opts.defaultMetrics ?? false })
+  const facts = createSiteFacts({ clock, logger, ...(opts.executor ? { executor: opts.executor } : {}), ...(opts.commits ? { commits: opts.commits } : {}) })
+  // The scheduler and the recycler need each other (ticks feed the intake,
+  // recycles are verified by probing); the late binding is this one variable.
+  let scheduler: Scheduler | undefined
   const recycler = createRecycler({
     config, history, health, metrics, clock, logger,
     ...(opts.executor ? { executor: opts.executor } : {}),
     ...(opts.commits ? { commits: opts.commits } : {}),
+    ...(opts.prober ? { verify: (site: SiteConfig) => scheduler!.probe(site) } : {}),
+    ...(opts.sleep ? { sleep: opts.sleep } : {}),
+    onFinished: (site: SiteConfig) => { void facts.refresh(site).catch(() => undefined) },
   })
   const intake = createIntake({ health, recycler, metrics, clock, logger })
+  if (opts.prober) {
+    scheduler = createScheduler({
+      sites: config.sites, prober: opts.prober, intake, clock, logger, metrics,
+      ...(opts.isLeader ? { isLeader: opts.isLeader } : {}),
+      onProbe: (site) => facts.refreshIfStale(site, 30_000),
+    })
+  }
   const ctx: AppContext = {
     config,
     secrets: opts.secrets,
@@ -76,7 +103,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     clock,
     version: VERSION,
     startedAt: new Date(clock.now()).toISOString(),
-    health, history, metrics, recycler, intake,
+    health, history, metrics, recycler, intake, facts,
+    ...(scheduler ? { scheduler } : {}),
     readiness: opts.readiness ?? (() => ({ ready: true, reason: opts.executor ? 'cluster connected' : 'no cluster: dry-run' })),
     mode: { cluster: opts.executor ? 'connected' : 'none', ...(opts.note ? { note: opts.note } : {}) },
   }
@@ -92,7 +120,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     routerOptions: { maxParamLength: 200 },
     return503OnClosing: true,
   })
-  app.decorate('core', { health, history, metrics, recycler, intake })
+  app.decorate('core', { health, history, metrics, recycler, intake, facts, ...(scheduler ? { scheduler } : {}) })
   app.setValidatorCompiler(validatorCompiler)
 
   // 1. Errors first, so every later failure answers { code, message }.
@@ -117,8 +145,16 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(statusRoute, ctx)
   await app.register(serviceRoutes, ctx)
 
+  if (scheduler && opts.schedule) {
+    app.addHook('onReady', async () => { scheduler!.start() })
+  }
+  // Shutdown order: stop new ticks, then let running recycles settle, then
+  // drop the probe connections.
   app.addHook('onClose', async () => {
+    await scheduler?.stop()
     await recycler.close()
+    await facts.idle()
+    await opts.prober?.close()
   })
   return app
 }

@@ -1,13 +1,40 @@
 // kube-recycler serve | check | report | recycle
 
 import { main } from './main.ts'
+import { UsageError, type CliContext } from './cli/args.ts'
+import { checkCommand } from './cli/check.ts'
+import { reportCommand } from './cli/report.ts'
 
 const USAGE = `usage: kube-recycler <command> [options]
 
 commands:
   serve [--config FILE]     run the service (default config: config/example.yaml,
                             or KUBE_RECYCLER_CONFIG; HOST and PORT set the address)
+  check --config FILE [--site NAME]... [--json FILE] [--junit FILE] [--concurrency N]
+                            run the configured checks once, print a table, write
+                            the results (JSON) and JUnit XML; exit 1 if a check fails
+  report --url URL --results FILE [--job NAME] [--build N] [--site NAME] [--status STATUS]
+                            send check results to the service's Jenkins webhook, signed
+                            with KUBE_RECYCLER_WEBHOOK_SECRET (or the bearer
+                            KUBE_RECYCLER_WEBHOOK_TOKEN); exit non-zero if refused
+
+\`kube-recycler <command> --help\` shows a command's options.
 `
+
+/** Runs a one-shot command; a usage mistake exits 2 with the reason. */
+async function oneShot(name: string, run: (ctx: CliContext) => Promise<number>, args: string[]): Promise<number> {
+  const ctx: CliContext = { args, env: process.env, stdout: process.stdout, stderr: process.stderr }
+  try {
+    return await run(ctx)
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`kube-recycler ${name}: ${e.message}\n(see kube-recycler ${name} --help)\n`)
+      return 2
+    }
+    process.stderr.write(`kube-recycler ${name}: failed: ${(e as Error).message}\n`)
+    return 1
+  }
+}
 
 export async function cli(argv: string[]): Promise<number> {
   const [command, ...rest] = argv
@@ -24,6 +51,10 @@ export async function cli(argv: string[]): Promise<number> {
       await main(configPath ? { configPath } : {})
       return -1 // keeps running
     }
+    case 'check':
+      return oneShot('check', checkCommand, rest)
+    case 'report':
+      return oneShot('report', reportCommand, rest)
     case '-h':
     case '--help':
     case 'help':

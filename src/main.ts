@@ -14,6 +14,9 @@ import { systemClock } from './clock.ts'
 import { createEngine } from './recycle/engine.ts'
 import type { Executor } from './recycle/executor.ts'
 import { isAppError } from './errors.ts'
+import { createGitHeads } from './git/heads.ts'
+import type { CommitResolver } from './recycle/service.ts'
+import { createProber } from './triggers/probe.ts'
 
 /**
  * Connects to the cluster when there is one. No kubeconfig, or an API that
@@ -78,10 +81,24 @@ export async function serve(opts: ServeOptions = {}): Promise<Running> {
   } else if (config.service.dryRun) {
     logger.warn('DRY-RUN: service.dryRun is true; recycles are planned and recorded, nothing changes in the cluster')
   }
-  const app = await buildApp({
-    config, secrets, logger, defaultMetrics: true,
-    ...(cluster.executor ? { executor: cluster.executor } : { note: cluster.note }),
-  })
+  const git = createGitHeads({ logger, ...(secrets.gitToken ? { token: secrets.gitToken } : {}) })
+  const commits: CommitResolver = {
+    headCommit: (site) => git.headCommit(site.git!.repo, site.git!.branch, { username: site.git!.username, cacheMs: site.git!.cacheMs }),
+  }
+  const prober = createProber({ concurrency: config.service.probeConcurrency, logger })
+  let app: FastifyInstance
+  try {
+    app = await buildApp({
+      config, secrets, logger, defaultMetrics: true, commits, prober, schedule: true,
+      ...(cluster.executor ? { executor: cluster.executor } : { note: cluster.note }),
+    })
+  } catch (e) {
+    await git.close()
+    await prober.close()
+    throw e
+  }
+  // The askpass dir (with the token file) goes when the app is closed.
+  app.addHook('onClose', async () => { await git.close() })
 
   const host = opts.host ?? env.HOST ?? '0.0.0.0'
   const port = opts.port ?? (env.PORT !== undefined && env.PORT !== '' ? Number(env.PORT) : 8080)

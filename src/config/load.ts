@@ -38,6 +38,7 @@ const DEFAULT_RECYCLE: RecycleConfig = {
   timeoutMs: 10 * 60_000,
   commitEnv: 'SITE_COMMIT',
   onGitError: 'skip',
+  verify: { delayMs: 10_000, attempts: 3, intervalMs: 10_000 },
 }
 
 export function loadConfigFile(path: string): Config {
@@ -123,7 +124,7 @@ function normalize(file: FileShape, problems: string[]): Config {
 }
 
 function recycle(r: RecycleShape | undefined, base: RecycleConfig, path: string, problems: string[]): RecycleConfig {
-  if (!r) return { ...base }
+  if (!r) return { ...base, verify: { ...base.verify } }
   return {
     strategy: r.strategy ?? base.strategy,
     cooldownMs: duration(r.cooldown, `${path}.cooldown`, problems, base.cooldownMs),
@@ -133,6 +134,11 @@ function recycle(r: RecycleShape | undefined, base: RecycleConfig, path: string,
     timeoutMs: duration(r.timeout, `${path}.timeout`, problems, base.timeoutMs, 1000),
     commitEnv: r.commitEnv ?? base.commitEnv,
     onGitError: r.onGitError ?? base.onGitError,
+    verify: {
+      delayMs: duration(r.verify?.delay, `${path}.verify.delay`, problems, base.verify.delayMs),
+      attempts: r.verify?.attempts ?? base.verify.attempts,
+      intervalMs: duration(r.verify?.interval, `${path}.verify.interval`, problems, base.verify.intervalMs),
+    },
   }
 }
 

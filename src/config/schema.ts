@@ -42,6 +42,11 @@ export const RecycleSchema = Type.Object({
   timeout: Type.Optional(Duration),
   commitEnv: Type.Optional(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$' })),
   onGitError: Type.Optional(Type.Enum(['skip', 'recycle-unpinned'])),
+  verify: Type.Optional(Type.Object({
+    delay: Type.Optional(Duration),
+    attempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 20 })),
+    interval: Type.Optional(Duration),
+  }, { additionalProperties: false })),
 }, { additionalProperties: false })
 
 export const SiteSchema = Type.Object({

@@ -58,6 +58,8 @@ export interface RecycleConfig {
   /** Env var on every container that carries the pinned commit. */
   commitEnv: string
   onGitError: 'skip' | 'recycle-unpinned'
+  /** After a recycle, probe the site again: wait, then up to `attempts` runs `interval` apart. */
+  verify: { delayMs: number; attempts: number; intervalMs: number }
 }
 
 export interface SiteConfig {

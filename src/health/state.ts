@@ -45,6 +45,8 @@ export interface HealthBook {
   recycleFinished(site: string, ran: boolean): void
   /** An operator recycle lifts the did-not-help stop. */
   operatorRecycled(site: string): void
+  /** The probe run after a recycle: ok → healthy; failing → no more automatic recycles. */
+  verified(site: string, ok: boolean): void
   all(): Map<string, SiteHealth>
 }
 
@@ -109,6 +111,17 @@ export function createHealthBook(siteNames: string[]): HealthBook {
       if (!h.episode) return
       h.episode.recycleActive = false
       if (ran) h.episode.recycled = true
+    },
+    verified(site, ok) {
+      const h = get(site)
+      if (ok) {
+        h.health = 'healthy'
+        h.consecutiveFailures = 0
+        h.episode = undefined
+      } else if (h.episode) {
+        h.episode.didNotHelp = true
+        h.episode.recycled = true
+      }
     },
     operatorRecycled(site) {
       const h = get(site)

@@ -4,7 +4,7 @@
 
 import { hostname } from 'node:os'
 import type { Logger } from 'pino'
-import type { Clock } from '../clock.ts'
+import { abortableSleep, type Clock } from '../clock.ts'
 import type { SiteConfig, StrategyName } from '../config/types.ts'
 import { Errors, isAppError } from '../errors.ts'
 import type { Kube, WorkloadRef, WorkloadState } from '../kube/types.ts'
@@ -26,20 +26,7 @@ export interface EngineOptions {
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>
 }
 
-export function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve()
-    const t = setTimeout(done, ms)
-    function done(): void {
-      clearTimeout(t)
-      signal.removeEventListener('abort', done)
-      resolve()
-    }
-    signal.addEventListener('abort', done, { once: true })
-  })
-}
-
-export function createEngine(opts: EngineOptions): Executor & { resolve(site: SiteConfig): Promise<WorkloadRef> } {
+export function createEngine(opts: EngineOptions): Executor & Required<Pick<Executor, 'inspect' | 'recordEvent'>> & { resolve(site: SiteConfig): Promise<WorkloadRef> } {
   const { kube, clock } = opts
   const log = opts.logger.child({ component: 'engine' })
   const holder = opts.holder ?? hostname()
@@ -83,6 +70,26 @@ export function createEngine(opts: EngineOptions): Executor & { resolve(site: Si
 
   return {
     resolve,
+
+    async inspect(site) {
+      const ref = await resolve(site)
+      const w = await kube.getWorkload(ref)
+      const last = parseLastRecycle(w.annotations)
+      const running = w.templateAnnotations['kube-recycler.io/commit']
+      return {
+        ...(running ? { runningCommit: running } : {}),
+        ...(last ? { lastRecycle: { id: last.id, at: last.at, outcome: last.outcome, ...(last.commit ? { commit: last.commit } : {}) } } : {}),
+      }
+    },
+
+    async recordEvent(site, event) {
+      try {
+        const w = await kube.getWorkload(await resolve(site))
+        await kube.recordEvent(w, event)
+      } catch (e) {
+        log.warn({ site: site.name, code: isAppError(e) ? e.code : undefined }, `could not record the ${event.reason} event`)
+      }
+    },
 
     async plan(site, strategy): Promise<RecyclePlan> {
       const ref = await resolve(site)

@@ -20,7 +20,18 @@ export type RunOutcome =
   | { state: 'failed'; reason: string }
   | { state: 'skipped'; reason: string }
 
+export interface SiteFacts {
+  /** The commit pinned in the workload's pod template (kube-recycler.io/commit). */
+  runningCommit?: string
+  /** The workload's last-recycle annotation, as the cluster says. */
+  lastRecycle?: { id: string; at: string; outcome: string; commit?: string }
+}
+
 export interface Executor {
   plan(site: SiteConfig, strategy: StrategyName): Promise<RecyclePlan>
   run(ctx: RunContext): Promise<RunOutcome>
+  /** What the cluster says of the site's workload now (reads only). */
+  inspect?(site: SiteConfig): Promise<SiteFacts>
+  /** An Event on the site's workload, for outcomes decided outside run() (verification). */
+  recordEvent?(site: SiteConfig, event: { type: 'Normal' | 'Warning'; reason: string; message: string }): Promise<void>
 }

@@ -11,10 +11,11 @@ import type { Config, SiteConfig, StrategyName } from '../config/types.ts'
 import { targetLabel } from '../config/types.ts'
 import { Errors, isAppError } from '../errors.ts'
 import type { HealthBook } from '../health/state.ts'
-import type { VerdictSource } from '../health/verdict.ts'
+import type { Verdict, VerdictSource } from '../health/verdict.ts'
 import type { History, RecycleRecord } from '../status/history.ts'
 import type { Metrics } from '../status/metrics.ts'
 import type { Executor, RunOutcome } from './executor.ts'
+import { abortableSleep } from '../clock.ts'
 
 export interface RecycleRequest {
   site: string
@@ -43,6 +44,12 @@ export interface RecyclerOptions {
   /** Absent: no cluster; every recycle is planned and recorded only. */
   executor?: Executor
   commits?: CommitResolver
+  /** Probes the site again after a succeeded recycle (the scheduler's checks). */
+  verify?: (site: SiteConfig) => Promise<Verdict>
+  /** Called when a recycle has settled (refresh what /status shows). */
+  onFinished?: (site: SiteConfig) => void
+  /** Waits that stop early on close; tests pass a fast one. */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>
 }
 
 export interface Recycler {
@@ -99,6 +106,42 @@ export function createRecycler(opts: RecyclerOptions): Recycler {
     metrics.recycleSeconds.observe({ site: r.site, strategy: r.strategy }, (clock.now() - startedAt) / 1000)
   }
 
+  /**
+   * The site is probed again after a recycle. Still failing on the new pods:
+   * restarting again would loop, so automatic recycles stop for this site
+   * until it recovers or an operator acts; said in an Event and a loud log line.
+   */
+  async function verify(r: RecycleRecord, site: SiteConfig): Promise<void> {
+    const { delayMs, attempts, intervalMs } = site.recycle.verify
+    const sleep = opts.sleep ?? abortableSleep
+    r.verification = 'pending'
+    step(r, `verifying: probing ${site.name} again in ${Math.round(delayMs / 1000)} s (up to ${attempts} tries)`)
+    await sleep(delayMs, abort.signal)
+    let last: Verdict | undefined
+    for (let i = 0; i < attempts && !abort.signal.aborted; i++) {
+      if (i > 0) await sleep(intervalMs, abort.signal)
+      if (abort.signal.aborted) break
+      last = await opts.verify!(site)
+      if (last.ok) {
+        r.verification = 'recovered'
+        health.verified(site.name, true)
+        metrics.health.set({ site: site.name }, 1)
+        step(r, `recovered: ${last.summary}`)
+        await executor?.recordEvent?.(site, { type: 'Normal', reason: 'RecycleVerified', message: `kube-recycler ${r.id}: the site is healthy again (${last.summary})` })
+        return
+      }
+      step(r, `verification ${i + 1}/${attempts}: still failing: ${last.summary}`)
+    }
+    if (abort.signal.aborted) return
+    r.verification = 'recycle-did-not-help'
+    health.verified(site.name, false)
+    const msg = `recycle-did-not-help: ${site.name} still fails after recycle ${r.id}${r.commit ? ` onto ${r.commit.slice(0, 12)}` : ''}: ${last?.summary ?? ''}; automatic recycles stop until it recovers or an operator recycles it`
+    log.error({ site: site.name, recycle: r.id, commit: r.commit }, msg)
+    r.steps.push({ at: stamp(), message: msg })
+    metrics.recycles.inc({ site: site.name, strategy: r.strategy, outcome: 'did-not-help' })
+    await executor?.recordEvent?.(site, { type: 'Warning', reason: 'RecycleDidNotHelp', message: msg })
+  }
+
   async function execute(r: RecycleRecord, site: SiteConfig, req: RecycleRequest): Promise<void> {
     const t0 = clock.now()
     let ran = false
@@ -131,6 +174,7 @@ export function createRecycler(opts: RecyclerOptions): Recycler {
       ran = outcome.state !== 'skipped'
       if (ran) recentStarts(site).push(t0)
       finish(r, outcome, t0)
+      if (outcome.state === 'succeeded' && opts.verify && site.checks.length > 0) await verify(r, site)
     } catch (e) {
       ran = true
       recentStarts(site).push(t0)
@@ -139,6 +183,7 @@ export function createRecycler(opts: RecyclerOptions): Recycler {
       finish(r, { state: 'failed', reason }, t0)
     } finally {
       health.recycleFinished(site.name, ran)
+      opts.onFinished?.(site)
       metrics.circuitOpen.set({ site: site.name }, circuitOpen(site) ? 1 : 0)
     }
   }

@@ -10,6 +10,8 @@ import type { Recycler } from '../recycle/service.ts'
 import type { History } from '../status/history.ts'
 import type { Metrics } from '../status/metrics.ts'
 import type { Intake } from '../triggers/intake.ts'
+import type { Scheduler } from '../triggers/schedule.ts'
+import type { SiteFactsBook } from '../status/facts.ts'
 
 export interface Readiness {
   ready: boolean
@@ -28,6 +30,8 @@ export interface AppContext {
   metrics: Metrics
   recycler: Recycler
   intake: Intake
+  facts: SiteFactsBook
+  scheduler?: Scheduler
   /** Extra facts for /status, filled by later parts (git heads, running commits). */
   readiness(): Readiness
   /** Say loudly on /status why the service does not act on the cluster. */

@@ -34,6 +34,7 @@ export const RecycleRecordSchema = Type.Object({
   steps: Type.Array(RecycleStep),
   createdAt: Type.String(),
   finishedAt: Type.Optional(Type.String()),
+  verification: Type.Optional(Type.Enum(['pending', 'recovered', 'recycle-did-not-help'])),
 }, { title: 'Recycle' })
 
 export const CheckResultSchema = Type.Object({

@@ -31,6 +31,8 @@ export interface RecycleRecord {
   steps: RecycleStep[]
   createdAt: string
   finishedAt?: string
+  /** After a succeeded recycle: did probing the site again show it healthy? */
+  verification?: 'pending' | 'recovered' | 'recycle-did-not-help'
 }
 
 export interface History {

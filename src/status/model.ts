@@ -4,6 +4,8 @@ import type { AppContext } from '../server/context.ts'
 import { targetLabel } from '../config/types.ts'
 import type { RecycleRecord } from './history.ts'
 import type { Verdict } from '../health/verdict.ts'
+import type { GitFacts } from './facts.ts'
+import type { ProbeRun } from '../triggers/schedule.ts'
 
 export interface SiteStatus {
   name: string
@@ -17,6 +19,10 @@ export interface SiteStatus {
   /** Jenkins has not reported within jenkins.expectEvery (dead-man's switch). */
   stale: boolean
   note?: string
+  /** Production branch head vs the commit the workload runs. */
+  git?: GitFacts
+  /** The last probe run of this replica. */
+  lastProbe?: ProbeRun
 }
 
 export interface StatusModel {
@@ -41,7 +47,12 @@ export function statusModel(ctx: AppContext): StatusModel {
       const lastJ = h.lastJenkinsAt ? Date.parse(h.lastJenkinsAt) : Date.parse(ctx.startedAt)
       const stale = expect !== undefined && now - lastJ > expect
       const note = h.episode?.didNotHelp ? 'recycle-did-not-help: automatic recycles stopped until the site recovers or an operator recycles it' : undefined
+      ctx.facts.refreshIfStale(s)
+      const git = ctx.facts.get(s)
+      const lastProbe = ctx.scheduler?.lastRun(s.name)
       return {
+        ...(git ? { git } : {}),
+        ...(lastProbe ? { lastProbe } : {}),
         name: s.name,
         target: targetLabel(s.target),
         strategy: s.recycle.strategy,

@@ -16,6 +16,15 @@ function ago(iso: string | undefined, now: number): string {
   return `${Math.round(s / 3600)}h ago`
 }
 
+function commitCell(s: StatusModel['sites'][number]): string {
+  const g = s.git
+  if (!g) return '—'
+  const short = (c?: string) => (c ? `<code>${escapeHtml(c.slice(0, 12))}</code>` : '—')
+  const drift = g.drift ? ' <span class="badge failing" title="the workload does not run the production head">drift</span>' : ''
+  const err = g.error ? `<div class="muted">${escapeHtml(g.error)}</div>` : ''
+  return `runs ${short(g.running)}${drift}<div class="muted">${escapeHtml(g.branch || 'branch')} head ${short(g.head)}</div>${err}`
+}
+
 export function renderStatusPage(m: StatusModel, now: number, refreshSeconds = 10): string {
   const rows = m.sites.map((s) => {
     const badge = s.stale ? `${s.health} · stale` : s.health
@@ -25,7 +34,8 @@ export function renderStatusPage(m: StatusModel, now: number, refreshSeconds = 1
       <td><span class="badge ${escapeHtml(s.health)}">${escapeHtml(badge)}</span>${s.circuitOpen ? ' <span class="badge failing">circuit open</span>' : ''}${s.note ? `<div class="muted">${escapeHtml(s.note)}</div>` : ''}</td>
       <td>${s.consecutiveFailures}</td>
       <td>${s.lastVerdict ? `${escapeHtml(s.lastVerdict.summary)}<div class="muted">${escapeHtml(s.lastVerdict.source)} · ${ago(s.lastVerdict.at, now)}</div>` : '—'}</td>
-      <td>${lr ? `<a href="/recycles/${escapeHtml(lr.id)}">${escapeHtml(lr.state)}</a>${lr.commit ? ` <code>${escapeHtml(lr.commit.slice(0, 12))}</code>` : ''}<div class="muted">${ago(lr.createdAt, now)}${lr.reason ? ` · ${escapeHtml(lr.reason)}` : ''}</div>` : '—'}</td>
+      <td>${commitCell(s)}</td>
+      <td>${lr ? `<a href="/recycles/${escapeHtml(lr.id)}">${escapeHtml(lr.state)}</a>${lr.verification ? ` · ${escapeHtml(lr.verification)}` : ''}${lr.commit ? ` <code>${escapeHtml(lr.commit.slice(0, 12))}</code>` : ''}<div class="muted">${ago(lr.createdAt, now)}${lr.reason ? ` · ${escapeHtml(lr.reason)}` : ''}</div>` : '—'}</td>
     </tr>`
   }).join('\n')
   const recent = m.recent.slice(0, 20).map((r) => `<tr class="recycle" data-state="${escapeHtml(r.state)}">
@@ -57,8 +67,8 @@ export function renderStatusPage(m: StatusModel, now: number, refreshSeconds = 1
 <div class="muted">version ${escapeHtml(m.service.version)} · up since ${escapeHtml(m.service.startedAt)} · cluster: ${escapeHtml(m.service.cluster)} · <a href="/status?format=json">JSON</a> · <a href="/metrics">metrics</a></div>
 ${banner}
 <h2>Sites</h2>
-<table id="sites"><thead><tr><th>Site</th><th>Health</th><th>Failures</th><th>Last verdict</th><th>Last recycle</th></tr></thead>
-<tbody>${rows || '<tr><td colspan="5">No sites configured.</td></tr>'}</tbody></table>
+<table id="sites"><thead><tr><th>Site</th><th>Health</th><th>Failures</th><th>Last verdict</th><th>Commit</th><th>Last recycle</th></tr></thead>
+<tbody>${rows || '<tr><td colspan="6">No sites configured.</td></tr>'}</tbody></table>
 <h2>Recent recycles</h2>
 <table id="recent"><thead><tr><th>Id</th><th>Site</th><th>State</th><th>Trigger</th><th>Commit</th><th>When</th></tr></thead>
 <tbody>${recent || '<tr><td colspan="6">None yet.</td></tr>'}</tbody></table>

@@ -28,6 +28,15 @@ const StatusBody = Type.Object({
     circuitOpen: Type.Boolean(),
     stale: Type.Boolean(),
     note: Type.Optional(Type.String()),
+    git: Type.Optional(Type.Object({
+      branch: Type.String(),
+      head: Type.Optional(Type.String()),
+      running: Type.Optional(Type.String()),
+      drift: Type.Boolean(),
+      error: Type.Optional(Type.String()),
+      checkedAt: Type.Optional(Type.String()),
+    })),
+    lastProbe: Type.Optional(Type.Object({ at: Type.String(), ok: Type.Boolean(), checks: Type.Array(Type.Object({}, { additionalProperties: true })) })),
   }, { additionalProperties: true })),
   recent: Type.Array(Type.Object({}, { additionalProperties: true })),
 }, { title: 'Status' })

@@ -1,0 +1,136 @@
+// kube-recycler's own cron: one node-cron task per site with checks, each
+// tick probes the site's endpoints and hands the verdict to the intake.
+// Ticks never overlap; only the leader probes (isLeader); every task is
+// stopped on close and a tick that was running is awaited.
+
+import { createTask, type ScheduledTask } from 'node-cron'
+import type { Logger } from 'pino'
+import type { Clock } from '../clock.ts'
+import type { SiteConfig } from '../config/types.ts'
+import type { CheckResult, Verdict } from '../health/verdict.ts'
+import type { Intake } from './intake.ts'
+import type { Prober } from './probe.ts'
+import type { Metrics } from '../status/metrics.ts'
+
+export interface ProbeRun {
+  at: string
+  ok: boolean
+  checks: CheckResult[]
+}
+
+export interface Scheduler {
+  start(): void
+  /** Runs one site's checks now (a tick); resolves with the verdict. */
+  tick(site: string): Promise<Verdict | undefined>
+  /** Probes without a verdict reaching the intake (verification after a recycle). */
+  probe(site: SiteConfig): Promise<Verdict>
+  lastRun(site: string): ProbeRun | undefined
+  stop(): Promise<void>
+  readonly ticks: number
+}
+
+export interface SchedulerOptions {
+  sites: SiteConfig[]
+  prober: Prober
+  intake: Intake
+  clock: Clock
+  logger: Logger
+  metrics: Metrics
+  /** Only the Lease leader probes; a single replica is always the leader. */
+  isLeader?: () => boolean
+  /** Called with each verdict, before the intake (git/status refresh). */
+  onProbe?: (site: SiteConfig, v: Verdict) => void
+}
+
+export function verdictFromChecks(site: SiteConfig, checks: CheckResult[], at: string, source: Verdict['source'] = 'probe'): Verdict {
+  const failed = checks.filter((c) => !c.ok)
+  const ok = failed.length === 0
+  return {
+    site: site.name,
+    ok,
+    source,
+    at,
+    checks,
+    summary: ok
+      ? `all ${checks.length} checks passed`
+      : `${failed.length}/${checks.length} checks failed: ${failed.map((c) => `${c.name} (${c.message ?? 'failed'})`).join('; ')}`.slice(0, 500),
+  }
+}
+
+export function createScheduler(opts: SchedulerOptions): Scheduler {
+  const log = opts.logger.child({ component: 'schedule' })
+  const sites = new Map(opts.sites.filter((s) => s.checks.length > 0).map((s) => [s.name, s]))
+  const tasks: ScheduledTask[] = []
+  const runs = new Map<string, ProbeRun>()
+  const inFlight = new Set<Promise<unknown>>()
+  let stopped = false
+  let ticks = 0
+
+  async function probe(site: SiteConfig): Promise<Verdict> {
+    const at = new Date(opts.clock.now()).toISOString()
+    const checks = await opts.prober.runChecks(site.checks)
+    for (const c of checks) opts.metrics.probes.inc({ site: site.name, check: c.name, ok: String(c.ok) })
+    const v = verdictFromChecks(site, checks, at)
+    runs.set(site.name, { at, ok: v.ok, checks })
+    return v
+  }
+
+  async function tick(name: string): Promise<Verdict | undefined> {
+    const site = sites.get(name)
+    if (!site || stopped) return undefined
+    if (opts.isLeader && !opts.isLeader()) {
+      log.debug({ site: name }, 'not the leader: skipping the probe')
+      return undefined
+    }
+    ticks++
+    const run = (async () => {
+      const v = await probe(site)
+      if (stopped) return v
+      opts.onProbe?.(site, v)
+      const d = opts.intake.submit(site, v)
+      log.info({ site: name, ok: v.ok, action: d.action, health: d.health }, `probe: ${v.summary}`)
+      return v
+    })()
+    inFlight.add(run)
+    try {
+      return await run
+    } finally {
+      inFlight.delete(run)
+    }
+  }
+
+  return {
+    get ticks() { return ticks },
+    start() {
+      for (const site of sites.values()) {
+        if (!site.schedule) continue
+        const task = createTask(site.schedule.cron, async () => { await tick(site.name) }, {
+          name: `probe:${site.name}`,
+          noOverlap: true,
+          ...(site.schedule.timezone ? { timezone: site.schedule.timezone } : {}),
+          logger: {
+            info: (m: string) => log.debug(m),
+            warn: (m: string) => log.warn({ site: site.name }, m),
+            error: (m: string | Error) => log.error({ site: site.name }, typeof m === 'string' ? m : m.message),
+            debug: (m: string) => log.debug(m),
+          },
+        } as Parameters<typeof createTask>[2])
+        tasks.push(task)
+        void task.start()
+        log.info({ site: site.name, cron: site.schedule.cron, timezone: site.schedule.timezone ?? 'local' }, 'probe schedule started')
+      }
+    },
+    tick,
+    probe,
+    lastRun: (name) => runs.get(name),
+    async stop() {
+      stopped = true
+      for (const t of tasks) {
+        await t.stop()
+        await t.destroy()
+      }
+      tasks.length = 0
+      await Promise.allSettled([...inFlight])
+    },
+  }
+}
