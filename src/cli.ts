@@ -1,9 +1,8 @@
 // kube-recycler serve | check | report | recycle
 
-import { main } from './main.ts'
+// Each command loads only its own modules: `check` and `report` start in
+// about half the time without the service's (Kubernetes client, Fastify).
 import { UsageError, type CliContext } from './cli/args.ts'
-import { checkCommand } from './cli/check.ts'
-import { reportCommand } from './cli/report.ts'
 
 const USAGE = `usage: kube-recycler <command> [options]
 
@@ -48,13 +47,14 @@ export async function cli(argv: string[]): Promise<number> {
     case 'serve':
     case undefined: {
       const configPath = flag('--config')
+      const { main } = await import('./main.ts')
       await main(configPath ? { configPath } : {})
       return -1 // keeps running
     }
     case 'check':
-      return oneShot('check', checkCommand, rest)
+      return oneShot('check', (await import('./cli/check.ts')).checkCommand, rest)
     case 'report':
-      return oneShot('report', reportCommand, rest)
+      return oneShot('report', (await import('./cli/report.ts')).reportCommand, rest)
     case '-h':
     case '--help':
     case 'help':

@@ -50,8 +50,9 @@ export interface Child {
 }
 
 /**
- * Starts `command args` and waits for a `port N` line on stdout (or, with
- * `listenLine`, for that regex on stdout/stderr; port then comes from `port`).
+ * Starts `command args` and waits for a `port N` line on stdout. With `port`
+ * given, it waits for `listenLine` on stdout/stderr instead, or for nothing
+ * (the caller polls the port).
  */
 export async function startChild(command: string, args: string[], opts: { env?: NodeJS.ProcessEnv; port?: number; listenLine?: RegExp; timeoutMs?: number; cwd?: string } = {}): Promise<Child> {
   const child = spawn(command, args, { cwd: opts.cwd ?? ROOT, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] })
@@ -78,6 +79,10 @@ export async function startChild(command: string, args: string[], opts: { env?: 
     child.stdout!.on('data', look)
     child.stderr!.on('data', look)
     child.once('error', (e) => { clearTimeout(timer); reject(e) })
+    if (opts.port !== undefined && opts.listenLine === undefined) {
+      clearTimeout(timer)
+      setImmediate(() => { if (child.pid !== undefined) resolve(opts.port!) })
+    }
     void exited.then(() => { clearTimeout(timer); reject(new Error(`${command} exited early (${child.exitCode ?? child.signalCode}):\n${out.slice(-2000)}`)) })
   })
   return {

@@ -61,7 +61,8 @@ function testcase(site: SiteResults, c: CheckResult): string {
     const message = c.message ?? 'the check failed'
     body.push(`      <failure message=${attr(headline(message))} type="CheckFailed">${xmlEscape(`${message}\n${details(c)}`)}</failure>`)
   }
-  const out = [details(c), ...(c.warnings ?? []).map((w) => `WARNING: ${w}`)].filter((s) => s !== '').join('\n')
+  // A failure already carries the details; a passing check shows them here.
+  const out = [c.ok ? details(c) : '', ...(c.warnings ?? []).map((w) => `WARNING: ${w}`)].filter((s) => s !== '').join('\n')
   if (out !== '') body.push(`      <system-out>${xmlEscape(out)}</system-out>`)
   return body.length === 0 ? `${open}/>` : `${open}>\n${body.join('\n')}\n    </testcase>`
 }
