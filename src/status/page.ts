@@ -18,7 +18,7 @@ function ago(iso: string | undefined, now: number): string {
 
 function commitCell(s: StatusModel['sites'][number]): string {
   const g = s.git
-  if (!g) return '—'
+  if (!g || (!g.head && !g.running && !g.error)) return '—'
   const short = (c?: string) => (c ? `<code>${escapeHtml(c.slice(0, 12))}</code>` : '—')
   const drift = g.drift ? ' <span class="badge failing" title="the workload does not run the production head">drift</span>' : ''
   const err = g.error ? `<div class="muted">${escapeHtml(g.error)}</div>` : ''
