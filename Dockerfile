@@ -28,7 +28,10 @@ FROM ${NODE_IMAGE} AS runtime
 # git for `git ls-remote` over http(s), ca-certificates for TLS remotes, tini as
 # PID 1 (see ENTRYPOINT). Debian package versions follow the pinned base image.
 # npm, npx and corepack are not needed at run time: removed.
+# Pinned Debian package versions break the build at every point release of
+# the base image (DL3008 / ER0012): the base image's digest is the pin.
 # hadolint ignore=DL3008
+# linter ignore=ER0012
 RUN apt-get update \
  && apt-get install -y --no-install-recommends git ca-certificates tini \
  && rm -rf /var/lib/apt/lists/* \

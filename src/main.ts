@@ -13,6 +13,9 @@ import { createKube, findKubeconfig } from './kube/client.ts'
 import { systemClock } from './clock.ts'
 import { createEngine } from './recycle/engine.ts'
 import type { Executor } from './recycle/executor.ts'
+import type { Kube } from './kube/types.ts'
+import { createLeader, type Leader } from './triggers/leader.ts'
+import { hostname } from 'node:os'
 import { isAppError } from './errors.ts'
 import { createGitHeads } from './git/heads.ts'
 import type { CommitResolver } from './recycle/service.ts'
@@ -23,7 +26,7 @@ import { createProber } from './triggers/probe.ts'
  * does not answer at start, means dry-run, said loudly in the log and on
  * /status, instead of a crash loop.
  */
-export async function connectCluster(opts: { env: NodeJS.ProcessEnv; logger: Logger; kubeconfig?: string }): Promise<{ executor?: Executor; note: string }> {
+export async function connectCluster(opts: { env: NodeJS.ProcessEnv; logger: Logger; kubeconfig?: string }): Promise<{ executor?: Executor; kube?: Kube; note: string }> {
   const where = findKubeconfig({ env: opts.env, ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}) })
   if (!where) return { note: 'no Kubernetes cluster configured (no KUBECONFIG, ~/.kube/config or in-cluster service account)' }
   try {
@@ -33,7 +36,7 @@ export async function connectCluster(opts: { env: NodeJS.ProcessEnv; logger: Log
       new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no answer within 5 s')), 5000).unref()),
     ])
     opts.logger.info({ kubernetes: version, kubeconfig: where.kind === 'file' ? where.path : 'in-cluster' }, 'connected to the cluster')
-    return { executor: createEngine({ kube, clock: systemClock, logger: opts.logger }), note: '' }
+    return { kube, executor: createEngine({ kube, clock: systemClock, logger: opts.logger }), note: '' }
   } catch (e) {
     const why = isAppError(e) ? e.message : (e as Error).message
     return { note: `the Kubernetes API is not reachable (${why})` }
@@ -86,10 +89,18 @@ export async function serve(opts: ServeOptions = {}): Promise<Running> {
     headCommit: (site) => git.headCommit(site.git!.repo, site.git!.branch, { username: site.git!.username, cacheMs: site.git!.cacheMs }),
   }
   const prober = createProber({ concurrency: config.service.probeConcurrency, logger })
+  // With a cluster, only the holder of the Lease runs the cron probes; a
+  // replica without one is alone and always leads.
+  let leader: Leader | undefined
+  if (cluster.kube) {
+    const namespace = env.POD_NAMESPACE ?? config.service.namespace
+    leader = createLeader({ lease: cluster.kube.lease(namespace, 'kube-recycler'), identity: env.HOSTNAME ?? hostname(), clock: systemClock, logger })
+  }
   let app: FastifyInstance
   try {
     app = await buildApp({
       config, secrets, logger, defaultMetrics: true, commits, prober, schedule: true,
+      ...(leader ? { isLeader: () => leader.isLeader() } : {}),
       ...(cluster.executor ? { executor: cluster.executor } : { note: cluster.note }),
     })
   } catch (e) {
@@ -97,8 +108,13 @@ export async function serve(opts: ServeOptions = {}): Promise<Running> {
     await prober.close()
     throw e
   }
-  // The askpass dir (with the token file) goes when the app is closed.
-  app.addHook('onClose', async () => { await git.close() })
+  if (leader) leader.start()
+  // The askpass dir (with the token file) goes when the app is closed; the
+  // Lease is released so another replica takes over the probes at once.
+  app.addHook('onClose', async () => {
+    await leader?.stop()
+    await git.close()
+  })
 
   const host = opts.host ?? env.HOST ?? '0.0.0.0'
   const port = opts.port ?? (env.PORT !== undefined && env.PORT !== '' ? Number(env.PORT) : 8080)

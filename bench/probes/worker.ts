@@ -55,14 +55,21 @@ function checkFor(url: string): CheckConfig {
   }
 }
 
-type ProbeFn = (i: number) => Promise<{ ok: boolean; message?: string }>
+type Outcome = { ok: boolean; message?: string | undefined; latencyMs?: number | undefined }
+type ProbeFn = (i: number) => Promise<Outcome>
 
-function oursProbe(input: WorkerInput): { probe: ProbeFn; urls: string[]; close: () => Promise<void>; batch?: (n: number) => Promise<{ ok: boolean; message?: string | undefined; latencyMs?: number | undefined }[]> } {
+interface Contender {
+  probe: ProbeFn
+  /** n checks at once, as a cron tick hands them over (ours only). */
+  batch?: (n: number) => Promise<Outcome[]>
+  close: () => Promise<void>
+}
+
+function oursProbe(input: WorkerInput): Contender {
   const prober = createProber({ concurrency: input.concurrency, keepAlive: input.keepAlive })
   const urls = Array.from({ length: PATHS }, (_, i) => `http://127.0.0.1:${input.port}/${input.kind}/${i}`)
   const checks = urls.map(checkFor)
   return {
-    urls,
     probe: (i) => prober.runCheck(checks[i % PATHS]!),
     // A cron tick: distinct check objects, all handed over at once.
     batch: (n) => prober.runChecks(Array.from({ length: n }, (_, i) => checkFor(urls[i % PATHS]!))),
@@ -70,13 +77,12 @@ function oursProbe(input: WorkerInput): { probe: ProbeFn; urls: string[]; close:
   }
 }
 
-function floorProbe(input: WorkerInput): { probe: ProbeFn; urls: string[]; close: () => Promise<void> } {
+function floorProbe(input: WorkerInput): Contender {
   const agent = new Agent()
   const re = new RegExp(BODY_REGEX)
   const reset = !input.keepAlive
   const urls = Array.from({ length: PATHS }, (_, i) => `http://127.0.0.1:${input.port}/${input.kind}/${i}`)
   return {
-    urls,
     async probe(i) {
       try {
         const { statusCode, body } = await request(urls[i % PATHS]!, { dispatcher: agent, reset })
@@ -113,7 +119,7 @@ async function closedLoop(probe: ProbeFn, concurrency: number, ms: number, hist:
 }
 
 async function main(input: WorkerInput): Promise<WorkerOutput> {
-  const p = input.contender === 'ours' ? oursProbe(input) : floorProbe(input)
+  const p: Contender = input.contender === 'ours' ? oursProbe(input) : floorProbe(input)
   const hist = new Histogram()
   let n: number
   let ok: number
@@ -124,7 +130,7 @@ async function main(input: WorkerInput): Promise<WorkerOutput> {
     // Cold: a fresh process and no connections yet, like the first tick.
     const cpu0 = process.cpuUsage()
     const t0 = performance.now()
-    if ('batch' in p && p.batch !== undefined) {
+    if (p.batch !== undefined) {
       const results = await p.batch(input.count)
       elapsedMs = performance.now() - t0
       cpu = process.cpuUsage(cpu0)

@@ -24,6 +24,7 @@ import { join } from 'node:path'
 import type { Logger } from 'pino'
 import { AppError, Errors } from '../errors.ts'
 import type { EvictResult, Kube, KubeEvent, PodState, RestartPatch, WorkloadRef, WorkloadState } from './types.ts'
+import { createLeaseApi } from './lease.ts'
 
 type AnyWorkload = V1Deployment | V1StatefulSet | V1DaemonSet
 
@@ -369,6 +370,10 @@ export function createKube(opts: KubeOptions): Kube {
       } catch (e) {
         throw kubeError(e, 'GET /version')
       }
+    },
+
+    lease(namespace, name) {
+      return createLeaseApi(kc, namespace, name)
     },
 
     close() {

@@ -2,6 +2,7 @@
 // outside src/kube/ imports @kubernetes/client-node; these types are ours.
 
 import type { WorkloadKind } from '../config/types.ts'
+import type { LeaseApi } from './lease.ts'
 
 export interface WorkloadRef {
   kind: WorkloadKind
@@ -95,5 +96,7 @@ export interface Kube {
   recordEvent(on: WorkloadState, event: KubeEvent): Promise<void>
   /** A cheap call that proves the API answers (GET /version). */
   ping(): Promise<string>
+  /** The Lease used to elect the replica that runs the cron probes. */
+  lease(namespace: string, name: string): LeaseApi
   close(): void
 }

@@ -1,0 +1,141 @@
+// Where the CPU goes (`npm run bench -- --profile`): one extra run of our
+// probe worker and of the webhook service under `node --cpu-prof`, each
+// profile summed by origin (our src/, undici, fastify, Node's internals, GC…)
+// and by function, self time, idle left out. Profiling slows the code down;
+// these runs are not part of the figures.
+
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import autocannon from 'autocannon'
+import { sign } from '../../src/triggers/signature.ts'
+import { NODE, ROOT, runWorker, startChild } from './proc.ts'
+import { textTable } from './stats.ts'
+import type { WorkerInput } from '../probes/worker.ts'
+import { BENCH_SECRETS, JOB } from '../webhook/server.ts'
+
+interface CpuProfile {
+  nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number }>
+  startTime: number
+  endTime: number
+  samples: number[]
+  timeDeltas: number[]
+}
+
+function origin(url: string, fn: string): string {
+  if (fn === '(garbage collector)') return 'GC'
+  if (fn === '(program)' || fn === '(root)') return '(program: native, outside JS)'
+  if (url.includes('/node_modules/undici/')) return 'undici'
+  if (url.includes('/node_modules/fastify/') || url.includes('/node_modules/@fastify/') || url.includes('/node_modules/find-my-way/') || url.includes('/node_modules/light-my-request/') || url.includes('/node_modules/avvio/')) return 'fastify'
+  if (url.includes('/node_modules/pino')) return 'pino'
+  if (url.includes('/node_modules/typebox/') || url.includes('/node_modules/ajv')) return 'typebox/ajv'
+  if (url.includes('/node_modules/prom-client/')) return 'prom-client'
+  if (url.includes('/node_modules/')) return `other deps (${/node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1] ?? '?'})`
+  if (url.includes('/src/')) return 'kube-recycler src/'
+  if (url.includes('/bench/')) return 'bench harness'
+  if (url.startsWith('node:')) return 'Node internals (node:*)'
+  if (url === '') return 'native builtins'
+  return 'other'
+}
+
+/** Self time (ms) by origin and by function, without idle time. */
+export function summarizeProfile(file: string, top = 12): string {
+  const p = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile
+  const byId = new Map(p.nodes.map((n) => [n.id, n]))
+  const self = new Map<number, number>()
+  for (let i = 0; i < p.samples.length; i++) {
+    // timeDeltas[i + 1] is the time spent in sample i.
+    const dt = (p.timeDeltas[i + 1] ?? 0) / 1000
+    self.set(p.samples[i]!, (self.get(p.samples[i]!) ?? 0) + dt)
+  }
+  const byOrigin = new Map<string, number>()
+  const byFn = new Map<string, number>()
+  let total = 0
+  for (const [id, ms] of self) {
+    const n = byId.get(id)!
+    const { functionName, url, lineNumber } = n.callFrame
+    if (functionName === '(idle)') continue
+    total += ms
+    const o = origin(url, functionName)
+    byOrigin.set(o, (byOrigin.get(o) ?? 0) + ms)
+    const short = url.replace(/^file:\/\/.*?\/(node_modules|src|bench)\//, '$1/')
+    const key = `${functionName || '(anonymous)'} ${short ? `${short}:${lineNumber + 1}` : ''}`.trim()
+    byFn.set(key, (byFn.get(key) ?? 0) + ms)
+  }
+  const pct = (ms: number) => `${((ms / total) * 100).toFixed(1)}%`
+  const sorted = (m: Map<string, number>) => [...m.entries()].sort((a, b) => b[1] - a[1])
+  return [
+    `busy ${total.toFixed(0)} ms of ${((p.endTime - p.startTime) / 1000).toFixed(0)} ms profiled`,
+    textTable(['by origin', 'self ms', 'share'], sorted(byOrigin).map(([k, v]) => [k, v.toFixed(0), pct(v)])),
+    textTable(['top functions (self time)', 'self ms', 'share'], sorted(byFn).slice(0, top).map(([k, v]) => [k, v.toFixed(0), pct(v)])),
+  ].join('\n\n')
+}
+
+function onlyProfile(dir: string): string {
+  const f = readdirSync(dir).filter((x) => x.endsWith('.cpuprofile'))
+  if (f.length === 0) throw new Error(`no .cpuprofile written in ${dir}`)
+  return path.join(dir, f[0]!)
+}
+
+async function profileProbes(log: (m: string) => void): Promise<string> {
+  const targets = await startChild(NODE, [path.join(ROOT, 'bench/probes/targets-server.ts')])
+  const out: string[] = []
+  try {
+    const cases: Array<[string, Omit<WorkerInput, 'port'>]> = [
+      ['probes, new connection, /fast, concurrency 100, 3 s', { contender: 'ours', keepAlive: false, concurrency: 100, kind: 'fast', durationMs: 3000, warmupMs: 500 }],
+      ['probes, keep-alive, /fast, concurrency 100, 3 s', { contender: 'ours', keepAlive: true, concurrency: 100, kind: 'fast', durationMs: 3000, warmupMs: 500 }],
+      ['probes, floor (undici request), keep-alive, /fast, concurrency 100, 3 s', { contender: 'floor', keepAlive: true, concurrency: 100, kind: 'fast', durationMs: 3000, warmupMs: 500 }],
+    ]
+    for (const [title, input] of cases) {
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'kr-bench-prof-'))
+      try {
+        log(`profile: ${title}`)
+        await runWorker(path.join(ROOT, 'bench/probes/worker.ts'), { ...input, port: targets.port }, { execArgv: ['--cpu-prof', `--cpu-prof-dir=${dir}`] })
+        out.push(`### ${title}\n\n${summarizeProfile(onlyProfile(dir))}`)
+      } finally {
+        rmSync(dir, { recursive: true, force: true })
+      }
+    }
+  } finally {
+    await targets.stop()
+  }
+  return out.join('\n\n')
+}
+
+async function profileWebhook(log: (m: string) => void): Promise<string> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'kr-bench-prof-'))
+  try {
+    log('profile: webhook service, 10 connections, 5 s')
+    const server = await startChild(NODE, ['--cpu-prof', `--cpu-prof-dir=${dir}`, path.join(ROOT, 'bench/webhook/server.ts'), 'service'])
+    let build = 1
+    await autocannon({
+      url: `http://127.0.0.1:${server.port}`,
+      connections: 10,
+      duration: 5,
+      requests: [{
+        setupRequest: () => {
+          const body = JSON.stringify({ job: JOB, build: build++, status: 'SUCCESS' })
+          const ts = String(Math.floor(Date.now() / 1000))
+          return { method: 'POST', path: '/webhooks/jenkins', headers: { 'content-type': 'application/json', 'x-recycler-timestamp': ts, 'x-recycler-signature': sign(BENCH_SECRETS.webhookSecret!, ts, body) }, body }
+        },
+      }],
+    })
+    await server.stop()
+    return `### webhook service (SUCCESS payloads), 10 connections, 5 s\n\n${summarizeProfile(onlyProfile(dir))}`
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+export async function profileParts(parts: string[], log: (m: string) => void): Promise<string> {
+  const out: string[] = []
+  if (parts.includes('probes')) out.push(await profileProbes(log))
+  if (parts.includes('webhook')) out.push(await profileWebhook(log))
+  if (parts.includes('recycle')) out.push('recycle: not profiled — its wall time is the control plane\'s (see the table), not our CPU.')
+  return out.join('\n\n')
+}
+
+if (import.meta.main) {
+  // node bench/lib/profile.ts FILE.cpuprofile → the same summary for any profile.
+  process.stdout.write(`${summarizeProfile(process.argv[2]!, 20)}\n`)
+}

@@ -1,0 +1,148 @@
+// npm run bench — three side-by-side comparisons, measured in one run on this
+// machine (see docs/benchmarks.md for the figures and how to read them):
+//
+//   probes   kube-recycler's probe engine vs blackbox_exporter vs a bare undici loop
+//   recycle  kube-recycler's rollout vs kubectl rollout restart + status (test control plane)
+//   webhook  POST /webhooks/jenkins vs a bare Fastify route
+//
+// Flags:
+//   --only probes|recycle|webhook   one part (repeatable, or comma-separated)
+//   --quick                         a short smoke run (1 run each, fewer scenarios)
+//   --runs N                        runs per figure (default 3; the recycle part 5)
+//   --markdown                      print the tables as Markdown
+//   --json FILE                     also write every figure as JSON
+//   --profile                       one extra run of our probe workers and webhook server
+//                                   under --cpu-prof; prints where the CPU goes
+//   --wait-quiet[=MIN]              first wait (at most MIN minutes, default 10) for the
+//                                   1-minute load average to drop below 0.5
+//   --keep-cluster                  leave a test control plane this run started
+//
+// Needs root or preinstalled prometheus-blackbox-exporter and wrk (Debian);
+// the recycle part starts test/cluster's control plane if none runs.
+
+import { writeFileSync } from 'node:fs'
+import os from 'node:os'
+import { K8S_VERSION } from '../test/cluster/lib.ts'
+import { ensureDebianTools, load1, machine, sleep, type Machine } from './lib/proc.ts'
+import { profileParts } from './lib/profile.ts'
+import { textTable, type TargetCheck } from './lib/stats.ts'
+import { benchProbes, formatProbes, type ProbesResult } from './probes/index.ts'
+import { benchRecycle, formatRecycle, type RecycleResult } from './recycle.ts'
+import { benchWebhook, formatWebhook, type WebhookResult } from './webhook/index.ts'
+
+type Part = 'probes' | 'recycle' | 'webhook'
+const PARTS: Part[] = ['probes', 'recycle', 'webhook']
+
+interface Args {
+  only: Part[]
+  quick: boolean
+  runs?: number
+  markdown: boolean
+  json?: string
+  profile: boolean
+  waitQuietMin: number
+  keepCluster: boolean
+}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { only: [], quick: false, markdown: false, profile: false, waitQuietMin: 0, keepCluster: false }
+  for (let i = 0; i < argv.length; i++) {
+    const [flag, inline] = argv[i]!.split(/=(.*)/s) as [string, string | undefined]
+    const value = () => inline ?? argv[++i] ?? ''
+    switch (flag) {
+      case '--only':
+        for (const p of value().split(',')) {
+          if (!PARTS.includes(p as Part)) throw new Error(`--only: "${p}" is not one of ${PARTS.join(', ')}`)
+          a.only.push(p as Part)
+        }
+        break
+      case '--quick': a.quick = true; break
+      case '--runs': a.runs = Math.max(1, Number(value()) || 1); break
+      case '--markdown': a.markdown = true; break
+      case '--json': a.json = value(); break
+      case '--profile': a.profile = true; break
+      case '--wait-quiet': a.waitQuietMin = inline !== undefined ? Number(inline) || 10 : 10; break
+      case '--keep-cluster': a.keepCluster = true; break
+      case '-h':
+      case '--help':
+        process.stdout.write('usage: npm run bench -- [--only probes|recycle|webhook] [--quick] [--runs N] [--markdown] [--json FILE] [--profile] [--wait-quiet[=MIN]] [--keep-cluster]\n')
+        process.exit(0)
+        break
+      default:
+        throw new Error(`unknown flag ${flag} (try --help)`)
+    }
+  }
+  if (a.only.length === 0) a.only = [...PARTS]
+  return a
+}
+
+const log = (m: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${m}\n`)
+
+function header(m: Machine, args: Args): string {
+  return [
+    `kube-recycler benchmarks — ${m.date}${args.quick ? ' (--quick: smoke run, not for quoting)' : ''}`,
+    `machine: ${m.nproc} CPUs (${m.cpu}), ${m.memGB} GB, Linux ${m.kernel}, load average at start ${m.loadavg}`,
+    `versions: node ${m.node}, undici ${m.undici}, fastify ${m.fastify}, @kubernetes/client-node ${m.clientNode}, autocannon ${m.autocannon}, blackbox_exporter ${m.blackbox}, wrk ${m.wrk}, Kubernetes ${K8S_VERSION}`,
+  ].join('\n')
+}
+
+function section(title: string, body: string, markdown: boolean): string {
+  return markdown ? `\n## ${title}\n\n${body}\n` : `\n=== ${title} ${'='.repeat(Math.max(0, 70 - title.length))}\n\n${body}\n`
+}
+
+async function waitQuiet(minutes: number): Promise<void> {
+  const until = Date.now() + minutes * 60_000
+  while (load1() >= 0.5 && Date.now() < until) {
+    log(`waiting for a quiet machine (load ${load1().toFixed(2)})`)
+    await sleep(15_000)
+  }
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2))
+  const t0 = performance.now()
+  if (Number(process.versions.node.split('.')[0]) < 24) throw new Error(`Node ${process.version}: run through npm (npm run bench) so node_modules/.bin/node (v24) is used`)
+  if (args.waitQuietMin > 0) await waitQuiet(args.waitQuietMin)
+  const tools = args.only.includes('probes') ? await ensureDebianTools(log) : undefined
+  const m = machine()
+  const out: string[] = [header(m, args)]
+  const targets: Array<TargetCheck & { part: Part }> = []
+  const results: { machine: Machine; probes?: ProbesResult; recycle?: RecycleResult; webhook?: WebhookResult; totalMs?: number } = { machine: m }
+
+  for (const part of PARTS.filter((p) => args.only.includes(p))) {
+    const started = performance.now()
+    if (part === 'probes') {
+      const r = await benchProbes({ quick: args.quick, runs: args.runs ?? (args.quick ? 1 : 3), log, blackboxBin: tools!.blackbox, wrkBin: tools!.wrk })
+      results.probes = r
+      targets.push(...r.targets.map((t) => ({ ...t, part })))
+      out.push(section('probes: kube-recycler vs blackbox_exporter vs the undici floor', formatProbes(r, args.markdown), args.markdown))
+    } else if (part === 'recycle') {
+      const r = await benchRecycle({ quick: args.quick, runs: args.runs ?? (args.quick ? 1 : 5), log, keepCluster: args.keepCluster })
+      results.recycle = r
+      targets.push(...r.targets.map((t) => ({ ...t, part })))
+      out.push(section('recycle: kube-recycler vs kubectl rollout restart + status', formatRecycle(r, args.markdown), args.markdown))
+    } else {
+      const r = await benchWebhook({ quick: args.quick, runs: args.runs ?? (args.quick ? 1 : 3), log })
+      results.webhook = r
+      targets.push(...r.targets.map((t) => ({ ...t, part })))
+      out.push(section('webhook: POST /webhooks/jenkins vs a bare Fastify route', formatWebhook(r, args.markdown), args.markdown))
+    }
+    log(`${part} done in ${((performance.now() - started) / 1000).toFixed(0)} s`)
+  }
+
+  if (args.profile) {
+    out.push(section('profiles (--cpu-prof, one extra run each)', await profileParts(args.only, log), args.markdown))
+  }
+
+  const rows = targets.map((t) => [t.part, t.met ? 'met' : 'MISSED', t.name, t.detail])
+  out.push(section('targets', textTable(['part', '', 'target', 'measured'], rows), false))
+  results.totalMs = performance.now() - t0
+  out.push(`total bench time: ${(results.totalMs / 1000).toFixed(0)} s; load average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`)
+  process.stdout.write(`${out.join('\n')}\n`)
+  if (args.json) writeFileSync(args.json, `${JSON.stringify(results, null, 2)}\n`)
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench failed: ${(e as Error).stack ?? String(e)}\n`)
+  process.exitCode = 1
+})
