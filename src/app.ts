@@ -145,6 +145,12 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(statusRoute, ctx)
   await app.register(serviceRoutes, ctx)
 
+  if (opts.executor && !config.service.dryRun) {
+    // A recycle this replica left running before a restart is watched again.
+    app.addHook('onReady', async () => {
+      void recycler.resumeInFlight().then((n) => { if (n > 0) logger.info({ resumed: n }, 'resumed in-flight recycles') }, () => undefined)
+    })
+  }
   if (scheduler && opts.schedule) {
     app.addHook('onReady', async () => { scheduler!.start() })
   }

@@ -11,7 +11,7 @@ import type { Kube, WorkloadRef, WorkloadState } from '../kube/types.ts'
 import type { RecyclePlan } from '../status/history.ts'
 import type { Executor, RunContext, RunOutcome } from './executor.ts'
 import { LAST_RECYCLE_ANNOTATION, mayTakeLock, parseLastRecycle, type LastRecycle } from './lock.ts'
-import { rollout } from './strategies/rollout.ts'
+import { rollout, watchRollout } from './strategies/rollout.ts'
 import { del, evict } from './strategies/evict.ts'
 import type { Strategy } from './strategies/types.ts'
 
@@ -26,7 +26,7 @@ export interface EngineOptions {
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>
 }
 
-export function createEngine(opts: EngineOptions): Executor & Required<Pick<Executor, 'inspect' | 'recordEvent'>> & { resolve(site: SiteConfig): Promise<WorkloadRef> } {
+export function createEngine(opts: EngineOptions): Executor & Required<Pick<Executor, 'inspect' | 'recordEvent' | 'inFlight' | 'resume'>> & { resolve(site: SiteConfig): Promise<WorkloadRef> } {
   const { kube, clock } = opts
   const log = opts.logger.child({ component: 'engine' })
   const holder = opts.holder ?? hostname()
@@ -80,6 +80,41 @@ export function createEngine(opts: EngineOptions): Executor & Required<Pick<Exec
         ...(running ? { runningCommit: running } : {}),
         ...(last ? { lastRecycle: { id: last.id, at: last.at, outcome: last.outcome, ...(last.commit ? { commit: last.commit } : {}) } } : {}),
       }
+    },
+
+    async inFlight(site) {
+      const ref = await resolve(site)
+      const w = await kube.getWorkload(ref)
+      const last = parseLastRecycle(w.annotations)
+      if (!last || last.outcome !== 'running' || last.holder !== holder) return undefined
+      if (clock.now() - Date.parse(last.at) > site.recycle.timeoutMs + 60_000) return undefined
+      const strategy = (['rollout', 'evict', 'delete'] as const).find((s) => s === last.strategy) ?? 'rollout'
+      return { id: last.id, at: last.at, strategy, reason: last.reason, trigger: last.trigger, ...(last.key ? { key: last.key } : {}), ...(last.commit ? { commit: last.commit } : {}) }
+    },
+
+    async resume(ctx, inflight) {
+      const ref = await resolve(ctx.site)
+      const workload = await kube.getWorkload(ref)
+      const lock = parseLastRecycle(workload.annotations)
+      if (!lock || lock.id !== inflight.id) return { state: 'skipped', reason: 'the lock moved on before it could be resumed' }
+      let outcome: RunOutcome
+      if (inflight.strategy === 'rollout') {
+        ctx.step(`resumed after a restart: watching the rollout started at ${inflight.at}`)
+        outcome = await watchRollout({
+          kube, clock, workload, commitEnv: ctx.site.recycle.commitEnv, maxUnavailable: ctx.site.recycle.maxUnavailable,
+          deadline: Date.parse(inflight.at) + ctx.site.recycle.timeoutMs,
+          lock: { annotations: {}, resourceVersion: workload.resourceVersion },
+          step: ctx.step, signal: ctx.signal, sleep,
+        }, workload.generation, Date.parse(inflight.at))
+      } else {
+        // A batch of evictions cannot be picked up half way with certainty;
+        // the controllers replace what was evicted. Say so and release.
+        outcome = { state: 'failed', reason: `interrupted: this replica restarted during ${inflight.strategy}; the pods are left to their controller` }
+      }
+      await writeOutcome(ref, lock, outcome).catch(() => undefined)
+      const type = outcome.state === 'succeeded' ? 'Normal' : 'Warning'
+      await kube.recordEvent(workload, { type, reason: outcome.state === 'succeeded' ? 'Recycled' : 'RecycleFailed', message: `kube-recycler ${inflight.id} (resumed): ${outcome.state === 'succeeded' ? outcome.message : outcome.state === 'failed' ? outcome.reason : 'skipped'}` })
+      return outcome
     },
 
     async recordEvent(site, event) {
@@ -175,6 +210,12 @@ export function createEngine(opts: EngineOptions): Executor & Required<Pick<Exec
         const reason = isAppError(e) ? e.message : 'unexpected error (see the log)'
         if (!isAppError(e)) log.error({ err: e, site: site.name }, 'recycle failed unexpectedly')
         outcome = { state: 'failed', reason }
+      }
+      if (ctx.signal.aborted && lock) {
+        // Shutting down mid-recycle: the lock stays `running` with our
+        // identity, so this replica, restarted, watches it again (resume).
+        log.warn({ site: site.name, recycle: record.id }, 'stopped while a recycle was in flight; it will be resumed')
+        return outcome
       }
       if (lock) {
         try {

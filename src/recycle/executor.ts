@@ -27,11 +27,27 @@ export interface SiteFacts {
   lastRecycle?: { id: string; at: string; outcome: string; commit?: string }
 }
 
+export interface InFlight {
+  id: string
+  at: string
+  strategy: StrategyName
+  reason: string
+  trigger: string
+  key?: string
+  commit?: string
+}
+
 export interface Executor {
   plan(site: SiteConfig, strategy: StrategyName): Promise<RecyclePlan>
   run(ctx: RunContext): Promise<RunOutcome>
   /** What the cluster says of the site's workload now (reads only). */
   inspect?(site: SiteConfig): Promise<SiteFacts>
+  /**
+   * A recycle this replica (same identity: its container restarted) left
+   * running on the workload: watched again, never started again.
+   */
+  inFlight?(site: SiteConfig): Promise<InFlight | undefined>
+  resume?(ctx: RunContext, inflight: InFlight): Promise<RunOutcome>
   /** An Event on the site's workload, for outcomes decided outside run() (verification). */
   recordEvent?(site: SiteConfig, event: { type: 'Normal' | 'Warning'; reason: string; message: string }): Promise<void>
 }

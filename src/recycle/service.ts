@@ -57,6 +57,8 @@ export interface Recycler {
   /** True when recycles only plan (no cluster, or service.dryRun). */
   readonly dryRun: boolean
   circuitOpen(site: string): boolean
+  /** Picks up recycles this replica left running before a restart (watch again, never start again). */
+  resumeInFlight(): Promise<number>
   /** Resolves when every background recycle has settled (tests, shutdown). */
   idle(): Promise<void>
   close(): Promise<void>
@@ -254,6 +256,41 @@ export function createRecycler(opts: RecyclerOptions): Recycler {
       const run = execute(r, site, req).finally(() => active.delete(site.name))
       active.set(site.name, run)
       return r
+    },
+    async resumeInFlight() {
+      if (!executor?.inFlight || !executor.resume) return 0
+      let n = 0
+      for (const site of config.sites) {
+        let inflight
+        try {
+          inflight = await executor.inFlight(site)
+        } catch (e) {
+          log.warn({ site: site.name, code: isAppError(e) ? e.code : undefined }, 'could not read the workload to resume an in-flight recycle')
+          continue
+        }
+        if (!inflight || active.has(site.name)) continue
+        n++
+        const r: RecycleRecord = {
+          id: inflight.id,
+          site: site.name,
+          target: targetLabel(site.target),
+          strategy: inflight.strategy,
+          trigger: { source: (['jenkins', 'probe', 'operator'] as const).find((s) => s === inflight.trigger) ?? 'operator', reason: inflight.reason, ...(inflight.key ? { key: inflight.key } : {}) },
+          ...(inflight.commit ? { commit: inflight.commit } : {}),
+          dryRun: false,
+          state: 'running',
+          steps: [],
+          createdAt: inflight.at,
+        }
+        history.add(r)
+        const t0 = clock.now()
+        health.recycleStarted(site.name)
+        const run = executor.resume({ record: r, site, strategy: r.strategy, ...(r.commit ? { commit: r.commit } : {}), step: (m) => step(r, m), signal: abort.signal }, inflight)
+          .then((o) => finish(r, o, t0), (e: unknown) => finish(r, { state: 'failed', reason: isAppError(e) ? e.message : 'resume failed' }, t0))
+          .finally(() => { health.recycleFinished(site.name, true); active.delete(site.name); opts.onFinished?.(site) })
+        active.set(site.name, run)
+      }
+      return n
     },
     async idle() {
       while (active.size > 0) await Promise.allSettled([...active.values()])

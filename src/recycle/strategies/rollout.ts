@@ -34,7 +34,8 @@ export async function watchRollout(ctx: StrategyContext, generation: number, sin
   const ref = ctx.workload.ref
   const stop = new AbortController()
   const onAbort = (): void => stop.abort()
-  ctx.signal.addEventListener('abort', onAbort, { once: true })
+  if (ctx.signal.aborted) stop.abort()
+  else ctx.signal.addEventListener('abort', onAbort, { once: true })
   let lastMessage = ''
   let lastPodCheck = ctx.clock.now()
   let checking = false
@@ -86,6 +87,7 @@ export async function watchRollout(ctx: StrategyContext, generation: number, sin
           }, () => { checking = false })
         }
       }
+      if (stop.signal.aborted) return settle({ state: 'failed', reason: 'shutting down: the rollout is left to its controller and will be watched again' })
       ctx.kube.watchWorkload(ref, onState, stop.signal).then(
         () => { if (!settled && ctx.signal.aborted) settle({ state: 'failed', reason: 'shutting down: the rollout is left to its controller and will be watched again' }) },
         (e: unknown) => settle({ state: 'failed', reason: `watching the rollout failed: ${(e as Error).message}` }),
