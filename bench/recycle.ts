@@ -10,19 +10,24 @@
 // and after a run is exactly that run's requests (watches included), and
 // nothing of the controllers' or kwok's.
 //
+// The control plane is the bench's own (same binaries, its own run dir under
+// <cache>/bench, own ports), started here and stopped after: the shared one
+// test runs use may have its nodes made NotReady by a test at any moment.
+// `--shared-cluster` uses the shared one instead.
+//
 // Caveat: kwok plays the kubelet, so a new pod is Running and Ready within
 // about a second and a deleted pod is gone at once; a real cluster's
 // rollout takes as long as its pods take to start and pass readiness.
 
 import { randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { systemClock } from '../src/clock.ts'
 import { createKube } from '../src/kube/client.ts'
 import type { Kube } from '../src/kube/types.ts'
 import { createEngine } from '../src/recycle/engine.ts'
-import { ensureCluster, K8S_VERSION, kubectlPath, readState, stopCluster } from '../test/cluster/lib.ts'
+import { binDir, cacheRoot, ensureBinaries, ensureCluster, K8S_VERSION, kubectlPath, readState, stopCluster } from '../test/cluster/lib.ts'
 import { deployment, quietLogger, runOnce, siteFor } from '../test/fixtures/engine.ts'
 import { kubectl, kubectlJson } from '../test/fixtures/kube-cluster.ts'
 import { load1, run, sleep } from './lib/proc.ts'
@@ -54,6 +59,7 @@ export interface RecycleResult {
   targets: TargetCheck[]
   durationMs: number
   clusterStartedNow: boolean
+  privateCluster: boolean
   loadavg: number[]
 }
 
@@ -63,6 +69,8 @@ export interface RecycleOptions {
   log: (m: string) => void
   /** Leave a cluster this bench started running. */
   keepCluster?: boolean
+  /** Use the shared test control plane (started if none runs) instead of a private one. */
+  sharedCluster?: boolean
 }
 
 const REPLICAS = 10
@@ -182,11 +190,51 @@ current-context: bench
   }
 }
 
+/**
+ * Points test/cluster's helpers at <cache>/bench (KUBE_RECYCLER_CACHE), with
+ * the cached binaries hard-linked in (test/cluster checks /proc/<pid>/exe
+ * against its bin path, so a symlink would not do). Returns the undo.
+ */
+async function usePrivateCluster(log: (m: string) => void): Promise<() => void> {
+  const shared = await ensureBinaries(log)
+  const before = process.env.KUBE_RECYCLER_CACHE
+  const root = path.join(cacheRoot(), 'bench')
+  process.env.KUBE_RECYCLER_CACHE = root
+  const bin = binDir()
+  mkdirSync(bin, { recursive: true })
+  for (const f of readdirSync(shared)) {
+    const to = path.join(bin, f)
+    if (existsSync(to)) continue
+    try {
+      linkSync(path.join(shared, f), to)
+    } catch {
+      copyFileSync(path.join(shared, f), to)
+    }
+  }
+  return () => {
+    if (before === undefined) delete process.env.KUBE_RECYCLER_CACHE
+    else process.env.KUBE_RECYCLER_CACHE = before
+  }
+}
+
 export async function benchRecycle(o: RecycleOptions): Promise<RecycleResult> {
   const started = performance.now()
   const log = o.log
-  const cluster = await ensureCluster({ log: (m) => log(`cluster: ${m}`) })
-  const setup = await setUp(log)
+  const undo = o.sharedCluster ? () => undefined : await usePrivateCluster((m) => log(`cluster: ${m}`))
+  let cluster: Awaited<ReturnType<typeof ensureCluster>>
+  let setup: Setup
+  try {
+    cluster = await ensureCluster({ log: (m) => log(`cluster: ${m}`) })
+    try {
+      setup = await setUp(log)
+    } catch (e) {
+      if (cluster.startedNow && !o.keepCluster) await stopCluster({ log: (m) => log(`cluster: ${m}`) })
+      throw e
+    }
+  } catch (e) {
+    undo()
+    throw e
+  }
   const runs: RecycleRun[] = []
   let kubectlRequests: string[] = []
   const loads: number[] = []
@@ -201,7 +249,7 @@ export async function benchRecycle(o: RecycleOptions): Promise<RecycleResult> {
     await probe.kube.ping()
     // kubectl as an operator has it: the discovery cache filled by an earlier command.
     await kctl(['get', 'deployment', 'web'])
-    const site = siteFor(`{ kind: Deployment, namespace: ${ns}, name: web }`, '{ cooldown: 0s, maxPerWindow: 100, timeout: 5m }')
+    const site = siteFor(`{ kind: Deployment, namespace: ${ns}, name: web }`, '{ cooldown: 0s, maxPerWindow: 100, timeout: 3m }')
     const flow = ns
 
     for (let i = 0; i < o.runs; i++) {
@@ -236,7 +284,7 @@ export async function benchRecycle(o: RecycleOptions): Promise<RecycleResult> {
           const t0 = performance.now()
           const restart = await kctl(['rollout', 'restart', 'deployment/web', '-v=6'])
           const restartMs = performance.now() - t0
-          const status = await kctl(['rollout', 'status', 'deployment/web', '--timeout=5m', '-v=6'])
+          const status = await kctl(['rollout', 'status', 'deployment/web', '--timeout=3m', '-v=6'])
           const wallMs = performance.now() - t0
           await sleep(300)
           kubectlRequests = [...`${restart.stderr}\n${status.stderr}`.matchAll(/"Response" verb="(\w+)" url="([^"]+)" status="(\d+)/g)]
@@ -257,6 +305,7 @@ export async function benchRecycle(o: RecycleOptions): Promise<RecycleResult> {
   } finally {
     await setup.cleanup()
     if (cluster.startedNow && !o.keepCluster) await stopCluster({ log: (m) => log(`cluster: ${m}`) })
+    undo()
   }
   const ours = runs.filter((r) => r.who === 'ours')
   const kc = runs.filter((r) => r.who === 'kubectl')
@@ -276,6 +325,7 @@ export async function benchRecycle(o: RecycleOptions): Promise<RecycleResult> {
     targets: [],
     durationMs: performance.now() - started,
     clusterStartedNow: cluster.startedNow,
+    privateCluster: !o.sharedCluster,
     loadavg: loads,
   }
   const wr = ratio(res.ours.wall.median, res.kubectl.wall.median)

@@ -15,7 +15,9 @@
 //                                   under --cpu-prof; prints where the CPU goes
 //   --wait-quiet[=MIN]              first wait (at most MIN minutes, default 10) for the
 //                                   1-minute load average to drop below 0.5
-//   --keep-cluster                  leave a test control plane this run started
+//   --keep-cluster                  leave the test control plane this run started
+//   --shared-cluster                recycle on the shared test control plane (npm run
+//                                   cluster:up) instead of a private one started for the bench
 //
 // Needs root or preinstalled prometheus-blackbox-exporter and wrk (Debian);
 // the recycle part starts test/cluster's control plane if none runs.
@@ -42,10 +44,11 @@ interface Args {
   profile: boolean
   waitQuietMin: number
   keepCluster: boolean
+  sharedCluster: boolean
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { only: [], quick: false, markdown: false, profile: false, waitQuietMin: 0, keepCluster: false }
+  const a: Args = { only: [], quick: false, markdown: false, profile: false, waitQuietMin: 0, keepCluster: false, sharedCluster: false }
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i]!.split(/=(.*)/s) as [string, string | undefined]
     const value = () => inline ?? argv[++i] ?? ''
@@ -63,9 +66,10 @@ function parseArgs(argv: string[]): Args {
       case '--profile': a.profile = true; break
       case '--wait-quiet': a.waitQuietMin = inline !== undefined ? Number(inline) || 10 : 10; break
       case '--keep-cluster': a.keepCluster = true; break
+      case '--shared-cluster': a.sharedCluster = true; break
       case '-h':
       case '--help':
-        process.stdout.write('usage: npm run bench -- [--only probes|recycle|webhook] [--quick] [--runs N] [--markdown] [--json FILE] [--profile] [--wait-quiet[=MIN]] [--keep-cluster]\n')
+        process.stdout.write('usage: npm run bench -- [--only probes|recycle|webhook] [--quick] [--runs N] [--markdown] [--json FILE] [--profile] [--wait-quiet[=MIN]] [--keep-cluster] [--shared-cluster]\n')
         process.exit(0)
         break
       default:
@@ -117,7 +121,7 @@ async function main(): Promise<void> {
       targets.push(...r.targets.map((t) => ({ ...t, part })))
       out.push(section('probes: kube-recycler vs blackbox_exporter vs the undici floor', formatProbes(r, args.markdown), args.markdown))
     } else if (part === 'recycle') {
-      const r = await benchRecycle({ quick: args.quick, runs: args.runs ?? (args.quick ? 1 : 5), log, keepCluster: args.keepCluster })
+      const r = await benchRecycle({ quick: args.quick, runs: args.runs ?? (args.quick ? 1 : 5), log, keepCluster: args.keepCluster, sharedCluster: args.sharedCluster })
       results.recycle = r
       targets.push(...r.targets.map((t) => ({ ...t, part })))
       out.push(section('recycle: kube-recycler vs kubectl rollout restart + status', formatRecycle(r, args.markdown), args.markdown))

@@ -26,7 +26,7 @@ import { createProber } from './triggers/probe.ts'
  * does not answer at start, means dry-run, said loudly in the log and on
  * /status, instead of a crash loop.
  */
-export async function connectCluster(opts: { env: NodeJS.ProcessEnv; logger: Logger; kubeconfig?: string }): Promise<{ executor?: Executor; kube?: Kube; note: string }> {
+export async function connectCluster(opts: { env: NodeJS.ProcessEnv; logger: Logger; kubeconfig?: string }): Promise<{ executor?: Executor; kube?: Kube; inCluster?: boolean; note: string }> {
   const where = findKubeconfig({ env: opts.env, ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}) })
   if (!where) return { note: 'no Kubernetes cluster configured (no KUBECONFIG, ~/.kube/config or in-cluster service account)' }
   try {
@@ -36,7 +36,7 @@ export async function connectCluster(opts: { env: NodeJS.ProcessEnv; logger: Log
       new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no answer within 5 s')), 5000).unref()),
     ])
     opts.logger.info({ kubernetes: version, kubeconfig: where.kind === 'file' ? where.path : 'in-cluster' }, 'connected to the cluster')
-    return { kube, executor: createEngine({ kube, clock: systemClock, logger: opts.logger }), note: '' }
+    return { kube, inCluster: where.kind === 'in-cluster', executor: createEngine({ kube, clock: systemClock, logger: opts.logger }), note: '' }
   } catch (e) {
     const why = isAppError(e) ? e.message : (e as Error).message
     return { note: `the Kubernetes API is not reachable (${why})` }
@@ -89,10 +89,12 @@ export async function serve(opts: ServeOptions = {}): Promise<Running> {
     headCommit: (site) => git.headCommit(site.git!.repo, site.git!.branch, { username: site.git!.username, cacheMs: site.git!.cacheMs }),
   }
   const prober = createProber({ concurrency: config.service.probeConcurrency, logger })
-  // With a cluster, only the holder of the Lease runs the cron probes; a
-  // replica without one is alone and always leads.
+  // In a cluster (replicas), only the holder of the Lease runs the cron
+  // probes. Outside one (a kubeconfig file: a laptop, CI) the process is
+  // alone and always leads, unless service.leaderElection says otherwise.
   let leader: Leader | undefined
-  if (cluster.kube) {
+  const elect = config.service.leaderElection === 'on' || (config.service.leaderElection === 'auto' && cluster.inCluster === true)
+  if (cluster.kube && elect) {
     const namespace = env.POD_NAMESPACE ?? config.service.namespace
     leader = createLeader({ lease: cluster.kube.lease(namespace, 'kube-recycler'), identity: env.HOSTNAME ?? hostname(), clock: systemClock, logger })
   }

@@ -80,10 +80,11 @@ export function fmtRatio(r: number): string {
   return Number.isFinite(r) ? `${r.toFixed(2)}×` : 'n/a'
 }
 
-/** A plain-text table with aligned columns (the first column left, the rest right). */
+/** A plain-text table: columns of figures aligned right, words left. */
 export function textTable(head: string[], rows: string[][]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')
+  const figures = head.map((_, i) => i > 0 && rows.every((r) => /^([\d.,]+|—|n\/a|)(\s|%|×|$)/.test(r[i] ?? '')))
+  const line = (cells: string[]) => cells.map((c, i) => (figures[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd()
   return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n')
 }
 

@@ -100,6 +100,7 @@ function normalize(file: FileShape, problems: string[]): Config {
       historySize: s.historySize ?? 200,
       namespace: s.namespace ?? 'kube-recycler',
       probeConcurrency: s.probeConcurrency ?? 16,
+      leaderElection: s.leaderElection ?? 'auto',
     },
     sites: [],
   }

@@ -88,6 +88,7 @@ export const FileSchema = Type.Object({
     historySize: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
     namespace: Type.Optional(Name),
     probeConcurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+    leaderElection: Type.Optional(Type.Enum(['auto', 'on', 'off'])),
   }, { additionalProperties: false })),
   defaults: Type.Optional(Type.Object({
     failureThreshold: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),

@@ -90,6 +90,8 @@ export interface ServiceConfig {
   namespace: string
   /** Probe concurrency across all checks. */
   probeConcurrency: number
+  /** Lease election for the cron probes: `auto` = when running in a cluster. */
+  leaderElection: 'auto' | 'on' | 'off'
 }
 
 export interface Config {

@@ -24,7 +24,7 @@ const WEBHOOK_TOKEN = 'webhook-token-e2e-77aa'
 async function setup(t: Test, opts: { name: string }) {
   const git = await startGitServer({ username: GIT_USER, password: GIT_TOKEN })
   t.teardown(() => git.close())
-  const repo = await git.createRepo('site.git')
+  const repo = await git.createRepo('site')
   const head = await repo.head()
   const site = await startSite()
   t.teardown(() => site.close())
@@ -43,7 +43,7 @@ sites:
     failureThreshold: 2
     checks:
       - { name: home, url: "${site.url('/')}", bodyContains: site-ok-marker, timeout: 1s }
-    git: { repo: "${git.url('site.git')}", branch: production, username: ${GIT_USER}, cache: 0s }
+    git: { repo: "${git.url('site')}", branch: production, username: ${GIT_USER}, cache: 0s }
     recycle: { cooldown: 0s, timeout: 60s, verify: { delay: 1s, attempts: 2, interval: 1s } }
 `)
   const svc = await startService({

@@ -123,9 +123,9 @@ t.test('the Dockerfile entry starts the service from a production-only install',
 
   // The deps stage: its COPY lines, then its `npm ci` exactly as written (not `npm cache clean`).
   const deps = stages.find((s) => s.some((i) => i.cmd === 'RUN' && /\bnpm ci\b/.test(i.args)))!
-  t.same(copyContext(deps, app).sort(), ['package-lock.json', 'package.json'])
+  t.same(copyContext(deps, app).sort(), ['package-lock.json', 'package.json'], 'the deps stage copies only the manifests')
   const npmCi = deps.find((i) => i.cmd === 'RUN' && /\bnpm ci\b/.test(i.args))!.args.split('&&').map((s) => s.trim()).find((s) => s.startsWith('npm ci'))!
-  t.match(npmCi, /--omit=dev/)
+  t.match(npmCi, /--omit=dev/, `it runs: ${npmCi}`)
   const started = Date.now()
   const installed = await exec('npm', npmCi.split(/\s+/).slice(1), app, 180_000)
   t.equal(installed.code, 0, `${npmCi} in ${((Date.now() - started) / 1000).toFixed(1)} s`, { output: installed.out.slice(-2000) })
@@ -165,7 +165,7 @@ t.test('the Dockerfile entry starts the service from a production-only install',
     t.teardown(killed)
     const res = await request(`${svc.url}/healthz`)
     t.equal(res.statusCode, 200, `${label} (${argv.join(' ')}): GET /healthz answers 200`)
-    t.same(await res.body.json(), { status: 'ok' })
+    t.same(await res.body.json(), { status: 'ok' }, `${label}: {"status":"ok"}`)
     const metrics = await request(`${svc.url}/metrics`)
     t.equal(metrics.statusCode, 200, `${label}: /metrics`)
     await metrics.body.dump()
@@ -175,7 +175,7 @@ t.test('the Dockerfile entry starts the service from a production-only install',
     const code = await Promise.race([svc.exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 15_000))])
     t.equal(code, 0, `${label}: SIGTERM exits 0 (in ${Date.now() - stopping} ms)`, { output: svc.output().slice(-2000) })
     t.match(svc.output(), /"signal":"SIGTERM","msg":"shutting down"/, `${label}: the service itself got SIGTERM`)
-    t.match(svc.output(), /"msg":"stopped"/)
+    t.match(svc.output(), /"msg":"stopped"/, `${label}: closed gracefully ("stopped")`)
     killed()
   }
 })
