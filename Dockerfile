@@ -1,5 +1,3 @@
-# syntax=docker/dockerfile:1
-#
 # kube-recycler. Node.js 24 runs the TypeScript sources directly (type
 # stripping), so there is no build step: one stage installs the production
 # dependencies, the final stage holds them, the sources, git (the service runs

@@ -102,8 +102,8 @@ export async function startChild(command: string, args: string[], opts: { env?: 
 }
 
 /** Runs `node <script> <json>` and returns the JSON of its last stdout line. */
-export async function runWorker<T>(script: string, input: unknown, opts: { execArgv?: string[]; timeoutMs?: number } = {}): Promise<T> {
-  const child = spawn(NODE, [...(opts.execArgv ?? []), script, JSON.stringify(input)], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+export async function runWorker<T>(script: string, input: unknown, opts: { execArgv?: string[]; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<T> {
+  const child = spawn(NODE, [...(opts.execArgv ?? []), script, JSON.stringify(input)], { cwd: ROOT, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] })
   let last = ''
   let err = ''
   createInterface({ input: child.stdout! }).on('line', (l) => { if (l.trim()) last = l })

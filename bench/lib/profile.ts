@@ -1,10 +1,13 @@
 // Where the CPU goes (`npm run bench -- --profile`): one extra run of our
-// probe worker and of the webhook service under `node --cpu-prof`, each
-// profile summed by origin (our src/, undici, fastify, Node's internals, GC…)
-// and by function, self time, idle left out. Profiling slows the code down;
-// these runs are not part of the figures.
+// probe worker and of the webhook service, CPU-profiled (the V8 profiler that
+// `node --cpu-prof` uses, started after start-up and warm-up so only the
+// steady state is in it), each profile summed by origin (our src/, undici,
+// fastify, Node's internals, GC…) and by function, self time, idle left out.
+// Profiling slows the code down; these runs are not part of the figures.
+//
+//   node bench/lib/profile.ts FILE.cpuprofile   → the same summary for any profile
 
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import autocannon from 'autocannon'
@@ -71,11 +74,6 @@ export function summarizeProfile(file: string, top = 12): string {
   ].join('\n\n')
 }
 
-function onlyProfile(dir: string): string {
-  const f = readdirSync(dir).filter((x) => x.endsWith('.cpuprofile'))
-  if (f.length === 0) throw new Error(`no .cpuprofile written in ${dir}`)
-  return path.join(dir, f[0]!)
-}
 
 async function profileProbes(log: (m: string) => void): Promise<string> {
   const targets = await startChild(NODE, [path.join(ROOT, 'bench/probes/targets-server.ts')])
@@ -85,13 +83,15 @@ async function profileProbes(log: (m: string) => void): Promise<string> {
       ['probes, new connection, /fast, concurrency 100, 3 s', { contender: 'ours', keepAlive: false, concurrency: 100, kind: 'fast', durationMs: 3000, warmupMs: 500 }],
       ['probes, keep-alive, /fast, concurrency 100, 3 s', { contender: 'ours', keepAlive: true, concurrency: 100, kind: 'fast', durationMs: 3000, warmupMs: 500 }],
       ['probes, floor (undici request), keep-alive, /fast, concurrency 100, 3 s', { contender: 'floor', keepAlive: true, concurrency: 100, kind: 'fast', durationMs: 3000, warmupMs: 500 }],
+      ['probes, a cron tick: 10,000 checks of /slow, keep-alive, concurrency 500 (cold)', { contender: 'ours', keepAlive: true, concurrency: 500, kind: 'slow', count: 10_000 }],
     ]
     for (const [title, input] of cases) {
       const dir = mkdtempSync(path.join(os.tmpdir(), 'kr-bench-prof-'))
       try {
         log(`profile: ${title}`)
-        await runWorker(path.join(ROOT, 'bench/probes/worker.ts'), { ...input, port: targets.port }, { execArgv: ['--cpu-prof', `--cpu-prof-dir=${dir}`] })
-        out.push(`### ${title}\n\n${summarizeProfile(onlyProfile(dir))}`)
+        const file = path.join(dir, 'worker.cpuprofile')
+        await runWorker(path.join(ROOT, 'bench/probes/worker.ts'), { ...input, port: targets.port }, { env: { ...process.env, BENCH_CPU_PROFILE: file } })
+        out.push(`### ${title}\n\n${summarizeProfile(file)}`)
       } finally {
         rmSync(dir, { recursive: true, force: true })
       }
@@ -105,13 +105,14 @@ async function profileProbes(log: (m: string) => void): Promise<string> {
 async function profileWebhook(log: (m: string) => void): Promise<string> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'kr-bench-prof-'))
   try {
-    log('profile: webhook service, 10 connections, 5 s')
-    const server = await startChild(NODE, ['--cpu-prof', `--cpu-prof-dir=${dir}`, path.join(ROOT, 'bench/webhook/server.ts'), 'service'])
+    log('profile: webhook service, 10 connections, 5 s after a 1 s warm-up')
+    const file = path.join(dir, 'service.cpuprofile')
+    const server = await startChild(NODE, [path.join(ROOT, 'bench/webhook/server.ts'), 'service'], { env: { ...process.env, BENCH_CPU_PROFILE: file } })
     let build = 1
-    await autocannon({
+    const load = (duration: number) => autocannon({
       url: `http://127.0.0.1:${server.port}`,
       connections: 10,
-      duration: 5,
+      duration,
       requests: [{
         setupRequest: () => {
           const body = JSON.stringify({ job: JOB, build: build++, status: 'SUCCESS' })
@@ -120,8 +121,12 @@ async function profileWebhook(log: (m: string) => void): Promise<string> {
         },
       }],
     })
+    await load(1)
+    server.child.kill('SIGUSR2')
+    await new Promise((r) => setTimeout(r, 200))
+    await load(5)
     await server.stop()
-    return `### webhook service (SUCCESS payloads), 10 connections, 5 s\n\n${summarizeProfile(onlyProfile(dir))}`
+    return `### webhook service (SUCCESS payloads), 10 connections, 5 s\n\n${summarizeProfile(file)}`
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }

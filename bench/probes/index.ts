@@ -9,11 +9,10 @@
 // the measured process's own; the targets' CPU is shown apart.
 
 import path from 'node:path'
-import { load1, NODE, procCpuMs, ROOT, startChild } from '../lib/proc.ts'
+import { load1, NODE, procCpuMs, ROOT, runWorker, startChild } from '../lib/proc.ts'
 import { fmtRatio, fmtSpread, markdownTable, num, ratio, spread, textTable, type Spread, type TargetCheck } from '../lib/stats.ts'
 import { runBlackbox } from './blackbox.ts'
 import type { WorkerInput, WorkerOutput } from './worker.ts'
-import { runWorker } from '../lib/proc.ts'
 
 export type Contender = 'ours' | 'floor' | 'blackbox'
 export const CONTENDER_LABEL: Record<Contender, string> = { ours: 'kube-recycler', floor: 'floor (undici)', blackbox: 'blackbox_exporter' }
@@ -69,8 +68,6 @@ export interface ProbesOptions {
   log: (m: string) => void
   blackboxBin: string
   wrkBin: string
-  /** Extra node flags for our workers (e.g. --cpu-prof). */
-  oursExecArgv?: string[]
 }
 
 export function scenarios(quick: boolean): Scenario[] {
@@ -153,7 +150,7 @@ async function runOne(opts: ProbesOptions, s: Scenario, contender: Contender, po
     ...(s.count !== undefined ? { count: s.count } : { durationMs, warmupMs }),
   }
   const t0 = procCpuMs(targetsPid)
-  const w = await runWorker<WorkerOutput>(path.join(ROOT, 'bench/probes/worker.ts'), input, contender === 'ours' && opts.oursExecArgv ? { execArgv: opts.oursExecArgv } : {})
+  const w = await runWorker<WorkerOutput>(path.join(ROOT, 'bench/probes/worker.ts'), input)
   // The targets' CPU over the whole worker (warm-up included), per measured probe: an upper bound.
   const targetsCpu = procCpuMs(targetsPid) - t0
   return {

@@ -14,6 +14,7 @@ import { performance } from 'node:perf_hooks'
 import { Agent, request } from 'undici'
 import { createProber } from '../../src/triggers/probe.ts'
 import type { CheckConfig } from '../../src/config/types.ts'
+import { startCpuProfile } from '../lib/cpu-profile.ts'
 import { Histogram } from '../lib/stats.ts'
 import { BODY_REGEX, PATHS } from './targets-server.ts'
 
@@ -128,6 +129,7 @@ async function main(input: WorkerInput): Promise<WorkerOutput> {
   let cpu: NodeJS.CpuUsage
   if (input.count !== undefined) {
     // Cold: a fresh process and no connections yet, like the first tick.
+    const profile = process.env.BENCH_CPU_PROFILE ? await startCpuProfile() : undefined
     const cpu0 = process.cpuUsage()
     const t0 = performance.now()
     if (p.batch !== undefined) {
@@ -155,13 +157,16 @@ async function main(input: WorkerInput): Promise<WorkerOutput> {
       cpu = process.cpuUsage(cpu0)
       n = input.count
     }
+    await profile?.(process.env.BENCH_CPU_PROFILE!)
   } else {
     await closedLoop(p.probe, input.concurrency, input.warmupMs ?? 500, undefined)
+    const profile = process.env.BENCH_CPU_PROFILE ? await startCpuProfile() : undefined
     const cpu0 = process.cpuUsage()
     const t0 = performance.now()
     const r = await closedLoop(p.probe, input.concurrency, input.durationMs ?? 3000, hist)
     elapsedMs = performance.now() - t0
     cpu = process.cpuUsage(cpu0)
+    await profile?.(process.env.BENCH_CPU_PROFILE!)
     n = r.n
     ok = r.ok
     firstError = r.firstError

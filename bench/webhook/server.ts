@@ -6,7 +6,8 @@
 //   node bench/webhook/server.ts bare <bytes>   → a bare Fastify POST /webhooks/jenkins answering
 //                                                 202 with a JSON body of <bytes> bytes
 //
-// Each prints `port <N>` once it listens.
+// Each prints `port <N>` once it listens. With BENCH_CPU_PROFILE=<file>,
+// SIGUSR2 starts a CPU profile and SIGTERM writes it there before exiting.
 
 import Fastify, { type FastifyBaseLogger } from 'fastify'
 import pino from 'pino'
@@ -14,6 +15,7 @@ import { buildApp } from '../../src/app.ts'
 import { parseConfig } from '../../src/config/load.ts'
 import { secretValues, type Secrets } from '../../src/config/secrets.ts'
 import { createLogger } from '../../src/logger.ts'
+import { startCpuProfile } from '../lib/cpu-profile.ts'
 
 export const BENCH_SECRETS: Secrets = {
   webhookSecret: 'bench-webhook-secret-5d1e0c2b7a',
@@ -60,7 +62,15 @@ async function main(mode: string, bytes: number): Promise<void> {
   await app.listen({ host: '127.0.0.1', port: 0 })
   const addr = app.server.address()
   process.stdout.write(`port ${typeof addr === 'object' && addr ? addr.port : 0}\n`)
-  const stop = () => { void app.close().then(() => process.exit(0)) }
+  let profile: ((file: string) => Promise<void>) | undefined
+  if (process.env.BENCH_CPU_PROFILE) process.on('SIGUSR2', () => { void startCpuProfile().then((p) => { profile = p }) })
+  const stop = () => {
+    void (async () => {
+      await profile?.(process.env.BENCH_CPU_PROFILE!)
+      await app.close()
+      process.exit(0)
+    })()
+  }
   process.on('SIGTERM', stop)
   process.on('SIGINT', stop)
 }

@@ -160,7 +160,8 @@ function normalizeSite(site: SiteShape, base: string, d: NonNullable<FileShape['
     target = { kind: 'Deployment', namespace: t.namespace, name: '' }
   }
 
-  const schedule = site.schedule ?? d.schedule
+  // A site with checks probes hourly unless it says otherwise.
+  const schedule = site.schedule ?? d.schedule ?? '0 * * * *'
   if (site.schedule !== undefined && !validateCron(site.schedule)) problems.push(`${base}.schedule: not a valid cron expression: ${JSON.stringify(site.schedule)}`)
   const timezone = site.timezone ?? d.timezone
   if (timezone !== undefined && !validTimezone(timezone)) problems.push(`${base}.timezone: unknown time zone "${timezone}"`)

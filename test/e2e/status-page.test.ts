@@ -24,7 +24,7 @@ t.test('the dashboard shows sites, health, the recycle and its reason', { skip: 
   t.equal(res?.status(), 200)
   t.match(res?.headers()['content-type'], /text\/html/, 'a browser gets HTML from the same URL')
   t.equal(await page.title(), 'kube-recycler status')
-  const rows = await page.$$eval('#sites tbody tr.site', (trs) => trs.map((tr) => ({ site: tr.getAttribute('data-site'), health: tr.getAttribute('data-health'), text: (tr as HTMLElement).innerText })))
+  const rows = await page.$$eval('#sites tbody tr.site', (trs) => trs.map((tr) => ({ site: tr.getAttribute('data-site'), health: tr.getAttribute('data-health'), text: (tr as unknown as { innerText: string }).innerText })))
   t.same(rows.map((r) => [r.site, r.health]), [['shop', 'failing'], ['blog', 'healthy'], ['pool', 'unknown']])
   t.match(rows[0]!.text, /shop-integrity #5 FAILURE: checkout <form> failed/, 'the failing check is named, as text')
   t.match(rows[0]!.text, /succeeded/)

@@ -18,7 +18,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseAllDocuments } from 'yaml'
 import { clusterState, kubectl, kubectlJson, waitFor } from '../fixtures/kube-cluster.ts'
-import { realEngine, runOnce, siteFor } from '../fixtures/engine.ts'
+import { quietLogger, realEngine, runOnce, siteFor } from '../fixtures/engine.ts'
+import { createKube } from '../../src/kube/client.ts'
 import { startGitServer } from '../fixtures/git-server.ts'
 import { ROOT } from '../fixtures/process.ts'
 import { parseConfig } from '../../src/config/load.ts'
@@ -103,6 +104,21 @@ async function readyEndpoints(ns: string, service: string): Promise<{ count: num
   const slices = (await kubectlJson(['get', 'endpointslices', '-l', `kubernetes.io/service-name=${service}`], { namespace: ns })).items as any[]
   const endpoints = slices.flatMap((s) => s.endpoints ?? []).filter((e: any) => e.conditions?.ready)
   return { count: endpoints.length, ports: slices.flatMap((s) => (s.ports ?? []).map((p: any) => p.port)) }
+}
+
+/** A kubeconfig that authenticates with a ServiceAccount token (not the admin cert). */
+function saKubeconfig(t: { teardown(fn: () => void): void }, token: string): string {
+  const s = clusterState()
+  const dir = mkdtempSync(join(tmpdir(), 'kr-manifests-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const file = join(dir, 'kubeconfig')
+  writeFileSync(file, JSON.stringify({
+    apiVersion: 'v1', kind: 'Config', 'current-context': 'sa',
+    clusters: [{ name: 'test', cluster: { server: s.apiserver, 'certificate-authority': s.caFile } }],
+    users: [{ name: 'sa', user: { token } }],
+    contexts: [{ name: 'sa', context: { cluster: 'test', user: 'sa' } }],
+  }), { mode: 0o600 })
+  return file
 }
 
 t.test('kubectl apply --dry-run=server -k accepts k8s/ and k8s/examples/site/ as written', async (t) => {
@@ -207,6 +223,21 @@ t.test('the base, deployed for real: restricted pods, 2 replicas on 2 nodes, Ser
   ]
   for (const a of yes) t.equal(await can(a), 'yes', `can ${a.join(' ')}`)
   for (const a of no) t.equal(await can(a), 'no', `cannot ${a.join(' ')}`)
+
+  // The service's own Lease code, authenticated as the ServiceAccount, in the
+  // namespace the pods get as POD_NAMESPACE: create, renew, release.
+  t.same(c.env.find((e: any) => e.name === 'POD_NAMESPACE')?.valueFrom, { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }, 'POD_NAMESPACE from the downward API')
+  const kube = createKube({ kubeconfig: saKubeconfig(t, (await kubectl(['create', 'token', 'kube-recycler', '--duration=10m'], { namespace: sys })).trim()), logger: quietLogger(), env: {} })
+  t.teardown(() => kube.close())
+  const lease = kube.lease(sys, 'kube-recycler')
+  t.equal(await lease.read(), undefined, 'no Lease yet (get allowed)')
+  const created = await lease.write('replica-a', undefined, Date.now(), 15)
+  t.equal(created.holder, 'replica-a', 'created')
+  const renewed = await lease.write('replica-a', created, Date.now(), 15)
+  t.not(renewed.resourceVersion, created.resourceVersion, 'renewed (update allowed)')
+  const released = await lease.write(undefined, renewed, Date.now(), 1)
+  t.equal(released.holder, undefined, 'released')
+  await t.rejects(kube.lease(sys, 'someone-else').read(), /forbidden/i, 'another Lease cannot be read')
 })
 
 t.test('the demo site rolls out, and the engine as the ServiceAccount rolls it onto a commit', async (t) => {
@@ -233,17 +264,7 @@ t.test('the demo site rolls out, and the engine as the ServiceAccount rolls it o
 
   // The engine, authenticated as the ServiceAccount the site RoleBinding names.
   const token = (await kubectl(['create', 'token', 'kube-recycler', '--duration=10m'], { namespace: sys })).trim()
-  const s = clusterState()
-  const dir = mkdtempSync(join(tmpdir(), 'kr-manifests-'))
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
-  const kubeconfig = join(dir, 'kubeconfig')
-  writeFileSync(kubeconfig, JSON.stringify({
-    apiVersion: 'v1', kind: 'Config', 'current-context': 'sa',
-    clusters: [{ name: 'test', cluster: { server: s.apiserver, 'certificate-authority': s.caFile } }],
-    users: [{ name: 'sa', user: { token } }],
-    contexts: [{ name: 'sa', context: { cluster: 'test', user: 'sa' } }],
-  }), { mode: 0o600 })
-  const { engine } = realEngine(kubeconfig, 'manifests-test')
+  const { engine } = realEngine(saKubeconfig(t, token), 'manifests-test')
   const r = await runOnce(engine, siteFor(`{ kind: Deployment, namespace: ${shop}, name: web }`, '{ strategy: rollout, commitEnv: SITE_COMMIT, timeout: 90s }'), { commit: COMMIT })
   t.equal(r.outcome.state, 'succeeded', 'the rollout as the ServiceAccount succeeded', { outcome: r.outcome, steps: r.steps })
 
@@ -286,6 +307,14 @@ t.test("the ConfigMap's config passes the loader and points at the demo site", a
   const envOf = (n: string) => init.env.find((e: any) => e.name === n)?.value
   t.equal(shop.git?.repo, envOf('SITE_REPO'), 'kube-recycler resolves the head of the repository the site clones')
   t.equal(shop.git?.branch, envOf('SITE_BRANCH'), 'and its branch')
+
+  // The README's copy of the entry says the same as the file.
+  const readme = readFileSync(join(SITE, 'README.md'), 'utf8')
+  const snippet = /## The config entry[\s\S]*?```yaml\n([\s\S]*?)```/.exec(readme)?.[1]
+  t.ok(snippet, 'the demo README shows the config entry')
+  const shown = parseConfig(snippet!, 'k8s/examples/site/README.md').sites[0]!
+  const gist = (x: typeof shop) => ({ name: x.name, target: x.target, jobs: x.jenkins.jobs, checks: x.checks, strategy: x.recycle.strategy, commitEnv: x.recycle.commitEnv, git: x.git })
+  t.same(gist(shown), gist(shop), 'and it is the entry in k8s/config.yaml (target, jobs, checks, strategy, git)')
 
   // The NetworkPolicy lets the probes reach those pods on their container port.
   const np = find(base, 'NetworkPolicy')

@@ -198,7 +198,7 @@ t.test('.dockerignore lets in exactly what the Dockerfile copies', async (t) => 
     t.same(list.filter((f) => ignored(relative(ROOT, join(ROOT, f)))), [], `${source}: none of its ${list.length} file(s) is ignored`)
   }
   for (const p of ['node_modules/fastify/package.json', '.git/HEAD', 'test/unit/dockerfile.test.ts', 'test/fixtures/app.ts', 'bench/run.ts',
-    'coverage/lcov.info', '.tap/report.json', 'docs/deploy.md', 'k8s/deployment.yaml', 'Dockerfile', 'Jenkinsfile', '.env', 'id_rsa', '.ci/run']) {
+    'coverage/lcov.info', '.tap/report.json', 'docs/deploy.md', 'k8s/deployment.yaml', 'scripts/demo.ts', 'README.md', 'Dockerfile', 'Jenkinsfile', '.env', 'id_rsa', '.ci/run']) {
     t.ok(ignored(p), `${p} stays out of the build context`)
   }
   // What the sources read at run time is among what is copied.

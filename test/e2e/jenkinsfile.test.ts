@@ -1,0 +1,424 @@
+// The Jenkinsfile, checked three ways:
+//  1. npm-groovy-lint (CodeNarc) finds nothing at any level, with the repo's
+//     .groovylintrc.json (the linter's own "recommended-jenkinsfile" preset);
+//     two broken copies in the same run prove the linter really looks.
+//  2. Its structure: hourly cron, no concurrent builds, a timeout, every `sh`
+//     a single-quoted string, no GString anywhere, the secret bound only by
+//     withCredentials around the report step.
+//  3. Its exact `sh` scripts, extracted with Groovy's string rules, run as
+//     Jenkins runs them (`sh -xe <script>` in the workspace, with the
+//     environment Jenkins sets, the secret only inside withCredentials)
+//     against the real service: the webhook accepts what they send, and
+//     /status shows that job's build. Once with a `kube-recycler` shim on
+//     PATH, once from a copy of the checkout through the Install stage.
+
+import t from 'tap'
+import { execFileSync, spawn } from 'node:child_process'
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { delimiter, dirname, join } from 'node:path'
+import { request } from 'undici'
+import { ROOT, startService, type ServiceProcess } from '../fixtures/process.ts'
+import { startSite, type Site } from '../fixtures/sites.ts'
+
+const JENKINSFILE = join(ROOT, 'Jenkinsfile')
+const source = readFileSync(JENKINSFILE, 'utf8')
+const tmp = mkdtempSync(join(tmpdir(), 'kr-jenkinsfile-'))
+t.teardown(() => rmSync(tmp, { recursive: true, force: true }))
+
+// ------------------------------------------------------------ a small Groovy reader
+
+interface Literal {
+  start: number
+  end: number
+  quote: "'" | "'''" | '"' | '"""'
+  /** The string's value under Groovy's escape rules. */
+  value: string
+}
+
+/**
+ * Splits Groovy source into code and string literals. `masked` is the source
+ * with comments and the insides of literals blanked (same length, quotes
+ * kept), so structure can be searched without matching text inside strings.
+ */
+function scanGroovy(src: string): { masked: string; literals: Literal[] } {
+  const literals: Literal[] = []
+  let masked = ''
+  let i = 0
+  const blank = (s: string) => s.replace(/[^\n]/g, ' ')
+  while (i < src.length) {
+    if (src.startsWith('//', i)) {
+      const end = src.indexOf('\n', i)
+      const stop = end === -1 ? src.length : end
+      masked += blank(src.slice(i, stop))
+      i = stop
+    } else if (src.startsWith('/*', i)) {
+      const stop = src.indexOf('*/', i + 2) + 2
+      if (stop < 2) throw new Error('unterminated comment')
+      masked += blank(src.slice(i, stop))
+      i = stop
+    } else if (src[i] === "'" || src[i] === '"') {
+      const q = src[i]!
+      const quote = (src.startsWith(q.repeat(3), i) ? q.repeat(3) : q) as Literal['quote']
+      let j = i + quote.length
+      let raw = ''
+      for (;;) {
+        if (j >= src.length) throw new Error(`unterminated string at ${i}`)
+        if (src[j] === '\\') {
+          raw += src.slice(j, j + 2)
+          j += 2
+          continue
+        }
+        if (src.startsWith(quote, j)) break
+        if (quote.length === 1 && src[j] === '\n') throw new Error(`newline in a one-line string at ${i}`)
+        raw += src[j]
+        j++
+      }
+      const end = j + quote.length
+      literals.push({ start: i, end, quote, value: unescapeGroovy(raw, quote.length === 3) })
+      masked += quote + blank(raw) + quote
+      i = end
+    } else {
+      masked += src[i]
+      i++
+    }
+  }
+  return { masked, literals }
+}
+
+function unescapeGroovy(raw: string, triple: boolean): string {
+  const simple: Record<string, string> = { '\\': '\\', "'": "'", '"': '"', n: '\n', r: '\r', t: '\t', b: '\b', f: '\f', $: '$' }
+  return raw.replace(/\\(u[0-9a-fA-F]{4}|\n|.)/gs, (_m, e: string) => {
+    if (e === '\n') {
+      if (!triple) throw new Error('a line continuation outside a triple-quoted string')
+      return '' // Groovy: a backslash before a newline removes both
+    }
+    if (e.startsWith('u') && e.length === 5) return String.fromCharCode(parseInt(e.slice(1), 16))
+    const s = simple[e]
+    if (s === undefined) throw new Error(`an escape Groovy would reject: \\${e}`)
+    return s
+  })
+}
+
+const { masked, literals } = scanGroovy(source)
+
+function matching(open: number): number {
+  const pairs: Record<string, string> = { '{': '}', '(': ')', '[': ']' }
+  const stack: string[] = []
+  for (let i = open; i < masked.length; i++) {
+    const c = masked[i]!
+    if (c in pairs) stack.push(pairs[c]!)
+    else if (c === '}' || c === ')' || c === ']') {
+      if (stack.pop() !== c) throw new Error(`unbalanced ${c} at ${i}`)
+      if (stack.length === 0) return i
+    }
+  }
+  throw new Error(`no match for the bracket at ${open}`)
+}
+
+interface Range { start: number; end: number }
+
+/** Every `name(...) { ... }` / `name { ... }` block inside `within`: the call's arguments and its body. */
+function blocks(name: string, within: Range = { start: 0, end: masked.length }): { args: Range | undefined; body: Range }[] {
+  const out: { args: Range | undefined; body: Range }[] = []
+  const re = new RegExp(`\\b${name}\\b`, 'g')
+  re.lastIndex = within.start
+  for (let m = re.exec(masked); m !== null && m.index < within.end; m = re.exec(masked)) {
+    let i = m.index + name.length
+    while (/\s/.test(masked[i] ?? '')) i++
+    let args: Range | undefined
+    if (masked[i] === '(') {
+      const close = matching(i)
+      args = { start: i, end: close + 1 }
+      i = close + 1
+      while (/\s/.test(masked[i] ?? '')) i++
+    }
+    if (masked[i] !== '{') continue
+    const close = matching(i)
+    if (close < within.end) out.push({ args, body: { start: i, end: close + 1 } })
+  }
+  return out
+}
+
+function one<T>(items: T[], what: string): T {
+  if (items.length !== 1) throw new Error(`expected exactly one ${what}, found ${items.length}`)
+  return items[0]!
+}
+
+const inside = (r: Range, pos: number): boolean => pos >= r.start && pos < r.end
+const literalsIn = (r: Range): Literal[] => literals.filter((l) => l.start >= r.start && l.end <= r.end)
+const code = (r: Range): string => masked.slice(r.start, r.end)
+
+interface ShStep {
+  at: number
+  script: Literal
+  /** The call's arguments, masked (e.g. `returnStatus: true`). */
+  call: string
+  stage: string | undefined
+  inPost: boolean
+  withSecret: boolean
+}
+
+/** Every `sh` step: `sh '…'` or `sh(… script: '…' …)`, with where it sits. */
+function shSteps(): ShStep[] {
+  const post = one(blocks('post'), 'post block').body
+  const stages = blocks('stage').map((b) => ({ name: literalsIn(b.args!)[0]!.value, body: b.body }))
+  const creds = blocks('withCredentials').map((b) => b.body)
+  const steps: ShStep[] = []
+  const re = /\bsh\b\s*/g
+  for (let m = re.exec(masked); m !== null; m = re.exec(masked)) {
+    const after = m.index + m[0].length
+    let script: Literal | undefined
+    let call = ''
+    if (masked[after] === '(') {
+      const close = matching(after)
+      call = code({ start: after, end: close + 1 })
+      const named = /\bscript\s*:\s*/.exec(call)
+      const pos = named ? after + named.index + named[0].length : after + 1 + (/^\s*/.exec(call.slice(1))?.[0].length ?? 0)
+      script = literals.find((l) => l.start === pos)
+    } else {
+      script = literals.find((l) => l.start === after)
+    }
+    if (!script) throw new Error(`an sh step at ${m.index} whose script is not a string literal`)
+    steps.push({
+      at: m.index,
+      script,
+      call,
+      stage: stages.find((s) => inside(s.body, m!.index))?.name,
+      inPost: inside(post, m.index),
+      withSecret: creds.some((c) => inside(c, m!.index)),
+    })
+  }
+  return steps
+}
+
+// ------------------------------------------------------------ 1. lint
+
+/** npm-groovy-lint: NPM_GROOVY_LINT, the devDependency, or a scratch install. */
+function findGroovyLint(): string | undefined {
+  const candidates = [process.env.NPM_GROOVY_LINT, join(ROOT, 'node_modules/.bin/npm-groovy-lint'), '/tmp/groovylint/node_modules/.bin/npm-groovy-lint']
+  return candidates.find((c): c is string => c !== undefined && c !== '' && existsSync(c))
+}
+
+t.test('npm-groovy-lint finds nothing in the Jenkinsfile (and does find the planted mistakes)', async (t) => {
+  const lint = findGroovyLint()
+  if (!lint) {
+    t.fail('npm-groovy-lint not found: add the devDependency npm-groovy-lint, or set NPM_GROOVY_LINT to its bin (it needs Java 17)')
+    return
+  }
+  // Lint copies side by side: given files in different folders, the linter
+  // scans from their common ancestor (/ for a temp folder and the repo).
+  const dir = join(tmp, 'lint')
+  mkdirSync(join(dir, 'control-parse'), { recursive: true })
+  mkdirSync(join(dir, 'control-rules'), { recursive: true })
+  copyFileSync(JENKINSFILE, join(dir, 'Jenkinsfile'))
+  writeFileSync(join(dir, 'control-parse', 'Jenkinsfile'), source.replace(/^(\s*)triggers \{/m, '$1triggers {{'))
+  writeFileSync(join(dir, 'control-rules', 'Jenkinsfile'), source.replace(/^pipeline \{/m, `pipeline {\n    // ${'x'.repeat(130)}`))
+  const started = Date.now()
+  const out = await new Promise<string>((resolve, reject) => {
+    // --noserver: no CodeNarc server left running after the test.
+    const child = spawn(lint, ['--noserver', '--config', ROOT, '--output', 'json', 'Jenkinsfile', 'control-parse/Jenkinsfile', 'control-rules/Jenkinsfile'], { cwd: dir })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => { stdout += String(d) })
+    child.stderr.on('data', (d) => { stderr += String(d) })
+    child.on('error', reject)
+    child.on('exit', () => (stdout.trim().startsWith('{') ? resolve(stdout) : reject(new Error(`npm-groovy-lint printed no JSON:\n${stdout}\n${stderr}`))))
+  })
+  t.comment(`npm-groovy-lint took ${Date.now() - started} ms`)
+  const report = JSON.parse(out) as { summary: { totalFilesLinted: number }; files: Record<string, { errors: { rule: string; severity: string; msg: string; line: number }[] }> }
+  t.equal(report.summary.totalFilesLinted, 3)
+  const errorsOf = (rel: string) => report.files[join(dir, rel)]?.errors
+  t.same(errorsOf('Jenkinsfile'), [], 'the Jenkinsfile: no error, warning or info')
+  t.match(errorsOf('control-parse/Jenkinsfile'), [{ rule: 'NglParseError', severity: 'error' }], 'a syntax error is caught')
+  t.match(errorsOf('control-rules/Jenkinsfile'), [{ rule: 'LineLength' }], 'the rules run')
+})
+
+// ------------------------------------------------------------ 2. structure
+
+t.test('its structure: hourly, one build at a time, bounded, single-quoted sh, the secret only in withCredentials', async (t) => {
+  const pipeline = one(blocks('pipeline'), 'pipeline block').body
+  t.equal(masked.slice(0, pipeline.start).trim(), 'pipeline', 'nothing but comments around the declarative pipeline')
+  t.equal(masked.slice(pipeline.end).trim(), '')
+
+  const triggers = one(blocks('triggers', pipeline), 'triggers block').body
+  t.match(code(triggers), /^\{\s*cron\('\s+'\)\s*\}$/)
+  t.same(literalsIn(triggers).map((l) => l.value), ['H * * * *'], "triggers { cron('H * * * *') }")
+
+  const options = code(one(blocks('options', pipeline), 'options block').body)
+  t.match(options, /\bdisableConcurrentBuilds\(\)/)
+  t.match(source.slice(...rangeOf(blocks('options', pipeline)[0]!.body)), /\btimeout\(time: 15, unit: 'MINUTES'\)/)
+  t.match(options, /\bbuildDiscarder\(logRotator\(/)
+
+  const agent = one(blocks('agent', pipeline), 'agent block').body
+  t.match(literalsIn(agent).map((l) => l.value), [/^node:24(\b|-)/], 'a Node 24 image')
+
+  const params = literalsIn(one(blocks('parameters', pipeline), 'parameters block').body).map((l) => l.value)
+  t.ok(params.includes('KUBE_RECYCLER_URL') && params.includes('KUBE_RECYCLER_CONFIG'), 'the service URL and the config path are parameters')
+
+  t.same(literals.filter((l) => l.quote.startsWith('"')), [], 'no double-quoted string, so no GString interpolation anywhere')
+
+  const steps = shSteps()
+  t.ok(steps.length >= 3, `${steps.length} sh steps`)
+  for (const s of steps) t.ok(s.script.quote === "'" || s.script.quote === "'''", `sh at ${lineOf(s.at)} is single-quoted`)
+
+  const check = one(steps.filter((s) => /\bkube-recycler check\b/.test(s.script.value)), 'check step')
+  t.equal(check.stage, 'Check')
+  t.match(check.call, /\breturnStatus: true\b/, 'a failing check does not stop the build before the report')
+  t.match(check.script.value, /kube-recycler check --config "\$KUBE_RECYCLER_CONFIG" "\$@"\s+--junit reports\/checks\.xml --json reports\/checks\.json/)
+
+  const post = one(blocks('post', pipeline), 'post block').body
+  const always = one(blocks('always', post), 'post { always }').body
+  t.match(source.slice(...rangeOf(always)), /\bjunit\(testResults: 'reports\/checks\.xml'/, 'post publishes the JUnit report')
+  const creds = one(blocks('withCredentials', always), 'withCredentials in post { always }')
+  t.same(literalsIn(creds.args!).map((l) => l.value), ['kube-recycler-webhook-secret', 'KUBE_RECYCLER_WEBHOOK_SECRET'])
+  t.match(code(creds.args!), /^\(\[string\(credentialsId: '\s+',\s+variable: '\s+'\)\]\)$/)
+  const report = one(steps.filter((s) => /\bkube-recycler report\b/.test(s.script.value)), 'report step')
+  t.ok(report.inPost && report.withSecret, 'the report runs in post, inside withCredentials')
+  t.match(report.script.value, /kube-recycler report --url "\$KUBE_RECYCLER_URL" --results reports\/checks\.json/)
+  t.same(steps.filter((s) => s.withSecret).map((s) => s.at), [report.at], 'only the report step sees the secret')
+
+  const secretMentions = literals.filter((l) => l.value.includes('KUBE_RECYCLER_WEBHOOK_SECRET'))
+  t.equal(secretMentions.length, 1, 'the secret variable is named once: as withCredentials\' variable')
+  t.notMatch(code(pipeline), /KUBE_RECYCLER_WEBHOOK_SECRET/, 'and never as Groovy code (env.…)')
+  for (const s of steps) t.notMatch(s.script.value, /WEBHOOK_SECRET|\bset \+x|\becho\b.*\$KUBE/, `sh at ${lineOf(s.at)} neither names nor echoes the secret`)
+})
+
+function rangeOf(r: Range): [number, number] {
+  return [r.start, r.end]
+}
+function lineOf(pos: number): number {
+  return source.slice(0, pos).split('\n').length
+}
+
+// ------------------------------------------------------------ 3. the sh steps, run
+
+interface StepRun { step: ShStep; code: number | null; output: string }
+
+/** Runs a pipeline's sh steps in order, as Jenkins does: `sh -xe <script file>` in the workspace. */
+async function runSteps(steps: ShStep[], workspace: string, env: Record<string, string>, secret: string): Promise<StepRun[]> {
+  const runs: StepRun[] = []
+  for (const [i, step] of steps.entries()) {
+    const file = join(workspace, '..', `script-${i}.sh`)
+    writeFileSync(file, step.script.value)
+    const stepEnv = step.withSecret ? { ...env, KUBE_RECYCLER_WEBHOOK_SECRET: secret } : env
+    const result = await new Promise<StepRun>((resolve) => {
+      const child = spawn('sh', ['-xe', file], { cwd: workspace, env: stepEnv })
+      let output = ''
+      child.stdout.on('data', (d) => { output += String(d) })
+      child.stderr.on('data', (d) => { output += String(d) })
+      child.on('exit', (code) => resolve({ step, code, output }))
+    })
+    runs.push(result)
+    // Jenkins stops at a failing step unless it asked for the status.
+    if (result.code !== 0 && !/\breturnStatus: true\b/.test(step.call)) break
+  }
+  return runs
+}
+
+interface Status { sites: { name: string; health: string; lastVerdict: Record<string, unknown> | null }[] }
+
+let svc: ServiceProcess
+let site: Site
+const SECRET = 'jenkinsfile-webhook-secret-5d7e1f'
+const JOB = 'kube-recycler-integrity'
+const SITE_CONFIG = (s: Site) => JSON.stringify({
+  service: { dryRun: true },
+  sites: [{
+    name: 'shop',
+    target: { kind: 'Deployment', namespace: 'shop', name: 'web' },
+    jenkins: { jobs: [JOB] },
+    failureThreshold: 1,
+    checks: [
+      { name: 'home', url: s.url('/'), timeout: '2s', bodyContains: s.marker },
+      { name: 'health', url: s.url('/health.json'), timeout: '2s', json: { path: '$.status', equals: 'ok' } },
+    ],
+  }],
+}, null, 2)
+
+t.before(async () => {
+  site = await startSite()
+  const serviceConfig = join(tmp, 'service.yaml')
+  writeFileSync(serviceConfig, SITE_CONFIG(site))
+  svc = await startService({ env: { KUBE_RECYCLER_WEBHOOK_SECRET: SECRET, KUBE_RECYCLER_CONFIG: serviceConfig } })
+})
+t.teardown(async () => {
+  await svc?.stop('SIGKILL')
+  await site?.close()
+})
+
+const status = async (): Promise<Status> => (await (await request(`${svc.url}/status`)).body.json()) as Status
+
+/** What Jenkins puts in a build's environment (and the job's parameters). */
+function jenkinsEnv(workspace: string, build: number, path: string, params: Record<string, string>): Record<string, string> {
+  return {
+    PATH: path,
+    HOME: process.env.HOME ?? '/root',
+    WORKSPACE: workspace,
+    JOB_NAME: JOB,
+    BUILD_NUMBER: String(build),
+    BUILD_ID: String(build),
+    BUILD_URL: `https://jenkins.example/job/${JOB}/${build}/`,
+    JENKINS_URL: 'https://jenkins.example/',
+    ...params,
+  }
+}
+
+t.test('its sh steps, run as Jenkins runs them with kube-recycler on PATH: the webhook accepts what they send', async (t) => {
+  const workspace = join(tmp, 'shim', 'workspace')
+  mkdirSync(join(workspace, 'config'), { recursive: true })
+  writeFileSync(join(workspace, 'config', 'sites.yaml'), SITE_CONFIG(site))
+  const bin = join(tmp, 'shim', 'bin')
+  mkdirSync(bin, { recursive: true })
+  writeFileSync(join(bin, 'kube-recycler'), `#!/bin/sh\nexec "${process.execPath}" "${join(ROOT, 'bin', 'kube-recycler.js')}" "$@"\n`)
+  chmodSync(join(bin, 'kube-recycler'), 0o755)
+  const path = [bin, '/usr/local/bin', '/usr/bin', '/bin'].join(delimiter)
+  const params = { KUBE_RECYCLER_URL: svc.url, KUBE_RECYCLER_CONFIG: 'config/sites.yaml', KUBE_RECYCLER_SITE: '' }
+  // The Install stage builds the CLI from a checkout: the next test runs it.
+  const steps = shSteps().filter((s) => s.stage !== 'Install')
+
+  // Build 41: the site is healthy.
+  site.set('healthy')
+  const healthy = await runSteps(steps, workspace, jenkinsEnv(workspace, 41, path, params), SECRET)
+  t.same(healthy.map((r) => r.code), [0, 0], healthy.map((r) => r.output).join('\n---\n'))
+  t.match(healthy[0]!.output, /2 checks on 1 site: 2 passed, 0 failed/)
+  t.match(readFileSync(join(workspace, 'reports', 'checks.xml'), 'utf8'), '<testsuite name="shop" tests="2" failures="0"')
+  t.match(healthy[1]!.output, /shop: accepted \(202\), action none, health healthy/)
+  t.match((await status()).sites[0], { name: 'shop', health: 'healthy', lastVerdict: { source: 'jenkins', ok: true, key: `jenkins:${JOB}#41`, ref: `https://jenkins.example/job/${JOB}/41/` } })
+
+  // Build 42: broken, and the SITE parameter set. The check step fails (exit 1, returnStatus), the report still goes.
+  site.set('broken')
+  const broken = await runSteps(steps, workspace, jenkinsEnv(workspace, 42, path, { ...params, KUBE_RECYCLER_SITE: 'shop' }), SECRET)
+  t.same(broken.map((r) => r.code), [1, 0], broken.map((r) => r.output).join('\n---\n'))
+  t.match(broken[0]!.output, /kube-recycler check --config config\/sites\.yaml --site shop --junit reports\/checks\.xml --json reports\/checks\.json/, 'the shell trace shows the command as run')
+  t.match(broken[0]!.output, /2 failed \(shop\/home, shop\/health\)/)
+  t.match(broken[1]!.output, /shop: accepted \(202\), action recycle-requested, health failing/)
+  t.match((await status()).sites[0], { health: 'failing', lastVerdict: { ok: false, key: `jenkins:${JOB}#42`, summary: `${JOB} #42 FAILURE: home, health failed` } })
+
+  const all = [...healthy, ...broken].map((r) => r.output).join('\n')
+  t.notOk(all.includes(SECRET), 'the secret is in no step output (sh -x traces every command)')
+})
+
+t.test('all its sh steps from a copy of the checkout, Install stage included (npm ci --omit=dev)', async (t) => {
+  const workspace = join(tmp, 'checkout', 'workspace')
+  mkdirSync(workspace, { recursive: true })
+  // What Jenkins checks out: the tracked files (and new ones not ignored), no node_modules.
+  const files = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: ROOT, encoding: 'utf8' }).split('\0').filter((f) => f !== '' && existsSync(join(ROOT, f)))
+  for (const f of files) {
+    mkdirSync(dirname(join(workspace, f)), { recursive: true })
+    copyFileSync(join(ROOT, f), join(workspace, f))
+  }
+  writeFileSync(join(workspace, 'config', 'integrity.yaml'), SITE_CONFIG(site))
+  // A Node 24 agent: node (and the npm that runs on it) first on PATH; no kube-recycler there.
+  const path = [dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(delimiter)
+  t.throws(() => execFileSync('sh', ['-c', 'command -v kube-recycler'], { env: { PATH: path } }), 'kube-recycler is not on the agent\'s PATH')
+  const params = { KUBE_RECYCLER_URL: svc.url, KUBE_RECYCLER_CONFIG: 'config/integrity.yaml', KUBE_RECYCLER_SITE: '' }
+  site.set('healthy')
+  const started = Date.now()
+  const runs = await runSteps(shSteps(), workspace, jenkinsEnv(workspace, 43, path, params), SECRET)
+  t.comment(`the whole pipeline's sh steps took ${Date.now() - started} ms`)
+  t.same(runs.map((r) => [r.step.stage ?? 'post', r.code]), [['Install', 0], ['Check', 0], ['post', 0]], runs.map((r) => r.output).join('\n---\n'))
+  t.match(runs[2]!.output, /shop: accepted \(202\), action none, health healthy/)
+  t.match((await status()).sites[0], { health: 'healthy', lastVerdict: { ok: true, key: `jenkins:${JOB}#43` } })
+  t.notOk(runs.some((r) => r.output.includes(SECRET)))
+})
