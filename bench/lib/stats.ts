@@ -59,7 +59,7 @@ export function spread(values: number[]): Spread {
 export function num(x: number, digits = 3): string {
   if (!Number.isFinite(x)) return 'n/a'
   const abs = Math.abs(x)
-  if (abs >= 1000) return Math.round(x).toLocaleString('en-US')
+  if (abs >= 1000 || Number.isInteger(x)) return Math.round(x).toLocaleString('en-US')
   if (abs === 0) return '0'
   const decimals = Math.max(0, digits - 1 - Math.floor(Math.log10(abs)))
   return x.toFixed(Math.min(decimals, 4))
@@ -80,10 +80,15 @@ export function fmtRatio(r: number): string {
   return Number.isFinite(r) ? `${r.toFixed(2)}×` : 'n/a'
 }
 
+/** Columns holding figures only (aligned right); the first column never is. */
+function figureColumns(head: string[], rows: string[][]): boolean[] {
+  return head.map((_, i) => i > 0 && rows.every((r) => /^([+-]?[\d.,]+|—|n\/a|)(\s|%|×|\/|$)/.test(r[i] ?? '')))
+}
+
 /** A plain-text table: columns of figures aligned right, words left. */
 export function textTable(head: string[], rows: string[][]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
-  const figures = head.map((_, i) => i > 0 && rows.every((r) => /^([\d.,]+|—|n\/a|)(\s|%|×|$)/.test(r[i] ?? '')))
+  const figures = figureColumns(head, rows)
   const line = (cells: string[]) => cells.map((c, i) => (figures[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd()
   return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n')
 }
@@ -91,9 +96,10 @@ export function textTable(head: string[], rows: string[][]): string {
 /** The same table in Markdown. */
 export function markdownTable(head: string[], rows: string[][]): string {
   const esc = (c: string) => c.replace(/\|/g, '\\|')
+  const figures = figureColumns(head, rows)
   return [
     `| ${head.map(esc).join(' | ')} |`,
-    `|${head.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`,
+    `|${figures.map((f) => (f ? '---:' : '---')).join('|')}|`,
     ...rows.map((r) => `| ${r.map(esc).join(' | ')} |`),
   ].join('\n')
 }

@@ -9,7 +9,7 @@
 // the measured process's own; the targets' CPU is shown apart.
 
 import path from 'node:path'
-import { load1, NODE, procCpuMs, ROOT, runWorker, startChild } from '../lib/proc.ts'
+import { load1, NODE, ROOT, runWorker, startChild } from '../lib/proc.ts'
 import { fmtRatio, fmtSpread, markdownTable, num, ratio, spread, textTable, type Spread, type TargetCheck } from '../lib/stats.ts'
 import { runBlackbox } from './blackbox.ts'
 import type { WorkerInput, WorkerOutput } from './worker.ts'
@@ -146,16 +146,13 @@ async function runOne(opts: ProbesOptions, s: Scenario, contender: Contender, po
     }
   }
   const input: WorkerInput = {
-    contender, keepAlive: s.keepAlive, concurrency: s.concurrency, kind: s.kind, port,
+    contender, keepAlive: s.keepAlive, concurrency: s.concurrency, kind: s.kind, port, targetsPid,
     ...(s.count !== undefined ? { count: s.count } : { durationMs, warmupMs }),
   }
-  const t0 = procCpuMs(targetsPid)
   const w = await runWorker<WorkerOutput>(path.join(ROOT, 'bench/probes/worker.ts'), input)
-  // The targets' CPU over the whole worker (warm-up included), per measured probe: an upper bound.
-  const targetsCpu = procCpuMs(targetsPid) - t0
   return {
     probes: w.probes, ok: w.ok, elapsedMs: w.elapsedMs, perSecond: w.perSecond, cpuMsPerProbe: w.cpuMsPerProbe,
-    targetsCpuMsPerProbe: targetsCpu / w.probes, p50: w.p50, p99: w.p99, peakRssMB: w.peakRssMB,
+    targetsCpuMsPerProbe: w.targetsCpuMs / w.probes, p50: w.p50, p99: w.p99, peakRssMB: w.peakRssMB,
     ...(w.firstError !== undefined ? { firstError: w.firstError } : {}),
   }
 }

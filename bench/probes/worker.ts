@@ -15,6 +15,7 @@ import { Agent, request } from 'undici'
 import { createProber } from '../../src/triggers/probe.ts'
 import type { CheckConfig } from '../../src/config/types.ts'
 import { startCpuProfile } from '../lib/cpu-profile.ts'
+import { procCpuMs } from '../lib/procfs.ts'
 import { Histogram } from '../lib/stats.ts'
 import { BODY_REGEX, PATHS } from './targets-server.ts'
 
@@ -24,6 +25,8 @@ export interface WorkerInput {
   concurrency: number
   kind: 'fast' | 'slow'
   port: number
+  /** The targets server, whose CPU over the measured window is reported too. */
+  targetsPid?: number
   durationMs?: number
   warmupMs?: number
   count?: number
@@ -37,6 +40,8 @@ export interface WorkerOutput {
   perSecond: number
   cpuMsPerProbe: number
   cpuMs: number
+  /** The targets server's CPU over the measured window (NaN without targetsPid). */
+  targetsCpuMs: number
   p50: number
   p99: number
   maxMs: number
@@ -127,6 +132,9 @@ async function main(input: WorkerInput): Promise<WorkerOutput> {
   let firstError: string | undefined
   let elapsedMs: number
   let cpu: NodeJS.CpuUsage
+  const targetsCpu = () => (input.targetsPid !== undefined ? procCpuMs(input.targetsPid) : NaN)
+  let targets0 = targetsCpu()
+  let targetsMs: number
   if (input.count !== undefined) {
     // Cold: a fresh process and no connections yet, like the first tick.
     const profile = process.env.BENCH_CPU_PROFILE ? await startCpuProfile() : undefined
@@ -136,6 +144,7 @@ async function main(input: WorkerInput): Promise<WorkerOutput> {
       const results = await p.batch(input.count)
       elapsedMs = performance.now() - t0
       cpu = process.cpuUsage(cpu0)
+      targetsMs = targetsCpu() - targets0
       n = results.length
       ok = results.filter((r) => r.ok).length
       firstError = results.find((r) => !r.ok)?.message
@@ -155,17 +164,20 @@ async function main(input: WorkerInput): Promise<WorkerOutput> {
       await Promise.all(Array.from({ length: input.concurrency }, caller))
       elapsedMs = performance.now() - t0
       cpu = process.cpuUsage(cpu0)
+      targetsMs = targetsCpu() - targets0
       n = input.count
     }
     await profile?.(process.env.BENCH_CPU_PROFILE!)
   } else {
     await closedLoop(p.probe, input.concurrency, input.warmupMs ?? 500, undefined)
     const profile = process.env.BENCH_CPU_PROFILE ? await startCpuProfile() : undefined
+    targets0 = targetsCpu()
     const cpu0 = process.cpuUsage()
     const t0 = performance.now()
     const r = await closedLoop(p.probe, input.concurrency, input.durationMs ?? 3000, hist)
     elapsedMs = performance.now() - t0
     cpu = process.cpuUsage(cpu0)
+    targetsMs = targetsCpu() - targets0
     await profile?.(process.env.BENCH_CPU_PROFILE!)
     n = r.n
     ok = r.ok
@@ -180,6 +192,7 @@ async function main(input: WorkerInput): Promise<WorkerOutput> {
     perSecond: (n / elapsedMs) * 1000,
     cpuMsPerProbe: cpuMs / n,
     cpuMs,
+    targetsCpuMs: targetsMs,
     p50: hist.percentile(50),
     p99: hist.percentile(99),
     maxMs: hist.max,

@@ -295,9 +295,7 @@ t.test('report: unreachable, silent or misused, it says why and exits non-zero',
   t.notOk(misuse.stderr.includes('abc'))
 })
 
-t.test('report: several sites in one file are one POST each', {
-  todo: 'the webhook keys deliveries by job and build only (`jenkins:<job>#<build>`, src/triggers/jenkins.ts): the second site of one build is answered `duplicate` and not acted on',
-}, async (t) => {
+t.test('report: several sites in one file are one POST each', async (t) => {
   const secret = 'multi-site-secret-0c9d8e'
   const a = await startSite()
   const b = await startSite({ mode: 'broken' })
@@ -311,5 +309,8 @@ t.test('report: several sites in one file are one POST each', {
   t.equal(r.code, 0, r.stderr)
   t.match(r.stdout, 'reporting 2 sites')
   t.match(r.stdout, /^shop: accepted \(202\), action none, health healthy/m)
-  t.match(r.stdout, /^blog: accepted \(202\), action recycle-requested, health failing/m)
+  t.match(r.stdout, /^blog: accepted \(202\)/m, 'the second site reaches the service too')
+  t.match(r.stdout, /^blog: accepted \(202\), action recycle-requested, health failing/m, {
+    todo: 'the webhook keys deliveries by job and build only (`jenkins:<job>#<build>`, src/triggers/jenkins.ts): the second site of one build is answered `duplicate` and not acted on',
+  })
 })

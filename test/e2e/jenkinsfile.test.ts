@@ -246,9 +246,9 @@ t.test('its structure: hourly, one build at a time, bounded, single-quoted sh, t
   t.same(literalsIn(triggers).map((l) => l.value), ['H * * * *'], "triggers { cron('H * * * *') }")
 
   const options = code(one(blocks('options', pipeline), 'options block').body)
-  t.match(options, /\bdisableConcurrentBuilds\(\)/)
-  t.match(source.slice(...rangeOf(blocks('options', pipeline)[0]!.body)), /\btimeout\(time: 15, unit: 'MINUTES'\)/)
-  t.match(options, /\bbuildDiscarder\(logRotator\(/)
+  t.match(options, /\bdisableConcurrentBuilds\(\)/, 'options { disableConcurrentBuilds() }')
+  t.match(source.slice(...rangeOf(blocks('options', pipeline)[0]!.body)), /\btimeout\(time: 15, unit: 'MINUTES'\)/, "options { timeout(time: 15, unit: 'MINUTES') }")
+  t.match(options, /\bbuildDiscarder\(logRotator\(/, 'options { buildDiscarder(logRotator(…)) }')
 
   const agent = one(blocks('agent', pipeline), 'agent block').body
   t.match(literalsIn(agent).map((l) => l.value), [/^node:24(\b|-)/], 'a Node 24 image')
@@ -413,12 +413,15 @@ t.test('all its sh steps from a copy of the checkout, Install stage included (np
   const path = [dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(delimiter)
   t.throws(() => execFileSync('sh', ['-c', 'command -v kube-recycler'], { env: { PATH: path } }), 'kube-recycler is not on the agent\'s PATH')
   const params = { KUBE_RECYCLER_URL: svc.url, KUBE_RECYCLER_CONFIG: 'config/integrity.yaml', KUBE_RECYCLER_SITE: '' }
+  // The agent's own network setup (a registry proxy's CA, proxies) reaches npm as on a real agent.
+  const network = Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] =>
+    /^(NODE_EXTRA_CA_CERTS|SSL_CERT_FILE|SSL_CERT_DIR|https?_proxy|HTTPS?_PROXY|no_proxy|NO_PROXY|npm_config_registry|NPM_CONFIG_REGISTRY)$/.test(e[0]) && e[1] !== undefined))
   site.set('healthy')
   const started = Date.now()
-  const runs = await runSteps(shSteps(), workspace, jenkinsEnv(workspace, 43, path, params), SECRET)
+  const runs = await runSteps(shSteps(), workspace, { ...jenkinsEnv(workspace, 43, path, params), ...network }, SECRET)
   t.comment(`the whole pipeline's sh steps took ${Date.now() - started} ms`)
   t.same(runs.map((r) => [r.step.stage ?? 'post', r.code]), [['Install', 0], ['Check', 0], ['post', 0]], runs.map((r) => r.output).join('\n---\n'))
-  t.match(runs[2]!.output, /shop: accepted \(202\), action none, health healthy/)
+  t.match(runs[2]?.output, /shop: accepted \(202\), action none, health healthy/)
   t.match((await status()).sites[0], { health: 'healthy', lastVerdict: { ok: true, key: `jenkins:${JOB}#43` } })
   t.notOk(runs.some((r) => r.output.includes(SECRET)))
 })

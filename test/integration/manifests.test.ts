@@ -100,6 +100,23 @@ async function rolledOut(ns: string, name: string, replicas: number) {
   }, { timeoutMs: 90_000, description: `deployment ${ns}/${name}: ${replicas} available` })
 }
 
+/** Waits for the disruption controller to count `healthy` pods; the timeout message shows its last status. */
+async function pdbStatus(ns: string, name: string, healthy: number): Promise<any> {
+  return waitFor(async () => {
+    const st = (await kubectlJson(['get', 'pdb', name], { namespace: ns })).status
+    if (st?.currentHealthy === healthy) return st
+    throw new Error(`status ${JSON.stringify(st)}`)
+  }, { timeoutMs: 90_000, description: `PodDisruptionBudget ${ns}/${name}: ${healthy} healthy` })
+}
+
+async function endpointsReady(ns: string, service: string, count: number) {
+  return waitFor(async () => {
+    const e = await readyEndpoints(ns, service)
+    if (e.count === count) return e
+    throw new Error(`${e.count} ready endpoints`)
+  }, { timeoutMs: 90_000, description: `Service ${ns}/${service}: ${count} ready endpoints` })
+}
+
 async function readyEndpoints(ns: string, service: string): Promise<{ count: number; ports: number[] }> {
   const slices = (await kubectlJson(['get', 'endpointslices', '-l', `kubernetes.io/service-name=${service}`], { namespace: ns })).items as any[]
   const endpoints = slices.flatMap((s) => s.endpoints ?? []).filter((e: any) => e.conditions?.ready)
@@ -183,9 +200,9 @@ t.test('the base, deployed for real: restricted pods, 2 replicas on 2 nodes, Ser
   const secretKeys = Object.keys(secret[0]!.stringData).sort()
   t.same(c.env.filter((e: any) => e.valueFrom?.secretKeyRef).map((e: any) => e.valueFrom.secretKeyRef.key).sort(), secretKeys, 'the example Secret has exactly the keys the Deployment reads')
 
-  const eps = await waitFor(async () => { const e = await readyEndpoints(sys, 'kube-recycler'); return e.count === 2 && e }, { timeoutMs: 30_000, description: 'Service endpoints' })
+  const eps = await endpointsReady(sys, 'kube-recycler', 2)
   t.same(eps.ports, [8080], 'the Service sends to the pods on 8080')
-  const pdb = await waitFor(async () => { const s = (await kubectlJson(['get', 'pdb', 'kube-recycler'], { namespace: sys })).status; return s?.currentHealthy === 2 && s }, { timeoutMs: 30_000, description: 'PDB status' })
+  const pdb = await pdbStatus(sys, 'kube-recycler', 2)
   t.equal(pdb.disruptionsAllowed, 1, 'the PDB lets a drain take one replica, not two')
 
   // Site access, the documented way: kubectl apply -n <site> -k k8s/rbac (dry run shows where it lands) …
@@ -254,8 +271,8 @@ t.test('the demo site rolls out, and the engine as the ServiceAccount rolls it o
   const web = find(siteObjs, 'Deployment', 'web')
   const replicas = web.spec.replicas as number
   await rolledOut(shop, 'web', replicas)
-  t.equal((await waitFor(async () => { const e = await readyEndpoints(shop, 'web'); return e.count === replicas && e }, { timeoutMs: 30_000 })).count, replicas, 'the Service balances across every replica')
-  const pdb = await waitFor(async () => { const s = (await kubectlJson(['get', 'pdb', 'web'], { namespace: shop })).status; return s?.currentHealthy === replicas && s }, { timeoutMs: 30_000 })
+  t.equal((await endpointsReady(shop, 'web', replicas)).count, replicas, 'the Service balances across every replica')
+  const pdb = await pdbStatus(shop, 'web', replicas)
   t.equal(pdb.disruptionsAllowed, 1, 'the PDB allows one disruption at a time')
   const init = web.spec.template.spec.initContainers[0]
   t.match(init.env.find((e: any) => e.name === 'PINNED_COMMIT')?.valueFrom?.fieldRef?.fieldPath, "metadata.annotations['kube-recycler.io/commit']", 'the init container reads the pinned commit through the downward API')
