@@ -236,9 +236,16 @@ export function createKube(opts: KubeOptions): Kube {
         // The env var goes on every container: a strategic merge keyed by
         // container name and env name leaves everything else alone.
         const current = await read(ref).catch((e: unknown) => { throw kubeError(e, `read ${label(ref)}`) })
-        const containers = (current.spec?.template?.spec?.containers ?? []).map((c) => ({ name: c.name, env: [{ name: r.commitEnv!, value: r.commit! }] }))
-        const inits = (current.spec?.template?.spec?.initContainers ?? []).map((c) => ({ name: c.name, env: [{ name: r.commitEnv!, value: r.commit! }] }))
-        ;(spec.template as Record<string, unknown>).spec = { containers, ...(inits.length > 0 ? { initContainers: inits } : {}) }
+        // A container that declares the variable with valueFrom (e.g. from the
+        // commit annotation through the downward API) already gets it: adding
+        // `value` beside `valueFrom` would be refused by the API server.
+        type C = { name: string; env?: { name: string; valueFrom?: unknown }[] }
+        const pin = (list: C[]) => list
+          .filter((c) => !(c.env ?? []).some((e) => e.name === r.commitEnv && e.valueFrom !== undefined))
+          .map((c) => ({ name: c.name, env: [{ name: r.commitEnv!, value: r.commit! }] }))
+        const containers = pin(current.spec?.template?.spec?.containers ?? [])
+        const inits = pin(current.spec?.template?.spec?.initContainers ?? [])
+        if (containers.length > 0 || inits.length > 0) (spec.template as Record<string, unknown>).spec = { ...(containers.length > 0 ? { containers } : {}), ...(inits.length > 0 ? { initContainers: inits } : {}) }
       }
       const body = {
         metadata: { ...(r.annotations ? { annotations: r.annotations } : {}), ...(r.resourceVersion ? { resourceVersion: r.resourceVersion } : {}) },

@@ -253,3 +253,20 @@ t.test('a rollout in flight when the replica stops is watched again, not started
   t.equal(d.metadata.annotations['deployment.kubernetes.io/revision'], '2', 'not started again: still one rollout')
   t.equal(JSON.parse(d.metadata.annotations[LAST_RECYCLE_ANNOTATION]).outcome, 'succeeded')
 })
+
+t.test('a container that reads the commit through the downward API keeps its valueFrom', async (t) => {
+  const ns = await freshNamespace('valuefrom')
+  t.teardown(ns.cleanup)
+  const d = JSON.parse(deployment('web', 1))
+  d.spec.template.spec.containers[0].env = [{ name: 'SITE_COMMIT', valueFrom: { fieldRef: { fieldPath: "metadata.annotations['kube-recycler.io/commit']" } } }]
+  d.spec.template.spec.containers.push({ name: 'sidecar', image: 'example.com/sidecar:1' })
+  await kubectl(['apply', '-f', '-'], { namespace: ns.name, input: JSON.stringify(d) })
+  await ready(ns.name, 'deployment', 'web', 1)
+  const { engine } = realEngine(clusterKubeconfig())
+  const r = await runOnce(engine, siteFor(`{ kind: Deployment, namespace: ${ns.name}, name: web }`, '{ timeout: 60s }'), { commit: COMMIT })
+  t.equal(r.outcome.state, 'succeeded', JSON.stringify(r.outcome))
+  const after = await kubectlJson(['get', 'deployment', 'web'], { namespace: ns.name })
+  const [web, sidecar] = after.spec.template.spec.containers
+  t.same(web.env, [{ name: 'SITE_COMMIT', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: "metadata.annotations['kube-recycler.io/commit']" } } }])
+  t.same(sidecar.env, [{ name: 'SITE_COMMIT', value: COMMIT }])
+})
