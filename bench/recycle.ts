@@ -30,7 +30,7 @@ import { createEngine } from '../src/recycle/engine.ts'
 import { binDir, cacheRoot, ensureBinaries, ensureCluster, K8S_VERSION, kubectlPath, readState, stopCluster } from '../test/cluster/lib.ts'
 import { deployment, quietLogger, runOnce, siteFor } from '../test/fixtures/engine.ts'
 import { kubectl, kubectlJson } from '../test/fixtures/kube-cluster.ts'
-import { load1, run, sleep } from './lib/proc.ts'
+import { busyness, load1, run, sleep } from './lib/proc.ts'
 import { fmtRatio, fmtSpread, markdownTable, num, ratio, spread, textTable, type Spread, type TargetCheck } from './lib/stats.ts'
 
 export interface RecycleRun {
@@ -254,6 +254,7 @@ export async function benchRecycle(o: RecycleOptions): Promise<RecycleResult> {
 
     for (let i = 0; i < o.runs; i++) {
       loads.push(load1())
+      log(`recycle: round ${i + 1}/${o.runs} (${busyness()})`)
       for (const who of ['ours', 'kubectl'] as const) {
         await settled(ns)
         await sleep(1000)

@@ -13,8 +13,8 @@
 //   --json FILE                     also write every figure as JSON
 //   --profile                       one extra run of our probe workers and webhook server
 //                                   under --cpu-prof; prints where the CPU goes
-//   --wait-quiet[=MIN]              first wait (at most MIN minutes, default 10) for the
-//                                   1-minute load average to drop below 0.5
+//   --wait-quiet[=MIN]              first wait (at most MIN minutes, default 10) until
+//                                   CPU pressure (PSI) is under 10 % (else load under 0.5)
 //   --keep-cluster                  leave the test control plane this run started
 //   --shared-cluster                recycle on the shared test control plane (npm run
 //                                   cluster:up) instead of a private one started for the bench
@@ -25,7 +25,7 @@
 import { writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { K8S_VERSION } from '../test/cluster/lib.ts'
-import { ensureDebianTools, load1, machine, sleep, type Machine } from './lib/proc.ts'
+import { busyness, cpuPressure, ensureDebianTools, load1, machine, sleep, type Machine } from './lib/proc.ts'
 import { profileParts } from './lib/profile.ts'
 import { textTable, type TargetCheck } from './lib/stats.ts'
 import { benchProbes, formatProbes, type ProbesResult } from './probes/index.ts'
@@ -85,7 +85,7 @@ const log = (m: string) => process.stderr.write(`[bench ${new Date().toISOString
 function header(m: Machine, args: Args): string {
   return [
     `kube-recycler benchmarks — ${m.date}${args.quick ? ' (--quick: smoke run, not for quoting)' : ''}`,
-    `machine: ${m.nproc} CPUs (${m.cpu}), ${m.memGB} GB, Linux ${m.kernel}, load average at start ${m.loadavg}`,
+    `machine: ${m.nproc} CPUs (${m.cpu}), ${m.memGB} GB, Linux ${m.kernel}, load average at start ${m.loadavg}, CPU pressure ${m.cpuPressure} %`,
     `versions: node ${m.node}, undici ${m.undici}, fastify ${m.fastify}, @kubernetes/client-node ${m.clientNode}, autocannon ${m.autocannon}, blackbox_exporter ${m.blackbox}, wrk ${m.wrk}, Kubernetes ${K8S_VERSION}`,
   ].join('\n')
 }
@@ -94,10 +94,12 @@ function section(title: string, body: string, markdown: boolean): string {
   return markdown ? `\n## ${title}\n\n${body}\n` : `\n=== ${title} ${'='.repeat(Math.max(0, 70 - title.length))}\n\n${body}\n`
 }
 
+/** Quiet: under 10 % CPU pressure (or, without PSI, a load average under 0.5). */
 async function waitQuiet(minutes: number): Promise<void> {
   const until = Date.now() + minutes * 60_000
-  while (load1() >= 0.5 && Date.now() < until) {
-    log(`waiting for a quiet machine (load ${load1().toFixed(2)})`)
+  const quiet = () => { const p = cpuPressure(); return Number.isFinite(p) ? p < 10 : load1() < 0.5 }
+  while (!quiet() && Date.now() < until) {
+    log(`waiting for a quiet machine (${busyness()})`)
     await sleep(15_000)
   }
 }
@@ -107,6 +109,7 @@ async function main(): Promise<void> {
   const t0 = performance.now()
   if (Number(process.versions.node.split('.')[0]) < 24) throw new Error(`Node ${process.version}: run through npm (npm run bench) so node_modules/.bin/node (v24) is used`)
   if (args.waitQuietMin > 0) await waitQuiet(args.waitQuietMin)
+  log(`starting (${busyness()})`)
   const tools = args.only.includes('probes') ? await ensureDebianTools(log) : undefined
   const m = machine()
   const out: string[] = [header(m, args)]
@@ -131,7 +134,7 @@ async function main(): Promise<void> {
       targets.push(...r.targets.map((t) => ({ ...t, part })))
       out.push(section('webhook: POST /webhooks/jenkins vs a bare Fastify route', formatWebhook(r, args.markdown), args.markdown))
     }
-    log(`${part} done in ${((performance.now() - started) / 1000).toFixed(0)} s`)
+    log(`${part} done in ${((performance.now() - started) / 1000).toFixed(0)} s (${busyness()})`)
   }
 
   if (args.profile) {
@@ -141,7 +144,7 @@ async function main(): Promise<void> {
   const rows = targets.map((t) => [t.part, t.met ? 'met' : 'MISSED', t.name, t.detail])
   out.push(section('targets', textTable(['part', '', 'target', 'measured'], rows), false))
   results.totalMs = performance.now() - t0
-  out.push(`total bench time: ${(results.totalMs / 1000).toFixed(0)} s; load average at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`)
+  out.push(`total bench time: ${(results.totalMs / 1000).toFixed(0)} s; at the end: load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}, CPU pressure ${cpuPressure()} %`)
   process.stdout.write(`${out.join('\n')}\n`)
   if (args.json) writeFileSync(args.json, `${JSON.stringify(results, null, 2)}\n`)
 }

@@ -1,4 +1,4 @@
-// kube-recycler serve | check | report | recycle
+// kube-recycler serve | check | report
 
 // Each command loads only its own modules: `check` and `report` start in
 // about half the time without the service's (Kubernetes client, Fastify).

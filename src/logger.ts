@@ -18,6 +18,19 @@ export const REDACT_PATHS = [
   '*.password',
 ]
 
+/**
+ * stdout through sonic-boom. When the reader of stdout is gone (EPIPE), logs
+ * are dropped instead of raising an error that nobody can report anyway.
+ */
+function stdoutDestination(): DestinationStream {
+  const d = pino.destination({ dest: 1, sync: false })
+  let broken = false
+  d.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE' || err.code === 'ECONNRESET') broken = true
+  })
+  return { write: (line: string) => { if (!broken) d.write(line) } }
+}
+
 export interface LoggerOptions {
   level?: string
   secrets?: string[]
@@ -31,7 +44,7 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     for (const s of secrets) if (out.includes(s)) out = out.split(s).join('[REDACTED]')
     return out
   }
-  const dest = opts.destination ?? pino.destination({ dest: 1, sync: false })
+  const dest = opts.destination ?? stdoutDestination()
   const stream: DestinationStream = secrets.length === 0 ? dest : { write: (line: string) => dest.write(scrub(line)) }
   return pino({
     level: opts.level ?? process.env.LOG_LEVEL ?? 'info',

@@ -143,7 +143,11 @@ export async function main(opts: ServeOptions = {}): Promise<void> {
     process.stderr.write(`kube-recycler: failed to start: ${(e as Error).message}\n`)
     process.exit(1)
   }
-  closeWithGrace({ delay: 10_000, logger: running.logger }, async ({ signal, err }) => {
+  // close-with-grace exits when the close is done or after 10 s. The
+  // watchdog is the last word: an orphaned process whose stdout is gone must
+  // still go when told to, whatever an exit handler does.
+  closeWithGrace({ delay: 10_000, logger: { error: (m: unknown) => running.logger.error(String(m)) } }, async ({ signal, err }) => {
+    setTimeout(() => process.kill(process.pid, 'SIGKILL'), 15_000).unref()
     if (err) running.logger.error({ err }, 'shutting down after an error')
     else running.logger.info({ signal }, 'shutting down')
     await running.close()

@@ -163,6 +163,8 @@ export interface Machine {
   memGB: number
   kernel: string
   loadavg: string
+  /** CPU pressure (PSI some avg10, %) at start. */
+  cpuPressure: number
   node: string
   undici: string
   fastify: string
@@ -188,6 +190,7 @@ export function machine(): Machine {
     memGB: Math.round(os.totalmem() / 2 ** 30),
     kernel: os.release(),
     loadavg: os.loadavg().map((l) => l.toFixed(2)).join(' '),
+    cpuPressure: cpuPressure(),
     node: process.version,
     undici: pkgVersion('undici'),
     fastify: pkgVersion('fastify'),
@@ -201,6 +204,21 @@ export function machine(): Machine {
 /** The 1-minute load average: other work on the machine skews every figure. */
 export function load1(): number {
   return os.loadavg()[0]!
+}
+
+/** % of the last 10 s some task waited for a CPU (Linux PSI); NaN where unknown. */
+export function cpuPressure(): number {
+  try {
+    return Number(/^some avg10=(\S+)/m.exec(readFileSync('/proc/pressure/cpu', 'utf8'))?.[1] ?? NaN)
+  } catch {
+    return NaN
+  }
+}
+
+/** `load 0.42, CPU pressure 3.1 %`: how busy the machine was, for the log and the results. */
+export function busyness(): string {
+  const p = cpuPressure()
+  return `load ${load1().toFixed(2)}${Number.isFinite(p) ? `, CPU pressure ${p.toFixed(1)} %` : ''}`
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))

@@ -9,7 +9,7 @@
 // the measured process's own; the targets' CPU is shown apart.
 
 import path from 'node:path'
-import { load1, NODE, ROOT, runWorker, startChild } from '../lib/proc.ts'
+import { busyness, load1, NODE, ROOT, runWorker, startChild } from '../lib/proc.ts'
 import { fmtRatio, fmtSpread, markdownTable, num, ratio, spread, textTable, type Spread, type TargetCheck } from '../lib/stats.ts'
 import { runBlackbox } from './blackbox.ts'
 import type { WorkerInput, WorkerOutput } from './worker.ts'
@@ -99,7 +99,7 @@ export async function benchProbes(opts: ProbesOptions): Promise<ProbesResult> {
   try {
     for (let round = 0; round < opts.runs; round++) {
       loads.push(load1())
-      opts.log(`probes: round ${round + 1}/${opts.runs} (load ${load1().toFixed(2)})`)
+      opts.log(`probes: round ${round + 1}/${opts.runs} (${busyness()})`)
       for (const s of list) {
         for (const contender of s.contenders) {
           const fig = await runOne(opts, s, contender, targets.port, targets.pid, durationMs, warmupMs)

@@ -14,7 +14,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { sign } from '../../src/triggers/signature.ts'
 import { startService } from '../../test/fixtures/process.ts'
-import { load1, NODE, procCpuMs, procMemMB, ROOT, sleep, startChild, type Child } from '../lib/proc.ts'
+import { busyness, load1, NODE, procCpuMs, procMemMB, ROOT, sleep, startChild, type Child } from '../lib/proc.ts'
 import { fmtRatio, fmtSpread, Histogram, markdownTable, num, ratio, spread, textTable, type Spread, type TargetCheck } from '../lib/stats.ts'
 import { formatImportRss, importRss, type ImportRss } from './import-rss.ts'
 import { BENCH_CONFIG, BENCH_SECRETS, JOB } from './server.ts'
@@ -204,7 +204,7 @@ export async function benchWebhook(o: WebhookOptions): Promise<WebhookResult> {
   const loads: number[] = []
   for (let round = 0; round < o.runs; round++) {
     loads.push(load1())
-    o.log(`webhook: round ${round + 1}/${o.runs} (load ${load1().toFixed(2)})`)
+    o.log(`webhook: round ${round + 1}/${o.runs} (${busyness()})`)
     for (const v of variants) {
       const r = await measure(v, bodyBytes, { connections, durationS })
       raw.set(v, [...(raw.get(v) ?? []), r])

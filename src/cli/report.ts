@@ -165,11 +165,10 @@ function plan(ctx: CliContext): Plan | 'help' {
   }
 
   const secrets = secretsFromEnv(ctx.env)
-  const auth: Plan['auth'] = secrets.webhookSecret !== undefined
-    ? { kind: 'hmac', secret: secrets.webhookSecret }
-    : secrets.webhookToken !== undefined
-      ? { kind: 'bearer', token: secrets.webhookToken }
-      : (() => { throw new UsageError('set KUBE_RECYCLER_WEBHOOK_SECRET (HMAC signature) or KUBE_RECYCLER_WEBHOOK_TOKEN (bearer token) in the environment') })()
+  let auth: Plan['auth']
+  if (secrets.webhookSecret !== undefined) auth = { kind: 'hmac', secret: secrets.webhookSecret }
+  else if (secrets.webhookToken !== undefined) auth = { kind: 'bearer', token: secrets.webhookToken }
+  else throw new UsageError('set KUBE_RECYCLER_WEBHOOK_SECRET (HMAC signature) or KUBE_RECYCLER_WEBHOOK_TOKEN (bearer token) in the environment')
 
   const results: Results = readResults(o.results)
   let sites = results.sites

@@ -93,7 +93,8 @@ export function jenkinsVerdict(config: Config, parsed: ParsedPayload, now: Date)
     site = config.sites.find((s) => s.jenkins.jobs.includes(job))
     if (!site) throw Errors.unknownJob(`no site is configured for job "${job}"`)
   }
-  const key = `jenkins:${job}#${buildNo}`
+  // One build may report for several sites (one POST each): the site is part of the key.
+  const key = `jenkins:${job}#${buildNo}@${site.name}`
   if (parsed.kind === 'notification') {
     const b = parsed.body.build
     if (b.phase !== 'COMPLETED' && b.phase !== 'FINALIZED') {

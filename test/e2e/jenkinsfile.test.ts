@@ -21,6 +21,9 @@ import { request } from 'undici'
 import { ROOT, startService, type ServiceProcess } from '../fixtures/process.ts'
 import { startSite, type Site } from '../fixtures/sites.ts'
 
+// The linter's JVM (~25 s idle, 80 s seen on a busy 2-core machine) and a real npm ci.
+t.setTimeout(600_000)
+
 const JENKINSFILE = join(ROOT, 'Jenkinsfile')
 const source = readFileSync(JENKINSFILE, 'utf8')
 const tmp = mkdtempSync(join(tmpdir(), 'kr-jenkinsfile-'))
@@ -200,14 +203,16 @@ function findGroovyLint(): string | undefined {
   return candidates.find((c): c is string => c !== undefined && c !== '' && existsSync(c))
 }
 
-t.test('npm-groovy-lint finds nothing in the Jenkinsfile (and does find the planted mistakes)', async (t) => {
+type LintRun = { ok: true; out: string; ms: number; dir: string } | { ok: false; why: string }
+
+/**
+ * Lints copies side by side (given files in different folders, the linter
+ * scans from their common ancestor: / for a temp folder and the repo): the
+ * Jenkinsfile, one with a syntax error, one breaking a rule.
+ */
+async function lintJenkinsfile(): Promise<LintRun> {
   const lint = findGroovyLint()
-  if (!lint) {
-    t.fail('npm-groovy-lint not found: add the devDependency npm-groovy-lint, or set NPM_GROOVY_LINT to its bin (it needs Java 17)')
-    return
-  }
-  // Lint copies side by side: given files in different folders, the linter
-  // scans from their common ancestor (/ for a temp folder and the repo).
+  if (!lint) return { ok: false, why: 'npm-groovy-lint not found: add the devDependency npm-groovy-lint, or set NPM_GROOVY_LINT to its bin (it needs Java 17)' }
   const dir = join(tmp, 'lint')
   mkdirSync(join(dir, 'control-parse'), { recursive: true })
   mkdirSync(join(dir, 'control-rules'), { recursive: true })
@@ -215,24 +220,22 @@ t.test('npm-groovy-lint finds nothing in the Jenkinsfile (and does find the plan
   writeFileSync(join(dir, 'control-parse', 'Jenkinsfile'), source.replace(/^(\s*)triggers \{/m, '$1triggers {{'))
   writeFileSync(join(dir, 'control-rules', 'Jenkinsfile'), source.replace(/^pipeline \{/m, `pipeline {\n    // ${'x'.repeat(130)}`))
   const started = Date.now()
-  const out = await new Promise<string>((resolve, reject) => {
+  return new Promise<LintRun>((resolve) => {
     // --noserver: no CodeNarc server left running after the test.
     const child = spawn(lint, ['--noserver', '--config', ROOT, '--output', 'json', 'Jenkinsfile', 'control-parse/Jenkinsfile', 'control-rules/Jenkinsfile'], { cwd: dir })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d) => { stdout += String(d) })
     child.stderr.on('data', (d) => { stderr += String(d) })
-    child.on('error', reject)
-    child.on('exit', () => (stdout.trim().startsWith('{') ? resolve(stdout) : reject(new Error(`npm-groovy-lint printed no JSON:\n${stdout}\n${stderr}`))))
+    child.on('error', (e) => resolve({ ok: false, why: `npm-groovy-lint did not run: ${e.message}` }))
+    child.on('exit', () => resolve(stdout.trim().startsWith('{')
+      ? { ok: true, out: stdout, ms: Date.now() - started, dir }
+      : { ok: false, why: `npm-groovy-lint printed no JSON:\n${stdout}\n${stderr}` }))
   })
-  t.comment(`npm-groovy-lint took ${Date.now() - started} ms`)
-  const report = JSON.parse(out) as { summary: { totalFilesLinted: number }; files: Record<string, { errors: { rule: string; severity: string; msg: string; line: number }[] }> }
-  t.equal(report.summary.totalFilesLinted, 3)
-  const errorsOf = (rel: string) => report.files[join(dir, rel)]?.errors
-  t.same(errorsOf('Jenkinsfile'), [], 'the Jenkinsfile: no error, warning or info')
-  t.match(errorsOf('control-parse/Jenkinsfile'), [{ rule: 'NglParseError', severity: 'error' }], 'a syntax error is caught')
-  t.match(errorsOf('control-rules/Jenkinsfile'), [{ rule: 'LineLength' }], 'the rules run')
-})
+}
+
+// The linter's JVM takes a while: it runs while the other tests do.
+const linting = lintJenkinsfile()
 
 // ------------------------------------------------------------ 2. structure
 
@@ -340,7 +343,8 @@ t.before(async () => {
   site = await startSite()
   const serviceConfig = join(tmp, 'service.yaml')
   writeFileSync(serviceConfig, SITE_CONFIG(site))
-  svc = await startService({ env: { KUBE_RECYCLER_WEBHOOK_SECRET: SECRET, KUBE_RECYCLER_CONFIG: serviceConfig } })
+  // The fixture's 10 s default is short for a busy machine.
+  svc = await startService({ env: { KUBE_RECYCLER_WEBHOOK_SECRET: SECRET, KUBE_RECYCLER_CONFIG: serviceConfig }, timeoutMs: 60_000 })
 })
 t.teardown(async () => {
   await svc?.stop('SIGKILL')
@@ -424,4 +428,19 @@ t.test('all its sh steps from a copy of the checkout, Install stage included (np
   t.match(runs[2]?.output, /shop: accepted \(202\), action none, health healthy/)
   t.match((await status()).sites[0], { health: 'healthy', lastVerdict: { ok: true, key: `jenkins:${JOB}#43` } })
   t.notOk(runs.some((r) => r.output.includes(SECRET)))
+})
+
+t.test('npm-groovy-lint finds nothing in the Jenkinsfile (and does find the planted mistakes)', async (t) => {
+  const run = await linting
+  if (!run.ok) {
+    t.fail(run.why)
+    return
+  }
+  t.comment(`npm-groovy-lint took ${run.ms} ms`)
+  const report = JSON.parse(run.out) as { summary: { totalFilesLinted: number }; files: Record<string, { errors: { rule: string; severity: string; msg: string; line: number }[] }> }
+  t.equal(report.summary.totalFilesLinted, 3)
+  const errorsOf = (rel: string) => report.files[join(run.dir, rel)]?.errors
+  t.same(errorsOf('Jenkinsfile'), [], 'the Jenkinsfile: no error, warning or info')
+  t.match(errorsOf('control-parse/Jenkinsfile'), [{ rule: 'NglParseError', severity: 'error' }], 'a syntax error is caught')
+  t.match(errorsOf('control-rules/Jenkinsfile'), [{ rule: 'LineLength' }], 'the rules run')
 })
