@@ -13,7 +13,8 @@
 // The control plane is the bench's own (same binaries, its own run dir under
 // <cache>/bench, own ports), started here and stopped after: the shared one
 // test runs use may have its nodes made NotReady by a test at any moment.
-// `--shared-cluster` uses the shared one instead.
+// `--shared-cluster` uses the shared one instead. On its own control plane the
+// bench renews the kwok nodes' Leases (lib/node-leases.ts says why).
 //
 // Caveat: kwok plays the kubelet, so a new pod is Running and Ready within
 // about a second and a deleted pod is gone at once; a real cluster's
@@ -27,9 +28,10 @@ import { systemClock } from '../src/clock.ts'
 import { createKube } from '../src/kube/client.ts'
 import type { Kube } from '../src/kube/types.ts'
 import { createEngine } from '../src/recycle/engine.ts'
-import { binDir, cacheRoot, ensureBinaries, ensureCluster, K8S_VERSION, kubectlPath, readState, stopCluster } from '../test/cluster/lib.ts'
+import { binDir, cacheRoot, ensureBinaries, ensureCluster, K8S_VERSION, kubectlPath, NODE_COUNT, readState, stopCluster } from '../test/cluster/lib.ts'
 import { deployment, quietLogger, runOnce, siteFor } from '../test/fixtures/engine.ts'
 import { kubectl, kubectlJson } from '../test/fixtures/kube-cluster.ts'
+import { keepNodesAlive } from './lib/node-leases.ts'
 import { busyness, load1, run, sleep } from './lib/proc.ts'
 import { fmtRatio, fmtSpread, markdownTable, num, ratio, spread, textTable, type Spread, type TargetCheck } from './lib/stats.ts'
 
@@ -223,11 +225,14 @@ export async function benchRecycle(o: RecycleOptions): Promise<RecycleResult> {
   const undo = o.sharedCluster ? () => undefined : await usePrivateCluster((m) => log(`cluster: ${m}`))
   let cluster: Awaited<ReturnType<typeof ensureCluster>>
   let setup: Setup
+  let stopLeases = () => undefined as void
   try {
     cluster = await ensureCluster({ log: (m) => log(`cluster: ${m}`) })
+    if (!o.sharedCluster) stopLeases = keepNodesAlive(cluster.kubeconfig, Array.from({ length: NODE_COUNT }, (_, i) => `kwok-node-${i}`))
     try {
       setup = await setUp(log)
     } catch (e) {
+      stopLeases()
       if (cluster.startedNow && !o.keepCluster) await stopCluster({ log: (m) => log(`cluster: ${m}`) })
       throw e
     }
@@ -304,6 +309,7 @@ export async function benchRecycle(o: RecycleOptions): Promise<RecycleResult> {
     }
     probe.kube.close()
   } finally {
+    stopLeases()
     await setup.cleanup()
     if (cluster.startedNow && !o.keepCluster) await stopCluster({ log: (m) => log(`cluster: ${m}`) })
     undo()

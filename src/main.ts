@@ -9,7 +9,7 @@ import { ConfigError, EXAMPLE_CONFIG_PATH, loadConfigFile } from './config/load.
 import { secretsFromEnv, secretValues } from './config/secrets.ts'
 import type { Config } from './config/types.ts'
 import { createLogger } from './logger.ts'
-import { createKube, findKubeconfig } from './kube/client.ts'
+import { findKubeconfig } from './kube/find.ts'
 import { systemClock } from './clock.ts'
 import { createEngine } from './recycle/engine.ts'
 import type { Executor } from './recycle/executor.ts'
@@ -30,6 +30,8 @@ export async function connectCluster(opts: { env: NodeJS.ProcessEnv; logger: Log
   const where = findKubeconfig({ env: opts.env, ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}) })
   if (!where) return { note: 'no Kubernetes cluster configured (no KUBECONFIG, ~/.kube/config or in-cluster service account)' }
   try {
+    // client-node takes about a second to load: only when there is a cluster.
+    const { createKube } = await import('./kube/client.ts')
     const kube = createKube({ logger: opts.logger, env: opts.env, ...(where.kind === 'file' ? { kubeconfig: where.path } : {}) })
     const version = await Promise.race([
       kube.ping(),

@@ -14,8 +14,13 @@ import { fmtRatio, fmtSpread, markdownTable, num, ratio, spread, textTable, type
 import { runBlackbox } from './blackbox.ts'
 import type { WorkerInput, WorkerOutput } from './worker.ts'
 
-export type Contender = 'ours' | 'floor' | 'blackbox'
-export const CONTENDER_LABEL: Record<Contender, string> = { ours: 'kube-recycler', floor: 'floor (undici)', blackbox: 'blackbox_exporter' }
+export type Contender = 'ours' | 'floor' | 'floor-dispatch' | 'blackbox'
+export const CONTENDER_LABEL: Record<Contender, string> = {
+  ours: 'kube-recycler',
+  floor: 'floor: undici request()',
+  'floor-dispatch': 'floor: undici dispatch()',
+  blackbox: 'blackbox_exporter',
+}
 
 export interface Scenario {
   id: string
@@ -75,7 +80,7 @@ export function scenarios(quick: boolean): Scenario[] {
   const concs = quick ? [100] : [10, 100, 500]
   for (const keepAlive of [false, true]) {
     for (const c of concs) {
-      all.push({ id: `fast-${keepAlive ? 'ka' : 'new'}-${c}`, kind: 'fast', keepAlive, concurrency: c, contenders: keepAlive ? ['ours', 'floor'] : ['ours', 'floor', 'blackbox'] })
+      all.push({ id: `fast-${keepAlive ? 'ka' : 'new'}-${c}`, kind: 'fast', keepAlive, concurrency: c, contenders: keepAlive ? ['ours', 'floor', 'floor-dispatch'] : ['ours', 'floor', 'floor-dispatch', 'blackbox'] })
     }
   }
   if (!quick) {
@@ -106,7 +111,7 @@ export async function benchProbes(opts: ProbesOptions): Promise<ProbesResult> {
           const key = `${s.id}/${contender}`
           raw.set(key, [...(raw.get(key) ?? []), fig])
           const bad = fig.probes - fig.ok
-          opts.log(`  ${s.id.padEnd(14)} ${contender.padEnd(8)} ${s.count ? `${num(fig.elapsedMs)} ms` : `${num(fig.perSecond)}/s`}  p99 ${num(fig.p99)} ms  cpu ${num(fig.cpuMsPerProbe)} ms/probe  rss ${num(fig.peakRssMB)} MB${bad ? `  FAILED ${bad}: ${fig.firstError ?? ''}` : ''}`)
+          opts.log(`  ${s.id.padEnd(14)} ${contender.padEnd(14)} ${s.count ? `${num(fig.elapsedMs)} ms` : `${num(fig.perSecond)}/s`}  p99 ${num(fig.p99)} ms  cpu ${num(fig.cpuMsPerProbe)} ms/probe  rss ${num(fig.peakRssMB)} MB${bad ? `  FAILED ${bad}: ${fig.firstError ?? ''}` : ''}`)
         }
       }
     }
@@ -167,6 +172,7 @@ function judge(cells: CellResult[]): TargetCheck[] {
   for (const id of ids) {
     const ours = cell(cells, id, 'ours')
     const floor = cell(cells, id, 'floor')
+    const floorD = cell(cells, id, 'floor-dispatch')
     const bb = cell(cells, id, 'blackbox')
     if (!ours || ours.scenario.count !== undefined || ours.scenario.kind !== 'fast') continue
     const s = ours.scenario
@@ -175,10 +181,11 @@ function judge(cells: CellResult[]): TargetCheck[] {
       const r = ratio(ours.perSecond.median, bb.perSecond.median)
       out.push({ name: `probes/s ≥ 2 × blackbox (${where})`, met: r >= 2, detail: `${fmtRatio(r)} (${num(ours.perSecond.median)} vs ${num(bb.perSecond.median)}/s)` })
     }
-    if (floor) {
+    for (const f of [floor, floorD]) {
+      if (!f) continue
       const want = s.keepAlive ? 0.8 : 0.85
-      const r = ratio(ours.perSecond.median, floor.perSecond.median)
-      out.push({ name: `probes/s ≥ ${want} × floor (${where})`, met: r >= want, detail: `${fmtRatio(r)} (${num(ours.perSecond.median)} vs ${num(floor.perSecond.median)}/s)` })
+      const r = ratio(ours.perSecond.median, f.perSecond.median)
+      out.push({ name: `probes/s ≥ ${want} × ${CONTENDER_LABEL[f.contender]} (${where})`, met: r >= want, detail: `${fmtRatio(r)} (${num(ours.perSecond.median)} vs ${num(f.perSecond.median)}/s)` })
     }
   }
   const count = cell(cells, 'count-ka-500', 'ours')
@@ -221,19 +228,23 @@ function ratioRows(r: ProbesResult): string[][] {
   for (const id of ids) {
     const ours = cell(r.cells, id, 'ours')!
     const floor = cell(r.cells, id, 'floor')
+    const floorD = cell(r.cells, id, 'floor-dispatch')
     const bb = cell(r.cells, id, 'blackbox')
+    const vs = (c: CellResult | undefined, f: (x: CellResult) => number, inverse = false) =>
+      c ? fmtRatio(inverse ? ratio(f(c), f(ours)) : ratio(f(ours), f(c))) : '—'
     out.push([
       describe(ours.scenario),
-      bb ? fmtRatio(ratio(ours.perSecond.median, bb.perSecond.median)) : '—',
-      bb ? fmtRatio(ratio(bb.cpuMsPerProbe.median, ours.cpuMsPerProbe.median)) : '—',
-      floor ? fmtRatio(ratio(ours.perSecond.median, floor.perSecond.median)) : '—',
-      floor ? fmtRatio(ratio(ours.cpuMsPerProbe.median, floor.cpuMsPerProbe.median)) : '—',
+      vs(bb, (x) => x.perSecond.median),
+      vs(bb, (x) => x.cpuMsPerProbe.median, true),
+      vs(floor, (x) => x.perSecond.median),
+      vs(floorD, (x) => x.perSecond.median),
+      vs(floorD, (x) => x.cpuMsPerProbe.median),
     ])
   }
   return out
 }
 
-const RATIO_HEAD = ['scenario', 'ours/blackbox probes/s', 'blackbox/ours CPU per probe', 'ours/floor probes/s', 'ours/floor CPU per probe']
+const RATIO_HEAD = ['scenario', 'ours/blackbox probes/s', 'blackbox/ours CPU per probe', 'ours/request() floor probes/s', 'ours/dispatch() floor probes/s', 'ours/dispatch() floor CPU per probe']
 
 export function formatProbes(r: ProbesResult, markdown: boolean): string {
   const table = markdown ? markdownTable : textTable

@@ -1,7 +1,9 @@
 // One measured probe run in a process of its own (so its peak RSS and CPU are
 // its own): kube-recycler's probe engine (`ours`, src/triggers/probe.ts, the
-// code the cron uses) or the floor (a minimal undici loop: request, status,
-// body regex — nothing else).
+// code the cron uses) or a floor, a minimal undici loop doing request, status
+// and body regex, nothing else: `floor` with undici's request() API (the
+// documented way), `floor-dispatch` with agent.dispatch() and a bare handler
+// (undici's lowest level, as our engine uses it).
 //
 //   node bench/probes/worker.ts '<json WorkerInput>'  → one JSON line (WorkerOutput)
 //
@@ -20,7 +22,7 @@ import { Histogram } from '../lib/stats.ts'
 import { BODY_REGEX, PATHS } from './targets-server.ts'
 
 export interface WorkerInput {
-  contender: 'ours' | 'floor'
+  contender: 'ours' | 'floor' | 'floor-dispatch'
   keepAlive: boolean
   concurrency: number
   kind: 'fast' | 'slow'
@@ -102,6 +104,33 @@ function floorProbe(input: WorkerInput): Contender {
   }
 }
 
+function floorDispatch(input: WorkerInput): Contender {
+  const agent = new Agent()
+  const re = new RegExp(BODY_REGEX)
+  const reset = !input.keepAlive
+  const origin = `http://127.0.0.1:${input.port}`
+  const paths = Array.from({ length: PATHS }, (_, i) => `/${input.kind}/${i}`)
+  return {
+    probe(i) {
+      return new Promise((resolve) => {
+        let status = 0
+        const chunks: Buffer[] = []
+        agent.dispatch({ origin, path: paths[i % PATHS]!, method: 'GET', reset }, {
+          onRequestStart() {},
+          onResponseStart(_c, statusCode) { status = statusCode },
+          onResponseData(_c, chunk) { chunks.push(chunk) },
+          onResponseEnd() {
+            const ok = status === 200 && re.test(Buffer.concat(chunks).toString('utf8'))
+            resolve(ok ? { ok } : { ok, message: `status ${status}` })
+          },
+          onResponseError(_c, err) { resolve({ ok: false, message: err.message }) },
+        })
+      })
+    },
+    close: () => agent.close(),
+  }
+}
+
 async function closedLoop(probe: ProbeFn, concurrency: number, ms: number, hist: Histogram | undefined): Promise<{ n: number; ok: number; firstError?: string }> {
   const until = performance.now() + ms
   let next = 0
@@ -125,7 +154,7 @@ async function closedLoop(probe: ProbeFn, concurrency: number, ms: number, hist:
 }
 
 async function main(input: WorkerInput): Promise<WorkerOutput> {
-  const p: Contender = input.contender === 'ours' ? oursProbe(input) : floorProbe(input)
+  const p: Contender = input.contender === 'ours' ? oursProbe(input) : input.contender === 'floor' ? floorProbe(input) : floorDispatch(input)
   const hist = new Histogram()
   let n: number
   let ok: number

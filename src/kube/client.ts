@@ -18,13 +18,13 @@ import {
   type V1Pod,
   type V1StatefulSet,
 } from '@kubernetes/client-node'
-import { existsSync } from 'node:fs'
-import { homedir } from 'node:os'
-import { join } from 'node:path'
 import type { Logger } from 'pino'
 import { AppError, Errors } from '../errors.ts'
 import type { EvictResult, Kube, KubeEvent, PodState, RestartPatch, WorkloadRef, WorkloadState } from './types.ts'
 import { createLeaseApi } from './lease.ts'
+import { findKubeconfig } from './find.ts'
+
+export { findKubeconfig }
 
 type AnyWorkload = V1Deployment | V1StatefulSet | V1DaemonSet
 
@@ -35,17 +35,6 @@ export interface KubeOptions {
   env?: NodeJS.ProcessEnv
   /** Recorded as the Event source and the field manager. */
   component?: string
-}
-
-/** Where the kubeconfig comes from, or undefined when there is none at all. */
-export function findKubeconfig(opts: { kubeconfig?: string; env?: NodeJS.ProcessEnv }): { kind: 'file'; path: string } | { kind: 'in-cluster' } | undefined {
-  const env = opts.env ?? process.env
-  if (opts.kubeconfig) return { kind: 'file', path: opts.kubeconfig }
-  if (env.KUBECONFIG) return { kind: 'file', path: env.KUBECONFIG.split(':')[0]! }
-  const home = join(env.HOME ?? homedir(), '.kube', 'config')
-  if (existsSync(home)) return { kind: 'file', path: home }
-  if (env.KUBERNETES_SERVICE_HOST && existsSync('/var/run/secrets/kubernetes.io/serviceaccount/token')) return { kind: 'in-cluster' }
-  return undefined
 }
 
 /** Maps a client-node failure to our codes; `what` says which call failed. */
