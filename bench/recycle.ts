@@ -33,6 +33,7 @@ import { deployment, quietLogger, runOnce, siteFor } from '../test/fixtures/engi
 import { kubectl, kubectlJson } from '../test/fixtures/kube-cluster.ts'
 import { keepNodesAlive } from './lib/node-leases.ts'
 import { busyness, load1, run, sleep } from './lib/proc.ts'
+import { idleRss } from './webhook/index.ts'
 import { fmtRatio, fmtSpread, markdownTable, num, ratio, spread, textTable, type Spread, type TargetCheck } from './lib/stats.ts'
 
 export interface RecycleRun {
@@ -58,6 +59,8 @@ export interface RecycleResult {
   kubectl: { wall: Spread; requests: Spread; restart: Spread }
   oursCalls: Record<string, number>
   kubectlRequests: string[]
+  /** Idle RSS of `node src/cli.ts serve` connected to this control plane (MB). */
+  idleRssConnectedMB: Spread
   targets: TargetCheck[]
   durationMs: number
   clusterStartedNow: boolean
@@ -243,6 +246,7 @@ export async function benchRecycle(o: RecycleOptions): Promise<RecycleResult> {
   const runs: RecycleRun[] = []
   let kubectlRequests: string[] = []
   const loads: number[] = []
+  const idle: number[] = []
   try {
     const { ns, kubeconfig } = setup
     const kcache = path.join(setup.dir, 'kubectl-cache')
@@ -308,6 +312,11 @@ export async function benchRecycle(o: RecycleOptions): Promise<RecycleResult> {
       }
     }
     probe.kube.close()
+    // While the control plane is up: the service's idle RSS as in production, with its Kubernetes client.
+    for (let i = 0; i < (o.quick ? 1 : 3); i++) {
+      idle.push(await idleRss(o.quick ? 1500 : 3000, { kubeconfig, namespace: ns }))
+      log(`  idle RSS of \`node src/cli.ts serve\` connected to the cluster: ${num(idle[idle.length - 1]!)} MB`)
+    }
   } finally {
     stopLeases()
     await setup.cleanup()
@@ -329,6 +338,7 @@ export async function benchRecycle(o: RecycleOptions): Promise<RecycleResult> {
     kubectl: { wall: spread(kc.map((r) => r.wallMs)), requests: spread(kc.map((r) => r.requests)), restart: spread(kc.map((r) => r.restartMs!)) },
     oursCalls: ours[ours.length - 1]?.calls ?? {},
     kubectlRequests,
+    idleRssConnectedMB: spread(idle),
     targets: [],
     durationMs: performance.now() - started,
     clusterStartedNow: cluster.startedNow,
@@ -340,6 +350,7 @@ export async function benchRecycle(o: RecycleOptions): Promise<RecycleResult> {
   res.targets = [
     { name: 'recycle wall time ≤ 1.05 × kubectl rollout restart + status', met: wr <= 1.05 && failed === 0, detail: `${fmtRatio(wr)} (${num(res.ours.wall.median)} vs ${num(res.kubectl.wall.median)} ms)${failed ? `; ${failed} runs failed` : ''}` },
     { name: 'API requests ≤ kubectl\'s', met: res.ours.requests.median <= res.kubectl.requests.median, detail: `${num(res.ours.requests.median)} vs ${num(res.kubectl.requests.median)}` },
+    { name: 'idle RSS of the service ≤ 80 MB, connected to a cluster (webhook target, measured here)', met: res.idleRssConnectedMB.median <= 80, detail: `${fmtSpread(res.idleRssConnectedMB)} MB` },
     { name: 'verdict → first patch ≤ 50 ms', met: res.ours.toPatchDone.median <= 50, detail: `${fmtSpread(res.ours.toPatchDone)} ms to the patch's answer (${fmtSpread(res.ours.toPatchCall)} ms to sending it)` },
   ]
   return res
@@ -359,6 +370,8 @@ export function formatRecycle(r: RecycleResult, markdown: boolean): string {
       ['ms to the restart patch answered', fmtSpread(r.ours.toPatchDone), `${fmtSpread(r.kubectl.restart)} (rollout restart exits)`, ''],
       ['ms to rollout seen complete', fmtSpread(r.ours.toDoneSeen), '—', ''],
     ]),
+    '',
+    `Idle RSS of \`node src/cli.ts serve\` connected to this control plane (no traffic, 3 s after it listens): ${fmtSpread(r.idleRssConnectedMB)} MB`,
     '',
     `kube-recycler's calls on its Kube face in one run: ${calls}`,
     `kubectl's requests in one run: ${r.kubectlRequests.join('; ')}`,

@@ -138,7 +138,7 @@ async function main(): Promise<void> {
   }
 
   if (args.profile) {
-    out.push(section('profiles (--cpu-prof, one extra run each)', await profileParts(args.only, log), args.markdown))
+    out.push(section('profiles (V8 CPU profiler, steady state only, one extra run each)', await profileParts(args.only, log), args.markdown))
   }
 
   const rows = targets.map((t) => [t.part, t.met ? 'met' : 'MISSED', t.name, t.detail])

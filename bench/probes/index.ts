@@ -190,14 +190,10 @@ function judge(cells: CellResult[]): TargetCheck[] {
   }
   const count = cell(cells, 'count-ka-500', 'ours')
   if (count) {
-    out.push({ name: '10,000 checks of /slow at concurrency 500 in ≤ 2 s (keep-alive)', met: count.elapsedMs.median <= 2000, detail: `${fmtSpread(count.elapsedMs)} ms` })
+    out.push({ name: '10,000 checks of /slow at concurrency 500 in ≤ 2 s (keep-alive, the default)', met: count.elapsedMs.median <= 2000, detail: `${fmtSpread(count.elapsedMs)} ms` })
     out.push({ name: '… with peak RSS ≤ 150 MB', met: count.peakRssMB.median <= 150, detail: `${fmtSpread(count.peakRssMB)} MB` })
   }
-  const countNew = cell(cells, 'count-new-500', 'ours')
-  if (countNew) {
-    out.push({ name: '10,000 checks of /slow at concurrency 500 in ≤ 2 s (new connection)', met: countNew.elapsedMs.median <= 2000, detail: `${fmtSpread(countNew.elapsedMs)} ms` })
-    out.push({ name: '… with peak RSS ≤ 150 MB', met: countNew.peakRssMB.median <= 150, detail: `${fmtSpread(countNew.peakRssMB)} MB` })
-  }
+  // count-new-500 is shown, not judged: the target is for the cron's default (keep-alive).
   return out
 }
 

@@ -11,8 +11,9 @@ const MODULES: Array<[label: string, spec: string]> = [
   ['undici', 'undici'],
   ['fastify', 'fastify'],
   ['@kubernetes/client-node', '@kubernetes/client-node'],
-  ['src/app.ts (Fastify app, plugins, routes; no Kubernetes client)', '../../src/app.ts'],
-  ['src/main.ts (the service: app + kube client + cron + git)', '../../src/main.ts'],
+  ['src/app.ts (the Fastify app: plugins, routes)', '../../src/app.ts'],
+  ['src/main.ts (the service; it loads the Kubernetes client only with a cluster)', '../../src/main.ts'],
+  ['src/kube/client.ts (what a cluster adds: client-node and our face on it)', '../../src/kube/client.ts'],
 ]
 
 async function rssAfter(spec: string): Promise<number> {

@@ -19,7 +19,7 @@ import { readFileSync } from 'node:fs'
 import { performance } from 'node:perf_hooks'
 import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
-import { Agent, buildConnector, errors } from 'undici'
+import { Agent, buildConnector } from 'undici'
 import type { Dispatcher } from 'undici'
 import type { Logger } from 'pino'
 import type { CheckConfig, StatusRange } from '../config/types.ts'
@@ -327,27 +327,41 @@ function agentFor(s: State, c: Compiled): Agent {
       ;(callback as (e: Error | null, s: unknown) => void)(err, socket)
     })
     if (!settled && sock !== undefined) connecting.add(sock)
-    if (!keepAlive && sock !== undefined) shareResetError(sock)
+    if (!keepAlive && sock !== undefined) unmuteOnDestroy(sock)
   }
   agent = new Agent({ connect, pipelining: 1 })
   s.agents.set(c.agentKey, agent)
   return agent
 }
 
-/**
- * A connection per probe ends with undici destroying the socket with a new
- * `InformationalError('reset')`, whose stack trace Node's stream destroy then
- * formats (node:internal/streams/destroy reads err.stack): ~15 % of a
- * new-connection probe's CPU for a trace nobody reads. This socket is ours
- * (our connector made it), so it swaps that error for one made once.
- */
-const RESET = new errors.InformationalError('reset')
-void RESET.stack
+// A connection per probe ends, right after our onResponseEnd, with undici
+// destroying the socket with a new `InformationalError('reset')`, and Node's
+// stream destroy formats that error's stack (node:internal/streams/destroy
+// reads err.stack). Capturing and formatting that trace, which nobody reads,
+// cost ~14 % of a new-connection probe's CPU. So onResponseEnd mutes stack
+// traces and this socket's destroy() (the very next thing undici does, in the
+// same synchronous call) unmutes them: no other code runs in between. A
+// microtask unmutes them too, should undici ever not destroy the socket.
+let mutedLimit: number | undefined
 
-function shareResetError(sock: Socket): void {
+function muteTraces(): void {
+  if (mutedLimit !== undefined) return
+  mutedLimit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
+  queueMicrotask(unmuteTraces)
+}
+
+function unmuteTraces(): void {
+  if (mutedLimit === undefined) return
+  Error.stackTraceLimit = mutedLimit
+  mutedLimit = undefined
+}
+
+function unmuteOnDestroy(sock: Socket): void {
   const destroy = sock.destroy
-  sock.destroy = function destroyWithSharedReset(this: Socket, err?: Error) {
-    return destroy.call(this, err !== undefined && err !== null && (err as { code?: unknown }).code === 'UND_ERR_INFO' && err.message === 'reset' ? RESET : err)
+  sock.destroy = function destroyAndUnmute(this: Socket, err?: Error) {
+    unmuteTraces()
+    return destroy.call(this, err)
   }
 }
 
@@ -429,6 +443,8 @@ class Probe implements Dispatcher.DispatchHandler {
 
   onResponseEnd(): void {
     if (!this.done) this.finish(undefined)
+    // The socket is destroyed next: see muteTraces.
+    if (!this.s.keepAlive) muteTraces()
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
