@@ -46,6 +46,10 @@ export interface RecycleRun {
   toPatchDoneMs?: number
   /** ours: … to the watch seeing the rollout complete (before the outcome and Event are written). */
   toDoneSeenMs?: number
+  /** ours: the first getWorkload (the lock check); kubectl: its GET before the PATCH (its -v=6 log). */
+  firstGetMs?: number
+  /** ours: restartWorkload (a GET for the container names, then the PATCH); kubectl: its PATCH. */
+  patchMs?: number
   /** kubectl: `rollout restart` alone (process start to exit). */
   restartMs?: number
   calls?: Record<string, number>
@@ -55,8 +59,8 @@ export interface RecycleRun {
 export interface RecycleResult {
   replicas: number
   runs: RecycleRun[]
-  ours: { wall: Spread; requests: Spread; toPatchCall: Spread; toPatchDone: Spread; toDoneSeen: Spread }
-  kubectl: { wall: Spread; requests: Spread; restart: Spread }
+  ours: { wall: Spread; requests: Spread; toPatchCall: Spread; toPatchDone: Spread; toDoneSeen: Spread; firstGet: Spread; patch: Spread }
+  kubectl: { wall: Spread; requests: Spread; restart: Spread; firstGet: Spread; patch: Spread }
   oursCalls: Record<string, number>
   kubectlRequests: string[]
   /** Idle RSS of `node src/cli.ts serve` connected to this control plane (MB). */
@@ -81,9 +85,9 @@ export interface RecycleOptions {
 const REPLICAS = 10
 const SA = 'bench-client'
 
-/** Counts calls and times the first restart patch. */
+/** Counts calls, times the first read and the first restart patch. */
 function instrument(kube: Kube) {
-  const t = { calls: {} as Record<string, number>, patchCall: NaN, patchDone: NaN }
+  const t = { calls: {} as Record<string, number>, patchCall: NaN, patchDone: NaN, firstGetMs: NaN }
   const wrapped = new Proxy(kube, {
     get(target, prop, receiver) {
       const v = Reflect.get(target, prop, receiver) as unknown
@@ -91,6 +95,12 @@ function instrument(kube: Kube) {
       const name = String(prop)
       return (...args: unknown[]) => {
         t.calls[name] = (t.calls[name] ?? 0) + 1
+        if (name === 'getWorkload' && t.calls[name] === 1) {
+          const t0 = performance.now()
+          const p = (v as (...a: unknown[]) => Promise<unknown>).apply(target, args)
+          void p.then(() => { t.firstGetMs = performance.now() - t0 }, () => undefined)
+          return p
+        }
         if (name === 'restartWorkload' && Number.isNaN(t.patchCall)) {
           t.patchCall = performance.now()
           const p = (v as (...a: unknown[]) => Promise<unknown>).apply(target, args)
@@ -107,6 +117,7 @@ function instrument(kube: Kube) {
       t.calls = {}
       t.patchCall = NaN
       t.patchDone = NaN
+      t.firstGetMs = NaN
     },
     t,
   }
@@ -287,6 +298,8 @@ export async function benchRecycle(o: RecycleOptions): Promise<RecycleResult> {
             toPatchCallMs: probe.t.patchCall - t0,
             toPatchDoneMs: probe.t.patchDone - t0,
             toDoneSeenMs: doneSeen - t0,
+            firstGetMs: probe.t.firstGetMs,
+            patchMs: probe.t.patchDone - probe.t.patchCall,
             calls: { ...probe.t.calls },
             outcome: ran.outcome.state === 'succeeded' ? 'succeeded' : `${ran.outcome.state}: ${ran.outcome.reason}`,
           }
@@ -299,11 +312,14 @@ export async function benchRecycle(o: RecycleOptions): Promise<RecycleResult> {
           await sleep(300)
           kubectlRequests = [...`${restart.stderr}\n${status.stderr}`.matchAll(/"Response" verb="(\w+)" url="([^"]+)" status="(\d+)/g)]
             .map((m) => `${m[1]} ${new URL(m[2]!).pathname}${/watch=true|resourceVersion=\d+&timeoutSeconds/.test(m[2]!) ? ' (watch)' : ''} → ${m[3]}`)
+          const ms = (verb: string) => Number(new RegExp(`"Response" verb="${verb}" url="[^"]+" status="[^"]+" milliseconds=(\\d+)`).exec(restart.stderr)?.[1] ?? NaN)
           r = {
             who,
             wallMs,
             requests: (await dispatched(flow)) - before,
             restartMs,
+            firstGetMs: ms('GET'),
+            patchMs: ms('PATCH'),
             outcome: restart.code === 0 && status.code === 0 ? 'succeeded' : `failed: ${restart.stderr.slice(-300)} ${status.stderr.slice(-300)}`,
           }
         }
@@ -334,8 +350,16 @@ export async function benchRecycle(o: RecycleOptions): Promise<RecycleResult> {
       toPatchCall: spread(ours.map((r) => r.toPatchCallMs!)),
       toPatchDone: spread(ours.map((r) => r.toPatchDoneMs!)),
       toDoneSeen: spread(ours.map((r) => r.toDoneSeenMs!)),
+      firstGet: spread(ours.map((r) => r.firstGetMs!)),
+      patch: spread(ours.map((r) => r.patchMs!)),
     },
-    kubectl: { wall: spread(kc.map((r) => r.wallMs)), requests: spread(kc.map((r) => r.requests)), restart: spread(kc.map((r) => r.restartMs!)) },
+    kubectl: {
+      wall: spread(kc.map((r) => r.wallMs)),
+      requests: spread(kc.map((r) => r.requests)),
+      restart: spread(kc.map((r) => r.restartMs!)),
+      firstGet: spread(kc.map((r) => r.firstGetMs!)),
+      patch: spread(kc.map((r) => r.patchMs!)),
+    },
     oursCalls: ours[ours.length - 1]?.calls ?? {},
     kubectlRequests,
     idleRssConnectedMB: spread(idle),
@@ -369,6 +393,8 @@ export function formatRecycle(r: RecycleResult, markdown: boolean): string {
       ['ms to the restart patch sent', fmtSpread(r.ours.toPatchCall), '—', ''],
       ['ms to the restart patch answered', fmtSpread(r.ours.toPatchDone), `${fmtSpread(r.kubectl.restart)} (rollout restart exits)`, ''],
       ['ms to rollout seen complete', fmtSpread(r.ours.toDoneSeen), '—', ''],
+      ['ms in the GET before the patch', fmtSpread(r.ours.firstGet), `${fmtSpread(r.kubectl.firstGet)} (its -v=6 log)`, ''],
+      ['ms in the restart (ours: GET + PATCH; kubectl: PATCH)', fmtSpread(r.ours.patch), `${fmtSpread(r.kubectl.patch)} (its -v=6 log)`, ''],
     ]),
     '',
     `Idle RSS of \`node src/cli.ts serve\` connected to this control plane (no traffic, 3 s after it listens): ${fmtSpread(r.idleRssConnectedMB)} MB`,
