@@ -591,6 +591,9 @@ async function startCluster(log: Logger): Promise<ClusterState> {
       `--manage-nodes-with-annotation-selector=${KWOK_NODE_ANNOTATION}=fake`,
       '--cidr=10.244.0.1/16',
       '--node-ip=10.240.0.1',
+      // Without node leases kwok posts node status only every ~45 s, past the
+      // controller-manager's 40 s grace: nodes flap NotReady and pods with them.
+      '--node-lease-duration-seconds=40',
     ], { ...process.env, HOME: kwokHome })
 
     for (let i = 0; i < NODE_COUNT; i++) await createNode(api, `kwok-node-${i}`, `10.240.0.${10 + i}`)
