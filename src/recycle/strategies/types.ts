@@ -21,11 +21,6 @@ export interface StrategyContext {
   sleep(ms: number, signal: AbortSignal): Promise<void>
 }
 
-export interface StrategyResult {
-  outcome: RunOutcome
-  /** The workload after the strategy's own first write (to know the lock was taken). */
-}
-
 export interface Strategy {
   readonly name: 'rollout' | 'evict' | 'delete'
   /** Takes the lock (in the same request as its first change where it can) and acts. */
