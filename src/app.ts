@@ -10,11 +10,13 @@ import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { systemClock, type Clock } from './clock.ts'
 import type { Secrets } from './config/secrets.ts'
-import type { Config, SiteConfig } from './config/types.ts'
+import type { Config } from './config/types.ts'
 import { Errors } from './errors.ts'
-import { createHealthBook, type HealthBook } from './health/state.ts'
+import type { ObjectStore } from './kube/types.ts'
 import type { Executor } from './recycle/executor.ts'
-import { createRecycler, type CommitResolver, type Recycler } from './recycle/service.ts'
+import { circuitOpen } from './recycle/policy.ts'
+import { createRunner, type CommitResolver, type Runner } from './recycle/runner.ts'
+import { createRecycler, type Recycler } from './recycle/service.ts'
 import type { AppContext, Readiness } from './server/context.ts'
 import { registerJsonBody } from './server/plugins/body.ts'
 import { registerErrorHandling } from './server/plugins/errors.ts'
@@ -23,11 +25,12 @@ import serviceRoutes from './server/routes/service.ts'
 import statusRoute from './server/routes/status.ts'
 import webhookJenkins from './server/routes/webhook-jenkins.ts'
 import { validatorCompiler } from './server/validation.ts'
-import { createHistory, type History } from './status/history.ts'
+import { memoryObjectStore } from './state/memory.ts'
+import { createStore, type StateStore } from './state/store.ts'
 import { createMetrics, type Metrics } from './status/metrics.ts'
 import { createIntake, type Intake } from './triggers/intake.ts'
 import type { Prober } from './triggers/probe.ts'
-import { createScheduler, type Scheduler } from './triggers/schedule.ts'
+import { createScheduler, probeOnce, type Scheduler } from './triggers/schedule.ts'
 import { createSiteFacts, type SiteFactsBook } from './status/facts.ts'
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
@@ -43,23 +46,36 @@ export interface AppOptions {
   /** Why there is no executor, shown on /status. */
   note?: string
   defaultMetrics?: boolean
+  /** Extra readiness (tests); the store's own readiness always counts. */
   readiness?: () => Readiness
   /** The probe engine: enables verification after recycles and, with `schedule`, the cron. */
   prober?: Prober
   /** Start the per-site cron schedules (main does; tests opt in). */
   schedule?: boolean
-  /** Only the Lease leader runs the cron probes. */
+  /**
+   * Where the service's state lives: the cluster's ConfigMaps (main), or,
+   * by default, an object store in this process (no cluster; tests, where
+   * two apps sharing one behave as two replicas).
+   */
+  objects?: ObjectStore
+  /** Proves the API server answers (the store is not ready without it). */
+  ping?: () => Promise<unknown>
+  /** True while this replica holds the Lease; absent: it is alone and leads. */
   isLeader?: () => boolean
+  /** This replica's name in records and on the Lease. */
+  identity?: string
   /** Waits inside recycles (verification); tests pass a fast one. */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>
+  /** How often the leader looks for recycles to run or adopt (tests: faster). */
+  sweepEveryMs?: number
 }
 
 export interface Core {
-  health: HealthBook
-  history: History
+  store: StateStore
   metrics: Metrics
   recycler: Recycler
   intake: Intake
+  runner?: Runner
   scheduler?: Scheduler
   facts: SiteFactsBook
 }
@@ -70,31 +86,52 @@ declare module 'fastify' {
   }
 }
 
+const HEALTH_VALUE = { healthy: 1, failing: 0, unknown: -1 } as const
+
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const clock = opts.clock ?? systemClock
   const { config, logger } = opts
-  const health = createHealthBook(config.sites.map((s) => s.name))
-  const history = createHistory(config.service.historySize)
+  const identity = opts.identity ?? 'kube-recycler'
   const metrics = createMetrics({ defaultMetrics: opts.defaultMetrics ?? false })
-  const facts = createSiteFacts({ clock, logger, ...(opts.executor ? { executor: opts.executor } : {}), ...(opts.commits ? { commits: opts.commits } : {}) })
-  // The scheduler and the recycler need each other (ticks feed the intake,
-  // recycles are verified by probing); the late binding is this one variable.
-  let scheduler: Scheduler | undefined
-  const recycler = createRecycler({
-    config, history, health, metrics, clock, logger,
-    ...(opts.executor ? { executor: opts.executor } : {}),
-    ...(opts.commits ? { commits: opts.commits } : {}),
-    ...(opts.prober ? { verify: (site: SiteConfig) => scheduler!.probe(site) } : {}),
-    ...(opts.sleep ? { sleep: opts.sleep } : {}),
-    onFinished: (site: SiteConfig) => { void facts.refresh(site).catch(() => undefined) },
+  const store = createStore({
+    objects: opts.objects ?? memoryObjectStore(),
+    durable: opts.objects !== undefined,
+    sites: config.sites, clock, logger,
+    ...(opts.ping ? { ping: opts.ping } : {}),
+    onWrite: (result) => metrics.stateWrites.inc({ result }),
   })
-  const intake = createIntake({ health, recycler, metrics, clock, logger })
-  if (opts.prober) {
-    scheduler = createScheduler({
+  // Every replica's site gauges follow the shared state, so they agree.
+  store.onChange((name, s) => {
+    const site = config.sites.find((x) => x.name === name)
+    metrics.health.set({ site: name }, HEALTH_VALUE[s.health])
+    if (site) metrics.circuitOpen.set({ site: name }, circuitOpen(s, site, clock.now()) ? 1 : 0)
+  })
+  const isLeader = (): boolean => (opts.isLeader?.() ?? true) && store.ready().ready
+  const facts = createSiteFacts({ clock, logger, ...(opts.executor ? { executor: opts.executor } : {}), ...(opts.commits ? { commits: opts.commits } : {}) })
+  const runner = opts.executor && !config.service.dryRun
+    ? createRunner({
+      config, store, executor: opts.executor, clock, logger, metrics, identity, isLeader,
+      ...(opts.commits ? { commits: opts.commits } : {}),
+      ...(opts.prober ? { verifier: { probe: (site) => probeOnce(opts.prober!, site, clock, metrics) } } : {}),
+      ...(opts.sleep ? { sleep: opts.sleep } : {}),
+      ...(opts.sweepEveryMs ? { sweepEveryMs: opts.sweepEveryMs } : {}),
+      onFinished: (site) => { void facts.refresh(site).catch(() => undefined) },
+    })
+    : undefined
+  const recycler = createRecycler({ config, store, metrics, clock, logger, ...(opts.executor ? { executor: opts.executor } : {}), ...(runner ? { runner } : {}) })
+  const intake = createIntake({ store, recycler, metrics, clock, logger })
+  const scheduler = opts.prober
+    ? createScheduler({
       sites: config.sites, prober: opts.prober, intake, clock, logger, metrics,
-      ...(opts.isLeader ? { isLeader: opts.isLeader } : {}),
+      // Only the leader probes on the schedule: one replica, one verdict per tick.
+      isLeader,
       onProbe: (site) => facts.refreshIfStale(site, 30_000),
     })
+    : undefined
+  const readiness = (): Readiness => {
+    const own = store.ready()
+    if (!own.ready) return own
+    return opts.readiness?.() ?? own
   }
   const ctx: AppContext = {
     config,
@@ -103,11 +140,17 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     clock,
     version: VERSION,
     startedAt: new Date(clock.now()).toISOString(),
-    health, history, metrics, recycler, intake, facts,
+    identity,
+    isLeader,
+    store, metrics, recycler, intake, facts,
     ...(scheduler ? { scheduler } : {}),
-    readiness: opts.readiness ?? (() => ({ ready: true, reason: opts.executor ? 'cluster connected' : 'no cluster: dry-run' })),
+    readiness,
     mode: { cluster: opts.executor ? 'connected' : 'none', ...(opts.note ? { note: opts.note } : {}) },
   }
+  store.start()
+  // The dead-man's switch of a site that never had a report counts from when
+  // the service first watched it, not from this process's start.
+  void store.loaded().then(() => Promise.all(config.sites.map((site) => store.update(site.name, (s) => (s.since ? { result: undefined } : { next: { ...s, since: new Date(clock.now()).toISOString() }, result: undefined })).catch(() => undefined))))
 
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
@@ -120,7 +163,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     routerOptions: { maxParamLength: 200 },
     return503OnClosing: true,
   })
-  app.decorate('core', { health, history, metrics, recycler, intake, facts, ...(scheduler ? { scheduler } : {}) })
+  app.decorate('core', { store, metrics, recycler, intake, facts, ...(runner ? { runner } : {}), ...(scheduler ? { scheduler } : {}) })
   app.setValidatorCompiler(validatorCompiler)
 
   // 1. Errors first, so every later failure answers { code, message }.
@@ -145,22 +188,23 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(statusRoute, ctx)
   await app.register(serviceRoutes, ctx)
 
-  if (opts.executor && !config.service.dryRun) {
-    // A recycle this replica left running before a restart is watched again.
-    app.addHook('onReady', async () => {
-      void recycler.resumeInFlight().then((n) => { if (n > 0) logger.info({ resumed: n }, 'resumed in-flight recycles') }, () => undefined)
-    })
-  }
+  // Without a cluster the state is in this process: loaded at once, and the
+  // app is ready when it says so. With one, the process listens while the
+  // store loads (and /readyz says why it is not ready yet).
+  if (!store.durable) app.addHook('onReady', async () => { await store.loaded() })
+  if (runner) app.addHook('onReady', async () => { runner.start() })
   if (scheduler && opts.schedule) {
-    app.addHook('onReady', async () => { scheduler!.start() })
+    app.addHook('onReady', async () => { scheduler.start() })
   }
-  // Shutdown order: stop new ticks, then let running recycles settle, then
-  // drop the probe connections.
+  // Shutdown order: stop new ticks; let go of running recycles (they stay
+  // `running` in the store, and the next leader adopts them); drop the
+  // probe connections; stop watching the state.
   app.addHook('onClose', async () => {
     await scheduler?.stop()
     await recycler.close()
     await facts.idle()
     await opts.prober?.close()
+    await store.close()
   })
   return app
 }

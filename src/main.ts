@@ -3,6 +3,8 @@
 
 import closeWithGrace from 'close-with-grace'
 import type { FastifyInstance } from 'fastify'
+import { randomBytes } from 'node:crypto'
+import { hostname } from 'node:os'
 import type { Logger } from 'pino'
 import { buildApp } from './app.ts'
 import { ConfigError, EXAMPLE_CONFIG_PATH, loadConfigFile } from './config/load.ts'
@@ -15,34 +17,25 @@ import { createEngine } from './recycle/engine.ts'
 import type { Executor } from './recycle/executor.ts'
 import type { Kube } from './kube/types.ts'
 import { createLeader, type Leader } from './triggers/leader.ts'
-import { hostname } from 'node:os'
-import { isAppError } from './errors.ts'
 import { createGitHeads } from './git/heads.ts'
-import type { CommitResolver } from './recycle/service.ts'
+import type { CommitResolver } from './recycle/runner.ts'
 import { createProber } from './triggers/probe.ts'
 
 /**
- * Connects to the cluster when there is one. No kubeconfig, or an API that
- * does not answer at start, means dry-run, said loudly in the log and on
- * /status, instead of a crash loop.
+ * The cluster side, when there is a cluster: a kubeconfig file, or the
+ * in-cluster service account. Nothing is asked of the API server here: a
+ * replica that cannot reach it starts, is not ready, and keeps trying (the
+ * state store's loop); it never falls back to doing less than configured.
+ * No cluster configured at all means dry-run (a laptop), said loudly.
  */
-export async function connectCluster(opts: { env: NodeJS.ProcessEnv; logger: Logger; kubeconfig?: string }): Promise<{ executor?: Executor; kube?: Kube; inCluster?: boolean; note: string }> {
+export async function connectCluster(opts: { env: NodeJS.ProcessEnv; logger: Logger; kubeconfig?: string; identity: string }): Promise<{ executor?: Executor; kube?: Kube; note: string }> {
   const where = findKubeconfig({ env: opts.env, ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}) })
   if (!where) return { note: 'no Kubernetes cluster configured (no KUBECONFIG, ~/.kube/config or in-cluster service account)' }
-  try {
-    // client-node takes about a second to load: only when there is a cluster.
-    const { createKube } = await import('./kube/client.ts')
-    const kube = createKube({ logger: opts.logger, env: opts.env, ...(where.kind === 'file' ? { kubeconfig: where.path } : {}) })
-    const version = await Promise.race([
-      kube.ping(),
-      new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no answer within 5 s')), 5000).unref()),
-    ])
-    opts.logger.info({ kubernetes: version, kubeconfig: where.kind === 'file' ? where.path : 'in-cluster' }, 'connected to the cluster')
-    return { kube, inCluster: where.kind === 'in-cluster', executor: createEngine({ kube, clock: systemClock, logger: opts.logger }), note: '' }
-  } catch (e) {
-    const why = isAppError(e) ? e.message : (e as Error).message
-    return { note: `the Kubernetes API is not reachable (${why})` }
-  }
+  // client-node takes about a second to load: only when there is a cluster.
+  const { createKube } = await import('./kube/client.ts')
+  const kube = createKube({ logger: opts.logger, env: opts.env, ...(where.kind === 'file' ? { kubeconfig: where.path } : {}) })
+  opts.logger.info({ kubeconfig: where.kind === 'file' ? where.path : 'in-cluster' }, 'using the cluster')
+  return { kube, executor: createEngine({ kube, clock: systemClock, logger: opts.logger, holder: opts.identity }), note: '' }
 }
 
 export interface ServeOptions {
@@ -80,7 +73,10 @@ export async function serve(opts: ServeOptions = {}): Promise<Running> {
   }
   if (!secrets.recycleToken) logger.warn('no operator token set (KUBE_RECYCLER_RECYCLE_TOKEN): POST /recycle will be answered 401')
 
-  const cluster = await connectCluster({ env, logger, ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}) })
+  // Unique per process: a restarted container must not take itself for
+  // the leader it was before (its old Lease runs out, or was released).
+  const identity = `${env.POD_NAME ?? env.HOSTNAME ?? hostname()}-${randomBytes(3).toString('hex')}`
+  const cluster = await connectCluster({ env, logger, identity, ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}) })
   if (!cluster.executor) {
     logger.warn(`DRY-RUN: ${cluster.note}; recycles are planned and recorded, nothing changes in the cluster`)
   } else if (config.service.dryRun) {
@@ -91,20 +87,19 @@ export async function serve(opts: ServeOptions = {}): Promise<Running> {
     headCommit: (site) => git.headCommit(site.git!.repo, site.git!.branch, { username: site.git!.username, cacheMs: site.git!.cacheMs }),
   }
   const prober = createProber({ concurrency: config.service.probeConcurrency, logger })
-  // In a cluster (replicas), only the holder of the Lease runs the cron
-  // probes. Outside one (a kubeconfig file: a laptop, CI) the process is
-  // alone and always leads, unless service.leaderElection says otherwise.
+  // With a cluster, the holder of the Lease is the one replica that probes
+  // on the schedule and runs recycles; `off` makes this process lead alone.
+  const namespace = env.POD_NAMESPACE ?? config.service.namespace
   let leader: Leader | undefined
-  const elect = config.service.leaderElection === 'on' || (config.service.leaderElection === 'auto' && cluster.inCluster === true)
-  if (cluster.kube && elect) {
-    const namespace = env.POD_NAMESPACE ?? config.service.namespace
-    leader = createLeader({ lease: cluster.kube.lease(namespace, 'kube-recycler'), identity: env.HOSTNAME ?? hostname(), clock: systemClock, logger })
+  if (cluster.kube && config.service.leaderElection !== 'off') {
+    leader = createLeader({ lease: cluster.kube.lease(namespace, 'kube-recycler'), identity, clock: systemClock, logger, durationSeconds: Math.round(config.service.leaseDurationMs / 1000) })
   }
   let app: FastifyInstance
   try {
     app = await buildApp({
-      config, secrets, logger, defaultMetrics: true, commits, prober, schedule: true,
+      config, secrets, logger, defaultMetrics: true, commits, prober, schedule: true, identity,
       ...(leader ? { isLeader: () => leader.isLeader() } : {}),
+      ...(cluster.kube ? { objects: cluster.kube.objects(namespace), ping: () => cluster.kube!.ping() } : {}),
       ...(cluster.executor ? { executor: cluster.executor } : { note: cluster.note }),
     })
   } catch (e) {
@@ -114,10 +109,12 @@ export async function serve(opts: ServeOptions = {}): Promise<Running> {
   }
   if (leader) leader.start()
   // The askpass dir (with the token file) goes when the app is closed; the
-  // Lease is released so another replica takes over the probes at once.
+  // Lease is released (after the recycles in flight were let go) so another
+  // replica takes over and adopts them at once.
   app.addHook('onClose', async () => {
     await leader?.stop()
     await git.close()
+    cluster.kube?.close()
   })
 
   const host = opts.host ?? env.HOST ?? '0.0.0.0'

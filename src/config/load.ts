@@ -97,10 +97,10 @@ function normalize(file: FileShape, problems: string[]): Config {
         max: s.rateLimit?.max ?? 120,
         windowMs: duration(s.rateLimit?.window, 'service.rateLimit.window', problems, 60_000, 1000),
       },
-      historySize: s.historySize ?? 200,
       namespace: s.namespace ?? 'kube-recycler',
       probeConcurrency: s.probeConcurrency ?? 16,
       leaderElection: s.leaderElection ?? 'auto',
+      leaseDurationMs: duration(s.leaseDuration, 'service.leaseDuration', problems, 15_000, 2000),
     },
     sites: [],
   }

@@ -85,10 +85,10 @@ export const FileSchema = Type.Object({
       max: Type.Integer({ minimum: 1 }),
       window: Duration,
     }, { additionalProperties: false })),
-    historySize: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
     namespace: Type.Optional(Name),
     probeConcurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
     leaderElection: Type.Optional(Type.Enum(['auto', 'on', 'off'])),
+    leaseDuration: Type.Optional(Duration),
   }, { additionalProperties: false })),
   defaults: Type.Optional(Type.Object({
     failureThreshold: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),

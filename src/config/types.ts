@@ -85,13 +85,18 @@ export interface ServiceConfig {
   statusAuth: boolean
   bodyLimitBytes: number
   rateLimit: { max: number; windowMs: number }
-  historySize: number
   /** Namespace of kube-recycler itself (Lease, Events). */
   namespace: string
   /** Probe concurrency across all checks. */
   probeConcurrency: number
-  /** Lease election for the cron probes: `auto` = when running in a cluster. */
+  /**
+   * Lease election of the one replica that probes and runs recycles. `auto`
+   * and `on`: whenever there is a cluster. `off`: this process always leads
+   * (one replica only; two would both act).
+   */
   leaderElection: 'auto' | 'on' | 'off'
+  /** How long a Lease holds without renewal: a SIGKILLed leader is replaced within this. */
+  leaseDurationMs: number
 }
 
 export interface Config {

@@ -1,32 +1,16 @@
-// The per-site health state machine. It turns a stream of verdicts into
-// "healthy", "failing" or "unknown", and decides when a failure is real
-// enough to ask for a recycle: `failureThreshold` consecutive failing
-// verdicts, once per failure episode. A recovery never asks for a restart.
+// The per-site health state machine, as pure functions of the stored site
+// state. It turns a stream of verdicts into "healthy", "failing" or
+// "unknown", and decides when a failure is real enough to ask for a recycle:
+// `failureThreshold` consecutive failing verdicts, once per failure episode.
+// A recovery never asks for a restart. This file is the one owner of these
+// transitions; the recycle lifecycle reaches them through the functions
+// below, never by writing the fields itself.
 
 import type { SiteConfig } from '../config/types.ts'
+import type { Health, SiteState } from '../state/schema.ts'
 import type { Verdict } from './verdict.ts'
 
-export type Health = 'healthy' | 'failing' | 'unknown'
-
-export interface Episode {
-  /** When the site became failing. */
-  since: string
-  /** A recycle for this episode is running. */
-  recycleActive: boolean
-  /** A recycle for this episode finished (succeeded or failed). */
-  recycled: boolean
-  /** The site still failed after a recycle: no more automatic ones. */
-  didNotHelp: boolean
-}
-
-export interface SiteHealth {
-  health: Health
-  consecutiveFailures: number
-  consecutiveSuccesses: number
-  lastVerdict?: Verdict
-  lastJenkinsAt?: string
-  episode?: Episode
-}
+export type { Health }
 
 export interface Observation {
   health: Health
@@ -37,98 +21,67 @@ export interface Observation {
   transition: 'none' | 'became-failing' | 'recovered'
 }
 
-export interface HealthBook {
-  get(site: string): SiteHealth
-  observe(site: SiteConfig, verdict: Verdict): Observation
-  recycleStarted(site: string): void
-  /** `ran`: the recycle acted on the cluster; false when it was skipped. */
-  recycleFinished(site: string, ran: boolean): void
-  /** An operator recycle lifts the did-not-help stop. */
-  operatorRecycled(site: string): void
-  /** The probe run after a recycle: ok → healthy; failing → no more automatic recycles. */
-  verified(site: string, ok: boolean): void
-  all(): Map<string, SiteHealth>
+/** Advances the machine by one verdict. Never mutates `s`. */
+export function observe(s: SiteState, site: SiteConfig, verdict: Verdict): { next: SiteState; obs: Observation } {
+  const h: SiteState = { ...s }
+  if (verdict.ok) {
+    h.consecutiveFailures = 0
+    // Capped at the threshold: a long healthy run is one state, not a counter
+    // that changes (and is written) on every report.
+    h.consecutiveSuccesses = Math.min(s.consecutiveSuccesses + 1, site.successThreshold)
+    if (h.consecutiveSuccesses >= site.successThreshold) {
+      const was = s.health
+      h.health = 'healthy'
+      delete h.episode
+      if (was === 'failing') return { next: h, obs: { health: h.health, recycle: false, reason: 'recovered', transition: 'recovered' } }
+      return { next: h, obs: { health: h.health, recycle: false, reason: 'healthy', transition: 'none' } }
+    }
+    return { next: h, obs: { health: h.health, recycle: false, reason: `${h.consecutiveSuccesses}/${site.successThreshold} passing verdicts`, transition: 'none' } }
+  }
+  h.consecutiveSuccesses = 0
+  h.consecutiveFailures = s.consecutiveFailures + 1
+  if (h.consecutiveFailures < site.failureThreshold) {
+    return { next: h, obs: { health: h.health, recycle: false, reason: `${h.consecutiveFailures}/${site.failureThreshold} consecutive failures`, transition: 'none' } }
+  }
+  let transition: Observation['transition'] = 'none'
+  if (h.health !== 'failing' || !h.episode) {
+    h.health = 'failing'
+    h.episode = { since: verdict.at, recycleActive: false, recycled: false, didNotHelp: false }
+    transition = 'became-failing'
+  }
+  const ep = h.episode
+  const said = (reason: string) => ({ next: h, obs: { health: h.health, recycle: false, reason, transition } })
+  if (ep.didNotHelp) return said('recycle-did-not-help: waiting for the site to recover or an operator')
+  if (ep.recycleActive) return said('a recycle for this failure is already running')
+  if (ep.recycled) {
+    // Still failing after a finished recycle: restarting again would loop.
+    h.episode = { ...ep, didNotHelp: true }
+    return said('recycle-did-not-help: still failing after a recycle')
+  }
+  return { next: h, obs: { health: h.health, recycle: true, reason: `${h.consecutiveFailures} consecutive failures (threshold ${site.failureThreshold})`, transition } }
 }
 
-export function createHealthBook(siteNames: string[]): HealthBook {
-  const book = new Map<string, SiteHealth>()
-  for (const n of siteNames) book.set(n, { health: 'unknown', consecutiveFailures: 0, consecutiveSuccesses: 0 })
-  const get = (site: string): SiteHealth => {
-    let h = book.get(site)
-    if (!h) {
-      h = { health: 'unknown', consecutiveFailures: 0, consecutiveSuccesses: 0 }
-      book.set(site, h)
-    }
-    return h
-  }
+export function recycleStarted(s: SiteState): SiteState {
+  return s.episode ? { ...s, episode: { ...s.episode, recycleActive: true } } : s
+}
 
-  return {
-    get,
-    all: () => book,
-    observe(site, verdict) {
-      const h = get(site.name)
-      h.lastVerdict = verdict
-      if (verdict.source === 'jenkins') h.lastJenkinsAt = verdict.at
-      if (verdict.ok) {
-        h.consecutiveFailures = 0
-        h.consecutiveSuccesses++
-        if (h.consecutiveSuccesses >= site.successThreshold) {
-          const was = h.health
-          h.health = 'healthy'
-          h.episode = undefined
-          if (was === 'failing') return { health: h.health, recycle: false, reason: 'recovered', transition: 'recovered' }
-          return { health: h.health, recycle: false, reason: 'healthy', transition: 'none' }
-        }
-        return { health: h.health, recycle: false, reason: `${h.consecutiveSuccesses}/${site.successThreshold} passing verdicts`, transition: 'none' }
-      }
-      h.consecutiveSuccesses = 0
-      h.consecutiveFailures++
-      if (h.consecutiveFailures < site.failureThreshold) {
-        return { health: h.health, recycle: false, reason: `${h.consecutiveFailures}/${site.failureThreshold} consecutive failures`, transition: 'none' }
-      }
-      let transition: Observation['transition'] = 'none'
-      if (h.health !== 'failing' || !h.episode) {
-        h.health = 'failing'
-        h.episode = { since: verdict.at, recycleActive: false, recycled: false, didNotHelp: false }
-        transition = 'became-failing'
-      }
-      const ep = h.episode!
-      if (ep.didNotHelp) return { health: h.health, recycle: false, reason: 'recycle-did-not-help: waiting for the site to recover or an operator', transition }
-      if (ep.recycleActive) return { health: h.health, recycle: false, reason: 'a recycle for this failure is already running', transition }
-      if (ep.recycled) {
-        // Still failing after a finished recycle: restarting again would loop.
-        ep.didNotHelp = true
-        return { health: h.health, recycle: false, reason: 'recycle-did-not-help: still failing after a recycle', transition }
-      }
-      return { health: h.health, recycle: true, reason: `${h.consecutiveFailures} consecutive failures (threshold ${site.failureThreshold})`, transition }
-    },
-    recycleStarted(site) {
-      const h = get(site)
-      if (h.episode) h.episode.recycleActive = true
-    },
-    recycleFinished(site, ran) {
-      const h = get(site)
-      if (!h.episode) return
-      h.episode.recycleActive = false
-      if (ran) h.episode.recycled = true
-    },
-    verified(site, ok) {
-      const h = get(site)
-      if (ok) {
-        h.health = 'healthy'
-        h.consecutiveFailures = 0
-        h.episode = undefined
-      } else if (h.episode) {
-        h.episode.didNotHelp = true
-        h.episode.recycled = true
-      }
-    },
-    operatorRecycled(site) {
-      const h = get(site)
-      if (h.episode) {
-        h.episode.didNotHelp = false
-        h.episode.recycled = false
-      }
-    },
+/** `ran`: the recycle acted on the cluster; false when it was skipped or never started. */
+export function recycleFinished(s: SiteState, ran: boolean): SiteState {
+  if (!s.episode) return s
+  return { ...s, episode: { ...s.episode, recycleActive: false, recycled: s.episode.recycled || ran } }
+}
+
+/** The probe run after a recycle: ok → healthy; failing → no more automatic recycles. */
+export function verified(s: SiteState, ok: boolean): SiteState {
+  if (ok) {
+    const { episode: _gone, ...rest } = s
+    return { ...rest, health: 'healthy', consecutiveFailures: 0 }
   }
+  if (!s.episode) return s
+  return { ...s, episode: { ...s.episode, didNotHelp: true, recycled: true, recycleActive: false } }
+}
+
+/** An operator recycle lifts the did-not-help stop. */
+export function operatorRecycled(s: SiteState): SiteState {
+  return s.episode ? { ...s, episode: { ...s.episode, didNotHelp: false, recycled: false } } : s
 }

@@ -1,37 +1,14 @@
 // What a trigger says about a site. Jenkins, the probes and an operator all
 // produce the same shape, so the health state machine and the policy never
-// need to know where a verdict came from beyond `source`.
+// need to know where a verdict came from beyond `source`. The shapes are
+// declared once, as schemas, in state/schema.ts (they are stored too).
 
-export type VerdictSource = 'jenkins' | 'probe' | 'operator'
+import type { Static } from 'typebox'
+import type { CheckResultSchema, VerdictSchema, VERDICT_SOURCES } from '../state/schema.ts'
+
+export type VerdictSource = (typeof VERDICT_SOURCES)[number]
 
 /** One check's result, as Jenkins reported it or as a probe measured it. */
-export interface CheckResult {
-  name: string
-  ok: boolean
-  url?: string
-  /** HTTP status, when there was a response. */
-  status?: number
-  latencyMs?: number
-  /** Plain words: which condition failed and the evidence. */
-  message?: string
-  /** Alert-only findings that never make a check fail (certificate expiry). */
-  warnings?: string[]
-  /** ISO time the result was taken (probes). */
-  at?: string
-}
+export type CheckResult = Static<typeof CheckResultSchema>
 
-export interface Verdict {
-  site: string
-  ok: boolean
-  source: VerdictSource
-  /** ISO 8601. */
-  at: string
-  checks: CheckResult[]
-  /** Commit the trigger names (Jenkins payload), if any. */
-  commit?: string
-  /** Jenkins build URL, probe run id, operator reason. */
-  ref?: string
-  /** Idempotency key: `jenkins:<job>#<build>`; the same key acts once. */
-  key?: string
-  summary: string
-}
+export type Verdict = Static<typeof VerdictSchema>

@@ -19,12 +19,14 @@ import {
   type V1StatefulSet,
 } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
-import { AppError, Errors } from '../errors.ts'
+import { Errors } from '../errors.ts'
+import { kubeError } from './errors.ts'
 import type { EvictResult, Kube, KubeEvent, PodState, RestartPatch, WorkloadRef, WorkloadState } from './types.ts'
 import { createLeaseApi } from './lease.ts'
+import { createObjectStore } from './objects.ts'
 import { findKubeconfig } from './find.ts'
 
-export { findKubeconfig }
+export { findKubeconfig, kubeError }
 
 type AnyWorkload = V1Deployment | V1StatefulSet | V1DaemonSet
 
@@ -35,32 +37,6 @@ export interface KubeOptions {
   env?: NodeJS.ProcessEnv
   /** Recorded as the Event source and the field manager. */
   component?: string
-}
-
-/** Maps a client-node failure to our codes; `what` says which call failed. */
-export function kubeError(e: unknown, what: string): AppError {
-  if (e instanceof AppError) return e
-  if (e instanceof ApiException) {
-    let msg = ''
-    try {
-      const body = typeof e.body === 'string' ? JSON.parse(e.body) as { message?: string } : e.body as { message?: string }
-      msg = body?.message ?? ''
-    } catch {
-      msg = ''
-    }
-    const detail = msg ? `: ${msg.slice(0, 300)}` : ''
-    switch (e.code) {
-      case 404: return Errors.kubeNotFound(`${what}: not found${detail}`)
-      case 401: return Errors.kubeForbidden(`${what}: not authenticated${detail}`)
-      case 403: return Errors.kubeForbidden(`${what}: forbidden${detail}`)
-      case 409: return Errors.kubeConflict(`${what}: conflict${detail}`)
-      case 429: return Errors.kubeTooManyRequests(`${what}: too many requests${detail}`)
-      default: return Errors.kube(`${what}: HTTP ${e.code}${detail}`)
-    }
-  }
-  const err = e as NodeJS.ErrnoException & { cause?: { code?: string } }
-  const code = err?.code ?? err?.cause?.code
-  return Errors.kube(`${what}: ${code ?? 'the API server could not be reached'}`, { cause: e })
 }
 
 function selectorString(sel: V1LabelSelector | undefined): string {
@@ -161,6 +137,29 @@ export function toPodState(p: V1Pod): PodState {
   }
 }
 
+/**
+ * client-node 2.0 builds a new undici Agent for every request, so every call
+ * is a new TCP and TLS handshake (GET ~15 ms instead of ~7 ms here). One
+ * Agent per process keeps one pool of keep-alive connections; its options
+ * depend only on the cluster and the user, which do not change once a
+ * KubeConfig is loaded. The method is private in client-node's types, so it
+ * is wrapped on the instance; returns the function that closes the pool.
+ */
+function shareOneConnectionPool(kc: KubeConfig): () => void {
+  const self = kc as unknown as { createDispatcher(cluster: unknown, options: unknown): unknown }
+  const make = self.createDispatcher.bind(kc)
+  let made = false
+  let dispatcher: { close?: () => Promise<void> } | undefined
+  self.createDispatcher = (cluster, options) => {
+    if (!made) {
+      dispatcher = make(cluster, options) as typeof dispatcher
+      made = true
+    }
+    return dispatcher
+  }
+  return () => { void dispatcher?.close?.().catch(() => undefined) }
+}
+
 const PLURAL: Record<WorkloadRef['kind'], string> = { Deployment: 'deployments', StatefulSet: 'statefulsets', DaemonSet: 'daemonsets' }
 
 export function createKube(opts: KubeOptions): Kube {
@@ -171,6 +170,7 @@ export function createKube(opts: KubeOptions): Kube {
   if (!where) throw Errors.kube('no kubeconfig: set KUBECONFIG, create ~/.kube/config, or run in a cluster')
   if (where.kind === 'file') kc.loadFromFile(where.path)
   else kc.loadFromCluster()
+  const closePool = shareOneConnectionPool(kc)
   const apps = kc.makeApiClient(AppsV1Api)
   const core = kc.makeApiClient(CoreV1Api)
   const version = kc.makeApiClient(VersionApi)
@@ -372,8 +372,13 @@ export function createKube(opts: KubeOptions): Kube {
       return createLeaseApi(kc, namespace, name)
     },
 
+    objects(namespace) {
+      return createObjectStore(kc, namespace)
+    },
+
     close() {
-      // client-node keeps no timers of its own here; watches stop with their signals.
+      // Watches stop with their signals; the shared connection pool goes here.
+      closePool()
     },
   }
 }

@@ -4,21 +4,8 @@
 
 import { ApiException, CoordinationV1Api, KubeConfig, type V1Lease } from '@kubernetes/client-node'
 import { Errors } from '../errors.ts'
-import { kubeError } from './client.ts'
-
-export interface LeaseRecord {
-  holder?: string
-  renewTime?: number
-  durationSeconds: number
-  transitions: number
-  resourceVersion?: string
-}
-
-export interface LeaseApi {
-  read(): Promise<LeaseRecord | undefined>
-  /** Creates or replaces the lease for `holder`; throws Errors.kubeConflict when someone else wrote first. */
-  write(holder: string | undefined, prev: LeaseRecord | undefined, now: number, durationSeconds: number): Promise<LeaseRecord>
-}
+import { kubeError } from './errors.ts'
+import type { LeaseApi, LeaseRecord } from './types.ts'
 
 /**
  * A MicroTime as the API server parses it (six fractional digits). client-node

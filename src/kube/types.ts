@@ -2,7 +2,6 @@
 // outside src/kube/ imports @kubernetes/client-node; these types are ours.
 
 import type { WorkloadKind } from '../config/types.ts'
-import type { LeaseApi } from './lease.ts'
 
 export interface WorkloadRef {
   kind: WorkloadKind
@@ -98,5 +97,44 @@ export interface Kube {
   ping(): Promise<string>
   /** The Lease used to elect the replica that runs the cron probes. */
   lease(namespace: string, name: string): LeaseApi
+  /** kube-recycler's own state objects (ConfigMaps) in its namespace. */
+  objects(namespace: string): ObjectStore
   close(): void
+}
+
+export interface LeaseRecord {
+  holder?: string
+  renewTime?: number
+  durationSeconds: number
+  transitions: number
+  resourceVersion?: string
+}
+
+export interface LeaseApi {
+  read(): Promise<LeaseRecord | undefined>
+  /** Creates or replaces the lease for `holder`; throws Errors.kubeConflict when someone else wrote first. */
+  write(holder: string | undefined, prev: LeaseRecord | undefined, now: number, durationSeconds: number): Promise<LeaseRecord>
+}
+
+
+/** One stored object: its text and its resourceVersion (the write precondition). */
+export interface StoredObject {
+  data: string
+  version: string
+}
+
+export type ObjectEvent = { name: string; object: StoredObject | undefined }
+
+/**
+ * A small keyed store of text objects with optimistic concurrency, as the
+ * state store needs it. In a cluster these are ConfigMaps labelled as ours.
+ */
+export interface ObjectStore {
+  /** Every object of ours, and the collection's version to watch from. */
+  list(): Promise<{ items: Map<string, StoredObject>; version: string }>
+  read(name: string): Promise<StoredObject | undefined>
+  /** Creates (no version) or replaces (version precondition); throws Errors.kubeConflict when it moved. Returns the new version. */
+  write(name: string, data: string, version: string | undefined): Promise<string>
+  /** Calls `onEvent` for every change after `version`; resolves when the watch ends (the caller lists again). */
+  watch(version: string, onEvent: (e: ObjectEvent) => void, signal: AbortSignal): Promise<void>
 }

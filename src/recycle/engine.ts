@@ -8,7 +8,7 @@ import { abortableSleep, type Clock } from '../clock.ts'
 import type { SiteConfig, StrategyName } from '../config/types.ts'
 import { Errors, isAppError } from '../errors.ts'
 import type { Kube, WorkloadRef, WorkloadState } from '../kube/types.ts'
-import type { RecyclePlan } from '../status/history.ts'
+import type { RecyclePlan } from '../state/schema.ts'
 import type { Executor, RunContext, RunOutcome } from './executor.ts'
 import { LAST_RECYCLE_ANNOTATION, mayTakeLock, parseLastRecycle, type LastRecycle } from './lock.ts'
 import { rollout, watchRollout } from './strategies/rollout.ts'
@@ -26,7 +26,7 @@ export interface EngineOptions {
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>
 }
 
-export function createEngine(opts: EngineOptions): Executor & Required<Pick<Executor, 'inspect' | 'recordEvent' | 'inFlight' | 'resume'>> & { resolve(site: SiteConfig): Promise<WorkloadRef> } {
+export function createEngine(opts: EngineOptions): Executor & Required<Pick<Executor, 'inspect' | 'recordEvent' | 'resume'>> & { resolve(site: SiteConfig): Promise<WorkloadRef> } {
   const { kube, clock } = opts
   const log = opts.logger.child({ component: 'engine' })
   const holder = opts.holder ?? hostname()
@@ -82,38 +82,33 @@ export function createEngine(opts: EngineOptions): Executor & Required<Pick<Exec
       }
     },
 
-    async inFlight(site) {
-      const ref = await resolve(site)
-      const w = await kube.getWorkload(ref)
-      const last = parseLastRecycle(w.annotations)
-      if (!last || last.outcome !== 'running' || last.holder !== holder) return undefined
-      if (clock.now() - Date.parse(last.at) > site.recycle.timeoutMs + 60_000) return undefined
-      const strategy = (['rollout', 'evict', 'delete'] as const).find((s) => s === last.strategy) ?? 'rollout'
-      return { id: last.id, at: last.at, strategy, reason: last.reason, trigger: last.trigger, ...(last.key ? { key: last.key } : {}), ...(last.commit ? { commit: last.commit } : {}) }
-    },
-
     async resume(ctx, inflight) {
       const ref = await resolve(ctx.site)
       const workload = await kube.getWorkload(ref)
       const lock = parseLastRecycle(workload.annotations)
-      if (!lock || lock.id !== inflight.id) return { state: 'skipped', reason: 'the lock moved on before it could be resumed' }
-      let outcome: RunOutcome
-      if (inflight.strategy === 'rollout') {
-        ctx.step(`resumed after a restart: watching the rollout started at ${inflight.at}`)
-        outcome = await watchRollout({
-          kube, clock, workload, commitEnv: ctx.site.recycle.commitEnv, maxUnavailable: ctx.site.recycle.maxUnavailable,
-          deadline: Date.parse(inflight.at) + ctx.site.recycle.timeoutMs,
-          lock: { annotations: {}, resourceVersion: workload.resourceVersion },
-          step: ctx.step, signal: ctx.signal, sleep,
-        }, workload.generation, Date.parse(inflight.at))
-      } else {
-        // A batch of evictions cannot be picked up half way with certainty;
-        // the controllers replace what was evicted. Say so and release.
-        outcome = { state: 'failed', reason: `interrupted: this replica restarted during ${inflight.strategy}; the pods are left to their controller` }
+      if (!lock || lock.id !== inflight.id) {
+        return { state: 'skipped', reason: `never acted: the workload's lock is ${lock ? `recycle ${lock.id}` : 'free'}, so the replica that took this recycle stopped before it changed anything` }
       }
+      if (lock.outcome !== 'running') {
+        // It ended on the cluster before its holder could record it in the service state.
+        ctx.step(`adopted: the workload says it ${lock.outcome}${lock.finishedAt ? ` at ${lock.finishedAt}` : ''}`)
+        return lock.outcome === 'succeeded' ? { state: 'succeeded', message: `${inflight.strategy} finished before its replica stopped` } : { state: 'failed', reason: `${inflight.strategy} failed before its replica stopped` }
+      }
+      // Whatever the strategy, its end is the workload at its desired pods,
+      // updated and available: a rollout finishes under its controller; pods
+      // an interrupted evict/delete took are replaced by theirs. Nothing is
+      // evicted or patched again.
+      ctx.step(`watching the ${inflight.strategy} started at ${inflight.at} to its end`)
+      const outcome: RunOutcome = await watchRollout({
+        kube, clock, workload, commitEnv: ctx.site.recycle.commitEnv, maxUnavailable: ctx.site.recycle.maxUnavailable,
+        deadline: Math.max(Date.parse(inflight.at) + ctx.site.recycle.timeoutMs, clock.now() + 60_000),
+        lock: { annotations: {}, resourceVersion: workload.resourceVersion },
+        step: ctx.step, signal: ctx.signal, sleep,
+      }, workload.generation, Date.parse(inflight.at))
+      if (ctx.signal.aborted) return outcome
       await writeOutcome(ref, lock, outcome).catch(() => undefined)
       const type = outcome.state === 'succeeded' ? 'Normal' : 'Warning'
-      await kube.recordEvent(workload, { type, reason: outcome.state === 'succeeded' ? 'Recycled' : 'RecycleFailed', message: `kube-recycler ${inflight.id} (resumed): ${outcome.state === 'succeeded' ? outcome.message : outcome.state === 'failed' ? outcome.reason : 'skipped'}` })
+      await kube.recordEvent(workload, { type, reason: outcome.state === 'succeeded' ? 'Recycled' : 'RecycleFailed', message: `kube-recycler ${inflight.id} (adopted): ${outcome.state === 'succeeded' ? outcome.message : outcome.state === 'failed' ? outcome.reason : 'skipped'}` })
       return outcome
     },
 
@@ -212,9 +207,9 @@ export function createEngine(opts: EngineOptions): Executor & Required<Pick<Exec
         outcome = { state: 'failed', reason }
       }
       if (ctx.signal.aborted && lock) {
-        // Shutting down mid-recycle: the lock stays `running` with our
-        // identity, so this replica, restarted, watches it again (resume).
-        log.warn({ site: site.name, recycle: record.id }, 'stopped while a recycle was in flight; it will be resumed')
+        // Shutting down (or no longer leading) mid-recycle: the lock stays
+        // `running`, and the next leader adopts the recycle (resume).
+        log.warn({ site: site.name, recycle: record.id }, 'stopped while a recycle was in flight; the next leader adopts it')
         return outcome
       }
       if (lock) {

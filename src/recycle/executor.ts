@@ -1,10 +1,12 @@
-// The seam between the policy and the cluster. recycle/service.ts decides
-// whether a recycle may run; an Executor plans it (reads only) and runs it
-// (takes the cluster lock, acts with the strategy, watches the result).
-// The Kubernetes-backed executor lives in recycle/engine.ts.
+// The seam between the service and the cluster. The policy decides whether a
+// recycle may run and the runner (the leader) runs it through an Executor,
+// which plans it (reads only), runs it (takes the workload lock, acts with
+// the strategy, watches the result) or adopts one a gone replica left
+// running (watches it to its end). The Kubernetes-backed executor is
+// recycle/engine.ts.
 
 import type { SiteConfig, StrategyName } from '../config/types.ts'
-import type { RecyclePlan, RecycleRecord } from '../status/history.ts'
+import type { RecyclePlan, RecycleRecord } from '../state/schema.ts'
 
 export interface RunContext {
   record: RecycleRecord
@@ -43,10 +45,10 @@ export interface Executor {
   /** What the cluster says of the site's workload now (reads only). */
   inspect?(site: SiteConfig): Promise<SiteFacts>
   /**
-   * A recycle this replica (same identity: its container restarted) left
-   * running on the workload: watched again, never started again.
+   * A recycle the service recorded as running, left by a replica that is
+   * gone: watched to its end, never started again. `skipped` when it never
+   * acted (the workload's lock is not its own).
    */
-  inFlight?(site: SiteConfig): Promise<InFlight | undefined>
   resume?(ctx: RunContext, inflight: InFlight): Promise<RunOutcome>
   /** An Event on the site's workload, for outcomes decided outside run() (verification). */
   recordEvent?(site: SiteConfig, event: { type: 'Normal' | 'Warning'; reason: string; message: string }): Promise<void>

@@ -5,18 +5,14 @@ import type { Logger } from 'pino'
 import type { Clock } from '../clock.ts'
 import type { Secrets } from '../config/secrets.ts'
 import type { Config } from '../config/types.ts'
-import type { HealthBook } from '../health/state.ts'
 import type { Recycler } from '../recycle/service.ts'
-import type { History } from '../status/history.ts'
+import type { Readiness, StateStore } from '../state/store.ts'
 import type { Metrics } from '../status/metrics.ts'
 import type { Intake } from '../triggers/intake.ts'
 import type { Scheduler } from '../triggers/schedule.ts'
 import type { SiteFactsBook } from '../status/facts.ts'
 
-export interface Readiness {
-  ready: boolean
-  reason: string
-}
+export type { Readiness }
 
 export interface AppContext {
   config: Config
@@ -25,14 +21,15 @@ export interface AppContext {
   clock: Clock
   version: string
   startedAt: string
-  health: HealthBook
-  history: History
+  /** This replica's name (as the Lease knows it). */
+  identity: string
+  isLeader(): boolean
+  store: StateStore
   metrics: Metrics
   recycler: Recycler
   intake: Intake
   facts: SiteFactsBook
   scheduler?: Scheduler
-  /** Extra facts for /status, filled by later parts (git heads, running commits). */
   readiness(): Readiness
   /** Say loudly on /status why the service does not act on the cluster. */
   mode: { cluster: 'connected' | 'none'; note?: string }

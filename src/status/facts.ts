@@ -8,7 +8,7 @@ import type { Clock } from '../clock.ts'
 import type { SiteConfig } from '../config/types.ts'
 import { isAppError } from '../errors.ts'
 import type { Executor } from '../recycle/executor.ts'
-import type { CommitResolver } from '../recycle/service.ts'
+import type { CommitResolver } from '../recycle/runner.ts'
 
 export interface GitFacts {
   branch: string

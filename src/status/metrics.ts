@@ -12,6 +12,7 @@ export interface Metrics {
   health: Gauge<'site'>
   circuitOpen: Gauge<'site'>
   probes: Counter<'site' | 'check' | 'ok'>
+  stateWrites: Counter<'result'>
 }
 
 export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics {
@@ -27,5 +28,6 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     health: new Gauge({ name: 'kube_recycler_site_health', help: '1 healthy, 0 failing, -1 unknown', labelNames: ['site'], registers }),
     circuitOpen: new Gauge({ name: 'kube_recycler_circuit_open', help: '1 while automatic recycles of the site are stopped', labelNames: ['site'], registers }),
     probes: new Counter({ name: 'kube_recycler_probes_total', help: 'Probe results by site and check', labelNames: ['site', 'check', 'ok'], registers }),
+    stateWrites: new Counter({ name: 'kube_recycler_state_writes_total', help: 'Writes of the shared service state (ConfigMaps) by result: ok, conflict (another replica wrote first; retried), error', labelNames: ['result'], registers }),
   }
 }

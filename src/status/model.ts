@@ -1,38 +1,75 @@
-// The /status model: one object for dashboards (JSON) and the HTML page.
+// The /status model: one object for dashboards (JSON) and the HTML page,
+// built from the service's stored state, so every replica answers the same.
+// Recycles appear as briefs (no steps): GET /recycles/:id has the rest.
 
 import type { AppContext } from '../server/context.ts'
 import { targetLabel } from '../config/types.ts'
-import type { RecycleRecord } from './history.ts'
 import type { Verdict } from '../health/verdict.ts'
 import type { GitFacts } from './facts.ts'
-import type { ProbeRun } from '../triggers/schedule.ts'
+import type { Health, RecycleBrief, RecycleRecord } from '../state/schema.ts'
 
 export interface SiteStatus {
   name: string
   target: string
   strategy: string
-  health: 'healthy' | 'failing' | 'unknown'
+  health: Health
   consecutiveFailures: number
   lastVerdict: Verdict | null
-  lastRecycle: RecycleRecord | null
+  lastRecycle: RecycleBrief | null
   circuitOpen: boolean
   /** Jenkins has not reported within jenkins.expectEvery (dead-man's switch). */
   stale: boolean
+  /** The last Jenkins report the service received. */
+  lastReportAt?: string
   note?: string
   /** Production branch head vs the commit the workload runs. */
   git?: GitFacts
-  /** The last probe run of this replica. */
-  lastProbe?: ProbeRun
 }
 
 export interface StatusModel {
-  service: { version: string; startedAt: string; dryRun: boolean; cluster: string; note?: string }
+  service: { version: string; startedAt: string; dryRun: boolean; cluster: string; note?: string; replica: string; leader: boolean; ready: boolean }
   sites: SiteStatus[]
-  recent: RecycleRecord[]
+  recent: RecycleBrief[]
+}
+
+export function brief(r: RecycleRecord): RecycleBrief {
+  const { steps: _steps, plan: _plan, ...rest } = r
+  return { ...rest, url: `/recycles/${r.id}` }
+}
+
+/** Is the site's Jenkins silent past expectEvery? Counted from the last report, or from when the service started watching it. */
+export function isStale(expectEveryMs: number | undefined, lastReportAt: string | undefined, since: string | undefined, now: number): boolean {
+  if (expectEveryMs === undefined) return false
+  const from = lastReportAt ?? since
+  return from !== undefined && now - Date.parse(from) > expectEveryMs
 }
 
 export function statusModel(ctx: AppContext): StatusModel {
   const now = ctx.clock.now()
+  const all: RecycleRecord[] = []
+  const sites = ctx.config.sites.map((s): SiteStatus => {
+    const st = ctx.store.get(s.name)
+    all.push(...st.recycles)
+    const note = st.episode?.didNotHelp ? 'recycle-did-not-help: automatic recycles stopped until the site recovers or an operator recycles it' : undefined
+    ctx.facts.refreshIfStale(s)
+    const git = ctx.facts.get(s)
+    const last = st.recycles.at(-1)
+    return {
+      ...(git ? { git } : {}),
+      name: s.name,
+      target: targetLabel(s.target),
+      strategy: s.recycle.strategy,
+      health: st.health,
+      consecutiveFailures: st.consecutiveFailures,
+      lastVerdict: st.lastVerdict ?? null,
+      lastRecycle: last ? brief(last) : null,
+      circuitOpen: ctx.recycler.circuitOpen(s.name),
+      stale: isStale(s.jenkins.expectEveryMs, st.lastReportAt, st.since ?? ctx.startedAt, now),
+      ...(st.lastReportAt ? { lastReportAt: st.lastReportAt } : {}),
+      ...(note ? { note } : {}),
+    }
+  })
+  const recent = all.sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0)).slice(0, 50).map(brief)
   return {
     service: {
       version: ctx.version,
@@ -40,31 +77,11 @@ export function statusModel(ctx: AppContext): StatusModel {
       dryRun: ctx.recycler.dryRun,
       cluster: ctx.mode.cluster,
       ...(ctx.mode.note ? { note: ctx.mode.note } : {}),
+      replica: ctx.identity,
+      leader: ctx.isLeader(),
+      ready: ctx.readiness().ready,
     },
-    sites: ctx.config.sites.map((s) => {
-      const h = ctx.health.get(s.name)
-      const expect = s.jenkins.expectEveryMs
-      const lastJ = h.lastJenkinsAt ? Date.parse(h.lastJenkinsAt) : Date.parse(ctx.startedAt)
-      const stale = expect !== undefined && now - lastJ > expect
-      const note = h.episode?.didNotHelp ? 'recycle-did-not-help: automatic recycles stopped until the site recovers or an operator recycles it' : undefined
-      ctx.facts.refreshIfStale(s)
-      const git = ctx.facts.get(s)
-      const lastProbe = ctx.scheduler?.lastRun(s.name)
-      return {
-        ...(git ? { git } : {}),
-        ...(lastProbe ? { lastProbe } : {}),
-        name: s.name,
-        target: targetLabel(s.target),
-        strategy: s.recycle.strategy,
-        health: h.health,
-        consecutiveFailures: h.consecutiveFailures,
-        lastVerdict: h.lastVerdict ?? null,
-        lastRecycle: ctx.history.lastFor(s.name) ?? null,
-        circuitOpen: ctx.recycler.circuitOpen(s.name),
-        stale,
-        ...(note ? { note } : {}),
-      }
-    }),
-    recent: ctx.history.recent(50),
+    sites,
+    recent,
   }
 }

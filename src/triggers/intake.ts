@@ -1,17 +1,24 @@
 // Where every verdict enters: Jenkins, the probes and (for the record) the
-// operator. It drops repeats of the same delivery, advances the site's health
-// and, when the health machine says the failure is real, asks the recycler.
+// operator. In one change of the site's stored state it drops repeats of the
+// same delivery, advances the site's health and, when the health machine
+// says the failure is real, applies the recycle request: so a delivery is
+// counted once by the whole service, whichever replica it reached.
 
 import type { Logger } from 'pino'
 import type { Clock } from '../clock.ts'
 import type { SiteConfig } from '../config/types.ts'
-import type { HealthBook, Health } from '../health/state.ts'
+import { observe, type Health } from '../health/state.ts'
 import type { Verdict } from '../health/verdict.ts'
+import { applyRequest, newRecycleId } from '../recycle/requests.ts'
 import type { Recycler } from '../recycle/service.ts'
-import type { RecycleRecord } from '../status/history.ts'
+import { boundVerdict } from '../state/bounds.ts'
+import type { RecycleRecord, SiteState } from '../state/schema.ts'
+import type { StateStore } from '../state/store.ts'
 import type { Metrics } from '../status/metrics.ts'
 
-export type Action = 'none' | 'recycle-requested' | 'duplicate' | 'ignored'
+/** `planned`: a dry-run recorded what it would do; nothing changes in the cluster. */
+export const ACTIONS = ['none', 'recycle-requested', 'planned', 'duplicate', 'ignored'] as const
+export type Action = (typeof ACTIONS)[number]
 
 export interface Decision {
   site: string
@@ -22,54 +29,88 @@ export interface Decision {
 }
 
 export interface Intake {
-  submit(site: SiteConfig, verdict: Verdict): Decision
+  submit(site: SiteConfig, verdict: Verdict, extra?: { status?: string }): Promise<Decision>
   ignore(site: SiteConfig, key: string, reason: string): Decision
 }
 
+/**
+ * A repeated report that changes nothing is not written, except to keep the
+ * last verdict and the dead-man's switch fresh at this interval.
+ */
+export const REFRESH_MS = 60_000
+
 const HEALTH_VALUE: Record<Health, number> = { healthy: 1, failing: 0, unknown: -1 }
 
-export function createIntake(opts: { health: HealthBook; recycler: Recycler; metrics: Metrics; clock: Clock; logger: Logger; dedupeSize?: number }): Intake {
-  const { health, recycler, metrics } = opts
+function duplicateOf(s: SiteState, key: string): Decision | undefined {
+  const d = s.deliveries.find((x) => x.key === key)
+  if (!d) return undefined
+  return { site: s.site, action: 'duplicate', reason: `${key} was already received (${d.status ?? (d.ok ? 'passing' : 'failing')} at ${d.at})`, health: s.health }
+}
+
+/** Did anything a decision or /status depends on change? */
+function changed(prev: SiteState, next: SiteState, v: Verdict, now: number): boolean {
+  if (prev.health !== next.health || prev.consecutiveFailures !== next.consecutiveFailures || prev.consecutiveSuccesses !== next.consecutiveSuccesses) return true
+  if (JSON.stringify(prev.episode) !== JSON.stringify(next.episode)) return true
+  const lv = prev.lastVerdict
+  if (!lv || lv.ok !== v.ok || lv.source !== v.source || lv.summary !== v.summary) return true
+  if (now - Date.parse(lv.at) >= REFRESH_MS) return true
+  if (v.source === 'jenkins' && (!prev.lastReportAt || now - Date.parse(prev.lastReportAt) >= REFRESH_MS)) return true
+  return false
+}
+
+export function createIntake(opts: { store: StateStore; recycler: Recycler; metrics: Metrics; clock: Clock; logger: Logger }): Intake {
+  const { store, recycler, metrics } = opts
   const log = opts.logger.child({ component: 'intake' })
-  const max = opts.dedupeSize ?? 10_000
-  /** Keys of deliveries already acted on, oldest first. */
-  const seen = new Map<string, number>()
-  const remember = (key: string): boolean => {
-    if (seen.has(key)) return false
-    seen.set(key, opts.clock.now())
-    while (seen.size > max) seen.delete(seen.keys().next().value as string)
-    return true
-  }
-  const duplicate = (site: SiteConfig, key: string): Decision => {
-    log.info({ site: site.name, key }, 'duplicate delivery: already acted on')
-    return { site: site.name, action: 'duplicate', reason: `${key} was already received`, health: health.get(site.name).health }
-  }
 
   return {
     ignore(site, key, reason) {
       // A non-final phase does not consume the key: the final one must still act.
-      if (seen.has(key)) return duplicate(site, key)
-      return { site: site.name, action: 'ignored', reason, health: health.get(site.name).health }
+      const dup = duplicateOf(store.get(site.name), key)
+      if (dup) return dup
+      return { site: site.name, action: 'ignored', reason, health: store.get(site.name).health }
     },
-    submit(site, verdict) {
-      if (verdict.key !== undefined && !remember(verdict.key)) return duplicate(site, verdict.key)
-      metrics.verdicts.inc({ site: site.name, source: verdict.source, ok: String(verdict.ok) })
-      const obs = health.observe(site, verdict)
-      metrics.health.set({ site: site.name }, HEALTH_VALUE[obs.health])
-      log.info({ site: site.name, source: verdict.source, ok: verdict.ok, health: obs.health, transition: obs.transition, ref: verdict.ref }, `verdict: ${verdict.summary}`)
-      if (!obs.recycle) return { site: site.name, action: 'none', reason: obs.reason, health: obs.health }
-      const record = recycler.request({
-        site: site.name,
-        source: verdict.source,
-        reason: `${verdict.summary} (${obs.reason})`,
-        ...(verdict.ref ? { ref: verdict.ref } : {}),
-        ...(verdict.key ? { key: verdict.key } : {}),
-        ...(verdict.commit ? { commit: verdict.commit } : {}),
+    async submit(site, verdict, extra = {}) {
+      const now = opts.clock.now()
+      const id = newRecycleId(now)
+      const decision = await store.update<Decision>(site.name, (s) => {
+        if (verdict.key !== undefined) {
+          const dup = duplicateOf(s, verdict.key)
+          if (dup) return { result: dup }
+        }
+        const { next: observed, obs } = observe(s, site, verdict)
+        let next: SiteState = { ...observed, lastVerdict: boundVerdict(verdict) }
+        if (verdict.source === 'jenkins') next.lastReportAt = verdict.at
+        if (verdict.key !== undefined) next.deliveries = [...s.deliveries, { key: verdict.key, ok: verdict.ok, ...(extra.status ? { status: extra.status } : {}), at: verdict.at }]
+        const plain: Decision = { site: site.name, action: 'none', reason: obs.reason, health: obs.health }
+        if (!obs.recycle) {
+          // A repeated healthy report is not written; its key is not needed:
+          // counting it again changes nothing either.
+          if (!changed(s, observed, verdict, now)) return { result: plain }
+          return { next, result: plain }
+        }
+        const applied = applyRequest(next, site, {
+          site: site.name,
+          source: verdict.source,
+          reason: `${verdict.summary} (${obs.reason})`,
+          ...(verdict.ref ? { ref: verdict.ref } : {}),
+          ...(verdict.key ? { key: verdict.key } : {}),
+          ...(verdict.commit ? { commit: verdict.commit } : {}),
+        }, { now, id, dryRun: recycler.dryRun })
+        next = applied.next
+        const r = applied.record
+        if (applied.decision.kind === 'skip') return { next, result: { ...plain, reason: r.reason ?? 'skipped', recycle: r } }
+        if (applied.decision.kind === 'plan') return { next, result: { ...plain, action: 'planned', recycle: r } }
+        return { next, result: { ...plain, action: 'recycle-requested', recycle: r } }
       })
-      if (record.state === 'skipped') {
-        return { site: site.name, action: 'none', reason: record.reason ?? 'skipped', health: obs.health, recycle: record }
+      if (decision.action === 'duplicate') {
+        log.info({ site: site.name, key: verdict.key }, 'duplicate delivery: already counted')
+        return decision
       }
-      return { site: site.name, action: 'recycle-requested', reason: obs.reason, health: obs.health, recycle: record }
+      metrics.verdicts.inc({ site: site.name, source: verdict.source, ok: String(verdict.ok) })
+      metrics.health.set({ site: site.name }, HEALTH_VALUE[decision.health])
+      log.info({ site: site.name, source: verdict.source, ok: verdict.ok, health: decision.health, action: decision.action, ref: verdict.ref }, `verdict: ${verdict.summary}`)
+      if (decision.recycle) recycler.requested(decision.recycle)
+      return decision
     },
   }
 }

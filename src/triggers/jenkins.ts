@@ -6,6 +6,7 @@ import Type, { type Static } from 'typebox'
 import { Compile } from 'typebox/compile'
 import type { Config, JenkinsStatus, SiteConfig } from '../config/types.ts'
 import { formatSchemaErrors } from '../config/errors.ts'
+import { clip, LIMITS } from '../state/bounds.ts'
 import { Errors } from '../errors.ts'
 import type { CheckResult, Verdict } from '../health/verdict.ts'
 
@@ -77,7 +78,7 @@ export function parseJenkinsPayload(body: unknown): ParsedPayload {
 }
 
 export type JenkinsVerdict =
-  | { kind: 'verdict'; site: SiteConfig; verdict: Verdict }
+  | { kind: 'verdict'; site: SiteConfig; verdict: Verdict; status: JenkinsStatus }
   | { kind: 'ignored'; site: SiteConfig; reason: string; key: string }
 
 /** Maps a payload to its site and verdict; throws 404 errors for unknown sites and jobs. */
@@ -112,12 +113,16 @@ export function jenkinsVerdict(config: Config, parsed: ParsedPayload, now: Date)
   const scmCommit = parsed.kind === 'notification' ? parsed.body.build.scm?.commit : undefined
   const commit = parsed.kind === 'own' ? parsed.body.commit : (scmCommit && /^[0-9a-fA-F]{7,64}$/.test(scmCommit) ? scmCommit : undefined)
   const bad = checks.filter((c) => !c.ok).map((c) => c.name)
-  const summary = failing
-    ? `${job} #${buildNo} ${status}${bad.length > 0 ? `: ${bad.join(', ')} failed` : ''}`
-    : `${job} #${buildNo} ${status}`
+  // Named in full up to a point: a report of a thousand failing checks must
+  // not make a thousand-name summary in every log line and stored verdict.
+  const failedNames = bad.length > 10 ? `${bad.slice(0, 10).join(', ')} and ${bad.length - 10} more` : bad.join(', ')
+  const summary = clip(failing
+    ? `${job} #${buildNo} ${status}${bad.length > 0 ? `: ${failedNames} failed` : ''}`
+    : `${job} #${buildNo} ${status}`, LIMITS.summary)
   return {
     kind: 'verdict',
     site,
+    status,
     verdict: {
       site: site.name,
       ok: !failing,

@@ -7,7 +7,7 @@
 import type { Logger } from 'pino'
 import type { Clock } from '../clock.ts'
 import { Errors, isAppError } from '../errors.ts'
-import type { LeaseApi, LeaseRecord } from '../kube/lease.ts'
+import type { LeaseApi, LeaseRecord } from '../kube/types.ts'
 
 export interface Leader {
   readonly identity: string

@@ -8,23 +8,15 @@ import type { Logger } from 'pino'
 import type { Clock } from '../clock.ts'
 import type { SiteConfig } from '../config/types.ts'
 import type { CheckResult, Verdict } from '../health/verdict.ts'
+import { isAppError } from '../errors.ts'
 import type { Intake } from './intake.ts'
 import type { Prober } from './probe.ts'
 import type { Metrics } from '../status/metrics.ts'
-
-export interface ProbeRun {
-  at: string
-  ok: boolean
-  checks: CheckResult[]
-}
 
 export interface Scheduler {
   start(): void
   /** Runs one site's checks now (a tick); resolves with the verdict. */
   tick(site: string): Promise<Verdict | undefined>
-  /** Probes without a verdict reaching the intake (verification after a recycle). */
-  probe(site: SiteConfig): Promise<Verdict>
-  lastRun(site: string): ProbeRun | undefined
   stop(): Promise<void>
   readonly ticks: number
 }
@@ -57,23 +49,21 @@ export function verdictFromChecks(site: SiteConfig, checks: CheckResult[], at: s
   }
 }
 
+/** One run of a site's checks, as a verdict (ticks, and the verification after a recycle). */
+export async function probeOnce(prober: Prober, site: SiteConfig, clock: Clock, metrics: Metrics): Promise<Verdict> {
+  const at = new Date(clock.now()).toISOString()
+  const checks = await prober.runChecks(site.checks)
+  for (const c of checks) metrics.probes.inc({ site: site.name, check: c.name, ok: String(c.ok) })
+  return verdictFromChecks(site, checks, at)
+}
+
 export function createScheduler(opts: SchedulerOptions): Scheduler {
   const log = opts.logger.child({ component: 'schedule' })
   const sites = new Map(opts.sites.filter((s) => s.checks.length > 0).map((s) => [s.name, s]))
   const tasks: ScheduledTask[] = []
-  const runs = new Map<string, ProbeRun>()
   const inFlight = new Set<Promise<unknown>>()
   let stopped = false
   let ticks = 0
-
-  async function probe(site: SiteConfig): Promise<Verdict> {
-    const at = new Date(opts.clock.now()).toISOString()
-    const checks = await opts.prober.runChecks(site.checks)
-    for (const c of checks) opts.metrics.probes.inc({ site: site.name, check: c.name, ok: String(c.ok) })
-    const v = verdictFromChecks(site, checks, at)
-    runs.set(site.name, { at, ok: v.ok, checks })
-    return v
-  }
 
   async function tick(name: string): Promise<Verdict | undefined> {
     const site = sites.get(name)
@@ -84,11 +74,17 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
     }
     ticks++
     const run = (async () => {
-      const v = await probe(site)
+      const v = await probeOnce(opts.prober, site, opts.clock, opts.metrics)
       if (stopped) return v
       opts.onProbe?.(site, v)
-      const d = opts.intake.submit(site, v)
-      log.info({ site: name, ok: v.ok, action: d.action, health: d.health }, `probe: ${v.summary}`)
+      try {
+        const d = await opts.intake.submit(site, v)
+        log.info({ site: name, ok: v.ok, action: d.action, health: d.health }, `probe: ${v.summary}`)
+      } catch (e) {
+        // The state store is not reachable: this tick's verdict is lost, and
+        // said; the next tick tries again. Nothing is decided on a local copy.
+        log.warn({ site: name, code: isAppError(e) ? e.code : undefined }, `probe verdict not recorded: ${isAppError(e) ? e.message : 'error'}`)
+      }
       return v
     })()
     inFlight.add(run)
@@ -121,8 +117,6 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
       }
     },
     tick,
-    probe,
-    lastRun: (name) => runs.get(name),
     async stop() {
       stopped = true
       for (const t of tasks) {

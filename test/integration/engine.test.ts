@@ -228,7 +228,7 @@ t.test('a rollout that cannot finish is reported failed within its deadline, wit
   t.equal(last.outcome, 'failed', 'the lock is released with the outcome')
 })
 
-t.test('a rollout in flight when the replica stops is watched again, not started again', async (t) => {
+t.test('a rollout in flight when its replica stops is adopted by another: watched to its end, not started again', async (t) => {
   const ns = await freshNamespace('resume')
   t.teardown(ns.cleanup)
   await kubectl(['apply', '-f', '-'], { namespace: ns.name, input: deployment('web', 2) })
@@ -240,15 +240,16 @@ t.test('a rollout in flight when the replica stops is watched again, not started
   t.equal(r1.outcome.state, 'failed')
   const lockNow = JSON.parse((await kubectlJson(['get', 'deployment', 'web'], { namespace: ns.name })).metadata.annotations[LAST_RECYCLE_ANNOTATION])
   t.match(lockNow, { id: r1.record.id, outcome: 'running', holder: 'pod-x' }, 'the lock is left running on shutdown')
-  // Another replica does not adopt it (it cannot know pod-x is gone); pod-x restarted does.
-  t.equal(await realEngine(clusterKubeconfig(), 'pod-y').engine.inFlight(site), undefined)
-  const again = realEngine(clusterKubeconfig(), 'pod-x')
-  const inflight = await again.engine.inFlight(site)
-  t.match(inflight, { id: r1.record.id, strategy: 'rollout', commit: COMMIT })
+  const inflight = { id: r1.record.id, at: r1.record.createdAt, strategy: 'rollout' as const, reason: 'integration test', trigger: 'operator', commit: COMMIT }
+  // A recycle the service recorded but that never took the workload's lock never acted: adopting it does nothing.
+  const other = realEngine(clusterKubeconfig(), 'pod-y')
+  const never = await other.engine.resume({ record: r1.record, site, strategy: 'rollout', step: () => undefined, signal: new AbortController().signal }, { ...inflight, id: 'rc-never-took-the-lock' })
+  t.equal(never.state, 'skipped')
+  t.match((never as { reason: string }).reason, /never acted: the workload's lock is recycle rc-/)
   const steps: string[] = []
-  const outcome = await again.engine.resume({ record: r1.record, site, strategy: 'rollout', commit: COMMIT, step: (m) => steps.push(m), signal: new AbortController().signal }, inflight!)
+  const outcome = await other.engine.resume({ record: r1.record, site, strategy: 'rollout', commit: COMMIT, step: (m) => steps.push(m), signal: new AbortController().signal }, inflight)
   t.equal(outcome.state, 'succeeded', JSON.stringify(outcome))
-  t.match(steps[0], /resumed after a restart/)
+  t.match(steps[0], /watching the rollout started at .* to its end/)
   const d = await kubectlJson(['get', 'deployment', 'web'], { namespace: ns.name })
   t.equal(d.metadata.annotations['deployment.kubernetes.io/revision'], '2', 'not started again: still one rollout')
   t.equal(JSON.parse(d.metadata.annotations[LAST_RECYCLE_ANNOTATION]).outcome, 'succeeded')

@@ -6,7 +6,7 @@
 import t from 'tap'
 import { createServer } from 'node:net'
 import { createGitHeads } from '../../src/git/heads.ts'
-import type { CommitResolver } from '../../src/recycle/service.ts'
+import type { CommitResolver } from '../../src/recycle/runner.ts'
 import { startGitServer } from '../fixtures/git-server.ts'
 import { fakeExecutor } from '../fixtures/fake-executor.ts'
 import { SECRETS, testApp } from '../fixtures/app.ts'
@@ -48,7 +48,7 @@ t.test('the recycle pins the production head found by ls-remote', async (t) => {
   t.equal(res.statusCode, 202)
   await h.app.core.recycler.idle()
   t.equal(ex.runs[0]!.commit, head)
-  const rec = h.app.core.history.get(res.json().id)!
+  const rec = h.app.core.recycler.get(res.json().id)!
   t.match(rec.steps.map((s) => s.message).join('\n'), new RegExp(`production head of production is ${head.slice(0, 12)}`))
 })
 
@@ -65,7 +65,7 @@ for (const mode of ['skip', 'recycle-unpinned'] as const) {
     t.teardown(() => h.app.close())
     const res = await h.app.inject({ method: 'POST', url: '/recycle', headers: op, payload: { site: 'shop', reason: 'git down' } })
     await h.app.core.recycler.idle()
-    const rec = h.app.core.history.get(res.json().id)!
+    const rec = h.app.core.recycler.get(res.json().id)!
     if (mode === 'skip') {
       t.equal(rec.state, 'skipped')
       t.match(rec.reason, /^git: .*could not be reached/)

@@ -31,13 +31,14 @@ t.test('failureThreshold ticks → one recycle → verified recovered', async (t
   t.teardown(() => h.app.close())
   const sched = h.app.core.scheduler!
   t.equal((await sched.tick('shop'))!.ok, true)
-  t.equal(h.app.core.health.get('shop').health, 'healthy')
+  t.equal(h.app.core.store.get('shop').health, 'healthy')
   site.set('broken')
   const v1 = await sched.tick('shop')
   t.equal(v1!.ok, false)
   t.match(v1!.summary, /2\/2 checks failed: home \(expected status 200-299, got 500/)
   t.equal(ex.runs.length, 0, 'one failing tick is below the threshold')
   await sched.tick('shop')
+  await ex.waitRuns(1)
   t.equal(ex.runs.length, 1, 'the second failing tick requests the recycle')
   t.equal(ex.runs[0]!.record.trigger.source, 'probe')
   await sched.tick('shop')
@@ -45,14 +46,15 @@ t.test('failureThreshold ticks → one recycle → verified recovered', async (t
   site.set('healthy')
   ex.finish({ state: 'succeeded', message: 'rolled out' })
   await h.app.core.recycler.idle()
-  const rec = h.app.core.history.recent(1)[0]!
+  const rec = h.app.core.store.get('shop').recycles.at(-1)!
   t.equal(rec.state, 'succeeded')
   t.equal(rec.verification, 'recovered')
-  t.equal(h.app.core.health.get('shop').health, 'healthy')
+  t.equal(h.app.core.store.get('shop').health, 'healthy')
   const status = (await h.app.inject({ method: 'GET', url: '/status' })).json()
   t.equal(status.sites[0].health, 'healthy')
   t.equal(status.sites[0].lastRecycle.verification, 'recovered')
-  t.equal(status.sites[0].lastProbe.ok, true, 'the last probe run (the verification) is shown')
+  t.equal(status.sites[0].lastVerdict.ok, true, 'the last verdict (the verification) is shown')
+  t.equal(status.sites[0].lastVerdict.source, 'probe')
 })
 
 t.test('still failing after the recycle → recycle-did-not-help, no second automatic recycle', async (t) => {
@@ -65,7 +67,7 @@ t.test('still failing after the recycle → recycle-did-not-help, no second auto
   site.set('wrong-body')
   await sched.tick('shop')
   await h.app.core.recycler.idle()
-  const rec = h.app.core.history.recent(1)[0]!
+  const rec = h.app.core.store.get('shop').recycles.at(-1)!
   t.equal(rec.verification, 'recycle-did-not-help')
   t.match(rec.steps.map((s) => s.message).join('\n'), /verification 1\/2: still failing[\s\S]*verification 2\/2: still failing[\s\S]*recycle-did-not-help: shop still fails after recycle/)
   t.ok(h.logs.some((l) => l.includes('"level":"error"') && l.includes('recycle-did-not-help')), 'a loud log line')
@@ -77,7 +79,7 @@ t.test('still failing after the recycle → recycle-did-not-help, no second auto
   // An operator may still recycle; a recovery re-arms the automatic path.
   site.set('healthy')
   await sched.tick('shop')
-  t.equal(h.app.core.health.get('shop').health, 'healthy')
+  t.equal(h.app.core.store.get('shop').health, 'healthy')
 })
 
 t.test('cron ticks run on schedule, never overlap, and none runs after close', async (t) => {

@@ -33,6 +33,8 @@ export function registerErrorHandling(app: FastifyInstance): void {
     if (e.statusCode >= 500) request.log.error({ err }, 'request failed')
     else request.log.info({ code: e.code, status: e.statusCode }, e.message)
     const status = e.statusCode >= 500 && e.code !== Errors.unavailable.code ? 500 : e.statusCode
+    // Not ready (the state store cannot be reached): nothing was done; come back.
+    if (e.code === Errors.unavailable.code) void reply.header('Retry-After', '5')
     void reply.status(status).type('application/json').send({ code: e.code, message: e.message })
   })
   app.setNotFoundHandler((request, reply) => {

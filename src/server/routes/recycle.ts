@@ -7,7 +7,7 @@ import { errorResponses, RecycleRecordSchema } from '../schemas.ts'
 import { operatorAuth } from '../plugins/auth.ts'
 import { parseJsonBody } from '../plugins/body.ts'
 import { Errors } from '../../errors.ts'
-import type { RecycleRecord } from '../../status/history.ts'
+import type { RecycleRecord } from '../../state/schema.ts'
 import type { StrategyName } from '../../config/types.ts'
 
 export const RecycleSummary = Type.Object({
@@ -58,7 +58,7 @@ export default async function recycleRoutes(app: FastifyInstance, ctx: AppContex
     preValidation: [parseJsonBody(app)],
   }, async (request, reply) => {
     const body = request.body as { site: string; reason: string; strategy?: StrategyName; dryRun?: boolean; commit?: string }
-    const r = ctx.recycler.request({
+    const r = await ctx.recycler.request({
       site: body.site,
       source: 'operator',
       reason: body.reason,
@@ -77,8 +77,8 @@ export default async function recycleRoutes(app: FastifyInstance, ctx: AppContex
     },
   }, async (request) => {
     const { id } = request.params as { id: string }
-    const r = ctx.history.get(id)
-    if (!r) throw Errors.notFound(`no recycle with id "${id}" (this replica keeps the last ${ctx.config.service.historySize})`)
+    const r = ctx.recycler.get(id)
+    if (!r) throw Errors.notFound(`no recycle with id "${id}" (the service keeps the recycles of the circuit-breaker window and the last 50 per site)`)
     return r
   })
 }

@@ -16,6 +16,9 @@ const StatusBody = Type.Object({
     dryRun: Type.Boolean(),
     cluster: Type.String(),
     note: Type.Optional(Type.String()),
+    replica: Type.String(),
+    leader: Type.Boolean(),
+    ready: Type.Boolean(),
   }),
   sites: Type.Array(Type.Object({
     name: Type.String(),
@@ -36,7 +39,7 @@ const StatusBody = Type.Object({
       error: Type.Optional(Type.String()),
       checkedAt: Type.Optional(Type.String()),
     })),
-    lastProbe: Type.Optional(Type.Object({ at: Type.String(), ok: Type.Boolean(), checks: Type.Array(Type.Object({}, { additionalProperties: true })) })),
+    lastReportAt: Type.Optional(Type.String()),
   }, { additionalProperties: true })),
   recent: Type.Array(Type.Object({}, { additionalProperties: true })),
 }, { title: 'Status' })

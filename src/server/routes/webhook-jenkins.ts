@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify'
 import Type from 'typebox'
 import type { AppContext } from '../context.ts'
 import { errorResponses, VerdictSchema } from '../schemas.ts'
+import { ACTIONS } from '../../triggers/intake.ts'
 import { JenkinsPayload, jenkinsVerdict, parseJenkinsPayload } from '../../triggers/jenkins.ts'
 import { webhookAuth } from '../plugins/auth.ts'
 import { parseJsonBody } from '../plugins/body.ts'
@@ -15,7 +16,7 @@ import { recycleSummary, RecycleSummary } from './recycle.ts'
 const Accepted = Type.Object({
   site: Type.String(),
   verdict: Type.Union([VerdictSchema, Type.Null()]),
-  action: Type.Enum(['none', 'recycle-requested', 'duplicate', 'ignored']),
+  action: Type.Enum(ACTIONS),
   reason: Type.String(),
   health: Type.Enum(['healthy', 'failing', 'unknown']),
   recycle: Type.Optional(RecycleSummary),
@@ -52,7 +53,7 @@ export default async function webhookJenkins(app: FastifyInstance, ctx: AppConte
         ctx.metrics.webhooks.inc({ result: d.action })
         return reply.status(202).send({ site: d.site, verdict: null, action: d.action, reason: d.reason, health: d.health })
       }
-      const d = ctx.intake.submit(v.site, v.verdict)
+      const d = await ctx.intake.submit(v.site, v.verdict, v.status ? { status: v.status } : {})
       ctx.metrics.webhooks.inc({ result: d.action })
       return reply.status(202).send({
         site: d.site,

@@ -1,0 +1,86 @@
+// kube-recycler's state objects: ConfigMaps in its own namespace, labelled
+// as ours, one per site, the text in one data key. Written with the
+// resourceVersion precondition (409 = another replica wrote first); watched
+// so every replica sees every write.
+
+import { ApiException, CoreV1Api, KubeConfig, Watch, type V1ConfigMap } from '@kubernetes/client-node'
+import { Errors } from '../errors.ts'
+import { kubeError } from './errors.ts'
+import type { ObjectStore, StoredObject } from './types.ts'
+
+export const STATE_LABEL = 'kube-recycler.io/state'
+const DATA_KEY = 'state.json'
+const SELECTOR = `${STATE_LABEL}=site`
+
+function stored(cm: V1ConfigMap): StoredObject {
+  return { data: cm.data?.[DATA_KEY] ?? '', version: cm.metadata?.resourceVersion ?? '' }
+}
+
+export function createObjectStore(kc: KubeConfig, namespace: string): ObjectStore {
+  const core = kc.makeApiClient(CoreV1Api)
+  const watcher = new Watch(kc)
+  const body = (name: string, data: string, version: string | undefined): V1ConfigMap => ({
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: {
+      name,
+      namespace,
+      labels: { [STATE_LABEL]: 'site', 'app.kubernetes.io/managed-by': 'kube-recycler' },
+      ...(version ? { resourceVersion: version } : {}),
+    },
+    data: { [DATA_KEY]: data },
+  })
+  return {
+    async list() {
+      try {
+        const l = await core.listNamespacedConfigMap({ namespace, labelSelector: SELECTOR })
+        const items = new Map<string, StoredObject>()
+        for (const cm of l.items) if (cm.metadata?.name) items.set(cm.metadata.name, stored(cm))
+        return { items, version: l.metadata?.resourceVersion ?? '' }
+      } catch (e) {
+        throw kubeError(e, `list state ConfigMaps in ${namespace}`)
+      }
+    },
+    async read(name) {
+      try {
+        return stored(await core.readNamespacedConfigMap({ name, namespace }))
+      } catch (e) {
+        if (e instanceof ApiException && e.code === 404) return undefined
+        throw kubeError(e, `read ConfigMap ${namespace}/${name}`)
+      }
+    },
+    async write(name, data, version) {
+      try {
+        const out = version
+          ? await core.replaceNamespacedConfigMap({ name, namespace, body: body(name, data, version), fieldManager: 'kube-recycler' })
+          : await core.createNamespacedConfigMap({ namespace, body: body(name, data, undefined), fieldManager: 'kube-recycler' })
+        return out.metadata?.resourceVersion ?? ''
+      } catch (e) {
+        // 409 on create (it exists) or on replace (it moved): read again and retry.
+        if (e instanceof ApiException && e.code === 409) throw Errors.kubeConflict(`ConfigMap ${namespace}/${name}: written by another replica first`)
+        // Replacing an object someone deleted: say conflict too, so the caller reads (and creates) again.
+        if (e instanceof ApiException && e.code === 404 && version) throw Errors.kubeConflict(`ConfigMap ${namespace}/${name}: deleted underneath us`)
+        throw kubeError(e, `write ConfigMap ${namespace}/${name}`)
+      }
+    },
+    async watch(version, onEvent, signal) {
+      if (signal.aborted) return
+      await new Promise<void>((resolve) => {
+        let controller: AbortController | undefined
+        const onAbort = (): void => { controller?.abort(); resolve() }
+        signal.addEventListener('abort', onAbort, { once: true })
+        const done = (): void => { signal.removeEventListener('abort', onAbort); resolve() }
+        watcher.watch(`/api/v1/namespaces/${namespace}/configmaps`, { labelSelector: SELECTOR, resourceVersion: version, allowWatchBookmarks: false },
+          (phase, obj) => {
+            const cm = obj as V1ConfigMap
+            const name = cm.metadata?.name
+            if (!name) return
+            if (phase === 'ADDED' || phase === 'MODIFIED') onEvent({ name, object: stored(cm) })
+            else if (phase === 'DELETED') onEvent({ name, object: undefined })
+          },
+          () => done(),
+        ).then((c) => { controller = c; if (signal.aborted) c.abort() }, () => done())
+      })
+    },
+  }
+}

@@ -1,0 +1,97 @@
+// Everything kept for the service is bounded: in count (records, steps,
+// delivery keys, checks) and in bytes (every string, and the whole site
+// state, which must fit a ConfigMap with room to spare). A flood of large
+// reports can make the history shorter, never the process bigger.
+
+import type { RecycleRecord, RecycleStep, SiteState } from './schema.ts'
+import type { Verdict } from '../health/verdict.ts'
+
+export const LIMITS = {
+  /** Characters of any stored free text (reasons, messages, summaries). */
+  text: 300,
+  summary: 500,
+  /** Checks kept of a verdict; the summary still counts them all. */
+  checks: 20,
+  warnings: 5,
+  /** Steps kept of a recycle: the first ones (what was decided) and the last ones (how it ended). */
+  stepsHead: 10,
+  stepsTail: 30,
+  /** Delivery keys remembered per site (a retry of any of them is a duplicate). */
+  deliveries: 200,
+  /** Recycles kept per site beyond the current circuit-breaker window. */
+  recycles: 50,
+  /** Serialized bytes of one site's state (a ConfigMap holds 1 MiB). */
+  siteBytes: 256 * 1024,
+} as const
+
+export function clip(s: string, max: number = LIMITS.text): string {
+  return s.length <= max ? s : `${s.slice(0, max - 1)}…`
+}
+
+export function boundVerdict(v: Verdict): Verdict {
+  const checks = v.checks.slice(0, LIMITS.checks).map((c) => ({
+    ...c,
+    name: clip(c.name, 100),
+    ...(c.url !== undefined ? { url: clip(c.url) } : {}),
+    ...(c.message !== undefined ? { message: clip(c.message) } : {}),
+    ...(c.warnings !== undefined ? { warnings: c.warnings.slice(0, LIMITS.warnings).map((w) => clip(w)) } : {}),
+  }))
+  return {
+    ...v,
+    checks,
+    summary: clip(v.summary, LIMITS.summary),
+    ...(v.ref !== undefined ? { ref: clip(v.ref) } : {}),
+    ...(v.key !== undefined ? { key: clip(v.key) } : {}),
+  }
+}
+
+export function boundSteps(steps: RecycleStep[]): RecycleStep[] {
+  const max = LIMITS.stepsHead + LIMITS.stepsTail
+  const clipped = steps.map((s) => (s.message.length > LIMITS.text ? { at: s.at, message: clip(s.message) } : s))
+  if (clipped.length <= max) return clipped
+  const dropped = clipped.length - max + 1
+  return [
+    ...clipped.slice(0, LIMITS.stepsHead),
+    { at: clipped[LIMITS.stepsHead]!.at, message: `(${dropped} steps left out)` },
+    ...clipped.slice(clipped.length - LIMITS.stepsTail + 1),
+  ]
+}
+
+export function boundRecord(r: RecycleRecord): RecycleRecord {
+  return {
+    ...r,
+    trigger: { ...r.trigger, reason: clip(r.trigger.reason) },
+    ...(r.reason !== undefined ? { reason: clip(r.reason) } : {}),
+    ...(r.plan ? { plan: { ...r.plan, pods: r.plan.pods.slice(0, 50), why: clip(r.plan.why) } } : {}),
+    steps: boundSteps(r.steps),
+  }
+}
+
+const bytes = (s: SiteState): number => Buffer.byteLength(JSON.stringify(s))
+
+/**
+ * Trims a site's state to its bounds: delivery keys, then recycles older than
+ * the window (never an unfinished one), then, while it is still too large,
+ * the oldest finished recycles whatever their age.
+ */
+export function boundSiteState(s: SiteState, opts: { now: number; windowMs: number }): SiteState {
+  const out: SiteState = { ...s, deliveries: s.deliveries.slice(-LIMITS.deliveries) }
+  const unfinished = (r: RecycleRecord): boolean => r.state === 'pending' || r.state === 'running' || r.verification === 'pending'
+  const inWindow = (r: RecycleRecord): boolean => opts.now - Date.parse(r.createdAt) < opts.windowMs
+  let recycles = s.recycles
+  if (recycles.length > LIMITS.recycles) {
+    const excess = recycles.length - LIMITS.recycles
+    let dropped = 0
+    recycles = recycles.filter((r) => {
+      if (dropped < excess && !unfinished(r) && !inWindow(r)) { dropped++; return false }
+      return true
+    })
+  }
+  out.recycles = recycles
+  while (bytes(out) > LIMITS.siteBytes) {
+    const i = out.recycles.findIndex((r) => !unfinished(r))
+    if (i < 0) break
+    out.recycles = [...out.recycles.slice(0, i), ...out.recycles.slice(i + 1)]
+  }
+  return out
+}

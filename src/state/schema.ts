@@ -1,0 +1,140 @@
+// The shapes kube-recycler keeps for the service as a whole: what a decision
+// depends on (health, failure episode, circuit breaker, delivery keys, the
+// last report) and what /status shows (the recycle history). Declared once,
+// as TypeBox schemas with their static types: the store validates what it
+// loads from the cluster against them (a hand-edited ConfigMap is refused,
+// not half-read), and the routes answer with the same schemas.
+
+import Type, { type Static } from 'typebox'
+
+export const STRATEGY_NAMES = ['rollout', 'evict', 'delete'] as const
+export const VERDICT_SOURCES = ['jenkins', 'probe', 'operator'] as const
+
+export const RecycleStepSchema = Type.Object({ at: Type.String(), message: Type.String() })
+export type RecycleStep = Static<typeof RecycleStepSchema>
+
+export const RecyclePlanSchema = Type.Object({
+  workload: Type.String(),
+  strategy: Type.Enum(STRATEGY_NAMES),
+  pods: Type.Array(Type.String()),
+  why: Type.String(),
+})
+export type RecyclePlan = Static<typeof RecyclePlanSchema>
+
+export const RECYCLE_STATES = ['planned', 'pending', 'running', 'succeeded', 'failed', 'skipped'] as const
+export type RecycleState = (typeof RECYCLE_STATES)[number]
+
+export const VERIFICATIONS = ['pending', 'recovered', 'recycle-did-not-help'] as const
+
+export const RecycleRecordSchema = Type.Object({
+  id: Type.String(),
+  site: Type.String(),
+  target: Type.String(),
+  strategy: Type.Enum(STRATEGY_NAMES),
+  trigger: Type.Object({
+    source: Type.Enum(VERDICT_SOURCES),
+    reason: Type.String(),
+    ref: Type.Optional(Type.String()),
+    key: Type.Optional(Type.String()),
+  }),
+  commit: Type.Optional(Type.String()),
+  dryRun: Type.Boolean(),
+  state: Type.Enum(RECYCLE_STATES),
+  /** Why it was skipped or failed, in plain words. */
+  reason: Type.Optional(Type.String()),
+  plan: Type.Optional(RecyclePlanSchema),
+  steps: Type.Array(RecycleStepSchema),
+  createdAt: Type.String(),
+  /** The replica that runs (or ran) it: the Lease holder of the time. */
+  holder: Type.Optional(Type.String()),
+  finishedAt: Type.Optional(Type.String()),
+  /** After a succeeded recycle: did probing the site again show it healthy? */
+  verification: Type.Optional(Type.Enum(VERIFICATIONS)),
+  /** Identical skips in a row are one record: how many, and the last one's time. */
+  repeats: Type.Optional(Type.Integer({ minimum: 1 })),
+  lastAt: Type.Optional(Type.String()),
+}, { title: 'Recycle' })
+export type RecycleRecord = Static<typeof RecycleRecordSchema>
+
+/** A recycle as /status lists it: no steps (they live behind GET /recycles/:id). */
+export type RecycleBrief = Omit<RecycleRecord, 'steps' | 'plan'> & { url: string }
+
+export const CheckResultSchema = Type.Object({
+  name: Type.String(),
+  ok: Type.Boolean(),
+  url: Type.Optional(Type.String()),
+  /** HTTP status, when there was a response. */
+  status: Type.Optional(Type.Number()),
+  latencyMs: Type.Optional(Type.Number()),
+  /** Plain words: which condition failed and the evidence. */
+  message: Type.Optional(Type.String()),
+  /** Alert-only findings that never make a check fail (certificate expiry). */
+  warnings: Type.Optional(Type.Array(Type.String())),
+  /** ISO time the result was taken (probes). */
+  at: Type.Optional(Type.String()),
+})
+
+export const VerdictSchema = Type.Object({
+  site: Type.String(),
+  ok: Type.Boolean(),
+  source: Type.Enum(VERDICT_SOURCES),
+  /** ISO 8601. */
+  at: Type.String(),
+  checks: Type.Array(CheckResultSchema),
+  /** Commit the trigger names (Jenkins payload), if any. */
+  commit: Type.Optional(Type.String()),
+  /** Jenkins build URL, probe run id, operator reason. */
+  ref: Type.Optional(Type.String()),
+  /** Idempotency key `jenkins:<job>#<build>@<site>`: the same key acts once. */
+  key: Type.Optional(Type.String()),
+  summary: Type.String(),
+}, { title: 'Verdict' })
+
+export const HEALTH_STATES = ['healthy', 'failing', 'unknown'] as const
+export type Health = (typeof HEALTH_STATES)[number]
+
+export const EpisodeSchema = Type.Object({
+  /** When the site became failing. */
+  since: Type.String(),
+  /** A recycle for this episode is running (or being verified). */
+  recycleActive: Type.Boolean(),
+  /** A recycle for this episode finished and acted. */
+  recycled: Type.Boolean(),
+  /** The site still failed after a recycle: no more automatic ones. */
+  didNotHelp: Type.Boolean(),
+})
+export type Episode = Static<typeof EpisodeSchema>
+
+export const DeliverySchema = Type.Object({
+  key: Type.String(),
+  ok: Type.Boolean(),
+  /** What the delivery said (Jenkins status), for the answer to a re-send. */
+  status: Type.Optional(Type.String()),
+  at: Type.String(),
+})
+export type Delivery = Static<typeof DeliverySchema>
+
+export const SiteStateSchema = Type.Object({
+  v: Type.Literal(1),
+  site: Type.String(),
+  /** When the service started watching the site (the dead-man's switch counts from here until a first report). */
+  since: Type.Optional(Type.String()),
+  health: Type.Enum(HEALTH_STATES),
+  consecutiveFailures: Type.Integer({ minimum: 0 }),
+  consecutiveSuccesses: Type.Integer({ minimum: 0 }),
+  episode: Type.Optional(EpisodeSchema),
+  lastVerdict: Type.Optional(VerdictSchema),
+  /** The last Jenkins report the service received (dead-man's switch). */
+  lastReportAt: Type.Optional(Type.String()),
+  /** Delivery keys already counted, oldest first (bounded). */
+  deliveries: Type.Array(DeliverySchema),
+  /** Start times (ISO) of recycles that acted, for the cooldown and the circuit breaker. */
+  starts: Type.Array(Type.String()),
+  /** Recycles, oldest first (bounded in count and bytes). */
+  recycles: Type.Array(RecycleRecordSchema),
+}, { title: 'SiteState' })
+export type SiteState = Static<typeof SiteStateSchema>
+
+export function emptySiteState(site: string): SiteState {
+  return { v: 1, site, health: 'unknown', consecutiveFailures: 0, consecutiveSuccesses: 0, deliveries: [], starts: [], recycles: [] }
+}

@@ -1,0 +1,247 @@
+// The state store: what every replica must agree on, kept in the cluster.
+// One object per site (a ConfigMap in kube-recycler's namespace) holds the
+// site's SiteState. Every change is a read-modify-write with the object's
+// resourceVersion as precondition: two replicas changing one site at once
+// cannot both win, the loser reads again and re-applies its change to what
+// the winner wrote. A watch keeps each replica's copy current, so /status
+// tells the same story everywhere. Changes within one process are queued per
+// site, so a replica never races itself.
+//
+// A store that has not loaded, or whose API server stopped answering, is not
+// ready: changes are refused (503, the caller retries), never dropped or
+// applied to a copy nobody else sees.
+
+import Value from 'typebox/value'
+import type { Logger } from 'pino'
+import { abortableSleep, type Clock } from '../clock.ts'
+import type { SiteConfig } from '../config/types.ts'
+import { Errors, isAppError } from '../errors.ts'
+import type { ObjectStore, StoredObject } from '../kube/types.ts'
+import { boundSiteState } from './bounds.ts'
+import { emptySiteState, SiteStateSchema, type SiteState } from './schema.ts'
+
+export interface Readiness {
+  ready: boolean
+  reason: string
+}
+
+/** What a change function answers: the new state (absent: nothing to write) and its result. */
+export interface Change<R> {
+  next?: SiteState
+  result: R
+}
+
+export type WriteResult = 'ok' | 'conflict' | 'error'
+
+export interface StateStore {
+  /** Kept in the cluster (true), or only in this process (no cluster: dry-run). */
+  readonly durable: boolean
+  /** This replica's copy of a site's state (current within a watch event). */
+  get(site: string): SiteState
+  /**
+   * Applies `change` to the site's state and writes the result with the
+   * precondition; on a conflict reads again and re-applies it, so `change`
+   * must be pure. Throws Errors.unavailable when the store cannot be written.
+   */
+  update<R>(site: string, change: (s: SiteState) => Change<R>): Promise<R>
+  /** Called after every change this replica sees, its own and others'. */
+  onChange(listener: (site: string, s: SiteState) => void): void
+  ready(): Readiness
+  /** Resolves once the first load has finished. */
+  loaded(): Promise<void>
+  start(): void
+  close(): Promise<void>
+}
+
+export interface StoreOptions {
+  objects: ObjectStore
+  sites: SiteConfig[]
+  clock: Clock
+  logger: Logger
+  durable: boolean
+  /** Proves the API server answers; without a recent answer the store is not ready. */
+  ping?: () => Promise<unknown>
+  onWrite?: (result: WriteResult) => void
+  /** One API call may take this long before it counts as failed. */
+  callTimeoutMs?: number
+  pingEveryMs?: number
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>
+}
+
+export const objectName = (site: string): string => `kube-recycler-site-${site}`
+
+interface Entry { state: SiteState; version: string | undefined }
+
+/** resourceVersions are opaque, but etcd's are integers: an older watch event never replaces a newer copy. */
+function newer(a: string, b: string | undefined): boolean {
+  if (b === undefined) return true
+  const x = Number(a)
+  const y = Number(b)
+  return Number.isFinite(x) && Number.isFinite(y) ? x > y : a !== b
+}
+
+export function createStore(opts: StoreOptions): StateStore {
+  const log = opts.logger.child({ component: 'state' })
+  const sites = new Map(opts.sites.map((s) => [s.name, s]))
+  const byObject = new Map(opts.sites.map((s) => [objectName(s.name), s.name]))
+  const entries = new Map<string, Entry>(opts.sites.map((s) => [s.name, { state: emptySiteState(s.name), version: undefined }]))
+  const queues = new Map<string, Promise<unknown>>()
+  const listeners: ((site: string, s: SiteState) => void)[] = []
+  const stop = new AbortController()
+  const sleep = opts.sleep ?? abortableSleep
+  const timeoutMs = opts.callTimeoutMs ?? 5000
+  const pingEvery = opts.pingEveryMs ?? 5000
+  let isLoaded = false
+  let lastOk = 0
+  let lastError = 'loading the state from the cluster'
+  let loops: Promise<void>[] = []
+  let resolveLoaded!: () => void
+  const loadedP = new Promise<void>((r) => { resolveLoaded = r })
+
+  /** A call to the API server, bounded in time: a stopped server must not hang a request. */
+  async function call<T>(what: string, p: Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined
+    try {
+      const out = await Promise.race([p, new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(Errors.kube(`${what}: no answer within ${timeoutMs} ms`)), timeoutMs)
+      })])
+      lastOk = opts.clock.now()
+      return out
+    } catch (e) {
+      // A conflict is an answer: the API server is there.
+      if (isAppError(e) && e.code === Errors.kubeConflict.code) lastOk = opts.clock.now()
+      else lastError = isAppError(e) ? e.message : `${what} failed`
+      throw e
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  function parse(site: string, o: StoredObject | undefined): SiteState {
+    if (!o || o.data === '') return emptySiteState(site)
+    try {
+      const v: unknown = JSON.parse(o.data)
+      if (Value.Check(SiteStateSchema, v) && v.site === site) return v
+    } catch {
+      // fall through
+    }
+    // A hand-edited or foreign object: start the site afresh and say so; the
+    // next write replaces it (with the precondition, so nothing newer is lost).
+    log.error({ site, version: o.version }, 'the stored state of this site is not valid; starting it afresh')
+    return emptySiteState(site)
+  }
+
+  function set(site: string, o: StoredObject | undefined, force: boolean): void {
+    const cur = entries.get(site)!
+    if (o && !force && !newer(o.version, cur.version)) return
+    const state = parse(site, o)
+    entries.set(site, { state, version: o?.version })
+    for (const l of listeners) l(site, state)
+  }
+
+  async function load(): Promise<string> {
+    const { items, version } = await call('list the state', opts.objects.list())
+    for (const name of sites.keys()) set(name, items.get(objectName(name)), true)
+    return version
+  }
+
+  /** List, then watch from the list's version; on any end, list again (backoff on errors). */
+  async function syncLoop(): Promise<void> {
+    let backoff = 500
+    while (!stop.signal.aborted) {
+      let version: string
+      try {
+        version = await load()
+        backoff = 500
+        if (!isLoaded) {
+          isLoaded = true
+          log.info({ sites: sites.size, durable: opts.durable }, 'state loaded')
+          resolveLoaded()
+        }
+      } catch (e) {
+        log.warn({ code: isAppError(e) ? e.code : undefined, retryInMs: backoff }, `could not load the state: ${isAppError(e) ? e.message : 'error'}`)
+        await sleep(backoff, stop.signal)
+        backoff = Math.min(backoff * 2, 10_000)
+        continue
+      }
+      await opts.objects.watch(version, (ev) => {
+        const site = byObject.get(ev.name)
+        if (site) set(site, ev.object, false)
+      }, stop.signal).catch(() => undefined)
+      if (!stop.signal.aborted) await sleep(200, stop.signal)
+    }
+  }
+
+  async function pingLoop(): Promise<void> {
+    while (!stop.signal.aborted && opts.ping) {
+      await call('GET /version', opts.ping()).catch(() => undefined)
+      await sleep(pingEvery, stop.signal)
+    }
+  }
+
+  async function write<R>(site: string, change: (s: SiteState) => Change<R>): Promise<R> {
+    const cfg = sites.get(site)
+    if (!cfg) throw Errors.unknownSite(`no site named "${site}"`)
+    for (let attempt = 0; ; attempt++) {
+      if (!isLoaded) throw Errors.unavailable(`the service state is not loaded yet (${lastError}); retry shortly`)
+      const cur = entries.get(site)!
+      const { next, result } = change(cur.state)
+      if (!next) return result
+      const now = opts.clock.now()
+      const bounded = boundSiteState(next, { now, windowMs: cfg.recycle.windowMs })
+      try {
+        const version = await call(`write the state of ${site}`, opts.objects.write(objectName(site), JSON.stringify(bounded), cur.version))
+        opts.onWrite?.('ok')
+        if (newer(version, entries.get(site)!.version)) {
+          entries.set(site, { state: bounded, version })
+          for (const l of listeners) l(site, bounded)
+        }
+        return result
+      } catch (e) {
+        if (isAppError(e) && e.code === Errors.kubeConflict.code && attempt < 8) {
+          opts.onWrite?.('conflict')
+          // Another replica wrote first: apply our change to what it wrote.
+          const fresh = await call(`read the state of ${site}`, opts.objects.read(objectName(site))).catch((re: unknown) => {
+            throw Errors.unavailable(`the service state could not be read (${isAppError(re) ? re.message : 'error'}); retry shortly`)
+          })
+          set(site, fresh, true)
+          continue
+        }
+        opts.onWrite?.('error')
+        throw Errors.unavailable(`the service state could not be written (${isAppError(e) ? e.message : 'error'}); retry shortly`)
+      }
+    }
+  }
+
+  return {
+    durable: opts.durable,
+    get(site) {
+      return entries.get(site)?.state ?? emptySiteState(site)
+    },
+    update(site, change) {
+      const prev = queues.get(site) ?? Promise.resolve()
+      const run = prev.then(() => write(site, change), () => write(site, change))
+      const tail = run.then(() => undefined, () => undefined)
+      queues.set(site, tail)
+      void tail.then(() => { if (queues.get(site) === tail) queues.delete(site) })
+      return run
+    },
+    onChange(l) { listeners.push(l) },
+    ready() {
+      if (!isLoaded) return { ready: false, reason: `state not loaded: ${lastError}` }
+      if (opts.ping && opts.clock.now() - lastOk > pingEvery * 2 + timeoutMs) {
+        return { ready: false, reason: `the Kubernetes API has not answered for ${Math.round((opts.clock.now() - lastOk) / 1000)} s (${lastError})` }
+      }
+      return { ready: true, reason: opts.durable ? 'state loaded from the cluster' : 'no cluster: dry-run, state in this process only' }
+    },
+    loaded: () => loadedP,
+    start() {
+      if (loops.length > 0) return
+      loops = [syncLoop(), pingLoop()]
+    },
+    async close() {
+      stop.abort()
+      await Promise.allSettled([...loops, ...queues.values()])
+    },
+  }
+}
