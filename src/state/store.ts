@@ -90,7 +90,9 @@ export function createStore(opts: StoreOptions): StateStore {
   const stop = new AbortController()
   const sleep = opts.sleep ?? abortableSleep
   const timeoutMs = opts.callTimeoutMs ?? 5000
-  const pingEvery = opts.pingEveryMs ?? 5000
+  const pingEvery = opts.pingEveryMs ?? 2000
+  /** No answer from the API server for this long: not ready (two missed pings). */
+  const silentMs = pingEvery * 2 + 1000
   let isLoaded = false
   let lastOk = 0
   let lastError = 'loading the state from the cluster'
@@ -99,11 +101,11 @@ export function createStore(opts: StoreOptions): StateStore {
   const loadedP = new Promise<void>((r) => { resolveLoaded = r })
 
   /** A call to the API server, bounded in time: a stopped server must not hang a request. */
-  async function call<T>(what: string, p: Promise<T>): Promise<T> {
+  async function call<T>(what: string, p: Promise<T>, ms = timeoutMs): Promise<T> {
     let timer: NodeJS.Timeout | undefined
     try {
       const out = await Promise.race([p, new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(Errors.kube(`${what}: no answer within ${timeoutMs} ms`)), timeoutMs)
+        timer = setTimeout(() => reject(Errors.kube(`${what}: no answer within ${ms} ms`)), ms)
       })])
       lastOk = opts.clock.now()
       return out
@@ -174,7 +176,7 @@ export function createStore(opts: StoreOptions): StateStore {
 
   async function pingLoop(): Promise<void> {
     while (!stop.signal.aborted && opts.ping) {
-      await call('GET /version', opts.ping()).catch(() => undefined)
+      await call('GET /version', opts.ping(), pingEvery).catch(() => undefined)
       await sleep(pingEvery, stop.signal)
     }
   }
@@ -229,7 +231,7 @@ export function createStore(opts: StoreOptions): StateStore {
     onChange(l) { listeners.push(l) },
     ready() {
       if (!isLoaded) return { ready: false, reason: `state not loaded: ${lastError}` }
-      if (opts.ping && opts.clock.now() - lastOk > pingEvery * 2 + timeoutMs) {
+      if (opts.ping && opts.clock.now() - lastOk > silentMs) {
         return { ready: false, reason: `the Kubernetes API has not answered for ${Math.round((opts.clock.now() - lastOk) / 1000)} s (${lastError})` }
       }
       return { ready: true, reason: opts.durable ? 'state loaded from the cluster' : 'no cluster: dry-run, state in this process only' }

@@ -52,7 +52,9 @@ function changed(prev: SiteState, next: SiteState, v: Verdict, now: number): boo
   if (prev.health !== next.health || prev.consecutiveFailures !== next.consecutiveFailures || prev.consecutiveSuccesses !== next.consecutiveSuccesses) return true
   if (JSON.stringify(prev.episode) !== JSON.stringify(next.episode)) return true
   const lv = prev.lastVerdict
-  if (!lv || lv.ok !== v.ok || lv.source !== v.source || lv.summary !== v.summary) return true
+  // The summary names the build, so it differs on every report: a passing
+  // report that only says the same again refreshes it once a minute.
+  if (!lv || lv.ok !== v.ok || lv.source !== v.source) return true
   if (now - Date.parse(lv.at) >= REFRESH_MS) return true
   if (v.source === 'jenkins' && (!prev.lastReportAt || now - Date.parse(prev.lastReportAt) >= REFRESH_MS)) return true
   return false
