@@ -79,7 +79,7 @@ sites:
     git: { repo: "${git.url('site')}", branch: production, username: deploy, cache: 0s }
     recycle: { cooldown: 1m, timeout: 60s, verify: { delay: 2s, attempts: 3, interval: 2s } }
 `)
-  const svc = await startService({ env: { KUBE_RECYCLER_CONFIG: configPath, KUBECONFIG: cluster.kubeconfig, KUBE_RECYCLER_GIT_TOKEN: 'demo-git-token', KUBE_RECYCLER_RECYCLE_TOKEN: 'demo-operator-token' }, timeoutMs: 20_000 })
+  const svc = await startService({ env: { KUBE_RECYCLER_CONFIG: configPath, KUBECONFIG: cluster.kubeconfig, POD_NAMESPACE: ns, KUBE_RECYCLER_GIT_TOKEN: 'demo-git-token', KUBE_RECYCLER_RECYCLE_TOKEN: 'demo-operator-token' }, timeoutMs: 20_000 })
   cleanups.push(() => svc.stop())
   say(`kube-recycler running: ${svc.url}/status (open it in a browser)`)
 

@@ -47,7 +47,7 @@ sites:
     recycle: { cooldown: 0s, timeout: 60s, verify: { delay: 1s, attempts: 2, interval: 1s } }
 `)
   const svc = await startService({
-    env: { KUBE_RECYCLER_CONFIG: configPath, KUBECONFIG: clusterKubeconfig(), KUBE_RECYCLER_GIT_TOKEN: GIT_TOKEN, KUBE_RECYCLER_WEBHOOK_TOKEN: WEBHOOK_TOKEN, LOG_LEVEL: 'info' },
+    env: { KUBE_RECYCLER_CONFIG: configPath, KUBECONFIG: clusterKubeconfig(), POD_NAMESPACE: ns.name, KUBE_RECYCLER_GIT_TOKEN: GIT_TOKEN, KUBE_RECYCLER_WEBHOOK_TOKEN: WEBHOOK_TOKEN, LOG_LEVEL: 'info' },
     timeoutMs: 15_000,
   })
   t.teardown(() => svc.stop('SIGKILL'))
