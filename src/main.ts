@@ -108,6 +108,7 @@ export async function serve(opts: ServeOptions = {}): Promise<Running> {
     throw e
   }
   if (leader) leader.start()
+  if (cluster.kube) void app.core.store.loaded().then(() => logger.info({ namespace, identity }, 'connected to the cluster: the service state is loaded'))
   // The askpass dir (with the token file) goes when the app is closed; the
   // Lease is released (after the recycles in flight were let go) so another
   // replica takes over and adopts them at once.

@@ -4,6 +4,7 @@
 // passes is reported together, each named by its path.
 
 import Type from 'typebox'
+import { STRATEGIES } from './types.ts'
 
 const Duration = Type.Union([Type.String(), Type.Number()], { description: 'e.g. "90s", "10m", "1h30m", or milliseconds' })
 const Name = Type.String({ minLength: 1, maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' })
@@ -34,7 +35,7 @@ export const CheckSchema = Type.Object({
 }, { additionalProperties: false })
 
 export const RecycleSchema = Type.Object({
-  strategy: Type.Optional(Type.Enum(['rollout', 'evict', 'delete'])),
+  strategy: Type.Optional(Type.Enum(STRATEGIES)),
   cooldown: Type.Optional(Duration),
   maxPerWindow: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
   window: Type.Optional(Duration),

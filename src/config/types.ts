@@ -8,8 +8,9 @@ export const JENKINS_STATUSES: readonly JenkinsStatus[] = ['SUCCESS', 'UNSTABLE'
 export type WorkloadKind = 'Deployment' | 'StatefulSet' | 'DaemonSet'
 export const WORKLOAD_KINDS: readonly WorkloadKind[] = ['Deployment', 'StatefulSet', 'DaemonSet']
 
-export type StrategyName = 'rollout' | 'evict' | 'delete'
-export const STRATEGIES: readonly StrategyName[] = ['rollout', 'evict', 'delete']
+/** The ways of restarting a site's pods: declared here once, everything else derives from it. */
+export const STRATEGIES = ['rollout', 'evict', 'delete'] as const
+export type StrategyName = (typeof STRATEGIES)[number]
 
 /** A workload named directly, or the pods a label selector picks in a namespace. */
 export type Target =

@@ -6,8 +6,8 @@
 // not half-read), and the routes answer with the same schemas.
 
 import Type, { type Static } from 'typebox'
+import { STRATEGIES } from '../config/types.ts'
 
-export const STRATEGY_NAMES = ['rollout', 'evict', 'delete'] as const
 export const VERDICT_SOURCES = ['jenkins', 'probe', 'operator'] as const
 
 export const RecycleStepSchema = Type.Object({ at: Type.String(), message: Type.String() })
@@ -15,7 +15,7 @@ export type RecycleStep = Static<typeof RecycleStepSchema>
 
 export const RecyclePlanSchema = Type.Object({
   workload: Type.String(),
-  strategy: Type.Enum(STRATEGY_NAMES),
+  strategy: Type.Enum(STRATEGIES),
   pods: Type.Array(Type.String()),
   why: Type.String(),
 })
@@ -30,7 +30,7 @@ export const RecycleRecordSchema = Type.Object({
   id: Type.String(),
   site: Type.String(),
   target: Type.String(),
-  strategy: Type.Enum(STRATEGY_NAMES),
+  strategy: Type.Enum(STRATEGIES),
   trigger: Type.Object({
     source: Type.Enum(VERDICT_SOURCES),
     reason: Type.String(),

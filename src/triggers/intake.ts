@@ -39,8 +39,6 @@ export interface Intake {
  */
 export const REFRESH_MS = 60_000
 
-const HEALTH_VALUE: Record<Health, number> = { healthy: 1, failing: 0, unknown: -1 }
-
 function duplicateOf(s: SiteState, key: string): Decision | undefined {
   const d = s.deliveries.find((x) => x.key === key)
   if (!d) return undefined
@@ -108,8 +106,8 @@ export function createIntake(opts: { store: StateStore; recycler: Recycler; metr
         log.info({ site: site.name, key: verdict.key }, 'duplicate delivery: already counted')
         return decision
       }
+      // (The site gauges follow the store's changes, on every replica: app.ts.)
       metrics.verdicts.inc({ site: site.name, source: verdict.source, ok: String(verdict.ok) })
-      metrics.health.set({ site: site.name }, HEALTH_VALUE[decision.health])
       log.info({ site: site.name, source: verdict.source, ok: verdict.ok, health: decision.health, action: decision.action, ref: verdict.ref }, `verdict: ${verdict.summary}`)
       if (decision.recycle) recycler.requested(decision.recycle)
       return decision

@@ -227,7 +227,7 @@ t.test('report: the running service accepts the signed report; a wrong secret is
   const jenkinsEnv = { JOB_NAME: 'shop-integrity', BUILD_NUMBER: '8', BUILD_URL: 'https://jenkins.example/job/shop-integrity/8/', GIT_COMMIT: 'ABCDEF1234567' }
   const failing = await cli(['report', '--url', `${svc.url}/webhooks/jenkins/`, '--results', bad], { ...jenkinsEnv, KUBE_RECYCLER_WEBHOOK_SECRET: secret })
   t.equal(failing.code, 0, failing.stderr)
-  t.match(failing.stdout, /^shop: accepted \(202\), action recycle-requested, health failing/m)
+  t.match(failing.stdout, /^shop: accepted \(202\), action planned, health failing/m)
   t.match(failing.stdout, /^ {2}recycle \S+: \S+ \(dry-run\)/m)
   t.match((await status()).sites[0], {
     health: 'failing',
@@ -318,5 +318,5 @@ t.test('report: several sites in one file are one POST each', async (t) => {
   t.match(r.stdout, /^blog: accepted \(202\)/m, 'the second site reaches the service too')
   // Regression: the delivery key once lacked the site, so the second site of
   // one build was answered `duplicate` and never acted on.
-  t.match(r.stdout, /^blog: accepted \(202\), action recycle-requested, health failing/m)
+  t.match(r.stdout, /^blog: accepted \(202\), action planned, health failing/m)
 })

@@ -396,7 +396,7 @@ t.test('its sh steps, run as Jenkins runs them with kube-recycler on PATH: the w
   t.same(broken.map((r) => r.code), [1, 0], broken.map((r) => r.output).join('\n---\n'))
   t.match(broken[0]!.output, /kube-recycler check --config config\/sites\.yaml --site shop --junit reports\/checks\.xml --json reports\/checks\.json/, 'the shell trace shows the command as run')
   t.match(broken[0]!.output, /2 failed \(shop\/home, shop\/health\)/)
-  t.match(broken[1]!.output, /shop: accepted \(202\), action recycle-requested, health failing/)
+  t.match(broken[1]!.output, /shop: accepted \(202\), action planned, health failing/)
   t.match((await status()).sites[0], { health: 'failing', lastVerdict: { ok: false, key: `jenkins:${JOB}#42`, summary: `${JOB} #42 FAILURE: home, health failed` } })
 
   const all = [...healthy, ...broken].map((r) => r.output).join('\n')

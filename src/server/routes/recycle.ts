@@ -8,7 +8,7 @@ import { operatorAuth } from '../plugins/auth.ts'
 import { parseJsonBody } from '../plugins/body.ts'
 import { Errors } from '../../errors.ts'
 import type { RecycleRecord } from '../../state/schema.ts'
-import type { StrategyName } from '../../config/types.ts'
+import { STRATEGIES, type StrategyName } from '../../config/types.ts'
 
 export const RecycleSummary = Type.Object({
   id: Type.String(),
@@ -39,7 +39,7 @@ export function recycleSummary(r: RecycleRecord): {
 const RecycleBody = Type.Object({
   site: Type.String({ minLength: 1, maxLength: 63 }),
   reason: Type.String({ minLength: 1, maxLength: 500 }),
-  strategy: Type.Optional(Type.Enum(['rollout', 'evict', 'delete'])),
+  strategy: Type.Optional(Type.Enum(STRATEGIES)),
   dryRun: Type.Optional(Type.Boolean()),
   commit: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F]{7,64}$' })),
 }, { additionalProperties: false, title: 'RecycleRequest' })
