@@ -115,9 +115,8 @@ export function jenkinsVerdict(config: Config, parsed: ParsedPayload, now: Date)
   const bad = checks.filter((c) => !c.ok).map((c) => c.name)
   // Named in full up to a point: a report of a thousand failing checks must
   // not make a thousand-name summary in every log line and stored verdict.
-  const failedNames = bad.length > 10 ? `${bad.slice(0, 10).join(', ')} and ${bad.length - 10} more` : bad.join(', ')
   const summary = clip(failing
-    ? `${job} #${buildNo} ${status}${bad.length > 0 ? `: ${failedNames} failed` : ''}`
+    ? `${job} #${buildNo} ${status}${bad.length > 0 ? `: ${nameSome(bad, 300)} failed` : ''}`
     : `${job} #${buildNo} ${status}`, LIMITS.summary)
   return {
     kind: 'verdict',
@@ -135,6 +134,20 @@ export function jenkinsVerdict(config: Config, parsed: ParsedPayload, now: Date)
       summary,
     },
   }
+}
+
+/** "a, b and 12 more": as many names as fit `budget` characters (each clipped), then a count. */
+export function nameSome(names: string[], budget: number): string {
+  const shown: string[] = []
+  let used = 0
+  for (const n of names) {
+    const c = clip(n, 60)
+    if (shown.length > 0 && used + c.length + 2 > budget) break
+    shown.push(c)
+    used += c.length + 2
+  }
+  const rest = names.length - shown.length
+  return rest > 0 ? `${shown.join(', ')} and ${rest} more` : shown.join(', ')
 }
 
 function siteParameter(body: NotificationPayload): string | undefined {

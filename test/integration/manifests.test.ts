@@ -194,6 +194,7 @@ t.test('the base, deployed for real: restricted pods, 2 replicas on 2 nodes, Ser
   t.equal(c.volumeMounts.find((m: any) => m.mountPath === '/tmp')?.name, 'tmp', '/tmp is the emptyDir')
   const configMap = find(base, 'ConfigMap')
   t.match(configMap.metadata.name, /^kube-recycler-config-[a-z0-9]+$/, 'kustomize hashed the ConfigMap name')
+  t.equal(configMap.immutable, true, 'the service config is immutable: the state RBAC (configmaps update) cannot change it')
   t.equal(pod.spec.volumes.find((v: any) => v.name === 'config')?.configMap?.name, configMap.metadata.name, 'the pods mount that ConfigMap')
   const envNames = c.env.map((e: any) => e.name)
   for (const n of ['KUBE_RECYCLER_CONFIG', 'KUBE_RECYCLER_WEBHOOK_SECRET', 'KUBE_RECYCLER_WEBHOOK_TOKEN', 'KUBE_RECYCLER_RECYCLE_TOKEN', 'KUBE_RECYCLER_GIT_TOKEN']) t.ok(envNames.includes(n), `env ${n}`)
@@ -223,10 +224,13 @@ t.test('the base, deployed for real: restricted pods, 2 replicas on 2 nodes, Ser
     // its own namespace: the Lease and Events
     ['get', 'leases/kube-recycler', '-n', sys], ['update', 'leases/kube-recycler', '-n', sys], ['create', 'leases', '-n', sys],
     ['create', 'events', '-n', sys],
+    // The shared service state: one ConfigMap per site in its own namespace.
+    ['get', 'configmaps', '-n', sys], ['list', 'configmaps', '-n', sys], ['watch', 'configmaps', '-n', sys],
+    ['create', 'configmaps', '-n', sys], ['update', 'configmaps', '-n', sys],
   ]
   const no: string[][] = [
     ['get', 'secrets', '-n', site], ['list', 'secrets', '-n', site], ['get', 'configmaps', '-n', site],
-    ['get', 'secrets', '-n', sys], ['list', 'secrets', '-n', sys], ['get', 'configmaps', '-n', sys],
+    ['get', 'secrets', '-n', sys], ['list', 'secrets', '-n', sys], ['delete', 'configmaps', '-n', sys], ['get', 'configmaps', '-n', other],
     ['create', 'deployments', '-n', site], ['delete', 'deployments', '-n', site], ['update', 'deployments', '-n', site],
     ['delete', 'statefulsets', '-n', site], ['create', 'daemonsets', '-n', site], ['patch', 'replicasets', '-n', site],
     ['create', 'pods', '-n', site], ['create', 'pods', '--subresource=exec', '-n', site], ['get', 'pods', '--subresource=log', '-n', site],
@@ -255,6 +259,14 @@ t.test('the base, deployed for real: restricted pods, 2 replicas on 2 nodes, Ser
   const released = await lease.write(undefined, renewed, Date.now(), 1)
   t.equal(released.holder, undefined, 'released')
   await t.rejects(kube.lease(sys, 'someone-else').read(), /forbidden/i, 'another Lease cannot be read')
+  // The state store's calls, as the ServiceAccount: list, create, replace, a 409 on a stale version.
+  const objects = kube.objects(sys)
+  t.equal((await objects.list()).items.size, 0, 'list allowed')
+  const v1 = await objects.write('kube-recycler-site-shop', '{}', undefined)
+  const v2 = await objects.write('kube-recycler-site-shop', '{"a":1}', v1)
+  t.not(v2, v1, 'replaced (update allowed)')
+  await t.rejects(objects.write('kube-recycler-site-shop', '{"a":2}', v1), { code: 'KR_KUBE_CONFLICT' }, 'a stale write is refused')
+  t.equal((await objects.read('kube-recycler-site-shop'))?.data, '{"a":1}')
 })
 
 t.test('the demo site rolls out, and the engine as the ServiceAccount rolls it onto a commit', async (t) => {

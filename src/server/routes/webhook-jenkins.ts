@@ -7,6 +7,7 @@ import Type from 'typebox'
 import type { AppContext } from '../context.ts'
 import { errorResponses, VerdictSchema } from '../schemas.ts'
 import { ACTIONS } from '../../triggers/intake.ts'
+import { boundVerdict } from '../../state/bounds.ts'
 import { JenkinsPayload, jenkinsVerdict, parseJenkinsPayload } from '../../triggers/jenkins.ts'
 import { webhookAuth } from '../plugins/auth.ts'
 import { parseJsonBody } from '../plugins/body.ts'
@@ -57,7 +58,8 @@ export default async function webhookJenkins(app: FastifyInstance, ctx: AppConte
       ctx.metrics.webhooks.inc({ result: d.action })
       return reply.status(202).send({
         site: d.site,
-        verdict: d.action === 'duplicate' ? null : v.verdict,
+        // What was recorded, as stored: bounded, whatever the size of the report.
+        verdict: d.action === 'duplicate' ? null : boundVerdict(v.verdict),
         action: d.action,
         reason: d.reason,
         health: d.health,
