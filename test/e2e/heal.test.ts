@@ -51,6 +51,7 @@ sites:
     timeoutMs: 15_000,
   })
   t.teardown(() => svc.stop('SIGKILL'))
+  await waitFor(async () => (await request(`${svc.url}/readyz`)).statusCode === 200, { timeoutMs: 20_000, description: 'ready' })
   const status = async () => (await (await request(`${svc.url}/status`)).body.json()) as any
   const template = async () => (await kubectlJson(['get', 'deployment', 'web'], { namespace: ns.name })).spec.template.metadata.annotations ?? {}
   return { git, repo, head, site, ns, svc, status, template }
@@ -58,7 +59,7 @@ sites:
 
 t.test('site breaks → rolled onto the production head → recovered', async (t) => {
   const e = await setup(t, { name: 'heal' })
-  t.match(e.svc.output(), /connected to the cluster/)
+  t.ok(await waitFor(() => /connected to the cluster: the service state is loaded/.test(e.svc.output()), { timeoutMs: 5000 }), 'says it is connected')
   // Move the production branch: the recycle must pin the newest commit.
   const newest = await e.repo.push('release 2')
   t.not(newest, e.head)

@@ -54,6 +54,8 @@ t.test('1, 2: a failure reported half to each replica is counted by the service,
   await leaderOf([a, b])
   await waitFor(async () => (await a.get('/readyz')).status === 200 && (await b.get('/readyz')).status === 200, { description: 'both ready' })
 
+  const okWrites = async (r: Replica) => Number(/kube_recycler_state_writes_total\{result="ok"\} (\d+)/.exec((await r.get('/metrics')).text)?.[1] ?? 0)
+  const writesBefore = (await okWrites(a)) + (await okWrites(b))
   const first = await a.post('/webhooks/jenkins', report('FAILURE', 1))
   t.equal(first.status, 202)
   t.equal(first.json.reason, '1/2 consecutive failures')
@@ -68,6 +70,11 @@ t.test('1, 2: a failure reported half to each replica is counted by the service,
   t.equal(last.id, id)
   t.equal(last.state, 'succeeded')
   t.equal(await rollouts(ns), 1, 'one rollout')
+  // 8: what it cost in state writes, both replicas together: one per verdict
+  // (two), the claim, at most one progress flush, the outcome. The duplicate wrote nothing.
+  const spent = (await okWrites(a)) + (await okWrites(b)) - writesBefore
+  t.comment(`state writes for 2 failing verdicts, 1 duplicate and 1 recycle (no verification): ${spent}`)
+  t.ok(spent >= 4 && spent <= 5, `${spent} writes`)
   // The same story on every replica: /status, the recycle, the page, the gauges.
   await waitFor(async () => JSON.stringify(await stateOf(a)) === JSON.stringify(await stateOf(b)), { timeoutMs: 5000, description: 'same /status on both' })
   const [ra, rb] = [await a.get(`/recycles/${id}`), await b.get(`/recycles/${id}`)]
