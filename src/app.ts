@@ -29,6 +29,8 @@ import { createIntake, type Intake } from './triggers/intake.ts'
 import type { Prober } from './triggers/probe.ts'
 import { createScheduler, type Scheduler } from './triggers/schedule.ts'
 import { createSiteFacts, type SiteFactsBook } from './status/facts.ts'
+import { registerHttpMetrics } from './server/plugins/metrics.ts'
+import { scrapeState } from './status/scrape.ts'
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
@@ -75,7 +77,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const { config, logger } = opts
   const health = createHealthBook(config.sites.map((s) => s.name))
   const history = createHistory(config.service.historySize)
-  const metrics = createMetrics({ defaultMetrics: opts.defaultMetrics ?? false })
+  const metrics = createMetrics({ defaultMetrics: opts.defaultMetrics ?? false, version: VERSION })
   const facts = createSiteFacts({ clock, logger, ...(opts.executor ? { executor: opts.executor } : {}), ...(opts.commits ? { commits: opts.commits } : {}) })
   // The scheduler and the recycler need each other (ticks feed the intake,
   // recycles are verified by probing); the late binding is this one variable.
@@ -121,25 +123,29 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     return503OnClosing: true,
   })
   app.decorate('core', { health, history, metrics, recycler, intake, facts, ...(scheduler ? { scheduler } : {}) })
+  // The state gauges read the /status model at scrape time.
+  metrics.observeState(() => scrapeState(ctx, opts.isLeader))
   app.setValidatorCompiler(validatorCompiler)
 
   // 1. Errors first, so every later failure answers { code, message }.
   registerErrorHandling(app)
   // 2. JSON arrives as bytes; routes parse it after authentication.
   registerJsonBody(app)
-  // 3. Rate limits are per route (webhook, recycle); probes of the service are exempt.
+  // 3. Request durations by route pattern, for every answer (errors too).
+  registerHttpMetrics(app, metrics)
+  // 4. Rate limits are per route (webhook, recycle); probes of the service are exempt.
   await app.register(rateLimit, {
     global: false,
     errorResponseBuilder: (_req, c) => Errors.rateLimited(`too many requests: at most ${c.max} per ${Math.round(c.ttl / 1000)} s; retry after ${Math.ceil(c.ttl / 1000)} s`),
   })
-  // 4. The OpenAPI document is built from the route schemas registered after it.
+  // 5. The OpenAPI document is built from the route schemas registered after it.
   await app.register(swagger, {
     openapi: {
       info: { title: 'kube-recycler', version: VERSION },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     },
   })
-  // 5. Routes, each given the context it calls.
+  // 6. Routes, each given the context it calls.
   await app.register(webhookJenkins, ctx)
   await app.register(recycleRoutes, ctx)
   await app.register(statusRoute, ctx)

@@ -69,7 +69,10 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
   async function probe(site: SiteConfig): Promise<Verdict> {
     const at = new Date(opts.clock.now()).toISOString()
     const checks = await opts.prober.runChecks(site.checks)
-    for (const c of checks) opts.metrics.probes.inc({ site: site.name, check: c.name, ok: String(c.ok) })
+    for (const c of checks) {
+      opts.metrics.probes.inc({ site: site.name, check: c.name, ok: String(c.ok) })
+      if (c.latencyMs !== undefined) opts.metrics.probeSeconds.observe({ site: site.name, check: c.name }, c.latencyMs / 1000)
+    }
     const v = verdictFromChecks(site, checks, at)
     runs.set(site.name, { at, ok: v.ok, checks })
     return v

@@ -1,0 +1,25 @@
+// What the state gauges (status/metrics.ts) read at scrape time: the same
+// facts /status shows, so a metric and the page never disagree.
+
+import type { AppContext } from '../server/context.ts'
+import type { ScrapeState } from './metrics.ts'
+import { statusModel } from './model.ts'
+
+/** `isLeader` absent: this replica does not elect and runs the probes itself. */
+export function scrapeState(ctx: AppContext, isLeader?: () => boolean): ScrapeState {
+  const model = statusModel(ctx)
+  const bySite = new Map(ctx.config.sites.map((s) => [s.name, s]))
+  return {
+    leader: isLeader ? isLeader() : true,
+    sites: model.sites.map((s) => {
+      const at = ctx.health.get(s.name).lastJenkinsAt
+      const atMs = at ? Date.parse(at) : NaN
+      return {
+        name: s.name,
+        ...(Number.isFinite(atMs) ? { lastReportAtMs: atMs } : {}),
+        ...(bySite.get(s.name)?.jenkins.expectEveryMs !== undefined ? { stale: s.stale } : {}),
+        ...(s.git?.head !== undefined && s.git.running !== undefined ? { drift: s.git.drift } : {}),
+      }
+    }),
+  }
+}
