@@ -24,7 +24,7 @@ import statusRoute from './server/routes/status.ts'
 import webhookJenkins from './server/routes/webhook-jenkins.ts'
 import { validatorCompiler } from './server/validation.ts'
 import { createHistory, type History } from './status/history.ts'
-import { createMetrics, type Metrics } from './status/metrics.ts'
+import { createMetrics, primeMetrics, type Metrics } from './status/metrics.ts'
 import { createIntake, type Intake } from './triggers/intake.ts'
 import type { Prober } from './triggers/probe.ts'
 import { createScheduler, type Scheduler } from './triggers/schedule.ts'
@@ -78,6 +78,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const health = createHealthBook(config.sites.map((s) => s.name))
   const history = createHistory(config.service.historySize)
   const metrics = createMetrics({ defaultMetrics: opts.defaultMetrics ?? false, version: VERSION })
+  primeMetrics(metrics, config.sites)
   const facts = createSiteFacts({ clock, logger, ...(opts.executor ? { executor: opts.executor } : {}), ...(opts.commits ? { commits: opts.commits } : {}) })
   // The scheduler and the recycler need each other (ticks feed the intake,
   // recycles are verified by probing); the late binding is this one variable.

@@ -44,6 +44,27 @@ export interface Metrics {
   observeState(read: () => ScrapeState): void
 }
 
+/** Recycle outcomes the alert rules look for (charts/kube-recycler/files/alerts.yaml). */
+export const ALERTED_OUTCOMES = ['failed', 'did-not-help', 'rolled-back'] as const
+/** Why a request was refused (kube_recycler_auth_failures_total{reason}). */
+export const AUTH_FAILURE_REASONS = ['missing', 'malformed', 'not-configured', 'bad-token', 'bad-signature', 'stale-signature'] as const
+export type AuthFailureReason = (typeof AUTH_FAILURE_REASONS)[number]
+const AUTHENTICATED_ROUTES = ['/webhooks/jenkins', '/recycle'] as const
+
+/**
+ * Exports the counters the alert rules take increase() of at 0 from the
+ * start. A labelled counter otherwise appears with its first event at 1, and
+ * Prometheus sees no increase in a series' first sample: the first failed
+ * recycle of a site would never alert.
+ */
+export function primeMetrics(metrics: Metrics, sites: ReadonlyArray<{ name: string; recycle: { strategy: string } }>): void {
+  for (const s of sites) {
+    for (const outcome of ALERTED_OUTCOMES) metrics.recycles.inc({ site: s.name, strategy: s.recycle.strategy, outcome }, 0)
+  }
+  for (const route of AUTHENTICATED_ROUTES) for (const reason of AUTH_FAILURE_REASONS) metrics.authFailures.inc({ route, reason }, 0)
+  metrics.webhooks.inc({ result: 'rejected' }, 0)
+}
+
 export function createMetrics(opts: { defaultMetrics?: boolean; version?: string } = {}): Metrics {
   const registry = new Registry()
   // No prefix: process_cpu_seconds_total, nodejs_heap_size_used_bytes, ... as

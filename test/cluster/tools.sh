@@ -19,18 +19,28 @@ mkdir -p "$HELM_BIN" "$PROMTOOL_BIN" "$WORK"
 say() { echo "[tools:build $(date +%H:%M:%S)] $*" >&2; }
 export GOFLAGS="-mod=mod -buildvcs=false"
 export CGO_ENABLED=0
-command -v go >/dev/null || { say "Go is needed to build helm and promtool"; exit 1; }
+if [[ ${1:-all} != paths ]]; then
+  command -v go >/dev/null || { say "Go is needed to build helm and promtool"; exit 1; }
+fi
 
+# all (default) | helm | promtool: build what is missing; paths: only print.
 only="${1:-all}"
 
 if [[ ( $only == all || $only == helm ) && ! -x "$HELM_BIN/helm" ]]; then
   start=$(date +%s)
   say "building helm $HELM_VERSION (helm.sh/helm/v3/cmd/helm) ..."
-  # internal/version.version is what `helm version` prints; without it helm
-  # says v3.x-dev and chart kubeVersion checks misfire.
+  # The same -X flags as helm's Makefile: internal/version is what `helm
+  # version` prints; chartutil/lint's k8sVersion is the Kubernetes version
+  # `helm template` and `helm lint` assume (without it v1.20, and every
+  # chart with a newer kubeVersion fails to render). Helm's Makefile takes it
+  # from its client-go: v0.X.Y -> 1.X.
+  gomod="$(go mod download -json "helm.sh/helm/v3@$HELM_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
+  k8s_minor="$(sed -n 's/^[[:space:]]*k8s.io\/client-go v0\.\([0-9]*\)\..*/\1/p' "$gomod" | head -1)"
+  [[ -n $k8s_minor ]] || { say "cannot read helm's client-go version from $gomod"; exit 1; }
+  pkg=helm.sh/helm/v3
   GOBIN="$WORK/helm-$HELM_VERSION" go install -trimpath \
-    -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean" \
-    "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" >&2
+    -ldflags "-s -w -X $pkg/internal/version.version=$HELM_VERSION -X $pkg/internal/version.gitTreeState=clean -X $pkg/pkg/lint/rules.k8sVersionMajor=1 -X $pkg/pkg/lint/rules.k8sVersionMinor=$k8s_minor -X $pkg/pkg/chartutil.k8sVersionMajor=1 -X $pkg/pkg/chartutil.k8sVersionMinor=$k8s_minor" \
+    "$pkg/cmd/helm@$HELM_VERSION" >&2
   mv "$WORK/helm-$HELM_VERSION/helm" "$HELM_BIN/helm"
   say "built helm in $(( $(date +%s) - start ))s"
 fi

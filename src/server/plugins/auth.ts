@@ -10,10 +10,8 @@ import type { Clock } from '../../clock.ts'
 import type { Secrets } from '../../config/secrets.ts'
 import { Errors } from '../../errors.ts'
 import { safeEqual, verifySignature } from '../../triggers/signature.ts'
+import type { AuthFailureReason } from '../../status/metrics.ts'
 import { routeLabel } from './metrics.ts'
-
-/** Why a request was refused: a small fixed set, so it can be a metric label. */
-export type AuthFailureReason = 'missing' | 'malformed' | 'not-configured' | 'bad-token' | 'bad-signature' | 'stale-signature'
 
 /** Where refusals are counted (the metrics' authFailures counter). */
 export interface AuthFailures {
