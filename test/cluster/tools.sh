@@ -4,6 +4,7 @@
 # missing; prints the directory of each tool on stdout as NAME=DIR lines.
 #   helm      helm.sh/helm/v3 from the Go module proxy (cold build ~see README)
 #   promtool  Prometheus' promtool from the Go module proxy
+#   crds      the prometheus-operator CRDs, from its Go module
 # Both build with this machine's Go (1.26). Run with `nice` on a shared box.
 set -euo pipefail
 
@@ -11,10 +12,15 @@ HELM_VERSION="${HELM_VERSION:-v3.22.0}"
 # Prometheus 3.x publishes its Go module as v0.3XX.Y (v3.16.0 = v0.316.0).
 PROMETHEUS_MODULE_VERSION="${PROMETHEUS_MODULE_VERSION:-v0.316.0}"
 CACHE="${KUBE_RECYCLER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kube-recycler}"
+# The prometheus-operator's CRDs (ServiceMonitor, PodMonitor, PrometheusRule),
+# so the chart's monitoring objects are checked by a real API server. They
+# ship inside the operator's Go module (example/prometheus-operator-crd/).
+PROMETHEUS_OPERATOR_VERSION="${PROMETHEUS_OPERATOR_VERSION:-v0.85.0}"
 HELM_BIN="$CACHE/bin/helm-$HELM_VERSION"
+CRDS="$CACHE/crds/prometheus-operator-$PROMETHEUS_OPERATOR_VERSION"
 PROMTOOL_BIN="$CACHE/bin/promtool-$PROMETHEUS_MODULE_VERSION"
 WORK="$CACHE/build/tools"
-mkdir -p "$HELM_BIN" "$PROMTOOL_BIN" "$WORK"
+mkdir -p "$HELM_BIN" "$PROMTOOL_BIN" "$WORK" "$(dirname "$CRDS")"
 
 say() { echo "[tools:build $(date +%H:%M:%S)] $*" >&2; }
 export GOFLAGS="-mod=mod -buildvcs=false"
@@ -23,7 +29,7 @@ if [[ ${1:-all} != paths ]]; then
   command -v go >/dev/null || { say "Go is needed to build helm and promtool"; exit 1; }
 fi
 
-# all (default) | helm | promtool: build what is missing; paths: only print.
+# all (default) | helm | promtool | crds: build what is missing; paths: only print.
 only="${1:-all}"
 
 if [[ ( $only == all || $only == helm ) && ! -x "$HELM_BIN/helm" ]]; then
@@ -58,5 +64,16 @@ if [[ ( $only == all || $only == promtool ) && ! -x "$PROMTOOL_BIN/promtool" ]];
   say "built promtool in $(( $(date +%s) - start ))s"
 fi
 
+if [[ ( $only == all || $only == crds ) && ! -f "$CRDS/monitoring.coreos.com_prometheusrules.yaml" ]]; then
+  say "fetching the prometheus-operator $PROMETHEUS_OPERATOR_VERSION CRDs (Go module github.com/prometheus-operator/prometheus-operator)"
+  dir="$(go mod download -json "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')"
+  mkdir -p "$CRDS.tmp"
+  for c in servicemonitors podmonitors prometheusrules; do
+    cp "$dir/example/prometheus-operator-crd/monitoring.coreos.com_$c.yaml" "$CRDS.tmp/"
+  done
+  rm -rf "$CRDS" && mv "$CRDS.tmp" "$CRDS"
+fi
+
 echo "HELM=$HELM_BIN/helm"
 echo "PROMTOOL=$PROMTOOL_BIN/promtool"
+echo "CRDS=$CRDS"
