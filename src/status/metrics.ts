@@ -69,7 +69,13 @@ export function createMetrics(opts: { defaultMetrics?: boolean; version?: string
   const registry = new Registry()
   // No prefix: process_cpu_seconds_total, nodejs_heap_size_used_bytes, ... as
   // every Node.js dashboard expects.
-  if (opts.defaultMetrics) collectDefaultMetrics({ register: registry })
+  if (opts.defaultMetrics) {
+    collectDefaultMetrics({ register: registry })
+    // prom-client names three gauges *_total, which Prometheus reserves for
+    // counters (promtool check metrics refuses them). The same numbers are
+    // nodejs_active_{handles,requests,resources}{type}: sum() them.
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(name)
+  }
   const registers = [registry]
   let read: (() => ScrapeState) | undefined
   // Each gauge reads the state in its own collect(): four cheap reads of a

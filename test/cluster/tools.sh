@@ -55,10 +55,12 @@ if [[ ( $only == all || $only == promtool ) && ! -x "$PROMTOOL_BIN/promtool" ]];
   start=$(date +%s)
   say "building promtool $PROMETHEUS_MODULE_VERSION (github.com/prometheus/prometheus/cmd/promtool) ..."
   # remove_all_sd drops every service-discovery plugin (AWS, Azure, GCE,
-  # Kubernetes, ...): promtool's check/test commands do not need them and the
-  # build is several times smaller.
+  # ...): promtool's check/test commands do not need them (its own
+  # Kubernetes SD import stays).
+  # The module's VERSION file is the release (3.16.0); `promtool --version` shows it.
+  dir="$(go mod download -json "github.com/prometheus/prometheus@$PROMETHEUS_MODULE_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')"
   GOBIN="$WORK/promtool-$PROMETHEUS_MODULE_VERSION" go install -trimpath -tags remove_all_sd,netgo \
-    -ldflags "-s -w" \
+    -ldflags "-s -w -X github.com/prometheus/common/version.Version=$(cat "$dir/VERSION") -X github.com/prometheus/common/version.Branch=release" \
     "github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS_MODULE_VERSION" >&2
   mv "$WORK/promtool-$PROMETHEUS_MODULE_VERSION/promtool" "$PROMTOOL_BIN/promtool"
   say "built promtool in $(( $(date +%s) - start ))s"

@@ -97,6 +97,19 @@ t.test('an operator route without a configured token counts not-configured', asy
   t.equal(sample(await scrape(h.app), 'kube_recycler_auth_failures_total', '{route="/recycle",reason="not-configured"}'), 1)
 })
 
+t.test('the counters the alerts take increase() of exist at 0 from the start', async (t) => {
+  const h = await testApp({ config: CONFIG })
+  t.teardown(() => h.app.close())
+  const text = await scrape(h.app)
+  for (const site of ['shop', 'blog']) {
+    for (const outcome of ['failed', 'did-not-help', 'rolled-back']) {
+      t.equal(sample(text, 'kube_recycler_recycles_total', `{site="${site}",strategy="rollout",outcome="${outcome}"}`), 0, `${site} ${outcome}`)
+    }
+  }
+  t.equal(sample(text, 'kube_recycler_auth_failures_total', '{route="/webhooks/jenkins",reason="bad-signature"}'), 0)
+  t.equal(sample(text, 'kube_recycler_webhooks_total', '{result="rejected"}'), 0)
+})
+
 t.test('default Node.js metrics keep their stock names', async (t) => {
   const h = await testApp({ config: CONFIG, extra: { defaultMetrics: true } })
   t.teardown(() => h.app.close())
@@ -104,6 +117,7 @@ t.test('default Node.js metrics keep their stock names', async (t) => {
   t.match(text, /^process_cpu_user_seconds_total /m)
   t.match(text, /^nodejs_heap_size_used_bytes /m)
   t.notMatch(text, /kube_recycler_(process|nodejs)_/, 'no project prefix on the default metrics')
+  t.notMatch(text, /^nodejs_active_(handles|requests|resources)_total/m, 'no gauge named like a counter')
 })
 
 t.test('the Jenkins report gauges follow the reports and expectEvery', async (t) => {
