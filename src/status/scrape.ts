@@ -1,5 +1,8 @@
 // What the state gauges (status/metrics.ts) read at scrape time: the same
-// facts /status shows, so a metric and the page never disagree.
+// facts /status shows, so a metric and the page never disagree. Like a
+// /status request, a scrape refreshes a site's git/workload facts in the
+// background when they are older than a minute (the facts book bounds it to
+// one refresh per site at a time); the scrape never waits for it.
 
 import type { AppContext } from '../server/context.ts'
 import type { ScrapeState } from './metrics.ts'
