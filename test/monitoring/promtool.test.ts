@@ -76,7 +76,7 @@ t.test('a metric that breaks the conventions fails promtool check metrics (the c
 const PROMQL_WORDS = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'and', 'or', 'unless', 'bool', 'offset', 'inf', 'nan', 'le'])
 
 /** Metric names an expression selects: identifiers outside strings, label matchers, groupings and ranges, that are not function calls. */
-export function metricNames(expr: string): string[] {
+function metricNames(expr: string): string[] {
   const stripped = expr
     .replace(/"(?:[^"\\]|\\.)*"/g, '""')
     .replace(/\{[^}]*\}/g, ' ')
