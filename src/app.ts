@@ -132,21 +132,21 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   registerErrorHandling(app)
   // 2. JSON arrives as bytes; routes parse it after authentication.
   registerJsonBody(app)
-  // 3. Request durations by route pattern, for every answer (errors too).
+  // Request durations by route pattern, for every answer (errors too).
   registerHttpMetrics(app, metrics)
-  // 4. Rate limits are per route (webhook, recycle); probes of the service are exempt.
+  // 3. Rate limits are per route (webhook, recycle); probes of the service are exempt.
   await app.register(rateLimit, {
     global: false,
     errorResponseBuilder: (_req, c) => Errors.rateLimited(`too many requests: at most ${c.max} per ${Math.round(c.ttl / 1000)} s; retry after ${Math.ceil(c.ttl / 1000)} s`),
   })
-  // 5. The OpenAPI document is built from the route schemas registered after it.
+  // 4. The OpenAPI document is built from the route schemas registered after it.
   await app.register(swagger, {
     openapi: {
       info: { title: 'kube-recycler', version: VERSION },
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
     },
   })
-  // 6. Routes, each given the context it calls.
+  // 5. Routes, each given the context it calls.
   await app.register(webhookJenkins, ctx)
   await app.register(recycleRoutes, ctx)
   await app.register(statusRoute, ctx)
