@@ -27,11 +27,13 @@ import webhookJenkins from './server/routes/webhook-jenkins.ts'
 import { validatorCompiler } from './server/validation.ts'
 import { memoryObjectStore } from './state/memory.ts'
 import { createStore, type StateStore } from './state/store.ts'
-import { createMetrics, type Metrics } from './status/metrics.ts'
+import { createMetrics, primeMetrics, type Metrics } from './status/metrics.ts'
 import { createIntake, type Intake } from './triggers/intake.ts'
 import type { Prober } from './triggers/probe.ts'
 import { createScheduler, probeOnce, type Scheduler } from './triggers/schedule.ts'
 import { createSiteFacts, type SiteFactsBook } from './status/facts.ts'
+import { registerHttpMetrics } from './server/plugins/metrics.ts'
+import { scrapeState } from './status/scrape.ts'
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
@@ -92,7 +94,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const clock = opts.clock ?? systemClock
   const { config, logger } = opts
   const identity = opts.identity ?? 'kube-recycler'
-  const metrics = createMetrics({ defaultMetrics: opts.defaultMetrics ?? false })
+  const metrics = createMetrics({ defaultMetrics: opts.defaultMetrics ?? false, version: VERSION })
+  primeMetrics(metrics, config.sites)
   const store = createStore({
     objects: opts.objects ?? memoryObjectStore(),
     durable: opts.objects !== undefined,
@@ -164,12 +167,16 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     return503OnClosing: true,
   })
   app.decorate('core', { store, metrics, recycler, intake, facts, ...(runner ? { runner } : {}), ...(scheduler ? { scheduler } : {}) })
+  // The state gauges read the /status model at scrape time.
+  metrics.observeState(() => scrapeState(ctx))
   app.setValidatorCompiler(validatorCompiler)
 
   // 1. Errors first, so every later failure answers { code, message }.
   registerErrorHandling(app)
   // 2. JSON arrives as bytes; routes parse it after authentication.
   registerJsonBody(app)
+  // Request durations by route pattern, for every answer (errors too).
+  registerHttpMetrics(app, metrics)
   // 3. Rate limits are per route (webhook, recycle); probes of the service are exempt.
   await app.register(rateLimit, {
     global: false,

@@ -1,7 +1,32 @@
 // Prometheus metrics, one registry per app (no global default registry, so
 // tests can build many apps in one process).
+//
+// Naming: every counter ends in _total, units are in the name (_seconds),
+// labels are low-cardinality (site, check, strategy, outcome, source, a route
+// *pattern*, never a raw URL). Node.js' default metrics keep their stock
+// names (process_*, nodejs_*) so the usual Node.js dashboards work.
+//
+// Most series are pushed where things happen. The state gauges (last Jenkins
+// report, stale, drift, leader) are pulled at scrape time from what the
+// service already knows (`observeState`), so they can never disagree with
+// /status and need no bookkeeping elsewhere.
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+/** What the state gauges read at scrape time; built from the /status model. */
+export interface ScrapeState {
+  /** This replica runs the cron probes (holds the Lease, or runs alone). */
+  leader: boolean
+  sites: Array<{
+    name: string
+    /** Unix ms of the last Jenkins report for the site; absent: none since start. */
+    lastReportAtMs?: number
+    /** Jenkins silent past jenkins.expectEvery. Absent: the site has no expectEvery. */
+    stale?: boolean
+    /** Production head and running commit both known and different. Absent: unknown. */
+    drift?: boolean
+  }>
+}
 
 export interface Metrics {
   registry: Registry
@@ -13,12 +38,101 @@ export interface Metrics {
   circuitOpen: Gauge<'site'>
   probes: Counter<'site' | 'check' | 'ok'>
   stateWrites: Counter<'result'>
+  probeSeconds: Histogram<'site' | 'check'>
+  httpSeconds: Histogram<'method' | 'route' | 'status_code'>
+  authFailures: Counter<'route' | 'reason'>
+  /** Sets where the state gauges read from at scrape time (once, by the app). */
+  observeState(read: () => ScrapeState): void
 }
 
-export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics {
+/** Recycle outcomes the alert rules look for (charts/kube-recycler/files/alerts.yaml). */
+export const ALERTED_OUTCOMES = ['failed', 'did-not-help', 'rolled-back'] as const
+/** Why a request was refused (kube_recycler_auth_failures_total{reason}). */
+export const AUTH_FAILURE_REASONS = ['missing', 'malformed', 'not-configured', 'bad-token', 'bad-signature', 'stale-signature'] as const
+export type AuthFailureReason = (typeof AUTH_FAILURE_REASONS)[number]
+const AUTHENTICATED_ROUTES = ['/webhooks/jenkins', '/recycle'] as const
+
+/**
+ * Exports the counters the alert rules take increase() of at 0 from the
+ * start. A labelled counter otherwise appears with its first event at 1, and
+ * Prometheus sees no increase in a series' first sample: the first failed
+ * recycle of a site would never alert.
+ */
+export function primeMetrics(metrics: Metrics, sites: ReadonlyArray<{ name: string; recycle: { strategy: string } }>): void {
+  for (const s of sites) {
+    for (const outcome of ALERTED_OUTCOMES) metrics.recycles.inc({ site: s.name, strategy: s.recycle.strategy, outcome }, 0)
+  }
+  for (const route of AUTHENTICATED_ROUTES) for (const reason of AUTH_FAILURE_REASONS) metrics.authFailures.inc({ route, reason }, 0)
+  metrics.webhooks.inc({ result: 'rejected' }, 0)
+}
+
+export function createMetrics(opts: { defaultMetrics?: boolean; version?: string } = {}): Metrics {
   const registry = new Registry()
-  if (opts.defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'kube_recycler_' })
+  // No prefix: process_cpu_seconds_total, nodejs_heap_size_used_bytes, ... as
+  // every Node.js dashboard expects.
+  if (opts.defaultMetrics) {
+    collectDefaultMetrics({ register: registry })
+    // prom-client names three gauges *_total, which Prometheus reserves for
+    // counters (promtool check metrics refuses them). The same numbers are
+    // nodejs_active_{handles,requests,resources}{type}: sum() them.
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(name)
+  }
   const registers = [registry]
+  let read: (() => ScrapeState) | undefined
+  // Each gauge reads the state in its own collect(): four cheap reads of a
+  // few sites per scrape, and a scrape never fails because one read did.
+  const state = (): ScrapeState | undefined => {
+    try {
+      return read?.()
+    } catch {
+      return undefined
+    }
+  }
+
+  const buildInfo = new Gauge({ name: 'kube_recycler_build_info', help: 'Always 1; the labels say which version runs', labelNames: ['version', 'nodejs_version'], registers })
+  buildInfo.set({ version: opts.version ?? 'unknown', nodejs_version: process.versions.node }, 1)
+
+  new Gauge({
+    name: 'kube_recycler_last_report_timestamp_seconds',
+    help: 'Unix time of the last Jenkins report for the site (absent until the first one since start)',
+    labelNames: ['site'],
+    registers,
+    collect() {
+      this.reset()
+      for (const s of state()?.sites ?? []) if (s.lastReportAtMs !== undefined) this.set({ site: s.name }, s.lastReportAtMs / 1000)
+    },
+  })
+  new Gauge({
+    name: 'kube_recycler_report_stale',
+    help: '1 while Jenkins has not reported for the site within jenkins.expectEvery (sites with expectEvery only)',
+    labelNames: ['site'],
+    registers,
+    collect() {
+      this.reset()
+      for (const s of state()?.sites ?? []) if (s.stale !== undefined) this.set({ site: s.name }, s.stale ? 1 : 0)
+    },
+  })
+  new Gauge({
+    name: 'kube_recycler_commit_drift',
+    help: '1 while the workload does not run the production branch head (sites whose both commits are known)',
+    labelNames: ['site'],
+    registers,
+    collect() {
+      this.reset()
+      for (const s of state()?.sites ?? []) if (s.drift !== undefined) this.set({ site: s.name }, s.drift ? 1 : 0)
+    },
+  })
+  new Gauge({
+    name: 'kube_recycler_leader',
+    help: '1 on the replica that runs the cron probes (holds the Lease), 0 on the others',
+    registers,
+    collect() {
+      const s = state()
+      if (s) this.set(s.leader ? 1 : 0)
+      else this.reset()
+    },
+  })
+
   return {
     registry,
     webhooks: new Counter({ name: 'kube_recycler_webhooks_total', help: 'Jenkins webhook deliveries by result', labelNames: ['result'], registers }),
@@ -29,5 +143,11 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     circuitOpen: new Gauge({ name: 'kube_recycler_circuit_open', help: '1 while automatic recycles of the site are stopped', labelNames: ['site'], registers }),
     probes: new Counter({ name: 'kube_recycler_probes_total', help: 'Probe results by site and check', labelNames: ['site', 'check', 'ok'], registers }),
     stateWrites: new Counter({ name: 'kube_recycler_state_writes_total', help: 'Writes of the shared service state (ConfigMaps) by result: ok, conflict (another replica wrote first; retried), error', labelNames: ['result'], registers }),
+    probeSeconds: new Histogram({ name: 'kube_recycler_probe_duration_seconds', help: 'Latency of one probe check, request to verdict', labelNames: ['site', 'check'], buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers }),
+    httpSeconds: new Histogram({ name: 'kube_recycler_http_request_duration_seconds', help: 'Time to answer an HTTP request, by route pattern', labelNames: ['method', 'route', 'status_code'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers }),
+    authFailures: new Counter({ name: 'kube_recycler_auth_failures_total', help: 'Requests refused for authentication, by route pattern and reason', labelNames: ['route', 'reason'], registers }),
+    observeState(fn) {
+      read = fn
+    },
   }
 }

@@ -53,7 +53,10 @@ export function verdictFromChecks(site: SiteConfig, checks: CheckResult[], at: s
 export async function probeOnce(prober: Prober, site: SiteConfig, clock: Clock, metrics: Metrics): Promise<Verdict> {
   const at = new Date(clock.now()).toISOString()
   const checks = await prober.runChecks(site.checks)
-  for (const c of checks) metrics.probes.inc({ site: site.name, check: c.name, ok: String(c.ok) })
+  for (const c of checks) {
+    metrics.probes.inc({ site: site.name, check: c.name, ok: String(c.ok) })
+    if (c.latencyMs !== undefined) metrics.probeSeconds.observe({ site: site.name, check: c.name }, c.latencyMs / 1000)
+  }
   return verdictFromChecks(site, checks, at)
 }
 

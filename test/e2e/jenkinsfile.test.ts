@@ -4,20 +4,25 @@
 //     two broken copies in the same run prove the linter really looks.
 //  2. Its structure: hourly cron, no concurrent builds, a timeout, every `sh`
 //     a single-quoted string, no GString anywhere, the secret bound only by
-//     withCredentials around the report step.
+//     withCredentials around the report step; a Kubernetes-plugin agent in the
+//     service's own image (the one-file install's), and parameter defaults
+//     that are the one-file install's Service and config.
 //  3. Its exact `sh` scripts, extracted with Groovy's string rules, run as
 //     Jenkins runs them (`sh -xe <script>` in the workspace, with the
 //     environment Jenkins sets, the secret only inside withCredentials)
 //     against the real service: the webhook accepts what they send, and
 //     /status shows that job's build. Once with a `kube-recycler` shim on
-//     PATH, once from a copy of the checkout through the Install stage.
+//     PATH, once as in the service's image (the Install stage links its CLI,
+//     no npm), once from a copy of the checkout through the Install stage.
 
 import t from 'tap'
 import { execFileSync, spawn } from 'node:child_process'
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { delimiter, dirname, join } from 'node:path'
 import { request } from 'undici'
+import { parse as parseYaml, parseAllDocuments } from 'yaml'
+import { loadConfigFile, parseConfig } from '../../src/config/load.ts'
 import { ROOT, startService, type ServiceProcess } from '../fixtures/process.ts'
 import { startSite, type Site } from '../fixtures/sites.ts'
 
@@ -254,10 +259,35 @@ t.test('its structure: hourly, one build at a time, bounded, single-quoted sh, t
   t.match(options, /\bbuildDiscarder\(logRotator\(/, 'options { buildDiscarder(logRotator(…)) }')
 
   const agent = one(blocks('agent', pipeline), 'agent block').body
-  t.match(literalsIn(agent).map((l) => l.value), [/^node:24(\b|-)/], 'a Node 24 image')
+  const k8s = one(blocks('kubernetes', agent), 'agent { kubernetes { … } } (the Kubernetes plugin)').body
+  const agentLiterals = literalsIn(k8s).map((l) => l.value)
+  t.equal(agentLiterals[0], 'kube-recycler', "defaultContainer 'kube-recycler': the steps run in the service's image")
+  const pod = parseYaml(agentLiterals[1]!) as { kind: string; spec: { securityContext: Record<string, unknown>; containers: Array<{ name: string; image: string; command: string[]; env: Array<{ name: string; value: string }> }> } }
+  t.equal(pod.kind, 'Pod')
+  const container = one(pod.spec.containers.filter((c) => c.name === 'kube-recycler'), 'kube-recycler container')
+  const manifest = parseAllDocuments(readFileSync(join(ROOT, 'deploy', 'kube-recycler.yaml'), 'utf8')).map((d) => d.toJS() as any).filter((o) => o !== null)
+  const deployment = manifest.find((o) => o.kind === 'Deployment')
+  t.equal(container.image, deployment.spec.template.spec.containers[0].image, 'the same image the one-file install runs: nothing else to pull')
+  t.same(container.command, ['sleep'], 'kept up for the steps (the Kubernetes plugin execs into it)')
+  const cli = one(container.env.filter((e) => e.name === 'KUBE_RECYCLER_CLI'), 'KUBE_RECYCLER_CLI').value
+  // The image puts the checkout's bin/ at /app/bin (WORKDIR /app, COPY bin ./bin) on a Node 24 base.
+  const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8')
+  t.match(dockerfile, /^WORKDIR \/app$/m)
+  t.match(dockerfile, /^COPY bin \.\/bin$/m)
+  t.match(dockerfile, /^ARG NODE_IMAGE=node:24(\b|-)/m, 'a Node 24 image')
+  t.equal(cli, '/app/bin/kube-recycler.js')
+  t.equal(pod.spec.securityContext.runAsUser, 1000, "the Jenkins agent's user: both containers write the workspace")
 
-  const params = literalsIn(one(blocks('parameters', pipeline), 'parameters block').body).map((l) => l.value)
-  t.ok(params.includes('KUBE_RECYCLER_URL') && params.includes('KUBE_RECYCLER_CONFIG'), 'the service URL and the config path are parameters')
+  // The defaults work with the one-file install and the demo site, from an agent in the cluster.
+  const paramLiterals = literalsIn(one(blocks('parameters', pipeline), 'parameters block').body).map((l) => l.value)
+  const defaultOf = (name: string): string => paramLiterals[paramLiterals.indexOf(name) + 1]!
+  t.ok(paramLiterals.includes('KUBE_RECYCLER_URL') && paramLiterals.includes('KUBE_RECYCLER_CONFIG'), 'the service URL and the config path are parameters')
+  const service = manifest.find((o) => o.kind === 'Service')
+  t.equal(defaultOf('KUBE_RECYCLER_URL'), `http://${service.metadata.name}.${service.metadata.namespace}.svc:${service.spec.ports[0].port}`, "the URL is the one-file install's Service")
+  const defaultConfig = loadConfigFile(join(ROOT, defaultOf('KUBE_RECYCLER_CONFIG')))
+  const installed = parseConfig(manifest.find((o) => o.kind === 'ConfigMap').data['config.yaml'])
+  t.same(defaultConfig.sites, installed.sites, "the checks are those of the service the one-file install runs")
+  t.ok(defaultConfig.sites.every((x) => x.checks.every((c) => new URL(c.url).hostname.endsWith('.svc.cluster.local'))), 'probing in-cluster addresses, which the agent pod reaches')
 
   t.same(literals.filter((l) => l.quote.startsWith('"')), [], 'no double-quoted string, so no GString interpolation anywhere')
 
@@ -401,6 +431,28 @@ t.test('its sh steps, run as Jenkins runs them with kube-recycler on PATH: the w
 
   const all = [...healthy, ...broken].map((r) => r.output).join('\n')
   t.notOk(all.includes(SECRET), 'the secret is in no step output (sh -x traces every command)')
+})
+
+t.test("all its sh steps in the service's image: the Install stage links the image's CLI, downloads nothing", async (t) => {
+  const workspace = join(tmp, 'image', 'workspace')
+  mkdirSync(join(workspace, 'config'), { recursive: true })
+  writeFileSync(join(workspace, 'config', 'integrity.yaml'), SITE_CONFIG(site))
+  // The image: node and a shell on PATH, the CLI at KUBE_RECYCLER_CLI (here
+  // the checkout's, as /app/bin is in the image), npm absent (the Dockerfile
+  // removes it). Only these tools are on PATH: this machine has an npm in /usr/bin.
+  const nodeOnly = join(tmp, 'image', 'bin')
+  mkdirSync(nodeOnly, { recursive: true })
+  symlinkSync(process.execPath, join(nodeOnly, 'node'))
+  for (const tool of ['sh', 'mkdir', 'ln', 'rm']) symlinkSync(execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim(), join(nodeOnly, tool))
+  const path = nodeOnly
+  t.throws(() => execFileSync('sh', ['-c', 'command -v npm'], { env: { PATH: path } }), 'no npm in the image')
+  const params = { KUBE_RECYCLER_URL: svc.url, KUBE_RECYCLER_CONFIG: 'config/integrity.yaml', KUBE_RECYCLER_SITE: '' }
+  site.set('healthy')
+  const runs = await runSteps(shSteps(), workspace, { ...jenkinsEnv(workspace, 44, path, params), KUBE_RECYCLER_CLI: join(ROOT, 'bin', 'kube-recycler.js') }, SECRET)
+  t.same(runs.map((r) => [r.step.stage ?? 'post', r.code]), [['Install', 0], ['Check', 0], ['post', 0]], runs.map((r) => r.output).join('\n---\n'))
+  t.notMatch(runs[0]!.output, /npm ci/, 'no npm ci: nothing fetched from a registry')
+  t.match(runs[2]?.output, /shop: accepted \(202\), action none, health healthy/)
+  t.match((await status()).sites[0], { health: 'healthy', lastVerdict: { ok: true, key: `jenkins:${JOB}#44` } })
 })
 
 t.test('all its sh steps from a copy of the checkout, Install stage included (npm ci --omit=dev)', async (t) => {

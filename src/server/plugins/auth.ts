@@ -2,13 +2,26 @@
 // any configured method: HMAC signature (X-Recycler-Timestamp/-Signature),
 // a bearer token, or Basic whose password is the token (the Jenkins
 // Notification plugin can only put credentials in the URL). All comparisons
-// are constant-time; no secret is ever echoed or logged.
+// are constant-time; no secret is ever echoed or logged. Every refusal is
+// counted by route pattern and reason (kube_recycler_auth_failures_total).
 
 import type { FastifyRequest } from 'fastify'
 import type { Clock } from '../../clock.ts'
 import type { Secrets } from '../../config/secrets.ts'
 import { Errors } from '../../errors.ts'
 import { safeEqual, verifySignature } from '../../triggers/signature.ts'
+import type { AuthFailureReason } from '../../status/metrics.ts'
+import { routeLabel } from './metrics.ts'
+
+/** Where refusals are counted (the metrics' authFailures counter). */
+export interface AuthFailures {
+  inc(labels: { route: string; reason: AuthFailureReason }): void
+}
+
+function refuse(request: FastifyRequest, failures: AuthFailures | undefined, reason: AuthFailureReason, error: Error): never {
+  failures?.inc({ route: routeLabel(request.routeOptions.url), reason })
+  throw error
+}
 
 function credentials(request: FastifyRequest): { scheme: 'bearer' | 'basic'; secret: string } | undefined | 'malformed' {
   const h = request.headers.authorization
@@ -39,24 +52,25 @@ declare module 'fastify' {
   }
 }
 
-export function webhookAuth(secrets: Secrets, clock: Clock): WebhookAuth {
+export function webhookAuth(secrets: Secrets, clock: Clock, failures?: AuthFailures): WebhookAuth {
   return {
     async onRequest(request) {
+      const fail = (reason: AuthFailureReason, message: string): never => refuse(request, failures, reason, Errors.unauthorized(message))
       const c = credentials(request)
-      if (c === 'malformed') throw Errors.unauthorized('Authorization must be "Bearer <token>" or "Basic <base64 user:token>"')
-      if (c !== undefined) {
-        if (!secrets.webhookToken) throw Errors.unauthorized(`${c.scheme === 'bearer' ? 'bearer' : 'basic'} authentication is not configured for the webhook`)
-        if (!safeEqual(c.secret, secrets.webhookToken)) throw Errors.unauthorized('the token is not valid')
+      if (c === 'malformed') fail('malformed', 'Authorization must be "Bearer <token>" or "Basic <base64 user:token>"')
+      else if (c !== undefined) {
+        if (!secrets.webhookToken) fail('not-configured', `${c.scheme === 'bearer' ? 'bearer' : 'basic'} authentication is not configured for the webhook`)
+        if (!safeEqual(c.secret, secrets.webhookToken!)) fail('bad-token', 'the token is not valid')
         return
       }
       const hasSig = request.headers['x-recycler-signature'] !== undefined || request.headers['x-recycler-timestamp'] !== undefined
       if (hasSig) {
-        if (!secrets.webhookSecret) throw Errors.unauthorized('signature authentication is not configured for the webhook')
+        if (!secrets.webhookSecret) fail('not-configured', 'signature authentication is not configured for the webhook')
         request.needsSignature = true
         return
       }
-      if (!secrets.webhookSecret && !secrets.webhookToken) throw Errors.unauthorized('webhook authentication is not configured on this service')
-      throw Errors.unauthorized('missing credentials: send X-Recycler-Timestamp and X-Recycler-Signature, or Authorization')
+      if (!secrets.webhookSecret && !secrets.webhookToken) fail('not-configured', 'webhook authentication is not configured on this service')
+      fail('missing', 'missing credentials: send X-Recycler-Timestamp and X-Recycler-Signature, or Authorization')
     },
     async preValidation(request) {
       if (!request.needsSignature) return
@@ -72,20 +86,21 @@ export function webhookAuth(secrets: Secrets, clock: Clock): WebhookAuth {
         nowMs: clock.now(),
       })
       if (!result.ok) {
-        if (result.why === 'stale' || result.why === 'future') throw Errors.staleSignature(result.message)
-        throw Errors.badSignature(result.message)
+        if (result.why === 'stale' || result.why === 'future') refuse(request, failures, 'stale-signature', Errors.staleSignature(result.message))
+        refuse(request, failures, 'bad-signature', Errors.badSignature(result.message))
       }
     },
   }
 }
 
 /** Operator routes: `Authorization: Bearer <KUBE_RECYCLER_RECYCLE_TOKEN>`. */
-export function operatorAuth(secrets: Secrets): (request: FastifyRequest) => Promise<void> {
+export function operatorAuth(secrets: Secrets, failures?: AuthFailures): (request: FastifyRequest) => Promise<void> {
   return async (request) => {
-    if (!secrets.recycleToken) throw Errors.unauthorized('operator authentication is not configured (set KUBE_RECYCLER_RECYCLE_TOKEN)')
+    const fail = (reason: AuthFailureReason, message: string): never => refuse(request, failures, reason, Errors.unauthorized(message))
+    if (!secrets.recycleToken) fail('not-configured', 'operator authentication is not configured (set KUBE_RECYCLER_RECYCLE_TOKEN)')
     const c = credentials(request)
-    if (c === undefined) throw Errors.unauthorized('missing credentials: send Authorization: Bearer <operator token>')
-    if (c === 'malformed' || c.scheme !== 'bearer') throw Errors.unauthorized('Authorization must be "Bearer <operator token>"')
-    if (!safeEqual(c.secret, secrets.recycleToken)) throw Errors.unauthorized('the token is not valid')
+    if (c === undefined) fail('missing', 'missing credentials: send Authorization: Bearer <operator token>')
+    else if (c === 'malformed' || c.scheme !== 'bearer') fail('malformed', 'Authorization must be "Bearer <operator token>"')
+    else if (!safeEqual(c.secret, secrets.recycleToken!)) fail('bad-token', 'the token is not valid')
   }
 }

@@ -45,7 +45,7 @@ const RecycleBody = Type.Object({
 }, { additionalProperties: false, title: 'RecycleRequest' })
 
 export default async function recycleRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
-  const auth = operatorAuth(ctx.secrets)
+  const auth = operatorAuth(ctx.secrets, ctx.metrics.authFailures)
   app.post('/recycle', {
     schema: {
       summary: 'Recycle a site now (operator)',

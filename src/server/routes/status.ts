@@ -45,7 +45,7 @@ const StatusBody = Type.Object({
 }, { title: 'Status' })
 
 export default async function statusRoute(app: FastifyInstance, ctx: AppContext): Promise<void> {
-  const auth = ctx.config.service.statusAuth ? [operatorAuth(ctx.secrets)] : []
+  const auth = ctx.config.service.statusAuth ? [operatorAuth(ctx.secrets, ctx.metrics.authFailures)] : []
   app.get('/status', {
     schema: {
       summary: 'Sites, health and recent recycles (JSON; HTML for Accept: text/html)',

@@ -24,7 +24,7 @@ const Accepted = Type.Object({
 }, { title: 'WebhookDecision' })
 
 export default async function webhookJenkins(app: FastifyInstance, ctx: AppContext): Promise<void> {
-  const auth = webhookAuth(ctx.secrets, ctx.clock)
+  const auth = webhookAuth(ctx.secrets, ctx.clock, ctx.metrics.authFailures)
   const parse = parseJsonBody(app)
   app.post('/webhooks/jenkins', {
     schema: {

@@ -1,0 +1,235 @@
+// The Helm chart, rendered by the real helm (built by test/cluster/tools.sh):
+// `helm lint --strict` is clean, the default render is what the one-file
+// install holds, the rendered config passes the service's own validation,
+// values.schema.json is the generated one (the service's config schema for
+// `config`), and every value that changes the output changes it as claimed.
+// No cluster needed: cluster.test.ts applies and installs these renders.
+
+import t from 'tap'
+import { execFileSync, spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parse as parseYaml } from 'yaml'
+import { parseConfig } from '../../src/config/load.ts'
+import { CHART_DIR, MANIFEST_PATH, SCHEMA_PATH, manifestText, schemaText } from '../../scripts/chart.ts'
+import { toolPath } from '../fixtures/tools.ts'
+import { FULL_VALUES, findObject, render, type K8sObject } from '../fixtures/chart.ts'
+
+const helm = toolPath('helm')
+const tmp = mkdtempSync(join(tmpdir(), 'kr-chart-'))
+t.teardown(() => rmSync(tmp, { recursive: true, force: true }))
+
+function valuesFile(name: string, text: string): string {
+  const p = join(tmp, name)
+  writeFileSync(p, text)
+  return p
+}
+
+t.test('helm lint --strict is clean, for the defaults and the full values', async (t) => {
+  for (const args of [[], ['-f', FULL_VALUES]]) {
+    const out = execFileSync(helm, ['lint', '--strict', CHART_DIR, ...args], { encoding: 'utf8' })
+    t.match(out, /1 chart\(s\) linted, 0 chart\(s\) failed/)
+    t.notMatch(out, /\[(WARNING|ERROR)\]/, `no warning or error (${args.join(' ') || 'defaults'})`)
+  }
+})
+
+t.test('the generated files are up to date (npm run chart:generate)', async (t) => {
+  t.equal(readFileSync(SCHEMA_PATH, 'utf8'), schemaText(), 'values.schema.json')
+  t.equal(readFileSync(MANIFEST_PATH, 'utf8'), manifestText(helm), 'deploy/kube-recycler.yaml is the default render')
+})
+
+t.test('values.schema.json holds the service config schema as `config`', async (t) => {
+  const schema = JSON.parse(readFileSync(SCHEMA_PATH, 'utf8')) as { properties: { config: Record<string, unknown> } }
+  const { FileSchema } = await import('../../src/config/schema.ts')
+  const { description: _d, ...config } = schema.properties.config
+  t.same(config, JSON.parse(JSON.stringify(FileSchema)))
+})
+
+t.test('the default render', async (t) => {
+  const objs = render(helm)
+  const kinds = objs.map((o) => `${o.kind}/${o.metadata.namespace}/${o.metadata.name}`).sort()
+  t.same(kinds, [
+    'ConfigMap/kube-recycler/kube-recycler-config',
+    'Deployment/kube-recycler/kube-recycler',
+    'NetworkPolicy/kube-recycler/kube-recycler',
+    'PodDisruptionBudget/kube-recycler/kube-recycler',
+    'Role/kube-recycler/kube-recycler',
+    'Role/shop/kube-recycler-site',
+    'RoleBinding/kube-recycler/kube-recycler',
+    'RoleBinding/shop/kube-recycler-site',
+    'Service/kube-recycler/kube-recycler',
+    'ServiceAccount/kube-recycler/kube-recycler',
+  ], 'no Secret, no monitoring objects by default')
+
+  const cm = findObject(objs, 'ConfigMap', 'kube-recycler-config')
+  const config = parseConfig(cm.data!['config.yaml']!, 'the rendered ConfigMap')
+  t.equal(config.service.namespace, 'kube-recycler', 'service.namespace defaults to the release namespace')
+  t.same(config.sites.map((s) => s.name), ['shop'])
+
+  const d = findObject(objs, 'Deployment', 'kube-recycler')
+  const spec = d.spec as any
+  t.equal(spec.replicas, 2)
+  t.same(spec.strategy.rollingUpdate, { maxSurge: 1, maxUnavailable: 0 })
+  const pod = spec.template.spec
+  const c = pod.containers[0]
+  t.equal(c.image, 'ghcr.io/example/kube-recycler:0.1.0', 'the image tag is the appVersion')
+  t.equal(pod.serviceAccountName, 'kube-recycler')
+  t.same(pod.topologySpreadConstraints.map((x: any) => [x.topologyKey, x.whenUnsatisfiable, x.labelSelector.matchLabels['app.kubernetes.io/instance'], x.matchLabelKeys]), [
+    ['kubernetes.io/hostname', 'DoNotSchedule', 'kube-recycler', ['pod-template-hash']],
+    ['topology.kubernetes.io/zone', 'ScheduleAnyway', 'kube-recycler', ['pod-template-hash']],
+  ])
+  const env = Object.fromEntries(c.env.map((e: any) => [e.name, e]))
+  t.same(env.KUBE_RECYCLER_WEBHOOK_SECRET.valueFrom.secretKeyRef, { name: 'kube-recycler', key: 'webhook-secret' }, 'the HMAC key is required')
+  for (const k of ['KUBE_RECYCLER_WEBHOOK_TOKEN', 'KUBE_RECYCLER_RECYCLE_TOKEN', 'KUBE_RECYCLER_GIT_TOKEN']) t.equal(env[k].valueFrom.secretKeyRef.optional, true, `${k} is optional`)
+  t.same(env.POD_NAMESPACE.valueFrom, { fieldRef: { fieldPath: 'metadata.namespace' } })
+  t.equal(c.securityContext.readOnlyRootFilesystem, true)
+  t.same(c.securityContext.capabilities, { drop: ['ALL'] })
+  t.equal(c.readinessProbe.httpGet.path, '/readyz')
+  t.equal(c.livenessProbe.httpGet.path, '/healthz')
+  t.same(c.resources, { requests: { cpu: '50m', memory: '192Mi' }, limits: { cpu: '1', memory: '384Mi' } })
+  t.match(spec.template.metadata.annotations['checksum/config'], /^[a-f0-9]{64}$/)
+  t.equal(spec.template.metadata.annotations['prometheus.io/scrape'], 'true')
+
+  const own = findObject(objs, 'Role', 'kube-recycler')
+  t.same((own.rules as any[]).map((r) => [r.resources[0], r.resourceNames ?? null, r.verbs]), [
+    ['leases', ['kube-recycler'], ['get', 'update']],
+    ['leases', null, ['create']],
+    ['configmaps', null, ['get', 'list', 'watch', 'create', 'update']],
+    ['events', null, ['create']],
+  ])
+  const site = findObject(objs, 'Role', 'kube-recycler-site', 'shop')
+  const k8sSiteRole = parseYaml(readFileSync(join(CHART_DIR, '..', '..', 'k8s', 'rbac', 'site-role.yaml'), 'utf8')) as K8sObject
+  t.same(site.rules, k8sSiteRole.rules, 'the site Role is the one in k8s/rbac/site-role.yaml')
+  const binding = findObject(objs, 'RoleBinding', 'kube-recycler-site', 'shop')
+  t.same(binding.subjects, [{ kind: 'ServiceAccount', name: 'kube-recycler', namespace: 'kube-recycler' }])
+
+  const np = findObject(objs, 'NetworkPolicy', 'kube-recycler')
+  const egress = (np.spec as any).egress as any[]
+  t.same(egress.at(-1), { to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'shop' } } }], ports: [{ protocol: 'TCP', port: 8080 }] }, 'the site namespace on its pod port')
+})
+
+t.test('the full set of values', async (t) => {
+  const objs = render(helm, ['-f', FULL_VALUES], 'full', 'ops')
+  const kinds = objs.map((o) => `${o.kind}/${o.metadata.namespace}/${o.metadata.name}`).sort()
+  t.same(kinds, [
+    'ConfigMap/ops/recycler-config',
+    'ConfigMap/ops/recycler-dashboard',
+    'Deployment/ops/recycler',
+    'NetworkPolicy/ops/recycler',
+    'PodDisruptionBudget/ops/recycler',
+    'PodMonitor/ops/recycler',
+    'PrometheusRule/ops/recycler',
+    'Role/chart-full-extra/recycler-site',
+    'Role/chart-full-pool/recycler-site',
+    'Role/chart-full-shop/recycler-site',
+    'Role/ops/recycler',
+    'RoleBinding/chart-full-extra/recycler-site',
+    'RoleBinding/chart-full-pool/recycler-site',
+    'RoleBinding/chart-full-shop/recycler-site',
+    'RoleBinding/ops/recycler',
+    'Secret/ops/recycler',
+    'Service/ops/recycler',
+    'ServiceAccount/ops/recycler-sa',
+    'ServiceMonitor/ops/recycler',
+  ])
+  const config = parseConfig(findObject(objs, 'ConfigMap', 'recycler-config').data!['config.yaml']!)
+  t.equal(config.service.namespace, 'ops')
+  t.equal(config.service.leaderElection, 'on')
+  t.equal(config.sites[1]!.recycle.strategy, 'evict')
+
+  const secret = findObject(objs, 'Secret', 'recycler')
+  t.same(Object.keys(secret.data!).sort(), ['git', 'hmac', 'operator', 'token'])
+  t.equal(Buffer.from(secret.data!.hmac!, 'base64').toString(), '0123456789abcdef0123456789abcdef')
+
+  const d = findObject(objs, 'Deployment', 'recycler')
+  const spec = d.spec as any
+  const pod = spec.template.spec
+  const c = pod.containers[0]
+  t.equal(spec.replicas, 3)
+  t.equal(c.image, 'registry.example.com/platform/kube-recycler@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef', 'a digest wins over the tag')
+  t.equal(c.imagePullPolicy, 'Always')
+  t.same(pod.imagePullSecrets, [{ name: 'regcred' }])
+  t.equal(pod.serviceAccountName, 'recycler-sa')
+  const env = Object.fromEntries(c.env.map((e: any) => [e.name, e]))
+  t.same(env.KUBE_RECYCLER_WEBHOOK_SECRET.valueFrom.secretKeyRef, { name: 'recycler', key: 'hmac' })
+  t.equal(env.KUBE_RECYCLER_GIT_TOKEN.valueFrom.secretKeyRef.key, 'git')
+  t.equal(env.LOG_LEVEL.value, 'debug')
+  t.equal(env.NODE_OPTIONS.value, '--max-old-space-size=256')
+  t.same(c.resources, { requests: { cpu: '100m', memory: '256Mi' }, limits: { memory: '512Mi' } })
+  t.equal(pod.terminationGracePeriodSeconds, 45)
+  t.equal(pod.priorityClassName, 'system-cluster-critical')
+  t.same(pod.nodeSelector, { 'kubernetes.io/os': 'linux' })
+  t.equal(pod.tolerations[0].key, 'dedicated')
+  t.ok(pod.affinity.nodeAffinity)
+  t.equal(pod.topologySpreadConstraints.length, 1)
+  const ann = spec.template.metadata.annotations
+  t.equal(ann['example.com/team'], 'sre')
+  t.match(ann['checksum/secret'], /^[a-f0-9]{64}$/, 'a created Secret rolls the pods when it changes')
+  t.notOk(ann['prometheus.io/scrape'], 'no scrape annotations with metrics.podAnnotations false')
+  t.equal(spec.template.metadata.labels['example.com/tier'], 'ops')
+
+  const svc = findObject(objs, 'Service', 'recycler')
+  t.equal((svc.spec as any).ports[0].port, 9090)
+  t.equal(svc.metadata.annotations?.['example.com/owner'], 'platform')
+  t.equal(findObject(objs, 'ServiceAccount', 'recycler-sa').metadata.annotations?.['eks.amazonaws.com/role-arn'], 'arn:aws:iam::123456789012:role/recycler')
+  t.equal((findObject(objs, 'PodDisruptionBudget', 'recycler').spec as any).maxUnavailable, 2)
+
+  const np = findObject(objs, 'NetworkPolicy', 'recycler').spec as any
+  t.same(np.ingress[0].from, [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'jenkins' } } }])
+  t.same(np.egress[1], { to: [{ ipBlock: { cidr: '10.0.0.1/32' } }], ports: [{ protocol: 'TCP', port: 6443 }] })
+  t.same(np.egress[2].to.map((x: any) => x.ipBlock.cidr), ['192.0.2.0/24', '198.51.100.0/24'])
+  t.same(np.egress[3].to.map((x: any) => x.namespaceSelector.matchLabels['kubernetes.io/metadata.name']), ['chart-full-extra', 'chart-full-pool', 'chart-full-shop'])
+  t.same(np.egress[3].ports.map((p: any) => p.port), [8080, 8443])
+  t.same(np.egress[4].ports, [{ protocol: 'TCP', port: 25 }])
+
+  const sm = findObject(objs, 'ServiceMonitor', 'recycler')
+  t.equal(sm.metadata.labels?.release, 'prometheus')
+  t.same((sm.spec as any).endpoints, [{ port: 'http', path: '/metrics', interval: '15s', scrapeTimeout: '5s' }])
+  t.equal((findObject(objs, 'PodMonitor', 'recycler').spec as any).podMetricsEndpoints[0].interval, '20s')
+  const rule = findObject(objs, 'PrometheusRule', 'recycler')
+  t.same(rule.spec, parseYaml(readFileSync(join(CHART_DIR, 'files', 'alerts.yaml'), 'utf8')), 'the PrometheusRule holds files/alerts.yaml')
+  const dash = findObject(objs, 'ConfigMap', 'recycler-dashboard')
+  t.equal(dash.metadata.labels?.grafana_dashboard, '1')
+  t.equal(dash.metadata.annotations?.grafana_folder, 'Operations')
+  t.same(JSON.parse(dash.data!['kube-recycler.json']!), JSON.parse(readFileSync(join(CHART_DIR, 'files', 'dashboard.json'), 'utf8')))
+})
+
+t.test('switches that remove objects', async (t) => {
+  const objs = render(helm, ['--set', 'rbac.create=false', '--set', 'serviceAccount.create=false', '--set', 'serviceAccount.name=existing-sa',
+    '--set', 'podDisruptionBudget.enabled=false', '--set', 'networkPolicy.enabled=false', '--set', 'secret.existingSecret=my-secret'])
+  t.same(objs.map((o) => o.kind).sort(), ['ConfigMap', 'Deployment', 'Service'])
+  const pod = (findObject(objs, 'Deployment', 'kube-recycler').spec as any).template.spec
+  t.equal(pod.serviceAccountName, 'existing-sa')
+  t.equal(pod.containers[0].env.find((e: any) => e.name === 'KUBE_RECYCLER_WEBHOOK_SECRET').valueFrom.secretKeyRef.name, 'my-secret')
+})
+
+t.test('a config change changes the pods\' checksum; other values do not', async (t) => {
+  const sum = (args: string[]) => ((findObject(render(helm, args), 'Deployment', 'kube-recycler').spec as any).template.metadata.annotations['checksum/config'])
+  const base = sum([])
+  t.not(sum(['--set', 'config.defaults.failureThreshold=5']), base)
+  t.equal(sum(['--set', 'replicaCount=4']), base)
+})
+
+t.test('extra site namespaces get the site Role too, each once', async (t) => {
+  const objs = render(helm, ['--set', 'rbac.siteNamespaces={shop,blog}'])
+  t.same(objs.filter((o) => o.kind === 'Role' && o.metadata.name === 'kube-recycler-site').map((o) => o.metadata.namespace), ['blog', 'shop'])
+})
+
+t.test('the schema refuses bad values before anything renders', async (t) => {
+  const rows: Array<{ name: string; values: string; error: RegExp }> = [
+    { name: 'a site without a target namespace', values: 'config:\n  sites:\n    - { name: shop, target: { kind: Deployment, name: web } }\n', error: /\/config\/sites\/0\/target.*namespace/s },
+    { name: 'an unknown strategy', values: 'config:\n  sites:\n    - { name: shop, target: { namespace: shop, name: web }, recycle: { strategy: reboot } }\n', error: /\/config\/sites\/0\/recycle\/strategy/ },
+    { name: 'an unknown config field', values: 'config:\n  service: { dryrun: true }\n', error: /\/config\/service.*dryrun/s },
+    { name: 'no sites', values: 'config:\n  sites: []\n', error: /\/config\/sites.*minItems/s },
+    { name: 'a created Secret without its HMAC key', values: 'secret: { create: true }\n', error: /\/secret\/webhookSecret/ },
+    { name: 'a short HMAC key', values: 'secret: { create: true, webhookSecret: short }\n', error: /\/secret\/webhookSecret.*minLength/s },
+    { name: 'a bad image digest', values: 'image: { digest: latest }\n', error: /\/image\/digest/ },
+    { name: 'an unknown chart value', values: 'replicas: 3\n', error: /replicas/ },
+  ]
+  for (const row of rows) {
+    const r = spawnSync(helm, ['template', 'x', CHART_DIR, '-f', valuesFile(`${row.name.replace(/\W+/g, '-')}.yaml`, row.values)], { encoding: 'utf8' })
+    t.not(r.status, 0, `${row.name}: refused`)
+    t.match(r.stderr, row.error, `${row.name}: names the field`)
+  }
+})
