@@ -31,15 +31,22 @@ export function createLeader(opts: { lease: LeaseApi; identity: string; clock: C
 
   const leading = (): boolean => opts.clock.now() < heldUntil
 
+  /** A Lease call that hangs (an API server that stopped) must not stall the rounds: it counts as failed. */
+  const bounded = <T>(p: Promise<T>): Promise<T> => {
+    let timer: NodeJS.Timeout | undefined
+    return Promise.race([p, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(Errors.kube(`the Lease call had no answer within ${every} ms`)), every) })])
+      .finally(() => clearTimeout(timer))
+  }
+
   async function round(): Promise<boolean> {
     const now = opts.clock.now()
     try {
-      const cur = await opts.lease.read()
+      const cur = await bounded(opts.lease.read())
       last = cur
       const free = !cur || !cur.holder || cur.renewTime === undefined || now > cur.renewTime + cur.durationSeconds * 1000
       if (cur?.holder === opts.identity || free) {
         const wasLeading = leading()
-        last = await opts.lease.write(opts.identity, cur, now, duration)
+        last = await bounded(opts.lease.write(opts.identity, cur, now, duration))
         heldUntil = now + duration * 1000
         if (!wasLeading) log.info('became the leader: this replica runs the probes')
         return true
