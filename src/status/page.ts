@@ -40,7 +40,7 @@ export function renderStatusPage(m: StatusModel, now: number, refreshSeconds = 1
   }).join('\n')
   const recent = m.recent.slice(0, 20).map((r) => `<tr class="recycle" data-state="${escapeHtml(r.state)}">
       <td><a href="/recycles/${escapeHtml(r.id)}"><code>${escapeHtml(r.id)}</code></a></td><td>${escapeHtml(r.site)}</td>
-      <td>${escapeHtml(r.state)}${r.dryRun ? ' (dry-run)' : ''}</td><td>${escapeHtml(r.trigger.source)}: ${escapeHtml(r.trigger.reason)}</td>
+      <td>${escapeHtml(r.state)}${r.repeats ? ` ×${r.repeats}` : ''}${r.dryRun ? ' (dry-run)' : ''}</td><td>${escapeHtml(r.trigger.source)}: ${escapeHtml(r.trigger.reason)}</td>
       <td>${r.commit ? `<code>${escapeHtml(r.commit.slice(0, 12))}</code>` : '—'}</td><td>${ago(r.createdAt, now)}</td></tr>`).join('\n')
   const banner = m.service.dryRun
     ? `<div class="banner" role="alert">Dry-run: recycles are planned and recorded, nothing changes in the cluster${m.service.note ? ` — ${escapeHtml(m.service.note)}` : ''}.</div>`
@@ -64,7 +64,7 @@ export function renderStatusPage(m: StatusModel, now: number, refreshSeconds = 1
 </style></head>
 <body>
 <h1>kube-recycler</h1>
-<div class="muted">version ${escapeHtml(m.service.version)} · up since ${escapeHtml(m.service.startedAt)} · cluster: ${escapeHtml(m.service.cluster)} · <a href="/status?format=json">JSON</a> · <a href="/metrics">metrics</a></div>
+<div class="muted">version ${escapeHtml(m.service.version)} · up since ${escapeHtml(m.service.startedAt)} · cluster: ${escapeHtml(m.service.cluster)} · replica <code>${escapeHtml(m.service.replica)}</code>${m.service.leader ? ' (leader)' : ''}${m.service.ready ? '' : ' · <strong>not ready</strong>'} · <a href="/status?format=json">JSON</a> · <a href="/metrics">metrics</a></div>
 ${banner}
 <h2>Sites</h2>
 <table id="sites"><thead><tr><th>Site</th><th>Health</th><th>Failures</th><th>Last verdict</th><th>Commit</th><th>Last recycle</th></tr></thead>

@@ -121,6 +121,14 @@ t.test('cooldown and circuit breaker', async (t) => {
   const metrics = (await h.app.inject({ method: 'GET', url: '/metrics' })).body
   t.match(metrics, /kube_recycler_circuit_open\{site="shop"\} 1/)
   t.match(metrics, /kube_recycler_recycles_total\{site="shop",strategy="rollout",outcome="skipped"\} 2/)
+  // The circuit stays open: the same refusal again is one record, counted, not a new one per report.
+  h.clock.advance(60_000)
+  const before = (await h.app.inject({ method: 'GET', url: '/status' })).json().recent.length
+  t.match((await fail()).json.reason, /circuit open/)
+  const after = (await h.app.inject({ method: 'GET', url: '/status' })).json()
+  t.equal(after.recent.length, before, 'no new record')
+  t.equal(after.recent[0].repeats, 2)
+  t.match((await h.app.inject({ method: 'GET', url: '/status?format=html' })).body, /skipped ×2/)
 })
 
 t.test('POST /recycle and GET /recycles/:id, dry-run', async (t) => {
