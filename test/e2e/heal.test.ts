@@ -121,7 +121,7 @@ t.test('a Jenkins FAILURE restarts the Deployment onto the commit it names', asy
   const dir = mkdtempSync(join(tmpdir(), 'kr-e2e-'))
   const configPath = join(dir, 'config.yaml')
   writeFileSync(configPath, `sites:\n  - name: shop\n    target: { kind: Deployment, namespace: ${ns.name}, name: web }\n    jenkins: { jobs: [shop-integrity] }\n    recycle: { timeout: 60s }\n`)
-  const svc = await startService({ env: { KUBE_RECYCLER_CONFIG: configPath, KUBECONFIG: clusterKubeconfig(), POD_NAMESPACE: ns.name, KUBE_RECYCLER_WEBHOOK_TOKEN: WEBHOOK_TOKEN } })
+  const svc = await startService({ env: { KUBE_RECYCLER_CONFIG: configPath, KUBECONFIG: clusterKubeconfig(), POD_NAMESPACE: ns.name, KUBE_RECYCLER_WEBHOOK_TOKEN: WEBHOOK_TOKEN }, timeoutMs: 20_000 })
   t.teardown(() => svc.stop('SIGKILL'))
   // As a Service would: no request before the pod is ready (its state loaded).
   await waitFor(async () => (await request(`${svc.url}/readyz`)).statusCode === 200, { timeoutMs: 20_000, description: 'ready' })

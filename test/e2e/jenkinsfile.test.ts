@@ -478,7 +478,10 @@ t.test('all its sh steps from a copy of the checkout, Install stage included (np
   t.comment(`the whole pipeline's sh steps took ${Date.now() - started} ms`)
   t.same(runs.map((r) => [r.step.stage ?? 'post', r.code]), [['Install', 0], ['Check', 0], ['post', 0]], runs.map((r) => r.output).join('\n---\n'))
   t.match(runs[2]?.output, /shop: accepted \(202\), action none, health healthy/)
-  t.match((await status()).sites[0], { health: 'healthy', lastVerdict: { ok: true, key: `jenkins:${JOB}#43` } })
+  // A passing report right after another (build 44, the test before) changes
+  // nothing and is not written (one write a minute at most refreshes it), so
+  // the stored verdict may still be 44's; the answer above says 43 arrived.
+  t.match((await status()).sites[0], { health: 'healthy', lastVerdict: { ok: true, key: new RegExp(`^jenkins:${JOB}#4[34]@shop$`) } })
   t.notOk(runs.some((r) => r.output.includes(SECRET)))
 })
 
