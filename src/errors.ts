@@ -36,10 +36,13 @@ export const Errors = {
   unknownSite: define('KR_UNKNOWN_SITE', 404, 'no such site'),
   unknownJob: define('KR_UNKNOWN_JOB', 404, 'no site is configured for this job'),
   notFound: define('KR_NOT_FOUND', 404, 'not found'),
+  requestTimeout: define('KR_REQUEST_TIMEOUT', 408, 'the request did not arrive in time'),
   conflict: define('KR_CONFLICT', 409, 'another recycle holds the lock'),
   bodyTooLarge: define('KR_BODY_TOO_LARGE', 413, 'the body is too large'),
+  uriTooLong: define('KR_URI_TOO_LONG', 414, 'the URL is too long'),
   unsupportedMediaType: define('KR_UNSUPPORTED_MEDIA_TYPE', 415, 'the content type must be application/json'),
   rateLimited: define('KR_RATE_LIMITED', 429, 'too many requests'),
+  headersTooLarge: define('KR_HEADERS_TOO_LARGE', 431, 'the request headers are too large'),
   // 5xx: ours. The message is generic on the wire; the cause goes to the log.
   internal: define('KR_INTERNAL', 500, 'internal error'),
   unavailable: define('KR_UNAVAILABLE', 503, 'not ready'),

@@ -3,6 +3,7 @@
 // together, each as `path: what was expected`; nothing is half-applied.
 
 import { readFileSync } from 'node:fs'
+import { isIP } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { parse as parseYaml, YAMLParseError } from 'yaml'
 import Value from 'typebox/value'
@@ -97,6 +98,22 @@ function normalize(file: FileShape, problems: string[]): Config {
         max: s.rateLimit?.max ?? 120,
         windowMs: duration(s.rateLimit?.window, 'service.rateLimit.window', problems, 60_000, 1000),
       },
+      readRateLimit: {
+        max: s.readRateLimit?.max ?? 600,
+        windowMs: duration(s.readRateLimit?.window, 'service.readRateLimit.window', problems, 60_000, 1000),
+      },
+      failedAuthLimit: {
+        max: s.failedAuthLimit?.max ?? 10,
+        windowMs: duration(s.failedAuthLimit?.window, 'service.failedAuthLimit.window', problems, 5 * 60_000, 1000),
+      },
+      trustProxy: trustProxy(s.trustProxy, 'service.trustProxy', problems),
+      timeouts: {
+        headersMs: duration(s.timeouts?.headers, 'service.timeouts.headers', problems, 10_000, 100),
+        requestMs: duration(s.timeouts?.request, 'service.timeouts.request', problems, 30_000, 100),
+        idleMs: duration(s.timeouts?.idle, 'service.timeouts.idle', problems, 30_000, 100),
+        keepAliveMs: duration(s.timeouts?.keepAlive, 'service.timeouts.keepAlive', problems, 5_000, 100),
+      },
+      maxConnectionsPerClient: s.maxConnectionsPerClient ?? 16,
       historySize: s.historySize ?? 200,
       namespace: s.namespace ?? 'kube-recycler',
       probeConcurrency: s.probeConcurrency ?? 16,
@@ -104,6 +121,7 @@ function normalize(file: FileShape, problems: string[]): Config {
     },
     sites: [],
   }
+  if (config.service.timeouts.headersMs > config.service.timeouts.requestMs) problems.push('service.timeouts.headers: must not exceed service.timeouts.request')
   const defaultRecycle = recycle(d.recycle, DEFAULT_RECYCLE, 'defaults.recycle', problems)
   if (d.schedule !== undefined && !validateCron(d.schedule)) problems.push(`defaults.schedule: not a valid cron expression: ${JSON.stringify(d.schedule)}`)
 
@@ -122,6 +140,19 @@ function normalize(file: FileShape, problems: string[]): Config {
     config.sites.push(normalized)
   })
   return config
+}
+
+/** Each entry an IPv4/IPv6 address or CIDR (what proxy-addr, behind Fastify's trustProxy, accepts). */
+function trustProxy(value: false | string[] | undefined, path: string, problems: string[]): string[] {
+  if (value === undefined || value === false) return []
+  value.forEach((entry, i) => {
+    const [addr, bits, ...rest] = entry.split('/')
+    const family = isIP(addr ?? '')
+    const max = family === 6 ? 128 : 32
+    const okBits = bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= max)
+    if (family === 0 || !okBits || rest.length > 0) problems.push(`${path}[${i}]: must be an IP address or CIDR like "10.0.0.0/8", got ${JSON.stringify(entry)}`)
+  })
+  return [...value]
 }
 
 function recycle(r: RecycleShape | undefined, base: RecycleConfig, path: string, problems: string[]): RecycleConfig {

@@ -4,6 +4,7 @@
 // Notification plugin can only put credentials in the URL). All comparisons
 // are constant-time; no secret is ever echoed or logged.
 
+import { randomBytes } from 'node:crypto'
 import type { FastifyRequest } from 'fastify'
 import type { Clock } from '../../clock.ts'
 import type { Secrets } from '../../config/secrets.ts'
@@ -40,22 +41,23 @@ declare module 'fastify' {
 }
 
 export function webhookAuth(secrets: Secrets, clock: Clock): WebhookAuth {
+  const unknownSecret = randomBytes(32).toString('hex')
   return {
     async onRequest(request) {
       const c = credentials(request)
       if (c === 'malformed') throw Errors.unauthorized('Authorization must be "Bearer <token>" or "Basic <base64 user:token>"')
+      // A method that is not configured is answered exactly like a wrong
+      // secret for it: a caller learns nothing about the configuration (the
+      // log at start says what is off).
       if (c !== undefined) {
-        if (!secrets.webhookToken) throw Errors.unauthorized(`${c.scheme === 'bearer' ? 'bearer' : 'basic'} authentication is not configured for the webhook`)
-        if (!safeEqual(c.secret, secrets.webhookToken)) throw Errors.unauthorized('the token is not valid')
+        if (!secrets.webhookToken || !safeEqual(c.secret, secrets.webhookToken)) throw Errors.unauthorized('the token is not valid')
         return
       }
       const hasSig = request.headers['x-recycler-signature'] !== undefined || request.headers['x-recycler-timestamp'] !== undefined
       if (hasSig) {
-        if (!secrets.webhookSecret) throw Errors.unauthorized('signature authentication is not configured for the webhook')
         request.needsSignature = true
         return
       }
-      if (!secrets.webhookSecret && !secrets.webhookToken) throw Errors.unauthorized('webhook authentication is not configured on this service')
       throw Errors.unauthorized('missing credentials: send X-Recycler-Timestamp and X-Recycler-Signature, or Authorization')
     },
     async preValidation(request) {
@@ -65,13 +67,17 @@ export function webhookAuth(secrets: Secrets, clock: Clock): WebhookAuth {
         return Array.isArray(v) ? v[0] : v
       }
       const result = verifySignature({
-        secret: secrets.webhookSecret!,
+        // Without a secret the signature is checked against a random key, so
+        // a missing secret costs the same time and answers like a wrong one.
+        secret: secrets.webhookSecret ?? unknownSecret,
         timestamp: header('x-recycler-timestamp'),
         signature: header('x-recycler-signature'),
         body: request.rawBody ?? Buffer.alloc(0),
         nowMs: clock.now(),
       })
-      if (!result.ok) {
+      // No secret: the same answer a wrong signature gets, after the same checks.
+      if (!result.ok || !secrets.webhookSecret) {
+        if (result.ok) throw Errors.badSignature('the signature does not match')
         if (result.why === 'stale' || result.why === 'future') throw Errors.staleSignature(result.message)
         throw Errors.badSignature(result.message)
       }
@@ -82,10 +88,10 @@ export function webhookAuth(secrets: Secrets, clock: Clock): WebhookAuth {
 /** Operator routes: `Authorization: Bearer <KUBE_RECYCLER_RECYCLE_TOKEN>`. */
 export function operatorAuth(secrets: Secrets): (request: FastifyRequest) => Promise<void> {
   return async (request) => {
-    if (!secrets.recycleToken) throw Errors.unauthorized('operator authentication is not configured (set KUBE_RECYCLER_RECYCLE_TOKEN)')
     const c = credentials(request)
     if (c === undefined) throw Errors.unauthorized('missing credentials: send Authorization: Bearer <operator token>')
     if (c === 'malformed' || c.scheme !== 'bearer') throw Errors.unauthorized('Authorization must be "Bearer <operator token>"')
-    if (!safeEqual(c.secret, secrets.recycleToken)) throw Errors.unauthorized('the token is not valid')
+    // No token configured answers like a wrong token.
+    if (!secrets.recycleToken || !safeEqual(c.secret, secrets.recycleToken)) throw Errors.unauthorized('the token is not valid')
   }
 }

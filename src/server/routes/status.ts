@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify'
 import Type from 'typebox'
 import type { AppContext } from '../context.ts'
 import { errorResponses } from '../schemas.ts'
+import { routeLimit } from '../plugins/limits.ts'
 import { operatorAuth } from '../plugins/auth.ts'
 import { statusModel } from '../../status/model.ts'
 import { renderStatusPage } from '../../status/page.ts'
@@ -49,6 +50,7 @@ export default async function statusRoute(app: FastifyInstance, ctx: AppContext)
       querystring: Type.Object({ format: Type.Optional(Type.Enum(['json', 'html'])) }, { additionalProperties: false }),
       response: { 200: StatusBody, ...errorResponses },
     },
+    config: { authenticated: ctx.config.service.statusAuth, rateLimit: routeLimit(ctx.config.service.readRateLimit) },
     onRequest: auth,
   }, async (request, reply) => {
     const model = statusModel(ctx)
