@@ -3,7 +3,11 @@
 // (point 9).
 
 import t from 'tap'
-import { SECRETS, testApp } from '../fixtures/app.ts'
+import { SECRETS, testApp as fixtureApp, TEST_CONFIG } from '../fixtures/app.ts'
+
+// The shared fixture lifts the failure limit for table tests; here it is the default (10 per 5 min).
+const CONFIG = TEST_CONFIG.replace(/^ {2}failedAuthLimit:.*\n/m, '')
+const testApp = (opts: Parameters<typeof fixtureApp>[0] = {}) => fixtureApp({ config: CONFIG, ...opts })
 import { createFailureBook } from '../../src/server/plugins/auth-limit.ts'
 
 const good = JSON.stringify({ job: 'shop-integrity', build: 7, status: 'SUCCESS' })
