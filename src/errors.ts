@@ -33,6 +33,7 @@ export const Errors = {
   badSignature: define('KR_BAD_SIGNATURE', 401, 'the signature does not match'),
   staleSignature: define('KR_STALE_SIGNATURE', 401, 'the timestamp is outside the allowed window'),
   forbidden: define('KR_FORBIDDEN', 403, 'not allowed'),
+  jobNotForSite: define('KR_JOB_NOT_FOR_SITE', 403, 'the job does not report for this site'),
   unknownSite: define('KR_UNKNOWN_SITE', 404, 'no such site'),
   unknownJob: define('KR_UNKNOWN_JOB', 404, 'no site is configured for this job'),
   notFound: define('KR_NOT_FOUND', 404, 'not found'),

@@ -255,9 +255,10 @@ t.test('report: the running service accepts the signed report; a wrong secret is
   t.match(wrong.stderr, 'kube-recycler: shop: refused (401) KR_BAD_SIGNATURE: the signature does not match the body')
   t.match((await status()).sites[0], { health: 'failing', lastVerdict: { key: 'jenkins:shop-integrity#8@shop' } }, 'the refused report changed nothing')
 
-  // The payload names its site: a job outside the site's jenkins.jobs is still accepted. A wrong path: the server's 404.
+  // Naming the site does not skip the job mapping (issue 11): a job outside the site's jenkins.jobs is refused. A wrong path: the server's 404.
   const job = await cli(['report', '--url', svc.url, '--results', good, '--job', 'other-job', '--build', '1', '--site', 'shop'], { KUBE_RECYCLER_WEBHOOK_SECRET: secret })
-  t.equal(job.code, 0, 'the payload names its site, so the job need not be listed')
+  t.equal(job.code, 1, 'a job that is not the site\'s is refused')
+  t.match(job.stderr, /shop: refused \(403\) KR_JOB_NOT_FOR_SITE: job "other-job" does not report for site "shop"/)
   const wrongPath = await cli(['report', '--url', `${svc.url}/nope`, '--results', good, '--job', 'shop-integrity', '--build', '11'], { KUBE_RECYCLER_WEBHOOK_SECRET: secret })
   t.equal(wrongPath.code, 1)
   t.match(wrongPath.stderr, /shop: refused \(404\)/)
