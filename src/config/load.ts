@@ -12,6 +12,7 @@ import { validate as validateCron } from 'node-cron'
 import { FileSchema, type CheckSchema, type RecycleSchema, type SiteSchema } from './schema.ts'
 import { formatSchemaErrors } from './errors.ts'
 import { parseDuration } from './duration.ts'
+import { compileBodyPattern } from './pattern.ts'
 import type { CheckConfig, Config, JenkinsStatus, RecycleConfig, SiteConfig, StatusRange, Target, WorkloadKind } from './types.ts'
 
 export const EXAMPLE_CONFIG_PATH = fileURLToPath(new URL('../../config/example.yaml', import.meta.url))
@@ -264,9 +265,9 @@ function normalizeCheck(c: CheckShape, path: string, problems: string[]): CheckC
   if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) problems.push(`${path}.url: must be an absolute http(s) URL`)
   if (c.bodyMatches !== undefined) {
     try {
-      new RegExp(c.bodyMatches)
+      compileBodyPattern(c.bodyMatches)
     } catch (e) {
-      problems.push(`${path}.bodyMatches: not a valid regular expression (${(e as Error).message})`)
+      problems.push(`${path}.bodyMatches: ${(e as Error).message}`)
     }
   }
   if (c.tls?.caFile !== undefined && url?.protocol === 'http:') problems.push(`${path}.tls.caFile: only used with https URLs`)
