@@ -126,19 +126,15 @@ function normalize(file: FileShape, problems: string[]): Config {
   const defaultRecycle = recycle(d.recycle, DEFAULT_RECYCLE, 'defaults.recycle', problems)
   if (d.schedule !== undefined && !validateCron(d.schedule)) problems.push(`defaults.schedule: not a valid cron expression: ${JSON.stringify(d.schedule)}`)
 
+  // A job may report for several sites (one Jenkins job checking them all,
+  // one POST per site): then its payloads must name their site, and the
+  // webhook accepts a named site only from one of that site's own jobs.
   const names = new Map<string, number>()
-  const jobs = new Map<string, string>()
   file.sites.forEach((site, i) => {
     const base = `sites[${i}]`
     if (names.has(site.name)) problems.push(`${base}.name: duplicate site name "${site.name}" (also sites[${names.get(site.name)}])`)
     names.set(site.name, i)
-    const normalized = normalizeSite(site, base, d, defaultRecycle, problems)
-    for (const [j, job] of normalized.jenkins.jobs.entries()) {
-      const owner = jobs.get(job)
-      if (owner !== undefined && owner !== site.name) problems.push(`${base}.jenkins.jobs[${j}]: job "${job}" already belongs to site "${owner}"`)
-      jobs.set(job, site.name)
-    }
-    config.sites.push(normalized)
+    config.sites.push(normalizeSite(site, base, d, defaultRecycle, problems))
   })
   return config
 }

@@ -95,8 +95,11 @@ export function jenkinsVerdict(config: Config, parsed: ParsedPayload, now: Date)
     // could recycle any site.
     if (!site.jenkins.jobs.includes(job)) throw Errors.jobNotForSite(`job "${job}" does not report for site "${site.name}" (not in its jenkins.jobs)`)
   } else {
-    site = config.sites.find((s) => s.jenkins.jobs.includes(job))
-    if (!site) throw Errors.unknownJob(`no site is configured for job "${job}"`)
+    const owners = config.sites.filter((s) => s.jenkins.jobs.includes(job))
+    if (owners.length === 0) throw Errors.unknownJob(`no site is configured for job "${job}"`)
+    // One job may check several sites (one POST each); then each POST must say which.
+    if (owners.length > 1) throw Errors.invalidField(`body.site: is required: job "${job}" reports for several sites (${owners.map((s) => s.name).join(', ')})`)
+    site = owners[0]!
   }
   // One build may report for several sites (one POST each): the site is part of the key.
   const key = `jenkins:${job}#${buildNo}@${site.name}`

@@ -307,7 +307,8 @@ t.test('report: several sites in one file are one POST each', async (t) => {
   const a = await startSite()
   const b = await startSite({ mode: 'broken' })
   t.teardown(() => Promise.all([a.close(), b.close()]))
-  const config = writeConfig('multi.yaml', [{ name: 'shop', site: a, job: 'integrity' }, { name: 'blog', site: b, job: 'blog-integrity' }])
+  // One job checks both sites: each site lists it (a named site is accepted only from its own jobs).
+  const config = writeConfig('multi.yaml', [{ name: 'shop', site: a, job: 'integrity' }, { name: 'blog', site: b, job: 'integrity' }])
   const svc = await startService({ env: { KUBE_RECYCLER_WEBHOOK_SECRET: secret, KUBE_RECYCLER_CONFIG: config }, timeoutMs: SERVICE_START_MS })
   t.teardown(() => svc.stop('SIGKILL'))
   const results = join(dir, 'multi.json')

@@ -38,3 +38,29 @@ for (const row of rows) {
     t.same(status.sites.map((s) => s.consecutiveFailures), [0, 0, 0], 'no failure was counted for any site')
   })
 }
+
+t.test('one job that checks several sites: each POST names its site, and only those sites take it', async (t) => {
+  const h = await testApp({ config: `
+service: { rateLimit: { max: 1000, window: 1m }, failedAuthLimit: { max: 1000, window: 1m } }
+sites:
+  - name: a
+    target: { kind: Deployment, namespace: a, name: web }
+    jenkins: { jobs: [integrity] }
+  - name: b
+    target: { kind: Deployment, namespace: b, name: web }
+    jenkins: { jobs: [integrity, b-only] }
+  - name: c
+    target: { kind: Deployment, namespace: c, name: web }
+    jenkins: { jobs: [c-only] }
+` })
+  t.teardown(() => h.app.close())
+  const post = async (body: unknown) => {
+    const r = await h.app.inject({ method: 'POST', url: '/webhooks/jenkins', headers: auth, payload: JSON.stringify(body) })
+    return { status: r.statusCode, json: r.json() }
+  }
+  t.match(await post({ job: 'integrity', build: 1, status: 'SUCCESS' }), { status: 400, json: { code: 'KR_INVALID_FIELD', message: 'body.site: is required: job "integrity" reports for several sites (a, b)' } })
+  t.match(await post({ site: 'a', job: 'integrity', build: 1, status: 'SUCCESS' }), { status: 202, json: { site: 'a' } })
+  t.match(await post({ site: 'b', job: 'integrity', build: 1, status: 'SUCCESS' }), { status: 202, json: { site: 'b', action: 'none' } }, 'the same build for the other site is not a duplicate')
+  t.match(await post({ site: 'c', job: 'integrity', build: 1, status: 'FAILURE' }), { status: 403, json: { code: 'KR_JOB_NOT_FOR_SITE' } })
+  t.match(await post({ job: 'b-only', build: 2, status: 'SUCCESS' }), { status: 202, json: { site: 'b' } }, 'a job of one site still needs no site field')
+})
