@@ -111,8 +111,10 @@ function normalize(file: FileShape, problems: string[]): Config {
       timeouts: {
         headersMs: duration(s.timeouts?.headers, 'service.timeouts.headers', problems, 10_000, 100),
         requestMs: duration(s.timeouts?.request, 'service.timeouts.request', problems, 30_000, 100),
-        idleMs: duration(s.timeouts?.idle, 'service.timeouts.idle', problems, 30_000, 100),
-        keepAliveMs: duration(s.timeouts?.keepAlive, 'service.timeouts.keepAlive', problems, 5_000, 100),
+        idleMs: duration(s.timeouts?.idle, 'service.timeouts.idle', problems, 70_000, 100),
+        // Above the 60 s upstream idle timeout of common proxies (nginx, cloud load
+        // balancers): a proxy must never reuse a socket the service is closing.
+        keepAliveMs: duration(s.timeouts?.keepAlive, 'service.timeouts.keepAlive', problems, 65_000, 100),
       },
       maxConnectionsPerClient: s.maxConnectionsPerClient ?? 16,
       historySize: s.historySize ?? 200,

@@ -195,6 +195,9 @@ export function createGitHeads(opts: GitHeadsOptions): GitHeads {
       let outBytes = 0
       let err = ''
       let ended: 'timeout' | 'closed' | 'too-much' | undefined
+      // The group's id is git's pid. After git is reaped the id stays taken
+      // while any helper of the group lives (those are what we kill); a
+      // fresh process could only get it after the pid counter wraps.
       const killGroup = (): void => {
         if (child.pid === undefined) return
         try {

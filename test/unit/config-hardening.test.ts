@@ -94,7 +94,7 @@ t.test('service limits: trustProxy, timeouts, limits', async (t) => {
   t.same(svc('{ failedAuthLimit: { max: 0, window: 1m } }'), ['service.failedAuthLimit.max: must be >= 1'])
   t.same(svc('{ maxConnectionsPerClient: 0 }'), ['service.maxConnectionsPerClient: must be >= 1'])
   const c = parseConfig('sites:\n  - name: shop\n    target: { namespace: shop, name: web }\n')
-  t.same(c.service.timeouts, { headersMs: 10_000, requestMs: 30_000, idleMs: 30_000, keepAliveMs: 5_000 }, 'defaults')
+  t.same(c.service.timeouts, { headersMs: 10_000, requestMs: 30_000, idleMs: 70_000, keepAliveMs: 65_000 }, 'defaults')
   t.same(c.service.failedAuthLimit, { max: 10, windowMs: 300_000 })
   t.same(c.service.readRateLimit, { max: 600, windowMs: 60_000 })
   t.same(c.service.trustProxy, [])
