@@ -213,6 +213,7 @@ export function createGitHeads(opts: GitHeadsOptions): GitHeads {
       const timer = setTimeout(() => stop('timeout'), killAfterMs)
       const onAbort = (): void => stop('closed')
       closing.signal.addEventListener('abort', onAbort, { once: true })
+      if (closing.signal.aborted) onAbort() // close() came while the dir was being made
       child.stdout.on('data', (b: Buffer) => {
         outBytes += b.length
         if (outBytes > MAX_OUTPUT_BYTES) return stop('too-much')
