@@ -20,6 +20,8 @@ import { createRecycler, type Recycler } from './recycle/service.ts'
 import type { AppContext, Readiness } from './server/context.ts'
 import { registerJsonBody } from './server/plugins/body.ts'
 import { registerErrorHandling } from './server/plugins/errors.ts'
+import { registerFailedAuthLimit } from './server/plugins/auth-limit.ts'
+import { limitConnectionsPerClient, serverLimitOptions } from './server/plugins/limits.ts'
 import recycleRoutes from './server/routes/recycle.ts'
 import serviceRoutes from './server/routes/service.ts'
 import statusRoute from './server/routes/status.ts'
@@ -165,7 +167,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     // Refuse deeply crafted URLs and absurd headers early.
     routerOptions: { maxParamLength: 200 },
     return503OnClosing: true,
+    // Timeouts, trusted proxies, and { code, message } for errors before routing.
+    ...serverLimitOptions(config.service),
   })
+  limitConnectionsPerClient(app, config.service)
   app.decorate('core', { store, metrics, recycler, intake, facts, ...(runner ? { runner } : {}), ...(scheduler ? { scheduler } : {}) })
   // The state gauges read the /status model at scrape time.
   metrics.observeState(() => scrapeState(ctx))
@@ -177,7 +182,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   registerJsonBody(app)
   // Request durations by route pattern, for every answer (errors too).
   registerHttpMetrics(app, metrics)
-  // 3. Rate limits are per route (webhook, recycle); probes of the service are exempt.
+  // 3. Failed authentication is counted by the app's own hooks, which run
+  // before any route's auth hook. Rate limits are per route (webhook and
+  // recycle; the read routes have their own); probes of the service are exempt.
+  registerFailedAuthLimit(app, config.service.failedAuthLimit, clock)
   await app.register(rateLimit, {
     global: false,
     errorResponseBuilder: (_req, c) => Errors.rateLimited(`too many requests: at most ${c.max} per ${Math.round(c.ttl / 1000)} s; retry after ${Math.ceil(c.ttl / 1000)} s`),

@@ -1,4 +1,4 @@
-// kube-recycler serve | check | report
+// kube-recycler serve | check | report | rbac
 
 // Each command loads only its own modules: `check` and `report` start in
 // about half the time without the service's (Kubernetes client, Fastify).
@@ -16,6 +16,10 @@ commands:
                             send check results to the service's Jenkins webhook, signed
                             with KUBE_RECYCLER_WEBHOOK_SECRET (or the bearer
                             KUBE_RECYCLER_WEBHOOK_TOKEN); exit non-zero if refused
+
+  rbac --config FILE [--service-namespace NS]
+                            print the least-privilege Role and RoleBinding for
+                            each site namespace of the config (kubectl apply -f -)
 
 \`kube-recycler <command> --help\` shows a command's options.
 `
@@ -55,6 +59,8 @@ export async function cli(argv: string[]): Promise<number> {
       return oneShot('check', (await import('./cli/check.ts')).checkCommand, rest)
     case 'report':
       return oneShot('report', (await import('./cli/report.ts')).reportCommand, rest)
+    case 'rbac':
+      return oneShot('rbac', (await import('./cli/rbac.ts')).rbacCommand, rest)
     case '-h':
     case '--help':
     case 'help':

@@ -8,7 +8,7 @@ import { hostname } from 'node:os'
 import type { Logger } from 'pino'
 import { buildApp } from './app.ts'
 import { ConfigError, EXAMPLE_CONFIG_PATH, loadConfigFile } from './config/load.ts'
-import { secretsFromEnv, secretValues } from './config/secrets.ts'
+import { assertServiceSecrets, secretsFromEnv, secretValues } from './config/secrets.ts'
 import type { Config } from './config/types.ts'
 import { createLogger } from './logger.ts'
 import { findKubeconfig } from './kube/find.ts'
@@ -66,6 +66,7 @@ export async function serve(opts: ServeOptions = {}): Promise<Running> {
   const configPath = configPathFrom({ ...opts, env })
   const config = loadConfigFile(configPath)
   const secrets = secretsFromEnv(env)
+  assertServiceSecrets(secrets)
   const logger = createLogger({ secrets: secretValues(secrets), ...(env.LOG_LEVEL ? { level: env.LOG_LEVEL } : {}) })
   logger.info({ config: configPath, sites: config.sites.map((s) => s.name) }, 'configuration loaded')
   if (!secrets.webhookSecret && !secrets.webhookToken) {

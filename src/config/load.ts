@@ -3,6 +3,7 @@
 // together, each as `path: what was expected`; nothing is half-applied.
 
 import { readFileSync } from 'node:fs'
+import { isIP } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { parse as parseYaml, YAMLParseError } from 'yaml'
 import Value from 'typebox/value'
@@ -11,6 +12,7 @@ import { validate as validateCron } from 'node-cron'
 import { FileSchema, type CheckSchema, type RecycleSchema, type SiteSchema } from './schema.ts'
 import { formatSchemaErrors } from './errors.ts'
 import { parseDuration } from './duration.ts'
+import { compileBodyPattern } from './pattern.ts'
 import type { CheckConfig, Config, JenkinsStatus, RecycleConfig, SiteConfig, StatusRange, Target, WorkloadKind } from './types.ts'
 
 export const EXAMPLE_CONFIG_PATH = fileURLToPath(new URL('../../config/example.yaml', import.meta.url))
@@ -97,6 +99,24 @@ function normalize(file: FileShape, problems: string[]): Config {
         max: s.rateLimit?.max ?? 120,
         windowMs: duration(s.rateLimit?.window, 'service.rateLimit.window', problems, 60_000, 1000),
       },
+      readRateLimit: {
+        max: s.readRateLimit?.max ?? 600,
+        windowMs: duration(s.readRateLimit?.window, 'service.readRateLimit.window', problems, 60_000, 1000),
+      },
+      failedAuthLimit: {
+        max: s.failedAuthLimit?.max ?? 10,
+        windowMs: duration(s.failedAuthLimit?.window, 'service.failedAuthLimit.window', problems, 5 * 60_000, 1000),
+      },
+      trustProxy: trustProxy(s.trustProxy, 'service.trustProxy', problems),
+      timeouts: {
+        headersMs: duration(s.timeouts?.headers, 'service.timeouts.headers', problems, 10_000, 100),
+        requestMs: duration(s.timeouts?.request, 'service.timeouts.request', problems, 30_000, 100),
+        idleMs: duration(s.timeouts?.idle, 'service.timeouts.idle', problems, 70_000, 100),
+        // Above the 60 s upstream idle timeout of common proxies (nginx, cloud load
+        // balancers): a proxy must never reuse a socket the service is closing.
+        keepAliveMs: duration(s.timeouts?.keepAlive, 'service.timeouts.keepAlive', problems, 65_000, 100),
+      },
+      maxConnectionsPerClient: s.maxConnectionsPerClient ?? 16,
       namespace: s.namespace ?? 'kube-recycler',
       probeConcurrency: s.probeConcurrency ?? 16,
       leaderElection: s.leaderElection ?? 'auto',
@@ -104,24 +124,34 @@ function normalize(file: FileShape, problems: string[]): Config {
     },
     sites: [],
   }
+  if (config.service.timeouts.headersMs > config.service.timeouts.requestMs) problems.push('service.timeouts.headers: must not exceed service.timeouts.request')
   const defaultRecycle = recycle(d.recycle, DEFAULT_RECYCLE, 'defaults.recycle', problems)
   if (d.schedule !== undefined && !validateCron(d.schedule)) problems.push(`defaults.schedule: not a valid cron expression: ${JSON.stringify(d.schedule)}`)
 
+  // A job may report for several sites (one Jenkins job checking them all,
+  // one POST per site): then its payloads must name their site, and the
+  // webhook accepts a named site only from one of that site's own jobs.
   const names = new Map<string, number>()
-  const jobs = new Map<string, string>()
   file.sites.forEach((site, i) => {
     const base = `sites[${i}]`
     if (names.has(site.name)) problems.push(`${base}.name: duplicate site name "${site.name}" (also sites[${names.get(site.name)}])`)
     names.set(site.name, i)
-    const normalized = normalizeSite(site, base, d, defaultRecycle, problems)
-    for (const [j, job] of normalized.jenkins.jobs.entries()) {
-      const owner = jobs.get(job)
-      if (owner !== undefined && owner !== site.name) problems.push(`${base}.jenkins.jobs[${j}]: job "${job}" already belongs to site "${owner}"`)
-      jobs.set(job, site.name)
-    }
-    config.sites.push(normalized)
+    config.sites.push(normalizeSite(site, base, d, defaultRecycle, problems))
   })
   return config
+}
+
+/** Each entry an IPv4/IPv6 address or CIDR (what proxy-addr, behind Fastify's trustProxy, accepts). */
+function trustProxy(value: false | string[] | undefined, path: string, problems: string[]): string[] {
+  if (value === undefined || value === false) return []
+  value.forEach((entry, i) => {
+    const [addr, bits, ...rest] = entry.split('/')
+    const family = isIP(addr ?? '')
+    const max = family === 6 ? 128 : 32
+    const okBits = bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= max)
+    if (family === 0 || !okBits || rest.length > 0) problems.push(`${path}[${i}]: must be an IP address or CIDR like "10.0.0.0/8", got ${JSON.stringify(entry)}`)
+  })
+  return [...value]
 }
 
 function recycle(r: RecycleShape | undefined, base: RecycleConfig, path: string, problems: string[]): RecycleConfig {
@@ -233,9 +263,9 @@ function normalizeCheck(c: CheckShape, path: string, problems: string[]): CheckC
   if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) problems.push(`${path}.url: must be an absolute http(s) URL`)
   if (c.bodyMatches !== undefined) {
     try {
-      new RegExp(c.bodyMatches)
+      compileBodyPattern(c.bodyMatches)
     } catch (e) {
-      problems.push(`${path}.bodyMatches: not a valid regular expression (${(e as Error).message})`)
+      problems.push(`${path}.bodyMatches: ${(e as Error).message}`)
     }
   }
   if (c.tls?.caFile !== undefined && url?.protocol === 'http:') problems.push(`${path}.tls.caFile: only used with https URLs`)

@@ -10,6 +10,11 @@ const Duration = Type.Union([Type.String(), Type.Number()], { description: 'e.g.
 const Name = Type.String({ minLength: 1, maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' })
 const Labels = Type.Record(Type.String({ minLength: 1 }), Type.String())
 
+const Limit = Type.Object({
+  max: Type.Integer({ minimum: 1 }),
+  window: Duration,
+}, { additionalProperties: false })
+
 const JenkinsStatus = Type.Enum(['SUCCESS', 'UNSTABLE', 'FAILURE', 'ABORTED', 'NOT_BUILT'])
 
 export const CheckSchema = Type.Object({
@@ -82,10 +87,17 @@ export const FileSchema = Type.Object({
     dryRun: Type.Optional(Type.Boolean()),
     statusAuth: Type.Optional(Type.Boolean()),
     bodyLimit: Type.Optional(Type.Integer({ minimum: 1024, maximum: 16 * 1024 * 1024 })),
-    rateLimit: Type.Optional(Type.Object({
-      max: Type.Integer({ minimum: 1 }),
-      window: Duration,
+    rateLimit: Type.Optional(Limit),
+    readRateLimit: Type.Optional(Limit),
+    failedAuthLimit: Type.Optional(Limit),
+    trustProxy: Type.Optional(Type.Union([Type.Literal(false), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })], { description: 'false, or the addresses/CIDRs of the proxies whose X-Forwarded-For is believed' })),
+    timeouts: Type.Optional(Type.Object({
+      headers: Type.Optional(Duration),
+      request: Type.Optional(Duration),
+      idle: Type.Optional(Duration),
+      keepAlive: Type.Optional(Duration),
     }, { additionalProperties: false })),
+    maxConnectionsPerClient: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
     namespace: Type.Optional(Name),
     probeConcurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
     leaderElection: Type.Optional(Type.Enum(['auto', 'on', 'off'])),

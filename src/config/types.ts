@@ -79,13 +79,26 @@ export interface SiteConfig {
   git?: GitConfig
 }
 
+export interface RateLimit { max: number; windowMs: number }
+
 export interface ServiceConfig {
   /** Plan and record recycles, change nothing in the cluster. */
   dryRun: boolean
   /** Require the operator token for GET /status. */
   statusAuth: boolean
   bodyLimitBytes: number
-  rateLimit: { max: number; windowMs: number }
+  /** Per client: the webhook and POST /recycle. */
+  rateLimit: RateLimit
+  /** Per client: GET /status, /recycles/:id, /metrics, /docs. */
+  readRateLimit: RateLimit
+  /** Per client: answers 401 on any route; past it every request is 429 until the window ends. */
+  failedAuthLimit: RateLimit
+  /** Proxies (addresses or CIDRs) whose X-Forwarded-For names the client; empty: the socket's peer is the client. */
+  trustProxy: string[]
+  /** Server timeouts (ms): all headers, the whole request, an idle socket, an idle keep-alive socket. */
+  timeouts: { headersMs: number; requestMs: number; idleMs: number; keepAliveMs: number }
+  /** Open connections one client address may hold (trusted proxies are exempt). */
+  maxConnectionsPerClient: number
   /** Namespace of kube-recycler itself (Lease, Events). */
   namespace: string
   /** Probe concurrency across all checks. */

@@ -1,30 +1,42 @@
 // The newest commit of a branch, read with `git ls-remote` (no clone), cached
-// briefly per (repo, branch). This folder is the only place that knows
-// simple-git.
+// briefly per (repo, branch). This folder is the only place that runs git.
 //
 // Credentials: the token goes to git through GIT_ASKPASS. The askpass script
 // lives in a private 0700 temp dir and reads the token from a 0600 file next
 // to it, so the token is in no process argument, no URL, no environment
-// variable (simple-git's `debug` output prints the child's environment when
-// DEBUG=simple-git is set), no error message and no log line. Git runs with a
-// private HOME and no system config, so no credential helper from the host
-// can store the token or answer instead of us.
+// variable, no error message and no log line. Git runs with a private HOME
+// and no system config, so no credential helper from the host can store the
+// token or answer instead of us. The script answers only the prompts for the
+// configured remote's own origin, git follows no redirect
+// (http.followRedirects=false), and the token is never sent over plain
+// http:// except to a loopback address: a remote that answers 302 to another
+// host gets nothing (issue 11, point 3).
+//
+// Processes: git is started in its own process group and the whole group is
+// killed when the call ends, in time or not. Killing only git (what
+// simple-git's timeout did) left its `git remote-http` helper running,
+// re-parented, one per refresh, against a remote that trickles bytes fast
+// enough to beat curl's low-speed limit (point 5). So git is spawned here
+// with node:child_process rather than through simple-git, which cannot
+// start a process group or say the child's pid.
 
+import { spawn } from 'node:child_process'
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
-import { GitPluginError, simpleGit } from 'simple-git'
 import { Errors, type AppError } from '../errors.ts'
 import {
   GitRemoteError,
   checkBranch,
   checkRepoUrl,
+  checkTokenTransport,
   classifyFailure,
   displayRepo,
   failureMessage,
   parseHead,
   redact,
+  remoteOrigin,
   type GitFailureKind,
 } from './remote.ts'
 
@@ -62,17 +74,6 @@ const DEFAULT_CACHE_MS = 30_000
 const DEFAULT_TIMEOUT_MS = 15_000
 const KILL_GRACE_MS = 2_000
 
-// Guarded by simple-git 4 (every GIT_* variable): allowed here, by name.
-const ALLOWED_GIT_ENV = [
-  'GIT_ASKPASS',
-  'GIT_TERMINAL_PROMPT',
-  'GIT_CONFIG_NOSYSTEM',
-  'GIT_CEILING_DIRECTORIES',
-  'GIT_HTTP_LOW_SPEED_LIMIT',
-  'GIT_HTTP_LOW_SPEED_TIME',
-  'GIT_SSL_CAINFO',
-  'GIT_SSL_CAPATH',
-]
 // Taken from our own environment when set: proxies and CA bundles.
 const PASSTHROUGH_ENV = [
   'HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'ALL_PROXY', 'all_proxy', 'NO_PROXY', 'no_proxy',
@@ -80,15 +81,20 @@ const PASSTHROUGH_ENV = [
 ]
 
 // Git calls it with its prompt as $1: "Username for 'https://host': " or
-// "Password for 'https://user@host': ".
+// "Password for 'https://user@host': ". Only the configured remote's own
+// prompts are answered (exact strings, set per run): a prompt for any other
+// host (a redirect, a proxy) gets nothing and git fails.
 const ASKPASS_SCRIPT = `#!/bin/sh
 # kube-recycler GIT_ASKPASS helper (made at runtime, removed on shutdown)
 case "$1" in
-  Username*) printf '%s\\n' "$KUBE_RECYCLER_GIT_USERNAME" ;;
-  Password*) cat "$KUBE_RECYCLER_GIT_TOKEN_FILE" ;;
+  "Username for '$KUBE_RECYCLER_GIT_ORIGIN': ") printf '%s\\n' "$KUBE_RECYCLER_GIT_USERNAME" ;;
+  "Password for '$KUBE_RECYCLER_GIT_USER_ORIGIN': ") cat "$KUBE_RECYCLER_GIT_TOKEN_FILE" ;;
   *) exit 1 ;;
 esac
 `
+
+/** Most output one ls-remote may produce; more is a hostile remote (one ref is ~60 bytes). */
+const MAX_OUTPUT_BYTES = 1024 * 1024
 
 interface PrivateDir {
   root: string
@@ -140,7 +146,7 @@ export function createGitHeads(opts: GitHeadsOptions): GitHeads {
     return dir
   }
 
-  function childEnv(d: PrivateDir, username: string): Record<string, string> {
+  function childEnv(d: PrivateDir, repo: string, username: string): Record<string, string> {
     const env: Record<string, string> = {
       PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
       HOME: d.home,
@@ -149,23 +155,88 @@ export function createGitHeads(opts: GitHeadsOptions): GitHeads {
       GIT_TERMINAL_PROMPT: '0',
       GIT_CONFIG_NOSYSTEM: '1',
       GIT_CEILING_DIRECTORIES: d.root,
-      // curl gives up by itself on a stalled server. This matters: killing git
-      // (what simple-git's timeout does, with SIGINT) does not kill its
-      // `git remote-http` helper, which would otherwise sit on the hung
-      // connection as an orphan. The kill below stays as the backstop.
+      // No transport helpers (ext::, fd::) even if a URL slipped through.
+      GIT_ALLOW_PROTOCOL: 'http:https:ssh:git:file',
+      // curl gives up by itself on a stalled server; the group kill below is
+      // the backstop for one that trickles just fast enough.
       GIT_HTTP_LOW_SPEED_LIMIT: '1',
       GIT_HTTP_LOW_SPEED_TIME: String(Math.max(1, Math.ceil(timeoutMs / 1000))),
+      // Config through the environment (git >= 2.31): never follow a
+      // redirect, so the credentials go to the configured host or nowhere.
+      GIT_CONFIG_COUNT: '1',
+      GIT_CONFIG_KEY_0: 'http.followRedirects',
+      GIT_CONFIG_VALUE_0: 'false',
     }
     for (const name of PASSTHROUGH_ENV) {
       const v = process.env[name]
       if (v !== undefined && v !== '') env[name] = v
     }
     if (token !== undefined) {
+      const origin = remoteOrigin(repo)
       env.GIT_ASKPASS = d.askpass
       env.KUBE_RECYCLER_GIT_USERNAME = username
       env.KUBE_RECYCLER_GIT_TOKEN_FILE = d.tokenFile
+      // An origin we cannot name (scp-like ssh) gets no answers at all.
+      env.KUBE_RECYCLER_GIT_ORIGIN = origin ? `${origin.scheme}://${origin.host}` : '\n'
+      env.KUBE_RECYCLER_GIT_USER_ORIGIN = origin ? `${origin.scheme}://${username}@${origin.host}` : '\n'
     }
     return env
+  }
+
+  /**
+   * Runs `git ls-remote` in its own process group. Resolves with stdout on
+   * exit 0; rejects with { kind, detail } otherwise. Whatever happens, the
+   * whole group is killed before this settles, so no helper outlives it.
+   */
+  function runLsRemote(args: string[], env: Record<string, string>, cwd: string, killAfterMs: number): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const child = spawn('git', args, { cwd, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+      const out: Buffer[] = []
+      let outBytes = 0
+      let err = ''
+      let ended: 'timeout' | 'closed' | 'too-much' | undefined
+      // The group's id is git's pid. After git is reaped the id stays taken
+      // while any helper of the group lives (those are what we kill); a
+      // fresh process could only get it after the pid counter wraps.
+      const killGroup = (): void => {
+        if (child.pid === undefined) return
+        try {
+          process.kill(-child.pid, 'SIGKILL')
+        } catch {
+          // ESRCH: the group is gone already.
+        }
+      }
+      const stop = (why: 'timeout' | 'closed' | 'too-much'): void => {
+        ended ??= why
+        killGroup()
+      }
+      const timer = setTimeout(() => stop('timeout'), killAfterMs)
+      const onAbort = (): void => stop('closed')
+      closing.signal.addEventListener('abort', onAbort, { once: true })
+      if (closing.signal.aborted) onAbort() // close() came while the dir was being made
+      child.stdout.on('data', (b: Buffer) => {
+        outBytes += b.length
+        if (outBytes > MAX_OUTPUT_BYTES) return stop('too-much')
+        out.push(b)
+      })
+      child.stderr.on('data', (b: Buffer) => {
+        err = (err + b.toString('utf8')).slice(-16_384)
+      })
+      child.on('error', (e: NodeJS.ErrnoException) => {
+        err += `spawn git ${e.code ?? 'error'}`
+      })
+      child.on('close', (code) => {
+        clearTimeout(timer)
+        closing.signal.removeEventListener('abort', onAbort)
+        // git is gone; anything it left in its group goes too.
+        killGroup()
+        if (ended === 'closed') return reject({ kind: 'closed', detail: 'closed' })
+        if (ended === 'timeout') return reject({ kind: 'timeout', detail: `killed after ${killAfterMs}ms` })
+        if (ended === 'too-much') return reject({ kind: 'unknown', detail: `more than ${MAX_OUTPUT_BYTES} bytes of output` })
+        if (code === 0) return resolve(Buffer.concat(out).toString('utf8'))
+        reject({ kind: undefined, detail: err })
+      })
+    })
   }
 
   function fail(kind: GitFailureKind, display: string, detail: string): AppError {
@@ -185,31 +256,16 @@ export function createGitHeads(opts: GitHeadsOptions): GitHeads {
     }
     // The backstop kill comes a little after curl's own low-speed limit.
     const killAfterMs = timeoutMs + KILL_GRACE_MS
-    const signal = AbortSignal.any([closing.signal, AbortSignal.timeout(killAfterMs)])
-    const git = simpleGit({
-      baseDir: d.home,
-      timeout: { block: killAfterMs },
-      abort: signal,
-      allowEnvironment: ALLOWED_GIT_ENV,
-      unsafe: { allowUnsafeAskPass: true },
-    }).env(childEnv(d, username))
-
     const started = performance.now()
     let out: string
     try {
-      out = await git.listRemote(['--heads', repo, `refs/heads/${branch}`])
-    } catch (err) {
+      out = await runLsRemote(['ls-remote', '--heads', repo, `refs/heads/${branch}`], childEnv(d, repo, username), d.home, killAfterMs)
+    } catch (failure) {
       const ms = Math.round(performance.now() - started)
-      let kind: GitFailureKind
-      let detail: string
-      if (err instanceof GitPluginError && (err.plugin === 'timeout' || err.plugin === 'abort')) {
-        if (closing.signal.aborted) throw Errors.git('git: shutting down', { cause: new GitRemoteError('unknown', 'closed') })
-        kind = 'timeout'
-        detail = err.message
-      } else {
-        detail = redact(err instanceof Error ? err.message : String(err), secrets, username).trim()
-        kind = classifyFailure(detail)
-      }
+      const f = failure as { kind: GitFailureKind | 'closed' | undefined; detail: string }
+      if (f.kind === 'closed') throw Errors.git('git: shutting down', { cause: new GitRemoteError('unknown', 'closed') })
+      const detail = redact(f.detail, secrets, username).trim()
+      const kind = f.kind ?? classifyFailure(detail)
       log.warn({ repo: display, branch, kind, ms, stderr: detail.slice(0, 2000) }, 'git ls-remote failed')
       throw fail(kind, display, detail)
     }
@@ -227,6 +283,7 @@ export function createGitHeads(opts: GitHeadsOptions): GitHeads {
     async headCommit(repo, branch, callOpts = {}) {
       if (closed) throw Errors.git('git: shutting down')
       checkRepoUrl(repo)
+      if (token !== undefined) checkTokenTransport(repo)
       checkBranch(branch)
       const username = callOpts.username ?? DEFAULT_GIT_USERNAME
       if (username === '' || /[:\r\n\0]/.test(username)) {

@@ -78,6 +78,31 @@ export function checkRepoUrl(repo: string): void {
   bad('must be a URL (https://host/org/repo.git) or host:path')
 }
 
+/**
+ * The scheme and host (with the port as written) of an http(s) remote, as
+ * git writes them in its credential prompts; undefined for other transports.
+ */
+export function remoteOrigin(repo: string): { scheme: 'http' | 'https'; host: string } | undefined {
+  const m = /^(https?):\/\/([^/?#@\s]+)/i.exec(repo)
+  if (!m) return undefined
+  return { scheme: m[1]!.toLowerCase() as 'http' | 'https', host: m[2]! }
+}
+
+/**
+ * With a token set, plain http:// is refused (the token would cross the
+ * network in clear), except to a loopback address, where it never leaves
+ * the host (a sidecar, a port-forward, the tests' git server).
+ */
+export function checkTokenTransport(repo: string): void {
+  const o = remoteOrigin(repo)
+  if (!o || o.scheme !== 'http') return
+  const host = o.host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '').toLowerCase()
+  const loopback = host === 'localhost' || host === '::1' || /^127(?:\.\d{1,3}){3}$/.test(host)
+  if (!loopback) {
+    throw Errors.git(`git: refusing to send KUBE_RECYCLER_GIT_TOKEN over plain http:// to ${o.host}; use an https:// URL in git.repo`)
+  }
+}
+
 /** The repo URL as it may appear in a message or a log line: no user info at all. */
 export function displayRepo(repo: string): string {
   if (URL_SCHEME.test(repo)) {

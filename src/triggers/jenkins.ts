@@ -40,7 +40,8 @@ export const NotificationPayload = Type.Object({
   build: Type.Object({
     number: Type.Integer({ minimum: 0, maximum: 2 ** 31 }),
     phase: Type.Enum(['QUEUED', 'STARTED', 'COMPLETED', 'FINALIZED']),
-    status: Type.Optional(Status),
+    // The plugin sends "status": null while a build runs (QUEUED, STARTED).
+    status: Type.Optional(Type.Union([Status, Type.Null()])),
     full_url: Type.Optional(Type.String({ maxLength: 2048 })),
     scm: Type.Optional(Type.Object({
       url: Type.Optional(Type.String({ maxLength: 2048 })),
@@ -81,7 +82,7 @@ export type JenkinsVerdict =
   | { kind: 'verdict'; site: SiteConfig; verdict: Verdict; status: JenkinsStatus }
   | { kind: 'ignored'; site: SiteConfig; reason: string; key: string }
 
-/** Maps a payload to its site and verdict; throws 404 errors for unknown sites and jobs. */
+/** Maps a payload to its site and verdict; throws 404 for unknown sites and jobs, 403 for a job that is not the named site's. */
 export function jenkinsVerdict(config: Config, parsed: ParsedPayload, now: Date): JenkinsVerdict {
   const job = parsed.kind === 'own' ? parsed.body.job : parsed.body.name
   const buildNo = parsed.kind === 'own' ? parsed.body.build : parsed.body.build.number
@@ -90,9 +91,16 @@ export function jenkinsVerdict(config: Config, parsed: ParsedPayload, now: Date)
   if (named !== undefined) {
     site = config.sites.find((s) => s.name === named)
     if (!site) throw Errors.unknownSite(`no site named "${named}"`)
+    // Naming a site does not skip the mapping: only the site's own jobs
+    // may report for it, or any job (any holder of the webhook credentials)
+    // could recycle any site.
+    if (!site.jenkins.jobs.includes(job)) throw Errors.jobNotForSite(`job "${job}" does not report for site "${site.name}" (not in its jenkins.jobs)`)
   } else {
-    site = config.sites.find((s) => s.jenkins.jobs.includes(job))
-    if (!site) throw Errors.unknownJob(`no site is configured for job "${job}"`)
+    const owners = config.sites.filter((s) => s.jenkins.jobs.includes(job))
+    if (owners.length === 0) throw Errors.unknownJob(`no site is configured for job "${job}"`)
+    // One job may check several sites (one POST each); then each POST must say which.
+    if (owners.length > 1) throw Errors.invalidField(`body.site: is required: job "${job}" reports for several sites (${owners.map((s) => s.name).join(', ')})`)
+    site = owners[0]!
   }
   // One build may report for several sites (one POST each): the site is part of the key.
   const key = `jenkins:${job}#${buildNo}@${site.name}`
@@ -101,7 +109,7 @@ export function jenkinsVerdict(config: Config, parsed: ParsedPayload, now: Date)
     if (b.phase !== 'COMPLETED' && b.phase !== 'FINALIZED') {
       return { kind: 'ignored', site, key, reason: `phase ${b.phase} gives no verdict` }
     }
-    if (b.status === undefined) return { kind: 'ignored', site, key, reason: `phase ${b.phase} without a status` }
+    if (b.status === undefined || b.status === null) return { kind: 'ignored', site, key, reason: `phase ${b.phase} without a status` }
   }
   const status = (parsed.kind === 'own' ? parsed.body.status : parsed.body.build.status) as JenkinsStatus
   const failing = site.jenkins.failingStatuses.includes(status)

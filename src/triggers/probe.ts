@@ -23,6 +23,7 @@ import { Agent, buildConnector } from 'undici'
 import type { Dispatcher } from 'undici'
 import type { Logger } from 'pino'
 import type { CheckConfig, StatusRange } from '../config/types.ts'
+import { compileBodyPattern, type BodyPattern } from '../config/pattern.ts'
 import type { CheckResult } from '../health/verdict.ts'
 import {
   certExpiryWarning,
@@ -94,7 +95,7 @@ interface Compiled {
   timeoutMs: number
   maxLatencyMs: number
   contains: Buffer | undefined
-  regex: RegExp | undefined
+  regex: BodyPattern | undefined
   jsonPath: JsonPath | undefined
   /** Keep body bytes at all (a body condition exists). */
   keepBody: boolean
@@ -153,7 +154,7 @@ function compile(check: CheckConfig, keepAlive: boolean): Compiled {
   if (check.bodyContains !== undefined) c.contains = Buffer.from(check.bodyContains, 'utf8')
   if (check.bodyMatches !== undefined) {
     try {
-      c.regex = new RegExp(check.bodyMatches)
+      c.regex = compileBodyPattern(check.bodyMatches)
     } catch (err) {
       c.error = `invalid bodyMatches regex: ${(err as Error).message}`
       return c

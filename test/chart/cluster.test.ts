@@ -19,6 +19,7 @@ import { randomBytes } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parse as parseYaml, parseAllDocuments, stringify } from 'yaml'
+import { siteRules } from '../../src/cli/rbac.ts'
 import { parseConfig } from '../../src/config/load.ts'
 import { CHART_DIR, MANIFEST_PATH } from '../../scripts/chart.ts'
 import { FULL_VALUES, renderText, type K8sObject } from '../fixtures/chart.ts'
@@ -163,11 +164,20 @@ async function assertInstalled(t: Test, inst: Install, replicas: number, fullnam
   const yes: string[][] = []
   const no: string[][] = []
   for (const site of [...inst.sites, ...(inst.extra ? [inst.extra] : [])]) {
-    yes.push(
-      ...['deployments', 'statefulsets', 'daemonsets'].flatMap((r) => ['get', 'list', 'watch', 'patch'].map((v) => [v, `${r}.apps`, '-n', site])),
-      ['get', 'replicasets.apps', '-n', site], ['get', 'pods', '-n', site], ['list', 'pods', '-n', site], ['delete', 'pods', '-n', site],
-      ['create', 'pods', '--subresource=eviction', '-n', site], ['create', 'events', '-n', site],
-    )
+    // What `kube-recycler rbac` says this namespace needs, and what it must not have.
+    const rules = siteRules(config, site)
+    for (const r of rules) {
+      for (const res of r.resources) {
+        for (const v of r.verbs) {
+          const kind = r.apiGroups[0] === 'apps' ? `${res}.apps` : res
+          if (res === 'pods/eviction') yes.push([v, 'pods', '--subresource=eviction', '-n', site])
+          else if (r.resourceNames) for (const n of r.resourceNames) yes.push([v, `${kind}/${n}`, '-n', site])
+          else yes.push([v, kind, '-n', site])
+        }
+      }
+    }
+    if (rules.some((r) => r.resourceNames)) no.push(['patch', 'deployments.apps/not-a-site', '-n', site], ['list', 'deployments.apps', '-n', site])
+    if (!rules.some((r) => r.resources.includes('pods') && r.verbs.includes('delete'))) no.push(['delete', 'pods', '-n', site])
     no.push(
       ['get', 'secrets', '-n', site], ['list', 'secrets', '-n', site], ['get', 'configmaps', '-n', site],
       ['create', 'deployments.apps', '-n', site], ['delete', 'deployments.apps', '-n', site], ['update', 'deployments.apps', '-n', site],

@@ -10,7 +10,8 @@ import { execFileSync, spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { parse as parseYaml } from 'yaml'
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml'
+import { siteRules } from '../../src/cli/rbac.ts'
 import { parseConfig } from '../../src/config/load.ts'
 import { CHART_DIR, MANIFEST_PATH, SCHEMA_PATH, manifestText, schemaText } from '../../scripts/chart.ts'
 import { toolPath } from '../fixtures/tools.ts'
@@ -100,7 +101,7 @@ t.test('the default render', async (t) => {
   ])
   const site = findObject(objs, 'Role', 'kube-recycler-site', 'shop')
   const k8sSiteRole = parseYaml(readFileSync(join(CHART_DIR, '..', '..', 'k8s', 'rbac', 'site-role.yaml'), 'utf8')) as K8sObject
-  t.same(site.rules, k8sSiteRole.rules, 'the site Role is the one in k8s/rbac/site-role.yaml')
+  t.same(site.rules, k8sSiteRole.rules, 'the site Role is the one in k8s/rbac/site-role.yaml (the same demo site)')
   const binding = findObject(objs, 'RoleBinding', 'kube-recycler-site', 'shop')
   t.same(binding.subjects, [{ kind: 'ServiceAccount', name: 'kube-recycler', namespace: 'kube-recycler' }])
 
@@ -209,6 +210,20 @@ t.test('a config change changes the pods\' checksum; other values do not', async
   const base = sum([])
   t.not(sum(['--set', 'config.defaults.failureThreshold=5']), base)
   t.equal(sum(['--set', 'replicaCount=4']), base)
+})
+
+t.test('each site Role is what `kube-recycler rbac` makes of the same config (named workloads, delete only where used)', async (t) => {
+  const values = parseYaml(readFileSync(FULL_VALUES, 'utf8')) as { config: unknown }
+  const config = parseConfig(stringifyYaml(values.config))
+  const objs = render(helm, ['-f', FULL_VALUES])
+  const roles = objs.filter((o) => o.kind === 'Role' && o.metadata.name === 'recycler-site')
+  const namespaces = [...new Set(config.sites.map((s) => s.target.namespace))]
+  t.ok(namespaces.length >= 2, `the full values name ${namespaces.length} site namespaces`)
+  for (const ns of namespaces) {
+    const role = roles.find((r) => r.metadata.namespace === ns)
+    t.ok(role, `a Role in ${ns}`)
+    t.same(role!.rules, siteRules(config, ns), `the Role in ${ns} equals the generator's`)
+  }
 })
 
 t.test('extra site namespaces get the site Role too, each once', async (t) => {

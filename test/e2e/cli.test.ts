@@ -255,9 +255,10 @@ t.test('report: the running service accepts the signed report; a wrong secret is
   t.match(wrong.stderr, 'kube-recycler: shop: refused (401) KR_BAD_SIGNATURE: the signature does not match the body')
   t.match((await status()).sites[0], { health: 'failing', lastVerdict: { key: 'jenkins:shop-integrity#8@shop' } }, 'the refused report changed nothing')
 
-  // The payload names its site: a job outside the site's jenkins.jobs is still accepted. A wrong path: the server's 404.
+  // Naming the site does not skip the job mapping (issue 11): a job outside the site's jenkins.jobs is refused. A wrong path: the server's 404.
   const job = await cli(['report', '--url', svc.url, '--results', good, '--job', 'other-job', '--build', '1', '--site', 'shop'], { KUBE_RECYCLER_WEBHOOK_SECRET: secret })
-  t.equal(job.code, 0, 'the payload names its site, so the job need not be listed')
+  t.equal(job.code, 1, 'a job that is not the site\'s is refused')
+  t.match(job.stderr, /shop: refused \(403\) KR_JOB_NOT_FOR_SITE: job "other-job" does not report for site "shop"/)
   const wrongPath = await cli(['report', '--url', `${svc.url}/nope`, '--results', good, '--job', 'shop-integrity', '--build', '11'], { KUBE_RECYCLER_WEBHOOK_SECRET: secret })
   t.equal(wrongPath.code, 1)
   t.match(wrongPath.stderr, /shop: refused \(404\)/)
@@ -306,7 +307,8 @@ t.test('report: several sites in one file are one POST each', async (t) => {
   const a = await startSite()
   const b = await startSite({ mode: 'broken' })
   t.teardown(() => Promise.all([a.close(), b.close()]))
-  const config = writeConfig('multi.yaml', [{ name: 'shop', site: a, job: 'integrity' }, { name: 'blog', site: b, job: 'blog-integrity' }])
+  // One job checks both sites: each site lists it (a named site is accepted only from its own jobs).
+  const config = writeConfig('multi.yaml', [{ name: 'shop', site: a, job: 'integrity' }, { name: 'blog', site: b, job: 'integrity' }])
   const svc = await startService({ env: { KUBE_RECYCLER_WEBHOOK_SECRET: secret, KUBE_RECYCLER_CONFIG: config }, timeoutMs: SERVICE_START_MS })
   t.teardown(() => svc.stop('SIGKILL'))
   const results = join(dir, 'multi.json')

@@ -15,7 +15,7 @@ import t from 'tap'
 import { spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, relative } from 'node:path'
 import { parseAllDocuments } from 'yaml'
 import { clusterState, kubectl, kubectlJson, waitFor } from '../fixtures/kube-cluster.ts'
 import { quietLogger, realEngine, runOnce, siteFor } from '../fixtures/engine.ts'
@@ -138,6 +138,16 @@ function saKubeconfig(t: { teardown(fn: () => void): void }, token: string): str
   return file
 }
 
+t.test('the delete-strategy component adds pod delete to the site Role, and nothing else', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kr-delete-component-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  writeFileSync(join(dir, 'kustomization.yaml'), `apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nnamespace: legacy\nresources: [${relative(dir, join(BASE, 'rbac'))}]\ncomponents: [${relative(dir, join(BASE, 'rbac', 'delete-strategy'))}]\n`)
+  const role = find(await render(dir), 'Role', 'kube-recycler-site')
+  const plain = find(await render(join(BASE, 'rbac')), 'Role', 'kube-recycler-site')
+  t.same(plain.rules.filter((r: any) => r.verbs.includes('delete')), [], 'the base site Role deletes nothing')
+  t.same(role.rules, [...plain.rules, { apiGroups: [''], resources: ['pods'], verbs: ['delete'] }])
+})
+
 t.test('kubectl apply --dry-run=server -k accepts k8s/ and k8s/examples/site/ as written', async (t) => {
   for (const dir of [BASE, SITE]) {
     const objs = await render(dir)
@@ -216,19 +226,25 @@ t.test('the base, deployed for real: restricted pods, 2 replicas on 2 nodes, Ser
   const as = `system:serviceaccount:${sys}:kube-recycler`
   const can = async (args: string[]) => (await kubectl(['auth', 'can-i', `--as=${as}`, ...args]).catch((e: { stdout?: string }) => e.stdout ?? '')).trim()
   const yes: string[][] = [
-    ...['deployments', 'statefulsets', 'daemonsets'].flatMap((r) => ['get', 'list', 'watch', 'patch'].map((v) => [v, r, '-n', site])),
-    ['get', 'replicasets', '-n', site],
-    ['get', 'pods', '-n', site], ['list', 'pods', '-n', site], ['delete', 'pods', '-n', site],
+    // the demo site's Deployment web, by name only (k8s/rbac/site-role.yaml)
+    ...['get', 'watch', 'patch'].map((v) => [v, 'deployments/web', '-n', site]),
+    ['get', 'replicasets', '-n', site], ['list', 'replicasets', '-n', site], ['list', 'controllerrevisions', '-n', site],
+    ['get', 'pods', '-n', site], ['list', 'pods', '-n', site],
     ['create', 'pods', '--subresource=eviction', '-n', site],
     ['create', 'events', '-n', site],
-    // its own namespace: the Lease and Events
+    // its own namespace: the Lease, the state ConfigMaps and Events
     ['get', 'leases/kube-recycler', '-n', sys], ['update', 'leases/kube-recycler', '-n', sys], ['create', 'leases', '-n', sys],
+    ['get', 'configmaps', '-n', sys], ['create', 'configmaps', '-n', sys], ['update', 'configmaps', '-n', sys],
     ['create', 'events', '-n', sys],
     // The shared service state: one ConfigMap per site in its own namespace.
     ['get', 'configmaps', '-n', sys], ['list', 'configmaps', '-n', sys], ['watch', 'configmaps', '-n', sys],
     ['create', 'configmaps', '-n', sys], ['update', 'configmaps', '-n', sys],
   ]
   const no: string[][] = [
+    // any other workload, and pod delete (only the delete-strategy component adds it)
+    ...['get', 'watch', 'patch'].map((v) => [v, 'deployments/other', '-n', site]),
+    ['list', 'deployments', '-n', site], ['patch', 'statefulsets/web', '-n', site], ['patch', 'daemonsets/web', '-n', site],
+    ['delete', 'pods', '-n', site],
     ['get', 'secrets', '-n', site], ['list', 'secrets', '-n', site], ['get', 'configmaps', '-n', site],
     ['get', 'secrets', '-n', sys], ['list', 'secrets', '-n', sys], ['delete', 'configmaps', '-n', sys], ['get', 'configmaps', '-n', other],
     ['create', 'deployments', '-n', site], ['delete', 'deployments', '-n', site], ['update', 'deployments', '-n', site],

@@ -134,6 +134,20 @@ t.test('bodyMatches: a regex over the body', async (tt) => {
   tt.match(r.message, /^body does not match \/All good\\\. site-ok-\\w\+\/; body starts: "<!doctype html>/)
 })
 
+t.test('bodyMatches: a catastrophic pattern over a 60 KB body takes linear time (issue 11)', async (tt) => {
+  const s = await site(tt)
+  const p = prober(tt)
+  // V8's backtracking engine never finishes this on a body that ends in a
+  // character \w+\s? cannot match (the marker has "-"); RE2 is linear.
+  const c = check(s.url('/large?bytes=60000'), { bodyMatches: '^(\\w+\\s?)*$' })
+  const started = performance.now()
+  const r = await p.runCheck(c)
+  const ms = performance.now() - started
+  tt.equal(r.ok, false)
+  tt.match(r.message, /^body does not match/)
+  tt.ok(ms < 3000, `answered in ${Math.round(ms)} ms`)
+})
+
 t.test('json path: equal, different, missing, not JSON', async (tt) => {
   const s = await site(tt, { commit: 'abc123' })
   const p = prober(tt)

@@ -42,7 +42,6 @@ const rows: { name: string; yaml: string; errors: RegExp[] }[] = [
   { name: 'maxPerWindow zero', yaml: site('    recycle: { maxPerWindow: 0 }'), errors: [/^sites\[0\]\.recycle\.maxPerWindow: must be >= 1$/] },
   { name: 'bad commitEnv', yaml: site('    recycle: { commitEnv: "SITE-COMMIT" }'), errors: [/^sites\[0\]\.recycle\.commitEnv: must match/] },
   { name: 'unknown failing status', yaml: site('    jenkins: { failingStatuses: [BROKEN] }'), errors: [/^sites\[0\]\.jenkins\.failingStatuses\[0\]: must be one of/] },
-  { name: 'job owned by two sites', yaml: 'sites:\n  - name: a\n    target: { namespace: a, name: w }\n    jenkins: { jobs: [j] }\n  - name: b\n    target: { namespace: b, name: w }\n    jenkins: { jobs: [j] }', errors: [/^sites\[1\]\.jenkins\.jobs\[0\]: job "j" already belongs to site "a"/] },
   { name: 'duplicate site names', yaml: 'sites:\n  - name: a\n    target: { namespace: a, name: w }\n  - name: a\n    target: { namespace: b, name: w }', errors: [/^sites\[1\]\.name: duplicate site name "a" \(also sites\[0\]\)/] },
   { name: 'git repo with credentials', yaml: site('    git: { repo: "https://u:p@git.example/x.git" }'), errors: [/^sites\[0\]\.git\.repo: must not contain credentials/] },
   { name: 'git repo not a URL', yaml: site('    git: { repo: "git@host:x.git" }'), errors: [/^sites\[0\]\.git\.repo: must be an http\(s\) URL/] },

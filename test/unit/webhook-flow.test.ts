@@ -76,10 +76,10 @@ t.test('thresholds and per-site failing statuses', async (t) => {
   t.equal(ex.runs[0]!.commit, '0123456789abcdef0123456789abcdef01234567')
 })
 
-t.test('a SITE build parameter names the site', async (t) => {
+t.test('a SITE build parameter names the site (one of whose jobs sent it)', async (t) => {
   const h = await testApp()
   t.teardown(() => h.app.close())
-  const r = await post(h.app, { name: 'generic-integrity', build: { number: 5, phase: 'COMPLETED', status: 'FAILURE', parameters: { SITE: 'shop' } } })
+  const r = await post(h.app, { name: 'shop-nightly', build: { number: 5, phase: 'COMPLETED', status: 'FAILURE', parameters: { SITE: 'shop' } } })
   t.equal(r.status, 202)
   t.equal(r.json.site, 'shop')
   t.equal(r.json.action, 'planned', 'no cluster: said as planned, never as requested')

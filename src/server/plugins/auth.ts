@@ -2,10 +2,13 @@
 // any configured method: HMAC signature (X-Recycler-Timestamp/-Signature),
 // a bearer token, or Basic whose password is the token (the Jenkins
 // Notification plugin can only put credentials in the URL). All comparisons
-// are constant-time; no secret is ever echoed or logged. Every refusal is
+// are constant-time; no secret is ever echoed or logged. A method that is
+// not configured is answered exactly like a wrong secret for it (a caller
+// learns nothing of the configuration), but counted apart: every refusal is
 // counted by route pattern and reason (kube_recycler_auth_failures_total).
 
 import type { FastifyRequest } from 'fastify'
+import { randomBytes } from 'node:crypto'
 import type { Clock } from '../../clock.ts'
 import type { Secrets } from '../../config/secrets.ts'
 import { Errors } from '../../errors.ts'
@@ -53,23 +56,22 @@ declare module 'fastify' {
 }
 
 export function webhookAuth(secrets: Secrets, clock: Clock, failures?: AuthFailures): WebhookAuth {
+  const unknownSecret = randomBytes(32).toString('hex')
   return {
     async onRequest(request) {
       const fail = (reason: AuthFailureReason, message: string): never => refuse(request, failures, reason, Errors.unauthorized(message))
       const c = credentials(request)
       if (c === 'malformed') fail('malformed', 'Authorization must be "Bearer <token>" or "Basic <base64 user:token>"')
       else if (c !== undefined) {
-        if (!secrets.webhookToken) fail('not-configured', `${c.scheme === 'bearer' ? 'bearer' : 'basic'} authentication is not configured for the webhook`)
+        if (!secrets.webhookToken) fail('not-configured', 'the token is not valid')
         if (!safeEqual(c.secret, secrets.webhookToken!)) fail('bad-token', 'the token is not valid')
         return
       }
       const hasSig = request.headers['x-recycler-signature'] !== undefined || request.headers['x-recycler-timestamp'] !== undefined
       if (hasSig) {
-        if (!secrets.webhookSecret) fail('not-configured', 'signature authentication is not configured for the webhook')
         request.needsSignature = true
         return
       }
-      if (!secrets.webhookSecret && !secrets.webhookToken) fail('not-configured', 'webhook authentication is not configured on this service')
       fail('missing', 'missing credentials: send X-Recycler-Timestamp and X-Recycler-Signature, or Authorization')
     },
     async preValidation(request) {
@@ -79,15 +81,18 @@ export function webhookAuth(secrets: Secrets, clock: Clock, failures?: AuthFailu
         return Array.isArray(v) ? v[0] : v
       }
       const result = verifySignature({
-        secret: secrets.webhookSecret!,
+        // Without a secret the signature is checked against a random key, so
+        // a missing secret costs the same time and answers like a wrong one.
+        secret: secrets.webhookSecret ?? unknownSecret,
         timestamp: header('x-recycler-timestamp'),
         signature: header('x-recycler-signature'),
         body: request.rawBody ?? Buffer.alloc(0),
         nowMs: clock.now(),
       })
-      if (!result.ok) {
-        if (result.why === 'stale' || result.why === 'future') refuse(request, failures, 'stale-signature', Errors.staleSignature(result.message))
-        refuse(request, failures, 'bad-signature', Errors.badSignature(result.message))
+      if (!result.ok || !secrets.webhookSecret) {
+        if (result.ok) refuse(request, failures, 'not-configured', Errors.badSignature('the signature does not match'))
+        if (result.why === 'stale' || result.why === 'future') refuse(request, failures, secrets.webhookSecret ? 'stale-signature' : 'not-configured', Errors.staleSignature(result.message))
+        refuse(request, failures, secrets.webhookSecret ? 'bad-signature' : 'not-configured', Errors.badSignature(result.message))
       }
     },
   }
@@ -97,10 +102,11 @@ export function webhookAuth(secrets: Secrets, clock: Clock, failures?: AuthFailu
 export function operatorAuth(secrets: Secrets, failures?: AuthFailures): (request: FastifyRequest) => Promise<void> {
   return async (request) => {
     const fail = (reason: AuthFailureReason, message: string): never => refuse(request, failures, reason, Errors.unauthorized(message))
-    if (!secrets.recycleToken) fail('not-configured', 'operator authentication is not configured (set KUBE_RECYCLER_RECYCLE_TOKEN)')
     const c = credentials(request)
     if (c === undefined) fail('missing', 'missing credentials: send Authorization: Bearer <operator token>')
     else if (c === 'malformed' || c.scheme !== 'bearer') fail('malformed', 'Authorization must be "Bearer <operator token>"')
-    else if (!safeEqual(c.secret, secrets.recycleToken!)) fail('bad-token', 'the token is not valid')
+    // No token configured answers like a wrong token.
+    else if (!secrets.recycleToken) fail('not-configured', 'the token is not valid')
+    else if (!safeEqual(c.secret, secrets.recycleToken)) fail('bad-token', 'the token is not valid')
   }
 }

@@ -28,6 +28,8 @@ export function toAppError(err: unknown): AppError {
 }
 
 export function registerErrorHandling(app: FastifyInstance): void {
+  // Every answer is what its Content-Type says: browsers must not sniff.
+  app.addHook('onSend', async (_request, reply) => { void reply.header('x-content-type-options', 'nosniff') })
   app.setErrorHandler((err, request, reply) => {
     const e = toAppError(err)
     if (e.statusCode >= 500) request.log.error({ err }, 'request failed')
@@ -38,6 +40,8 @@ export function registerErrorHandling(app: FastifyInstance): void {
     void reply.status(status).type('application/json').send({ code: e.code, message: e.message })
   })
   app.setNotFoundHandler((request, reply) => {
-    void reply.status(404).send({ code: Errors.notFound.code, message: `no route ${request.method} ${request.url.split('?')[0]}` })
+    // The path is echoed only short and JSON-escaped (the serializer's job).
+    const path = request.url.split('?')[0]!
+    void reply.status(404).send({ code: Errors.notFound.code, message: `no route ${request.method} ${path.length > 100 ? `${path.slice(0, 100)}…` : path}` })
   })
 }

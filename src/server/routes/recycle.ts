@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import Type from 'typebox'
 import type { AppContext } from '../context.ts'
 import { errorResponses, RecycleRecordSchema } from '../schemas.ts'
+import { routeLimit } from '../plugins/limits.ts'
 import { operatorAuth } from '../plugins/auth.ts'
 import { parseJsonBody } from '../plugins/body.ts'
 import { Errors } from '../../errors.ts'
@@ -53,7 +54,7 @@ export default async function recycleRoutes(app: FastifyInstance, ctx: AppContex
       body: RecycleBody,
       response: { 202: RecycleSummary, ...errorResponses },
     },
-    config: { rateLimit: { max: ctx.config.service.rateLimit.max, timeWindow: ctx.config.service.rateLimit.windowMs } },
+    config: { authenticated: true, rateLimit: routeLimit(ctx.config.service.rateLimit) },
     onRequest: [auth],
     preValidation: [parseJsonBody(app)],
   }, async (request, reply) => {
@@ -75,6 +76,7 @@ export default async function recycleRoutes(app: FastifyInstance, ctx: AppContex
       params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) }),
       response: { 200: RecycleRecordSchema, ...errorResponses },
     },
+    config: { rateLimit: routeLimit(ctx.config.service.readRateLimit) },
   }, async (request) => {
     const { id } = request.params as { id: string }
     const r = ctx.recycler.get(id)

@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import Type from 'typebox'
 import type { AppContext } from '../context.ts'
 import { errorResponses } from '../schemas.ts'
+import { routeLimit } from '../plugins/limits.ts'
 
 export default async function serviceRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
   app.get('/healthz', {
@@ -25,7 +26,7 @@ export default async function serviceRoutes(app: FastifyInstance, ctx: AppContex
 
   app.get('/metrics', {
     schema: { summary: 'Prometheus metrics', response: { 200: Type.String(), ...errorResponses } },
-    config: { rateLimit: false },
+    config: { rateLimit: routeLimit(ctx.config.service.readRateLimit) },
   }, async (_request, reply) => {
     const text = await ctx.metrics.registry.metrics()
     return reply.type(ctx.metrics.registry.contentType).serializer((p: unknown) => p as string).send(text)
@@ -33,6 +34,7 @@ export default async function serviceRoutes(app: FastifyInstance, ctx: AppContex
 
   app.get('/docs', {
     schema: { summary: 'OpenAPI document of this API', hide: true },
+    config: { rateLimit: routeLimit(ctx.config.service.readRateLimit) },
   }, async (_request, reply) => {
     return reply.type('application/json').send((app as unknown as { swagger(): unknown }).swagger())
   })

@@ -5,9 +5,10 @@ import type { FastifyInstance } from 'fastify'
 import Type from 'typebox'
 import type { AppContext } from '../context.ts'
 import { errorResponses } from '../schemas.ts'
+import { routeLimit } from '../plugins/limits.ts'
 import { operatorAuth } from '../plugins/auth.ts'
 import { statusModel } from '../../status/model.ts'
-import { renderStatusPage } from '../../status/page.ts'
+import { PAGE_SECURITY_HEADERS, renderStatusPage } from '../../status/page.ts'
 
 const StatusBody = Type.Object({
   service: Type.Object({
@@ -52,6 +53,7 @@ export default async function statusRoute(app: FastifyInstance, ctx: AppContext)
       querystring: Type.Object({ format: Type.Optional(Type.Enum(['json', 'html'])) }, { additionalProperties: false }),
       response: { 200: StatusBody, ...errorResponses },
     },
+    config: { authenticated: ctx.config.service.statusAuth, rateLimit: routeLimit(ctx.config.service.readRateLimit) },
     onRequest: auth,
   }, async (request, reply) => {
     const model = statusModel(ctx)
@@ -60,7 +62,7 @@ export default async function statusRoute(app: FastifyInstance, ctx: AppContext)
     void reply.header('Vary', 'Accept').header('Cache-Control', 'no-store')
     if (wantsHtml) {
       // The page is not JSON: bypass the JSON serializer for this reply.
-      return reply.type('text/html; charset=utf-8').serializer((p: unknown) => p as string).send(renderStatusPage(model, ctx.clock.now()))
+      return reply.headers(PAGE_SECURITY_HEADERS).type('text/html; charset=utf-8').serializer((p: unknown) => p as string).send(renderStatusPage(model, ctx.clock.now()))
     }
     return reply.send(model)
   })

@@ -12,6 +12,7 @@ import { JenkinsPayload, jenkinsVerdict, parseJenkinsPayload } from '../../trigg
 import { webhookAuth } from '../plugins/auth.ts'
 import { parseJsonBody } from '../plugins/body.ts'
 import { toAppError } from '../plugins/errors.ts'
+import { routeLimit } from '../plugins/limits.ts'
 import { recycleSummary, RecycleSummary } from './recycle.ts'
 
 const Accepted = Type.Object({
@@ -42,7 +43,7 @@ export default async function webhookJenkins(app: FastifyInstance, ctx: AppConte
         return { error: toAppError(e) }
       }
     },
-    config: { rateLimit: { max: ctx.config.service.rateLimit.max, timeWindow: ctx.config.service.rateLimit.windowMs } },
+    config: { authenticated: true, rateLimit: routeLimit(ctx.config.service.rateLimit) },
     onRequest: [auth.onRequest],
     preValidation: [auth.preValidation, parse],
   }, async (request, reply) => {

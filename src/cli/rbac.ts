@@ -1,0 +1,116 @@
+// `kube-recycler rbac`: the least-privilege site Roles for a config, one
+// Role and RoleBinding per site namespace, printed as YAML for
+// `kubectl apply -f -`. The config is the source of truth for what the
+// service may touch (issue 11, point 7):
+// - get/watch/patch only on the workloads the sites name (`resourceNames`;
+//   the rollout watch uses a metadata.name field selector, which the
+//   authorizer matches against resourceNames);
+// - pod `delete` only in namespaces where a site uses the `delete` strategy;
+// - read-only ReplicaSets and ControllerRevisions (a pod's owner, rollout
+//   history), pods get/list, evictions and Events: names the config cannot
+//   know, so these are not limited by name.
+// A selector target's owner is found at run time, so its namespace gets
+// get/watch/patch on every Deployment, StatefulSet and DaemonSet: name the
+// workload in `target` to narrow it.
+
+import { stringify } from 'yaml'
+import { ConfigError, loadConfigFile } from '../config/load.ts'
+import type { Config, WorkloadKind } from '../config/types.ts'
+import { parseOptions, UsageError, type CliContext } from './args.ts'
+
+export const RBAC_USAGE = `usage: kube-recycler rbac --config FILE [--service-namespace NS]
+
+Prints, for every namespace the config's sites live in, the Role and
+RoleBinding kube-recycler needs there and nothing more: get/watch/patch on the
+named workloads only, pod delete only where a site uses the delete strategy.
+Apply with: kube-recycler rbac --config config.yaml | kubectl apply -f -
+
+  --config FILE              the service's YAML config (default: KUBE_RECYCLER_CONFIG)
+  --service-namespace NS     where kube-recycler's ServiceAccount lives (default: service.namespace)
+
+exit status: 0 printed, 2 bad arguments or config
+`
+
+const RESOURCE: Record<WorkloadKind, string> = { Deployment: 'deployments', StatefulSet: 'statefulsets', DaemonSet: 'daemonsets' }
+export const SITE_ROLE_NAME = 'kube-recycler-site'
+
+export interface PolicyRule { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] }
+export interface K8sObject { apiVersion: string; kind: string; metadata: { name: string; namespace: string; labels: Record<string, string> }; [k: string]: unknown }
+
+/** The rules kube-recycler needs in one namespace, for the sites there. Pure, sorted, stable. */
+export function siteRules(config: Config, namespace: string): PolicyRule[] {
+  const sites = config.sites.filter((s) => s.target.namespace === namespace)
+  const names: Record<string, Set<string>> = { deployments: new Set(), statefulsets: new Set(), daemonsets: new Set() }
+  let anyOwner = false
+  for (const s of sites) {
+    if ('name' in s.target) names[RESOURCE[s.target.kind]]!.add(s.target.name)
+    else anyOwner = true
+  }
+  const rules: PolicyRule[] = []
+  if (anyOwner) {
+    rules.push({ apiGroups: ['apps'], resources: ['daemonsets', 'deployments', 'statefulsets'], verbs: ['get', 'patch', 'watch'] })
+  } else {
+    for (const resource of ['daemonsets', 'deployments', 'statefulsets']) {
+      const n = [...names[resource]!].sort()
+      if (n.length > 0) rules.push({ apiGroups: ['apps'], resources: [resource], resourceNames: n, verbs: ['get', 'patch', 'watch'] })
+    }
+  }
+  rules.push(
+    { apiGroups: ['apps'], resources: ['controllerrevisions', 'replicasets'], verbs: ['get', 'list'] },
+    { apiGroups: [''], resources: ['pods'], verbs: sites.some((s) => s.recycle.strategy === 'delete') ? ['delete', 'get', 'list'] : ['get', 'list'] },
+    { apiGroups: [''], resources: ['pods/eviction'], verbs: ['create'] },
+    { apiGroups: [''], resources: ['events'], verbs: ['create'] },
+  )
+  return rules
+}
+
+/** Role + RoleBinding per site namespace, in the order the namespaces first appear. */
+export function siteRbac(config: Config, serviceNamespace: string): K8sObject[] {
+  const labels = { 'app.kubernetes.io/name': 'kube-recycler' }
+  const namespaces = [...new Set(config.sites.map((s) => s.target.namespace))]
+  return namespaces.flatMap((namespace) => [
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: { name: SITE_ROLE_NAME, namespace, labels },
+      rules: siteRules(config, namespace),
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: { name: SITE_ROLE_NAME, namespace, labels },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: SITE_ROLE_NAME },
+      subjects: [{ kind: 'ServiceAccount', name: 'kube-recycler', namespace: serviceNamespace }],
+    },
+  ])
+}
+
+const OPTIONS = {
+  config: { type: 'string' },
+  'service-namespace': { type: 'string' },
+  help: { type: 'boolean' },
+} as const
+
+export async function rbacCommand(ctx: CliContext): Promise<number> {
+  const o = parseOptions(ctx.args, OPTIONS)
+  if (o.help) {
+    ctx.stdout.write(RBAC_USAGE)
+    return 0
+  }
+  const configPath = o.config ?? (ctx.env.KUBE_RECYCLER_CONFIG || undefined)
+  if (configPath === undefined) throw new UsageError('--config FILE is required (or set KUBE_RECYCLER_CONFIG)')
+  let config: Config
+  try {
+    config = loadConfigFile(configPath)
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      ctx.stderr.write(`kube-recycler: ${e.message}\n`)
+      return 2
+    }
+    throw e
+  }
+  const serviceNamespace = o['service-namespace'] ?? config.service.namespace
+  const header = `# Generated by kube-recycler rbac from ${configPath}: re-run it when the sites change.\n`
+  ctx.stdout.write(header + siteRbac(config, serviceNamespace).map((obj) => stringify(obj)).join('---\n'))
+  return 0
+}
