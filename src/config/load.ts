@@ -11,7 +11,7 @@ import { validate as validateCron } from 'node-cron'
 import { FileSchema, type CheckSchema, type RecycleSchema, type SiteSchema } from './schema.ts'
 import { formatSchemaErrors } from './errors.ts'
 import { parseDuration } from './duration.ts'
-import type { CheckConfig, Config, JenkinsStatus, RecycleConfig, SiteConfig, StatusRange, Target, WorkloadKind } from './types.ts'
+import type { CheckConfig, Config, JenkinsStatus, RecycleConfig, SiteConfig, SkipCause, StatusRange, Target, WorkloadKind } from './types.ts'
 
 export const EXAMPLE_CONFIG_PATH = fileURLToPath(new URL('../../config/example.yaml', import.meta.url))
 
@@ -39,6 +39,9 @@ const DEFAULT_RECYCLE: RecycleConfig = {
   commitEnv: 'SITE_COMMIT',
   onGitError: 'skip',
   verify: { delayMs: 10_000, attempts: 3, intervalMs: 10_000 },
+  rollback: 'auto',
+  unhealthyPods: 'delete',
+  skipWhen: ['tls-expired', 'tls-not-yet-valid', 'dns-not-found'],
 }
 
 export function loadConfigFile(path: string): Config {
@@ -125,7 +128,7 @@ function normalize(file: FileShape, problems: string[]): Config {
 }
 
 function recycle(r: RecycleShape | undefined, base: RecycleConfig, path: string, problems: string[]): RecycleConfig {
-  if (!r) return { ...base, verify: { ...base.verify } }
+  if (!r) return { ...base, verify: { ...base.verify }, skipWhen: [...base.skipWhen] }
   return {
     strategy: r.strategy ?? base.strategy,
     cooldownMs: duration(r.cooldown, `${path}.cooldown`, problems, base.cooldownMs),
@@ -140,6 +143,9 @@ function recycle(r: RecycleShape | undefined, base: RecycleConfig, path: string,
       attempts: r.verify?.attempts ?? base.verify.attempts,
       intervalMs: duration(r.verify?.interval, `${path}.verify.interval`, problems, base.verify.intervalMs),
     },
+    rollback: r.rollback ?? base.rollback,
+    unhealthyPods: r.unhealthyPods ?? base.unhealthyPods,
+    skipWhen: [...(r.skipWhen ?? base.skipWhen)] as SkipCause[],
   }
 }
 
@@ -202,6 +208,7 @@ function normalizeSite(site: SiteShape, base: string, d: NonNullable<FileShape['
       ...(site.jenkins?.expectEvery !== undefined
         ? { expectEveryMs: duration(site.jenkins.expectEvery, `${base}.jenkins.expectEvery`, problems, 0, 60_000) }
         : {}),
+      commitIsSite: site.jenkins?.commitIsSite ?? false,
     },
     checks,
     ...(schedule !== undefined && checks.length > 0 ? { schedule: { cron: schedule, ...(timezone ? { timezone } : {}) } } : {}),

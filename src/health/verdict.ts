@@ -4,6 +4,17 @@
 
 export type VerdictSource = 'jenkins' | 'probe' | 'operator'
 
+/**
+ * Why a probe failed, machine-readable, so a decision can tell a cause
+ * outside the pods (an expired certificate, a name that does not resolve)
+ * from one a restart may fix. Jenkins results carry none.
+ */
+export type FailureCause =
+  | 'tls-expired' | 'tls-not-yet-valid' | 'tls-untrusted' | 'tls-hostname' | 'tls-other'
+  | 'dns-not-found' | 'dns-temporary'
+  | 'refused' | 'reset' | 'unreachable' | 'timeout'
+  | 'status' | 'body' | 'latency' | 'invalid-response' | 'config' | 'other'
+
 /** One check's result, as Jenkins reported it or as a probe measured it. */
 export interface CheckResult {
   name: string
@@ -14,6 +25,8 @@ export interface CheckResult {
   latencyMs?: number
   /** Plain words: which condition failed and the evidence. */
   message?: string
+  /** Set on a failed probe: the kind of failure (see FailureCause). */
+  cause?: FailureCause
   /** Alert-only findings that never make a check fail (certificate expiry). */
   warnings?: string[]
   /** ISO time the result was taken (probes). */
