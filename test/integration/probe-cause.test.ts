@@ -25,7 +25,9 @@ let pki: TestPki
 t.before(async () => { pki = await makePki() })
 t.teardown(() => pki?.cleanup())
 
-async function probe(tt: Parameters<Parameters<typeof t.test>[1]>[0], c: CheckConfig): Promise<CheckResult> {
+type Test = Parameters<Extract<Parameters<typeof t.test>[0], (t: never) => unknown>>[0]
+
+async function probe(tt: Test, c: CheckConfig): Promise<CheckResult> {
   const p = createProber({ concurrency: 2 })
   tt.teardown(() => p.close())
   return p.runCheck(c)
