@@ -55,7 +55,7 @@ t.test('a certificate not valid yet: cause tls-not-yet-valid, outside the pods',
 t.test('a name that does not resolve: cause dns-not-found, outside the pods', async (tt) => {
   const r = await probe(tt, check('http://kube-recycler-heal-test.invalid/'))
   tt.equal(r.ok, false)
-  tt.equal(r.cause, 'dns-not-found', r.message)
+  tt.equal(r.cause, 'dns-not-found', r.message ?? '')
   tt.match(r.message, /DNS lookup failed: kube-recycler-heal-test\.invalid not found \(ENOTFOUND\)/)
   tt.match(outsideCause(site, [r]), /home: the DNS name does not resolve/)
 })
