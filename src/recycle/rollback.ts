@@ -49,8 +49,9 @@ export async function rollback(ctx: RollbackContext): Promise<RunOutcome> {
 type Failed = Extract<RunOutcome, { state: 'failed' }>
 
 /**
- * After a failed recycle: with `recycle.rollback: auto` and a template the
- * recycle changed (`revisionBefore`), roll back once and say how it went in
+ * After a failed recycle: with `recycle.rollback: auto`, a template the
+ * recycle changed (`revisionBefore`) and a revision before it that was
+ * healthy (some of its pods were available when the recycle began), roll back once and say how it went in
  * the outcome (`rolledBack`). The rollback gets its own `timeout`: the
  * recycle's may be spent by the time it failed.
  */
@@ -58,6 +59,10 @@ export async function rollbackFailed(ctx: StrategyContext, failed: Failed, cfg: 
   if (failed.revisionBefore === undefined || ctx.signal.aborted) return failed
   if (cfg.rollback === 'off') {
     ctx.step(`not rolling back (recycle.rollback: off): the failed template stays; revision ${failed.revisionBefore} is the one before it`)
+    return failed
+  }
+  if (ctx.workload.desired > 0 && ctx.workload.available === 0) {
+    ctx.step(`not rolling back: before this recycle no pod of revision ${failed.revisionBefore} was available either, so restoring it cannot heal the site`)
     return failed
   }
   const r = await rollback({ ...ctx, deadline: ctx.clock.now() + cfg.timeoutMs, toRevision: failed.revisionBefore, because: failed.reason })

@@ -125,7 +125,7 @@ async function replaceInBatches(ctx: StrategyContext, mode: 'evict' | 'delete'):
       await ctx.sleep(poll, ctx.signal)
       poll = Math.min(poll * 2, 2000)
     }
-    ctx.step(`batch ${b + 1}/${batches.length}${batch.unhealthy ? ' (unhealthy pods)' : ''}: ${need} replacements Ready after ${Math.round((ctx.clock.now() - started) / 100) / 10}s`)
+    ctx.step(`batch ${b + 1}: replacements Ready (${need} new pods Ready after ${Math.round((ctx.clock.now() - started) / 100) / 10}s; batch ${b + 1} of ${batches.length}${batch.unhealthy ? ', the unhealthy pods' : ''})`)
   }
   return { state: 'succeeded', message: `${mode}: all ${total} pods replaced and Ready${sick.length > 0 ? ` (${sick.length} were unhealthy)` : ''}` }
 }
