@@ -226,10 +226,10 @@ export function createKube(opts: KubeOptions): Kube {
   }
 
   /** The workload's own ReplicaSets (Deployment) or ControllerRevisions, by revision number. */
-  async function history(ref: WorkloadRef, w: AnyWorkload): Promise<Map<number, { commit?: string; apply: () => Promise<AnyWorkload> }>> {
+  async function history(ref: WorkloadRef, w: AnyWorkload): Promise<Map<number, { commit?: string; name?: string; apply: () => Promise<AnyWorkload> }>> {
     const uid = w.metadata?.uid
     const labelSelector = selectorString(w.spec?.selector)
-    const out = new Map<number, { commit?: string; apply: () => Promise<AnyWorkload> }>()
+    const out = new Map<number, { commit?: string; name?: string; apply: () => Promise<AnyWorkload> }>()
     if (ref.kind === 'Deployment') {
       const list = await apps.listNamespacedReplicaSet({ namespace: ref.namespace, labelSelector })
       for (const rs of list.items) {
@@ -252,7 +252,7 @@ export function createKube(opts: KubeOptions): Kube {
       // `$patch: replace`: the same patch `kubectl rollout undo` sends.
       const data = cr.data as { spec?: { template?: V1PodTemplateSpec } } | undefined
       const commit = data?.spec?.template?.metadata?.annotations?.[COMMIT_ANNOTATION]
-      out.set(cr.revision, { ...(commit ? { commit } : {}), apply: () => patch(ref, cr.data, 'strategic') })
+      out.set(cr.revision, { ...(commit ? { commit } : {}), ...(cr.metadata?.name ? { name: cr.metadata.name } : {}), apply: () => patch(ref, cr.data, 'strategic') })
     }
     return out
   }
@@ -284,7 +284,7 @@ export function createKube(opts: KubeOptions): Kube {
         if (!rev) throw Errors.kubeNotFound(`${label(ref)} has no revision ${toRevision} to restore (revisionHistoryLimit?)`)
         const out = toWorkloadState(ref, await rev.apply())
         log.info({ workload: label(ref), toRevision, commit: rev.commit, generation: out.generation }, 'pod template restored')
-        return { workload: out, restored: { revision: toRevision, ...(rev.commit ? { commit: rev.commit } : {}) } }
+        return { workload: out, restored: { revision: toRevision, ...(rev.commit ? { commit: rev.commit } : {}), ...(rev.name ? { name: rev.name } : {}) } }
       } catch (e) {
         throw kubeError(e, `roll back ${label(ref)} to revision ${toRevision}`)
       }

@@ -82,6 +82,8 @@ export interface Revision {
   revision: number
   /** The pinned commit (kube-recycler.io/commit) of that template, if any. */
   commit?: string
+  /** StatefulSet/DaemonSet: the ControllerRevision's name, the pods' controller-revision-hash label. */
+  name?: string
 }
 
 export interface RestartPatch {

@@ -12,6 +12,7 @@ import { isAppError } from '../errors.ts'
 import type { RunOutcome } from './executor.ts'
 import type { StrategyContext } from './strategies/types.ts'
 import { watchRollout } from './strategies/rollout.ts'
+import { unhealthy } from './rollout-status.ts'
 
 export interface RollbackContext extends StrategyContext {
   /** The revision to restore; default: the one before the current (kubectl's default). */
@@ -38,6 +39,16 @@ export async function rollback(ctx: RollbackContext): Promise<RunOutcome> {
     const since = ctx.clock.now()
     const { workload, restored } = await ctx.kube.undoRollout(ref, to)
     ctx.step(`restored the pod template of revision ${to}${restored.commit ? ` (commit ${restored.commit.slice(0, 12)})` : ' (no pinned commit)'}, generation ${workload.generation}; watching it`)
+    if (ref.kind === 'StatefulSet' && restored.name) {
+      // A StatefulSet waits for a broken pod to become Ready before it
+      // replaces anything, even after its template is restored (Kubernetes'
+      // "forced rollback"): delete the unhealthy pods of the failed revision.
+      for (const p of await ctx.kube.listPods(ref.namespace, ctx.workload.selector)) {
+        if (p.terminating || !unhealthy(p) || p.labels['controller-revision-hash'] === restored.name) continue
+        await ctx.kube.deletePod(ref.namespace, p.name)
+        ctx.step(`deleted ${p.name}: not Ready on the failed revision; a StatefulSet does not replace it by itself after a rollback`)
+      }
+    }
     const watched = await watchRollout({ ...ctx, workload: { ...ctx.workload, ...workload, selector: ctx.workload.selector } }, workload.generation, since)
     if (watched.state === 'succeeded') return { state: 'succeeded', message: `rolled back to revision ${to}: ${watched.message}` }
     return { state: 'failed', reason: `the rollback to revision ${to} did not finish: ${watched.reason}` }
