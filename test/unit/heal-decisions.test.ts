@@ -74,3 +74,26 @@ t.test('outsideCause: every failing check must name a skipped cause', async (t) 
   }
   t.match(outsideCause(site('    recycle: { skipWhen: [tls-untrusted] }\n'), [c('a', false, 'tls-untrusted')]), /not trusted/)
 })
+
+t.test('errorCause: transport errors by their code, wrapped or not', async (t) => {
+  const { errorCause } = await import('../../src/triggers/probe-helpers.ts')
+  const err = (code: string) => Object.assign(new Error(code), { code })
+  const rows: [unknown, string][] = [
+    [err('CERT_HAS_EXPIRED'), 'tls-expired'],
+    [err('CERT_NOT_YET_VALID'), 'tls-not-yet-valid'],
+    [err('ERR_TLS_CERT_ALTNAME_INVALID'), 'tls-hostname'],
+    [err('DEPTH_ZERO_SELF_SIGNED_CERT'), 'tls-untrusted'],
+    [err('ERR_SSL_WRONG_VERSION_NUMBER'), 'tls-other'],
+    [err('ENOTFOUND'), 'dns-not-found'],
+    [err('EAI_AGAIN'), 'dns-temporary'],
+    [err('ECONNREFUSED'), 'refused'],
+    [err('ECONNRESET'), 'reset'],
+    [err('UND_ERR_CONNECT_TIMEOUT'), 'timeout'],
+    [err('EHOSTUNREACH'), 'unreachable'],
+    [Object.assign(new Error('fetch failed'), { cause: err('CERT_HAS_EXPIRED') }), 'tls-expired'],
+    [new AggregateError([err('ECONNREFUSED'), err('ECONNREFUSED')]), 'refused'],
+    [Object.assign(new Error('bad'), { name: 'HTTPParserError' }), 'invalid-response'],
+    [new Error('what'), 'other'],
+  ]
+  for (const [e, want] of rows) t.equal(errorCause(e), want, want)
+})
