@@ -216,7 +216,8 @@ t.test('the base, deployed for real: restricted pods, 2 replicas on 2 nodes, Ser
   const can = async (args: string[]) => (await kubectl(['auth', 'can-i', `--as=${as}`, ...args]).catch((e: { stdout?: string }) => e.stdout ?? '')).trim()
   const yes: string[][] = [
     ...['deployments', 'statefulsets', 'daemonsets'].flatMap((r) => ['get', 'list', 'watch', 'patch'].map((v) => [v, r, '-n', site])),
-    ['get', 'replicasets', '-n', site],
+    ['get', 'replicasets', '-n', site], ['list', 'replicasets', '-n', site],
+    ['get', 'controllerrevisions', '-n', site], ['list', 'controllerrevisions', '-n', site],
     ['get', 'pods', '-n', site], ['list', 'pods', '-n', site], ['delete', 'pods', '-n', site],
     ['create', 'pods', '--subresource=eviction', '-n', site],
     ['create', 'events', '-n', site],

@@ -39,6 +39,7 @@ t.test('the ServiceAccount can do exactly what the engine needs', async (t) => {
   const yes: string[][] = [
     ['get', 'deployments', '-n', site.name], ['patch', 'deployments', '-n', site.name], ['watch', 'deployments', '-n', site.name],
     ['patch', 'statefulsets', '-n', site.name], ['patch', 'daemonsets', '-n', site.name], ['get', 'replicasets', '-n', site.name],
+    ['list', 'replicasets', '-n', site.name], ['list', 'controllerrevisions', '-n', site.name], ['get', 'controllerrevisions', '-n', site.name],
     ['list', 'pods', '-n', site.name], ['delete', 'pods', '-n', site.name], ['create', 'pods', '--subresource=eviction', '-n', site.name],
     ['create', 'events', '-n', site.name],
   ]

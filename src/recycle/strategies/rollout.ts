@@ -24,7 +24,11 @@ export const rollout: Strategy = {
     const ref = ctx.workload.ref
     if (ctx.workload.paused) return { state: 'skipped', reason: `${ref.kind} ${ref.namespace}/${ref.name} is paused: resume it (kubectl rollout resume) or recycle with evict` }
     // What a rollback would restore: read before the patch makes a new one.
-    const revisionBefore = await ctx.kube.currentRevision(ref)
+    // Not knowing it only means no rollback: the recycle goes on.
+    const revisionBefore = await ctx.kube.currentRevision(ref).catch((e: unknown) => {
+      ctx.step(`could not read the revision before this rollout, so it cannot be rolled back: ${(e as Error).message}`)
+      return undefined
+    })
     const restartedAt = new Date(ctx.clock.now()).toISOString()
     const patched = await ctx.kube.restartWorkload(ref, {
       restartedAt,
