@@ -22,7 +22,7 @@ import {
 } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
 import { AppError, Errors } from '../errors.ts'
-import type { EvictResult, Kube, KubeEvent, PodState, RestartPatch, WorkloadRef, WorkloadState } from './types.ts'
+import { COMMIT_ANNOTATION, type EvictResult, type Kube, type KubeEvent, type PodState, type RestartPatch, type WorkloadRef, type WorkloadState } from './types.ts'
 import { createLeaseApi } from './lease.ts'
 import { findKubeconfig } from './find.ts'
 
@@ -145,7 +145,6 @@ export function toWorkloadState(ref: WorkloadRef, w: AnyWorkload): WorkloadState
   }
 }
 
-const COMMIT_ANNOTATION = 'kube-recycler.io/commit'
 const DEPLOYMENT_REVISION = 'deployment.kubernetes.io/revision'
 
 /** See WorkloadState.readyBudgetSeconds; the API server's probe defaults apply. */

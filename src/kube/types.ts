@@ -4,6 +4,9 @@
 import type { WorkloadKind } from '../config/types.ts'
 import type { LeaseApi } from './lease.ts'
 
+/** The pod-template annotation that pins the commit the pods run. */
+export const COMMIT_ANNOTATION = 'kube-recycler.io/commit'
+
 export interface WorkloadRef {
   kind: WorkloadKind
   namespace: string

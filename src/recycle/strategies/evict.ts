@@ -20,17 +20,18 @@
 // Pinning: a pod template only changes by a patch, and a patch rolls the pods
 // (RollingUpdate) by the workload's own strategy. So when the recycle's commit
 // differs from the one pinned in the template, the pinned template's rollout
-// IS the recycle (evicting as well would only disrupt twice); a paused
-// Deployment or an OnDelete StatefulSet/DaemonSet is patched, which rolls
-// nothing, and then its pods are evicted onto it.
+// IS the recycle (evicting as well would only disrupt twice). An OnDelete
+// StatefulSet/DaemonSet is patched, which rolls nothing, and then its pods
+// are evicted onto it. A paused Deployment keeps its old ReplicaSet until it
+// is resumed, so a pin could not reach the pods: it is left unpinned, and the
+// steps say so.
 
 import { crashLooping, judgePods, unhealthy } from '../rollout-status.ts'
-import type { PodState } from '../../kube/types.ts'
+import { COMMIT_ANNOTATION, type PodState } from '../../kube/types.ts'
 import type { RunOutcome } from '../executor.ts'
 import { rollout } from './rollout.ts'
 import type { Strategy, StrategyContext } from './types.ts'
 
-const COMMIT_ANNOTATION = 'kube-recycler.io/commit'
 const NO_ROLLBACK = 'no template to roll back: evict/delete change no pod template; the controller keeps replacing pods from the one it has'
 
 /** Unhealthy first (crash-looping, then NotReady), then healthy; by name within each. */
@@ -148,13 +149,18 @@ async function pinFirst(ctx: StrategyContext, mode: 'evict' | 'delete', takeLock
   }
   const ref = ctx.workload.ref
   const what = `the commit to run, ${ctx.commit.slice(0, 12)}, is not the one the pod template pins (${pinned ? pinned.slice(0, 12) : 'none'})`
-  if (ctx.workload.paused || ctx.workload.updateStrategy === 'OnDelete') {
+  if (ctx.workload.paused) {
+    await takeLock()
+    ctx.step(`${mode}: ${what}, but the Deployment is paused: its ReplicaSet keeps the current template until it is resumed, so the pods are replaced on the current template, unpinned`)
+    return undefined
+  }
+  if (ctx.workload.updateStrategy === 'OnDelete') {
     // Patching rolls nothing here: pin, then replace the pods onto the new template.
     const patched = await ctx.kube.restartWorkload(ref, {
       restartedAt: new Date(ctx.clock.now()).toISOString(), commit: ctx.commit, commitEnv: ctx.commitEnv,
       annotations: ctx.lock.annotations, resourceVersion: ctx.lock.resourceVersion,
     })
-    ctx.step(`${mode}: ${what}; pinned it in the template (${ctx.workload.paused ? 'the Deployment is paused' : 'updateStrategy OnDelete'}: nothing rolls), generation ${patched.generation}; now replacing the pods onto it`)
+    ctx.step(`${mode}: ${what}; pinned it in the template (updateStrategy OnDelete: nothing rolls), generation ${patched.generation}; now replacing the pods onto it`)
     return undefined
   }
   ctx.step(`${mode}: ${what}; pinning it changes the pod template, and the ${ref.kind}'s own ${ctx.workload.updateStrategy ?? 'RollingUpdate'} strategy rolls every pod onto it: that rollout is this recycle (nothing is ${mode === 'evict' ? 'evicted' : 'deleted'} on top)`)
