@@ -329,3 +329,22 @@ t.test('evict with unhealthyPods: evict under IfHealthyBudget keeps asking, fail
   t.match(r.steps.join('\n'), /no template to roll back/)
   t.same((await pods(ns.name, 'web')).map((p) => p.metadata.name).sort(), original, 'no pod was deleted')
 })
+
+t.test('evict with a new commit on an OnDelete StatefulSet: pinned without rolling, then evicted onto it', async (t) => {
+  const ns = await freshNamespace('heal-ondelete-pin')
+  t.teardown(ns.cleanup)
+  const sts = JSON.parse(workload('StatefulSet', 'db', { podAnnotations: { 'kube-recycler.io/commit': GOOD } }))
+  sts.spec.updateStrategy = { type: 'OnDelete' }
+  await kubectl(['apply', '-f', '-'], { namespace: ns.name, input: JSON.stringify(sts) })
+  await readyCount(ns.name, 'db', 3)
+  const { engine } = realEngine(clusterKubeconfig())
+  const started = Date.now()
+  const r = await runOnce(engine, siteFor(`{ kind: StatefulSet, namespace: ${ns.name}, name: db }`, '{ strategy: evict, timeout: 90s }'), { commit: COMMIT })
+  const took = Date.now() - started
+  t.equal(r.outcome.state, 'succeeded', `${JSON.stringify(r.outcome)}\n${r.steps.join('\n')}`)
+  t.match(r.steps.join('\n'), /pinned it in the template \(updateStrategy OnDelete: nothing rolls\)/)
+  t.equal(r.steps.filter((s) => s.startsWith('evicted: ')).length, 3)
+  await readyCount(ns.name, 'db', 3)
+  t.ok((await pods(ns.name, 'db')).every((p) => p.metadata.annotations['kube-recycler.io/commit'] === COMMIT), 'every pod on the production head')
+  timed('evict-statefulset-ondelete-pinned', took)
+})
