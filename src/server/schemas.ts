@@ -44,6 +44,7 @@ export const CheckResultSchema = Type.Object({
   status: Type.Optional(Type.Number()),
   latencyMs: Type.Optional(Type.Number()),
   message: Type.Optional(Type.String()),
+  cause: Type.Optional(Type.String({ description: 'why a probe failed: tls-expired, tls-not-yet-valid, dns-not-found, refused, timeout, status, body, …' })),
   warnings: Type.Optional(Type.Array(Type.String())),
   at: Type.Optional(Type.String()),
 })
