@@ -29,6 +29,7 @@
 import { crashLooping, judgePods, unhealthy } from '../rollout-status.ts'
 import { COMMIT_ANNOTATION, type PodState } from '../../kube/types.ts'
 import type { RunOutcome } from '../executor.ts'
+import { Errors, isAppError } from '../../errors.ts'
 import { rollout } from './rollout.ts'
 import type { Strategy, StrategyContext } from './types.ts'
 
@@ -48,6 +49,25 @@ function describe(p: PodState): string {
 
 type Removal = { ok: true } | { ok: false; outcome: RunOutcome }
 
+/**
+ * A call that failed on the way (connection reset, a 5xx) is tried again
+ * until the deadline: half an evicted batch must not end a heal. Anything
+ * else (forbidden, not found) is thrown as before.
+ */
+async function retrying<T>(ctx: StrategyContext, what: string, call: () => Promise<T>): Promise<T> {
+  let wait = 500
+  for (;;) {
+    try {
+      return await call()
+    } catch (e) {
+      if (!isAppError(e) || e.code !== Errors.kube.code || ctx.signal.aborted || ctx.clock.now() + wait > ctx.deadline) throw e
+      ctx.step(`${what} failed (${e.message}); trying again in ${wait} ms`)
+      await ctx.sleep(wait, ctx.signal)
+      wait = Math.min(wait * 2, 5000)
+    }
+  }
+}
+
 async function removePod(ctx: StrategyContext, mode: 'evict' | 'delete', pod: PodState, wasUnhealthy: boolean, progress: () => string): Promise<Removal> {
   const ns = ctx.workload.ref.namespace
   let backoff = 500
@@ -57,20 +77,20 @@ async function removePod(ctx: StrategyContext, mode: 'evict' | 'delete', pod: Po
     if (ctx.clock.now() > ctx.deadline) {
       return { ok: false, outcome: { state: 'failed', cause: 'deadline', reason: `deadline passed while ${mode === 'evict' ? 'evicting' : 'deleting'} ${pod.name} (${progress()}): a PodDisruptionBudget kept refusing` } }
     }
-    const r = mode === 'evict' ? await ctx.kube.evictPod(ns, pod.name) : await ctx.kube.deletePod(ns, pod.name)
+    const r = await retrying(ctx, `${mode} ${pod.name}`, () => mode === 'evict' ? ctx.kube.evictPod(ns, pod.name) : ctx.kube.deletePod(ns, pod.name))
     if (r !== 'blocked') {
       ctx.step(`${r === 'gone' ? 'already gone' : mode === 'evict' ? 'evicted' : 'deleted'}: ${pod.name}`)
       return { ok: true }
     }
     if (wasUnhealthy && ctx.unhealthyPods === 'delete') {
       // Look again: a pod that became Ready meanwhile is healthy and waits for the budget like any other.
-      const now = (await ctx.kube.listPods(ns, ctx.workload.selector)).find((p) => p.uid === pod.uid)
+      const now = (await retrying(ctx, 'listing the pods', () => ctx.kube.listPods(ns, ctx.workload.selector))).find((p) => p.uid === pod.uid)
       if (!now || now.terminating) {
         ctx.step(`already gone: ${pod.name}`)
         return { ok: true }
       }
       if (unhealthy(now)) {
-        const d = await ctx.kube.deletePod(ns, pod.name)
+        const d = await retrying(ctx, `delete ${pod.name}`, () => ctx.kube.deletePod(ns, pod.name))
         ctx.step(`a PodDisruptionBudget refuses to evict ${describe(now)}: its budget is spent by the unhealthy pods (unhealthyPodEvictionPolicy IfHealthyBudget); ${d === 'gone' ? 'it is already gone' : 'deleted it instead'}: a pod that is not Ready serves no traffic, so deleting it cannot lower availability (recycle.unhealthyPods: delete)`)
         return { ok: true }
       }
@@ -112,7 +132,7 @@ async function replaceInBatches(ctx: StrategyContext, mode: 'evict' | 'delete'):
     let poll = 250
     for (;;) {
       if (ctx.signal.aborted) return { state: 'failed', reason: 'shutting down' }
-      const pods = await ctx.kube.listPods(ns, ctx.workload.selector)
+      const pods = await retrying(ctx, 'listing the pods', () => ctx.kube.listPods(ns, ctx.workload.selector))
       const fresh = (p: PodState): boolean => !originals.has(p.uid)
       const ready = pods.filter((p) => !p.terminating && fresh(p) && p.ready).length
       if (ready >= need) break
