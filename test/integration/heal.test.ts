@@ -1,103 +1,15 @@
 // Heal what is really broken (issue 10), on the real control plane: the
 // Deployment, StatefulSet, DaemonSet and disruption controllers act on what
-// the engine does. Pods are made NotReady as a failing readiness probe would
-// (the kube-recycler.test/ready=false annotation, test/cluster/README.md), or
-// crash-looping by writing CrashLoopBackOff and a rising restartCount into
-// their status, as a kubelet would (kwok has none to do it).
-//
-// Every scenario prints `heal-timing <name> <ms>`: recycle start to healed.
+// the engine does with NotReady and crash-looping pods (test/fixtures/heal.ts
+// says how they are made). Every scenario prints `heal-timing <name> <ms>`:
+// recycle start to healed.
 
 import t from 'tap'
-import { clusterKubeconfig, freshNamespace, kubectl, kubectlJson, waitFor } from '../fixtures/kube-cluster.ts'
+import { clusterKubeconfig, freshNamespace, kubectl } from '../fixtures/kube-cluster.ts'
 import { realEngine, runOnce, siteFor } from '../fixtures/engine.ts'
+import { COMMIT, GOOD, crashLoop, notReady, pdb, pdbSees, pods, readyCount, timings, workload } from '../fixtures/heal.ts'
 
-const GOOD = '1111111111111111111111111111111111111111'
-const BAD = 'baadbaadbaadbaadbaadbaadbaadbaadbaadbaad'
-const COMMIT = 'c0ffeec0ffeec0ffeec0ffeec0ffeec0ffeec0ff'
-
-type Kind = 'Deployment' | 'StatefulSet' | 'DaemonSet'
-
-function workload(kind: Kind, name: string, opts: { replicas?: number; podAnnotations?: Record<string, string>; progressDeadlineSeconds?: number; minReadySeconds?: number } = {}) {
-  const template = {
-    metadata: { labels: { app: name }, ...(opts.podAnnotations ? { annotations: opts.podAnnotations } : {}) },
-    spec: { containers: [{ name: 'web', image: 'example.com/site:1' }] },
-  }
-  const spec: Record<string, unknown> = { selector: { matchLabels: { app: name } }, template }
-  if (kind !== 'DaemonSet') spec.replicas = opts.replicas ?? 3
-  if (kind === 'StatefulSet') spec.serviceName = name
-  if (opts.progressDeadlineSeconds) spec.progressDeadlineSeconds = opts.progressDeadlineSeconds
-  if (opts.minReadySeconds) spec.minReadySeconds = opts.minReadySeconds
-  return JSON.stringify({ apiVersion: 'apps/v1', kind, metadata: { name }, spec })
-}
-
-const pdb = (name: string, policy?: 'AlwaysAllow' | 'IfHealthyBudget') => JSON.stringify({
-  apiVersion: 'policy/v1', kind: 'PodDisruptionBudget', metadata: { name },
-  spec: { minAvailable: 2, selector: { matchLabels: { app: name } }, ...(policy ? { unhealthyPodEvictionPolicy: policy } : {}) },
-})
-
-async function pods(ns: string, app: string) {
-  return ((await kubectlJson(['get', 'pods', '-l', `app=${app}`], { namespace: ns })).items as any[]).filter((p) => !p.metadata.deletionTimestamp)
-}
-const isReady = (p: any) => (p.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True')
-
-async function readyCount(ns: string, app: string, n: number, total = n) {
-  await waitFor(async () => {
-    const live = await pods(ns, app)
-    return live.length === total && live.filter(isReady).length === n
-  }, { timeoutMs: 60_000, description: `${app}: ${n}/${total} Ready` })
-}
-
-/** Makes the pod NotReady the way a failing readiness probe does. */
-const notReady = (ns: string, pod: string) => kubectl(['annotate', '--overwrite', 'pod', pod, 'kube-recycler.test/ready=false'], { namespace: ns })
-
-/** Writes a crash loop into the pod's status, as a kubelet would: waiting CrashLoopBackOff, restartCount `restarts`. */
-async function crashLoop(ns: string, pod: string, restarts: number) {
-  const status = {
-    status: {
-      containerStatuses: [{
-        name: 'web', image: 'example.com/site:1', imageID: '', ready: false, started: false, restartCount: restarts,
-        state: { waiting: { reason: 'CrashLoopBackOff', message: `back-off ${10 * restarts}s restarting failed container=web` } },
-        lastState: { terminated: { exitCode: 1, reason: 'Error', startedAt: new Date().toISOString(), finishedAt: new Date().toISOString() } },
-      }],
-    },
-  }
-  await kubectl(['patch', 'pod', pod, '--subresource=status', '--type=strategic', '-p', JSON.stringify(status)], { namespace: ns })
-}
-
-async function pdbSees(ns: string, name: string, healthy: number) {
-  await waitFor(async () => (await kubectlJson(['get', 'pdb', name], { namespace: ns })).status?.currentHealthy === healthy, { timeoutMs: 30_000, description: `PDB sees ${healthy} healthy` })
-}
-
-/**
- * Runs `fn` on every live pod of `app` that matches `pick`, once per pod, in
- * the background until stop() (a kubelet playing a broken commit's pods).
- */
-function podBreaker(ns: string, app: string, pick: (p: any) => boolean, fn: (pod: string) => Promise<unknown>) {
-  let on = true
-  const done = new Set<string>()
-  const loop = (async () => {
-    while (on) {
-      try {
-        for (const p of await pods(ns, app)) {
-          if (!done.has(p.metadata.uid) && pick(p)) {
-            done.add(p.metadata.uid)
-            await fn(p.metadata.name).catch(() => done.delete(p.metadata.uid))
-          }
-        }
-      } catch {
-        // the namespace may be going away
-      }
-      await new Promise((r) => setTimeout(r, 150))
-    }
-  })()
-  return { broken: done, stop: async () => { on = false; await loop } }
-}
-
-const timings: string[] = []
-t.teardown(() => { if (timings.length) console.log(timings.join('\n')) })
-function timed(name: string, ms: number) {
-  timings.push(`heal-timing ${name} ${ms}`)
-}
+const timed = timings(t)
 
 for (const strategy of ['evict', 'delete'] as const) {
   t.test(`${strategy}: 2 of 3 pods NotReady under a PDB minAvailable 2 heal to 3/3 Ready`, async (t) => {
@@ -208,67 +120,6 @@ for (const kind of ['StatefulSet', 'DaemonSet'] as const) {
   })
 }
 
-t.test('rollout onto a commit whose pods never become Ready: failed early, rolled back, healthy again', async (t) => {
-  const ns = await freshNamespace('heal-rollback')
-  t.teardown(ns.cleanup)
-  // minReadySeconds: the breaker below needs a moment to make a new pod NotReady; until then it is not available.
-  await kubectl(['apply', '-f', '-'], { namespace: ns.name, input: workload('Deployment', 'web', { progressDeadlineSeconds: 10, minReadySeconds: 3, podAnnotations: { 'kube-recycler.io/commit': GOOD } }) })
-  await readyCount(ns.name, 'web', 3)
-  await waitFor(async () => (await kubectlJson(['get', 'deployment', 'web'], { namespace: ns.name })).status?.availableReplicas === 3, { description: '3 available' })
-  const goodPods = (await pods(ns.name, 'web')).map((p) => p.metadata.uid)
-  // The BAD commit's pods fail their readiness probe.
-  const breaker = podBreaker(ns.name, 'web', (p) => p.metadata.annotations?.['kube-recycler.io/commit'] === BAD, (pod) => notReady(ns.name, pod))
-  t.teardown(breaker.stop)
-  const { engine } = realEngine(clusterKubeconfig())
-  const started = Date.now()
-  const r = await runOnce(engine, siteFor(`{ kind: Deployment, namespace: ${ns.name}, name: web }`, '{ timeout: 120s }'), { commit: BAD })
-  const took = Date.now() - started
-  await breaker.stop()
-  const steps = r.steps.join('\n')
-  t.match(r.outcome, { state: 'failed', rolledBack: true, revisionBefore: 1 }, steps)
-  const cause = (r.outcome as { cause?: string }).cause
-  t.ok(cause === 'progress-deadline' || cause === 'not-ready', `failed early by the Deployment's own limit (${cause})`)
-  t.ok(breaker.broken.size >= 1, 'the BAD commit did get a pod')
-  t.match(steps, /rolling back: .*restoring revision 1 of Deployment/)
-  t.match(steps, /restored the pod template of revision 1 \(commit 111111111111\)/)
-  t.ok(took < 60_000, `failed and rolled back in ${took} ms (timeout 120 s)`)
-  const d = await kubectlJson(['get', 'deployment', 'web'], { namespace: ns.name })
-  t.equal(d.spec.template.metadata.annotations['kube-recycler.io/commit'], GOOD, 'the template pins the healthy commit again')
-  t.notOk((d.spec.template.spec.containers[0].env ?? []).some((e: any) => e.value === BAD), 'no env var says BAD')
-  await readyCount(ns.name, 'web', 3)
-  const live = await pods(ns.name, 'web')
-  t.ok(live.every((p) => p.metadata.annotations['kube-recycler.io/commit'] === GOOD), 'every pod on the healthy template')
-  t.ok(live.every((p) => goodPods.includes(p.metadata.uid)), 'the healthy pods were never taken down')
-  timed('rollout-notready-rolled-back', took)
-  const ev = ((await kubectlJson(['get', 'events', '--field-selector', 'involvedObject.name=web'], { namespace: ns.name })).items as any[]).map((e) => `${e.reason}: ${e.message}`)
-  t.match(ev.join('\n'), /RecycleRolledBack: kube-recycler rc-.*rolled back to revision 1/)
-})
-
-t.test('rollout onto a commit whose pods crash-loop: failed early by polling (no event needed), rolled back', async (t) => {
-  const ns = await freshNamespace('heal-rollback-crash')
-  t.teardown(ns.cleanup)
-  // progressDeadlineSeconds 600: only the crash loop can fail it early.
-  await kubectl(['apply', '-f', '-'], { namespace: ns.name, input: workload('Deployment', 'web', { minReadySeconds: 3, podAnnotations: { 'kube-recycler.io/commit': GOOD } }) })
-  await readyCount(ns.name, 'web', 3)
-  await waitFor(async () => (await kubectlJson(['get', 'deployment', 'web'], { namespace: ns.name })).status?.availableReplicas === 3, { description: '3 available' })
-  const breaker = podBreaker(ns.name, 'web', (p) => p.metadata.annotations?.['kube-recycler.io/commit'] === BAD, async (pod) => {
-    await notReady(ns.name, pod)
-    await new Promise((r) => setTimeout(r, 300))
-    for (const n of [1, 2, 3]) await crashLoop(ns.name, pod, n)
-  })
-  t.teardown(breaker.stop)
-  const { engine } = realEngine(clusterKubeconfig())
-  const started = Date.now()
-  const r = await runOnce(engine, siteFor(`{ kind: Deployment, namespace: ${ns.name}, name: web }`, '{ timeout: 120s }'), { commit: BAD })
-  const took = Date.now() - started
-  await breaker.stop()
-  t.match(r.outcome, { state: 'failed', cause: 'crash-loop', rolledBack: true, reason: /new pods are crash-looping: web-\S+ \(CrashLoopBackOff, 3 restarts\)/ }, r.steps.join('\n'))
-  t.ok(took < 40_000, `failed and rolled back in ${took} ms`)
-  await readyCount(ns.name, 'web', 3)
-  t.ok((await pods(ns.name, 'web')).every((p) => p.metadata.annotations['kube-recycler.io/commit'] === GOOD))
-  timed('rollout-crashloop-rolled-back', took)
-})
-
 t.test('evict with a new commit: the pinning rollout is the recycle', async (t) => {
   const ns = await freshNamespace('heal-evict-pin')
   t.teardown(ns.cleanup)
@@ -286,29 +137,6 @@ t.test('evict with a new commit: the pinning rollout is the recycle', async (t) 
   const again = await runOnce(engine, siteFor(`{ kind: Deployment, namespace: ${ns.name}, name: web }`, '{ strategy: evict, cooldown: 0s, timeout: 90s }'), { commit: COMMIT })
   t.equal(again.outcome.state, 'succeeded', again.steps.join('\n'))
   t.equal(again.steps.filter((s) => s.startsWith('evicted: ')).length, 3)
-})
-
-t.test('StatefulSet: a rollout onto a commit whose pods never become Ready is rolled back through its ControllerRevision', async (t) => {
-  const ns = await freshNamespace('heal-sts-rollback')
-  t.teardown(ns.cleanup)
-  await kubectl(['apply', '-f', '-'], { namespace: ns.name, input: workload('StatefulSet', 'db', { minReadySeconds: 3, podAnnotations: { 'kube-recycler.io/commit': GOOD } }) })
-  await readyCount(ns.name, 'db', 3)
-  const breaker = podBreaker(ns.name, 'db', (p) => p.metadata.annotations?.['kube-recycler.io/commit'] === BAD, (pod) => notReady(ns.name, pod))
-  t.teardown(breaker.stop)
-  const { engine } = realEngine(clusterKubeconfig())
-  const started = Date.now()
-  const r = await runOnce(engine, siteFor(`{ kind: StatefulSet, namespace: ${ns.name}, name: db }`, '{ timeout: 120s }'), { commit: BAD })
-  const took = Date.now() - started
-  await breaker.stop()
-  const steps = r.steps.join('\n')
-  t.match(r.outcome, { state: 'failed', cause: 'not-ready', rolledBack: true, reason: /never became Ready within 33s/ }, steps)
-  t.match(steps, /restored the pod template of revision 1 \(commit 111111111111\)/)
-  t.match(steps, /deleted db-2: not Ready on the failed revision/)
-  await readyCount(ns.name, 'db', 3)
-  const s = await kubectlJson(['get', 'statefulset', 'db'], { namespace: ns.name })
-  t.equal(s.spec.template.metadata.annotations['kube-recycler.io/commit'], GOOD)
-  t.ok((await pods(ns.name, 'db')).every((p) => p.metadata.annotations['kube-recycler.io/commit'] === GOOD), 'every pod on the healthy revision')
-  timed('statefulset-rollout-notready-rolled-back', took)
 })
 
 t.test('evict with unhealthyPods: evict under IfHealthyBudget keeps asking, fails at the deadline, deletes nothing', async (t) => {
