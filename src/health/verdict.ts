@@ -7,15 +7,21 @@ export type VerdictSource = 'jenkins' | 'probe' | 'operator'
 /**
  * Why a probe failed, machine-readable, so a decision can tell a cause
  * outside the pods (an expired certificate, a name that does not resolve)
- * from one a restart may fix. Jenkins results carry none.
+ * from one a restart may fix.
  */
-export type FailureCause =
-  | 'tls-expired' | 'tls-not-yet-valid' | 'tls-untrusted' | 'tls-hostname' | 'tls-other'
-  | 'dns-not-found' | 'dns-temporary'
-  | 'refused' | 'reset' | 'unreachable' | 'timeout'
-  | 'status' | 'body' | 'latency' | 'invalid-response' | 'config' | 'other'
+export const FAILURE_CAUSES = [
+  'tls-expired', 'tls-not-yet-valid', 'tls-untrusted', 'tls-hostname', 'tls-other',
+  'dns-not-found', 'dns-temporary',
+  'refused', 'reset', 'unreachable', 'timeout',
+  'status', 'body', 'latency', 'invalid-response', 'config', 'other',
+] as const
+export type FailureCause = typeof FAILURE_CAUSES[number]
 
-/** One check's result, as Jenkins reported it or as a probe measured it. */
+/**
+ * One check's result, as Jenkins reported it or as a probe measured it (the
+ * Jenkinsfile runs the same prober through `kube-recycler check` and its
+ * report carries `cause` too).
+ */
 export interface CheckResult {
   name: string
   ok: boolean

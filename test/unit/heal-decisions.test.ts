@@ -97,3 +97,14 @@ t.test('errorCause: transport errors by their code, wrapped or not', async (t) =
   ]
   for (const [e, want] of rows) t.equal(errorCause(e), want, want)
 })
+
+t.test('a Jenkins report carries the cause `kube-recycler check` measured; an unknown one is refused', async (t) => {
+  const { parseJenkinsPayload, jenkinsVerdict } = await import('../../src/triggers/jenkins.ts')
+  const config = parseConfig('sites:\n  - name: shop\n    target: { namespace: shop, name: web }\n    jenkins: { jobs: [shop-integrity] }\n')
+  const body = { job: 'shop-integrity', build: 7, status: 'FAILURE', checks: [{ name: 'home', ok: false, message: 'TLS: expired', cause: 'tls-expired' }] }
+  const v = jenkinsVerdict(config, parseJenkinsPayload(body), new Date('2026-12-02T00:00:00Z'))
+  t.match(v, { verdict: { checks: [{ name: 'home', ok: false, cause: 'tls-expired' }] } })
+  const checks = (v as { verdict: { checks: CheckResult[] } }).verdict.checks
+  t.match(outsideCause(config.sites[0]!, checks), /home: the TLS certificate has expired/)
+  t.throws(() => parseJenkinsPayload({ ...body, checks: [{ name: 'home', ok: false, cause: 'made-up' }] }), /checks\/0\/cause|cause/)
+})
