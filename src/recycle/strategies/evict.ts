@@ -157,9 +157,11 @@ function failed(ctx: StrategyContext, outcome: RunOutcome): RunOutcome {
 }
 
 /**
- * The pods must come back on `ctx.commit`: true when the template already
- * pins it (or there is none to pin); otherwise the template is patched first.
- * Returns the outcome when the patch's own rollout was the recycle.
+ * The pods must come back on `ctx.commit`. Takes the lock (with the pin's
+ * patch where there is one) and returns undefined when the pods are to be
+ * replaced next: the template already pins the commit (or there is none to
+ * pin), the pin was written without rolling (OnDelete), or it cannot take
+ * effect (paused). Returns the outcome when the pin's own rollout was the recycle.
  */
 async function pinFirst(ctx: StrategyContext, mode: 'evict' | 'delete', takeLock: () => Promise<void>): Promise<RunOutcome | undefined> {
   const pinned = ctx.workload.templateAnnotations[COMMIT_ANNOTATION]
