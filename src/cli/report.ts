@@ -10,6 +10,7 @@ import { Agent, request } from 'undici'
 import { secretsFromEnv } from '../config/secrets.ts'
 import { JENKINS_STATUSES, type JenkinsStatus } from '../config/types.ts'
 import type { OwnPayload } from '../triggers/jenkins.ts'
+import { FAILURE_CAUSES } from '../health/verdict.ts'
 import { sign } from '../triggers/signature.ts'
 import { parseDuration } from '../config/duration.ts'
 import { parseOptions, UsageError, type CliContext } from './args.ts'
@@ -74,6 +75,8 @@ export function sitePayload(site: SiteResults, o: PayloadOptions): OwnPayload {
     ...(c.status !== undefined ? { status: c.status } : {}),
     ...(c.latencyMs !== undefined ? { latencyMs: c.latencyMs } : {}),
     ...(c.message !== undefined ? { message: cut(c.message, LIMITS.message) } : {}),
+    // Only a cause the webhook knows: a results file from a newer CLI must not be refused.
+    ...(c.cause !== undefined && (FAILURE_CAUSES as readonly string[]).includes(c.cause) ? { cause: c.cause } : {}),
   }))
   const failed = site.checks.some((c) => !c.ok) || !site.ok
   return {

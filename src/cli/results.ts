@@ -20,7 +20,7 @@ import { readFileSync } from 'node:fs'
 import Type, { type Static } from 'typebox'
 import { Compile } from 'typebox/compile'
 import { formatSchemaErrors } from '../config/errors.ts'
-import type { CheckResult } from '../health/verdict.ts'
+import { FAILURE_CAUSES, type CheckResult } from '../health/verdict.ts'
 import { UsageError } from './args.ts'
 
 export const RESULTS_VERSION = 1
@@ -32,6 +32,7 @@ const CheckResultSchema = Type.Object({
   status: Type.Optional(Type.Integer({ minimum: 0 })),
   latencyMs: Type.Optional(Type.Number({ minimum: 0 })),
   message: Type.Optional(Type.String()),
+  cause: Type.Optional(Type.Enum([...FAILURE_CAUSES])),
   warnings: Type.Optional(Type.Array(Type.String())),
   at: Type.Optional(Type.String()),
 })

@@ -13,7 +13,7 @@ import { FileSchema, type CheckSchema, type RecycleSchema, type SiteSchema } fro
 import { formatSchemaErrors } from './errors.ts'
 import { parseDuration } from './duration.ts'
 import { compileBodyPattern } from './pattern.ts'
-import type { CheckConfig, Config, JenkinsStatus, RecycleConfig, SiteConfig, StatusRange, Target, WorkloadKind } from './types.ts'
+import type { CheckConfig, Config, JenkinsStatus, RecycleConfig, SiteConfig, SkipCause, StatusRange, Target, WorkloadKind } from './types.ts'
 
 export const EXAMPLE_CONFIG_PATH = fileURLToPath(new URL('../../config/example.yaml', import.meta.url))
 
@@ -41,6 +41,9 @@ const DEFAULT_RECYCLE: RecycleConfig = {
   commitEnv: 'SITE_COMMIT',
   onGitError: 'skip',
   verify: { delayMs: 10_000, attempts: 3, intervalMs: 10_000 },
+  rollback: 'auto',
+  unhealthyPods: 'delete',
+  skipWhen: ['tls-expired', 'tls-not-yet-valid', 'dns-not-found'],
 }
 
 export function loadConfigFile(path: string): Config {
@@ -155,7 +158,7 @@ function trustProxy(value: false | string[] | undefined, path: string, problems:
 }
 
 function recycle(r: RecycleShape | undefined, base: RecycleConfig, path: string, problems: string[]): RecycleConfig {
-  if (!r) return { ...base, verify: { ...base.verify } }
+  if (!r) return { ...base, verify: { ...base.verify }, skipWhen: [...base.skipWhen] }
   return {
     strategy: r.strategy ?? base.strategy,
     cooldownMs: duration(r.cooldown, `${path}.cooldown`, problems, base.cooldownMs),
@@ -170,6 +173,9 @@ function recycle(r: RecycleShape | undefined, base: RecycleConfig, path: string,
       attempts: r.verify?.attempts ?? base.verify.attempts,
       intervalMs: duration(r.verify?.interval, `${path}.verify.interval`, problems, base.verify.intervalMs),
     },
+    rollback: r.rollback ?? base.rollback,
+    unhealthyPods: r.unhealthyPods ?? base.unhealthyPods,
+    skipWhen: [...(r.skipWhen ?? base.skipWhen)] as SkipCause[],
   }
 }
 
@@ -232,6 +238,7 @@ function normalizeSite(site: SiteShape, base: string, d: NonNullable<FileShape['
       ...(site.jenkins?.expectEvery !== undefined
         ? { expectEveryMs: duration(site.jenkins.expectEvery, `${base}.jenkins.expectEvery`, problems, 0, 60_000) }
         : {}),
+      commitIsSite: site.jenkins?.commitIsSite ?? false,
     },
     checks,
     ...(schedule !== undefined && checks.length > 0 ? { schedule: { cron: schedule, ...(timezone ? { timezone } : {}) } } : {}),

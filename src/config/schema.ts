@@ -53,6 +53,9 @@ export const RecycleSchema = Type.Object({
     attempts: Type.Optional(Type.Integer({ minimum: 1, maximum: 20 })),
     interval: Type.Optional(Duration),
   }, { additionalProperties: false })),
+  rollback: Type.Optional(Type.Enum(['auto', 'off'])),
+  unhealthyPods: Type.Optional(Type.Enum(['delete', 'evict'])),
+  skipWhen: Type.Optional(Type.Array(Type.Enum(['tls-expired', 'tls-not-yet-valid', 'tls-untrusted', 'tls-hostname', 'dns-not-found']), { uniqueItems: true })),
 }, { additionalProperties: false })
 
 export const SiteSchema = Type.Object({
@@ -67,6 +70,7 @@ export const SiteSchema = Type.Object({
     jobs: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
     failingStatuses: Type.Optional(Type.Array(JenkinsStatus, { minItems: 1 })),
     expectEvery: Type.Optional(Duration),
+    commitIsSite: Type.Optional(Type.Boolean()),
   }, { additionalProperties: false })),
   checks: Type.Optional(Type.Array(CheckSchema)),
   schedule: Type.Optional(Type.String({ minLength: 1 })),

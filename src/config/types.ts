@@ -5,6 +5,8 @@
 export type JenkinsStatus = 'SUCCESS' | 'UNSTABLE' | 'FAILURE' | 'ABORTED' | 'NOT_BUILT'
 export const JENKINS_STATUSES: readonly JenkinsStatus[] = ['SUCCESS', 'UNSTABLE', 'FAILURE', 'ABORTED', 'NOT_BUILT']
 
+import type { FailureCause } from '../health/verdict.ts'
+
 export type WorkloadKind = 'Deployment' | 'StatefulSet' | 'DaemonSet'
 export const WORKLOAD_KINDS: readonly WorkloadKind[] = ['Deployment', 'StatefulSet', 'DaemonSet']
 
@@ -61,7 +63,22 @@ export interface RecycleConfig {
   onGitError: 'skip' | 'recycle-unpinned'
   /** After a recycle, probe the site again: wait, then up to `attempts` runs `interval` apart. */
   verify: { delayMs: number; attempts: number; intervalMs: number }
+  /** `auto`: a rollout of this recycle that fails is undone (the revision before it is restored). */
+  rollback: 'auto' | 'off'
+  /**
+   * evict: what to do with a pod that is NOT Ready when a PodDisruptionBudget
+   * refuses its eviction (its unhealthy budget is spent). `delete`: delete it
+   * (a NotReady pod serves nothing, so deleting it cannot lower availability);
+   * `evict`: keep asking the Eviction API until the deadline.
+   */
+  unhealthyPods: 'delete' | 'evict'
+  /** Failure causes outside the pods: a restart cannot help, so alert and do not recycle. */
+  skipWhen: SkipCause[]
 }
+
+/** The failure causes `recycle.skipWhen` may name. */
+export type SkipCause = Extract<FailureCause, 'tls-expired' | 'tls-not-yet-valid' | 'tls-untrusted' | 'tls-hostname' | 'dns-not-found'>
+export const SKIP_CAUSES: readonly SkipCause[] = ['tls-expired', 'tls-not-yet-valid', 'tls-untrusted', 'tls-hostname', 'dns-not-found']
 
 export interface SiteConfig {
   name: string
@@ -70,6 +87,11 @@ export interface SiteConfig {
     jobs: string[]
     failingStatuses: JenkinsStatus[]
     expectEveryMs?: number
+    /**
+     * A payload's commit (GIT_COMMIT, scm.commit) is the commit of the JOB's
+     * repository; true says it is the site's own commit and may be pinned.
+     */
+    commitIsSite: boolean
   }
   checks: CheckConfig[]
   schedule?: { cron: string; timezone?: string }

@@ -4,11 +4,23 @@
 // declared once, as schemas, in state/schema.ts (they are stored too).
 
 import type { Static } from 'typebox'
-import type { CheckResultSchema, VerdictSchema, VERDICT_SOURCES } from '../state/schema.ts'
+import type { CheckResultSchema, FAILURE_CAUSES as FAILURE_CAUSES_T, VerdictSchema, VERDICT_SOURCES } from '../state/schema.ts'
 
 export type VerdictSource = (typeof VERDICT_SOURCES)[number]
 
-/** One check's result, as Jenkins reported it or as a probe measured it. */
+/**
+ * Why a probe failed, machine-readable (declared with the stored shapes in
+ * state/schema.ts), so a decision can tell a cause outside the pods (an
+ * expired certificate, a name that does not resolve) from one a restart may fix.
+ */
+export { FAILURE_CAUSES } from '../state/schema.ts'
+export type FailureCause = (typeof FAILURE_CAUSES_T)[number]
+
+/**
+ * One check's result, as Jenkins reported it or as a probe measured it (the
+ * Jenkinsfile runs the same prober through `kube-recycler check` and its
+ * report carries `cause` too).
+ */
 export type CheckResult = Static<typeof CheckResultSchema>
 
 export type Verdict = Static<typeof VerdictSchema>

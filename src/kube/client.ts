@@ -12,8 +12,10 @@ import {
   VersionApi,
   Watch,
   setHeaderOptions,
+  type V1Container,
   type V1DaemonSet,
   type V1Deployment,
+  type V1PodTemplateSpec,
   type V1LabelSelector,
   type V1Pod,
   type V1StatefulSet,
@@ -21,7 +23,7 @@ import {
 import type { Logger } from 'pino'
 import { Errors } from '../errors.ts'
 import { kubeError } from './errors.ts'
-import type { EvictResult, Kube, KubeEvent, PodState, RestartPatch, WorkloadRef, WorkloadState } from './types.ts'
+import { COMMIT_ANNOTATION, type EvictResult, type Kube, type KubeEvent, type PodState, type RestartPatch, type WorkloadRef, type WorkloadState } from './types.ts'
 import { createLeaseApi } from './lease.ts'
 import { createObjectStore } from './objects.ts'
 import { findKubeconfig } from './find.ts'
@@ -65,8 +67,13 @@ export function toWorkloadState(ref: WorkloadRef, w: AnyWorkload): WorkloadState
     annotations: { ...(meta.annotations ?? {}) },
     templateAnnotations: { ...(w.spec?.template?.metadata?.annotations ?? {}) },
     selector: selectorString(w.spec?.selector),
-    conditions: ((w.status as { conditions?: { type: string; status: string; reason?: string; message?: string }[] } | undefined)?.conditions ?? [])
-      .map((c) => ({ type: c.type, status: c.status, ...(c.reason ? { reason: c.reason } : {}), ...(c.message ? { message: c.message } : {}) })),
+    conditions: ((w.status as { conditions?: { type: string; status: string; reason?: string; message?: string; lastUpdateTime?: Date; lastTransitionTime?: Date }[] } | undefined)?.conditions ?? [])
+      .map((c) => {
+        const at = c.lastUpdateTime ?? c.lastTransitionTime
+        return { type: c.type, status: c.status, ...(c.reason ? { reason: c.reason } : {}), ...(c.message ? { message: c.message } : {}), ...(at ? { lastUpdateTime: new Date(at).toISOString() } : {}) }
+      }),
+    minReadySeconds: (w.spec as { minReadySeconds?: number } | undefined)?.minReadySeconds ?? 0,
+    readyBudgetSeconds: readyBudgetSeconds(w.spec?.template),
   }
   if (ref.kind === 'Deployment') {
     const d = w as V1Deployment
@@ -80,6 +87,7 @@ export function toWorkloadState(ref: WorkloadRef, w: AnyWorkload): WorkloadState
       available: d.status?.availableReplicas ?? 0,
       paused: d.spec?.paused === true,
       updateStrategy: d.spec?.strategy?.type ?? 'RollingUpdate',
+      progressDeadlineSeconds: d.spec?.progressDeadlineSeconds ?? 600,
     }
   }
   if (ref.kind === 'StatefulSet') {
@@ -113,11 +121,26 @@ export function toWorkloadState(ref: WorkloadRef, w: AnyWorkload): WorkloadState
   }
 }
 
-const COMMIT_ANNOTATION = 'kube-recycler.io/commit'
+const DEPLOYMENT_REVISION = 'deployment.kubernetes.io/revision'
+
+/** See WorkloadState.readyBudgetSeconds; the API server's probe defaults apply. */
+export function readyBudgetSeconds(template: V1PodTemplateSpec | undefined): number {
+  const containers: V1Container[] = [...(template?.spec?.initContainers ?? []).filter((c) => c.restartPolicy === 'Always'), ...(template?.spec?.containers ?? [])]
+  let worst = 0
+  for (const c of containers) {
+    const st = c.startupProbe
+    const startup = st ? (st.initialDelaySeconds ?? 0) + (st.periodSeconds ?? 10) * (st.failureThreshold ?? 3) + (st.timeoutSeconds ?? 1) : 0
+    const r = c.readinessProbe
+    const ready = r ? (r.initialDelaySeconds ?? 0) + (r.periodSeconds ?? 10) * ((r.failureThreshold ?? 3) + (r.successThreshold ?? 1)) + (r.timeoutSeconds ?? 1) : 0
+    worst = Math.max(worst, startup + ready)
+  }
+  return worst
+}
 
 export function toPodState(p: V1Pod): PodState {
   const statuses = p.status?.containerStatuses ?? []
   const waiting = statuses.map((c) => c.state?.waiting?.reason).find((r) => r !== undefined)
+  const starts = statuses.map((c) => c.state?.running?.startedAt).filter((d) => d !== undefined && d !== null).map((d) => new Date(d!).getTime())
   const readyCond = (p.status?.conditions ?? []).find((c) => c.type === 'Ready')
   const owner = (p.metadata?.ownerReferences ?? []).find((o) => o.controller)
   return {
@@ -130,6 +153,7 @@ export function toPodState(p: V1Pod): PodState {
     ...(p.spec?.nodeName ? { node: p.spec.nodeName } : {}),
     createdAt: p.metadata?.creationTimestamp ? new Date(p.metadata.creationTimestamp).toISOString() : '',
     restarts: statuses.reduce((n, c) => n + (c.restartCount ?? 0), 0),
+    ...(starts.length > 0 ? { startedAt: new Date(Math.max(...starts)).toISOString() } : {}),
     ...(waiting ? { waitingReason: waiting } : {}),
     ...(p.metadata?.annotations?.[COMMIT_ANNOTATION] ? { templateCommit: p.metadata.annotations[COMMIT_ANNOTATION] } : {}),
     labels: { ...(p.metadata?.labels ?? {}) },
@@ -176,6 +200,7 @@ export function createKube(opts: KubeOptions): Kube {
   const version = kc.makeApiClient(VersionApi)
   const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch)
   const strategic = setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch)
+  const jsonPatch = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch)
   const watcher = new Watch(kc)
 
   const label = (ref: WorkloadRef): string => `${ref.kind} ${ref.namespace}/${ref.name}`
@@ -189,9 +214,9 @@ export function createKube(opts: KubeOptions): Kube {
     }
   }
 
-  async function patch(ref: WorkloadRef, body: unknown, kind: 'merge' | 'strategic'): Promise<AnyWorkload> {
+  async function patch(ref: WorkloadRef, body: unknown, kind: 'merge' | 'strategic' | 'json'): Promise<AnyWorkload> {
     const p = { name: ref.name, namespace: ref.namespace, body, fieldManager: component }
-    const o = kind === 'merge' ? merge : strategic
+    const o = kind === 'merge' ? merge : kind === 'json' ? jsonPatch : strategic
     switch (ref.kind) {
       case 'Deployment': return apps.patchNamespacedDeployment(p, o)
       case 'StatefulSet': return apps.patchNamespacedStatefulSet(p, o)
@@ -199,7 +224,71 @@ export function createKube(opts: KubeOptions): Kube {
     }
   }
 
+  /** The workload's own ReplicaSets (Deployment) or ControllerRevisions, by revision number. */
+  async function history(ref: WorkloadRef, w: AnyWorkload): Promise<Map<number, { commit?: string; name?: string; apply: () => Promise<AnyWorkload> }>> {
+    const uid = w.metadata?.uid
+    const labelSelector = selectorString(w.spec?.selector)
+    const out = new Map<number, { commit?: string; name?: string; apply: () => Promise<AnyWorkload> }>()
+    if (ref.kind === 'Deployment') {
+      const list = await apps.listNamespacedReplicaSet({ namespace: ref.namespace, labelSelector })
+      for (const rs of list.items) {
+        if (!(rs.metadata?.ownerReferences ?? []).some((o) => o.uid === uid)) continue
+        const n = Number(rs.metadata?.annotations?.[DEPLOYMENT_REVISION])
+        if (!Number.isInteger(n) || !rs.spec?.template) continue
+        // As `kubectl rollout undo`: the ReplicaSet's template without the
+        // label the controller adds, replacing the Deployment's whole template.
+        const template = structuredClone(rs.spec.template)
+        if (template.metadata?.labels) delete template.metadata.labels['pod-template-hash']
+        const commit = template.metadata?.annotations?.[COMMIT_ANNOTATION]
+        out.set(n, { ...(commit ? { commit } : {}), apply: () => patch(ref, [{ op: 'replace', path: '/spec/template', value: template }], 'json') })
+      }
+      return out
+    }
+    const list = await apps.listNamespacedControllerRevision({ namespace: ref.namespace, labelSelector })
+    for (const cr of list.items) {
+      if (!(cr.metadata?.ownerReferences ?? []).some((o) => o.uid === uid)) continue
+      // The revision's data is a strategic merge patch of spec.template with
+      // `$patch: replace`: the same patch `kubectl rollout undo` sends.
+      const data = cr.data as { spec?: { template?: V1PodTemplateSpec } } | undefined
+      const commit = data?.spec?.template?.metadata?.annotations?.[COMMIT_ANNOTATION]
+      out.set(cr.revision, { ...(commit ? { commit } : {}), ...(cr.metadata?.name ? { name: cr.metadata.name } : {}), apply: () => patch(ref, cr.data, 'strategic') })
+    }
+    return out
+  }
+
   return {
+    async currentRevision(ref) {
+      try {
+        const w = await read(ref)
+        if (ref.kind === 'Deployment') {
+          const n = Number(w.metadata?.annotations?.[DEPLOYMENT_REVISION])
+          return Number.isInteger(n) && n > 0 ? n : undefined
+        }
+        if (ref.kind === 'StatefulSet') {
+          const name = (w as V1StatefulSet).status?.updateRevision
+          if (!name) return undefined
+          return (await apps.readNamespacedControllerRevision({ name, namespace: ref.namespace })).revision
+        }
+        const revs = [...(await history(ref, w)).keys()]
+        return revs.length > 0 ? Math.max(...revs) : undefined
+      } catch (e) {
+        throw kubeError(e, `read the revision of ${label(ref)}`)
+      }
+    },
+
+    async undoRollout(ref, toRevision) {
+      try {
+        const w = await read(ref)
+        const rev = (await history(ref, w)).get(toRevision)
+        if (!rev) throw Errors.kubeNotFound(`${label(ref)} has no revision ${toRevision} to restore (revisionHistoryLimit?)`)
+        const out = toWorkloadState(ref, await rev.apply())
+        log.info({ workload: label(ref), toRevision, commit: rev.commit, generation: out.generation }, 'pod template restored')
+        return { workload: out, restored: { revision: toRevision, ...(rev.commit ? { commit: rev.commit } : {}), ...(rev.name ? { name: rev.name } : {}) } }
+      } catch (e) {
+        throw kubeError(e, `roll back ${label(ref)} to revision ${toRevision}`)
+      }
+    },
+
     async getWorkload(ref) {
       try {
         return toWorkloadState(ref, await read(ref))

@@ -3,6 +3,9 @@
 
 import type { WorkloadKind } from '../config/types.ts'
 
+/** The pod-template annotation that pins the commit the pods run. */
+export const COMMIT_ANNOTATION = 'kube-recycler.io/commit'
+
 export interface WorkloadRef {
   kind: WorkloadKind
   namespace: string
@@ -14,6 +17,8 @@ export interface Condition {
   status: string
   reason?: string
   message?: string
+  /** ISO time the condition was last updated (Deployment), or last changed. */
+  lastUpdateTime?: string
 }
 
 /** What the rollout judge and the lock need to know of a workload. */
@@ -40,6 +45,17 @@ export interface WorkloadState {
   partition?: number
   currentRevision?: string
   updateRevision?: string
+  /** Deployment: spec.progressDeadlineSeconds (the API server defaults it to 600). */
+  progressDeadlineSeconds?: number
+  /** spec.minReadySeconds: Ready this long before a pod counts as available. */
+  minReadySeconds: number
+  /**
+   * How long a healthy new pod of this template may take, once its containers
+   * run, to become Ready, from its probes: the startup probe's whole budget
+   * plus the readiness probe's initial delay and (failureThreshold +
+   * successThreshold) periods, of the slowest container. 0 without probes.
+   */
+  readyBudgetSeconds: number
 }
 
 export interface PodState {
@@ -52,6 +68,8 @@ export interface PodState {
   node?: string
   createdAt: string
   restarts: number
+  /** When its containers last started running (the latest start of any container). */
+  startedAt?: string
   /** e.g. CrashLoopBackOff, ImagePullBackOff, from container statuses. */
   waitingReason?: string
   templateCommit?: string
@@ -60,6 +78,15 @@ export interface PodState {
 }
 
 export type EvictResult = 'evicted' | 'blocked' | 'gone'
+
+/** A revision a workload's template can be restored to. */
+export interface Revision {
+  revision: number
+  /** The pinned commit (kube-recycler.io/commit) of that template, if any. */
+  commit?: string
+  /** StatefulSet/DaemonSet: the ControllerRevision's name, the pods' controller-revision-hash label. */
+  name?: string
+}
 
 export interface RestartPatch {
   /** RFC 3339 with milliseconds, so two restarts in one second both act. */
@@ -84,6 +111,20 @@ export interface Kube {
   patchAnnotations(ref: WorkloadRef, annotations: Record<string, string | null>, resourceVersion?: string): Promise<WorkloadState>
   /** Patches the pod template so the controller rolls every pod. */
   restartWorkload(ref: WorkloadRef, patch: RestartPatch): Promise<WorkloadState>
+  /**
+   * The revision of the workload's current pod template: the Deployment's
+   * `deployment.kubernetes.io/revision`, the StatefulSet's updateRevision, the
+   * DaemonSet's newest ControllerRevision. undefined before the controller set one.
+   */
+  currentRevision(ref: WorkloadRef): Promise<number | undefined>
+  /**
+   * Restores the pod template of `toRevision` as `kubectl rollout undo
+   * --to-revision` does (a Deployment from its ReplicaSet, a StatefulSet or
+   * DaemonSet from its ControllerRevision); the template's own pin
+   * annotation and env var come back with it. kube-not-found when that
+   * revision is gone (revisionHistoryLimit).
+   */
+  undoRollout(ref: WorkloadRef, toRevision: number): Promise<{ workload: WorkloadState; restored: Revision }>
   /** Calls `onState` on every change until `signal` aborts; re-establishes the watch when it drops. */
   watchWorkload(ref: WorkloadRef, onState: (s: WorkloadState) => void, signal: AbortSignal): Promise<void>
   listPods(namespace: string, selector: string): Promise<PodState[]>

@@ -13,7 +13,8 @@ import type { Executor, RunContext, RunOutcome } from './executor.ts'
 import { LAST_RECYCLE_ANNOTATION, mayTakeLock, parseLastRecycle, type LastRecycle } from './lock.ts'
 import { rollout, watchRollout } from './strategies/rollout.ts'
 import { del, evict } from './strategies/evict.ts'
-import type { Strategy } from './strategies/types.ts'
+import type { Strategy, StrategyContext } from './strategies/types.ts'
+import { rollbackFailed } from './rollback.ts'
 
 const STRATEGIES: Record<StrategyName, Strategy> = { rollout, evict, delete: del }
 
@@ -100,7 +101,7 @@ export function createEngine(opts: EngineOptions): Executor & Required<Pick<Exec
       // evicted or patched again.
       ctx.step(`watching the ${inflight.strategy} started at ${inflight.at} to its end`)
       const outcome: RunOutcome = await watchRollout({
-        kube, clock, workload, commitEnv: ctx.site.recycle.commitEnv, maxUnavailable: ctx.site.recycle.maxUnavailable,
+        kube, clock, workload, commitEnv: ctx.site.recycle.commitEnv, maxUnavailable: ctx.site.recycle.maxUnavailable, unhealthyPods: ctx.site.recycle.unhealthyPods,
         deadline: Math.max(Date.parse(inflight.at) + ctx.site.recycle.timeoutMs, clock.now() + 60_000),
         lock: { annotations: {}, resourceVersion: workload.resourceVersion },
         step: ctx.step, signal: ctx.signal, sleep,
@@ -143,6 +144,7 @@ export function createEngine(opts: EngineOptions): Executor & Required<Pick<Exec
       let workload: WorkloadState | undefined
       let lock: LastRecycle | undefined
       let outcome: RunOutcome
+      let acted: StrategyContext | undefined
       try {
         for (let attempt = 0; ; attempt++) {
           workload = await kube.getWorkload(ref)
@@ -171,19 +173,21 @@ export function createEngine(opts: EngineOptions): Executor & Required<Pick<Exec
           const annotations = { [LAST_RECYCLE_ANNOTATION]: JSON.stringify(lock) }
           const w = workload
           try {
-            outcome = await strategy.run({
+            acted = {
               kube,
               clock,
               workload: w,
               ...(ctx.commit ? { commit: ctx.commit } : {}),
               commitEnv: site.recycle.commitEnv,
               maxUnavailable: site.recycle.maxUnavailable,
+              unhealthyPods: site.recycle.unhealthyPods,
               deadline: started + site.recycle.timeoutMs,
               lock: { annotations, resourceVersion: w.resourceVersion },
               step: ctx.step,
               signal: ctx.signal,
               sleep,
-            }, async () => {
+            }
+            outcome = await strategy.run(acted, async () => {
               await kube.patchAnnotations(ref, annotations, w.resourceVersion)
               ctx.step(`took the lock on ${ref.kind} ${ref.namespace}/${ref.name}`)
             })
@@ -206,6 +210,9 @@ export function createEngine(opts: EngineOptions): Executor & Required<Pick<Exec
         if (!isAppError(e)) log.error({ err: e, site: site.name }, 'recycle failed unexpectedly')
         outcome = { state: 'failed', reason }
       }
+      // A failed rollout is undone once (recycle.rollback: auto), still under our lock.
+      if (outcome.state === 'failed' && lock && acted) outcome = await rollbackFailed(acted, outcome, site.recycle)
+      if (outcome.state === 'failed') log.warn({ site: site.name, recycle: record.id, cause: outcome.cause, rolledBack: outcome.rolledBack }, outcome.reason)
       if (ctx.signal.aborted && lock) {
         // Shutting down (or no longer leading) mid-recycle: the lock stays
         // `running`, and the next leader adopts the recycle (resume).
@@ -224,7 +231,7 @@ export function createEngine(opts: EngineOptions): Executor & Required<Pick<Exec
         if (outcome.state === 'succeeded') {
           await kube.recordEvent(workload, { type: 'Normal', reason: 'Recycled', message: `kube-recycler ${record.id} (${ctx.strategy}${commit}): ${outcome.message}; trigger: ${record.trigger.source}: ${record.trigger.reason}` })
         } else if (outcome.state === 'failed') {
-          await kube.recordEvent(workload, { type: 'Warning', reason: 'RecycleFailed', message: `kube-recycler ${record.id} (${ctx.strategy}${commit}): ${outcome.reason}` })
+          await kube.recordEvent(workload, { type: 'Warning', reason: outcome.rolledBack ? 'RecycleRolledBack' : 'RecycleFailed', message: `kube-recycler ${record.id} (${ctx.strategy}${commit}): ${outcome.reason}` })
         } else {
           await kube.recordEvent(workload, { type: 'Normal', reason: 'RecycleSkipped', message: `kube-recycler ${record.id}: ${outcome.reason}` })
         }

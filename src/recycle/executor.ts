@@ -7,6 +7,7 @@
 
 import type { SiteConfig, StrategyName } from '../config/types.ts'
 import type { RecyclePlan, RecycleRecord } from '../state/schema.ts'
+import type { RolloutFailure } from './rollout-status.ts'
 
 export interface RunContext {
   record: RecycleRecord
@@ -17,9 +18,15 @@ export interface RunContext {
   signal: AbortSignal
 }
 
+/**
+ * `revisionBefore`: the workload's template revision before this recycle
+ * changed it (rollout), what a rollback restores. `cause`: why a rollout or
+ * replacement could not finish. `rolledBack`: the failed recycle's template
+ * was undone and the restored revision is Ready (record state `rolled-back`).
+ */
 export type RunOutcome =
-  | { state: 'succeeded'; message: string }
-  | { state: 'failed'; reason: string }
+  | { state: 'succeeded'; message: string; revisionBefore?: number }
+  | { state: 'failed'; reason: string; cause?: RolloutFailure; revisionBefore?: number; rolledBack?: boolean }
   | { state: 'skipped'; reason: string }
 
 export interface SiteFacts {

@@ -16,6 +16,8 @@ export type PolicyDecision =
 export interface PolicyRequest {
   source: VerdictSource
   dryRun: boolean
+  /** Why a restart cannot help (health/cause.ts): the failing checks point outside the pods. */
+  outsideCause?: string
 }
 
 /** Start times that still matter (within the window or the cooldown). */
@@ -34,6 +36,9 @@ export function activeRecycle(s: SiteState): SiteState['recycles'][number] | und
 }
 
 export function decide(s: SiteState, site: SiteConfig, req: PolicyRequest, now: number): PolicyDecision {
+  // An operator decides for themselves; an automatic recycle that cannot
+  // help (an expired certificate, a name that does not resolve) is not done.
+  if (req.outsideCause !== undefined && req.source !== 'operator') return { kind: 'skip', reason: `cannot help: ${req.outsideCause}` }
   if (req.dryRun) return { kind: 'plan', reason: 'dry-run' }
   const active = activeRecycle(s)
   if (active) return { kind: 'skip', reason: `a recycle of this site is already running (${active.id})` }

@@ -24,6 +24,8 @@ export interface RecycleRequest {
   commit?: string
   strategy?: StrategyName
   dryRun?: boolean
+  /** The failing checks say the cause is outside the pods (health/cause.ts). */
+  outsideCause?: string
 }
 
 export function newRecycleId(now: number): string {
@@ -58,7 +60,7 @@ export function applyRequest(s: SiteState, site: SiteConfig, req: RecycleRequest
     steps: [],
     createdAt: at,
   }
-  const decision = decide(s, site, { source: req.source, dryRun }, ctx.now)
+  const decision = decide(s, site, { source: req.source, dryRun, ...(req.outsideCause !== undefined ? { outsideCause: req.outsideCause } : {}) }, ctx.now)
   if (decision.kind === 'plan') {
     const record: RecycleRecord = { ...base, state: 'planned', finishedAt: at, steps: [step(ctx.now, `dry-run: planned ${strategy} of ${base.target} (${base.trigger.reason}); nothing changes in the cluster`)] }
     return { next: putRecord(s, record), record, decision }

@@ -21,6 +21,7 @@ import type { RecycleRecord, SiteState } from '../state/schema.ts'
 import type { StateStore } from '../state/store.ts'
 import type { Metrics } from '../status/metrics.ts'
 import type { Executor, RunOutcome } from './executor.ts'
+import { pinCommit } from './pin.ts'
 
 export interface CommitResolver {
   /** Newest commit of the site's production branch. Throws Errors.git. */
@@ -158,20 +159,31 @@ export function createRunner(opts: RunnerOptions): Runner {
           ...(live.trigger.key ? { key: live.trigger.key } : {}), ...(live.commit ? { commit: live.commit } : {}),
         })
       } else {
-        let commit = live.commit
+        // The commit to pin (recycle/pin.ts): the production head; else an
+        // operator's explicit commit; a Jenkins payload's commit only when
+        // the site says it is the site's own (jenkins.commitIsSite).
+        const asked = live.commit
+        let head: string | undefined
         let gitSkip: string | undefined
+        let unpinned = false
         if (site.git && opts.commits) {
           try {
-            commit = await opts.commits.headCommit(site)
-            say(`production head of ${site.git.branch} is ${commit.slice(0, 12)}`, { commit })
+            head = await opts.commits.headCommit(site)
+            say(`production head of ${site.git.branch} is ${head.slice(0, 12)}`, { commit: head })
           } catch (e) {
             const why = isAppError(e) ? e.message : 'the git remote could not be read'
             if (site.recycle.onGitError === 'skip') gitSkip = `git: ${why}`
             else {
-              commit = undefined
+              unpinned = true
               say(`git: ${why}; recycling unpinned (onGitError: recycle-unpinned)`)
             }
           }
+        }
+        const commit = unpinned ? undefined
+          : live.trigger.source === 'operator' ? (head ?? asked)
+            : pinCommit(site, { ...(head !== undefined ? { head } : {}), ...(asked !== undefined ? { payloadCommit: asked } : {}) })
+        if (!unpinned && head === undefined && asked !== undefined && commit === undefined) {
+          say(`not pinning ${asked.slice(0, 12)}: a Jenkins payload's commit is the job's repository, not the site's (set jenkins.commitIsSite: true if it is)`)
         }
         if (commit !== undefined) live.commit = commit
         else delete live.commit
@@ -193,10 +205,12 @@ export function createRunner(opts: RunnerOptions): Runner {
     }
     const willVerify = outcome.state === 'succeeded' && opts.verifier !== undefined && site.checks.length > 0
     const ran = outcome.state !== 'skipped'
-    live.steps.push(step(clock.now(), outcome.state === 'succeeded' ? outcome.message : `${outcome.state}: ${outcome.reason}`))
+    // A failed rollout whose revision before was restored (and is Ready) is `rolled-back`.
+    const state: RecycleRecord['state'] = outcome.state === 'failed' && outcome.rolledBack === true ? 'rolled-back' : outcome.state
+    live.steps.push(step(clock.now(), outcome.state === 'succeeded' ? outcome.message : `${state}: ${outcome.reason}`))
     const final: RecycleRecord = {
       ...live,
-      state: outcome.state,
+      state,
       finishedAt: new Date(clock.now()).toISOString(),
       ...(outcome.state !== 'succeeded' ? { reason: outcome.reason } : {}),
       ...(willVerify ? { verification: 'pending' as const } : {}),
@@ -209,8 +223,8 @@ export function createRunner(opts: RunnerOptions): Runner {
       if (!willVerify) next = recycleFinished(next, ran)
       return next
     })
-    log.info({ site: site.name, recycle: live.id, state: outcome.state }, `recycle ${outcome.state}`)
-    metrics.recycles.inc({ site: site.name, strategy: live.strategy, outcome: outcome.state })
+    log.info({ site: site.name, recycle: live.id, state }, `recycle ${state}`)
+    metrics.recycles.inc({ site: site.name, strategy: live.strategy, outcome: state })
     metrics.recycleSeconds.observe({ site: site.name, strategy: live.strategy }, (clock.now() - Date.parse(live.createdAt)) / 1000)
     opts.onFinished?.(site)
     if (willVerify) await verify(site, final, signal)

@@ -102,6 +102,13 @@ export function createRecycler(opts: RecyclerOptions): Recycler {
         if (site && circuitOpen(store.get(r.site), site, clock.now())) {
           log.error({ site: r.site }, `circuit open: ${site.recycle.maxPerWindow} recycles within the window; automatic recycles stopped`)
         }
+        if (r.reason?.startsWith('cannot help:')) {
+          // Loud, once per refusal record (repeats of it are merged): an
+          // operator must fix what is outside the pods.
+          log.error({ site: r.site, recycle: r.id, repeats: r.repeats }, `not restarting ${r.site}: ${r.reason}`)
+          if (site && executor?.recordEvent && (r.repeats ?? 1) === 1) track(executor.recordEvent(site, { type: 'Warning', reason: 'RecycleCannotHelp', message: `kube-recycler: ${r.reason}` }))
+          return
+        }
         log.info({ site: r.site, recycle: r.id, repeats: r.repeats }, `skipped: ${r.reason ?? ''}`)
         return
       }

@@ -21,7 +21,8 @@ export const RecyclePlanSchema = Type.Object({
 })
 export type RecyclePlan = Static<typeof RecyclePlanSchema>
 
-export const RECYCLE_STATES = ['planned', 'pending', 'running', 'succeeded', 'failed', 'skipped'] as const
+/** `rolled-back`: the recycle's rollout failed and the revision before it was restored. */
+export const RECYCLE_STATES = ['planned', 'pending', 'running', 'succeeded', 'failed', 'rolled-back', 'skipped'] as const
 export type RecycleState = (typeof RECYCLE_STATES)[number]
 
 export const VERIFICATIONS = ['pending', 'recovered', 'recycle-did-not-help'] as const
@@ -59,6 +60,14 @@ export type RecycleRecord = Static<typeof RecycleRecordSchema>
 /** A recycle as /status lists it: no steps (they live behind GET /recycles/:id). */
 export type RecycleBrief = Omit<RecycleRecord, 'steps' | 'plan'> & { url: string }
 
+/** Why a check failed, machine-readable (the prober sets it; Jenkins reports may carry it). */
+export const FAILURE_CAUSES = [
+  'tls-expired', 'tls-not-yet-valid', 'tls-untrusted', 'tls-hostname', 'tls-other',
+  'dns-not-found', 'dns-temporary',
+  'refused', 'reset', 'unreachable', 'timeout',
+  'status', 'body', 'latency', 'invalid-response', 'config', 'other',
+] as const
+
 export const CheckResultSchema = Type.Object({
   name: Type.String(),
   ok: Type.Boolean(),
@@ -68,6 +77,8 @@ export const CheckResultSchema = Type.Object({
   latencyMs: Type.Optional(Type.Number()),
   /** Plain words: which condition failed and the evidence. */
   message: Type.Optional(Type.String()),
+  /** Set on a failed check: the kind of failure. */
+  cause: Type.Optional(Type.Enum(FAILURE_CAUSES)),
   /** Alert-only findings that never make a check fail (certificate expiry). */
   warnings: Type.Optional(Type.Array(Type.String())),
   /** ISO time the result was taken (probes). */

@@ -7,6 +7,7 @@
 import type { Logger } from 'pino'
 import type { Clock } from '../clock.ts'
 import type { SiteConfig } from '../config/types.ts'
+import { outsideCause } from '../health/cause.ts'
 import { observe, type Health } from '../health/state.ts'
 import type { Verdict } from '../health/verdict.ts'
 import { applyRequest, newRecycleId } from '../recycle/requests.ts'
@@ -88,9 +89,11 @@ export function createIntake(opts: { store: StateStore; recycler: Recycler; metr
           if (!changed(s, observed, verdict, now)) return { result: plain }
           return { next, result: plain }
         }
+        const outside = outsideCause(site, verdict.checks)
         const applied = applyRequest(next, site, {
           site: site.name,
           source: verdict.source,
+          ...(outside !== undefined ? { outsideCause: outside } : {}),
           reason: `${verdict.summary} (${obs.reason})`,
           ...(verdict.ref ? { ref: verdict.ref } : {}),
           ...(verdict.key ? { key: verdict.key } : {}),

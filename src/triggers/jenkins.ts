@@ -8,7 +8,7 @@ import type { Config, JenkinsStatus, SiteConfig } from '../config/types.ts'
 import { formatSchemaErrors } from '../config/errors.ts'
 import { clip, LIMITS } from '../state/bounds.ts'
 import { Errors } from '../errors.ts'
-import type { CheckResult, Verdict } from '../health/verdict.ts'
+import { FAILURE_CAUSES, type CheckResult, type Verdict } from '../health/verdict.ts'
 
 const Status = Type.Enum(['SUCCESS', 'UNSTABLE', 'FAILURE', 'ABORTED', 'NOT_BUILT'])
 const Commit = Type.String({ pattern: '^[0-9a-fA-F]{7,64}$', description: 'a git commit sha' })
@@ -28,6 +28,7 @@ export const OwnPayload = Type.Object({
     status: Type.Optional(Type.Integer({ minimum: 0, maximum: 999 })),
     latencyMs: Type.Optional(Type.Number({ minimum: 0 })),
     message: Type.Optional(Type.String({ maxLength: 2000 })),
+    cause: Type.Optional(Type.Enum([...FAILURE_CAUSES], { description: 'why the check failed, as `kube-recycler check` reports it' })),
   }, { additionalProperties: false }), { maxItems: 1000 })),
 }, { additionalProperties: false, title: 'KubeRecyclerReport' })
 

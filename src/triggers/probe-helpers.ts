@@ -3,6 +3,7 @@
 // test/unit/probe-helpers.test.ts.
 
 import type { StatusRange } from '../config/types.ts'
+import type { FailureCause } from '../health/verdict.ts'
 
 // ---------------------------------------------------------------- status
 
@@ -153,6 +154,7 @@ export function certExpiryWarning(notAfter: number, now: number, warnDays: numbe
 
 // ---------------------------------------------------------------- errors
 
+
 interface ErrorLike {
   name?: unknown
   code?: unknown
@@ -189,6 +191,29 @@ function rootCause(err: unknown): ErrorLike {
     break
   }
   return e
+}
+
+/** The kind of a transport failure, machine-readable (see FailureCause). */
+export function errorCause(err: unknown): FailureCause {
+  const e = rootCause(err)
+  const code = typeof e.code === 'string' ? e.code : ''
+  switch (code) {
+    case 'ECONNREFUSED': return 'refused'
+    case 'ENOTFOUND': return 'dns-not-found'
+    case 'EAI_AGAIN': return 'dns-temporary'
+    case 'ECONNRESET': case 'UND_ERR_SOCKET': case 'EPIPE': return 'reset'
+    case 'ETIMEDOUT': case 'UND_ERR_CONNECT_TIMEOUT': return 'timeout'
+    case 'EHOSTUNREACH': case 'ENETUNREACH': return 'unreachable'
+    case 'CERT_HAS_EXPIRED': return 'tls-expired'
+    case 'CERT_NOT_YET_VALID': return 'tls-not-yet-valid'
+    case 'ERR_TLS_CERT_ALTNAME_INVALID': return 'tls-hostname'
+    case 'UND_ERR_INVALID_ARG': return 'config'
+    case 'UND_ERR_HEADERS_OVERFLOW': case 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH': return 'invalid-response'
+  }
+  if (UNTRUSTED.has(code)) return 'tls-untrusted'
+  if (code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_')) return 'tls-other'
+  if (code.startsWith('HPE_') || e.name === 'HTTPParserError') return 'invalid-response'
+  return 'other'
 }
 
 /**

@@ -24,10 +24,11 @@ import type { Dispatcher } from 'undici'
 import type { Logger } from 'pino'
 import type { CheckConfig, StatusRange } from '../config/types.ts'
 import { compileBodyPattern, type BodyPattern } from '../config/pattern.ts'
-import type { CheckResult } from '../health/verdict.ts'
+import type { CheckResult, FailureCause } from '../health/verdict.ts'
 import {
   certExpiryWarning,
   describeError,
+  errorCause,
   formatJsonPath,
   formatJsonValue,
   formatRanges,
@@ -269,14 +270,14 @@ function start(s: State, check: CheckConfig, resolve: Resolve): void {
   // Failures before dispatch are delivered a turn later too: release() starts
   // the next queued probe, and a long queue of bad checks must not recurse.
   if (c.error !== undefined || s.closed) {
-    setImmediate(deliver, s, resolve, failed(check, startedAt, s.closed ? 'the prober is closed' : c.error!))
+    setImmediate(deliver, s, resolve, failed(check, startedAt, s.closed ? 'the prober is closed' : c.error!, s.closed ? 'other' : 'config'))
     return
   }
   let agent: Agent
   try {
     agent = agentFor(s, c)
   } catch (err) {
-    setImmediate(deliver, s, resolve, failed(check, startedAt, (err as Error).message))
+    setImmediate(deliver, s, resolve, failed(check, startedAt, (err as Error).message, 'config'))
     return
   }
   const probe = new Probe(s, check, c, resolve, startedAt)
@@ -288,8 +289,8 @@ function start(s: State, check: CheckConfig, resolve: Resolve): void {
   }
 }
 
-function failed(check: CheckConfig, at: number, message: string): CheckResult {
-  return { name: check.name, ok: false, url: check.url, message, at: new Date(at).toISOString() }
+function failed(check: CheckConfig, at: number, message: string, cause: FailureCause): CheckResult {
+  return { name: check.name, ok: false, url: check.url, message, cause, at: new Date(at).toISOString() }
 }
 
 function agentFor(s: State, c: Compiled): Agent {
@@ -380,6 +381,7 @@ function onTimeout(p: Probe): void {
   p.timer = undefined
   if (p.done) return
   const t = p.c.timeoutMs
+  p.cause = 'timeout'
   p.finish(p.controller === undefined
     ? `no connection within ${t} ms (TCP connect or TLS handshake)`
     : p.status === 0
@@ -404,6 +406,8 @@ class Probe implements Dispatcher.DispatchHandler {
   first: Buffer | undefined = undefined
   more: Buffer[] | undefined = undefined
   kept = 0
+  /** Why the probe failed, set with the failure (transport) or by evaluate (conditions). */
+  cause: FailureCause | undefined = undefined
 
   constructor(s: State, check: CheckConfig, c: Compiled, resolve: Resolve, startedAt: number) {
     this.s = s
@@ -453,6 +457,7 @@ class Probe implements Dispatcher.DispatchHandler {
   }
 
   fail(err: unknown): void {
+    this.cause = this.s.closed ? 'other' : errorCause(err)
     this.finish(this.s.closed ? 'the prober was closed during the probe' : describeError(err, this.c.hostPort))
   }
 
@@ -486,7 +491,10 @@ class Probe implements Dispatcher.DispatchHandler {
       at: new Date(this.startedAt).toISOString(),
     }
     if (this.status !== 0) result.status = this.status
-    if (message !== undefined) result.message = message
+    if (message !== undefined) {
+      result.message = message
+      result.cause = this.cause ?? 'other'
+    }
     if (c.certWarnDays > 0 && c.https) {
       const notAfter = this.s.certs.get(c.certKey)
       const warning = notAfter === undefined ? undefined : certExpiryWarning(notAfter, end, c.certWarnDays, c.hostPort)
@@ -508,7 +516,10 @@ class Probe implements Dispatcher.DispatchHandler {
   evaluate(latencyMs: number): string | undefined {
     const c = this.c
     let problems: string | undefined
-    if (!statusInRanges(this.status, c.ranges)) problems = `expected status ${c.rangesText}, got ${this.status}`
+    if (!statusInRanges(this.status, c.ranges)) {
+      problems = `expected status ${c.rangesText}, got ${this.status}`
+      this.cause = 'status'
+    }
     if (c.keepBody) {
       const body = this.body()
       const bodyProblems = this.bodyProblems(body)
@@ -516,9 +527,11 @@ class Probe implements Dispatcher.DispatchHandler {
         const cut = this.bytes > this.kept ? ` (only the first ${this.kept} of ${this.bytes}+ bytes are checked)` : ''
         const p = `${bodyProblems}${cut}; body starts: "${sanitizeSnippet(body, SNIPPET_BYTES)}"`
         problems = problems === undefined ? p : `${problems}; ${p}`
+        this.cause ??= 'body'
       }
     }
     if (c.maxLatencyMs > 0 && latencyMs > c.maxLatencyMs) {
+      this.cause ??= 'latency'
       const p = `took ${Math.round(latencyMs)} ms, limit ${c.maxLatencyMs} ms`
       problems = problems === undefined ? p : `${problems}; ${p}`
     }

@@ -120,7 +120,7 @@ t.test('a Jenkins FAILURE restarts the Deployment onto the commit it names', asy
   await waitFor(async () => (await kubectlJson(['get', 'deployment', 'web'], { namespace: ns.name })).status?.readyReplicas === 2, { timeoutMs: 60_000 })
   const dir = mkdtempSync(join(tmpdir(), 'kr-e2e-'))
   const configPath = join(dir, 'config.yaml')
-  writeFileSync(configPath, `sites:\n  - name: shop\n    target: { kind: Deployment, namespace: ${ns.name}, name: web }\n    jenkins: { jobs: [shop-integrity] }\n    recycle: { timeout: 60s }\n`)
+  writeFileSync(configPath, `sites:\n  - name: shop\n    target: { kind: Deployment, namespace: ${ns.name}, name: web }\n    jenkins: { jobs: [shop-integrity], commitIsSite: true }\n    recycle: { timeout: 60s }\n`)
   const svc = await startService({ env: { KUBE_RECYCLER_CONFIG: configPath, KUBECONFIG: clusterKubeconfig(), POD_NAMESPACE: ns.name, KUBE_RECYCLER_WEBHOOK_TOKEN: WEBHOOK_TOKEN }, timeoutMs: 20_000 })
   t.teardown(() => svc.stop('SIGKILL'))
   // As a Service would: no request before the pod is ready (its state loaded).

@@ -228,7 +228,7 @@ t.test('the base, deployed for real: restricted pods, 2 replicas on 2 nodes, Ser
   const yes: string[][] = [
     // the demo site's Deployment web, by name only (k8s/rbac/site-role.yaml)
     ...['get', 'watch', 'patch'].map((v) => [v, 'deployments/web', '-n', site]),
-    ['get', 'replicasets', '-n', site], ['list', 'replicasets', '-n', site], ['list', 'controllerrevisions', '-n', site],
+    ['get', 'replicasets', '-n', site], ['list', 'replicasets', '-n', site], ['get', 'controllerrevisions', '-n', site], ['list', 'controllerrevisions', '-n', site],
     ['get', 'pods', '-n', site], ['list', 'pods', '-n', site],
     ['create', 'pods', '--subresource=eviction', '-n', site],
     ['create', 'events', '-n', site],

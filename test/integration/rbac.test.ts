@@ -70,7 +70,7 @@ sites:
     ['get', 'deployments/api', '-n', del.name], ['patch', 'deployments/api', '-n', del.name], ['delete', 'pods', '-n', del.name],
     // its own namespace: the Lease, the state ConfigMaps, Events
     ['get', 'leases/kube-recycler', '-n', sys.name], ['update', 'leases/kube-recycler', '-n', sys.name], ['create', 'leases', '-n', sys.name],
-    ...['get', 'list', 'watch', 'create', 'update', 'patch'].map((v) => [v, 'configmaps', '-n', sys.name]),
+    ...['get', 'list', 'watch', 'create', 'update'].map((v) => [v, 'configmaps', '-n', sys.name]),
     ['create', 'events', '-n', sys.name],
   ]
   const no: string[][] = [

@@ -40,7 +40,8 @@ t.test('sitePayload: only the fields the webhook accepts, within its limits, and
   const failing = site([
     { name: 'home', ok: false, url: 'http://shop/', status: 500, latencyMs: 3.2, message: 'expected status 200-299, got 500', at: '2026-11-28T10:00:00.001Z', warnings: ['cert expires in 3 days'] },
     { name: 'x'.repeat(300), ok: true, url: `http://shop/${'p'.repeat(3000)}`, message: 'm'.repeat(5000) },
-    { name: 'refused', ok: false, message: 'connection refused by 127.0.0.1:1 (ECONNREFUSED)', url: '' },
+    { name: 'refused', ok: false, message: 'connection refused by 127.0.0.1:1 (ECONNREFUSED)', url: '', cause: 'refused' },
+    { name: 'future', ok: false, cause: 'something-newer' as never },
   ])
   const p = sitePayload(failing, { job: 'shop-integrity', build: 42, url: 'https://jenkins/job/42/', commit: 'abc1234' })
   t.same(p, {
@@ -48,7 +49,8 @@ t.test('sitePayload: only the fields the webhook accepts, within its limits, and
     checks: [
       { name: 'home', ok: false, url: 'http://shop/', status: 500, latencyMs: 3.2, message: 'expected status 200-299, got 500' },
       { name: `${'x'.repeat(199)}…`, ok: true, message: `${'m'.repeat(1999)}…` },
-      { name: 'refused', ok: false, message: 'connection refused by 127.0.0.1:1 (ECONNREFUSED)' },
+      { name: 'refused', ok: false, message: 'connection refused by 127.0.0.1:1 (ECONNREFUSED)', cause: 'refused' },
+      { name: 'future', ok: false },
     ],
   })
   t.equal(parseJenkinsPayload(JSON.parse(JSON.stringify(p))).kind, 'own', 'the webhook accepts it')

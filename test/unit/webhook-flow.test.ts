@@ -203,3 +203,49 @@ t.test('/healthz, /readyz, /docs', async (t) => {
   t.equal(r.statusCode, 503)
   t.same(r.json(), { status: 'not-ready', reason: 'cluster unreachable' })
 })
+
+t.test('a Jenkins commit is the job\'s, not the site\'s: not pinned unless jenkins.commitIsSite', async (t) => {
+  const ex = fakeExecutor({ auto: { state: 'succeeded', message: 'ok' } })
+  const h = await testApp({ config: 'sites:\n  - name: shop\n    target: { namespace: shop, name: web }\n    jenkins: { jobs: [j] }\n    failureThreshold: 1\n', extra: { executor: ex } })
+  t.teardown(() => h.app.close())
+  const r = await post(h.app, { job: 'j', build: 1, status: 'FAILURE', commit: 'abcdef1234567' })
+  t.equal(r.json.action, 'recycle-requested')
+  await h.app.core.recycler.idle()
+  t.equal(ex.runs[0]!.commit, undefined, 'recycled unpinned')
+  t.match(h.app.core.recycler.get(r.json.recycle.id)!.steps.map((s) => s.message).join('\n'), /not pinning abcdef123456: a Jenkins payload's commit is the job's repository/)
+})
+
+t.test('a failure whose cause is outside the pods is not a restart: recorded, said, merged', async (t) => {
+  const ex = fakeExecutor({ auto: { state: 'succeeded', message: 'ok' } })
+  const h = await testApp({ config: 'sites:\n  - name: shop\n    target: { namespace: shop, name: web }\n    jenkins: { jobs: [j] }\n    failureThreshold: 1\n', extra: { executor: ex } })
+  t.teardown(() => h.app.close())
+  const expired = [{ name: 'home', ok: false, cause: 'tls-expired' }, { name: 'api', ok: false, cause: 'dns-not-found' }]
+  const r = await post(h.app, { job: 'j', build: 1, status: 'FAILURE', checks: expired })
+  t.equal(r.json.action, 'none')
+  t.match(r.json.reason, /^cannot help: the cause is outside the pods, a restart cannot help \(home: the TLS certificate has expired; api: the DNS name does not resolve/)
+  t.equal(r.json.recycle.state, 'skipped')
+  t.equal((await post(h.app, { job: 'j', build: 2, status: 'FAILURE', checks: expired })).json.recycle.repeats, 2, 'the same refusal again is one record')
+  await h.app.core.recycler.idle()
+  t.equal(ex.runs.length, 0, 'nothing restarted')
+  t.ok(h.logs.some((l) => l.includes('"level":"error"') && l.includes('not restarting shop: cannot help')), 'a loud log line')
+  // One check failing for a reason a restart may fix: the recycle goes ahead.
+  const mixed = await post(h.app, { job: 'j', build: 3, status: 'FAILURE', checks: [expired[0], { name: 'api', ok: false, status: 500, cause: 'status' }] })
+  t.equal(mixed.json.action, 'recycle-requested')
+  // An operator decides for themselves.
+  await h.app.core.recycler.idle()
+})
+
+t.test('a rollout that failed and was rolled back is recorded rolled-back, counted, and ends the episode\'s automatic recycles', async (t) => {
+  const ex = fakeExecutor({ auto: { state: 'failed', reason: 'new pods never Ready', rolledBack: true } })
+  const h = await testApp({ extra: { executor: ex } })
+  t.teardown(() => h.app.close())
+  const r = await post(h.app, { job: 'shop-integrity', build: 1, status: 'FAILURE' })
+  await h.app.core.recycler.idle()
+  const rec = h.app.core.recycler.get(r.json.recycle.id)!
+  t.equal(rec.state, 'rolled-back')
+  t.match(rec.steps.at(-1)!.message, /^rolled-back: new pods never Ready/)
+  t.match((await h.app.inject({ method: 'GET', url: '/metrics' })).body, /kube_recycler_recycles_total\{site="shop",strategy="rollout",outcome="rolled-back"\} 1/)
+  t.equal(h.app.core.store.get('shop').starts.length, 1, 'it counts toward the circuit breaker')
+  const again = await post(h.app, { job: 'shop-integrity', build: 2, status: 'FAILURE' })
+  t.match(again.json.reason, /recycle-did-not-help/, 'still failing after a rollback: no loop')
+})

@@ -3,20 +3,32 @@
 // roll the pods; watch it as `kubectl rollout status` would. Idempotent: the
 // same patch twice only bumps restartedAt, which rolls once more, never
 // leaves a mix.
+//
+// A rollout that cannot finish fails early, each with its own cause: new pods
+// crash-looping or stuck waiting, new pods running but never Ready past the
+// workload's own limits (notReadyLimit), ProgressDeadlineExceeded. Each is
+// judged on every watch event AND by polling: a rollout stuck on NotReady pods
+// changes nothing on the workload, so no event would ever come to judge it.
 
-import { judgeRollout } from '../rollout-status.ts'
-import type { WorkloadState } from '../../kube/types.ts'
+import { judgePods, judgeRollout, type RolloutFailure } from '../rollout-status.ts'
+import type { PodState, WorkloadState } from '../../kube/types.ts'
 import type { RunOutcome } from '../executor.ts'
 import type { Strategy, StrategyContext } from './types.ts'
 
-/** Container waiting reasons that will not fix themselves by waiting. */
-export const STUCK_REASONS = new Set(['CrashLoopBackOff', 'ImagePullBackOff', 'ErrImagePull', 'CreateContainerConfigError', 'CreateContainerError', 'InvalidImageName', 'RunContainerError'])
+/** How often the workload and its pods are read again while a rollout runs. */
+export const ROLLOUT_POLL_MS = 2000
 
 export const rollout: Strategy = {
   name: 'rollout',
   async run(ctx) {
     const ref = ctx.workload.ref
     if (ctx.workload.paused) return { state: 'skipped', reason: `${ref.kind} ${ref.namespace}/${ref.name} is paused: resume it (kubectl rollout resume) or recycle with evict` }
+    // What a rollback would restore: read before the patch makes a new one.
+    // Not knowing it only means no rollback: the recycle goes on.
+    const revisionBefore = await ctx.kube.currentRevision(ref).catch((e: unknown) => {
+      ctx.step(`could not read the revision before this rollout, so it cannot be rolled back: ${(e as Error).message}`)
+      return undefined
+    })
     const restartedAt = new Date(ctx.clock.now()).toISOString()
     const patched = await ctx.kube.restartWorkload(ref, {
       restartedAt,
@@ -24,21 +36,26 @@ export const rollout: Strategy = {
       annotations: ctx.lock.annotations,
       resourceVersion: ctx.lock.resourceVersion,
     })
-    ctx.step(`patched the pod template of ${ref.kind} ${ref.namespace}/${ref.name} (restartedAt ${restartedAt}${ctx.commit ? `, commit ${ctx.commit.slice(0, 12)}` : ''}), generation ${patched.generation}`)
-    return watchRollout(ctx, patched.generation, Date.parse(restartedAt))
+    ctx.step(`patched the pod template of ${ref.kind} ${ref.namespace}/${ref.name} (restartedAt ${restartedAt}${ctx.commit ? `, commit ${ctx.commit.slice(0, 12)}` : ''}), generation ${patched.generation}${revisionBefore !== undefined ? `; revision ${revisionBefore} before it` : ''}`)
+    const outcome = await watchRollout(ctx, patched.generation, Date.parse(restartedAt))
+    return revisionBefore !== undefined && outcome.state !== 'skipped' ? { ...outcome, revisionBefore } : outcome
   },
 }
+
+const SHUTTING_DOWN = 'shutting down: the rollout is left to its controller and will be watched again'
 
 /** Watches until the rollout is done, failed, stuck, or past the deadline. */
 export async function watchRollout(ctx: StrategyContext, generation: number, since: number): Promise<RunOutcome> {
   const ref = ctx.workload.ref
+  const pollMs = ctx.pollMs ?? ROLLOUT_POLL_MS
   const stop = new AbortController()
   const onAbort = (): void => stop.abort()
   if (ctx.signal.aborted) stop.abort()
   else ctx.signal.addEventListener('abort', onAbort, { once: true })
   let lastMessage = ''
-  let lastPodCheck = ctx.clock.now()
-  let checking = false
+  // New pods are the ones created since the template changed (a second of
+  // slack: creationTimestamp has second precision).
+  const fresh = (p: PodState): boolean => Date.parse(p.createdAt) >= since - 1000
   try {
     return await new Promise<RunOutcome>((resolve) => {
       let settled = false
@@ -49,47 +66,53 @@ export async function watchRollout(ctx: StrategyContext, generation: number, sin
         stop.abort()
         resolve(o)
       }
-      const stuckPods = async (): Promise<string | undefined> => {
-        const pods = await ctx.kube.listPods(ref.namespace, ctx.workload.selector)
-        const fresh = pods.filter((p) => !p.terminating && Date.parse(p.createdAt) >= since - 1000)
-        const stuck = fresh.filter((p) => p.waitingReason !== undefined && STUCK_REASONS.has(p.waitingReason))
-        if (stuck.length > 0) return stuck.map((p) => `${p.name} ${p.waitingReason}`).join(', ')
-        return undefined
-      }
+      const fail = (cause: RolloutFailure, reason: string): void => settle({ state: 'failed', cause, reason })
       const onDeadline = async (): Promise<void> => {
         let detail = ''
         try {
           const pods = await ctx.kube.listPods(ref.namespace, ctx.workload.selector)
-          const notReady = pods.filter((p) => !p.terminating && !p.ready && Date.parse(p.createdAt) >= since - 1000)
+          const notReady = pods.filter((p) => !p.terminating && !p.ready && fresh(p))
           if (notReady.length > 0) detail = `; not ready: ${notReady.map((p) => `${p.name}${p.waitingReason ? ` (${p.waitingReason})` : ` (${p.phase})`}`).join(', ')}`
         } catch {
           detail = ''
         }
-        settle({ state: 'failed', reason: `the rollout did not finish before its deadline: ${lastMessage || 'no progress'}${detail}` })
+        fail('deadline', `the rollout did not finish before its deadline: ${lastMessage || 'no progress'}${detail}`)
       }
       const timer = setTimeout(() => { void onDeadline() }, Math.max(0, ctx.deadline - ctx.clock.now()))
       const onState = (s: WorkloadState): void => {
         if (settled || s.generation < generation) return
-        const j = judgeRollout(s)
+        const j = judgeRollout(s, since)
         if (j.message !== lastMessage) {
           lastMessage = j.message
           ctx.step(j.message)
         }
         if (j.done) return settle({ state: 'succeeded', message: j.message })
-        if (j.failed) return settle({ state: 'failed', reason: j.message })
-        // Pods that crash-loop never make progress: say so instead of waiting out the deadline.
-        if (!checking && ctx.clock.now() - lastPodCheck >= 3000) {
-          checking = true
-          lastPodCheck = ctx.clock.now()
-          void stuckPods().then((stuck) => {
-            checking = false
-            if (stuck) settle({ state: 'failed', reason: `pods cannot start: ${stuck}` })
-          }, () => { checking = false })
+        if (j.failed) return fail(j.cause, j.message)
+      }
+      const judgeNow = async (): Promise<void> => {
+        const [w, pods] = await Promise.all([ctx.kube.getWorkload(ref), ctx.kube.listPods(ref.namespace, ctx.workload.selector)])
+        if (settled) return
+        onState(w)
+        if (settled || w.generation < generation) return
+        const v = judgePods(w, pods, fresh, ctx.clock.now())
+        if (v) fail(v.cause, v.message)
+      }
+      // Polling: the judge of every cause even when no watch event comes.
+      const poll = async (): Promise<void> => {
+        while (!settled && !stop.signal.aborted) {
+          await ctx.sleep(pollMs, stop.signal)
+          if (settled || stop.signal.aborted) return
+          try {
+            await judgeNow()
+          } catch {
+            // A failed read is not a failed rollout: the watch and the next poll go on.
+          }
         }
       }
-      if (stop.signal.aborted) return settle({ state: 'failed', reason: 'shutting down: the rollout is left to its controller and will be watched again' })
+      if (stop.signal.aborted) return settle({ state: 'failed', reason: SHUTTING_DOWN })
+      void poll()
       ctx.kube.watchWorkload(ref, onState, stop.signal).then(
-        () => { if (!settled && ctx.signal.aborted) settle({ state: 'failed', reason: 'shutting down: the rollout is left to its controller and will be watched again' }) },
+        () => { if (!settled && ctx.signal.aborted) settle({ state: 'failed', reason: SHUTTING_DOWN }) },
         (e: unknown) => settle({ state: 'failed', reason: `watching the rollout failed: ${(e as Error).message}` }),
       )
     })

@@ -12,6 +12,8 @@ export interface StrategyContext {
   commit?: string
   commitEnv: string
   maxUnavailable: number
+  /** evict: what to do with a NotReady pod a PodDisruptionBudget refuses to evict (recycle.unhealthyPods). */
+  unhealthyPods: 'delete' | 'evict'
   /** Absolute ms: after it the recycle is reported failed. */
   deadline: number
   /** Lock annotations to write in the same request as the first change, when the strategy can. */
@@ -19,6 +21,8 @@ export interface StrategyContext {
   step(message: string): void
   signal: AbortSignal
   sleep(ms: number, signal: AbortSignal): Promise<void>
+  /** How often a rollout is judged by polling (default ROLLOUT_POLL_MS). */
+  pollMs?: number
 }
 
 export interface Strategy {

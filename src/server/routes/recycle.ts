@@ -19,11 +19,13 @@ export const RecycleSummary = Type.Object({
   dryRun: Type.Boolean(),
   reason: Type.Optional(Type.String()),
   commit: Type.Optional(Type.String()),
+  /** The same refusal, merged into one record: how many times. */
+  repeats: Type.Optional(Type.Integer()),
   url: Type.String(),
 }, { title: 'RecycleSummary' })
 
 export function recycleSummary(r: RecycleRecord): {
-  id: string; site: string; state: string; strategy: string; dryRun: boolean; reason?: string; commit?: string; url: string
+  id: string; site: string; state: string; strategy: string; dryRun: boolean; reason?: string; commit?: string; repeats?: number; url: string
 } {
   return {
     id: r.id,
@@ -33,6 +35,7 @@ export function recycleSummary(r: RecycleRecord): {
     dryRun: r.dryRun,
     ...(r.reason !== undefined ? { reason: r.reason } : {}),
     ...(r.commit !== undefined ? { commit: r.commit } : {}),
+    ...(r.repeats !== undefined ? { repeats: r.repeats } : {}),
     url: `/recycles/${r.id}`,
   }
 }

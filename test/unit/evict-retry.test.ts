@@ -1,0 +1,53 @@
+// A call that fails on the way (connection reset, a 5xx) does not end a
+// heal half way: evict tries it again until the deadline. A forbidden one
+// ends it at once. The Kube here records calls and plays the controller.
+
+import t from 'tap'
+import { manualClock } from '../../src/clock.ts'
+import { Errors } from '../../src/errors.ts'
+import { evict } from '../../src/recycle/strategies/evict.ts'
+import type { Kube, PodState, WorkloadState } from '../../src/kube/types.ts'
+
+const w: WorkloadState = {
+  ref: { kind: 'Deployment', namespace: 'ns', name: 'web' },
+  uid: 'u', resourceVersion: '1', generation: 2, observedGeneration: 2, annotations: {}, templateAnnotations: {}, selector: 'app=web',
+  desired: 1, current: 1, updated: 1, ready: 1, available: 1, paused: false, conditions: [], minReadySeconds: 0, readyBudgetSeconds: 0,
+}
+const pod = (name: string, ready = true): PodState => ({ name, namespace: 'ns', uid: name, phase: 'Running', ready, terminating: false, createdAt: '2026-01-01T00:00:00Z', restarts: 0, labels: {} })
+
+function setup(fail: Error) {
+  const calls: string[] = []
+  let pods = [pod('web-old', false)]
+  let failures = 1
+  const kube = {
+    listPods: async () => pods,
+    evictPod: async (_ns: string, name: string) => {
+      calls.push(`evict ${name}`)
+      if (failures-- > 0) throw fail
+      pods = [pod('web-new')]
+      return 'evicted'
+    },
+  } as unknown as Kube
+  const steps: string[] = []
+  const clock = manualClock()
+  const ctx = {
+    kube, clock, workload: w, commitEnv: 'SITE_COMMIT', maxUnavailable: 1, unhealthyPods: 'delete' as const,
+    deadline: clock.now() + 60_000, lock: { annotations: {}, resourceVersion: '1' }, step: (m: string) => steps.push(m),
+    signal: new AbortController().signal, sleep: async (ms: number) => { clock.advance(ms) },
+  }
+  return { ctx, calls, steps }
+}
+
+t.test('a connection reset while evicting is tried again', async (t) => {
+  const { ctx, calls, steps } = setup(Errors.kube('evict pod ns/web-old: ECONNRESET'))
+  const out = await evict.run(ctx, async () => {})
+  t.equal(out.state, 'succeeded', steps.join('\n'))
+  t.same(calls, ['evict web-old', 'evict web-old'])
+  t.match(steps.join('\n'), /evict web-old failed \(evict pod ns\/web-old: ECONNRESET\); trying again in 500 ms/)
+})
+
+t.test('a forbidden eviction ends the recycle at once', async (t) => {
+  const { ctx, calls } = setup(Errors.kubeForbidden('evict pod ns/web-old: forbidden'))
+  await t.rejects(evict.run(ctx, async () => {}), { code: Errors.kubeForbidden.code })
+  t.same(calls, ['evict web-old'])
+})
