@@ -14,7 +14,7 @@ import { LAST_RECYCLE_ANNOTATION, mayTakeLock, parseLastRecycle, type LastRecycl
 import { rollout, watchRollout } from './strategies/rollout.ts'
 import { del, evict } from './strategies/evict.ts'
 import type { Strategy, StrategyContext } from './strategies/types.ts'
-import { rollbackFailed } from './rollback.ts'
+import { rollback, rollbackFailed } from './rollback.ts'
 
 const STRATEGIES: Record<StrategyName, Strategy> = { rollout, evict, delete: del }
 
@@ -27,7 +27,7 @@ export interface EngineOptions {
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>
 }
 
-export function createEngine(opts: EngineOptions): Executor & Required<Pick<Executor, 'inspect' | 'recordEvent' | 'resume'>> & { resolve(site: SiteConfig): Promise<WorkloadRef> } {
+export function createEngine(opts: EngineOptions): Executor & Required<Pick<Executor, 'inspect' | 'recordEvent' | 'resume' | 'rollBack'>> & { resolve(site: SiteConfig): Promise<WorkloadRef> } {
   const { kube, clock } = opts
   const log = opts.logger.child({ component: 'engine' })
   const holder = opts.holder ?? hostname()
@@ -110,6 +110,23 @@ export function createEngine(opts: EngineOptions): Executor & Required<Pick<Exec
       await writeOutcome(ref, lock, outcome).catch(() => undefined)
       const type = outcome.state === 'succeeded' ? 'Normal' : 'Warning'
       await kube.recordEvent(workload, { type, reason: outcome.state === 'succeeded' ? 'Recycled' : 'RecycleFailed', message: `kube-recycler ${inflight.id} (adopted): ${outcome.state === 'succeeded' ? outcome.message : outcome.state === 'failed' ? outcome.reason : 'skipped'}` })
+      return outcome
+    },
+
+    async rollBack(site, o) {
+      const ref = await resolve(site)
+      const workload = await kube.getWorkload(ref)
+      const outcome = await rollback({
+        kube, clock, workload, commitEnv: site.recycle.commitEnv, maxUnavailable: site.recycle.maxUnavailable, unhealthyPods: site.recycle.unhealthyPods,
+        deadline: clock.now() + site.recycle.timeoutMs,
+        lock: { annotations: {}, resourceVersion: workload.resourceVersion },
+        step: o.step, signal: o.signal, sleep, toRevision: o.toRevision, because: o.because,
+      })
+      if (!o.signal.aborted) {
+        await kube.recordEvent(workload, outcome.state === 'succeeded'
+          ? { type: 'Warning', reason: 'RecycleRolledBack', message: `kube-recycler ${o.recycleId}: ${o.because}; ${outcome.message}` }
+          : { type: 'Warning', reason: 'RecycleRollbackFailed', message: `kube-recycler ${o.recycleId}: ${o.because}; ${outcome.state === 'failed' ? outcome.reason : 'skipped'}` })
+      }
       return outcome
     },
 
@@ -210,6 +227,9 @@ export function createEngine(opts: EngineOptions): Executor & Required<Pick<Exec
         if (!isAppError(e)) log.error({ err: e, site: site.name }, 'recycle failed unexpectedly')
         outcome = { state: 'failed', reason }
       }
+      // What the template pinned before: a rollback after a recycle that did
+      // not help makes sense only when the recycle changed the pin.
+      if (outcome.state === 'succeeded' && workload?.templateAnnotations['kube-recycler.io/commit']) outcome = { ...outcome, commitBefore: workload.templateAnnotations['kube-recycler.io/commit'] }
       // A failed rollout is undone once (recycle.rollback: auto), still under our lock.
       if (outcome.state === 'failed' && lock && acted) outcome = await rollbackFailed(acted, outcome, site.recycle)
       if (outcome.state === 'failed') log.warn({ site: site.name, recycle: record.id, cause: outcome.cause, rolledBack: outcome.rolledBack }, outcome.reason)

@@ -25,7 +25,7 @@ export interface RunContext {
  * was undone and the restored revision is Ready (record state `rolled-back`).
  */
 export type RunOutcome =
-  | { state: 'succeeded'; message: string; revisionBefore?: number }
+  | { state: 'succeeded'; message: string; revisionBefore?: number; commitBefore?: string }
   | { state: 'failed'; reason: string; cause?: RolloutFailure; revisionBefore?: number; rolledBack?: boolean }
   | { state: 'skipped'; reason: string }
 
@@ -57,6 +57,12 @@ export interface Executor {
    * acted (the workload's lock is not its own).
    */
   resume?(ctx: RunContext, inflight: InFlight): Promise<RunOutcome>
+  /**
+   * Restores revision `toRevision` of the site's workload (as `kubectl
+   * rollout undo --to-revision`) and waits for it; for a recycle whose
+   * rollout finished but whose verification says it did not help.
+   */
+  rollBack?(site: SiteConfig, opts: { toRevision: number; because: string; recycleId: string; step(message: string): void; signal: AbortSignal }): Promise<RunOutcome>
   /** An Event on the site's workload, for outcomes decided outside run() (verification). */
   recordEvent?(site: SiteConfig, event: { type: 'Normal' | 'Warning'; reason: string; message: string }): Promise<void>
 }

@@ -211,6 +211,8 @@ export function createRunner(opts: RunnerOptions): Runner {
     const final: RecycleRecord = {
       ...live,
       state,
+      ...('revisionBefore' in outcome && outcome.revisionBefore !== undefined ? { revisionBefore: outcome.revisionBefore } : {}),
+      ...(outcome.state === 'succeeded' && outcome.commitBefore !== undefined ? { commitBefore: outcome.commitBefore } : {}),
       finishedAt: new Date(clock.now()).toISOString(),
       ...(outcome.state !== 'succeeded' ? { reason: outcome.reason } : {}),
       ...(willVerify ? { verification: 'pending' as const } : {}),
@@ -235,9 +237,9 @@ export function createRunner(opts: RunnerOptions): Runner {
    * restarting again would loop, so automatic recycles stop for this site
    * until it recovers or an operator acts; said in an Event and a loud log line.
    */
-  async function verify(site: SiteConfig, rec: RecycleRecord, signal: AbortSignal): Promise<void> {
+  /** Probes the site `attempts` times, `interval` apart, after `delay`; the last verdict (undefined when stopped). */
+  async function probeUntilOk(site: SiteConfig, steps: RecycleRecord['steps'], signal: AbortSignal): Promise<Verdict | undefined> {
     const { delayMs, attempts, intervalMs } = site.recycle.verify
-    const steps = [...rec.steps, step(clock.now(), `verifying: probing ${site.name} again in ${Math.round(delayMs / 1000)} s (up to ${attempts} tries)`)]
     await sleep(delayMs, signal)
     let last: Verdict | undefined
     for (let i = 0; i < attempts && !signal.aborted; i++) {
@@ -247,7 +249,41 @@ export function createRunner(opts: RunnerOptions): Runner {
       if (last.ok) break
       steps.push(step(clock.now(), `verification ${i + 1}/${attempts}: still failing: ${last.summary}`))
     }
-    if (signal.aborted || !last) return
+    return signal.aborted ? undefined : last
+  }
+
+  /**
+   * Still failing after a rollout that pinned a new commit: the revision
+   * before it may be the healthy one. Restored once (recycle.rollback: auto),
+   * then the site is verified again. Not when the pin did not change: the
+   * revision before runs the same code.
+   */
+  function mayRollBack(site: SiteConfig, rec: RecycleRecord): boolean {
+    return site.recycle.rollback === 'auto' && rec.strategy === 'rollout' && rec.state === 'succeeded' && executor.rollBack !== undefined
+      && rec.revisionBefore !== undefined && rec.commit !== undefined && rec.commit !== rec.commitBefore
+  }
+
+  async function verify(site: SiteConfig, rec: RecycleRecord, signal: AbortSignal): Promise<void> {
+    const { delayMs, attempts } = site.recycle.verify
+    const steps = [...rec.steps, step(clock.now(), `verifying: probing ${site.name} again in ${Math.round(delayMs / 1000)} s (up to ${attempts} tries)`)]
+    let last = await probeUntilOk(site, steps, signal)
+    if (!last) return
+    let state: RecycleRecord['state'] = rec.state
+    if (!last.ok && mayRollBack(site, rec)) {
+      const because = `still failing on ${rec.commit!.slice(0, 12)} after the rollout: ${last.summary}`
+      const rolled = await executor.rollBack!(site, { toRevision: rec.revisionBefore!, because, recycleId: rec.id, step: (m) => steps.push(step(clock.now(), m)), signal })
+      if (signal.aborted) return
+      if (rolled.state === 'succeeded') {
+        state = 'rolled-back'
+        steps.push(step(clock.now(), `rolled-back: ${rolled.message}${rec.commitBefore ? ` (back on ${rec.commitBefore.slice(0, 12)})` : ''}; verifying again`))
+        metrics.recycles.inc({ site: site.name, strategy: rec.strategy, outcome: 'rolled-back' })
+        log.warn({ site: site.name, recycle: rec.id }, `rolled back: ${because}`)
+        last = await probeUntilOk(site, steps, signal)
+        if (!last) return
+      } else {
+        steps.push(step(clock.now(), `rollback failed: ${rolled.state === 'failed' ? rolled.reason : rolled.reason}`))
+      }
+    }
     const ok = last.ok
     const msg = ok
       ? `recovered: ${last.summary}`
@@ -255,7 +291,7 @@ export function createRunner(opts: RunnerOptions): Runner {
     steps.push(step(clock.now(), msg))
     const seen = last
     await updateRecord(site.name, rec.id, (cur, s) => {
-      let next = putRecord(s, { ...cur, steps, verification: ok ? 'recovered' : 'recycle-did-not-help' })
+      let next = putRecord(s, { ...cur, state, steps, verification: ok ? 'recovered' : 'recycle-did-not-help' })
       next = recycleFinished(verified({ ...next, lastVerdict: boundVerdict(seen) }, ok), true)
       return next
     })

@@ -51,6 +51,9 @@ export const RecycleRecordSchema = Type.Object({
   finishedAt: Type.Optional(Type.String()),
   /** After a succeeded recycle: did probing the site again show it healthy? */
   verification: Type.Optional(Type.Enum(VERIFICATIONS)),
+  /** The workload's template revision and pinned commit before this recycle (a rollback restores them). */
+  revisionBefore: Type.Optional(Type.Integer()),
+  commitBefore: Type.Optional(Type.String()),
   /** Identical skips in a row are one record: how many, and the last one's time. */
   repeats: Type.Optional(Type.Integer({ minimum: 1 })),
   lastAt: Type.Optional(Type.String()),

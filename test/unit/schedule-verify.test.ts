@@ -7,7 +7,7 @@ import t from 'tap'
 import { createProber } from '../../src/triggers/probe.ts'
 import { startSite } from '../fixtures/sites.ts'
 import { fakeExecutor } from '../fixtures/fake-executor.ts'
-import { testApp } from '../fixtures/app.ts'
+import { SECRETS, testApp } from '../fixtures/app.ts'
 
 const config = (url: string, schedule = '0 0 1 1 *', threshold = 2) => `
 sites:
@@ -109,4 +109,39 @@ t.test('only the leader probes', async (t) => {
   leader = true
   t.ok(await h.app.core.scheduler!.tick('shop'))
   t.equal(site.requests, 2)
+})
+
+t.test('did not help on a newly pinned commit → the revision before is restored once and verified again (rolled-back)', async (t) => {
+  const site = await startSite()
+  t.teardown(() => site.close())
+  const rollBacks: { toRevision: number; because: string }[] = []
+  const ex = {
+    ...fakeExecutor({ auto: { state: 'succeeded', message: 'rolled out', revisionBefore: 4, commitBefore: 'aaaaaaa0000' } }),
+    async rollBack(_site: unknown, o: { toRevision: number; because: string; step(m: string): void }) {
+      rollBacks.push({ toRevision: o.toRevision, because: o.because })
+      o.step('restored the pod template of revision 4')
+      site.set('healthy')
+      return { state: 'succeeded' as const, message: 'rolled back to revision 4: done' }
+    },
+  }
+  const h = await testApp({ config: config(site.origin, '0 0 1 1 *', 1), extra: { executor: ex, prober: createProber({ concurrency: 4 }), sleep: fast } })
+  t.teardown(() => h.app.close())
+  site.set('broken')
+  const op = { authorization: `Bearer ${SECRETS.recycleToken}`, 'content-type': 'application/json' }
+  const res = await h.app.inject({ method: 'POST', url: '/recycle', headers: op, payload: { site: 'shop', reason: 'new release', commit: 'bbbbbbb1111' } })
+  await h.app.core.recycler.idle()
+  const rec = h.app.core.recycler.get(res.json().id)!
+  t.same(rollBacks.map((r) => r.toRevision), [4], 'one rollback, to the revision before')
+  t.match(rollBacks[0]!.because, /still failing on bbbbbbb1111 after the rollout/)
+  t.equal(rec.state, 'rolled-back')
+  t.equal(rec.verification, 'recovered', 'verified again after the rollback')
+  t.match(rec.steps.map((s) => s.message).join('\n'), /rolled-back: rolled back to revision 4: done \(back on aaaaaaa0000\); verifying again[\s\S]*recovered/)
+  t.match((await h.app.inject({ method: 'GET', url: '/metrics' })).body, /outcome="rolled-back"\} 1/)
+  // The same pin as before: the revision before runs the same code; no rollback.
+  site.set('broken')
+  h.clock.advance(3600_000)
+  const same = await h.app.inject({ method: 'POST', url: '/recycle', headers: op, payload: { site: 'shop', reason: 'again', commit: 'aaaaaaa0000' } })
+  await h.app.core.recycler.idle()
+  t.equal(rollBacks.length, 1, 'no rollback when the pin did not change')
+  t.equal(h.app.core.recycler.get(same.json().id)!.verification, 'recycle-did-not-help')
 })
