@@ -17,6 +17,11 @@ import type { Executor } from './recycle/executor.ts'
 import { circuitOpen } from './recycle/policy.ts'
 import { createRunner, type CommitResolver, type Runner } from './recycle/runner.ts'
 import { createRecycler, type Recycler } from './recycle/service.ts'
+import { createOperator } from './recycle/operator.ts'
+import { createNotifier } from './notify/queue.ts'
+import type { NotifyTarget } from './notify/targets.ts'
+import type { Notifier } from './notify/types.ts'
+import operatorRoutes from './server/routes/operator.ts'
 import type { AppContext, Readiness } from './server/context.ts'
 import { registerJsonBody } from './server/plugins/body.ts'
 import { registerErrorHandling } from './server/plugins/errors.ts'
@@ -68,6 +73,10 @@ export interface AppOptions {
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>
   /** How often the leader looks for recycles to run or adopt (tests: faster). */
   sweepEveryMs?: number
+  /** Notification receivers, resolved from the environment (main: notify/targets.ts). */
+  notifyTargets?: NotifyTarget[]
+  /** Retries of a notification: the first backoff (tests: shorter). */
+  notifyBackoffMs?: number
 }
 
 export interface Core {
@@ -75,6 +84,7 @@ export interface Core {
   metrics: Metrics
   recycler: Recycler
   intake: Intake
+  notifier: Notifier
   runner?: Runner
   scheduler?: Scheduler
   facts: SiteFactsBook
@@ -107,6 +117,11 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     if (site) metrics.circuitOpen.set({ site: name }, circuitOpen(s, site, clock.now()) ? 1 : 0)
   })
   const isLeader = (): boolean => (opts.isLeader?.() ?? true) && store.ready().ready
+  const notifier: Notifier = createNotifier({
+    targets: opts.notifyTargets ?? [], clock, logger, counter: metrics.notifications,
+    ...(config.service.publicUrl ? { publicUrl: config.service.publicUrl } : {}),
+    ...(opts.notifyBackoffMs !== undefined ? { backoffMs: opts.notifyBackoffMs } : {}),
+  })
   const facts = createSiteFacts({ clock, logger, ...(opts.executor ? { executor: opts.executor } : {}), ...(opts.commits ? { commits: opts.commits } : {}) })
   const runner = opts.executor && !config.service.dryRun
     ? createRunner({
@@ -116,10 +131,12 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       ...(opts.sleep ? { sleep: opts.sleep } : {}),
       ...(opts.sweepEveryMs ? { sweepEveryMs: opts.sweepEveryMs } : {}),
       onFinished: (site) => { void facts.refresh(site).catch(() => undefined) },
+      notifier,
     })
     : undefined
-  const recycler = createRecycler({ config, store, metrics, clock, logger, ...(opts.executor ? { executor: opts.executor } : {}), ...(runner ? { runner } : {}) })
-  const intake = createIntake({ store, recycler, metrics, clock, logger })
+  const recycler = createRecycler({ config, store, metrics, clock, logger, notifier, ...(opts.executor ? { executor: opts.executor } : {}), ...(runner ? { runner } : {}) })
+  const intake = createIntake({ store, recycler, metrics, clock, logger, notifier })
+  const operator = createOperator({ config, store, recycler, clock, logger, metrics, notifier, ...(opts.executor ? { executor: opts.executor } : {}) })
   const scheduler = opts.prober
     ? createScheduler({
       sites: config.sites, prober: opts.prober, intake, clock, logger, metrics,
@@ -142,7 +159,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     startedAt: new Date(clock.now()).toISOString(),
     identity,
     isLeader,
-    store, metrics, recycler, intake, facts,
+    store, metrics, recycler, operator, intake, facts,
     ...(scheduler ? { scheduler } : {}),
     readiness,
     mode: { cluster: opts.executor ? 'connected' : 'none', ...(opts.note ? { note: opts.note } : {}) },
@@ -163,7 +180,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     routerOptions: { maxParamLength: 200 },
     return503OnClosing: true,
   })
-  app.decorate('core', { store, metrics, recycler, intake, facts, ...(runner ? { runner } : {}), ...(scheduler ? { scheduler } : {}) })
+  app.decorate('core', { store, metrics, recycler, intake, facts, notifier, ...(runner ? { runner } : {}), ...(scheduler ? { scheduler } : {}) })
   app.setValidatorCompiler(validatorCompiler)
 
   // 1. Errors first, so every later failure answers { code, message }.
@@ -185,6 +202,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   // 5. Routes, each given the context it calls.
   await app.register(webhookJenkins, ctx)
   await app.register(recycleRoutes, ctx)
+  await app.register(operatorRoutes, ctx)
   await app.register(statusRoute, ctx)
   await app.register(serviceRoutes, ctx)
 
@@ -202,6 +220,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.addHook('onClose', async () => {
     await scheduler?.stop()
     await recycler.close()
+    await notifier.close()
     await facts.idle()
     await opts.prober?.close()
     await store.close()

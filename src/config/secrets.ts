@@ -1,5 +1,14 @@
-// Secrets come only from the environment (a Kubernetes Secret), never from
-// the config file, and are never logged or put in a process argument.
+// Secrets come only from the environment (a Kubernetes Secret, as
+// variables or a mounted file), never from the config file, and are never
+// logged or put in a process argument.
+
+import { readFileSync } from 'node:fs'
+
+/** An operator and their token: every pause, approval, reset and manual recycle records the name. */
+export interface OperatorToken {
+  name: string
+  token: string
+}
 
 export interface Secrets {
   /** HMAC-SHA256 key for X-Recycler-Signature. */
@@ -10,6 +19,26 @@ export interface Secrets {
   recycleToken?: string
   /** Password for the git remote (ls-remote). */
   gitToken?: string
+  /** Named operator tokens (KUBE_RECYCLER_OPERATOR_TOKENS_FILE); recycleToken is the operator named `operator`. */
+  operators?: OperatorToken[]
+}
+
+/**
+ * `name: token` lines (a mounted Secret); blank lines and `#` comments are
+ * skipped. Throws with the line number (never the token) when a line is not
+ * that shape or a name repeats.
+ */
+export function parseOperatorTokens(text: string, source: string): OperatorToken[] {
+  const out: OperatorToken[] = []
+  text.split(/\r?\n/).forEach((line, i) => {
+    const l = line.trim()
+    if (l === '' || l.startsWith('#')) return
+    const m = /^([a-z0-9][a-z0-9._@-]{0,62})\s*:\s*(\S{16,})$/i.exec(l)
+    if (!m) throw new Error(`${source} line ${i + 1}: must be "name: token" (a name of letters, digits, . _ @ -; a token of at least 16 characters)`)
+    if (out.some((o) => o.name === m[1])) throw new Error(`${source} line ${i + 1}: operator "${m[1]}" is named twice`)
+    out.push({ name: m[1]!, token: m[2]! })
+  })
+  return out
 }
 
 export function secretsFromEnv(env: NodeJS.ProcessEnv = process.env): Secrets {
@@ -26,10 +55,20 @@ export function secretsFromEnv(env: NodeJS.ProcessEnv = process.env): Secrets {
   if (webhookToken) out.webhookToken = webhookToken
   if (recycleToken) out.recycleToken = recycleToken
   if (gitToken) out.gitToken = gitToken
+  const tokensFile = pick('KUBE_RECYCLER_OPERATOR_TOKENS_FILE')
+  if (tokensFile) {
+    let text: string
+    try {
+      text = readFileSync(tokensFile, 'utf8')
+    } catch (e) {
+      throw new Error(`KUBE_RECYCLER_OPERATOR_TOKENS_FILE: cannot read ${tokensFile} (${(e as NodeJS.ErrnoException).code ?? 'error'})`)
+    }
+    out.operators = parseOperatorTokens(text, 'KUBE_RECYCLER_OPERATOR_TOKENS_FILE')
+  }
   return out
 }
 
 /** Every secret value, for the log redaction of values that slip into free text. */
 export function secretValues(s: Secrets): string[] {
-  return [s.webhookSecret, s.webhookToken, s.recycleToken, s.gitToken].filter((v): v is string => v !== undefined)
+  return [s.webhookSecret, s.webhookToken, s.recycleToken, s.gitToken, ...(s.operators ?? []).map((o) => o.token)].filter((v): v is string => v !== undefined)
 }

@@ -20,6 +20,8 @@ import { findRecord, putRecord, step } from '../state/records.ts'
 import type { RecycleRecord, SiteState } from '../state/schema.ts'
 import type { StateStore } from '../state/store.ts'
 import type { Metrics } from '../status/metrics.ts'
+import type { Notifier } from '../notify/types.ts'
+import { hasWaiting, review } from './control.ts'
 import type { Executor, RunOutcome } from './executor.ts'
 
 export interface CommitResolver {
@@ -60,6 +62,8 @@ export interface RunnerOptions {
   sweepEveryMs?: number
   /** Steps of a running recycle reach the store at most this often. */
   flushEveryMs?: number
+  /** Outcomes are announced from here: only the leader runs, so once per service. */
+  notifier?: Notifier
 }
 
 type Mode = 'claim' | 'adopt' | 'verify'
@@ -79,6 +83,29 @@ export function createRunner(opts: RunnerOptions): Runner {
   const stopAll = new AbortController()
   let timer: NodeJS.Timeout | undefined
   let stopped = false
+  const reviewing = new Set<string>()
+  const notice = (r: RecycleRecord, event: Parameters<Notifier['notify']>[0]['event'], message: string): void =>
+    opts.notifier?.notify({ event, site: r.site, message, recycle: { id: r.id, state: r.state, url: `/recycles/${r.id}` } })
+
+  /**
+   * Approvals past their time and window-waiting requests (review() decides,
+   * purely); written only when something changes. The write's own change
+   * event kicks the site again, and a released record is claimed.
+   */
+  function reviewSite(site: SiteConfig): void {
+    if (reviewing.has(site.name) || !review(store.get(site.name), site, clock.now())) return
+    reviewing.add(site.name)
+    void store.update(site.name, (s) => {
+      const r = review(s, site, clock.now())
+      return r ? { next: r.next, result: r.changed } : { result: [] }
+    }).then((changed) => {
+      for (const r of changed) {
+        log.info({ site: site.name, recycle: r.id, state: r.state }, r.steps.at(-1)?.message ?? r.state)
+        if (r.state === 'expired') notice(r, 'recycle-expired', r.reason ?? 'expired')
+      }
+    }, (e: unknown) => log.warn({ site: site.name, code: isAppError(e) ? e.code : undefined }, 'could not review the waiting recycles; the next sweep tries again'))
+      .finally(() => reviewing.delete(site.name))
+  }
 
   /** Writes a change to one record; `undefined` when the record is gone or `when` refuses. */
   function updateRecord(site: string, id: string, change: (r: RecycleRecord, s: SiteState) => SiteState | undefined): Promise<boolean> {
@@ -93,6 +120,7 @@ export function createRunner(opts: RunnerOptions): Runner {
     if (stopped || !opts.isLeader()) return
     const site = sites.get(name)
     if (!site) return
+    if (hasWaiting(store.get(name))) reviewSite(site)
     for (const r of store.get(name).recycles) {
       if (r.dryRun || local.has(r.id)) continue
       if (r.state === 'pending') launch(site, r, 'claim')
@@ -210,6 +238,8 @@ export function createRunner(opts: RunnerOptions): Runner {
       return next
     })
     log.info({ site: site.name, recycle: live.id, state: outcome.state }, `recycle ${outcome.state}`)
+    if (outcome.state === 'succeeded') notice(final, 'recycle-succeeded', outcome.message)
+    else if (outcome.state === 'failed') notice(final, 'recycle-failed', outcome.reason)
     metrics.recycles.inc({ site: site.name, strategy: live.strategy, outcome: outcome.state })
     metrics.recycleSeconds.observe({ site: site.name, strategy: live.strategy }, (clock.now() - Date.parse(live.createdAt)) / 1000)
     opts.onFinished?.(site)
@@ -251,6 +281,7 @@ export function createRunner(opts: RunnerOptions): Runner {
     } else {
       log.error({ site: site.name, recycle: rec.id, commit: rec.commit }, msg)
       metrics.recycles.inc({ site: site.name, strategy: rec.strategy, outcome: 'did-not-help' })
+      notice(rec, 'recycle-did-not-help', msg)
       await executor.recordEvent?.(site, { type: 'Warning', reason: 'RecycleDidNotHelp', message: msg })
     }
     opts.onFinished?.(site)

@@ -13,6 +13,9 @@ export interface Metrics {
   circuitOpen: Gauge<'site'>
   probes: Counter<'site' | 'check' | 'ok'>
   stateWrites: Counter<'result'>
+  /** 1 while automatic recycles are paused: scope site (the site's own pause) or service. */
+  paused: Gauge<'site' | 'scope'>
+  notifications: Counter<'receiver' | 'result'>
 }
 
 export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics {
@@ -29,5 +32,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}): Metrics 
     circuitOpen: new Gauge({ name: 'kube_recycler_circuit_open', help: '1 while automatic recycles of the site are stopped', labelNames: ['site'], registers }),
     probes: new Counter({ name: 'kube_recycler_probes_total', help: 'Probe results by site and check', labelNames: ['site', 'check', 'ok'], registers }),
     stateWrites: new Counter({ name: 'kube_recycler_state_writes_total', help: 'Writes of the shared service state (ConfigMaps) by result: ok, conflict (another replica wrote first; retried), error', labelNames: ['result'], registers }),
+    paused: new Gauge({ name: 'kube_recycler_paused', help: '1 while an operator paused automatic recycles of the site (scope="site") or of the whole service (scope="service")', labelNames: ['site', 'scope'], registers }),
+    notifications: new Counter({ name: 'kube_recycler_notifications_total', help: 'Notifications by receiver and result: sent, retried (an attempt failed), failed (given up), dropped (queue full)', labelNames: ['receiver', 'result'], registers }),
   }
 }

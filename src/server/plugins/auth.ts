@@ -36,6 +36,8 @@ export interface WebhookAuth {
 declare module 'fastify' {
   interface FastifyRequest {
     needsSignature?: boolean
+    /** The operator's name, once operatorAuth accepted the token. */
+    operator?: string
   }
 }
 
@@ -79,13 +81,26 @@ export function webhookAuth(secrets: Secrets, clock: Clock): WebhookAuth {
   }
 }
 
-/** Operator routes: `Authorization: Bearer <KUBE_RECYCLER_RECYCLE_TOKEN>`. */
+/** Every operator token: the named ones, and KUBE_RECYCLER_RECYCLE_TOKEN as the operator named `operator`. */
+export function operatorTokens(secrets: Secrets): { name: string; token: string }[] {
+  return [...(secrets.recycleToken ? [{ name: 'operator', token: secrets.recycleToken }] : []), ...(secrets.operators ?? [])]
+}
+
+/**
+ * Operator routes: `Authorization: Bearer <operator token>`. Every token is
+ * compared (constant time each), so the answer's timing does not say which
+ * one nearly matched; the request then carries the operator's name.
+ */
 export function operatorAuth(secrets: Secrets): (request: FastifyRequest) => Promise<void> {
+  const tokens = operatorTokens(secrets)
   return async (request) => {
-    if (!secrets.recycleToken) throw Errors.unauthorized('operator authentication is not configured (set KUBE_RECYCLER_RECYCLE_TOKEN)')
+    if (tokens.length === 0) throw Errors.unauthorized('operator authentication is not configured (set KUBE_RECYCLER_RECYCLE_TOKEN or KUBE_RECYCLER_OPERATOR_TOKENS_FILE)')
     const c = credentials(request)
     if (c === undefined) throw Errors.unauthorized('missing credentials: send Authorization: Bearer <operator token>')
     if (c === 'malformed' || c.scheme !== 'bearer') throw Errors.unauthorized('Authorization must be "Bearer <operator token>"')
-    if (!safeEqual(c.secret, secrets.recycleToken)) throw Errors.unauthorized('the token is not valid')
+    let who: string | undefined
+    for (const t of tokens) if (safeEqual(c.secret, t.token) && who === undefined) who = t.name
+    if (who === undefined) throw Errors.unauthorized('the token is not valid')
+    request.operator = who
   }
 }
