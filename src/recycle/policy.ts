@@ -52,18 +52,17 @@ export function activeRecycle(s: SiteState): SiteState['recycles'][number] | und
 }
 
 /**
- * In order: dry-run plans; one recycle at a time; then, for automatic
- * requests only, a pause (the site's or the service's) and a maintenance
- * window skip; the cooldown; the circuit breaker (automatic only); notify
+ * In order, for automatic requests only: a pause (the site's or the
+ * service's) and a maintenance window skip. Then dry-run plans; one recycle
+ * at a time; the cooldown; the circuit breaker (automatic only); notify
  * mode plans; approve mode awaits an operator; outside every recycle window
  * the request waits. An operator's POST /recycle passes pause, windows and
  * modes: it is the operator deciding.
  */
 export function decide(s: SiteState, site: SiteConfig, req: PolicyRequest, now: number): PolicyDecision {
-  if (req.dryRun) return { kind: 'plan', reason: 'dry-run' }
-  const active = activeRecycle(s)
-  if (active) return { kind: 'skip', reason: `a recycle of this site is already ${active.state === 'waiting' ? 'waiting for a recycle window' : active.state === 'awaiting-approval' ? 'awaiting approval' : 'running'} (${active.id})` }
   const auto = req.source !== 'operator'
+  // A pause or a maintenance window is said even in dry-run: it is what the
+  // operator asked for, and what the answer must show.
   if (auto) {
     const sp = activePause(s.servicePause, now)
     if (sp) return { kind: 'skip', paused: true, reason: pauseWords('the service is', sp) }
@@ -74,6 +73,9 @@ export function decide(s: SiteState, site: SiteConfig, req: PolicyRequest, now: 
       if (m) return { kind: 'skip', reason: `maintenance window: no automatic recycle until ${m.until}` }
     }
   }
+  if (req.dryRun) return { kind: 'plan', reason: 'dry-run' }
+  const active = activeRecycle(s)
+  if (active) return { kind: 'skip', reason: `a recycle of this site is already ${active.state === 'waiting' ? 'waiting for a recycle window' : active.state === 'awaiting-approval' ? 'awaiting approval' : 'running'} (${active.id})` }
   const last = recentStarts(s, site, now).at(-1)
   if (last !== undefined && now - last < site.recycle.cooldownMs) {
     return { kind: 'skip', reason: `cooldown: the last recycle started ${Math.round((now - last) / 1000)} s ago (cooldown ${Math.round(site.recycle.cooldownMs / 1000)} s)` }

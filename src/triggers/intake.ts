@@ -18,7 +18,8 @@ import type { Metrics } from '../status/metrics.ts'
 import type { Notifier } from '../notify/types.ts'
 
 /** `planned`: a dry-run recorded what it would do; nothing changes in the cluster. */
-export const ACTIONS = ['none', 'recycle-requested', 'planned', 'duplicate', 'ignored'] as const
+/** `awaiting-approval`: recycle.mode approve; `waiting`: outside the recycle windows. */
+export const ACTIONS = ['none', 'recycle-requested', 'planned', 'duplicate', 'ignored', 'awaiting-approval', 'waiting'] as const
 export type Action = (typeof ACTIONS)[number]
 
 export interface Decision {
@@ -101,6 +102,7 @@ export function createIntake(opts: { store: StateStore; recycler: Recycler; metr
         const r = applied.record
         if (applied.decision.kind === 'skip') return { next, result: { ...plain, reason: r.reason ?? 'skipped', recycle: r } }
         if (applied.decision.kind === 'plan') return { next, result: { ...plain, action: 'planned', recycle: r } }
+        if (applied.decision.kind === 'await' || applied.decision.kind === 'wait') return { next, result: { ...plain, action: r.state === 'waiting' ? 'waiting' : 'awaiting-approval', reason: r.reason ?? obs.reason, recycle: r } }
         return { next, result: { ...plain, action: 'recycle-requested', recycle: r } }
       })
       if (decision.action === 'duplicate') {
