@@ -21,6 +21,7 @@ import type { RecycleRecord, SiteState } from '../state/schema.ts'
 import type { StateStore } from '../state/store.ts'
 import type { Metrics } from '../status/metrics.ts'
 import type { Notifier } from '../notify/types.ts'
+import { staleToAnnounce } from '../health/deadman.ts'
 import { hasWaiting, review } from './control.ts'
 import type { Executor, RunOutcome } from './executor.ts'
 
@@ -287,10 +288,25 @@ export function createRunner(opts: RunnerOptions): Runner {
     opts.onFinished?.(site)
   }
 
+  /** Jenkins silent past expectEvery: said once per silence, by the leader, remembered in the state. */
+  function announceStale(site: SiteConfig): void {
+    if (!opts.notifier || reviewing.has(`stale:${site.name}`) || !staleToAnnounce(store.get(site.name), site, clock.now())) return
+    reviewing.add(`stale:${site.name}`)
+    void store.update(site.name, (s) => {
+      const next = staleToAnnounce(s, site, clock.now())
+      return next ? { next, result: next.staleNoticeFor } : { result: undefined }
+    }).then((from) => {
+      if (from) opts.notifier?.notify({ event: 'jenkins-stale', site: site.name, message: `no Jenkins report since ${from} (expected every ${Math.round(site.jenkins.expectEveryMs! / 60_000)} min)` })
+    }, () => undefined).finally(() => reviewing.delete(`stale:${site.name}`))
+  }
+
   function sweep(): void {
     if (stopped) return
     if (opts.isLeader()) {
-      for (const name of sites.keys()) kick(name)
+      for (const [name, site] of sites) {
+        kick(name)
+        if (site.jenkins.expectEveryMs !== undefined) announceStale(site)
+      }
       return
     }
     if (local.size > 0) {

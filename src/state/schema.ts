@@ -164,6 +164,8 @@ export const SiteStateSchema = Type.Object({
   servicePause: Type.Optional(PauseSchema),
   /** POST /sites/{site}/reset: the circuit breaker counts only the starts after this. */
   lastReset: Type.Optional(Type.Object({ by: Type.String(), at: Type.String(), reason: Type.Optional(Type.String()) })),
+  /** The Jenkins silence (counted from this time) already announced as stale. */
+  staleNoticeFor: Type.Optional(Type.String()),
   /** Recycles, oldest first (bounded in count and bytes). */
   recycles: Type.Array(RecycleRecordSchema),
 }, { title: 'SiteState' })

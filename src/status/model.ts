@@ -8,6 +8,7 @@ import type { Verdict } from '../health/verdict.ts'
 import type { GitFacts } from './facts.ts'
 import type { Health, Pause, RecycleBrief, RecycleRecord } from '../state/schema.ts'
 import { windowsAt, type WindowView } from '../recycle/windows.ts'
+import { isStale } from '../health/deadman.ts'
 
 export interface SiteStatus {
   name: string
@@ -47,12 +48,8 @@ export function brief(r: RecycleRecord): RecycleBrief {
   return { ...rest, url: `/recycles/${r.id}` }
 }
 
-/** Is the site's Jenkins silent past expectEvery? Counted from the last report, or from when the service started watching it. */
-export function isStale(expectEveryMs: number | undefined, lastReportAt: string | undefined, since: string | undefined, now: number): boolean {
-  if (expectEveryMs === undefined) return false
-  const from = lastReportAt ?? since
-  return from !== undefined && now - Date.parse(from) > expectEveryMs
-}
+// The dead-man's switch lives in health/ (the leader announces it too).
+export { isStale }
 
 export function statusModel(ctx: AppContext): StatusModel {
   const now = ctx.clock.now()

@@ -168,3 +168,17 @@ t.test('reset: closes the circuit, lifts did-not-help, touches nothing else', as
   t.same(r.starts, s.starts, 'the cooldown still sees the last start')
   t.equal(decide(r, plain, { source: 'jenkins', dryRun: false }, min(41)).kind, 'run')
 })
+
+t.test('dead-man switch: a silence is announced once, a new report re-arms it', async (t) => {
+  const { staleToAnnounce } = await import('../../src/health/deadman.ts')
+  const watched = cfg('    jenkins: { jobs: [j], expectEvery: 30m }')
+  const s: SiteState = { ...emptySiteState('shop'), since: at(0) }
+  t.equal(staleToAnnounce(s, watched, min(30)), undefined, 'not yet silent past expectEvery')
+  const told = staleToAnnounce(s, watched, min(31))
+  t.equal(told?.staleNoticeFor, at(0), 'silent since the site was first watched: announce')
+  t.equal(staleToAnnounce(told!, watched, min(90)), undefined, 'the same silence: not again')
+  const reported: SiteState = { ...told!, lastReportAt: at(100) }
+  t.equal(staleToAnnounce(reported, watched, min(120)), undefined)
+  t.equal(staleToAnnounce(reported, watched, min(131))?.staleNoticeFor, at(100), 'a new silence after a report: announced again')
+  t.equal(staleToAnnounce(s, plain, min(1000)), undefined, 'no expectEvery: never stale')
+})
