@@ -53,7 +53,7 @@ export function approve(s: SiteState, site: SiteConfig, id: string, actor: Actor
   const r = awaiting(s, id, now)
   const at = iso(now)
   const record: RecycleRecord = {
-    ...r, state: 'pending',
+    ...r, state: 'pending', startAt: at,
     approval: { decision: 'approved', by: clip(actor.by, 100), at, ...(actor.reason ? { reason: clip(actor.reason) } : {}) },
     steps: [...r.steps, step(now, `approved by ${actor.by}${actor.reason ? `: ${actor.reason}` : ''}`)],
   }
@@ -105,7 +105,7 @@ export function review(s: SiteState, site: SiteConfig, now: number): Reviewed | 
       const open = windowsAt(site.recycleWindows, now).open
       if (!open || activePause(next.servicePause, now) || activePause(next.pause, now)) continue
       const at = iso(now)
-      const rec: RecycleRecord = { ...r, state: 'pending', steps: [...r.steps, step(now, `a recycle window is open (until ${open.until}) and the site still fails: released`)] }
+      const rec: RecycleRecord = { ...r, state: 'pending', startAt: at, steps: [...r.steps, step(now, `a recycle window is open (until ${open.until}) and the site still fails: released`)] }
       delete rec.reason
       const keep = Math.max(site.recycle.windowMs, site.recycle.cooldownMs)
       next = { ...putRecord(next, rec), starts: [...next.starts.filter((t) => now - Date.parse(t) < keep), at] }

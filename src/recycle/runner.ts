@@ -232,7 +232,7 @@ export function createRunner(opts: RunnerOptions): Runner {
     }
     await updateRecord(site.name, live.id, (_cur, s) => {
       let next = putRecord(s, final)
-      if (!ran) next = withoutStart(next, live.createdAt)
+      if (!ran) next = withoutStart(next, live.startAt ?? live.createdAt)
       // A recycle being verified still holds its failure episode, so a cron
       // tick during the verification cannot count the failure again.
       if (!willVerify) next = recycleFinished(next, ran)

@@ -78,6 +78,8 @@ export const RecycleRecordSchema = Type.Object({
   /** recycle.mode approve: until when it may be approved, and who decided. */
   expiresAt: Type.Optional(Type.String()),
   approval: Type.Optional(ApprovalSchema),
+  /** The start counted for it (cooldown, circuit) when that is not createdAt: approved or released later. */
+  startAt: Type.Optional(Type.String()),
   /** Identical skips in a row are one record: how many, and the last one's time. */
   repeats: Type.Optional(Type.Integer({ minimum: 1 })),
   lastAt: Type.Optional(Type.String()),

@@ -130,6 +130,7 @@ t.test('approve, reject, expiry', async (t) => {
   t.match(ok.record, { state: 'pending', approval: { decision: 'approved', by: 'alice', at: at(5), reason: 'go' } })
   t.equal(ok.record.reason, undefined, 'the waiting reason is gone')
   t.same(ok.next.starts, [at(5)], 'the start counts from the approval')
+  t.equal(ok.record.startAt, at(5), 'and the record says which start is its own')
   t.throws(() => approve(ok.next, approveMode, 'rc-a', alice, min(6)), { code: 'KR_CONFLICT', message: /is pending, not awaiting approval/ })
   t.throws(() => approve(a, approveMode, 'rc-zz', alice, min(6)), { code: 'KR_NOT_FOUND' })
   t.throws(() => approve(a, approveMode, 'rc-a', alice, min(30)), { code: 'KR_CONFLICT', message: /expired at/ })
@@ -151,6 +152,7 @@ t.test('review: a waiting request is released when its window opens, only if the
   t.match(rel.changed, [{ id: 'rc-w', state: 'pending' }])
   t.match(rel.changed[0]!.steps.at(-1)!.message, /a recycle window is open \(until 2026-12-02T01:00:00.000Z\) and the site still fails: released/)
   t.same(rel.next.starts, [new Date(opens).toISOString()])
+  t.equal(rel.changed[0]!.startAt, new Date(opens).toISOString())
   const recovered: SiteState = { ...w, health: 'healthy' }
   const gone = review(recovered, windowed, min(120))!
   t.match(gone.changed, [{ id: 'rc-w', state: 'expired', reason: 'the site recovered before a recycle window opened' }], 'recovered meanwhile: ended at once, never run')

@@ -204,6 +204,19 @@ t.test('approve mode: waits; approved by name runs; rejected and expired never r
   t.equal(ex.runs.length, 1, 'only the approved one ran')
 })
 
+t.test('an approved recycle that never acted gives its start back (the start is the approval\'s, not the request\'s)', async (t) => {
+  const ex = fakeExecutor({ auto: { state: 'skipped', reason: 'never acted' } })
+  const h = await testApp({ config: APPROVE, extra: { executor: ex } })
+  t.teardown(() => h.app.close())
+  const w = await webhook(h, 1)
+  h.clock.advance(60_000)
+  t.equal((await op(h.app, `/recycles/${w.recycle.id}/approve`)).status, 200)
+  await ex.waitRuns(1)
+  await h.app.core.recycler.idle()
+  t.equal(h.app.core.recycler.get(w.recycle.id)?.state, 'skipped')
+  t.same(h.app.core.store.get('shop').starts, [], 'no start left to count against the cooldown and the circuit')
+})
+
 t.test('operator tokens file: name: token lines, errors name the line, never the token', async (t) => {
   t.same(parseOperatorTokens('# ops\nalice: aaaaaaaaaaaaaaaaaaaa\n\nbob.smith : bbbbbbbbbbbbbbbbbbbb\n', 'f'), [{ name: 'alice', token: 'aaaaaaaaaaaaaaaaaaaa' }, { name: 'bob.smith', token: 'bbbbbbbbbbbbbbbbbbbb' }])
   t.throws(() => parseOperatorTokens('alice: short', 'f'), /^f line 1: must be "name: token"/)
