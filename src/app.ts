@@ -167,7 +167,11 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   store.start()
   // The dead-man's switch of a site that never had a report counts from when
   // the service first watched it, not from this process's start.
-  void store.loaded().then(() => Promise.all(config.sites.map((site) => store.update(site.name, (s) => (s.since ? { result: undefined } : { next: { ...s, since: new Date(clock.now()).toISOString() }, result: undefined })).catch(() => undefined))))
+  // A site new to the service also takes the service's pause, if one is on.
+  void store.loaded().then(() => {
+    const paused = operator.servicePause()
+    return Promise.all(config.sites.map((site) => store.update(site.name, (s) => (s.since ? { result: undefined } : { next: { ...s, since: new Date(clock.now()).toISOString(), ...(paused && !s.servicePause ? { servicePause: paused } : {}) }, result: undefined })).catch(() => undefined)))
+  })
 
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,

@@ -76,7 +76,8 @@ export async function serve(opts: ServeOptions = {}): Promise<Running> {
   if (!secrets.webhookSecret && !secrets.webhookToken) {
     logger.warn('no webhook secret or token set (KUBE_RECYCLER_WEBHOOK_SECRET / KUBE_RECYCLER_WEBHOOK_TOKEN): every webhook will be answered 401')
   }
-  if (!secrets.recycleToken) logger.warn('no operator token set (KUBE_RECYCLER_RECYCLE_TOKEN): POST /recycle will be answered 401')
+  if (!secrets.recycleToken && !secrets.operators?.length) logger.warn('no operator token set (KUBE_RECYCLER_RECYCLE_TOKEN or KUBE_RECYCLER_OPERATOR_TOKENS_FILE): the operator routes will be answered 401')
+  else logger.info({ operators: [...(secrets.recycleToken ? ['operator'] : []), ...(secrets.operators ?? []).map((o) => o.name)] }, 'operator tokens loaded')
 
   // Unique per process: a restarted container must not take itself for
   // the leader it was before (its old Lease runs out, or was released).

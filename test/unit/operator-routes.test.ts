@@ -119,6 +119,31 @@ t.test('the whole service paused: every site, every replica; a pause with until 
   t.match((await op(a.app, '/resume', { reason: 'over' })).json, { paused: null })
 })
 
+t.test('a site added to the config while the service is paused is paused too', async (t) => {
+  const objects = memoryObjectStore()
+  const one = `
+service: { rateLimit: { max: 1000, window: 1m } }
+sites:
+  - name: shop
+    target: { kind: Deployment, namespace: shop, name: web }
+    jenkins: { jobs: [shop-integrity] }
+`
+  const a = await testApp({ config: one, extra: { objects } })
+  t.teardown(() => a.app.close())
+  await op(a.app, '/pause', { reason: 'freeze' })
+  const b = await testApp({ extra: { objects } }) // shop, blog and pool: blog and pool are new
+  t.teardown(() => b.app.close())
+  await waitUntil(() => b.app.core.store.get('blog').since !== undefined)
+  await webhook(b, 1, 'FAILURE', 'blog-integrity')
+  const r = await webhook(b, 2, 'FAILURE', 'blog-integrity')
+  t.match(r.reason, /^paused: the service is paused by alice/)
+  t.match((await status(b.app)).service.paused, { by: 'alice', reason: 'freeze' })
+})
+
+async function waitUntil(f: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !f(); i++) await new Promise((r) => setTimeout(r, 10))
+}
+
 t.test('reset: closes the circuit and lifts did-not-help without a recycle, recorded', async (t) => {
   const ex = fakeExecutor({ auto: { state: 'succeeded', message: 'ok' } })
   const h = await testApp({ extra: { executor: ex }, config: `
