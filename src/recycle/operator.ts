@@ -127,11 +127,15 @@ export function createOperator(opts: OperatorOptions): Operator {
     },
   }
 
-  // The pause gauges follow the shared state on every replica.
-  store.onChange((name, s) => {
+  // The pause gauges follow the shared state on every replica, at each
+  // scrape: a pause with `until` ends without a write.
+  opts.metrics.refreshPaused = () => {
     const now = clock.now()
-    opts.metrics.paused.set({ site: name, scope: 'site' }, activePause(s.pause, now) ? 1 : 0)
-    opts.metrics.paused.set({ site: name, scope: 'service' }, activePause(s.servicePause, now) ? 1 : 0)
-  })
+    for (const name of sites.keys()) {
+      const s = store.get(name)
+      opts.metrics.paused.set({ site: name, scope: 'site' }, activePause(s.pause, now) ? 1 : 0)
+      opts.metrics.paused.set({ site: name, scope: 'service' }, activePause(s.servicePause, now) ? 1 : 0)
+    }
+  }
   return self
 }
