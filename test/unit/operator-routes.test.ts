@@ -351,3 +351,26 @@ t.test('OpenAPI: the operator routes are documented, with operationId and tag', 
   const s = doc.paths['/status'].get.responses['200'].content['application/json'].schema
   t.ok(s.properties.service.properties.paused, '/status documents service.paused')
 })
+
+t.test('the notifier owns its work: close() ends a hanging delivery and its retries at once, a full queue drops the oldest', async (t) => {
+  const { createNotifier } = await import('../../src/notify/queue.ts')
+  const { createMetrics } = await import('../../src/status/metrics.ts')
+  const { createLogger } = await import('../../src/logger.ts')
+  const { systemClock } = await import('../../src/clock.ts')
+  const hang = await receiver(t, () => { /* never answers */ })
+  const metrics = createMetrics()
+  const n = createNotifier({
+    targets: [{ name: 'hang', format: 'json', url: hang.url, secret: 'k', events: 'all', timeoutMs: 60_000 }],
+    clock: systemClock, logger: createLogger({ level: 'silent' }), counter: metrics.notifications, maxQueue: 2,
+  })
+  for (let i = 0; i < 4; i++) n.notify({ event: 'paused', message: `n${i}` })
+  await new Promise((r) => setTimeout(r, 100))
+  t.equal(hang.got.length, 1, 'one delivery in flight')
+  t.match(await metrics.registry.metrics(), /kube_recycler_notifications_total\{receiver="hang",result="dropped"\} 1/, 'four notices, one in flight, a queue of two: one dropped')
+  const t0 = Date.now()
+  await n.close()
+  t.ok(Date.now() - t0 < 1000, `closed in ${Date.now() - t0} ms though the receiver hangs with a 60 s timeout`)
+  n.notify({ event: 'resumed', message: 'after close' })
+  await new Promise((r) => setTimeout(r, 100))
+  t.equal(hang.got.length, 1, 'nothing is sent after close')
+})
