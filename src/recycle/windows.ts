@@ -102,8 +102,25 @@ export function openWindowStart(w: WindowConfig, now: number): number | undefine
   const f = compileCron(w.cron)
   const step = f.stepS * 1000
   const first = Math.floor(now / step) * step
-  for (let t = first; t > now - w.durationMs; t -= step) {
-    if (matchesAt(f, local(t, tzOf(w)))) return t
+  // Backwards, skipping whole days and hours that cannot match (with an
+  // hour's margin for a daylight-saving day, as nextWindowStart does).
+  for (let t = first; t > now - w.durationMs;) {
+    const l = local(t, tzOf(w))
+    if (!f.month.has(l.month) || !dayMatches(f, l)) {
+      const back = (l.hour * 3600 + l.minute * 60 + l.second) * 1000
+      t -= back > 3_600_000 ? back - 3_600_000 : back + step
+      continue
+    }
+    if (!f.hour.has(l.hour)) {
+      t -= (l.minute * 60 + l.second) * 1000 + step
+      continue
+    }
+    if (f.stepS === 1 && !f.minute.has(l.minute)) {
+      t -= l.second * 1000 + step
+      continue
+    }
+    if (matchesAt(f, l)) return t
+    t -= step
   }
   return undefined
 }
@@ -117,7 +134,11 @@ export function nextWindowStart(w: WindowConfig, now: number): number | undefine
   while (t < end) {
     const l = local(t, tzOf(w))
     if (!f.month.has(l.month) || !dayMatches(f, l)) {
-      t += ((23 - l.hour) * 3600 + (59 - l.minute) * 60 + (60 - l.second)) * 1000
+      // To the local midnight, less an hour: a day with a daylight-saving
+      // change (at night, not in its last hour) is 23 or 25 hours long; the
+      // next turn finishes it.
+      const toMidnight = ((23 - l.hour) * 3600 + (59 - l.minute) * 60 + (60 - l.second)) * 1000
+      t += toMidnight > 3_600_000 ? toMidnight - 3_600_000 : toMidnight
       continue
     }
     if (!f.hour.has(l.hour)) {

@@ -76,6 +76,12 @@ t.test('windows: cron, duration and time zone', async (t) => {
   // Weekdays only: Saturday 2026-12-05 and Sunday are skipped.
   t.equal(nextWindowStart({ cron: '0 9 * * 1-5', durationMs: 60_000 }, Date.parse('2026-12-04T10:00:00Z')), Date.parse('2026-12-07T09:00:00Z'))
   t.equal(nextWindowStart({ cron: '0 0 L * *', durationMs: 60_000 }, T0), Date.parse('2026-12-31T00:00:00Z'), 'L: the last day of the month')
+  // Sunday 2026-03-29 has 23 hours in Berlin: skipping it must not skip Monday 00:30.
+  t.equal(nextWindowStart({ cron: '30 0 * * 1', durationMs: 60_000, timezone: 'Europe/Berlin' }, Date.parse('2026-03-28T23:00:00Z')), Date.parse('2026-03-29T22:30:00Z'), 'across a daylight-saving change')
+  const weekdays = { cron: '0 2 * * 1-5', durationMs: 2 * 3_600_000 }
+  t.equal(openWindowStart(weekdays, Date.parse('2026-12-04T03:59:00Z')), Date.parse('2026-12-04T02:00:00Z'), 'Friday: open')
+  t.equal(openWindowStart(weekdays, Date.parse('2026-12-05T03:00:00Z')), undefined, 'Saturday: no window')
+  t.equal(openWindowStart({ cron: '0 23 * * 6', durationMs: 3 * 3_600_000 }, Date.parse('2026-12-06T01:00:00Z')), Date.parse('2026-12-05T23:00:00Z'), 'opened the day before (a non-matching day skipped backwards)')
   const seconds = { cron: '*/20 * * * * *', durationMs: 5000 }
   t.equal(openWindowStart(seconds, T0 + 4000), T0, 'six fields: second resolution')
   t.equal(openWindowStart(seconds, T0 + 5000), undefined)
