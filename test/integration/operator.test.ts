@@ -120,11 +120,12 @@ t.test('recycle windows: a request outside waits, acts when its window opens, an
   t.equal(await rollouts(ns), 1)
 
   // Recovered before the window opens: never acts.
-  await a.post('/webhooks/jenkins', report('SUCCESS'))
+  const rec = await a.post('/webhooks/jenkins', report('SUCCESS'))
+  t.equal(rec.json.reason, 'recovered', JSON.stringify(rec.json))
   await outside()
-  await a.post('/webhooks/jenkins', report('FAILURE'))
+  const w1 = await a.post('/webhooks/jenkins', report('FAILURE'))
   const w2 = await b.post('/webhooks/jenkins', report('FAILURE'))
-  t.equal(w2.json.action, 'waiting')
+  t.equal(w2.json.action, 'waiting', `${w1.json.reason} / ${w2.json.reason}`)
   await a.post('/webhooks/jenkins', report('SUCCESS'))
   const gone = await waitFor(async () => { const r = await record(a, w2.json.recycle.id); return r.state === 'expired' ? r : undefined }, { timeoutMs: 10_000, description: 'ended' })
   t.equal(gone.reason, 'the site recovered before a recycle window opened')
