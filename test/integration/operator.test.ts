@@ -43,6 +43,15 @@ async function leaderOf(replicas: Replica[]): Promise<{ leader: Replica; others:
   return { leader: found, others: replicas.filter((r) => r !== found) }
 }
 
+/** A webhook, retried on 503 as Jenkins retries (a replica whose API server is slow to answer is not ready). */
+async function hook(r: Replica, body: unknown) {
+  for (let i = 0; ; i++) {
+    const x = await r.post('/webhooks/jenkins', body)
+    if (x.status !== 503 || i >= 20) return x
+    await sleep(500)
+  }
+}
+
 const record = async (r: Replica, id: string) => (await r.get(`/recycles/${id}`)).json
 const sleep = (ms: number) => new Promise((res) => setTimeout(res, ms))
 
@@ -67,8 +76,8 @@ t.test('a paused site ignores a FAILURE and stays paused across a restart of eve
   t.match(p.json.paused, { by: 'alice', reason: 'deploy freeze' })
   for (const r of replicas) await r.restart('SIGTERM')
   await leaderOf(replicas)
-  const f1 = await b.post('/webhooks/jenkins', report('FAILURE'))
-  const f2 = await a.post('/webhooks/jenkins', report('FAILURE'))
+  const f1 = await hook(b, report('FAILURE'))
+  const f2 = await hook(a, report('FAILURE'))
   t.equal(f1.status, 202)
   t.equal(f2.json.action, 'none')
   t.equal(f2.json.health, 'failing', 'the verdict is taken')
@@ -84,7 +93,7 @@ t.test('a paused site ignores a FAILURE and stays paused across a restart of eve
   t.ok(events.items.length >= 1, 'an Event on the workload says it')
   const r = await b.post('/sites/shop/resume', { reason: 'freeze over' }, BOB)
   t.match(r.json, { site: 'shop', paused: null, was: { by: 'alice' } })
-  const f3 = await a.post('/webhooks/jenkins', report('FAILURE'))
+  const f3 = await hook(a, report('FAILURE'))
   t.equal(f3.json.action, 'recycle-requested', 'resumed: the next FAILURE recycles')
   const done = await waitFor(async () => ((await record(b, f3.json.recycle.id)).state === 'succeeded' ? true : undefined), { timeoutMs: 60_000, description: 'the recycle succeeded' })
   t.ok(done)
@@ -102,8 +111,8 @@ t.test('recycle windows: a request outside waits, acts when its window opens, an
   const outside = async () => waitFor(() => { const s = new Date().getUTCSeconds() % 30; return s >= 9 && s <= 17 }, { timeoutMs: 35_000, intervalMs: 100, description: 'outside a window' })
 
   await outside()
-  await a.post('/webhooks/jenkins', report('FAILURE'))
-  const w = await b.post('/webhooks/jenkins', report('FAILURE'))
+  await hook(a, report('FAILURE'))
+  const w = await hook(b, report('FAILURE'))
   t.equal(w.json.action, 'waiting')
   t.match(w.json.reason, /^outside the recycle windows: waiting for the next one/)
   const id = w.json.recycle.id
@@ -120,13 +129,13 @@ t.test('recycle windows: a request outside waits, acts when its window opens, an
   t.equal(await rollouts(ns), 1)
 
   // Recovered before the window opens: never acts.
-  const rec = await a.post('/webhooks/jenkins', report('SUCCESS'))
-  t.equal(rec.json.reason, 'recovered', JSON.stringify(rec.json))
+  const rec = await hook(a, report('SUCCESS'))
+  t.equal(rec.json.reason, 'recovered', 'the site recovered (the episode with its recycle is over)')
   await outside()
-  const w1 = await a.post('/webhooks/jenkins', report('FAILURE'))
-  const w2 = await b.post('/webhooks/jenkins', report('FAILURE'))
+  const w1 = await hook(a, report('FAILURE'))
+  const w2 = await hook(b, report('FAILURE'))
   t.equal(w2.json.action, 'waiting', `${w1.json.reason} / ${w2.json.reason}`)
-  await a.post('/webhooks/jenkins', report('SUCCESS'))
+  await hook(a, report('SUCCESS'))
   const gone = await waitFor(async () => { const r = await record(a, w2.json.recycle.id); return r.state === 'expired' ? r : undefined }, { timeoutMs: 10_000, description: 'ended' })
   t.equal(gone.reason, 'the site recovered before a recycle window opened')
   await waitFor(async () => Date.now() > opens + 30_000 + 2000, { timeoutMs: 40_000, intervalMs: 500 })
@@ -137,8 +146,8 @@ t.test('recycle windows: a request outside waits, acts when its window opens, an
   const m = haConfig(ns, '{ cooldown: 0s, timeout: 60s }', '    maintenance: [{ schedule: "* * * * *", duration: 1h }]')
   const c = await startReplica(t, { name: 'replica-c', configPath: m, namespace: ns })
   await leaderOf([c])
-  await c.post('/webhooks/jenkins', report('FAILURE'))
-  const blocked = await c.post('/webhooks/jenkins', report('FAILURE'))
+  await hook(c, report('FAILURE'))
+  const blocked = await hook(c, report('FAILURE'))
   t.equal(blocked.json.action, 'none')
   t.match(blocked.json.reason, /^maintenance window: no automatic recycle until /)
   t.ok((await c.get('/status')).json.sites[0].windows.maintenance.open, '/status shows the open maintenance window')
@@ -154,8 +163,8 @@ t.test('approve mode: approved on one replica runs on the leader, by name; rejec
   const { leader, others } = await leaderOf(replicas)
   const other = others[0]!
   const ask = async () => {
-    await leader.post('/webhooks/jenkins', report('FAILURE'))
-    const w = await other.post('/webhooks/jenkins', report('FAILURE'))
+    await hook(leader, report('FAILURE'))
+    const w = await hook(other, report('FAILURE'))
     t.equal(w.json.action, 'awaiting-approval')
     return w.json.recycle.id as string
   }
@@ -169,11 +178,11 @@ t.test('approve mode: approved on one replica runs on the leader, by name; rejec
   t.match(done.approval, { decision: 'approved', by: 'bob', reason: 'go' })
   t.equal(await rollouts(ns), 1)
 
-  await leader.post('/webhooks/jenkins', report('SUCCESS'))
+  await hook(leader, report('SUCCESS'))
   const id2 = await ask()
   const no = await leader.post(`/recycles/${id2}/reject`, {}, ALICE)
   t.match(no.json, { state: 'rejected', approval: { by: 'alice' } })
-  await leader.post('/webhooks/jenkins', report('SUCCESS'))
+  await hook(leader, report('SUCCESS'))
   const id3 = await ask()
   const ex = await waitFor(async () => { const r = await record(other, id3); return r.state === 'expired' ? r : undefined }, { timeoutMs: 15_000, description: 'expired' })
   t.match(ex.reason, /not approved before/)
@@ -209,15 +218,15 @@ t.test('notifications: a real receiver gets each event once per service, signed;
   const { leader, others } = await leaderOf(replicas)
   // The first failure reaches a replica that does not lead; the hanging and
   // failing receivers are busy with its notice when the second one arrives.
-  await others[0]!.post('/webhooks/jenkins', report('FAILURE'))
+  await hook(others[0]!, report('FAILURE'))
   const t0 = Date.now()
-  const w = await leader.post('/webhooks/jenkins', report('FAILURE'))
+  const w = await hook(leader, report('FAILURE'))
   t.equal(w.json.action, 'recycle-requested')
   const at = await waitFor(() => restartedAt(ns), { timeoutMs: 10_000, intervalMs: 50, description: 'patched' })
   const delay = Date.parse(at) - t0
   t.ok(delay < 1000, `first patch ${delay} ms after the verdict`)
   await waitFor(async () => ((await record(leader, w.json.recycle.id)).state === 'succeeded' ? true : undefined), { timeoutMs: 60_000 })
-  await others[0]!.post('/webhooks/jenkins', report('SUCCESS'))
+  await hook(others[0]!, report('SUCCESS'))
   const want = ['site-failing', 'recycle-requested', 'recycle-succeeded', 'site-recovered']
   await waitFor(() => good.got.length >= want.length, { timeoutMs: 15_000, description: 'the notices arrived' })
   await sleep(1000)
