@@ -17,6 +17,11 @@ import type { Executor } from './recycle/executor.ts'
 import { circuitOpen } from './recycle/policy.ts'
 import { createRunner, type CommitResolver, type Runner } from './recycle/runner.ts'
 import { createRecycler, type Recycler } from './recycle/service.ts'
+import { createOperator } from './recycle/operator.ts'
+import { createNotifier } from './notify/queue.ts'
+import type { NotifyTarget } from './notify/targets.ts'
+import type { Notifier } from './notify/types.ts'
+import operatorRoutes from './server/routes/operator.ts'
 import type { AppContext, Readiness } from './server/context.ts'
 import { registerJsonBody } from './server/plugins/body.ts'
 import { registerErrorHandling } from './server/plugins/errors.ts'
@@ -72,6 +77,10 @@ export interface AppOptions {
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>
   /** How often the leader looks for recycles to run or adopt (tests: faster). */
   sweepEveryMs?: number
+  /** Notification receivers, resolved from the environment (main: notify/targets.ts). */
+  notifyTargets?: NotifyTarget[]
+  /** Retries of a notification: the first backoff (tests: shorter). */
+  notifyBackoffMs?: number
 }
 
 export interface Core {
@@ -79,6 +88,7 @@ export interface Core {
   metrics: Metrics
   recycler: Recycler
   intake: Intake
+  notifier: Notifier
   runner?: Runner
   scheduler?: Scheduler
   facts: SiteFactsBook
@@ -112,6 +122,11 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     if (site) metrics.circuitOpen.set({ site: name }, circuitOpen(s, site, clock.now()) ? 1 : 0)
   })
   const isLeader = (): boolean => (opts.isLeader?.() ?? true) && store.ready().ready
+  const notifier: Notifier = createNotifier({
+    targets: opts.notifyTargets ?? [], clock, logger, counter: metrics.notifications,
+    ...(config.service.publicUrl ? { publicUrl: config.service.publicUrl } : {}),
+    ...(opts.notifyBackoffMs !== undefined ? { backoffMs: opts.notifyBackoffMs } : {}),
+  })
   const facts = createSiteFacts({ clock, logger, ...(opts.executor ? { executor: opts.executor } : {}), ...(opts.commits ? { commits: opts.commits } : {}) })
   const runner = opts.executor && !config.service.dryRun
     ? createRunner({
@@ -121,10 +136,12 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       ...(opts.sleep ? { sleep: opts.sleep } : {}),
       ...(opts.sweepEveryMs ? { sweepEveryMs: opts.sweepEveryMs } : {}),
       onFinished: (site) => { void facts.refresh(site).catch(() => undefined) },
+      notifier,
     })
     : undefined
-  const recycler = createRecycler({ config, store, metrics, clock, logger, ...(opts.executor ? { executor: opts.executor } : {}), ...(runner ? { runner } : {}) })
-  const intake = createIntake({ store, recycler, metrics, clock, logger })
+  const recycler = createRecycler({ config, store, metrics, clock, logger, notifier, ...(opts.executor ? { executor: opts.executor } : {}), ...(runner ? { runner } : {}) })
+  const intake = createIntake({ store, recycler, metrics, clock, logger, notifier })
+  const operator = createOperator({ config, store, recycler, clock, logger, metrics, notifier, ...(opts.executor ? { executor: opts.executor } : {}) })
   const scheduler = opts.prober
     ? createScheduler({
       sites: config.sites, prober: opts.prober, intake, clock, logger, metrics,
@@ -147,7 +164,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     startedAt: new Date(clock.now()).toISOString(),
     identity,
     isLeader,
-    store, metrics, recycler, intake, facts,
+    store, metrics, recycler, operator, intake, facts,
     ...(scheduler ? { scheduler } : {}),
     readiness,
     mode: { cluster: opts.executor ? 'connected' : 'none', ...(opts.note ? { note: opts.note } : {}) },
@@ -155,7 +172,11 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   store.start()
   // The dead-man's switch of a site that never had a report counts from when
   // the service first watched it, not from this process's start.
-  void store.loaded().then(() => Promise.all(config.sites.map((site) => store.update(site.name, (s) => (s.since ? { result: undefined } : { next: { ...s, since: new Date(clock.now()).toISOString() }, result: undefined })).catch(() => undefined))))
+  // A site new to the service also takes the service's pause, if one is on.
+  void store.loaded().then(() => {
+    const paused = operator.servicePause()
+    return Promise.all(config.sites.map((site) => store.update(site.name, (s) => (s.since ? { result: undefined } : { next: { ...s, since: new Date(clock.now()).toISOString(), ...(paused && !s.servicePause ? { servicePause: paused } : {}) }, result: undefined })).catch(() => undefined)))
+  })
 
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
@@ -171,7 +192,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     ...serverLimitOptions(config.service),
   })
   limitConnectionsPerClient(app, config.service)
-  app.decorate('core', { store, metrics, recycler, intake, facts, ...(runner ? { runner } : {}), ...(scheduler ? { scheduler } : {}) })
+  app.decorate('core', { store, metrics, recycler, intake, facts, notifier, ...(runner ? { runner } : {}), ...(scheduler ? { scheduler } : {}) })
   // The state gauges read the /status model at scrape time.
   metrics.observeState(() => scrapeState(ctx))
   app.setValidatorCompiler(validatorCompiler)
@@ -200,6 +221,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   // 5. Routes, each given the context it calls.
   await app.register(webhookJenkins, ctx)
   await app.register(recycleRoutes, ctx)
+  await app.register(operatorRoutes, ctx)
   await app.register(statusRoute, ctx)
   await app.register(serviceRoutes, ctx)
 
@@ -217,6 +239,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.addHook('onClose', async () => {
     await scheduler?.stop()
     await recycler.close()
+    await notifier.close()
     await facts.idle()
     await opts.prober?.close()
     await store.close()

@@ -20,6 +20,7 @@ import { createLeader, type Leader } from './triggers/leader.ts'
 import { createGitHeads } from './git/heads.ts'
 import type { CommitResolver } from './recycle/runner.ts'
 import { createProber } from './triggers/probe.ts'
+import { resolveTargets, targetSecrets } from './notify/targets.ts'
 
 /**
  * The cluster side, when there is a cluster: a kubeconfig file, or the
@@ -67,12 +68,17 @@ export async function serve(opts: ServeOptions = {}): Promise<Running> {
   const config = loadConfigFile(configPath)
   const secrets = secretsFromEnv(env)
   assertServiceSecrets(secrets)
-  const logger = createLogger({ secrets: secretValues(secrets), ...(env.LOG_LEVEL ? { level: env.LOG_LEVEL } : {}) })
+  // Receiver URLs carry secrets: resolved from the environment, redacted by value.
+  const notifyProblems: string[] = []
+  const notifyTargets = resolveTargets(config.notifications, env, notifyProblems)
+  if (notifyProblems.length > 0) throw new ConfigError(configPath, notifyProblems)
+  const logger = createLogger({ secrets: [...secretValues(secrets), ...targetSecrets(notifyTargets)], ...(env.LOG_LEVEL ? { level: env.LOG_LEVEL } : {}) })
   logger.info({ config: configPath, sites: config.sites.map((s) => s.name) }, 'configuration loaded')
   if (!secrets.webhookSecret && !secrets.webhookToken) {
     logger.warn('no webhook secret or token set (KUBE_RECYCLER_WEBHOOK_SECRET / KUBE_RECYCLER_WEBHOOK_TOKEN): every webhook will be answered 401')
   }
-  if (!secrets.recycleToken) logger.warn('no operator token set (KUBE_RECYCLER_RECYCLE_TOKEN): POST /recycle will be answered 401')
+  if (!secrets.recycleToken && !secrets.operators?.length) logger.warn('no operator token set (KUBE_RECYCLER_RECYCLE_TOKEN or KUBE_RECYCLER_OPERATOR_TOKENS_FILE): the operator routes will be answered 401')
+  else logger.info({ operators: [...(secrets.recycleToken ? ['operator'] : []), ...(secrets.operators ?? []).map((o) => o.name)] }, 'operator tokens loaded')
 
   // Unique per process: a restarted container must not take itself for
   // the leader it was before (its old Lease runs out, or was released).
@@ -98,7 +104,7 @@ export async function serve(opts: ServeOptions = {}): Promise<Running> {
   let app: FastifyInstance
   try {
     app = await buildApp({
-      config, secrets, logger, defaultMetrics: true, commits, prober, schedule: true, identity,
+      config, secrets, logger, defaultMetrics: true, commits, prober, schedule: true, identity, notifyTargets,
       ...(leader ? { isLeader: () => leader.isLeader() } : {}),
       ...(cluster.kube ? { objects: cluster.kube.objects(namespace), ping: () => cluster.kube!.ping() } : {}),
       ...(cluster.executor ? { executor: cluster.executor } : { note: cluster.note }),

@@ -9,11 +9,12 @@ import { parse as parseYaml, YAMLParseError } from 'yaml'
 import Value from 'typebox/value'
 import type { Static } from 'typebox'
 import { validate as validateCron } from 'node-cron'
-import { FileSchema, type CheckSchema, type RecycleSchema, type SiteSchema } from './schema.ts'
+import { FileSchema, type CheckSchema, type NotificationSchema, type RecycleSchema, type SiteSchema, type WindowSchema } from './schema.ts'
+import { windowProblem } from '../recycle/windows.ts'
 import { formatSchemaErrors } from './errors.ts'
 import { parseDuration } from './duration.ts'
 import { compileBodyPattern } from './pattern.ts'
-import type { CheckConfig, Config, JenkinsStatus, RecycleConfig, SiteConfig, SkipCause, StatusRange, Target, WorkloadKind } from './types.ts'
+import type { CheckConfig, Config, JenkinsStatus, NotificationConfig, RecycleConfig, SiteConfig, SkipCause, StatusRange, Target, WindowConfig, WorkloadKind } from './types.ts'
 
 export const EXAMPLE_CONFIG_PATH = fileURLToPath(new URL('../../config/example.yaml', import.meta.url))
 
@@ -30,8 +31,12 @@ type FileShape = Static<typeof FileSchema>
 type SiteShape = Static<typeof SiteSchema>
 type CheckShape = Static<typeof CheckSchema>
 type RecycleShape = Static<typeof RecycleSchema>
+type WindowShape = Static<typeof WindowSchema>
+type NotificationShape = Static<typeof NotificationSchema>
 
 const DEFAULT_RECYCLE: RecycleConfig = {
+  mode: 'auto',
+  approvalTimeoutMs: 30 * 60_000,
   strategy: 'rollout',
   cooldownMs: 10 * 60_000,
   maxPerWindow: 3,
@@ -124,10 +129,20 @@ function normalize(file: FileShape, problems: string[]): Config {
       probeConcurrency: s.probeConcurrency ?? 16,
       leaderElection: s.leaderElection ?? 'auto',
       leaseDurationMs: duration(s.leaseDuration, 'service.leaseDuration', problems, 15_000, 2000),
+      ...(s.publicUrl !== undefined ? { publicUrl: s.publicUrl.replace(/\/+$/, '') } : {}),
     },
     sites: [],
+    notifications: (file.notifications ?? []).map((n, i) => notification(n, `notifications[${i}]`, problems)),
   }
   if (config.service.timeouts.headersMs > config.service.timeouts.requestMs) problems.push('service.timeouts.headers: must not exceed service.timeouts.request')
+  if (s.publicUrl !== undefined && !/^https?:\/\/[^\s]+$/.test(s.publicUrl)) problems.push('service.publicUrl: must be an http(s) URL')
+  const notifyNames = new Set<string>()
+  config.notifications.forEach((n, i) => {
+    if (notifyNames.has(n.name)) problems.push(`notifications[${i}].name: duplicate notification name "${n.name}"`)
+    notifyNames.add(n.name)
+  })
+  const defaultMaintenance = windows(d.maintenance, 'defaults.maintenance', problems)
+  const defaultRecycleWindows = windows(d.recycleWindows, 'defaults.recycleWindows', problems)
   const defaultRecycle = recycle(d.recycle, DEFAULT_RECYCLE, 'defaults.recycle', problems)
   if (d.schedule !== undefined && !validateCron(d.schedule)) problems.push(`defaults.schedule: not a valid cron expression: ${JSON.stringify(d.schedule)}`)
 
@@ -139,7 +154,10 @@ function normalize(file: FileShape, problems: string[]): Config {
     const base = `sites[${i}]`
     if (names.has(site.name)) problems.push(`${base}.name: duplicate site name "${site.name}" (also sites[${names.get(site.name)}])`)
     names.set(site.name, i)
-    config.sites.push(normalizeSite(site, base, d, defaultRecycle, problems))
+    const normalized = normalizeSite(site, base, d, defaultRecycle, problems)
+    normalized.maintenance = site.maintenance !== undefined ? windows(site.maintenance, `${base}.maintenance`, problems) : defaultMaintenance
+    normalized.recycleWindows = site.recycleWindows !== undefined ? windows(site.recycleWindows, `${base}.recycleWindows`, problems) : defaultRecycleWindows
+    config.sites.push(normalized)
   })
   return config
 }
@@ -157,9 +175,42 @@ function trustProxy(value: false | string[] | undefined, path: string, problems:
   return [...value]
 }
 
+/** Maintenance windows and recycle windows: each cron and duration checked, named by its path. */
+function windows(ws: WindowShape[] | undefined, path: string, problems: string[]): WindowConfig[] {
+  return (ws ?? []).map((w, i) => {
+    const at = `${path}[${i}]`
+    const durationMs = duration(w.duration, `${at}.duration`, problems, 60_000, 1000)
+    const out: WindowConfig = { cron: w.schedule, durationMs, ...(w.timezone !== undefined ? { timezone: w.timezone } : {}) }
+    if (w.timezone !== undefined && !validTimezone(w.timezone)) {
+      problems.push(`${at}.timezone: unknown time zone "${w.timezone}"`)
+      return out
+    }
+    const why = windowProblem(out)
+    if (why) problems.push(`${at}.${why.startsWith('too long') ? 'duration' : 'schedule'}: ${why}`)
+    return out
+  })
+}
+
+function notification(n: NotificationShape, path: string, problems: string[]): NotificationConfig {
+  if ((n.urlEnv === undefined) === (n.urlFile === undefined)) problems.push(`${path}: give exactly one of urlEnv or urlFile (a webhook URL is a secret: never in this file)`)
+  if (n.secretEnv !== undefined && n.secretFile !== undefined) problems.push(`${path}: give at most one of secretEnv or secretFile`)
+  return {
+    name: n.name,
+    format: n.format ?? 'json',
+    events: [...(n.events ?? [])],
+    ...(n.urlEnv !== undefined ? { urlEnv: n.urlEnv } : {}),
+    ...(n.urlFile !== undefined ? { urlFile: n.urlFile } : {}),
+    ...(n.secretEnv !== undefined ? { secretEnv: n.secretEnv } : {}),
+    ...(n.secretFile !== undefined ? { secretFile: n.secretFile } : {}),
+    timeoutMs: duration(n.timeout, `${path}.timeout`, problems, 5000, 100),
+  }
+}
+
 function recycle(r: RecycleShape | undefined, base: RecycleConfig, path: string, problems: string[]): RecycleConfig {
   if (!r) return { ...base, verify: { ...base.verify }, skipWhen: [...base.skipWhen] }
   return {
+    mode: r.mode ?? base.mode,
+    approvalTimeoutMs: duration(r.approvalTimeout, `${path}.approvalTimeout`, problems, base.approvalTimeoutMs, 1000),
     strategy: r.strategy ?? base.strategy,
     cooldownMs: duration(r.cooldown, `${path}.cooldown`, problems, base.cooldownMs),
     maxPerWindow: r.maxPerWindow ?? base.maxPerWindow,
@@ -246,6 +297,8 @@ function normalizeSite(site: SiteShape, base: string, d: NonNullable<FileShape['
     successThreshold: site.successThreshold ?? d.successThreshold ?? 1,
     recycle: recycleCfg,
     ...(git ? { git } : {}),
+    maintenance: [],
+    recycleWindows: [],
   }
   if (site.schedule !== undefined && checks.length === 0) problems.push(`${base}.schedule: needs at least one entry in checks`)
   return out

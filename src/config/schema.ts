@@ -4,7 +4,7 @@
 // passes is reported together, each named by its path.
 
 import Type from 'typebox'
-import { STRATEGIES } from './types.ts'
+import { NOTIFY_EVENTS, RECYCLE_MODES, STRATEGIES } from './types.ts'
 
 const Duration = Type.Union([Type.String(), Type.Number()], { description: 'e.g. "90s", "10m", "1h30m", or milliseconds' })
 const Name = Type.String({ minLength: 1, maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' })
@@ -39,7 +39,27 @@ export const CheckSchema = Type.Object({
   certExpiryWarnDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 365 })),
 }, { additionalProperties: false })
 
+export const WindowSchema = Type.Object({
+  schedule: Type.String({ minLength: 1, description: 'cron expression: when the window opens' }),
+  duration: Duration,
+  timezone: Type.Optional(Type.String({ minLength: 1 })),
+}, { additionalProperties: false })
+const Windows = Type.Array(WindowSchema, { maxItems: 20 })
+
+export const NotificationSchema = Type.Object({
+  name: Name,
+  format: Type.Optional(Type.Enum(['json', 'slack'])),
+  events: Type.Optional(Type.Array(Type.Enum(NOTIFY_EVENTS), { minItems: 1 })),
+  urlEnv: Type.Optional(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$' })),
+  urlFile: Type.Optional(Type.String({ minLength: 1 })),
+  secretEnv: Type.Optional(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]*$' })),
+  secretFile: Type.Optional(Type.String({ minLength: 1 })),
+  timeout: Type.Optional(Duration),
+}, { additionalProperties: false })
+
 export const RecycleSchema = Type.Object({
+  mode: Type.Optional(Type.Enum(RECYCLE_MODES)),
+  approvalTimeout: Type.Optional(Duration),
   strategy: Type.Optional(Type.Enum(STRATEGIES)),
   cooldown: Type.Optional(Duration),
   maxPerWindow: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
@@ -78,6 +98,8 @@ export const SiteSchema = Type.Object({
   failureThreshold: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
   successThreshold: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
   recycle: Type.Optional(RecycleSchema),
+  maintenance: Type.Optional(Windows),
+  recycleWindows: Type.Optional(Windows),
   git: Type.Optional(Type.Object({
     repo: Type.String({ minLength: 1 }),
     branch: Type.Optional(Type.String({ minLength: 1 })),
@@ -106,6 +128,7 @@ export const FileSchema = Type.Object({
     probeConcurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
     leaderElection: Type.Optional(Type.Enum(['auto', 'on', 'off'])),
     leaseDuration: Type.Optional(Duration),
+    publicUrl: Type.Optional(Type.String({ minLength: 1 })),
   }, { additionalProperties: false })),
   defaults: Type.Optional(Type.Object({
     failureThreshold: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
@@ -114,6 +137,9 @@ export const FileSchema = Type.Object({
     timezone: Type.Optional(Type.String({ minLength: 1 })),
     failingStatuses: Type.Optional(Type.Array(JenkinsStatus, { minItems: 1 })),
     recycle: Type.Optional(RecycleSchema),
+    maintenance: Type.Optional(Windows),
+    recycleWindows: Type.Optional(Windows),
   }, { additionalProperties: false })),
   sites: Type.Array(SiteSchema, { minItems: 1 }),
+  notifications: Type.Optional(Type.Array(NotificationSchema, { maxItems: 20 })),
 }, { additionalProperties: false })

@@ -1,5 +1,14 @@
-// Secrets come only from the environment (a Kubernetes Secret), never from
-// the config file, and are never logged or put in a process argument.
+// Secrets come only from the environment (a Kubernetes Secret, as
+// variables or a mounted file), never from the config file, and are never
+// logged or put in a process argument.
+
+import { readFileSync } from 'node:fs'
+
+/** An operator and their token: every pause, approval, reset and manual recycle records the name. */
+export interface OperatorToken {
+  name: string
+  token: string
+}
 
 import { ConfigError } from './load.ts'
 
@@ -12,6 +21,26 @@ export interface Secrets {
   recycleToken?: string
   /** Password for the git remote (ls-remote). */
   gitToken?: string
+  /** Named operator tokens (KUBE_RECYCLER_OPERATOR_TOKENS_FILE); recycleToken is the operator named `operator`. */
+  operators?: OperatorToken[]
+}
+
+/**
+ * `name: token` lines (a mounted Secret); blank lines and `#` comments are
+ * skipped. Throws with the line number (never the token) when a line is not
+ * that shape or a name repeats.
+ */
+export function parseOperatorTokens(text: string, source: string): OperatorToken[] {
+  const out: OperatorToken[] = []
+  text.split(/\r?\n/).forEach((line, i) => {
+    const l = line.trim()
+    if (l === '' || l.startsWith('#')) return
+    const m = /^([a-z0-9][a-z0-9._@-]{0,62})\s*:\s*(\S{16,})$/i.exec(l)
+    if (!m) throw new Error(`${source} line ${i + 1}: must be "name: token" (a name of letters, digits, . _ @ -; a token of at least 16 characters)`)
+    if (out.some((o) => o.name === m[1])) throw new Error(`${source} line ${i + 1}: operator "${m[1]}" is named twice`)
+    out.push({ name: m[1]!, token: m[2]! })
+  })
+  return out
 }
 
 export function secretsFromEnv(env: NodeJS.ProcessEnv = process.env): Secrets {
@@ -28,15 +57,26 @@ export function secretsFromEnv(env: NodeJS.ProcessEnv = process.env): Secrets {
   if (webhookToken) out.webhookToken = webhookToken
   if (recycleToken) out.recycleToken = recycleToken
   if (gitToken) out.gitToken = gitToken
+  const tokensFile = pick('KUBE_RECYCLER_OPERATOR_TOKENS_FILE')
+  if (tokensFile) {
+    let text: string
+    try {
+      text = readFileSync(tokensFile, 'utf8')
+    } catch (e) {
+      throw new Error(`KUBE_RECYCLER_OPERATOR_TOKENS_FILE: cannot read ${tokensFile} (${(e as NodeJS.ErrnoException).code ?? 'error'})`)
+    }
+    out.operators = parseOperatorTokens(text, 'KUBE_RECYCLER_OPERATOR_TOKENS_FILE')
+  }
   return out
 }
 
 /** Every secret value, for the log redaction of values that slip into free text. */
 export function secretValues(s: Secrets): string[] {
-  return [s.webhookSecret, s.webhookToken, s.recycleToken, s.gitToken].filter((v): v is string => v !== undefined)
+  return [s.webhookSecret, s.webhookToken, s.recycleToken, s.gitToken, ...(s.operators ?? []).map((o) => o.token)].filter((v): v is string => v !== undefined)
 }
 
-const ENV_NAMES: Record<keyof Secrets, string> = {
+type StringSecret = Exclude<keyof Secrets, 'operators'>
+const ENV_NAMES: Record<StringSecret, string> = {
   webhookSecret: 'KUBE_RECYCLER_WEBHOOK_SECRET',
   webhookToken: 'KUBE_RECYCLER_WEBHOOK_TOKEN',
   recycleToken: 'KUBE_RECYCLER_RECYCLE_TOKEN',
@@ -54,13 +94,15 @@ const MIN_SECRET_LENGTH = 4
  */
 export function secretProblems(s: Secrets): string[] {
   const out: string[] = []
-  for (const key of Object.keys(ENV_NAMES) as Array<keyof Secrets>) {
-    const v = s[key]
-    if (v === undefined) continue
-    if (v.length < MIN_SECRET_LENGTH) out.push(`${ENV_NAMES[key]}: must be at least ${MIN_SECRET_LENGTH} characters (use e.g. \`openssl rand -hex 32\`)`)
+  const check = (name: string, v: string | undefined): void => {
+    if (v === undefined) return
+    if (v.length < MIN_SECRET_LENGTH) out.push(`${name}: must be at least ${MIN_SECRET_LENGTH} characters (use e.g. \`openssl rand -hex 32\`)`)
     // eslint-disable-next-line no-control-regex
-    else if (/["\\\u0000-\u001f\u007f]/.test(v)) out.push(`${ENV_NAMES[key]}: must not contain a double quote, a backslash or a control character`)
+    else if (/["\\\u0000-\u001f\u007f]/.test(v)) out.push(`${name}: must not contain a double quote, a backslash or a control character`)
   }
+  for (const key of Object.keys(ENV_NAMES) as StringSecret[]) check(ENV_NAMES[key], s[key])
+  // Named operator tokens are redacted by value too: the same rules, named by operator.
+  for (const o of s.operators ?? []) check(`KUBE_RECYCLER_OPERATOR_TOKENS_FILE (operator ${o.name})`, o.token)
   return out
 }
 

@@ -48,7 +48,44 @@ export interface GitConfig {
   cacheMs: number
 }
 
+/** `auto` restarts; `notify` does everything but the restart; `approve` waits for an operator. */
+export const RECYCLE_MODES = ['auto', 'notify', 'approve'] as const
+export type RecycleMode = (typeof RECYCLE_MODES)[number]
+
+/** A window that opens at every `cron` match and stays open `durationMs` (in `timezone`, default UTC). */
+export interface WindowConfig {
+  cron: string
+  durationMs: number
+  timezone?: string
+}
+
+/** What a notification receiver can be told. */
+export const NOTIFY_EVENTS = [
+  'site-failing', 'site-recovered',
+  'recycle-requested', 'recycle-succeeded', 'recycle-failed', 'recycle-rolled-back', 'recycle-did-not-help', 'recycle-skipped-circuit',
+  'recycle-approved', 'recycle-rejected', 'recycle-expired', 'site-reset',
+  'approval-needed', 'jenkins-stale', 'paused', 'resumed',
+] as const
+export type NotifyEvent = (typeof NOTIFY_EVENTS)[number]
+
+export interface NotificationConfig {
+  name: string
+  format: 'json' | 'slack'
+  /** Empty: every event. */
+  events: NotifyEvent[]
+  /** Where the URL (and, for json, the HMAC key) comes from: never the file itself. */
+  urlEnv?: string
+  urlFile?: string
+  secretEnv?: string
+  secretFile?: string
+  timeoutMs: number
+}
+
 export interface RecycleConfig {
+  /** auto | notify | approve. */
+  mode: RecycleMode
+  /** mode approve: a recycle not approved within this expires. */
+  approvalTimeoutMs: number
   strategy: StrategyName
   cooldownMs: number
   /** Circuit breaker: at most this many automatic recycles per window. */
@@ -99,6 +136,10 @@ export interface SiteConfig {
   successThreshold: number
   recycle: RecycleConfig
   git?: GitConfig
+  /** No automatic recycle inside any of these. */
+  maintenance: WindowConfig[]
+  /** When set, automatic recycles only inside one of these; outside, a request waits. */
+  recycleWindows: WindowConfig[]
 }
 
 export interface RateLimit { max: number; windowMs: number }
@@ -133,11 +174,14 @@ export interface ServiceConfig {
   leaderElection: 'auto' | 'on' | 'off'
   /** How long a Lease holds without renewal: a SIGKILLed leader is replaced within this. */
   leaseDurationMs: number
+  /** The service's address for people (links in Slack messages), e.g. https://recycler.example.com. */
+  publicUrl?: string
 }
 
 export interface Config {
   service: ServiceConfig
   sites: SiteConfig[]
+  notifications: NotificationConfig[]
 }
 
 export function targetLabel(t: Target): string {

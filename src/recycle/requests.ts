@@ -26,6 +26,8 @@ export interface RecycleRequest {
   dryRun?: boolean
   /** The failing checks say the cause is outside the pods (health/cause.ts). */
   outsideCause?: string
+  /** The operator's name (token name), for a manual recycle. */
+  by?: string
 }
 
 export function newRecycleId(now: number): string {
@@ -59,11 +61,29 @@ export function applyRequest(s: SiteState, site: SiteConfig, req: RecycleRequest
     state: 'pending',
     steps: [],
     createdAt: at,
+    ...(req.by ? { by: clip(req.by, 100) } : {}),
   }
   const decision = decide(s, site, { source: req.source, dryRun, ...(req.outsideCause !== undefined ? { outsideCause: req.outsideCause } : {}) }, ctx.now)
   if (decision.kind === 'plan') {
-    const record: RecycleRecord = { ...base, state: 'planned', finishedAt: at, steps: [step(ctx.now, `dry-run: planned ${strategy} of ${base.target} (${base.trigger.reason}); nothing changes in the cluster`)] }
+    const notify = decision.reason !== 'dry-run'
+    const record: RecycleRecord = {
+      ...base, state: 'planned', finishedAt: at,
+      ...(notify ? { reason: decision.reason } : {}),
+      steps: [step(ctx.now, `${notify ? 'notify mode' : 'dry-run'}: planned ${strategy} of ${base.target} (${base.trigger.reason}); nothing changes in the cluster`)],
+    }
     return { next: putRecord(s, record), record, decision }
+  }
+  if (decision.kind === 'await' || decision.kind === 'wait') {
+    // Not started: no start counted (cooldown, circuit) until it is released;
+    // the episode holds it, so further failures do not ask again.
+    const record: RecycleRecord = {
+      ...base,
+      state: decision.kind === 'await' ? 'awaiting-approval' : 'waiting',
+      reason: decision.reason,
+      ...(decision.kind === 'await' ? { expiresAt: decision.expiresAt } : {}),
+      steps: [step(ctx.now, `recycle requested by ${req.source}: ${base.trigger.reason}`), step(ctx.now, decision.reason)],
+    }
+    return { next: recycleStarted(putRecord(s, record)), record, decision }
   }
   if (decision.kind === 'skip') {
     const last = s.recycles.at(-1)

@@ -20,6 +20,9 @@ import { findRecord, putRecord, step } from '../state/records.ts'
 import type { RecycleRecord, SiteState } from '../state/schema.ts'
 import type { StateStore } from '../state/store.ts'
 import type { Metrics } from '../status/metrics.ts'
+import type { Notifier } from '../notify/types.ts'
+import { staleToAnnounce } from '../health/deadman.ts'
+import { hasWaiting, review } from './control.ts'
 import type { Executor, RunOutcome } from './executor.ts'
 import { pinCommit } from './pin.ts'
 
@@ -61,6 +64,8 @@ export interface RunnerOptions {
   sweepEveryMs?: number
   /** Steps of a running recycle reach the store at most this often. */
   flushEveryMs?: number
+  /** Outcomes are announced from here: only the leader runs, so once per service. */
+  notifier?: Notifier
 }
 
 type Mode = 'claim' | 'adopt' | 'verify'
@@ -80,6 +85,29 @@ export function createRunner(opts: RunnerOptions): Runner {
   const stopAll = new AbortController()
   let timer: NodeJS.Timeout | undefined
   let stopped = false
+  const reviewing = new Set<string>()
+  const notice = (r: RecycleRecord, event: Parameters<Notifier['notify']>[0]['event'], message: string): void =>
+    opts.notifier?.notify({ event, site: r.site, message, recycle: { id: r.id, state: r.state, url: `/recycles/${r.id}` } })
+
+  /**
+   * Approvals past their time and window-waiting requests (review() decides,
+   * purely); written only when something changes. The write's own change
+   * event kicks the site again, and a released record is claimed.
+   */
+  function reviewSite(site: SiteConfig): void {
+    if (reviewing.has(site.name) || !review(store.get(site.name), site, clock.now())) return
+    reviewing.add(site.name)
+    void store.update(site.name, (s) => {
+      const r = review(s, site, clock.now())
+      return r ? { next: r.next, result: r.changed } : { result: [] }
+    }).then((changed) => {
+      for (const r of changed) {
+        log.info({ site: site.name, recycle: r.id, state: r.state }, r.steps.at(-1)?.message ?? r.state)
+        if (r.state === 'expired') notice(r, 'recycle-expired', r.reason ?? 'expired')
+      }
+    }, (e: unknown) => log.warn({ site: site.name, code: isAppError(e) ? e.code : undefined }, 'could not review the waiting recycles; the next sweep tries again'))
+      .finally(() => reviewing.delete(site.name))
+  }
 
   /** Writes a change to one record; `undefined` when the record is gone or `when` refuses. */
   function updateRecord(site: string, id: string, change: (r: RecycleRecord, s: SiteState) => SiteState | undefined): Promise<boolean> {
@@ -94,6 +122,7 @@ export function createRunner(opts: RunnerOptions): Runner {
     if (stopped || !opts.isLeader()) return
     const site = sites.get(name)
     if (!site) return
+    if (hasWaiting(store.get(name))) reviewSite(site)
     for (const r of store.get(name).recycles) {
       if (r.dryRun || local.has(r.id)) continue
       if (r.state === 'pending') launch(site, r, 'claim')
@@ -219,13 +248,15 @@ export function createRunner(opts: RunnerOptions): Runner {
     }
     await updateRecord(site.name, live.id, (_cur, s) => {
       let next = putRecord(s, final)
-      if (!ran) next = withoutStart(next, live.createdAt)
+      if (!ran) next = withoutStart(next, live.startAt ?? live.createdAt)
       // A recycle being verified still holds its failure episode, so a cron
       // tick during the verification cannot count the failure again.
       if (!willVerify) next = recycleFinished(next, ran)
       return next
     })
     log.info({ site: site.name, recycle: live.id, state }, `recycle ${state}`)
+    if (outcome.state === 'succeeded') notice(final, 'recycle-succeeded', outcome.message)
+    else if (outcome.state === 'failed') notice(final, state === 'rolled-back' ? 'recycle-rolled-back' : 'recycle-failed', outcome.reason)
     metrics.recycles.inc({ site: site.name, strategy: live.strategy, outcome: state })
     metrics.recycleSeconds.observe({ site: site.name, strategy: live.strategy }, (clock.now() - Date.parse(live.createdAt)) / 1000)
     opts.onFinished?.(site)
@@ -277,6 +308,7 @@ export function createRunner(opts: RunnerOptions): Runner {
         state = 'rolled-back'
         steps.push(step(clock.now(), `rolled-back: ${rolled.message}${rec.commitBefore ? ` (back on ${rec.commitBefore.slice(0, 12)})` : ''}; verifying again`))
         metrics.recycles.inc({ site: site.name, strategy: rec.strategy, outcome: 'rolled-back' })
+        notice({ ...rec, state: 'rolled-back' }, 'recycle-rolled-back', `${because}; ${rolled.message}`)
         log.warn({ site: site.name, recycle: rec.id }, `rolled back: ${because}`)
         last = await probeUntilOk(site, steps, signal)
         if (!last) return
@@ -301,15 +333,31 @@ export function createRunner(opts: RunnerOptions): Runner {
     } else {
       log.error({ site: site.name, recycle: rec.id, commit: rec.commit }, msg)
       metrics.recycles.inc({ site: site.name, strategy: rec.strategy, outcome: 'did-not-help' })
+      notice(rec, 'recycle-did-not-help', msg)
       await executor.recordEvent?.(site, { type: 'Warning', reason: 'RecycleDidNotHelp', message: msg })
     }
     opts.onFinished?.(site)
   }
 
+  /** Jenkins silent past expectEvery: said once per silence, by the leader, remembered in the state. */
+  function announceStale(site: SiteConfig): void {
+    if (!opts.notifier || reviewing.has(`stale:${site.name}`) || !staleToAnnounce(store.get(site.name), site, clock.now())) return
+    reviewing.add(`stale:${site.name}`)
+    void store.update(site.name, (s) => {
+      const next = staleToAnnounce(s, site, clock.now())
+      return next ? { next, result: next.staleNoticeFor } : { result: undefined }
+    }).then((from) => {
+      if (from) opts.notifier?.notify({ event: 'jenkins-stale', site: site.name, message: `no Jenkins report since ${from} (expected every ${Math.round(site.jenkins.expectEveryMs! / 60_000)} min)` })
+    }, () => undefined).finally(() => reviewing.delete(`stale:${site.name}`))
+  }
+
   function sweep(): void {
     if (stopped) return
     if (opts.isLeader()) {
-      for (const name of sites.keys()) kick(name)
+      for (const [name, site] of sites) {
+        kick(name)
+        if (site.jenkins.expectEveryMs !== undefined) announceStale(site)
+      }
       return
     }
     if (local.size > 0) {

@@ -11,6 +11,7 @@ import { findRecord, putRecord, step } from '../state/records.ts'
 import type { RecycleRecord } from '../state/schema.ts'
 import type { StateStore } from '../state/store.ts'
 import type { Metrics } from '../status/metrics.ts'
+import type { Notifier } from '../notify/types.ts'
 import type { Executor } from './executor.ts'
 import { circuitOpen } from './policy.ts'
 import { applyRequest, newRecycleId, type RecycleRequest } from './requests.ts'
@@ -40,6 +41,8 @@ export interface RecyclerOptions {
   /** Absent: no cluster; every recycle is planned and recorded only. */
   executor?: Executor
   runner?: Runner
+  /** Requests are announced by the replica whose write made them: once per service. */
+  notifier?: Notifier
 }
 
 export function createRecycler(opts: RecyclerOptions): Recycler {
@@ -69,6 +72,16 @@ export function createRecycler(opts: RecyclerOptions): Recycler {
     ).catch(() => undefined))
   }
 
+  function announce(r: RecycleRecord): void {
+    const n = opts.notifier
+    if (!n) return
+    const recycle = { id: r.id, state: r.state, url: `/recycles/${r.id}` }
+    const base = { site: r.site, recycle, ...(r.by ? { by: r.by } : {}) }
+    if (r.state === 'awaiting-approval') n.notify({ ...base, event: 'approval-needed', message: `${r.target}: ${r.trigger.reason}; ${r.reason ?? ''}` })
+    else if (r.state === 'pending' || r.state === 'waiting' || (r.state === 'planned' && !r.dryRun)) n.notify({ ...base, event: 'recycle-requested', message: `${r.target} by ${r.trigger.source}${r.by ? ` (${r.by})` : ''}: ${r.trigger.reason}${r.reason ? `; ${r.reason}` : ''}` })
+    else if (r.state === 'skipped' && r.repeats === undefined && r.reason?.startsWith('circuit open')) n.notify({ ...base, event: 'recycle-skipped-circuit', message: r.reason })
+  }
+
   const self: Recycler = {
     dryRun,
     circuitOpen(name) {
@@ -95,6 +108,7 @@ export function createRecycler(opts: RecyclerOptions): Recycler {
       return r
     },
     requested(r) {
+      announce(r)
       if (r.state === 'planned') return plan(r)
       if (r.state === 'skipped') {
         metrics.recycles.inc({ site: r.site, strategy: r.strategy, outcome: 'skipped' })

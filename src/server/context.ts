@@ -5,6 +5,7 @@ import type { Logger } from 'pino'
 import type { Clock } from '../clock.ts'
 import type { Secrets } from '../config/secrets.ts'
 import type { Config } from '../config/types.ts'
+import type { Operator } from '../recycle/operator.ts'
 import type { Recycler } from '../recycle/service.ts'
 import type { Readiness, StateStore } from '../state/store.ts'
 import type { Metrics } from '../status/metrics.ts'
@@ -27,6 +28,7 @@ export interface AppContext {
   store: StateStore
   metrics: Metrics
   recycler: Recycler
+  operator: Operator
   intake: Intake
   facts: SiteFactsBook
   scheduler?: Scheduler

@@ -76,7 +76,7 @@ const bytes = (s: SiteState): number => Buffer.byteLength(JSON.stringify(s))
  */
 export function boundSiteState(s: SiteState, opts: { now: number; windowMs: number }): SiteState {
   const out: SiteState = { ...s, deliveries: s.deliveries.slice(-LIMITS.deliveries) }
-  const unfinished = (r: RecycleRecord): boolean => r.state === 'pending' || r.state === 'running' || r.verification === 'pending'
+  const unfinished = (r: RecycleRecord): boolean => r.state === 'pending' || r.state === 'running' || r.state === 'waiting' || r.state === 'awaiting-approval' || r.verification === 'pending'
   const inWindow = (r: RecycleRecord): boolean => opts.now - Date.parse(r.createdAt) < opts.windowMs
   let recycles = s.recycles
   if (recycles.length > LIMITS.recycles) {

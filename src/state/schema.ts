@@ -21,9 +21,32 @@ export const RecyclePlanSchema = Type.Object({
 })
 export type RecyclePlan = Static<typeof RecyclePlanSchema>
 
-/** `rolled-back`: the recycle's rollout failed and the revision before it was restored. */
-export const RECYCLE_STATES = ['planned', 'pending', 'running', 'succeeded', 'failed', 'rolled-back', 'skipped'] as const
+/**
+ * `rolled-back`: the recycle's rollout failed (or did not help) and the
+ * revision before it was restored. `awaiting-approval`: recycle.mode approve,
+ * waiting for an operator (then `pending`, `rejected`, or `expired` after
+ * approvalTimeout). `waiting`: outside every recycleWindow; the leader
+ * releases it (`pending`) when a window opens and the site still fails, or
+ * ends it (`expired`) when the site recovered meanwhile.
+ */
+export const RECYCLE_STATES = ['planned', 'pending', 'running', 'succeeded', 'failed', 'rolled-back', 'skipped', 'awaiting-approval', 'waiting', 'rejected', 'expired'] as const
 export type RecycleState = (typeof RECYCLE_STATES)[number]
+
+/** Who stopped automatic recycles, why, since when and (optionally) until when. */
+export const PauseSchema = Type.Object({
+  by: Type.String(),
+  reason: Type.String(),
+  since: Type.String(),
+  until: Type.Optional(Type.String()),
+}, { title: 'Pause' })
+export type Pause = Static<typeof PauseSchema>
+
+export const ApprovalSchema = Type.Object({
+  decision: Type.Enum(['approved', 'rejected']),
+  by: Type.String(),
+  at: Type.String(),
+  reason: Type.Optional(Type.String()),
+})
 
 export const VERIFICATIONS = ['pending', 'recovered', 'recycle-did-not-help'] as const
 
@@ -54,6 +77,13 @@ export const RecycleRecordSchema = Type.Object({
   /** The workload's template revision and pinned commit before this recycle (a rollback restores them). */
   revisionBefore: Type.Optional(Type.Integer()),
   commitBefore: Type.Optional(Type.String()),
+  /** The operator who asked for it (manual recycles), by token name. */
+  by: Type.Optional(Type.String()),
+  /** recycle.mode approve: until when it may be approved, and who decided. */
+  expiresAt: Type.Optional(Type.String()),
+  approval: Type.Optional(ApprovalSchema),
+  /** The start counted for it (cooldown, circuit) when that is not createdAt: approved or released later. */
+  startAt: Type.Optional(Type.String()),
   /** Identical skips in a row are one record: how many, and the last one's time. */
   repeats: Type.Optional(Type.Integer({ minimum: 1 })),
   lastAt: Type.Optional(Type.String()),
@@ -144,6 +174,14 @@ export const SiteStateSchema = Type.Object({
   deliveries: Type.Array(DeliverySchema),
   /** Start times (ISO) of recycles that acted, for the cooldown and the circuit breaker. */
   starts: Type.Array(Type.String()),
+  /** An operator paused automatic recycles of this site. */
+  pause: Type.Optional(PauseSchema),
+  /** An operator paused the whole service: a copy in every site's state, so one conditional write decides. */
+  servicePause: Type.Optional(PauseSchema),
+  /** POST /sites/{site}/reset: the circuit breaker counts only the starts after this. */
+  lastReset: Type.Optional(Type.Object({ by: Type.String(), at: Type.String(), reason: Type.Optional(Type.String()) })),
+  /** The Jenkins silence (counted from this time) already announced as stale. */
+  staleNoticeFor: Type.Optional(Type.String()),
   /** Recycles, oldest first (bounded in count and bytes). */
   recycles: Type.Array(RecycleRecordSchema),
 }, { title: 'SiteState' })

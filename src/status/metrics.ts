@@ -43,6 +43,11 @@ export interface Metrics {
   authFailures: Counter<'route' | 'reason'>
   /** Sets where the state gauges read from at scrape time (once, by the app). */
   observeState(read: () => ScrapeState): void
+  /** 1 while automatic recycles are paused: scope site (the site's own pause) or service. */
+  paused: Gauge<'site' | 'scope'>
+  /** Set by the operator module: recomputes the pause gauges at each scrape (a pause with `until` ends without a write). */
+  refreshPaused?: () => void
+  notifications: Counter<'receiver' | 'result'>
 }
 
 /** Recycle outcomes the alert rules look for (charts/kube-recycler/files/alerts.yaml). */
@@ -133,7 +138,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean; version?: string
     },
   })
 
-  return {
+  const out: Metrics = {
     registry,
     webhooks: new Counter({ name: 'kube_recycler_webhooks_total', help: 'Jenkins webhook deliveries by result', labelNames: ['result'], registers }),
     verdicts: new Counter({ name: 'kube_recycler_verdicts_total', help: 'Verdicts by site, source and outcome', labelNames: ['site', 'source', 'ok'], registers }),
@@ -149,5 +154,8 @@ export function createMetrics(opts: { defaultMetrics?: boolean; version?: string
     observeState(fn) {
       read = fn
     },
+    paused: new Gauge({ name: 'kube_recycler_paused', help: '1 while an operator paused automatic recycles of the site (scope="site") or of the whole service (scope="service")', labelNames: ['site', 'scope'], registers, collect() { out.refreshPaused?.() } }),
+    notifications: new Counter({ name: 'kube_recycler_notifications_total', help: 'Notifications by receiver and result: sent, retried (an attempt failed), failed (given up), dropped (queue full)', labelNames: ['receiver', 'result'], registers }),
   }
+  return out
 }

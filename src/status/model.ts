@@ -6,7 +6,9 @@ import type { AppContext } from '../server/context.ts'
 import { targetLabel } from '../config/types.ts'
 import type { Verdict } from '../health/verdict.ts'
 import type { GitFacts } from './facts.ts'
-import type { Health, RecycleBrief, RecycleRecord } from '../state/schema.ts'
+import type { Health, Pause, RecycleBrief, RecycleRecord } from '../state/schema.ts'
+import { windowsAt, type WindowView } from '../recycle/windows.ts'
+import { isStale } from '../health/deadman.ts'
 
 export interface SiteStatus {
   name: string
@@ -24,10 +26,19 @@ export interface SiteStatus {
   note?: string
   /** Production branch head vs the commit the workload runs. */
   git?: GitFacts
+  /** This site's own pause (the service's is under service.paused). */
+  paused: Pause | null
+  /** recycle.mode: auto, notify or approve. */
+  mode: string
+  /** A recycle that waits: for an operator's approval, or for a recycle window. */
+  waiting: RecycleBrief | null
+  /** Maintenance windows (no automatic recycle inside) and recycle windows (automatic recycles only inside). */
+  windows?: { maintenance?: WindowView; recycle?: WindowView }
+  lastReset?: { by: string; at: string; reason?: string }
 }
 
 export interface StatusModel {
-  service: { version: string; startedAt: string; dryRun: boolean; cluster: string; note?: string; replica: string; leader: boolean; ready: boolean }
+  service: { version: string; startedAt: string; dryRun: boolean; cluster: string; note?: string; replica: string; leader: boolean; ready: boolean; paused: Pause | null }
   sites: SiteStatus[]
   recent: RecycleBrief[]
 }
@@ -37,12 +48,8 @@ export function brief(r: RecycleRecord): RecycleBrief {
   return { ...rest, url: `/recycles/${r.id}` }
 }
 
-/** Is the site's Jenkins silent past expectEvery? Counted from the last report, or from when the service started watching it. */
-export function isStale(expectEveryMs: number | undefined, lastReportAt: string | undefined, since: string | undefined, now: number): boolean {
-  if (expectEveryMs === undefined) return false
-  const from = lastReportAt ?? since
-  return from !== undefined && now - Date.parse(from) > expectEveryMs
-}
+// The dead-man's switch lives in health/ (the leader announces it too).
+export { isStale }
 
 export function statusModel(ctx: AppContext): StatusModel {
   const now = ctx.clock.now()
@@ -54,7 +61,17 @@ export function statusModel(ctx: AppContext): StatusModel {
     ctx.facts.refreshIfStale(s)
     const git = ctx.facts.get(s)
     const last = st.recycles.at(-1)
+    const waiting = st.recycles.find((r) => r.state === 'waiting' || r.state === 'awaiting-approval')
+    const windows = {
+      ...(s.maintenance.length > 0 ? { maintenance: windowsAt(s.maintenance, now) } : {}),
+      ...(s.recycleWindows.length > 0 ? { recycle: windowsAt(s.recycleWindows, now) } : {}),
+    }
     return {
+      paused: ctx.operator.sitePause(s.name),
+      mode: s.recycle.mode,
+      waiting: waiting ? brief(waiting) : null,
+      ...(Object.keys(windows).length > 0 ? { windows } : {}),
+      ...(st.lastReset ? { lastReset: st.lastReset } : {}),
       ...(git ? { git } : {}),
       name: s.name,
       target: targetLabel(s.target),
@@ -80,6 +97,7 @@ export function statusModel(ctx: AppContext): StatusModel {
       replica: ctx.identity,
       leader: ctx.isLeader(),
       ready: ctx.readiness().ready,
+      paused: ctx.operator.servicePause(),
     },
     sites,
     recent,

@@ -58,6 +58,23 @@ function commitCell(s: StatusModel['sites'][number]): string {
   return `runs ${short(g.running)}${drift}<div class="muted">${escapeHtml(g.branch || 'branch')} head ${short(g.head)}</div>${err}`
 }
 
+const pauseText = (p: { by: string; reason: string; since: string; until?: string }): string =>
+  `paused by ${escapeHtml(p.by)} since ${escapeHtml(p.since)}${p.until ? ` until ${escapeHtml(p.until)}` : ''}: ${escapeHtml(p.reason)}`
+
+/** Pause, mode, what waits, and the windows: the operator's column. */
+function controlCell(s: StatusModel['sites'][number]): string {
+  const parts: string[] = []
+  if (s.paused) parts.push(`<span class="badge paused">paused</span><div class="muted">${pauseText(s.paused)}</div>`)
+  if (s.mode !== 'auto') parts.push(`<span class="badge unknown">mode ${escapeHtml(s.mode)}</span>`)
+  if (s.waiting) parts.push(`<div><a href="/recycles/${escapeHtml(s.waiting.id)}">${escapeHtml(s.waiting.state)}</a>${s.waiting.expiresAt ? ` until ${escapeHtml(s.waiting.expiresAt)}` : ''}</div>`)
+  const m = s.windows?.maintenance
+  if (m) parts.push(`<div class="muted">maintenance: ${m.open ? `<strong>open until ${escapeHtml(m.open.until)}</strong>` : 'closed'}${m.next ? ` · next ${escapeHtml(m.next)}` : ''}</div>`)
+  const r = s.windows?.recycle
+  if (r) parts.push(`<div class="muted">recycle window: ${r.open ? `open until ${escapeHtml(r.open.until)}` : '<strong>closed</strong>'}${r.next ? ` · next ${escapeHtml(r.next)}` : ''}</div>`)
+  if (s.lastReset) parts.push(`<div class="muted">reset by ${escapeHtml(s.lastReset.by)} ${escapeHtml(s.lastReset.at)}</div>`)
+  return parts.join('') || '—'
+}
+
 export function renderStatusPage(m: StatusModel, now: number, refreshSeconds = 10): string {
   const rows = m.sites.map((s) => {
     const badge = s.stale ? `${s.health} · stale` : s.health
@@ -68,6 +85,7 @@ export function renderStatusPage(m: StatusModel, now: number, refreshSeconds = 1
       <td>${s.consecutiveFailures}</td>
       <td>${s.lastVerdict ? `${escapeHtml(s.lastVerdict.summary)}<div class="muted">${escapeHtml(s.lastVerdict.source)} · ${ago(s.lastVerdict.at, now)}</div>` : '—'}</td>
       <td>${commitCell(s)}</td>
+      <td class="control">${controlCell(s)}</td>
       <td>${lr ? `<a href="/recycles/${escapeHtml(lr.id)}">${escapeHtml(lr.state)}</a>${lr.verification ? ` · ${escapeHtml(lr.verification)}` : ''}${lr.commit ? ` <code>${escapeHtml(lr.commit.slice(0, 12))}</code>` : ''}<div class="muted">${ago(lr.createdAt, now)}${lr.reason ? ` · ${escapeHtml(lr.reason)}` : ''}</div>` : '—'}</td>
     </tr>`
   }).join('\n')
@@ -77,6 +95,9 @@ export function renderStatusPage(m: StatusModel, now: number, refreshSeconds = 1
       <td>${r.commit ? `<code>${escapeHtml(r.commit.slice(0, 12))}</code>` : '—'}</td><td>${ago(r.createdAt, now)}</td></tr>`).join('\n')
   const banner = m.service.dryRun
     ? `<div class="banner" role="alert">Dry-run: recycles are planned and recorded, nothing changes in the cluster${m.service.note ? ` — ${escapeHtml(m.service.note)}` : ''}.</div>`
+    : ''
+  const paused = m.service.paused
+    ? `<div class="banner paused-banner" role="alert">The service is ${pauseText(m.service.paused)}. Automatic recycles are answered "paused"; verdicts are still taken.</div>`
     : ''
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -88,9 +109,10 @@ export function renderStatusPage(m: StatusModel, now: number, refreshSeconds = 1
 <h1>kube-recycler</h1>
 <div class="muted">version ${escapeHtml(m.service.version)} · up since ${escapeHtml(m.service.startedAt)} · cluster: ${escapeHtml(m.service.cluster)} · replica <code>${escapeHtml(m.service.replica)}</code>${m.service.leader ? ' (leader)' : ''}${m.service.ready ? '' : ' · <strong>not ready</strong>'} · <a href="/status?format=json">JSON</a> · <a href="/metrics">metrics</a></div>
 ${banner}
+${paused}
 <h2>Sites</h2>
-<table id="sites"><thead><tr><th>Site</th><th>Health</th><th>Failures</th><th>Last verdict</th><th>Commit</th><th>Last recycle</th></tr></thead>
-<tbody>${rows || '<tr><td colspan="6">No sites configured.</td></tr>'}</tbody></table>
+<table id="sites"><thead><tr><th>Site</th><th>Health</th><th>Failures</th><th>Last verdict</th><th>Commit</th><th>Control</th><th>Last recycle</th></tr></thead>
+<tbody>${rows || '<tr><td colspan="7">No sites configured.</td></tr>'}</tbody></table>
 <h2>Recent recycles</h2>
 <table id="recent"><thead><tr><th>Id</th><th>Site</th><th>State</th><th>Trigger</th><th>Commit</th><th>When</th></tr></thead>
 <tbody>${recent || '<tr><td colspan="6">None yet.</td></tr>'}</tbody></table>

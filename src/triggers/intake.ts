@@ -16,9 +16,11 @@ import { boundVerdict } from '../state/bounds.ts'
 import type { RecycleRecord, SiteState } from '../state/schema.ts'
 import type { StateStore } from '../state/store.ts'
 import type { Metrics } from '../status/metrics.ts'
+import type { Notifier } from '../notify/types.ts'
 
 /** `planned`: a dry-run recorded what it would do; nothing changes in the cluster. */
-export const ACTIONS = ['none', 'recycle-requested', 'planned', 'duplicate', 'ignored'] as const
+/** `awaiting-approval`: recycle.mode approve; `waiting`: outside the recycle windows. */
+export const ACTIONS = ['none', 'recycle-requested', 'planned', 'duplicate', 'ignored', 'awaiting-approval', 'waiting'] as const
 export type Action = (typeof ACTIONS)[number]
 
 export interface Decision {
@@ -59,7 +61,7 @@ function changed(prev: SiteState, next: SiteState, v: Verdict, now: number): boo
   return false
 }
 
-export function createIntake(opts: { store: StateStore; recycler: Recycler; metrics: Metrics; clock: Clock; logger: Logger }): Intake {
+export function createIntake(opts: { store: StateStore; recycler: Recycler; metrics: Metrics; clock: Clock; logger: Logger; notifier?: Notifier }): Intake {
   const { store, recycler, metrics } = opts
   const log = opts.logger.child({ component: 'intake' })
 
@@ -73,7 +75,7 @@ export function createIntake(opts: { store: StateStore; recycler: Recycler; metr
     async submit(site, verdict, extra = {}) {
       const now = opts.clock.now()
       const id = newRecycleId(now)
-      const decision = await store.update<Decision>(site.name, (s) => {
+      const { transition, ...decision } = await store.update<Decision & { transition?: 'became-failing' | 'recovered' }>(site.name, (s) => {
         if (verdict.key !== undefined) {
           const dup = duplicateOf(s, verdict.key)
           if (dup) return { result: dup }
@@ -82,7 +84,7 @@ export function createIntake(opts: { store: StateStore; recycler: Recycler; metr
         let next: SiteState = { ...observed, lastVerdict: boundVerdict(verdict) }
         if (verdict.source === 'jenkins') next.lastReportAt = verdict.at
         if (verdict.key !== undefined) next.deliveries = [...s.deliveries, { key: verdict.key, ok: verdict.ok, ...(extra.status ? { status: extra.status } : {}), at: verdict.at }]
-        const plain: Decision = { site: site.name, action: 'none', reason: obs.reason, health: obs.health }
+        const plain: Decision & { transition?: 'became-failing' | 'recovered' } = { site: site.name, action: 'none', reason: obs.reason, health: obs.health, ...(obs.transition !== 'none' ? { transition: obs.transition } : {}) }
         if (!obs.recycle) {
           // A repeated healthy report is not written; its key is not needed:
           // counting it again changes nothing either.
@@ -103,6 +105,7 @@ export function createIntake(opts: { store: StateStore; recycler: Recycler; metr
         const r = applied.record
         if (applied.decision.kind === 'skip') return { next, result: { ...plain, reason: r.reason ?? 'skipped', recycle: r } }
         if (applied.decision.kind === 'plan') return { next, result: { ...plain, action: 'planned', recycle: r } }
+        if (applied.decision.kind === 'await' || applied.decision.kind === 'wait') return { next, result: { ...plain, action: r.state === 'waiting' ? 'waiting' : 'awaiting-approval', reason: r.reason ?? obs.reason, recycle: r } }
         return { next, result: { ...plain, action: 'recycle-requested', recycle: r } }
       })
       if (decision.action === 'duplicate') {
@@ -112,6 +115,8 @@ export function createIntake(opts: { store: StateStore; recycler: Recycler; metr
       // (The site gauges follow the store's changes, on every replica: app.ts.)
       metrics.verdicts.inc({ site: site.name, source: verdict.source, ok: String(verdict.ok) })
       log.info({ site: site.name, source: verdict.source, ok: verdict.ok, health: decision.health, action: decision.action, ref: verdict.ref }, `verdict: ${verdict.summary}`)
+      // Said by the replica whose write made the transition: once per service.
+      if (transition) opts.notifier?.notify({ event: transition === 'recovered' ? 'site-recovered' : 'site-failing', site: site.name, message: `${transition === 'recovered' ? 'recovered' : 'failing'}: ${verdict.summary}` })
       if (decision.recycle) recycler.requested(decision.recycle)
       return decision
     },

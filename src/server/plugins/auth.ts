@@ -52,6 +52,8 @@ export interface WebhookAuth {
 declare module 'fastify' {
   interface FastifyRequest {
     needsSignature?: boolean
+    /** The operator's name, once operatorAuth accepted the token. */
+    operator?: string
   }
 }
 
@@ -98,15 +100,30 @@ export function webhookAuth(secrets: Secrets, clock: Clock, failures?: AuthFailu
   }
 }
 
-/** Operator routes: `Authorization: Bearer <KUBE_RECYCLER_RECYCLE_TOKEN>`. */
+/** Every operator token: the named ones, and KUBE_RECYCLER_RECYCLE_TOKEN as the operator named `operator`. */
+export function operatorTokens(secrets: Secrets): { name: string; token: string }[] {
+  return [...(secrets.recycleToken ? [{ name: 'operator', token: secrets.recycleToken }] : []), ...(secrets.operators ?? [])]
+}
+
+/**
+ * Operator routes: `Authorization: Bearer <operator token>`. Every token is
+ * compared (constant time each), so the answer's timing does not say which
+ * one nearly matched; the request then carries the operator's name. No
+ * token configured answers like a wrong token (counted as not-configured).
+ */
 export function operatorAuth(secrets: Secrets, failures?: AuthFailures): (request: FastifyRequest) => Promise<void> {
+  const tokens = operatorTokens(secrets)
   return async (request) => {
     const fail = (reason: AuthFailureReason, message: string): never => refuse(request, failures, reason, Errors.unauthorized(message))
     const c = credentials(request)
     if (c === undefined) fail('missing', 'missing credentials: send Authorization: Bearer <operator token>')
     else if (c === 'malformed' || c.scheme !== 'bearer') fail('malformed', 'Authorization must be "Bearer <operator token>"')
-    // No token configured answers like a wrong token.
-    else if (!secrets.recycleToken) fail('not-configured', 'the token is not valid')
-    else if (!safeEqual(c.secret, secrets.recycleToken)) fail('bad-token', 'the token is not valid')
+    else if (tokens.length === 0) fail('not-configured', 'the token is not valid')
+    else {
+      let who: string | undefined
+      for (const t of tokens) if (safeEqual(c.secret, t.token) && who === undefined) who = t.name
+      if (who === undefined) fail('bad-token', 'the token is not valid')
+      request.operator = who
+    }
   }
 }

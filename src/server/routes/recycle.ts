@@ -66,6 +66,7 @@ export default async function recycleRoutes(app: FastifyInstance, ctx: AppContex
       site: body.site,
       source: 'operator',
       reason: body.reason,
+      ...(request.operator ? { by: request.operator } : {}),
       ...(body.strategy ? { strategy: body.strategy } : {}),
       ...(body.dryRun !== undefined ? { dryRun: body.dryRun } : {}),
       ...(body.commit ? { commit: body.commit.toLowerCase() } : {}),

@@ -9,6 +9,13 @@ import { routeLimit } from '../plugins/limits.ts'
 import { operatorAuth } from '../plugins/auth.ts'
 import { statusModel } from '../../status/model.ts'
 import { PAGE_SECURITY_HEADERS, renderStatusPage } from '../../status/page.ts'
+import { PauseSchema } from '../../state/schema.ts'
+
+const Paused = Type.Union([PauseSchema, Type.Null()], { description: 'who paused automatic recycles, why, since and until when; null when not paused' })
+const WindowView = Type.Object({
+  open: Type.Optional(Type.Object({ from: Type.String(), until: Type.String() })),
+  next: Type.Optional(Type.String({ description: 'when the next window opens' })),
+})
 
 const StatusBody = Type.Object({
   service: Type.Object({
@@ -20,6 +27,7 @@ const StatusBody = Type.Object({
     replica: Type.String(),
     leader: Type.Boolean(),
     ready: Type.Boolean(),
+    paused: Paused,
   }),
   sites: Type.Array(Type.Object({
     name: Type.String(),
@@ -41,6 +49,11 @@ const StatusBody = Type.Object({
       checkedAt: Type.Optional(Type.String()),
     })),
     lastReportAt: Type.Optional(Type.String()),
+    paused: Paused,
+    mode: Type.Enum(['auto', 'notify', 'approve']),
+    waiting: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()], { description: 'a recycle awaiting approval or a recycle window' }),
+    windows: Type.Optional(Type.Object({ maintenance: Type.Optional(WindowView), recycle: Type.Optional(WindowView) })),
+    lastReset: Type.Optional(Type.Object({ by: Type.String(), at: Type.String(), reason: Type.Optional(Type.String()) })),
   }, { additionalProperties: true })),
   recent: Type.Array(Type.Object({}, { additionalProperties: true })),
 }, { title: 'Status' })

@@ -1,0 +1,117 @@
+// The operator's brakes (operator token; the token's name is recorded as
+// `by`): pause and resume a site or the whole service, reset a site's
+// circuit breaker and did-not-help stop, approve or reject a recycle that
+// waits for approval.
+
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import Type, { type TSchema } from 'typebox'
+import { Compile } from 'typebox/compile'
+import type { AppContext } from '../context.ts'
+import { errorResponses, RecycleRecordSchema } from '../schemas.ts'
+import { operatorAuth } from '../plugins/auth.ts'
+import { parseJsonBody } from '../plugins/body.ts'
+import { formatSchemaErrors } from '../../config/errors.ts'
+import { Errors } from '../../errors.ts'
+import { PauseSchema } from '../../state/schema.ts'
+
+const Reason = Type.String({ minLength: 1, maxLength: 500 })
+const PauseBody = Type.Object({
+  reason: Reason,
+  until: Type.Optional(Type.String({ minLength: 1, maxLength: 40, description: 'ISO 8601 date-time; the pause ends by itself then' })),
+}, { additionalProperties: false, title: 'PauseRequest' })
+const NoteBody = Type.Object({ reason: Type.Optional(Reason) }, { additionalProperties: false, title: 'OperatorNote' })
+const SiteParams = Type.Object({ site: Type.String({ minLength: 1, maxLength: 63 }) })
+const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) })
+const PausedAnswer = Type.Object({ site: Type.Optional(Type.String()), paused: Type.Union([PauseSchema, Type.Null()]), was: Type.Optional(Type.Union([PauseSchema, Type.Null()])) }, { title: 'PauseState' })
+const ResetAnswer = Type.Object({ site: Type.String(), reset: Type.Object({ by: Type.String(), at: Type.String(), reason: Type.Optional(Type.String()) }), circuitOpen: Type.Boolean() }, { title: 'ResetState' })
+
+/** The optional `{ reason }` body: absent, or valid; 400 names the field. */
+function optionalBody<T>(schema: TSchema): (request: FastifyRequest) => T | Record<string, never> {
+  const check = Compile(schema)
+  return (request) => {
+    if (request.body === undefined || request.body === null) return {}
+    if (!check.Check(request.body)) throw Errors.invalidField(formatSchemaErrors(check.Errors(request.body), 'body').slice(0, 10).join('; '))
+    return request.body as T
+  }
+}
+
+const until = (u: string | undefined): string | undefined => {
+  if (u === undefined) return undefined
+  const t = Date.parse(u)
+  if (!Number.isFinite(t)) throw Errors.invalidField('body.until: must be an ISO 8601 date-time')
+  return new Date(t).toISOString()
+}
+
+export default async function operatorRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
+  const auth = operatorAuth(ctx.secrets)
+  const common = {
+    config: { rateLimit: { max: ctx.config.service.rateLimit.max, timeWindow: ctx.config.service.rateLimit.windowMs } },
+    onRequest: [auth],
+    preValidation: [parseJsonBody(app)],
+  }
+  const note = optionalBody<{ reason?: string }>(NoteBody)
+  const by = (request: FastifyRequest): string => request.operator ?? 'operator'
+  const op = ctx.operator
+
+  app.post('/pause', {
+    schema: { operationId: 'pauseService', tags: ['operator'], summary: 'Pause automatic recycles of every site (operator)', security: [{ bearer: [] }], body: PauseBody, response: { 200: PausedAnswer, ...errorResponses } },
+    ...common,
+  }, async (request) => {
+    const b = request.body as { reason: string; until?: string }
+    return { paused: await op.pause(undefined, { by: by(request), reason: b.reason }, until(b.until)) }
+  })
+
+  app.post('/resume', {
+    schema: { operationId: 'resumeService', tags: ['operator'], summary: 'Resume automatic recycles of the service (operator; body optional: { reason })', security: [{ bearer: [] }], response: { 200: PausedAnswer, ...errorResponses } },
+    ...common,
+  }, async (request) => {
+    const b = note(request)
+    const { was } = await op.resume(undefined, { by: by(request), ...(b.reason ? { reason: b.reason } : {}) })
+    return { paused: null, was }
+  })
+
+  app.post('/sites/:site/pause', {
+    schema: { operationId: 'pauseSite', tags: ['operator'], summary: 'Pause automatic recycles of one site (operator)', security: [{ bearer: [] }], params: SiteParams, body: PauseBody, response: { 200: PausedAnswer, ...errorResponses } },
+    ...common,
+  }, async (request) => {
+    const { site } = request.params as { site: string }
+    const b = request.body as { reason: string; until?: string }
+    return { site, paused: await op.pause(site, { by: by(request), reason: b.reason }, until(b.until)) }
+  })
+
+  app.post('/sites/:site/resume', {
+    schema: { operationId: 'resumeSite', tags: ['operator'], summary: 'Resume automatic recycles of one site (operator; body optional: { reason })', security: [{ bearer: [] }], params: SiteParams, response: { 200: PausedAnswer, ...errorResponses } },
+    ...common,
+  }, async (request) => {
+    const { site } = request.params as { site: string }
+    const b = note(request)
+    const { was } = await op.resume(site, { by: by(request), ...(b.reason ? { reason: b.reason } : {}) })
+    return { site, paused: null, was }
+  })
+
+  app.post('/sites/:site/reset', {
+    schema: { operationId: 'resetSite', tags: ['operator'], summary: 'Close the circuit breaker and lift the did-not-help stop, without restarting pods (operator; body optional: { reason })', security: [{ bearer: [] }], params: SiteParams, response: { 200: ResetAnswer, ...errorResponses } },
+    ...common,
+  }, async (request) => {
+    const { site } = request.params as { site: string }
+    const b = note(request)
+    await op.reset(site, { by: by(request), ...(b.reason ? { reason: b.reason } : {}) })
+    return { site, reset: ctx.store.get(site).lastReset!, circuitOpen: ctx.recycler.circuitOpen(site) }
+  })
+
+  for (const verb of ['approve', 'reject'] as const) {
+    app.post(`/recycles/:id/${verb}`, {
+      schema: {
+        operationId: `${verb}Recycle`, tags: ['operator'],
+        summary: `${verb === 'approve' ? 'Approve' : 'Reject'} a recycle that awaits approval (recycle.mode approve; operator; body optional: { reason })`,
+        security: [{ bearer: [] }], params: IdParams, response: { 200: RecycleRecordSchema, ...errorResponses },
+      },
+      ...common,
+    }, async (request) => {
+      const { id } = request.params as { id: string }
+      const b = note(request)
+      const actor = { by: by(request), ...(b.reason ? { reason: b.reason } : {}) }
+      return verb === 'approve' ? op.approve(id, actor) : op.reject(id, actor)
+    })
+  }
+}
