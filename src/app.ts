@@ -7,8 +7,8 @@ import rateLimit from '@fastify/rate-limit'
 import swagger from '@fastify/swagger'
 import type { Logger } from 'pino'
 import { randomUUID } from 'node:crypto'
-import { readFileSync } from 'node:fs'
 import { systemClock, type Clock } from './clock.ts'
+import { VERSION } from './version.ts'
 import type { Secrets } from './config/secrets.ts'
 import type { Config } from './config/types.ts'
 import { Errors } from './errors.ts'
@@ -33,7 +33,7 @@ import type { Prober } from './triggers/probe.ts'
 import { createScheduler, probeOnce, type Scheduler } from './triggers/schedule.ts'
 import { createSiteFacts, type SiteFactsBook } from './status/facts.ts'
 
-export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
+export { VERSION }
 
 export interface AppOptions {
   config: Config
