@@ -20,6 +20,8 @@ import { createRecycler, type Recycler } from './recycle/service.ts'
 import type { AppContext, Readiness } from './server/context.ts'
 import { registerJsonBody } from './server/plugins/body.ts'
 import { registerErrorHandling } from './server/plugins/errors.ts'
+import { RouteLevelLogController } from './server/plugins/request-log.ts'
+import { openapiOptions } from './server/openapi.ts'
 import recycleRoutes from './server/routes/recycle.ts'
 import serviceRoutes from './server/routes/service.ts'
 import statusRoute from './server/routes/status.ts'
@@ -162,6 +164,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     // Refuse deeply crafted URLs and absurd headers early.
     routerOptions: { maxParamLength: 200 },
     return503OnClosing: true,
+    // Probe and scrape requests log at debug (routes say so), the rest at info.
+    logController: new RouteLevelLogController(),
   })
   app.decorate('core', { store, metrics, recycler, intake, facts, ...(runner ? { runner } : {}), ...(scheduler ? { scheduler } : {}) })
   app.setValidatorCompiler(validatorCompiler)
@@ -176,12 +180,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     errorResponseBuilder: (_req, c) => Errors.rateLimited(`too many requests: at most ${c.max} per ${Math.round(c.ttl / 1000)} s; retry after ${Math.ceil(c.ttl / 1000)} s`),
   })
   // 4. The OpenAPI document is built from the route schemas registered after it.
-  await app.register(swagger, {
-    openapi: {
-      info: { title: 'kube-recycler', version: VERSION },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-    },
-  })
+  await app.register(swagger, openapiOptions({ version: VERSION }))
   // 5. Routes, each given the context it calls.
   await app.register(webhookJenkins, ctx)
   await app.register(recycleRoutes, ctx)
