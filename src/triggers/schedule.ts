@@ -83,7 +83,7 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
       } catch (e) {
         // The state store is not reachable: this tick's verdict is lost, and
         // said; the next tick tries again. Nothing is decided on a local copy.
-        log.warn({ site: name, code: isAppError(e) ? e.code : undefined }, `probe verdict not recorded: ${isAppError(e) ? e.message : 'error'}`)
+        log.warn({ site: name, err: e }, `probe verdict not recorded: ${isAppError(e) ? e.message : 'unexpected error'}`)
       }
       return v
     })()

@@ -2,7 +2,8 @@
 // request twice at info ("incoming request", "request completed"); the
 // kubelet's probes and Prometheus' scrapes alone made ~36 such lines a
 // minute per pod. A route with `config: { requestLog: 'debug' }` logs them
-// at debug instead (LOG_LEVEL=debug shows them); its errors stay errors.
+// at debug instead (LOG_LEVEL=debug shows them); a failure (5xx) stays info,
+// and the error handler's own line stays an error.
 // A per-route `logLevel` could only silence the route entirely, its own
 // warnings included, at every LOG_LEVEL; this keeps the lines, demoted.
 
@@ -25,7 +26,7 @@ export class RouteLevelLogController extends LogController {
   }
 
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply, metadata?: Record<string, unknown>): void {
-    if (error || !demoted(request)) return super.requestCompleted(error, request, reply, metadata)
+    if (error || reply.statusCode >= 500 || !demoted(request)) return super.requestCompleted(error, request, reply, metadata)
     if (this.isLogDisabled(request)) return
     reply.log.debug({ res: reply, responseTime: reply.elapsedTime }, 'request completed')
   }
