@@ -9,7 +9,7 @@ const engines = JSON.parse(readFileSync(new URL('../package.json', import.meta.u
 const needed = Number(/^>=\s*(\d+)/.exec(engines)?.[1] ?? 0)
 const major = Number(process.versions.node.split('.')[0])
 if (major < needed) {
-  process.stderr.write(`kube-recycler: needs Node.js ${needed} or newer, this is ${process.version} (${process.execPath}); use npx kube-recycler or npm run in the project, or the container image\n`)
+  process.stderr.write(`kube-recycler: needs Node.js ${needed} or newer, this is v${process.versions.node} (${process.execPath}); use npx kube-recycler or npm run in the project, or the container image\n`)
   process.exit(1)
 }
 const { cli } = await import('../src/cli.ts')

@@ -172,7 +172,7 @@ async function follow(ctx: CliContext, client: ReturnType<typeof createClient>, 
       return recycleExitCode(r)
     }
     if (Date.now() >= deadline) {
-      ctx.stderr.write(`kube-recycler recycle: gave up waiting after ${Math.round(waitMs / 1000)} s; ${describeRecycle(r)}; it goes on in the service (GET ${path})\n`)
+      ctx.stderr.write(`kube-recycler recycle: gave up waiting after ${waitMs < 10_000 ? (waitMs / 1000).toFixed(1) : Math.round(waitMs / 1000)} s; ${describeRecycle(r)}; it goes on in the service (GET ${path})\n`)
       return RECYCLE_EXIT.waitTimedOut
     }
     await sleep(Math.min(1000, Math.max(0, deadline - Date.now())))
