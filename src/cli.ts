@@ -1,4 +1,5 @@
-// kube-recycler <command>: serve | check | report | status | recycle | help
+// kube-recycler <command>: serve | check | report | status | recycle |
+// pause | resume | reset | approve | reject | help
 
 // Each command loads only its own modules when it runs: `check`, `status`
 // and the help start in a fraction of the time without the service's
@@ -7,6 +8,7 @@
 // has its usage text and runs it).
 import { ServiceError, UsageError, type CliContext } from './cli/args.ts'
 import { VERSION } from './version.ts'
+import { ACTIONS, type ActionName } from './cli/action-routes.ts'
 
 interface CommandModule {
   usage: string
@@ -40,6 +42,19 @@ const COMMANDS: Record<string, Command> = {
     summary: 'recycle a site now (operator); --wait follows it, the exit code says how it went',
     load: async () => { const m = await import('./cli/recycle.ts'); return { usage: m.RECYCLE_USAGE, run: m.recycleCommand } },
   },
+  // DEPENDS ON the pause/approve API (another branch): one line each, see cli/actions.ts.
+  pause: action('pause'),
+  resume: action('resume'),
+  reset: action('reset'),
+  approve: action('approve'),
+  reject: action('reject'),
+}
+
+function action(name: ActionName): Command {
+  return {
+    summary: ACTIONS[name].summary,
+    load: async () => { const m = await import('./cli/actions.ts'); return { usage: m.actionUsage(name), run: (ctx) => m.actionCommand(name, ctx) } },
+  }
 }
 
 function topUsage(): string {
