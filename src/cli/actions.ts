@@ -41,7 +41,7 @@ const OPTIONS = {
   json: { type: 'boolean' },
   url: { type: 'string' },
   timeout: { type: 'string' },
-  help: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
 } as const
 
 export async function actionCommand(name: ActionName, ctx: CliContext): Promise<number> {

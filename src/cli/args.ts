@@ -34,7 +34,7 @@ export class ServiceError extends Error {
   }
 }
 
-export type OptionSpec = Record<string, { type: 'string' | 'boolean'; multiple?: boolean }>
+export type OptionSpec = Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }>
 
 type Values<S extends OptionSpec> = {
   [K in keyof S]?: S[K]['type'] extends 'boolean' ? boolean : S[K]['multiple'] extends true ? string[] : string

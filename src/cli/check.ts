@@ -34,7 +34,7 @@ const OPTIONS = {
   json: { type: 'string' },
   junit: { type: 'string' },
   concurrency: { type: 'string' },
-  help: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
 } as const
 
 export async function checkCommand(ctx: CliContext): Promise<number> {

@@ -61,7 +61,7 @@ const OPTIONS = {
   wait: { type: 'boolean' },
   url: { type: 'string' },
   timeout: { type: 'string' },
-  help: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
 } as const
 
 const TERMINAL = new Set(['planned', 'succeeded', 'failed', 'skipped'])

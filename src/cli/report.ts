@@ -48,7 +48,7 @@ const OPTIONS = {
   site: { type: 'string' },
   status: { type: 'string' },
   timeout: { type: 'string' },
-  help: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
 } as const
 
 /** The webhook's limits (triggers/jenkins.ts OwnPayload). */

@@ -27,7 +27,7 @@ exit status: 0 after SIGTERM/SIGINT, 1 failed to start, 2 bad arguments or confi
 
 const OPTIONS = {
   config: { type: 'string' },
-  help: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
 } as const
 
 /** Returns -1 while the service runs (the process stays up); main() exits on its own. */

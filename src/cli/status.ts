@@ -26,7 +26,7 @@ const OPTIONS = {
   url: { type: 'string' },
   json: { type: 'boolean' },
   timeout: { type: 'string' },
-  help: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
 } as const
 
 export async function statusCommand(ctx: CliContext): Promise<number> {

@@ -107,7 +107,7 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
           logger: {
             info: (m: string) => log.debug(m),
             warn: (m: string) => log.warn({ site: site.name }, m),
-            error: (m: string | Error) => log.error({ site: site.name }, typeof m === 'string' ? m : m.message),
+            error: (m: string | Error) => (typeof m === 'string' ? log.error({ site: site.name }, m) : log.error({ site: site.name, err: m }, m.message)),
             debug: (m: string) => log.debug(m),
           },
         } as Parameters<typeof createTask>[2])

@@ -41,6 +41,7 @@ t.test('--version, help, COMMAND --help; a mistake exits 2 with the usage, and s
     t.equal(b.stdout, a.stdout, `${c} --help says the same`)
   }
   const recycleHelp = (await runCli(['help', 'recycle'])).stdout
+  t.equal((await runCli(['recycle', '-h'])).stdout, recycleHelp, '-h is --help')
   for (const code of [0, 1, 2, 3, 4, 5, 6]) t.match(recycleHelp, new RegExp(`^  ${code}  `, 'm'), `recycle's help explains exit code ${code}`)
   t.match(recycleHelp, 'KUBE_RECYCLER_RECYCLE_TOKEN')
 
