@@ -4,11 +4,13 @@
 
 import t from 'tap'
 import { printable, serviceUrl } from '../../src/cli/client.ts'
-import { UsageError } from '../../src/cli/args.ts'
-import { describeRecycle, finished, RECYCLE_EXIT, recycleExitCode } from '../../src/cli/recycle.ts'
-import { ago, jsonForTerminal, renderStatus } from '../../src/cli/status.ts'
+import { UsageError, type CliContext } from '../../src/cli/args.ts'
+import { describeRecycle, finished, RECYCLE_EXIT, recycleCommand, recycleExitCode } from '../../src/cli/recycle.ts'
+import { ago, jsonForTerminal, renderStatus, statusCommand } from '../../src/cli/status.ts'
 import type { RecycleRecord } from '../../src/state/schema.ts'
 import type { StatusModel } from '../../src/status/model.ts'
+import { SECRETS, testApp } from '../fixtures/app.ts'
+import { fakeExecutor } from '../fixtures/fake-executor.ts'
 
 t.test('recycle: the exit code and the last line, by outcome', async (t) => {
   const rows: [Pick<RecycleRecord, 'state' | 'verification'>, boolean, number][] = [
@@ -98,4 +100,51 @@ t.test('the status table: a row per site, then what an operator must know', asyn
     '',
   ].join('\n'))
   t.match(renderStatus({ ...model, service: { ...model.service, dryRun: true, note: 'no cluster' }, sites: [] }, now), /^DRY-RUN: no cluster; recycles are planned and recorded, nothing changes in the cluster\n\nno sites configured\n$/m)
+})
+
+t.test('status and recycle in-process against a listening app (a fake executor): the follow loop', async (t) => {
+  const ex = fakeExecutor()
+  const h = await testApp({ extra: { executor: ex, sweepEveryMs: 50 } })
+  t.teardown(() => h.app.close())
+  const url = await h.app.listen({ host: '127.0.0.1', port: 0 })
+  const run = async (command: (c: CliContext) => Promise<number>, args: string[]) => {
+    const out = { stdout: '', stderr: '' }
+    const code = await command({ args: [...args, '--url', url], env: { KUBE_RECYCLER_RECYCLE_TOKEN: SECRETS.recycleToken }, stdout: { write: (s: string) => { out.stdout += s } }, stderr: { write: (s: string) => { out.stderr += s } } })
+    return { code, ...out }
+  }
+  const s = await run(statusCommand, [])
+  t.equal(s.code, 0)
+  t.match(s.stdout, /^shop\s+unknown\s+0\s+Deployment\/shop\/web/m)
+  t.match((await run(statusCommand, ['--json'])).stdout, /^\{\n {2}"service": \{/)
+
+  // The fake run ends only when the test says: --wait polls until then, printing each step once.
+  const following = run(recycleCommand, ['shop', '--reason', 'in-process', '--wait', '--timeout', '30s'])
+  await ex.waitRuns(1, 10_000)
+  await new Promise((r) => setTimeout(r, 1200))
+  ex.finish({ state: 'succeeded', message: 'rolled out (fake)' })
+  const r = await following
+  t.equal(r.code, 0, r.stderr)
+  t.match(r.stdout, /^recycle rc-[\w-]+ of shop \(rollout\): pending$/m)
+  t.match(r.stdout, /^ {2}\S+ {2}recycle requested by operator: in-process$/m)
+  t.match(r.stdout, /^ {2}\S+ {2}rolled out \(fake\)$/m)
+  t.match(r.stdout, /^rc-[\w-]+: succeeded$/m)
+
+  // The same site again: the cooldown, at once.
+  const again = await run(recycleCommand, ['shop', '--reason', 'again', '--wait'])
+  t.equal(again.code, RECYCLE_EXIT.skipped)
+  t.match(again.stdout, /: skipped: cooldown/)
+
+  const failing = run(recycleCommand, ['blog', '--reason', 'will fail', '--wait'])
+  await ex.waitRuns(2, 10_000)
+  ex.finish({ state: 'failed', reason: 'the rollout timed out' })
+  const f = await failing
+  t.equal(f.code, RECYCLE_EXIT.failed)
+  t.match(f.stdout, /^rc-[\w-]+: failed: the rollout timed out$/m)
+
+  const slow = run(recycleCommand, ['pool', '--reason', 'slow', '--wait', '--timeout', '300ms'])
+  const w = await slow
+  t.equal(w.code, RECYCLE_EXIT.waitTimedOut)
+  t.match(w.stderr, /gave up waiting after 0\.3 s; rc-[\w-]+: (pending|running); it goes on in the service/)
+  await ex.waitRuns(3, 10_000)
+  ex.finish()
 })
