@@ -7,8 +7,8 @@ import rateLimit from '@fastify/rate-limit'
 import swagger from '@fastify/swagger'
 import type { Logger } from 'pino'
 import { randomUUID } from 'node:crypto'
-import { readFileSync } from 'node:fs'
 import { systemClock, type Clock } from './clock.ts'
+import { VERSION } from './version.ts'
 import type { Secrets } from './config/secrets.ts'
 import type { Config } from './config/types.ts'
 import { Errors } from './errors.ts'
@@ -27,6 +27,8 @@ import { registerJsonBody } from './server/plugins/body.ts'
 import { registerErrorHandling } from './server/plugins/errors.ts'
 import { registerFailedAuthLimit } from './server/plugins/auth-limit.ts'
 import { limitConnectionsPerClient, serverLimitOptions } from './server/plugins/limits.ts'
+import { RouteLevelLogController } from './server/plugins/request-log.ts'
+import { openapiOptions } from './server/openapi.ts'
 import recycleRoutes from './server/routes/recycle.ts'
 import serviceRoutes from './server/routes/service.ts'
 import statusRoute from './server/routes/status.ts'
@@ -42,7 +44,7 @@ import { createSiteFacts, type SiteFactsBook } from './status/facts.ts'
 import { registerHttpMetrics } from './server/plugins/metrics.ts'
 import { scrapeState } from './status/scrape.ts'
 
-export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
+export { VERSION }
 
 export interface AppOptions {
   config: Config
@@ -190,6 +192,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     return503OnClosing: true,
     // Timeouts, trusted proxies, and { code, message } for errors before routing.
     ...serverLimitOptions(config.service),
+    // Probe and scrape requests log at debug (routes say so), the rest at info.
+    logController: new RouteLevelLogController(),
   })
   limitConnectionsPerClient(app, config.service)
   app.decorate('core', { store, metrics, recycler, intake, facts, notifier, ...(runner ? { runner } : {}), ...(scheduler ? { scheduler } : {}) })
@@ -212,12 +216,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     errorResponseBuilder: (_req, c) => Errors.rateLimited(`too many requests: at most ${c.max} per ${Math.round(c.ttl / 1000)} s; retry after ${Math.ceil(c.ttl / 1000)} s`),
   })
   // 4. The OpenAPI document is built from the route schemas registered after it.
-  await app.register(swagger, {
-    openapi: {
-      info: { title: 'kube-recycler', version: VERSION },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
-    },
-  })
+  await app.register(swagger, openapiOptions({ version: VERSION }))
   // 5. Routes, each given the context it calls.
   await app.register(webhookJenkins, ctx)
   await app.register(recycleRoutes, ctx)

@@ -52,5 +52,34 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
     formatters: { level: (label) => ({ level: label }) },
+    // `{ err }` anywhere (Fastify's request errors too): the error with its causes.
+    serializers: { err: errorFields },
   }, stream)
+}
+
+const clipText = (s: string, max: number): string => (s.length <= max ? s : `${s.slice(0, max - 1)}…`)
+
+/**
+ * An error as a log field (the `err` serializer: `log.warn({ err }, …)`): its type,
+ * code, message and the chain of causes it wraps, so a line says *why*
+ * ("KR_KUBE list configmaps" because "connect ECONNREFUSED 10.0.0.1:443"),
+ * not just what. The stack only for an error that is not one of ours (a bug).
+ * client-node's ApiException carries response headers in its message: only
+ * its name and status are kept.
+ */
+export function errorFields(e: unknown, depth = 0): unknown {
+  if (e === null || typeof e !== 'object') return depth === 0 ? e : { message: clipText(String(e), 500) }
+  // Already a log field (`{ code, message }`): as it is.
+  if (!(e instanceof Error) && depth === 0) return e
+  const err = e as { name?: unknown; code?: unknown; statusCode?: unknown; message?: unknown; stack?: unknown; cause?: unknown; constructor?: { name?: string } }
+  const type = typeof err.name === 'string' && err.name !== 'Error' ? err.name : (err.constructor?.name ?? 'Error')
+  if (type === 'ApiException') return { type, ...(typeof err.code === 'number' ? { status: err.code } : {}) }
+  const ours = type === 'AppError'
+  return {
+    type,
+    ...(typeof err.code === 'string' || typeof err.code === 'number' ? { code: err.code } : {}),
+    message: clipText(typeof err.message === 'string' ? err.message : String(e), 500),
+    ...(!ours && depth === 0 && typeof err.stack === 'string' ? { stack: clipText(err.stack, 2000) } : {}),
+    ...(err.cause !== undefined && depth < 4 ? { cause: errorFields(err.cause, depth + 1) } : {}),
+  }
 }

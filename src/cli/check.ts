@@ -11,6 +11,7 @@ import type { Config, SiteConfig } from '../config/types.ts'
 import { createProber } from '../triggers/probe.ts'
 import { parseOptions, positiveInt, UsageError, type CliContext } from './args.ts'
 import { toJUnit } from './junit.ts'
+import { formatTable } from './table.ts'
 import { RESULTS_VERSION, type Results, type SiteResults } from './results.ts'
 
 export const CHECK_USAGE = `usage: kube-recycler check --config FILE [--site NAME]... [--json FILE] [--junit FILE] [--concurrency N]
@@ -33,7 +34,7 @@ const OPTIONS = {
   json: { type: 'string' },
   junit: { type: 'string' },
   concurrency: { type: 'string' },
-  help: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
 } as const
 
 export async function checkCommand(ctx: CliContext): Promise<number> {
@@ -142,8 +143,7 @@ export function renderTable(results: Results): string {
       for (const w of c.warnings ?? []) rows.push(['', '', 'WARN', '', '', oneLine(w)])
     }
   }
-  const widths = [0, 1, 2, 3, 4].map((i) => Math.max(...rows.map((r) => r[i]!.length)))
-  return rows.map((r) => r.map((cell, i) => (i < widths.length ? cell.padEnd(widths[i]!) : cell)).join('  ').trimEnd()).join('\n') + '\n'
+  return formatTable(rows)
 }
 
 export function summary(results: Results): string {

@@ -15,6 +15,7 @@ import { sign } from '../triggers/signature.ts'
 import { parseDuration } from '../config/duration.ts'
 import { parseOptions, UsageError, type CliContext } from './args.ts'
 import { readResults, type Results, type SiteResults } from './results.ts'
+import { connectionProblem } from './client.ts'
 
 export const REPORT_USAGE = `usage: kube-recycler report --url URL --results FILE [--job NAME] [--build N] [--site NAME]
                             [--status STATUS] [--timeout DURATION]
@@ -48,7 +49,7 @@ const OPTIONS = {
   site: { type: 'string' },
   status: { type: 'string' },
   timeout: { type: 'string' },
-  help: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
 } as const
 
 /** The webhook's limits (triggers/jenkins.ts OwnPayload). */
@@ -226,21 +227,6 @@ function describeAnswer(site: string, status: number, text: string): Answer {
   }
   const snippet = text.replace(/\s+/g, ' ').trim().slice(0, 200)
   return { ok: false, line: `${site}: refused (${status})${snippet ? `: ${snippet}` : ''}` }
-}
-
-function connectionProblem(e: unknown, endpoint: URL, timeoutMs: number): string {
-  const err = e as { name?: string; code?: string; message?: string; cause?: { code?: string; message?: string } }
-  if (err.name === 'TimeoutError' || err.name === 'AbortError' || err.code === 'UND_ERR_HEADERS_TIMEOUT' || err.code === 'UND_ERR_BODY_TIMEOUT') {
-    return `no answer from ${endpoint.host} within ${timeoutMs} ms`
-  }
-  const code = err.code ?? err.cause?.code
-  switch (code) {
-    case 'ECONNREFUSED': return `cannot reach ${endpoint.host}: connection refused (is the service running?)`
-    case 'ENOTFOUND': return `cannot reach ${endpoint.host}: the host name does not resolve (ENOTFOUND)`
-    case 'ECONNRESET': return `the connection to ${endpoint.host} was reset (ECONNRESET)`
-    case 'UND_ERR_CONNECT_TIMEOUT': return `cannot reach ${endpoint.host}: connect timed out`
-  }
-  return `cannot reach ${endpoint.host}: ${err.message ?? String(e)}${code ? ` (${code})` : ''}`
 }
 
 export async function reportCommand(ctx: CliContext): Promise<number> {

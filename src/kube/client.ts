@@ -444,7 +444,7 @@ export function createKube(opts: KubeOptions): Kube {
       } catch (e) {
         // An Event is a record, not the work: log and go on.
         const err = kubeError(e, `record event ${ev.reason} on ${label(on.ref)}`)
-        log.warn({ code: err.code }, err.message)
+        log.warn({ err }, err.message)
       }
     },
 

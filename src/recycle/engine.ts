@@ -135,7 +135,7 @@ export function createEngine(opts: EngineOptions): Executor & Required<Pick<Exec
         const w = await kube.getWorkload(await resolve(site))
         await kube.recordEvent(w, event)
       } catch (e) {
-        log.warn({ site: site.name, code: isAppError(e) ? e.code : undefined }, `could not record the ${event.reason} event`)
+        log.warn({ site: site.name, err: e }, `could not record the ${event.reason} event`)
       }
     },
 
@@ -243,7 +243,7 @@ export function createEngine(opts: EngineOptions): Executor & Required<Pick<Exec
         try {
           await writeOutcome(ref, lock, outcome)
         } catch (e) {
-          log.warn({ site: site.name, code: isAppError(e) ? e.code : undefined }, 'could not record the outcome on the workload')
+          log.warn({ site: site.name, err: e }, 'could not record the outcome on the workload')
         }
       }
       if (workload) {

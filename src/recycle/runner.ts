@@ -136,7 +136,7 @@ export function createRunner(opts: RunnerOptions): Runner {
     const onStop = (): void => abort.abort()
     stopAll.signal.addEventListener('abort', onStop, { once: true })
     const done = work(site, r, mode, abort.signal)
-      .catch((e: unknown) => log.error({ site: site.name, recycle: r.id, err: isAppError(e) ? { code: e.code, message: e.message } : e }, 'recycle bookkeeping failed; the next sweep tries again'))
+      .catch((e: unknown) => log.error({ site: site.name, recycle: r.id, err: e }, 'recycle bookkeeping failed; the next sweep tries again'))
       .finally(() => {
         stopAll.signal.removeEventListener('abort', onStop)
         local.delete(r.id)
@@ -222,7 +222,7 @@ export function createRunner(opts: RunnerOptions): Runner {
       }
     } catch (e) {
       const reason = isAppError(e) ? e.message : 'unexpected error (see the log)'
-      log.error({ site: site.name, recycle: live.id, err: isAppError(e) ? { code: e.code, message: e.message } : e }, 'recycle failed')
+      log.error({ site: site.name, recycle: live.id, err: e }, 'recycle failed')
       outcome = { state: 'failed', reason }
     }
     await flushing

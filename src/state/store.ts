@@ -161,7 +161,7 @@ export function createStore(opts: StoreOptions): StateStore {
           resolveLoaded()
         }
       } catch (e) {
-        log.warn({ code: isAppError(e) ? e.code : undefined, retryInMs: backoff }, `could not load the state: ${isAppError(e) ? e.message : 'error'}`)
+        log.warn({ err: e, retryInMs: backoff }, `could not load the state: ${isAppError(e) ? e.message : 'unexpected error'}`)
         await sleep(backoff, stop.signal)
         backoff = Math.min(backoff * 2, 10_000)
         continue

@@ -58,7 +58,7 @@ export function createLeader(opts: { lease: LeaseApi; identity: string; clock: C
       if (isAppError(e) && e.code === Errors.kubeConflict.code) {
         log.debug('another replica wrote the lease first')
       } else {
-        log.warn({ code: isAppError(e) ? e.code : undefined }, `lease round failed: ${isAppError(e) ? e.message : 'error'}`)
+        log.warn({ err: e }, `lease round failed: ${isAppError(e) ? e.message : 'unexpected error'}`)
       }
       // Keep leading only while the lease we hold has not run out.
       return leading()

@@ -86,7 +86,7 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
       } catch (e) {
         // The state store is not reachable: this tick's verdict is lost, and
         // said; the next tick tries again. Nothing is decided on a local copy.
-        log.warn({ site: name, code: isAppError(e) ? e.code : undefined }, `probe verdict not recorded: ${isAppError(e) ? e.message : 'error'}`)
+        log.warn({ site: name, err: e }, `probe verdict not recorded: ${isAppError(e) ? e.message : 'unexpected error'}`)
       }
       return v
     })()
@@ -110,7 +110,7 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
           logger: {
             info: (m: string) => log.debug(m),
             warn: (m: string) => log.warn({ site: site.name }, m),
-            error: (m: string | Error) => log.error({ site: site.name }, typeof m === 'string' ? m : m.message),
+            error: (m: string | Error) => (typeof m === 'string' ? log.error({ site: site.name }, m) : log.error({ site: site.name, err: m }, m.message)),
             debug: (m: string) => log.debug(m),
           },
         } as Parameters<typeof createTask>[2])

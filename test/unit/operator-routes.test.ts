@@ -340,12 +340,12 @@ t.test('notification targets: URLs only from the environment or a file, problems
 t.test('OpenAPI: the operator routes are documented, with operationId and tag', async (t) => {
   const h = await testApp()
   t.teardown(() => h.app.close())
-  const doc = (await h.app.inject({ method: 'GET', url: '/docs' })).json()
+  const doc = (await h.app.inject({ method: 'GET', url: '/docs/json' })).json()
   const want: [string, string][] = [['/pause', 'pauseService'], ['/resume', 'resumeService'], ['/sites/{site}/pause', 'pauseSite'], ['/sites/{site}/resume', 'resumeSite'], ['/sites/{site}/reset', 'resetSite'], ['/recycles/{id}/approve', 'approveRecycle'], ['/recycles/{id}/reject', 'rejectRecycle']]
   for (const [path, id] of want) {
     t.equal(doc.paths[path]?.post?.operationId, id, `${path}: ${id}`)
     t.same(doc.paths[path]?.post?.tags, ['operator'])
-    t.same(doc.paths[path]?.post?.security, [{ bearer: [] }])
+    t.same(doc.paths[path]?.post?.security, [{ operatorBearer: [] }])
   }
   t.ok(doc.paths['/pause'].post.requestBody.content['application/json'].schema.required.includes('reason'), 'reason is required')
   const s = doc.paths['/status'].get.responses['200'].content['application/json'].schema

@@ -188,12 +188,12 @@ t.test('rate limit answers 429 with a reason', async (t) => {
   t.equal((await h.app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200, 'service probes are not limited')
 })
 
-t.test('/healthz, /readyz, /docs', async (t) => {
+t.test('/healthz, /readyz, /docs/json', async (t) => {
   const h = await testApp()
   t.teardown(() => h.app.close())
   t.same((await h.app.inject({ method: 'GET', url: '/healthz' })).json(), { status: 'ok' })
   t.same((await h.app.inject({ method: 'GET', url: '/readyz' })).json(), { status: 'ready', reason: 'no cluster: dry-run, state in this process only' })
-  const docs = (await h.app.inject({ method: 'GET', url: '/docs' })).json()
+  const docs = (await h.app.inject({ method: 'GET', url: '/docs/json' })).json()
   t.ok(docs.paths['/webhooks/jenkins'].post)
   t.ok(docs.paths['/recycle'].post)
   t.ok(docs.paths['/status'].get)

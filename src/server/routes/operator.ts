@@ -7,7 +7,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify'
 import Type, { type TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
 import type { AppContext } from '../context.ts'
-import { errorResponses, RecycleRecordSchema } from '../schemas.ts'
+import { errors, RecycleRecordSchema } from '../schemas.ts'
+import { SECURITY, TAGS } from '../openapi.ts'
 import { operatorAuth } from '../plugins/auth.ts'
 import { parseJsonBody } from '../plugins/body.ts'
 import { formatSchemaErrors } from '../../config/errors.ts'
@@ -54,7 +55,7 @@ export default async function operatorRoutes(app: FastifyInstance, ctx: AppConte
   const op = ctx.operator
 
   app.post('/pause', {
-    schema: { operationId: 'pauseService', tags: ['operator'], summary: 'Pause automatic recycles of every site (operator)', security: [{ bearer: [] }], body: PauseBody, response: { 200: PausedAnswer, ...errorResponses } },
+    schema: { operationId: 'pauseService', tags: [TAGS.operator], summary: 'Pause automatic recycles of every site (operator)', security: SECURITY.operator, body: PauseBody, response: { 200: { ...PausedAnswer, description: 'The pause now in force (null: none), as every replica sees it' }, ...errors(400, 401, 404, 429, 503) } },
     ...common,
   }, async (request) => {
     const b = request.body as { reason: string; until?: string }
@@ -62,7 +63,7 @@ export default async function operatorRoutes(app: FastifyInstance, ctx: AppConte
   })
 
   app.post('/resume', {
-    schema: { operationId: 'resumeService', tags: ['operator'], summary: 'Resume automatic recycles of the service (operator; body optional: { reason })', security: [{ bearer: [] }], response: { 200: PausedAnswer, ...errorResponses } },
+    schema: { operationId: 'resumeService', tags: [TAGS.operator], summary: 'Resume automatic recycles of the service (operator; body optional: { reason })', security: SECURITY.operator, response: { 200: { ...PausedAnswer, description: 'The pause now in force (null: none), as every replica sees it' }, ...errors(400, 401, 404, 429, 503) } },
     ...common,
   }, async (request) => {
     const b = note(request)
@@ -71,7 +72,7 @@ export default async function operatorRoutes(app: FastifyInstance, ctx: AppConte
   })
 
   app.post('/sites/:site/pause', {
-    schema: { operationId: 'pauseSite', tags: ['operator'], summary: 'Pause automatic recycles of one site (operator)', security: [{ bearer: [] }], params: SiteParams, body: PauseBody, response: { 200: PausedAnswer, ...errorResponses } },
+    schema: { operationId: 'pauseSite', tags: [TAGS.operator], summary: 'Pause automatic recycles of one site (operator)', security: SECURITY.operator, params: SiteParams, body: PauseBody, response: { 200: { ...PausedAnswer, description: 'The pause now in force (null: none), as every replica sees it' }, ...errors(400, 401, 404, 429, 503) } },
     ...common,
   }, async (request) => {
     const { site } = request.params as { site: string }
@@ -80,7 +81,7 @@ export default async function operatorRoutes(app: FastifyInstance, ctx: AppConte
   })
 
   app.post('/sites/:site/resume', {
-    schema: { operationId: 'resumeSite', tags: ['operator'], summary: 'Resume automatic recycles of one site (operator; body optional: { reason })', security: [{ bearer: [] }], params: SiteParams, response: { 200: PausedAnswer, ...errorResponses } },
+    schema: { operationId: 'resumeSite', tags: [TAGS.operator], summary: 'Resume automatic recycles of one site (operator; body optional: { reason })', security: SECURITY.operator, params: SiteParams, response: { 200: { ...PausedAnswer, description: 'The pause now in force (null: none), as every replica sees it' }, ...errors(400, 401, 404, 429, 503) } },
     ...common,
   }, async (request) => {
     const { site } = request.params as { site: string }
@@ -90,7 +91,7 @@ export default async function operatorRoutes(app: FastifyInstance, ctx: AppConte
   })
 
   app.post('/sites/:site/reset', {
-    schema: { operationId: 'resetSite', tags: ['operator'], summary: 'Close the circuit breaker and lift the did-not-help stop, without restarting pods (operator; body optional: { reason })', security: [{ bearer: [] }], params: SiteParams, response: { 200: ResetAnswer, ...errorResponses } },
+    schema: { operationId: 'resetSite', tags: [TAGS.operator], summary: 'Close the circuit breaker and lift the did-not-help stop, without restarting pods (operator; body optional: { reason })', security: SECURITY.operator, params: SiteParams, response: { 200: { ...ResetAnswer, description: 'The site\'s brakes after the reset' }, ...errors(400, 401, 404, 429, 503) } },
     ...common,
   }, async (request) => {
     const { site } = request.params as { site: string }
@@ -102,9 +103,9 @@ export default async function operatorRoutes(app: FastifyInstance, ctx: AppConte
   for (const verb of ['approve', 'reject'] as const) {
     app.post(`/recycles/:id/${verb}`, {
       schema: {
-        operationId: `${verb}Recycle`, tags: ['operator'],
+        operationId: `${verb}Recycle`, tags: [TAGS.operator],
         summary: `${verb === 'approve' ? 'Approve' : 'Reject'} a recycle that awaits approval (recycle.mode approve; operator; body optional: { reason })`,
-        security: [{ bearer: [] }], params: IdParams, response: { 200: RecycleRecordSchema, ...errorResponses },
+        security: SECURITY.operator, params: IdParams, response: { 200: { ...RecycleRecordSchema, description: 'The recycle with its decision recorded' }, ...errors(400, 401, 404, 409, 429, 503) },
       },
       ...common,
     }, async (request) => {

@@ -3,7 +3,8 @@
 import type { FastifyInstance } from 'fastify'
 import Type from 'typebox'
 import type { AppContext } from '../context.ts'
-import { errorResponses, RecycleRecordSchema } from '../schemas.ts'
+import { errors, RecycleRecordSchema } from '../schemas.ts'
+import { SECURITY, TAGS } from '../openapi.ts'
 import { routeLimit } from '../plugins/limits.ts'
 import { operatorAuth } from '../plugins/auth.ts'
 import { parseJsonBody } from '../plugins/body.ts'
@@ -52,10 +53,14 @@ export default async function recycleRoutes(app: FastifyInstance, ctx: AppContex
   const auth = operatorAuth(ctx.secrets, ctx.metrics.authFailures)
   app.post('/recycle', {
     schema: {
+      operationId: 'requestRecycle',
+      tags: [TAGS.operator],
       summary: 'Recycle a site now (operator)',
-      security: [{ bearer: [] }],
+      description: 'The policy still applies (one recycle per site at a time, the cooldown); an open circuit breaker does not stop an operator. '
+        + 'The answer is the new record: `pending` (the leader runs it), `planned` (dry-run) or `skipped` with the reason. Follow it with GET /recycles/{id}.',
+      security: SECURITY.operator,
       body: RecycleBody,
-      response: { 202: RecycleSummary, ...errorResponses },
+      response: { 202: { ...RecycleSummary, description: 'Accepted: the new recycle record (without its steps)' }, ...errors(400, 401, 404, 413, 415, 429, 500, 503) },
     },
     config: { authenticated: true, rateLimit: routeLimit(ctx.config.service.rateLimit) },
     onRequest: [auth],
@@ -76,9 +81,13 @@ export default async function recycleRoutes(app: FastifyInstance, ctx: AppContex
 
   app.get('/recycles/:id', {
     schema: {
+      operationId: 'getRecycle',
+      tags: [TAGS.status],
       summary: 'Follow one recycle',
-      params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) }),
-      response: { 200: RecycleRecordSchema, ...errorResponses },
+      description: 'Its steps, plan, outcome and verification; the same on every replica.',
+      security: SECURITY.none,
+      params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 64, description: 'the id POST /recycle or the webhook answered' }) }),
+      response: { 200: { ...RecycleRecordSchema, description: 'The recycle' }, ...errors(400, 404, 500) },
     },
     config: { rateLimit: routeLimit(ctx.config.service.readRateLimit) },
   }, async (request) => {

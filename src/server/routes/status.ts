@@ -4,7 +4,8 @@
 import type { FastifyInstance } from 'fastify'
 import Type from 'typebox'
 import type { AppContext } from '../context.ts'
-import { errorResponses } from '../schemas.ts'
+import { errors } from '../schemas.ts'
+import { SECURITY, TAGS } from '../openapi.ts'
 import { routeLimit } from '../plugins/limits.ts'
 import { operatorAuth } from '../plugins/auth.ts'
 import { statusModel } from '../../status/model.ts'
@@ -59,12 +60,27 @@ const StatusBody = Type.Object({
 }, { title: 'Status' })
 
 export default async function statusRoute(app: FastifyInstance, ctx: AppContext): Promise<void> {
-  const auth = ctx.config.service.statusAuth ? [operatorAuth(ctx.secrets, ctx.metrics.authFailures)] : []
+  const statusAuth = ctx.config.service.statusAuth
+  const auth = statusAuth ? [operatorAuth(ctx.secrets, ctx.metrics.authFailures)] : []
   app.get('/status', {
     schema: {
-      summary: 'Sites, health and recent recycles (JSON; HTML for Accept: text/html)',
-      querystring: Type.Object({ format: Type.Optional(Type.Enum(['json', 'html'])) }, { additionalProperties: false }),
-      response: { 200: StatusBody, ...errorResponses },
+      operationId: 'getStatus',
+      tags: [TAGS.status],
+      summary: 'Sites, health and recent recycles',
+      description: 'JSON for dashboards and scripts; the HTML page for a browser (Accept ranking text/html above JSON, or ?format=html). '
+        + 'Every replica answers the same (the state is shared). Needs the operator token when service.statusAuth is true.',
+      security: statusAuth ? SECURITY.operator : SECURITY.none,
+      querystring: Type.Object({ format: Type.Optional(Type.Enum(['json', 'html'], { description: 'overrides the Accept header' })) }, { additionalProperties: false }),
+      response: {
+        200: {
+          description: 'The status, as JSON or as the HTML page',
+          content: {
+            'application/json': { schema: StatusBody },
+            'text/html': { schema: Type.String({ description: 'the status page' }) },
+          },
+        },
+        ...(statusAuth ? errors(400, 401, 500) : errors(400, 500)),
+      },
     },
     config: { authenticated: ctx.config.service.statusAuth, rateLimit: routeLimit(ctx.config.service.readRateLimit) },
     onRequest: auth,

@@ -5,7 +5,8 @@
 import type { FastifyInstance } from 'fastify'
 import Type from 'typebox'
 import type { AppContext } from '../context.ts'
-import { errorResponses, VerdictSchema } from '../schemas.ts'
+import { errors, VerdictSchema } from '../schemas.ts'
+import { SECURITY, TAGS } from '../openapi.ts'
 import { ACTIONS } from '../../triggers/intake.ts'
 import { boundVerdict } from '../../state/bounds.ts'
 import { JenkinsPayload, jenkinsVerdict, parseJenkinsPayload } from '../../triggers/jenkins.ts'
@@ -29,10 +30,15 @@ export default async function webhookJenkins(app: FastifyInstance, ctx: AppConte
   const parse = parseJsonBody(app)
   app.post('/webhooks/jenkins', {
     schema: {
+      operationId: 'receiveJenkinsResult',
+      tags: [TAGS.webhooks],
       summary: 'Receive a Jenkins integrity result',
-      description: 'Auth: HMAC (X-Recycler-Timestamp + X-Recycler-Signature: sha256=HMAC(secret, "<ts>.<raw body>")), Bearer token, or Basic with the token as password.',
+      description: 'One site per delivery, in the project\'s own format or the Jenkins Notification plugin\'s. '
+        + 'Authenticated by an HMAC signature over the raw body (X-Recycler-Timestamp and X-Recycler-Signature), a bearer token, '
+        + 'or Basic with the token as password. The same job and build delivered twice, to any replica, acts once (`duplicate`).',
+      security: SECURITY.webhook,
       body: JenkinsPayload,
-      response: { 202: Accepted, ...errorResponses },
+      response: { 202: { ...Accepted, description: 'Accepted: what was decided for the site' }, ...errors(400, 401, 403, 404, 413, 415, 429, 500, 503) },
     },
     // The body is one of two formats; parseJenkinsPayload tells them apart
     // and names the bad field, which a plain union cannot do.
