@@ -4,6 +4,8 @@
 
 import { parseArgs } from 'node:util'
 import { parseDuration } from '../config/duration.ts'
+import { ConfigError, loadConfigFile } from '../config/load.ts'
+import type { Config } from '../config/types.ts'
 
 export interface CliContext {
   args: string[]
@@ -96,4 +98,17 @@ export function positiveInt(value: string | undefined, name: string, fallback: n
     throw new UsageError(`${name} must be a whole number from 1 to ${max}, got ${JSON.stringify(value)}`)
   }
   return Number(value)
+}
+
+/** A command's config file: loaded, or every bad field said on stderr (the caller exits 2 on undefined). */
+export function loadCommandConfig(configPath: string, ctx: Pick<CliContext, 'stderr'>): Config | undefined {
+  try {
+    return loadConfigFile(configPath)
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      ctx.stderr.write(`kube-recycler: ${e.message}\n`)
+      return undefined
+    }
+    throw e
+  }
 }

@@ -6,10 +6,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { dirname } from 'node:path'
 import { performance } from 'node:perf_hooks'
-import { ConfigError, loadConfigFile } from '../config/load.ts'
+
 import type { Config, SiteConfig } from '../config/types.ts'
 import { createProber } from '../triggers/probe.ts'
-import { parseOptions, positiveInt, UsageError, type CliContext } from './args.ts'
+import { loadCommandConfig, parseOptions, positiveInt, UsageError, type CliContext } from './args.ts'
 import { toJUnit } from './junit.ts'
 import { formatTable } from './table.ts'
 import { RESULTS_VERSION, type Results, type SiteResults } from './results.ts'
@@ -46,16 +46,8 @@ export async function checkCommand(ctx: CliContext): Promise<number> {
   const configPath = o.config ?? nonEmpty(ctx.env.KUBE_RECYCLER_CONFIG)
   if (configPath === undefined) throw new UsageError('--config FILE is required (or set KUBE_RECYCLER_CONFIG)')
   if (o.json === '' || o.junit === '') throw new UsageError('--json and --junit need a file name')
-  let config: Config
-  try {
-    config = loadConfigFile(configPath)
-  } catch (e) {
-    if (e instanceof ConfigError) {
-      ctx.stderr.write(`kube-recycler: ${e.message}\n`)
-      return 2
-    }
-    throw e
-  }
+  const config = loadCommandConfig(configPath, ctx)
+  if (!config) return 2
   const concurrency = positiveInt(o.concurrency, '--concurrency', config.service.probeConcurrency)
   const sites = selectSites(config, configPath, o.site ?? [], ctx)
 
