@@ -97,11 +97,17 @@ t.test('site stays broken → recycle-did-not-help, no second restart', async (t
     const r = (await e.status()).sites[0].lastRecycle
     return r?.verification === 'recycle-did-not-help' ? r : undefined
   }, { timeoutMs: 60_000, description: 'did not help' })
-  t.equal(rec.state, 'succeeded')
+  // The rollout pinned a new commit (the production head) and the site still
+  // fails: the revision before is restored once and verified again; still
+  // failing there too, so: did not help, and automatic recycles stop.
+  t.equal(rec.state, 'rolled-back')
+  const full = (await (await request(`${e.svc.url}${rec.url}`)).body.json()) as any
+  t.match(full.steps.map((x: any) => x.message).join('\n'), /rolling back: still failing on [0-9a-f]{12} after the rollout[\s\S]*rolled-back: rolled back to revision 1/)
   // Several more failing ticks: no further rollout.
   await new Promise((r) => setTimeout(r, 4000))
-  const rs = (await kubectlJson(['get', 'replicasets', '-l', 'app=web'], { namespace: e.ns.name })).items
-  t.equal(rs.length, 2, 'exactly one rollout')
+  const d = await kubectlJson(['get', 'deployment', 'web'], { namespace: e.ns.name })
+  t.equal(d.metadata.annotations['deployment.kubernetes.io/revision'], '3', 'one rollout and its one rollback, nothing more')
+  t.equal(d.spec.template.metadata.annotations?.['kube-recycler.io/commit'], undefined, 'back on the template before the recycle')
   const s = await e.status()
   t.equal(s.sites[0].health, 'failing')
   t.match(s.sites[0].note, /recycle-did-not-help/)
@@ -109,6 +115,7 @@ t.test('site stays broken → recycle-did-not-help, no second restart', async (t
   t.match(e.svc.output(), /"level":"error".*recycle-did-not-help/)
   const events = await kubectl(['get', 'events', '--field-selector', 'involvedObject.name=web', '-o', 'jsonpath={.items[*].reason}'], { namespace: e.ns.name })
   t.match(events, /RecycleDidNotHelp/)
+  t.match(events, /RecycleRolledBack/)
 })
 
 t.test('a Jenkins FAILURE restarts the Deployment onto the commit it names', async (t) => {
