@@ -13,7 +13,7 @@ import { parseConfig } from '../../src/config/load.ts'
 // The README shows this picture; the test makes it (KR_SCREENSHOT_DIR elsewhere).
 const SHOT = process.env.KR_SCREENSHOT_DIR ? `${process.env.KR_SCREENSHOT_DIR}/status-page.png` : fileURLToPath(new URL('../../docs/status-page.png', import.meta.url))
 
-const CONFIG = TEST_CONFIG.replace(
+const CONFIG = TEST_CONFIG.replace('    recycle: { strategy: evict }\n', '    recycle: { strategy: evict }\n    failureThreshold: 3\n').replace(
   '    recycle: { cooldown: 10m, maxPerWindow: 3, window: 6h }\n',
   '    recycle: { cooldown: 10m, maxPerWindow: 3, window: 6h }\n    git: { repo: "file:///nonexistent/shop.git", commitUrl: "https://git.example.com/acme/shop/commit/{commit}" }\n',
 )
@@ -21,7 +21,7 @@ const CONFIG = TEST_CONFIG.replace(
 const EVIL = '<script>alert(1)</script><img src=x onerror=alert(2)>"\'&'
 
 t.test('the dashboard shows sites, health, the timeline, links, checks and the recycle', { skip: existsSync(CHROMIUM) ? false : `no Chromium at ${CHROMIUM} (.ci/run installs it)` }, async (t) => {
-  t.ok(CONFIG.includes('commitUrl'), 'the test config has the commit URL template')
+  t.ok(CONFIG.includes('commitUrl') && CONFIG.includes('failureThreshold: 3'), 'the test config has the commit URL template, and pool a threshold of 3')
   const ex = fakeExecutor({ auto: { state: 'succeeded', message: `deployment "web" successfully rolled out ${EVIL}` } })
   const h = await testApp({ config: CONFIG, extra: { executor: ex } })
   t.teardown(() => h.app.close())
@@ -45,6 +45,13 @@ t.test('the dashboard shows sites, health, the timeline, links, checks and the r
   await h.app.core.recycler.idle()
   // pool: a probe verdict with a certificate warning (as the prober makes it).
   const poolSite = parseConfig(CONFIG).sites.find((s) => s.name === 'pool')!
+  // pool: a flapping history from the probes first (never 3 failures in a row), for the picture.
+  for (let i = 0; i < 12; i++) {
+    await h.app.core.intake.submit(poolSite, {
+      site: 'pool', ok: i % 3 !== 1, source: 'probe', at: new Date(h.clock.now() - (12 - i) * 300_000).toISOString(), summary: `probe run ${i}`,
+      checks: [{ name: 'tls', ok: i % 3 !== 1, status: i % 3 !== 1 ? 200 : 502, latencyMs: 80 + i }],
+    })
+  }
   await h.app.core.intake.submit(poolSite, {
     site: 'pool', ok: true, source: 'probe', at: new Date(h.clock.now()).toISOString(), summary: `probe: 1/1 checks passed ${EVIL}`,
     checks: [{ name: 'tls', ok: true, status: 200, latencyMs: 87, url: 'https://pool.example.com/', warnings: [`certificate expires in 6 days (2026-12-08) ${EVIL}`] }],
@@ -80,6 +87,7 @@ t.test('the dashboard shows sites, health, the timeline, links, checks and the r
   t.same(shop.map((b) => b.cls), ['bar bad', 'bar recycle'], 'shop: the failing verdict, then the recycle it caused')
   t.match(shop[1]!.href, /^\/recycles\/rc-/)
   t.match(shop[1]!.title, /recycle succeeded: shop-integrity #5/)
+  t.same((await bars('pool')).map((b) => b.cls), [...Array.from({ length: 4 }, () => ['bar ok', 'bar bad']).flat(), 'bar ok'], 'pool: the flapping probe runs, the last one merged with the newest verdict')
   const colours = await page.$$eval('.timeline .bar', (bs) => bs.map((b) => (globalThis as unknown as { getComputedStyle(e: unknown): { backgroundColor: string } }).getComputedStyle(b).backgroundColor))
   t.notOk(colours.some((c) => c === 'rgba(0, 0, 0, 0)' || c === 'transparent'), `the style applies (its CSP hash is right): ${colours.join(', ')}`)
 
