@@ -1,5 +1,8 @@
-// The HTML dashboard GET /status serves to a browser. Rendered on the server
-// from the same model as the JSON, every value escaped; it refreshes itself.
+// The HTML dashboard GET /status serves to a browser, and the page of one
+// recycle (GET /recycles/:id). Rendered on the server from the same data as
+// the JSON, every value escaped, no script (the CSP forbids it, and no style
+// attribute either: only classes of the one hashed style); /status refreshes
+// itself.
 
 import { createHash } from 'node:crypto'
 import type { StatusModel } from './model.ts'
@@ -104,7 +107,9 @@ export function timelineBars(runs: readonly TimelineRun[], recycles: readonly Re
     if (r.createdAt < first) continue
     items.push({ at: r.createdAt, html: `<a class="bar recycle" href="/recycles/${escapeHtml(r.id)}" data-state="${escapeHtml(r.state)}" title="${escapeHtml(`${r.createdAt} · recycle ${r.state}: ${r.trigger.reason}`)}"></a>` })
   }
-  // Stable: a recycle made by a verdict sorts after that verdict's run.
+  // By start time; the sort is stable, so a recycle made by a verdict sorts
+  // after that verdict's run. A run that went on after a recycle (still
+  // failing) is drawn before it: the bar is the run, its title says its span.
   items.sort((a, b) => (a.at < b.at ? -1 : a.at > b.at ? 1 : 0))
   return items.map((i) => i.html).join('')
 }
