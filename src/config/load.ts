@@ -278,6 +278,14 @@ function normalizeSite(site: SiteShape, base: string, d: NonNullable<FileShape['
       username: site.git.username ?? 'git',
       cacheMs: duration(site.git.cache, `${base}.git.cache`, problems, 30_000),
     }
+    const commitUrl = site.git.commitUrl
+    if (commitUrl !== undefined) {
+      if (!/^https?:\/\/[^\s/@]+\/[^\s]*\{commit\}[^\s]*$/.test(commitUrl)) {
+        problems.push(`${base}.git.commitUrl: must be an http(s) URL without credentials containing {commit}`)
+      } else {
+        git.commitUrl = commitUrl
+      }
+    }
   }
 
   const out: SiteConfig = {

@@ -105,6 +105,7 @@ export const SiteSchema = Type.Object({
     branch: Type.Optional(Type.String({ minLength: 1 })),
     username: Type.Optional(Type.String({ minLength: 1 })),
     cache: Type.Optional(Duration),
+    commitUrl: Type.Optional(Type.String({ minLength: 1, maxLength: 500, description: 'link to a commit on the git host for /status, e.g. https://git.example.com/acme/shop/commit/{commit}' })),
   }, { additionalProperties: false })),
 }, { additionalProperties: false })
 

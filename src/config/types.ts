@@ -46,6 +46,8 @@ export interface GitConfig {
   /** Username sent with KUBE_RECYCLER_GIT_TOKEN as the password. */
   username: string
   cacheMs: number
+  /** /status links commits here: an http(s) URL with `{commit}` where the commit goes. */
+  commitUrl?: string
 }
 
 /** `auto` restarts; `notify` does everything but the restart; `approve` waits for an operator. */

@@ -20,6 +20,9 @@ export const LIMITS = {
   deliveries: 200,
   /** Recycles kept per site beyond the current circuit-breaker window. */
   recycles: 50,
+  /** Runs of verdicts kept per site for the /status timeline, and their summaries' length. */
+  timeline: 48,
+  timelineSummary: 200,
   /** Serialized bytes of one site's state (a ConfigMap holds 1 MiB). */
   siteBytes: 256 * 1024,
 } as const

@@ -134,6 +134,23 @@ export const VerdictSchema = Type.Object({
   summary: Type.String(),
 }, { title: 'Verdict' })
 
+/**
+ * Verdicts in a row alike (same ok, same source), as /status draws them:
+ * the first and last written verdict's times, how many were written, and
+ * the last one's summary, ref (Jenkins build URL) and commit.
+ */
+export const TimelineRunSchema = Type.Object({
+  from: Type.String(),
+  to: Type.String(),
+  ok: Type.Boolean(),
+  source: Type.Enum(VERDICT_SOURCES),
+  count: Type.Integer({ minimum: 1 }),
+  summary: Type.String(),
+  ref: Type.Optional(Type.String()),
+  commit: Type.Optional(Type.String()),
+}, { title: 'TimelineRun' })
+export type TimelineRun = Static<typeof TimelineRunSchema>
+
 export const HEALTH_STATES = ['healthy', 'failing', 'unknown'] as const
 export type Health = (typeof HEALTH_STATES)[number]
 
@@ -168,6 +185,8 @@ export const SiteStateSchema = Type.Object({
   consecutiveSuccesses: Type.Integer({ minimum: 0 }),
   episode: Type.Optional(EpisodeSchema),
   lastVerdict: Type.Optional(VerdictSchema),
+  /** The last verdicts as runs, oldest first (LIMITS.timeline; state/timeline.ts). Optional: states written before it load. */
+  timeline: Type.Optional(Type.Array(TimelineRunSchema)),
   /** The last Jenkins report the service received (dead-man's switch). */
   lastReportAt: Type.Optional(Type.String()),
   /** Delivery keys already counted, oldest first (bounded). */

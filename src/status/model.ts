@@ -6,7 +6,7 @@ import type { AppContext } from '../server/context.ts'
 import { targetLabel } from '../config/types.ts'
 import type { Verdict } from '../health/verdict.ts'
 import type { GitFacts } from './facts.ts'
-import type { Health, Pause, RecycleBrief, RecycleRecord } from '../state/schema.ts'
+import type { Health, Pause, RecycleBrief, RecycleRecord, TimelineRun } from '../state/schema.ts'
 import { windowsAt, type WindowView } from '../recycle/windows.ts'
 import { isStale } from '../health/deadman.ts'
 
@@ -35,6 +35,10 @@ export interface SiteStatus {
   /** Maintenance windows (no automatic recycle inside) and recycle windows (automatic recycles only inside). */
   windows?: { maintenance?: WindowView; recycle?: WindowView }
   lastReset?: { by: string; at: string; reason?: string }
+  /** The last verdicts as runs, oldest first (the page draws them with the recycles between). */
+  timeline?: TimelineRun[]
+  /** git.commitUrl: where a commit is shown on the git host (`{commit}` replaced). */
+  commitUrl?: string
 }
 
 export interface StatusModel {
@@ -72,6 +76,8 @@ export function statusModel(ctx: AppContext): StatusModel {
       waiting: waiting ? brief(waiting) : null,
       ...(Object.keys(windows).length > 0 ? { windows } : {}),
       ...(st.lastReset ? { lastReset: st.lastReset } : {}),
+      timeline: st.timeline ?? [],
+      ...(s.git?.commitUrl ? { commitUrl: s.git.commitUrl } : {}),
       ...(git ? { git } : {}),
       name: s.name,
       target: targetLabel(s.target),

@@ -13,6 +13,7 @@ import type { Verdict } from '../health/verdict.ts'
 import { applyRequest, newRecycleId } from '../recycle/requests.ts'
 import type { Recycler } from '../recycle/service.ts'
 import { boundVerdict } from '../state/bounds.ts'
+import { mergeTimeline } from '../state/timeline.ts'
 import type { RecycleRecord, SiteState } from '../state/schema.ts'
 import type { StateStore } from '../state/store.ts'
 import type { Metrics } from '../status/metrics.ts'
@@ -81,7 +82,8 @@ export function createIntake(opts: { store: StateStore; recycler: Recycler; metr
           if (dup) return { result: dup }
         }
         const { next: observed, obs } = observe(s, site, verdict)
-        let next: SiteState = { ...observed, lastVerdict: boundVerdict(verdict) }
+        // The timeline is written with the verdict, so only when the verdict is (changed() below).
+        let next: SiteState = { ...observed, lastVerdict: boundVerdict(verdict), timeline: mergeTimeline(s.timeline, verdict) }
         if (verdict.source === 'jenkins') next.lastReportAt = verdict.at
         if (verdict.key !== undefined) next.deliveries = [...s.deliveries, { key: verdict.key, ok: verdict.ok, ...(extra.status ? { status: extra.status } : {}), at: verdict.at }]
         const plain: Decision & { transition?: 'became-failing' | 'recovered' } = { site: site.name, action: 'none', reason: obs.reason, health: obs.health, ...(obs.transition !== 'none' ? { transition: obs.transition } : {}) }

@@ -10,7 +10,7 @@ import { routeLimit } from '../plugins/limits.ts'
 import { operatorAuth } from '../plugins/auth.ts'
 import { statusModel } from '../../status/model.ts'
 import { PAGE_SECURITY_HEADERS, renderStatusPage } from '../../status/page.ts'
-import { PauseSchema } from '../../state/schema.ts'
+import { PauseSchema, TimelineRunSchema } from '../../state/schema.ts'
 
 const Paused = Type.Union([PauseSchema, Type.Null()], { description: 'who paused automatic recycles, why, since and until when; null when not paused' })
 const WindowView = Type.Object({
@@ -55,6 +55,8 @@ const StatusBody = Type.Object({
     waiting: Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()], { description: 'a recycle awaiting approval or a recycle window' }),
     windows: Type.Optional(Type.Object({ maintenance: Type.Optional(WindowView), recycle: Type.Optional(WindowView) })),
     lastReset: Type.Optional(Type.Object({ by: Type.String(), at: Type.String(), reason: Type.Optional(Type.String()) })),
+    timeline: Type.Optional(Type.Array(TimelineRunSchema, { description: 'the last verdicts as runs of alike verdicts, oldest first' })),
+    commitUrl: Type.Optional(Type.String({ description: 'git.commitUrl: the git host link template, {commit} replaced' })),
   }, { additionalProperties: true })),
   recent: Type.Array(Type.Object({}, { additionalProperties: true })),
 }, { title: 'Status' })
@@ -95,6 +97,13 @@ export default async function statusRoute(app: FastifyInstance, ctx: AppContext)
     }
     return reply.send(model)
   })
+
+  // Browsers ask for it on every page: an empty answer instead of a 404 in
+  // their console (a data: icon would need img-src data: in the CSP).
+  app.get('/favicon.ico', {
+    schema: { hide: true },
+    config: { rateLimit: routeLimit(ctx.config.service.readRateLimit) },
+  }, async (_request, reply) => reply.header('Cache-Control', 'max-age=86400').code(204).send())
 }
 
 // True when the Accept header ranks text/html above JSON (a browser); any-type means JSON.
