@@ -236,7 +236,9 @@ export function createRunner(opts: RunnerOptions): Runner {
     const ran = outcome.state !== 'skipped'
     // A failed rollout whose revision before was restored (and is Ready) is `rolled-back`.
     const state: RecycleRecord['state'] = outcome.state === 'failed' && outcome.rolledBack === true ? 'rolled-back' : outcome.state
-    live.steps.push(step(clock.now(), outcome.state === 'succeeded' ? outcome.message : `${state}: ${outcome.reason}`))
+    // The outcome, once: the rollout judge has often just said the same words.
+    const last = outcome.state === 'succeeded' ? outcome.message : `${state}: ${outcome.reason}`
+    if (live.steps.at(-1)?.message !== last) live.steps.push(step(clock.now(), last))
     const final: RecycleRecord = {
       ...live,
       state,

@@ -249,3 +249,15 @@ t.test('a rollout that failed and was rolled back is recorded rolled-back, count
   const again = await post(h.app, { job: 'shop-integrity', build: 2, status: 'FAILURE' })
   t.match(again.json.reason, /recycle-did-not-help/, 'still failing after a rollback: no loop')
 })
+
+t.test('the outcome is one step, not said twice when the strategy just said it', async (t) => {
+  const words = 'deployment "web" successfully rolled out'
+  const base = fakeExecutor()
+  const ex = { ...base, run: async (ctx: Parameters<typeof base.run>[0]) => { base.runs.push(ctx); ctx.step(words); return { state: 'succeeded' as const, message: words } } }
+  const h = await testApp({ extra: { executor: ex } })
+  t.teardown(() => h.app.close())
+  const r = await post(h.app, { job: 'shop-integrity', build: 1, status: 'FAILURE' })
+  await h.app.core.recycler.idle()
+  const steps = h.app.core.recycler.get(r.json.recycle.id)!.steps.map((s) => s.message)
+  t.equal(steps.filter((m) => m === words).length, 1, steps.join(' | '))
+})
