@@ -11,8 +11,8 @@ import { parseJsonBody } from '../plugins/body.ts'
 import { Errors } from '../../errors.ts'
 import type { RecycleRecord } from '../../state/schema.ts'
 import { STRATEGIES, type StrategyName } from '../../config/types.ts'
-import { PAGE_SECURITY_HEADERS, renderRecyclePage } from '../../status/page.ts'
-import { prefersHtml } from './status.ts'
+import { renderRecyclePage } from '../../status/page.ts'
+import { FormatQuery, jsonOrPage, sendPage, wantsPage } from '../html.ts'
 
 export const RecycleSummary = Type.Object({
   id: Type.String(),
@@ -90,15 +90,9 @@ export default async function recycleRoutes(app: FastifyInstance, ctx: AppContex
         + 'JSON by default; an HTML page for a browser (Accept ranking text/html above JSON, or ?format=html).',
       security: SECURITY.none,
       params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 64, description: 'the id POST /recycle or the webhook answered' }) }),
-      querystring: Type.Object({ format: Type.Optional(Type.Enum(['json', 'html'], { description: 'overrides the Accept header' })) }, { additionalProperties: false }),
+      querystring: FormatQuery,
       response: {
-        200: {
-          description: 'The recycle, as JSON or as an HTML page',
-          content: {
-            'application/json': { schema: RecycleRecordSchema },
-            'text/html': { schema: Type.String({ description: 'the recycle page' }) },
-          },
-        },
+        200: jsonOrPage('The recycle, as JSON or as an HTML page', RecycleRecordSchema, 'the recycle page'),
         ...errors(400, 404, 500),
       },
     },
@@ -107,13 +101,9 @@ export default async function recycleRoutes(app: FastifyInstance, ctx: AppContex
     const { id } = request.params as { id: string }
     const r = ctx.recycler.get(id)
     if (!r) throw Errors.notFound(`no recycle with id "${id}" (the service keeps the recycles of the circuit-breaker window and the last 50 per site)`)
-    const { format } = request.query as { format?: 'json' | 'html' }
-    void reply.header('Vary', 'Accept')
-    if (format === 'html' || (format === undefined && prefersHtml(request.headers.accept))) {
+    if (wantsPage(request, reply)) {
       const commitUrl = ctx.config.sites.find((s) => s.name === r.site)?.git?.commitUrl
-      // Same headers and escaping as /status; not JSON, so past the serializer.
-      return reply.headers(PAGE_SECURITY_HEADERS).header('Cache-Control', 'no-store').type('text/html; charset=utf-8')
-        .serializer((p: unknown) => p as string).send(renderRecyclePage(r, ctx.clock.now(), commitUrl))
+      return sendPage(reply, renderRecyclePage(r, ctx.clock.now(), commitUrl))
     }
     return reply.send(r)
   })

@@ -9,7 +9,8 @@ import { SECURITY, TAGS } from '../openapi.ts'
 import { routeLimit } from '../plugins/limits.ts'
 import { operatorAuth } from '../plugins/auth.ts'
 import { statusModel } from '../../status/model.ts'
-import { PAGE_SECURITY_HEADERS, renderStatusPage } from '../../status/page.ts'
+import { renderStatusPage } from '../../status/page.ts'
+import { FormatQuery, jsonOrPage, sendPage, wantsPage } from '../html.ts'
 import { PauseSchema, TimelineRunSchema } from '../../state/schema.ts'
 
 const Paused = Type.Union([PauseSchema, Type.Null()], { description: 'who paused automatic recycles, why, since and until when; null when not paused' })
@@ -72,15 +73,9 @@ export default async function statusRoute(app: FastifyInstance, ctx: AppContext)
       description: 'JSON for dashboards and scripts; the HTML page for a browser (Accept ranking text/html above JSON, or ?format=html). '
         + 'Every replica answers the same (the state is shared). Needs the operator token when service.statusAuth is true.',
       security: statusAuth ? SECURITY.operator : SECURITY.none,
-      querystring: Type.Object({ format: Type.Optional(Type.Enum(['json', 'html'], { description: 'overrides the Accept header' })) }, { additionalProperties: false }),
+      querystring: FormatQuery,
       response: {
-        200: {
-          description: 'The status, as JSON or as the HTML page',
-          content: {
-            'application/json': { schema: StatusBody },
-            'text/html': { schema: Type.String({ description: 'the status page' }) },
-          },
-        },
+        200: jsonOrPage('The status, as JSON or as the HTML page', StatusBody, 'the status page'),
         ...(statusAuth ? errors(400, 401, 500) : errors(400, 500)),
       },
     },
@@ -88,14 +83,8 @@ export default async function statusRoute(app: FastifyInstance, ctx: AppContext)
     onRequest: auth,
   }, async (request, reply) => {
     const model = statusModel(ctx)
-    const { format } = request.query as { format?: 'json' | 'html' }
-    const wantsHtml = format === 'html' || (format === undefined && prefersHtml(request.headers.accept))
-    void reply.header('Vary', 'Accept').header('Cache-Control', 'no-store')
-    if (wantsHtml) {
-      // The page is not JSON: bypass the JSON serializer for this reply.
-      return reply.headers(PAGE_SECURITY_HEADERS).type('text/html; charset=utf-8').serializer((p: unknown) => p as string).send(renderStatusPage(model, ctx.clock.now()))
-    }
-    return reply.send(model)
+    if (wantsPage(request, reply)) return sendPage(reply, renderStatusPage(model, ctx.clock.now()))
+    return reply.header('Cache-Control', 'no-store').send(model)
   })
 
   // Browsers ask for it on every page: an empty answer instead of a 404 in
@@ -104,20 +93,4 @@ export default async function statusRoute(app: FastifyInstance, ctx: AppContext)
     schema: { hide: true },
     config: { rateLimit: routeLimit(ctx.config.service.readRateLimit) },
   }, async (_request, reply) => reply.header('Cache-Control', 'max-age=86400').code(204).send())
-}
-
-// True when the Accept header ranks text/html above JSON (a browser); any-type means JSON.
-export function prefersHtml(accept: string | undefined): boolean {
-  if (!accept) return false
-  let html = 0
-  let json = 0
-  for (const part of accept.split(',')) {
-    const [type, ...params] = part.trim().toLowerCase().split(';')
-    const qp = params.map((p) => p.trim()).find((p) => p.startsWith('q='))
-    const q = qp ? Number(qp.slice(2)) : 1
-    if (!Number.isFinite(q)) continue
-    if (type === 'text/html') html = Math.max(html, q)
-    else if (type === 'application/json') json = Math.max(json, q)
-  }
-  return html > 0 && html > json
 }
