@@ -75,24 +75,26 @@ export function createIntake(opts: { store: StateStore; recycler: Recycler; metr
     },
     async submit(site, verdict, extra = {}) {
       const now = opts.clock.now()
-      const id = newRecycleId(now)
+      // Made only for a verdict that requests a recycle (random bytes cost
+      // more than the rest of a passing report), once however often the
+      // change is retried.
+      let id: string | undefined
       const { transition, ...decision } = await store.update<Decision & { transition?: 'became-failing' | 'recovered' }>(site.name, (s) => {
         if (verdict.key !== undefined) {
           const dup = duplicateOf(s, verdict.key)
           if (dup) return { result: dup }
         }
         const { next: observed, obs } = observe(s, site, verdict)
-        // The timeline is written with the verdict, so only when the verdict is (changed() below).
+        const plain: Decision & { transition?: 'became-failing' | 'recovered' } = { site: site.name, action: 'none', reason: obs.reason, health: obs.health, ...(obs.transition !== 'none' ? { transition: obs.transition } : {}) }
+        // A repeated healthy report is not written; its key is not needed:
+        // counting it again changes nothing either. Decided before the
+        // state to write is built: most reports end here.
+        if (!obs.recycle && !changed(s, observed, verdict, now)) return { result: plain }
+        // The timeline is written with the verdict, so only when the verdict is.
         let next: SiteState = { ...observed, lastVerdict: boundVerdict(verdict), timeline: mergeTimeline(s.timeline, verdict) }
         if (verdict.source === 'jenkins') next.lastReportAt = verdict.at
         if (verdict.key !== undefined) next.deliveries = [...s.deliveries, { key: verdict.key, ok: verdict.ok, ...(extra.status ? { status: extra.status } : {}), at: verdict.at }]
-        const plain: Decision & { transition?: 'became-failing' | 'recovered' } = { site: site.name, action: 'none', reason: obs.reason, health: obs.health, ...(obs.transition !== 'none' ? { transition: obs.transition } : {}) }
-        if (!obs.recycle) {
-          // A repeated healthy report is not written; its key is not needed:
-          // counting it again changes nothing either.
-          if (!changed(s, observed, verdict, now)) return { result: plain }
-          return { next, result: plain }
-        }
+        if (!obs.recycle) return { next, result: plain }
         const outside = outsideCause(site, verdict.checks)
         const applied = applyRequest(next, site, {
           site: site.name,
@@ -102,7 +104,7 @@ export function createIntake(opts: { store: StateStore; recycler: Recycler; metr
           ...(verdict.ref ? { ref: verdict.ref } : {}),
           ...(verdict.key ? { key: verdict.key } : {}),
           ...(verdict.commit ? { commit: verdict.commit } : {}),
-        }, { now, id, dryRun: recycler.dryRun })
+        }, { now, id: id ??= newRecycleId(now), dryRun: recycler.dryRun })
         next = applied.next
         const r = applied.record
         if (applied.decision.kind === 'skip') return { next, result: { ...plain, reason: r.reason ?? 'skipped', recycle: r } }

@@ -3,11 +3,19 @@
 // X-Recycler-Timestamp is unix seconds within a window. Comparisons are
 // constant-time. `kube-recycler report` signs with the same function.
 
-import { createHmac, timingSafeEqual, createHash } from 'node:crypto'
+import { createHmac, createSecretKey, timingSafeEqual, createHash, type KeyObject } from 'node:crypto'
 
 export const SIGNATURE_WINDOW_S = 300
 
-export function sign(secret: string, timestamp: string | number, body: Buffer | string): string {
+/**
+ * The secret as a key, made once: given a string, every createHmac sets a
+ * new key up (a measurable share of a webhook's CPU; docs/benchmarks.md).
+ */
+export function signingKey(secret: string): KeyObject {
+  return createSecretKey(Buffer.from(secret, 'utf8'))
+}
+
+export function sign(secret: string | KeyObject, timestamp: string | number, body: Buffer | string): string {
   const mac = createHmac('sha256', secret)
   mac.update(`${timestamp}.`)
   mac.update(body)
@@ -17,7 +25,7 @@ export function sign(secret: string, timestamp: string | number, body: Buffer | 
 export type SignatureResult = { ok: true } | { ok: false; why: 'missing' | 'malformed' | 'stale' | 'future' | 'mismatch'; message: string }
 
 export function verifySignature(opts: {
-  secret: string
+  secret: string | KeyObject
   timestamp: string | undefined
   signature: string | undefined
   body: Buffer

@@ -12,7 +12,7 @@ import { randomBytes } from 'node:crypto'
 import type { Clock } from '../../clock.ts'
 import type { Secrets } from '../../config/secrets.ts'
 import { Errors } from '../../errors.ts'
-import { safeEqual, verifySignature } from '../../triggers/signature.ts'
+import { safeEqual, signingKey, verifySignature } from '../../triggers/signature.ts'
 import type { AuthFailureReason } from '../../status/metrics.ts'
 import { routeLabel } from './metrics.ts'
 
@@ -43,10 +43,10 @@ function credentials(request: FastifyRequest): { scheme: 'bearer' | 'basic'; sec
 }
 
 export interface WebhookAuth {
-  /** onRequest: checks a token at once, or notes that a signature must be checked on the body. */
-  onRequest(request: FastifyRequest): Promise<void>
-  /** preValidation: checks the signature over the raw body. */
-  preValidation(request: FastifyRequest): Promise<void>
+  /** onRequest: checks a token at once, or notes that a signature must be checked on the body. Throws the refusal. */
+  onRequest(request: FastifyRequest): void
+  /** preValidation: checks the signature over the raw body. Throws the refusal. */
+  preValidation(request: FastifyRequest): void
 }
 
 declare module 'fastify' {
@@ -58,9 +58,11 @@ declare module 'fastify' {
 }
 
 export function webhookAuth(secrets: Secrets, clock: Clock, failures?: AuthFailures): WebhookAuth {
-  const unknownSecret = randomBytes(32).toString('hex')
+  // Without a secret the signature is checked against a random key, so a
+  // missing secret costs the same time and answers like a wrong one.
+  const key = signingKey(secrets.webhookSecret ?? randomBytes(32).toString('hex'))
   return {
-    async onRequest(request) {
+    onRequest(request) {
       const fail = (reason: AuthFailureReason, message: string): never => refuse(request, failures, reason, Errors.unauthorized(message))
       const c = credentials(request)
       if (c === 'malformed') fail('malformed', 'Authorization must be "Bearer <token>" or "Basic <base64 user:token>"')
@@ -76,16 +78,14 @@ export function webhookAuth(secrets: Secrets, clock: Clock, failures?: AuthFailu
       }
       fail('missing', 'missing credentials: send X-Recycler-Timestamp and X-Recycler-Signature, or Authorization')
     },
-    async preValidation(request) {
+    preValidation(request) {
       if (!request.needsSignature) return
       const header = (name: string): string | undefined => {
         const v = request.headers[name]
         return Array.isArray(v) ? v[0] : v
       }
       const result = verifySignature({
-        // Without a secret the signature is checked against a random key, so
-        // a missing secret costs the same time and answers like a wrong one.
-        secret: secrets.webhookSecret ?? unknownSecret,
+        secret: key,
         timestamp: header('x-recycler-timestamp'),
         signature: header('x-recycler-signature'),
         body: request.rawBody ?? Buffer.alloc(0),

@@ -24,30 +24,32 @@ export function registerJsonBody(app: FastifyInstance): void {
 
 const parseJson = (text: string): unknown => JSON.parse(text)
 
-/** preValidation step: turns the raw bytes into JSON; 400 names what is wrong. */
-export function parseJsonBody(app: FastifyInstance): (request: FastifyRequest) => Promise<void> {
+/**
+ * preValidation step: turns the raw bytes into JSON; 400 names what is wrong.
+ * Synchronous (Fastify's parser calls back at once), so it runs inside one
+ * callback hook with the steps before it (hooks.ts): no promise per request.
+ */
+export function parseJsonBody(app: FastifyInstance): (request: FastifyRequest) => void {
   const secure = app.getDefaultJsonParser('error', 'error')
-  return async (request) => {
+  return (request) => {
     const raw = request.rawBody
     if (raw === undefined) return
     if (raw.length === 0) throw Errors.invalidJson('body: is empty; expected a JSON object')
     const text = raw.toString('utf8')
-    await new Promise<void>((resolve, reject) => {
-      secure(request, text, (err, value) => {
-        if (err) {
-          // Fastify's secure parser says only "not valid JSON"; a plain parse
-          // tells apart a forbidden key from broken syntax. Never echo the body.
-          try {
-            parseJson(text)
-            reject(Errors.invalidJson('body: contains a forbidden key (__proto__ or constructor.prototype)'))
-          } catch (e) {
-            reject(Errors.invalidJson(`body: is not valid JSON (${(e as Error).message.replace(/"[^"]*"/g, '…').slice(0, 120)})`))
-          }
-          return
-        }
-        request.body = value
-        resolve()
-      })
-    })
+    let outcome: { value: unknown } | { err: Error } | undefined
+    secure(request, text, (err, value) => { outcome = err ? { err } : { value } })
+    if (outcome === undefined) throw new Error('the JSON parser did not answer synchronously')
+    if ('value' in outcome) {
+      request.body = outcome.value
+      return
+    }
+    // Fastify's secure parser says only "not valid JSON"; a plain parse
+    // tells apart a forbidden key from broken syntax. Never echo the body.
+    try {
+      parseJson(text)
+    } catch (e) {
+      throw Errors.invalidJson(`body: is not valid JSON (${(e as Error).message.replace(/"[^"]*"/g, '…').slice(0, 120)})`)
+    }
+    throw Errors.invalidJson('body: contains a forbidden key (__proto__ or constructor.prototype)')
   }
 }

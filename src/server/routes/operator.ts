@@ -11,6 +11,7 @@ import { errors, RecycleRecordSchema } from '../schemas.ts'
 import { SECURITY, TAGS } from '../openapi.ts'
 import { operatorAuth } from '../plugins/auth.ts'
 import { parseJsonBody } from '../plugins/body.ts'
+import { steps } from '../plugins/hooks.ts'
 import { formatSchemaErrors } from '../../config/errors.ts'
 import { Errors } from '../../errors.ts'
 import { PauseSchema } from '../../state/schema.ts'
@@ -48,7 +49,7 @@ export default async function operatorRoutes(app: FastifyInstance, ctx: AppConte
   const common = {
     config: { rateLimit: { max: ctx.config.service.rateLimit.max, timeWindow: ctx.config.service.rateLimit.windowMs } },
     onRequest: [auth],
-    preValidation: [parseJsonBody(app)],
+    preValidation: steps(parseJsonBody(app)),
   }
   const note = optionalBody<{ reason?: string }>(NoteBody)
   const by = (request: FastifyRequest): string => request.operator ?? 'operator'

@@ -8,6 +8,7 @@ import { SECURITY, TAGS } from '../openapi.ts'
 import { routeLimit } from '../plugins/limits.ts'
 import { operatorAuth } from '../plugins/auth.ts'
 import { parseJsonBody } from '../plugins/body.ts'
+import { steps } from '../plugins/hooks.ts'
 import { Errors } from '../../errors.ts'
 import type { RecycleRecord } from '../../state/schema.ts'
 import { STRATEGIES, type StrategyName } from '../../config/types.ts'
@@ -66,7 +67,7 @@ export default async function recycleRoutes(app: FastifyInstance, ctx: AppContex
     },
     config: { authenticated: true, rateLimit: routeLimit(ctx.config.service.rateLimit) },
     onRequest: [auth],
-    preValidation: [parseJsonBody(app)],
+    preValidation: steps(parseJsonBody(app)),
   }, async (request, reply) => {
     const body = request.body as { site: string; reason: string; strategy?: StrategyName; dryRun?: boolean; commit?: string }
     const r = await ctx.recycler.request({

@@ -12,6 +12,7 @@ import { boundVerdict } from '../../state/bounds.ts'
 import { JenkinsPayload, jenkinsVerdict, parseJenkinsPayload } from '../../triggers/jenkins.ts'
 import { webhookAuth } from '../plugins/auth.ts'
 import { parseJsonBody } from '../plugins/body.ts'
+import { steps } from '../plugins/hooks.ts'
 import { toAppError } from '../plugins/errors.ts'
 import { routeLimit } from '../plugins/limits.ts'
 import { recycleSummary, RecycleSummary } from './recycle.ts'
@@ -50,8 +51,8 @@ export default async function webhookJenkins(app: FastifyInstance, ctx: AppConte
       }
     },
     config: { authenticated: true, rateLimit: routeLimit(ctx.config.service.rateLimit) },
-    onRequest: [auth.onRequest],
-    preValidation: [auth.preValidation, parse],
+    onRequest: steps(auth.onRequest),
+    preValidation: steps(auth.preValidation, parse),
   }, async (request, reply) => {
     const parsed = request.body as unknown as ReturnType<typeof parseJenkinsPayload>
     try {
