@@ -1,7 +1,8 @@
-# kube-recycler. Node.js 24 runs the TypeScript sources directly (type
-# stripping), so there is no build step: one stage installs the production
-# dependencies, the final stage holds them, the sources, git (the service runs
-# `git ls-remote` to find the production head) and tini.
+# kube-recycler. One stage installs the production dependencies, one compiles
+# src/ to plain JavaScript (dist/: Node's runtime type stripping would cost
+# ~22 MB of RSS for the life of the process), the final stage holds the
+# dependencies, the build, git (the service runs `git ls-remote` to find the
+# production head) and tini.
 #
 #   docker build -t kube-recycler .
 #   docker run --rm -p 8080:8080 kube-recycler            # the example config, dry-run
@@ -20,6 +21,18 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
  && npm cache clean --force
+
+# ---- build -------------------------------------------------------------------
+# All dependencies (typescript is a devDependency); --ignore-scripts keeps the
+# `node` package from fetching a second Node: the base image's compiles.
+# Nothing of this stage but dist/ reaches the image.
+FROM ${NODE_IMAGE} AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
 
 # ---- runtime -----------------------------------------------------------------
 FROM ${NODE_IMAGE} AS runtime
@@ -44,7 +57,7 @@ COPY --from=deps /app/node_modules ./node_modules
 COPY package.json ./
 COPY bin ./bin
 COPY config ./config
-COPY src ./src
+COPY --from=build /app/dist ./dist
 
 # A numeric user, so `runAsNonRoot` can verify it without a passwd lookup.
 # The files above stay owned by root: the service cannot change its own code.
@@ -60,4 +73,7 @@ HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
 # SIGTERM itself, but it only reaps the children it spawned: a `git` killed on
 # timeout leaves its `git-remote-http` helper behind, re-parented to PID 1.
 ENTRYPOINT ["/usr/bin/tini", "--"]
-CMD ["node", "src/cli.ts", "serve"]
+# --max-semi-space-size=1 (MiB): V8's young generation stays small, ~18 MB
+# less RSS at rest and under load for ~6 % more CPU per webhook request
+# (docs/benchmarks.md); the same flags as `npm start`.
+CMD ["node", "--max-semi-space-size=1", "dist/cli.js", "serve"]

@@ -1,13 +1,15 @@
 // What the image runs, without a Docker engine: a temp folder laid out as the
 // Dockerfile lays out /app (the files its COPY lines name, filtered by
-// .dockerignore; `npm ci --omit=dev` as its deps stage runs it), then the
+// .dockerignore; `npm ci --omit=dev` as its deps stage runs it; dist/ built
+// by its build stage's RUN lines, with this checkout's dev dependencies
+// standing in for that stage's full `npm ci`), then the
 // exact entry it names — CMD, and ENTRYPOINT + CMD when tini is installed —
 // with Node 24 as `node`. The service answers /healthz and exits 0 on SIGTERM
 // with only production dependencies present.
 
 import t from 'tap'
 import { spawn } from 'node:child_process'
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { delimiter, dirname, join } from 'node:path'
 import { request } from 'undici'
@@ -16,6 +18,8 @@ import { ROOT } from '../fixtures/process.ts'
 interface Instruction { cmd: string; args: string; flags: Record<string, string> }
 
 /** The instructions of each stage (comments and `\` continuations handled). */
+const stageNames: (string | undefined)[] = []
+
 function stagesOf(text: string): Instruction[][] {
   const stages: Instruction[][] = []
   const lines = text.split('\n')
@@ -35,7 +39,7 @@ function stagesOf(text: string): Instruction[][] {
       args = args.slice(f[0].length)
     }
     const cmd = m[1]!.toUpperCase()
-    if (cmd === 'FROM') stages.push([])
+    if (cmd === 'FROM') { stages.push([]); stageNames.push(/\bAS\s+(\S+)/i.exec(args)?.[1]) }
     else stages.at(-1)?.push({ cmd, args, flags })
   }
   return stages
@@ -131,9 +135,29 @@ t.test('the Dockerfile entry starts the service from a production-only install',
   t.equal(installed.code, 0, `${npmCi} in ${((Date.now() - started) / 1000).toFixed(1)} s`, { output: installed.out.slice(-2000) })
   t.comment(`${npmCi}: ${((Date.now() - started) / 1000).toFixed(1)} s`)
 
-  // The runtime stage: node_modules comes from the deps stage (already here), then its own COPY lines.
+  // The build stage: its COPY lines into a folder of its own, then its RUN
+  // lines but the npm ci (this checkout's node_modules holds typescript).
+  const buildAt = stages.findIndex((s) => s.some((i) => i.cmd === 'RUN' && /\bnpm run build\b/.test(i.args)))
+  t.ok(buildAt >= 0, 'a stage runs npm run build')
+  const buildDir = join(dir, 'build')
+  mkdirSync(buildDir)
+  t.ok(copyContext(stages[buildAt]!, buildDir).includes('src'), 'the build stage copies src/')
+  symlinkSync(join(ROOT, 'node_modules'), join(buildDir, 'node_modules'))
+  for (const run of stages[buildAt]!.filter((i) => i.cmd === 'RUN' && !/\bnpm ci\b/.test(i.args))) {
+    const built = await exec('sh', ['-c', run.args], buildDir, 120_000)
+    t.equal(built.code, 0, `build stage: ${run.args}`, { output: built.out.slice(-2000) })
+  }
+
+  // The runtime stage: node_modules comes from the deps stage (already here),
+  // what it takes from the build stage (its WORKDIR /app is buildDir), then its own COPY lines.
+  for (const i of final.filter((x) => x.cmd === 'COPY' && x.flags.from === stageNames[buildAt])) {
+    const [from, to] = i.args.split(/\s+/) as [string, string]
+    cpSync(join(buildDir, from.replace(/^\/app\/?/, '')), join(app, to), { recursive: true })
+  }
+  t.ok(existsSync(join(app, 'dist', 'cli.js')), 'the image holds dist/cli.js')
   const copied = copyContext(final, app)
-  t.ok(copied.includes('src'), `copied ${copied.join(', ')}`)
+  t.notOk(copied.includes('src'), `copied ${copied.join(', ')}: no TypeScript source`)
+  t.notOk(existsSync(join(app, 'src')), 'no src/ in the image')
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { dependencies: Record<string, string> }
   const missing = Object.keys(pkg.dependencies).filter((d) => !existsSync(join(app, 'node_modules', d, 'package.json')))
   t.same(missing, [], `all ${Object.keys(pkg.dependencies).length} production dependencies are installed`)
@@ -155,7 +179,7 @@ t.test('the Dockerfile entry starts the service from a production-only install',
   const cmd = JSON.parse(final.find((i) => i.cmd === 'CMD')!.args) as string[]
   const entrypoint = JSON.parse(final.find((i) => i.cmd === 'ENTRYPOINT')?.args ?? '[]') as string[]
   const withNode = (argv: string[]) => argv.map((a) => (a === 'node' ? process.execPath : a))
-  const ways: [string, string[]][] = [['CMD', withNode(cmd)]]
+  const ways: [string, string[]][] = [['CMD', withNode(cmd)], ['bin/kube-recycler.js (no src/: runs dist/)', [process.execPath, 'bin/kube-recycler.js', 'serve']]]
   if (entrypoint.length > 0 && existsSync(entrypoint[0]!)) ways.push(['ENTRYPOINT + CMD', [...entrypoint, ...cmd]])
   else t.comment(`${entrypoint[0]} is not installed here: ENTRYPOINT + CMD not run (apt-get install tini)`)
 

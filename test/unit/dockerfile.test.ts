@@ -86,7 +86,7 @@ const execForm = (args: string): string[] | undefined => {
 const text = readFileSync(join(ROOT, 'Dockerfile'), 'utf8')
 const { stages, globalArgs } = parseDockerfile(text)
 const final = stages.at(-1)!
-const deps = stages.find((s) => s.instructions.some((i) => i.cmd === 'RUN' && /\bnpm ci\b/.test(i.args)))
+const deps = stages.find((s) => s.instructions.some((i) => i.cmd === 'RUN' && /\bnpm ci\b[^&]*--omit=dev/.test(i.args)))
 
 function run(cmd: string, args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -143,8 +143,8 @@ t.test('multi-stage on a Node 24 base', async (t) => {
   t.equal(final.name, 'runtime')
 })
 
-t.test('dependencies: manifests copied first, npm ci --omit=dev, no build step', async (t) => {
-  t.ok(deps, 'a stage runs npm ci')
+t.test('dependencies: manifests copied first, npm ci --omit=dev', async (t) => {
+  t.ok(deps, 'a stage runs npm ci --omit=dev')
   const ins = deps!.instructions
   const firstCopy = ins.findIndex((i) => i.cmd === 'COPY')
   const npmCi = ins.findIndex((i) => i.cmd === 'RUN' && /\bnpm ci\b/.test(i.args))
@@ -153,15 +153,27 @@ t.test('dependencies: manifests copied first, npm ci --omit=dev, no build step',
   t.notOk(ins.slice(0, npmCi).some((i) => i.cmd === 'COPY' && /\bsrc\b/.test(i.args)), 'no source copied before npm ci')
   t.match(ins[npmCi]!.args, /npm ci\b[^&]*--omit=dev/, 'production dependencies only')
   t.notOk(final.instructions.some((i) => i.cmd === 'RUN' && /\bnpm (ci|install|i)\b/.test(i.args)), 'the final stage installs nothing from npm')
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string>; devDependencies: Record<string, string> }
+  t.ok(pkg.devDependencies.node, 'the `node` npm package is a devDependency, so --omit=dev leaves it out: the base image runs the code')
+})
+
+t.test('build: src/ compiled to dist/ in a stage of its own; the image holds dist/, not src/', async (t) => {
+  const build = stages.find((s) => s.instructions.some((i) => i.cmd === 'RUN' && /\bnpm run build\b/.test(i.args)))
+  t.ok(build, 'a stage runs npm run build')
+  const ins = build!.instructions
+  const npmCi = ins.findIndex((i) => i.cmd === 'RUN' && /\bnpm ci\b/.test(i.args))
+  t.ok(npmCi >= 0 && /--ignore-scripts/.test(ins[npmCi]!.args), 'its npm ci runs no install script (the `node` package would fetch a second Node)')
+  t.ok(ins.findIndex((i) => i.cmd === 'COPY' && /^src\b/.test(i.args)) > npmCi, 'the sources come after the dependencies (that layer is reused)')
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
+  t.match(pkg.scripts.build, /tsc -p tsconfig\.build\.json/, 'npm run build is tsc with tsconfig.build.json')
+  t.match(readFileSync(join(ROOT, 'tsconfig.json'), 'utf8'), /"noEmit":\s*true/, 'the everyday tsconfig only type-checks')
   const finalCopies = final.instructions.filter((i) => i.cmd === 'COPY')
   const fromDeps = finalCopies.findIndex((i) => i.flags.from === deps!.name && /node_modules/.test(i.args))
-  const src = finalCopies.findIndex((i) => /^src\b/.test(i.args))
-  t.ok(fromDeps >= 0 && src > fromDeps, 'the final stage takes node_modules from the deps stage, then the sources')
-
-  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string>; devDependencies: Record<string, string> }
-  t.notOk(pkg.scripts.build, 'no build script: Node 24 runs src/*.ts directly (type stripping)')
-  t.match(readFileSync(join(ROOT, 'tsconfig.json'), 'utf8'), /"noEmit":\s*true/, 'tsc only type-checks')
-  t.ok(pkg.devDependencies.node, 'the `node` npm package is a devDependency, so --omit=dev leaves it out: the base image runs the code')
+  const dist = finalCopies.findIndex((i) => i.flags.from === build!.name && /\/dist\b/.test(i.args))
+  t.ok(fromDeps >= 0 && dist > fromDeps, 'the final stage takes node_modules from the deps stage, then dist/ from the build stage')
+  t.notOk(finalCopies.some((i) => !i.flags.from && /^src\b/.test(i.args)), 'no TypeScript source in the image')
+  t.match(pkg.scripts.start, /\bdist\/cli\.js serve$/, 'npm start runs the same build')
+  t.match(pkg.scripts.prestart, /npm run build/, 'and builds it first')
 })
 
 t.test('runtime: non-root numeric user, exec-form entry, port 8080', async (t) => {
@@ -176,7 +188,9 @@ t.test('runtime: non-root numeric user, exec-form entry, port 8080', async (t) =
   const cmd = final.instructions.filter((i) => i.cmd === 'CMD')
   const entrypoint = final.instructions.filter((i) => i.cmd === 'ENTRYPOINT')
   t.equal(cmd.length, 1, 'one CMD')
-  t.same(execForm(cmd[0]!.args), ['node', 'src/cli.ts', 'serve'], 'CMD in exec form: node gets SIGTERM itself, no shell in between')
+  t.same(execForm(cmd[0]!.args), ['node', '--max-semi-space-size=1', 'dist/cli.js', 'serve'], 'CMD in exec form: node gets SIGTERM itself, no shell in between')
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
+  t.same((pkg.scripts.start ?? '').split(' '), execForm(cmd[0]!.args), 'npm start runs exactly the command of the image (the same V8 flags)')
   t.same(execForm(entrypoint.at(-1)?.args ?? ''), ['/usr/bin/tini', '--'], 'tini as PID 1 forwards signals and reaps zombies (exec form)')
   t.ok(final.instructions.some((i) => i.cmd === 'RUN' && /apt-get install\b.*\btini\b/.test(i.args)), 'tini is installed')
   t.ok(final.instructions.some((i) => i.cmd === 'RUN' && /apt-get install\b.*\bgit\b/.test(i.args)), 'git is installed (git ls-remote finds the production head)')
@@ -202,6 +216,7 @@ t.test('.dockerignore lets in exactly what the Dockerfile copies', async (t) => 
     t.ok(ignored(p), `${p} stays out of the build context`)
   }
   // What the sources read at run time is among what is copied.
-  t.ok(sources.includes('package.json'), 'package.json (src/app.ts reads the version, "type": "module")')
+  t.ok(sources.includes('package.json'), 'package.json (src/version.ts reads the version, "type": "module")')
+  t.ok(sources.includes('tsconfig.build.json') && sources.includes('tsconfig.json'), 'tsconfig.build.json and the tsconfig.json it extends')
   t.ok(sources.some((s) => s === 'config' || s === 'config/example.yaml'), 'config/example.yaml (the default config)')
 })

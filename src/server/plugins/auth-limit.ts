@@ -56,19 +56,21 @@ export function createFailureBook(limit: RateLimit, maxKeys = 10_000): FailureBo
 
 export function registerFailedAuthLimit(app: FastifyInstance, limit: RateLimit, clock: Clock): FailureBook {
   const book = createFailureBook(limit)
-  app.addHook('onRequest', async (request, reply) => {
-    if (request.routeOptions.config.authenticated !== true) return
+  // Callback hooks, not async ones: they run on every request, and an async
+  // hook costs a promise and a turn of Fastify's hook runner each time.
+  app.addHook('onRequest', (request, reply, done) => {
+    if (request.routeOptions.config.authenticated !== true) return done()
     const ms = book.blockedFor(request.ip, clock.now())
-    if (ms > 0) {
-      const s = Math.ceil(ms / 1000)
-      void reply.header('retry-after', String(s))
-      throw Errors.rateLimited(`too many failed authentications from this address (at most ${limit.max} per ${Math.round(limit.windowMs / 1000)} s); retry after ${s} s`)
-    }
+    if (ms <= 0) return done()
+    const s = Math.ceil(ms / 1000)
+    void reply.header('retry-after', String(s))
+    done(Errors.rateLimited(`too many failed authentications from this address (at most ${limit.max} per ${Math.round(limit.windowMs / 1000)} s); retry after ${s} s`))
   })
   // Counted when the 401 is about to be sent, whichever hook or handler
   // raised it (token, Basic, signature, stale timestamp).
-  app.addHook('onSend', async (request, reply) => {
+  app.addHook('onSend', (request, reply, payload, done) => {
     if (reply.statusCode === 401 && request.routeOptions.config.authenticated === true) book.fail(request.ip, clock.now())
+    done(null, payload)
   })
   return book
 }

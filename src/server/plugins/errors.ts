@@ -29,7 +29,11 @@ export function toAppError(err: unknown): AppError {
 
 export function registerErrorHandling(app: FastifyInstance): void {
   // Every answer is what its Content-Type says: browsers must not sniff.
-  app.addHook('onSend', async (_request, reply) => { void reply.header('x-content-type-options', 'nosniff') })
+  // (A callback hook: it runs on every answer, no promise per request.)
+  app.addHook('onSend', (_request, reply, payload, done) => {
+    void reply.header('x-content-type-options', 'nosniff')
+    done(null, payload)
+  })
   app.setErrorHandler((err, request, reply) => {
     const e = toAppError(err)
     if (e.statusCode >= 500) request.log.error({ err }, 'request failed')

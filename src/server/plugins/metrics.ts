@@ -6,11 +6,13 @@ import type { FastifyInstance } from 'fastify'
 import type { Metrics } from '../../status/metrics.ts'
 
 export function registerHttpMetrics(app: FastifyInstance, metrics: Metrics): void {
-  app.addHook('onResponse', async (request, reply) => {
+  // A callback hook: it runs on every answer (no promise per request).
+  app.addHook('onResponse', (request, reply, done) => {
     metrics.httpSeconds.observe(
       { method: request.method, route: routeLabel(request.routeOptions.url), status_code: String(reply.statusCode) },
       reply.elapsedTime / 1000,
     )
+    done()
   })
 }
 
