@@ -21,7 +21,7 @@
 // rollout takes as long as its pods take to start and pass readiness.
 
 import { randomBytes } from 'node:crypto'
-import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { systemClock } from '../src/clock.ts'
@@ -34,6 +34,7 @@ import { kubectl, kubectlJson } from '../test/fixtures/kube-cluster.ts'
 import { keepNodesAlive } from './lib/node-leases.ts'
 import { busyness, load1, run, sleep } from './lib/proc.ts'
 import { idleRss } from './webhook/index.ts'
+import { ensureBuild } from './lib/shipped.ts'
 import { fmtRatio, fmtSpread, markdownTable, num, ratio, spread, textTable, type Spread, type TargetCheck } from './lib/stats.ts'
 
 export interface RecycleRun {
@@ -48,22 +49,24 @@ export interface RecycleRun {
   toDoneSeenMs?: number
   /** ours: the first getWorkload (the lock check); kubectl: its GET before the PATCH (its -v=6 log). */
   firstGetMs?: number
-  /** ours: restartWorkload (a GET for the container names, then the PATCH); kubectl: its PATCH. */
+  /** ours: restartWorkload (the PATCH; the container names come with the first read); kubectl: its PATCH. */
   patchMs?: number
   /** kubectl: `rollout restart` alone (process start to exit). */
   restartMs?: number
   calls?: Record<string, number>
+  /** ours: the most TCP connections this process held to the API server during the run (sampled at every step). */
+  connections?: number
   outcome: string
 }
 
 export interface RecycleResult {
   replicas: number
   runs: RecycleRun[]
-  ours: { wall: Spread; requests: Spread; toPatchCall: Spread; toPatchDone: Spread; toDoneSeen: Spread; firstGet: Spread; patch: Spread }
+  ours: { wall: Spread; requests: Spread; toPatchCall: Spread; toPatchDone: Spread; toDoneSeen: Spread; firstGet: Spread; patch: Spread; connections: Spread }
   kubectl: { wall: Spread; requests: Spread; restart: Spread; firstGet: Spread; patch: Spread }
   oursCalls: Record<string, number>
   kubectlRequests: string[]
-  /** Idle RSS of `node src/cli.ts serve` connected to this control plane (MB). */
+  /** Idle RSS of the service as shipped (npm start) connected to this control plane (MB). */
   idleRssConnectedMB: Spread
   targets: TargetCheck[]
   durationMs: number
@@ -121,6 +124,28 @@ function instrument(kube: Kube) {
     },
     t,
   }
+}
+
+/** Established TCP connections of this process to `port` (/proc/net/tcp{,6} matched to our socket fds). */
+function connectionsTo(port: number): number {
+  const inodes = new Set<string>()
+  for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = ''
+    try { text = readFileSync(f, 'utf8') } catch { continue }
+    for (const line of text.split('\n').slice(1)) {
+      const c = line.trim().split(/\s+/)
+      if (c.length < 10 || c[3] !== '01') continue
+      if (parseInt(c[2]!.split(':')[1]!, 16) === port) inodes.add(c[9]!)
+    }
+  }
+  let n = 0
+  for (const fd of readdirSync('/proc/self/fd')) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`))
+      if (m && inodes.has(m[1]!)) n++
+    } catch { /* closed meanwhile */ }
+  }
+  return n
 }
 
 async function dispatched(flowSchema: string): Promise<number> {
@@ -236,6 +261,7 @@ async function usePrivateCluster(log: (m: string) => void): Promise<() => void> 
 export async function benchRecycle(o: RecycleOptions): Promise<RecycleResult> {
   const started = performance.now()
   const log = o.log
+  await ensureBuild(log)
   const undo = o.sharedCluster ? () => undefined : await usePrivateCluster((m) => log(`cluster: ${m}`))
   let cluster: Awaited<ReturnType<typeof ensureCluster>>
   let setup: Setup
@@ -271,6 +297,7 @@ export async function benchRecycle(o: RecycleOptions): Promise<RecycleResult> {
     await kctl(['get', 'deployment', 'web'])
     const site = siteFor(`{ kind: Deployment, namespace: ${ns}, name: web }`, '{ cooldown: 0s, maxPerWindow: 100, timeout: 3m }')
     const flow = ns
+    const apiPort = Number(new URL(readState()!.apiserver).port)
 
     for (let i = 0; i < o.runs; i++) {
       loads.push(load1())
@@ -284,11 +311,16 @@ export async function benchRecycle(o: RecycleOptions): Promise<RecycleResult> {
           probe.reset()
           const commit = randomBytes(20).toString('hex')
           let doneSeen = NaN
+          let connections = connectionsTo(apiPort)
           const t0 = performance.now()
           const ran = await runOnce(engine, site, {
             commit,
-            onStep: (m) => { if (Number.isNaN(doneSeen) && /successfully rolled out/.test(m)) doneSeen = performance.now() },
+            onStep: (m) => {
+              connections = Math.max(connections, connectionsTo(apiPort))
+              if (Number.isNaN(doneSeen) && /successfully rolled out/.test(m)) doneSeen = performance.now()
+            },
           })
+          connections = Math.max(connections, connectionsTo(apiPort))
           const wallMs = performance.now() - t0
           await sleep(300)
           r = {
@@ -301,6 +333,7 @@ export async function benchRecycle(o: RecycleOptions): Promise<RecycleResult> {
             firstGetMs: probe.t.firstGetMs,
             patchMs: probe.t.patchDone - probe.t.patchCall,
             calls: { ...probe.t.calls },
+            connections,
             outcome: ran.outcome.state === 'succeeded' ? 'succeeded' : `${ran.outcome.state}: ${ran.outcome.reason}`,
           }
         } else {
@@ -331,7 +364,7 @@ export async function benchRecycle(o: RecycleOptions): Promise<RecycleResult> {
     // While the control plane is up: the service's idle RSS as in production, with its Kubernetes client.
     for (let i = 0; i < (o.quick ? 1 : 3); i++) {
       idle.push(await idleRss(o.quick ? 1500 : 3000, { kubeconfig, namespace: ns }))
-      log(`  idle RSS of \`node src/cli.ts serve\` connected to the cluster: ${num(idle[idle.length - 1]!)} MB`)
+      log(`  idle RSS as shipped, connected to the cluster: ${num(idle[idle.length - 1]!)} MB`)
     }
   } finally {
     stopLeases()
@@ -352,6 +385,7 @@ export async function benchRecycle(o: RecycleOptions): Promise<RecycleResult> {
       toDoneSeen: spread(ours.map((r) => r.toDoneSeenMs!)),
       firstGet: spread(ours.map((r) => r.firstGetMs!)),
       patch: spread(ours.map((r) => r.patchMs!)),
+      connections: spread(ours.map((r) => r.connections!)),
     },
     kubectl: {
       wall: spread(kc.map((r) => r.wallMs)),
@@ -372,10 +406,11 @@ export async function benchRecycle(o: RecycleOptions): Promise<RecycleResult> {
   const wr = ratio(res.ours.wall.median, res.kubectl.wall.median)
   const failed = runs.filter((r) => r.outcome !== 'succeeded').length
   res.targets = [
-    { name: 'recycle wall time ≤ 1.05 × kubectl rollout restart + status', met: wr <= 1.05 && failed === 0, detail: `${fmtRatio(wr)} (${num(res.ours.wall.median)} vs ${num(res.kubectl.wall.median)} ms)${failed ? `; ${failed} runs failed` : ''}` },
-    { name: 'API requests ≤ kubectl\'s', met: res.ours.requests.median <= res.kubectl.requests.median, detail: `${num(res.ours.requests.median)} vs ${num(res.kubectl.requests.median)}` },
-    { name: 'idle RSS of the service ≤ 80 MB, connected to a cluster (webhook target, measured here)', met: res.idleRssConnectedMB.median <= 80, detail: `${fmtSpread(res.idleRssConnectedMB)} MB` },
-    { name: 'verdict → first patch ≤ 50 ms', met: res.ours.toPatchDone.median <= 50, detail: `${fmtSpread(res.ours.toPatchDone)} ms to the patch's answer (${fmtSpread(res.ours.toPatchCall)} ms to sending it)` },
+    { name: 'recycle wall time ≤ 1.0 × kubectl rollout restart + status', met: wr <= 1.0 && failed === 0, detail: `${fmtRatio(wr)} (${num(res.ours.wall.median)} vs ${num(res.kubectl.wall.median)} ms)${failed ? `; ${failed} runs failed` : ''}` },
+    { name: 'API requests ≤ kubectl\'s + 1 (the Event)', met: res.ours.requests.median <= res.kubectl.requests.median + 1, detail: `${num(res.ours.requests.median)} vs ${num(res.kubectl.requests.median)} (engine.run; the service adds its state writes, docs/benchmarks.md lists them)` },
+    { name: 'one connection to the API server for every request and watch', met: res.ours.connections.max <= 1, detail: `at most ${num(res.ours.connections.max)} (median ${num(res.ours.connections.median)})` },
+    { name: 'verdict → first patch answered ≤ 30 ms', met: res.ours.toPatchDone.median <= 30, detail: `${fmtSpread(res.ours.toPatchDone)} ms to the patch's answer (${fmtSpread(res.ours.toPatchCall)} ms to sending it)` },
+    { name: 'idle RSS as shipped ≤ 110 MB, connected to a cluster', met: res.idleRssConnectedMB.median <= 110, detail: `${fmtSpread(res.idleRssConnectedMB)} MB` },
   ]
   return res
 }
@@ -394,10 +429,11 @@ export function formatRecycle(r: RecycleResult, markdown: boolean): string {
       ['ms to the restart patch answered', fmtSpread(r.ours.toPatchDone), `${fmtSpread(r.kubectl.restart)} (rollout restart exits)`, ''],
       ['ms to rollout seen complete', fmtSpread(r.ours.toDoneSeen), '—', ''],
       ['ms in the GET before the patch', fmtSpread(r.ours.firstGet), `${fmtSpread(r.kubectl.firstGet)} (its -v=6 log)`, ''],
-      ['ms in the restart (ours: GET + PATCH; kubectl: PATCH)', fmtSpread(r.ours.patch), `${fmtSpread(r.kubectl.patch)} (its -v=6 log)`, ''],
+      ['ms in the restart PATCH', fmtSpread(r.ours.patch), `${fmtSpread(r.kubectl.patch)} (its -v=6 log)`, ''],
+      ['TCP connections to the API server (most at once)', fmtSpread(r.ours.connections), '—', ''],
     ]),
     '',
-    `Idle RSS of \`node src/cli.ts serve\` connected to this control plane (no traffic, 3 s after it listens): ${fmtSpread(r.idleRssConnectedMB)} MB`,
+    `Idle RSS of the service as shipped (npm start) connected to this control plane (no traffic, 3 s after it listens): ${fmtSpread(r.idleRssConnectedMB)} MB`,
     '',
     `kube-recycler's calls on its Kube face in one run: ${calls}`,
     `kubectl's requests in one run: ${r.kubectlRequests.join('; ')}`,

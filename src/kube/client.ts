@@ -21,9 +21,10 @@ import {
   type V1StatefulSet,
 } from '@kubernetes/client-node'
 import type { Logger } from 'pino'
+import { Agent } from 'undici'
 import { Errors } from '../errors.ts'
 import { kubeError } from './errors.ts'
-import { COMMIT_ANNOTATION, type EvictResult, type Kube, type KubeEvent, type PodState, type RestartPatch, type WorkloadRef, type WorkloadState } from './types.ts'
+import { COMMIT_ANNOTATION, type EvictResult, type Kube, type KubeEvent, type PodState, type RestartPatch, type TemplateContainer, type WorkloadRef, type WorkloadState } from './types.ts'
 import { createLeaseApi } from './lease.ts'
 import { createObjectStore } from './objects.ts'
 import { findKubeconfig } from './find.ts'
@@ -74,11 +75,14 @@ export function toWorkloadState(ref: WorkloadRef, w: AnyWorkload): WorkloadState
       }),
     minReadySeconds: (w.spec as { minReadySeconds?: number } | undefined)?.minReadySeconds ?? 0,
     readyBudgetSeconds: readyBudgetSeconds(w.spec?.template),
+    containers: templateContainers(w.spec?.template),
   }
   if (ref.kind === 'Deployment') {
     const d = w as V1Deployment
+    const revision = Number(meta.annotations?.[DEPLOYMENT_REVISION])
     return {
       ...base,
+      ...(Number.isInteger(revision) && revision > 0 ? { revision } : {}),
       observedGeneration: d.status?.observedGeneration ?? 0,
       desired: d.spec?.replicas ?? 1,
       current: d.status?.replicas ?? 0,
@@ -123,6 +127,11 @@ export function toWorkloadState(ref: WorkloadRef, w: AnyWorkload): WorkloadState
 
 const DEPLOYMENT_REVISION = 'deployment.kubernetes.io/revision'
 
+function templateContainers(template: V1PodTemplateSpec | undefined): TemplateContainer[] {
+  const of = (c: V1Container, init: boolean): TemplateContainer => ({ name: c.name, init, valueFromEnv: (c.env ?? []).filter((e) => e.valueFrom !== undefined).map((e) => e.name) })
+  return [...(template?.spec?.containers ?? []).map((c) => of(c, false)), ...(template?.spec?.initContainers ?? []).map((c) => of(c, true))]
+}
+
 /** See WorkloadState.readyBudgetSeconds; the API server's probe defaults apply. */
 export function readyBudgetSeconds(template: V1PodTemplateSpec | undefined): number {
   const containers: V1Container[] = [...(template?.spec?.initContainers ?? []).filter((c) => c.restartPolicy === 'Always'), ...(template?.spec?.containers ?? [])]
@@ -164,19 +173,26 @@ export function toPodState(p: V1Pod): PodState {
 /**
  * client-node 2.0 builds a new undici Agent for every request, so every call
  * is a new TCP and TLS handshake (GET ~15 ms instead of ~7 ms here). One
- * Agent per process keeps one pool of keep-alive connections; its options
- * depend only on the cluster and the user, which do not change once a
- * KubeConfig is loaded. The method is private in client-node's types, so it
- * is wrapped on the instance; returns the function that closes the pool.
+ * Agent per process, speaking HTTP/2 where the API server offers it (it
+ * does, over TLS): every request and every watch of the process share one
+ * connection, as client-go's do; HTTP/1.1 would need one per open watch.
+ * Its options depend only on the cluster and the user, which do not change
+ * once a KubeConfig is loaded. The methods are private in client-node's
+ * types, so they are wrapped on the instance; a proxy or SOCKS setup keeps
+ * client-node's own (shared) dispatcher. Returns the function that closes it.
  */
 function shareOneConnectionPool(kc: KubeConfig): () => void {
-  const self = kc as unknown as { createDispatcher(cluster: unknown, options: unknown): unknown }
+  const self = kc as unknown as {
+    createDispatcher(cluster: unknown, options: unknown): unknown
+    createDispatcherOptions(cluster: unknown, options: unknown): { type: string; connect?: object }
+  }
   const make = self.createDispatcher.bind(kc)
   let made = false
   let dispatcher: { close?: () => Promise<void> } | undefined
   self.createDispatcher = (cluster, options) => {
     if (!made) {
-      dispatcher = make(cluster, options) as typeof dispatcher
+      const o = self.createDispatcherOptions(cluster, options)
+      dispatcher = (o.type === 'agent' ? new Agent({ connect: o.connect ?? {}, allowH2: true }) : make(cluster, options)) as typeof dispatcher
       made = true
     }
     return dispatcher
@@ -257,7 +273,8 @@ export function createKube(opts: KubeOptions): Kube {
   }
 
   return {
-    async currentRevision(ref) {
+    async currentRevision(ref, known) {
+      if (ref.kind === 'Deployment' && known) return known.revision
       try {
         const w = await read(ref)
         if (ref.kind === 'Deployment') {
@@ -306,23 +323,36 @@ export function createKube(opts: KubeOptions): Kube {
       }
     },
 
+    async replaceAnnotationIf(ref, key, expected, value) {
+      const at = `/metadata/annotations/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`
+      try {
+        await patch(ref, [{ op: 'test', path: at, value: expected }, { op: 'replace', path: at, value }], 'json')
+        return 'replaced'
+      } catch (e) {
+        // 422: the test failed (another value) or the path is gone.
+        if (e instanceof ApiException && e.code === 422) return 'changed'
+        throw kubeError(e, `annotate ${label(ref)}`)
+      }
+    },
+
     async restartWorkload(ref, r) {
       const templateAnnotations: Record<string, string> = { 'kubectl.kubernetes.io/restartedAt': r.restartedAt }
       if (r.commit) templateAnnotations[COMMIT_ANNOTATION] = r.commit
       const spec: Record<string, unknown> = { template: { metadata: { annotations: templateAnnotations } } }
       if (r.commit && r.commitEnv) {
         // The env var goes on every container: a strategic merge keyed by
-        // container name and env name leaves everything else alone.
-        const current = await read(ref).catch((e: unknown) => { throw kubeError(e, `read ${label(ref)}`) })
+        // container name and env name leaves everything else alone. The
+        // names come with the state the patch's resourceVersion was read
+        // at; only a caller without them makes us read the workload.
+        const all = r.containers ?? toWorkloadState(ref, await read(ref).catch((e: unknown) => { throw kubeError(e, `read ${label(ref)}`) })).containers
         // A container that declares the variable with valueFrom (e.g. from the
         // commit annotation through the downward API) already gets it: adding
         // `value` beside `valueFrom` would be refused by the API server.
-        type C = { name: string; env?: { name: string; valueFrom?: unknown }[] }
-        const pin = (list: C[]) => list
-          .filter((c) => !(c.env ?? []).some((e) => e.name === r.commitEnv && e.valueFrom !== undefined))
+        const pin = (init: boolean) => all
+          .filter((c) => c.init === init && !c.valueFromEnv.includes(r.commitEnv!))
           .map((c) => ({ name: c.name, env: [{ name: r.commitEnv!, value: r.commit! }] }))
-        const containers = pin(current.spec?.template?.spec?.containers ?? [])
-        const inits = pin(current.spec?.template?.spec?.initContainers ?? [])
+        const containers = pin(false)
+        const inits = pin(true)
         if (containers.length > 0 || inits.length > 0) (spec.template as Record<string, unknown>).spec = { ...(containers.length > 0 ? { containers } : {}), ...(inits.length > 0 ? { initContainers: inits } : {}) }
       }
       const body = {
@@ -338,12 +368,15 @@ export function createKube(opts: KubeOptions): Kube {
       }
     },
 
-    async watchWorkload(ref, onState, signal) {
+    async watchWorkload(ref, onState, signal, from) {
       const path = `/apis/apps/v1/namespaces/${ref.namespace}/${PLURAL[ref.kind]}`
+      let known = from
       while (!signal.aborted) {
         let rv: string
         try {
-          const s = toWorkloadState(ref, await read(ref))
+          // The first time from the state in hand, if any; after a drop, read again.
+          const s = known ?? toWorkloadState(ref, await read(ref))
+          known = undefined
           rv = s.resourceVersion
           onState(s)
         } catch (e) {

@@ -56,6 +56,26 @@ export interface WorkloadState {
    * successThreshold) periods, of the slowest container. 0 without probes.
    */
   readyBudgetSeconds: number
+  /**
+   * Deployment: its `deployment.kubernetes.io/revision` (the revision of the
+   * current template), so a rollout knows what a rollback restores without
+   * reading the workload again. undefined for other kinds, or before the
+   * controller set it.
+   */
+  revision?: number
+  /**
+   * The pod template's containers (init containers too): their names, and
+   * which env vars each sets with valueFrom. What the restart patch needs to
+   * pin the commit env var, read with the state it is applied against.
+   */
+  containers: TemplateContainer[]
+}
+
+export interface TemplateContainer {
+  name: string
+  init: boolean
+  /** Env var names this container sets with valueFrom (not a literal value). */
+  valueFromEnv: string[]
 }
 
 export interface PodState {
@@ -97,6 +117,12 @@ export interface RestartPatch {
   annotations?: Record<string, string>
   /** Precondition: fail with a conflict when the workload changed. */
   resourceVersion?: string
+  /**
+   * The template's containers as read at `resourceVersion` (WorkloadState.containers):
+   * the commit env var goes on each without reading the workload again.
+   * Without them the workload is read first.
+   */
+  containers?: TemplateContainer[]
 }
 
 export interface KubeEvent {
@@ -115,8 +141,9 @@ export interface Kube {
    * The revision of the workload's current pod template: the Deployment's
    * `deployment.kubernetes.io/revision`, the StatefulSet's updateRevision, the
    * DaemonSet's newest ControllerRevision. undefined before the controller set one.
+   * `known`: a state just read; a Deployment's revision is in it (no request).
    */
-  currentRevision(ref: WorkloadRef): Promise<number | undefined>
+  currentRevision(ref: WorkloadRef, known?: WorkloadState): Promise<number | undefined>
   /**
    * Restores the pod template of `toRevision` as `kubectl rollout undo
    * --to-revision` does (a Deployment from its ReplicaSet, a StatefulSet or
@@ -125,8 +152,18 @@ export interface Kube {
    * revision is gone (revisionHistoryLimit).
    */
   undoRollout(ref: WorkloadRef, toRevision: number): Promise<{ workload: WorkloadState; restored: Revision }>
-  /** Calls `onState` on every change until `signal` aborts; re-establishes the watch when it drops. */
-  watchWorkload(ref: WorkloadRef, onState: (s: WorkloadState) => void, signal: AbortSignal): Promise<void>
+  /**
+   * Calls `onState` on every change until `signal` aborts; re-establishes the
+   * watch when it drops. `from`: a state already in hand (the restart
+   * patch's answer): given to onState and watched from, instead of a read.
+   */
+  watchWorkload(ref: WorkloadRef, onState: (s: WorkloadState) => void, signal: AbortSignal, from?: WorkloadState): Promise<void>
+  /**
+   * Sets one workload annotation to `value` only if it still holds exactly
+   * `expected` (a JSON patch test + replace: one request, no read first, no
+   * resourceVersion to race on). 'changed': it holds something else, or is gone.
+   */
+  replaceAnnotationIf(ref: WorkloadRef, key: string, expected: string, value: string): Promise<'replaced' | 'changed'>
   listPods(namespace: string, selector: string): Promise<PodState[]>
   /** Eviction API (policy/v1): 'blocked' when a PodDisruptionBudget says 429. */
   evictPod(namespace: string, name: string): Promise<EvictResult>

@@ -50,23 +50,15 @@ export function createEngine(opts: EngineOptions): Executor & Required<Pick<Exec
     return [...owners.values()][0]!
   }
 
-  async function writeOutcome(ref: WorkloadRef, lock: LastRecycle, outcome: RunOutcome): Promise<void> {
+  /**
+   * The outcome goes into the lock annotation only while it still holds the
+   * lock exactly as written (`written`): one JSON-patch test + replace, no
+   * read first. Anything else there means the lock moved on: left alone.
+   */
+  async function writeOutcome(ref: WorkloadRef, lock: LastRecycle, written: string, outcome: RunOutcome): Promise<void> {
     const final: LastRecycle = { ...lock, outcome: outcome.state === 'succeeded' ? 'succeeded' : 'failed', finishedAt: new Date(clock.now()).toISOString() }
-    for (let attempt = 0; attempt < 5; attempt++) {
-      const s = await kube.getWorkload(ref)
-      const cur = parseLastRecycle(s.annotations)
-      if (cur && cur.id !== lock.id) {
-        log.warn({ workload: ref, held: cur.id, ours: lock.id }, 'the lock moved on before our outcome was written; leaving it')
-        return
-      }
-      try {
-        await kube.patchAnnotations(ref, { [LAST_RECYCLE_ANNOTATION]: JSON.stringify(final) }, s.resourceVersion)
-        return
-      } catch (e) {
-        if (isAppError(e) && e.code === Errors.kubeConflict.code) continue
-        throw e
-      }
-    }
+    const r = await kube.replaceAnnotationIf(ref, LAST_RECYCLE_ANNOTATION, written, JSON.stringify(final))
+    if (r === 'changed') log.warn({ workload: ref, ours: lock.id }, 'the lock moved on before our outcome was written; leaving it')
   }
 
   return {
@@ -107,7 +99,7 @@ export function createEngine(opts: EngineOptions): Executor & Required<Pick<Exec
         step: ctx.step, signal: ctx.signal, sleep,
       }, workload.generation, Date.parse(inflight.at))
       if (ctx.signal.aborted) return outcome
-      await writeOutcome(ref, lock, outcome).catch(() => undefined)
+      await writeOutcome(ref, lock, workload.annotations[LAST_RECYCLE_ANNOTATION]!, outcome).catch(() => undefined)
       const type = outcome.state === 'succeeded' ? 'Normal' : 'Warning'
       await kube.recordEvent(workload, { type, reason: outcome.state === 'succeeded' ? 'Recycled' : 'RecycleFailed', message: `kube-recycler ${inflight.id} (adopted): ${outcome.state === 'succeeded' ? outcome.message : outcome.state === 'failed' ? outcome.reason : 'skipped'}` })
       return outcome
@@ -241,7 +233,7 @@ export function createEngine(opts: EngineOptions): Executor & Required<Pick<Exec
       }
       if (lock) {
         try {
-          await writeOutcome(ref, lock, outcome)
+          await writeOutcome(ref, lock, JSON.stringify(lock), outcome)
         } catch (e) {
           log.warn({ site: site.name, err: e }, 'could not record the outcome on the workload')
         }

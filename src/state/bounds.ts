@@ -70,7 +70,26 @@ export function boundRecord(r: RecycleRecord): RecycleRecord {
   }
 }
 
-const bytes = (s: SiteState): number => Buffer.byteLength(JSON.stringify(s))
+// A record's serialised size, once per record object (records are replaced,
+// never changed in place): sizing a state near its bound on every write
+// would otherwise serialise all of it again (docs/benchmarks.md).
+const recordBytes = new WeakMap<RecycleRecord, number>()
+const sizeOf = (r: RecycleRecord): number => {
+  let n = recordBytes.get(r)
+  if (n === undefined) {
+    n = Buffer.byteLength(JSON.stringify(r))
+    recordBytes.set(r, n)
+  }
+  return n
+}
+
+/** Exactly Buffer.byteLength(JSON.stringify(s)): the state without its recycles, plus each record and its comma. */
+const bytes = (s: SiteState): number => {
+  const rest = Buffer.byteLength(JSON.stringify({ ...s, recycles: [] }))
+  let sum = 0
+  for (const r of s.recycles) sum += sizeOf(r)
+  return rest + sum + Math.max(0, s.recycles.length - 1)
+}
 
 /**
  * Trims a site's state to its bounds: delivery keys, then recycles older than
@@ -91,10 +110,18 @@ export function boundSiteState(s: SiteState, opts: { now: number; windowMs: numb
     })
   }
   out.recycles = recycles
-  while (bytes(out) > LIMITS.siteBytes) {
-    const i = out.recycles.findIndex((r) => !unfinished(r))
-    if (i < 0) break
-    out.recycles = [...out.recycles.slice(0, i), ...out.recycles.slice(i + 1)]
+  // Sized once, then each dropped record subtracts its own bytes (and its
+  // comma): re-serialising the whole state per dropped record made a state
+  // at its limit cost O(n²) on every write (a FAILURE storm: docs/benchmarks.md).
+  let size = bytes(out)
+  if (size <= LIMITS.siteBytes) return out
+  const kept = [...recycles]
+  for (let i = 0; i < kept.length && size > LIMITS.siteBytes;) {
+    const r = kept[i]!
+    if (unfinished(r)) { i++; continue }
+    size -= sizeOf(r) + (kept.length > 1 ? 1 : 0)
+    kept.splice(i, 1)
   }
+  out.recycles = kept
   return out
 }

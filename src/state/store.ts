@@ -11,7 +11,7 @@
 // ready: changes are refused (503, the caller retries), never dropped or
 // applied to a copy nobody else sees.
 
-import Value from 'typebox/value'
+import { Compile } from 'typebox/compile'
 import type { Logger } from 'pino'
 import { abortableSleep, type Clock } from '../clock.ts'
 import type { SiteConfig } from '../config/types.ts'
@@ -19,6 +19,12 @@ import { Errors, isAppError } from '../errors.ts'
 import type { ObjectStore, StoredObject } from '../kube/types.ts'
 import { boundSiteState } from './bounds.ts'
 import { emptySiteState, SiteStateSchema, type SiteState } from './schema.ts'
+
+// Compiled once: the interpreted Value.Check of a whole site's state on
+// every read of it (each write comes back through the watch) was most of a
+// FAILURE report's CPU (docs/benchmarks.md).
+const siteStateCheck = Compile(SiteStateSchema)
+const checkSiteState = (v: unknown): v is SiteState => siteStateCheck.Check(v)
 
 export interface Readiness {
   ready: boolean
@@ -123,7 +129,7 @@ export function createStore(opts: StoreOptions): StateStore {
     if (!o || o.data === '') return emptySiteState(site)
     try {
       const v: unknown = JSON.parse(o.data)
-      if (Value.Check(SiteStateSchema, v) && v.site === site) return v
+      if (checkSiteState(v) && v.site === site) return v
     } catch {
       // fall through
     }
@@ -133,10 +139,16 @@ export function createStore(opts: StoreOptions): StateStore {
     return emptySiteState(site)
   }
 
+  // What this replica is writing, per site: its own write, coming back
+  // through the watch (often before the write's answer), is not parsed and
+  // checked again: a state near its bound is ~256 KB of JSON.
+  const writing = new Map<string, { data: string; state: SiteState }>()
+
   function set(site: string, o: StoredObject | undefined, force: boolean): void {
     const cur = entries.get(site)!
     if (o && !force && !newer(o.version, cur.version)) return
-    const state = parse(site, o)
+    const own = writing.get(site)
+    const state = own && o && o.data === own.data ? own.state : parse(site, o)
     entries.set(site, { state, version: o?.version })
     for (const l of listeners) l(site, state)
   }
@@ -192,7 +204,9 @@ export function createStore(opts: StoreOptions): StateStore {
       const now = opts.clock.now()
       const bounded = boundSiteState(next, { now, windowMs: cfg.recycle.windowMs })
       try {
-        const version = await call(`write the state of ${site}`, opts.objects.write(objectName(site), JSON.stringify(bounded), cur.version))
+        const data = JSON.stringify(bounded)
+        writing.set(site, { data, state: bounded })
+        const version = await call(`write the state of ${site}`, opts.objects.write(objectName(site), data, cur.version)).finally(() => writing.delete(site))
         opts.onWrite?.('ok')
         if (newer(version, entries.get(site)!.version)) {
           entries.set(site, { state: bounded, version })

@@ -3,7 +3,10 @@
 
 import t from 'tap'
 import { clusterKubeconfig, freshNamespace, kubectl, kubectlJson, waitFor } from '../fixtures/kube-cluster.ts'
-import { deployment, realEngine, runOnce, siteFor } from '../fixtures/engine.ts'
+import { deployment, quietLogger, realEngine, runOnce, siteFor } from '../fixtures/engine.ts'
+import { createKube } from '../../src/kube/client.ts'
+import { createEngine } from '../../src/recycle/engine.ts'
+import { systemClock } from '../../src/clock.ts'
 import { LAST_RECYCLE_ANNOTATION } from '../../src/recycle/lock.ts'
 
 const COMMIT = '0123456789abcdef0123456789abcdef01234567'
@@ -270,4 +273,49 @@ t.test('a container that reads the commit through the downward API keeps its val
   const [web, sidecar] = after.spec.template.spec.containers
   t.same(web.env, [{ name: 'SITE_COMMIT', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: "metadata.annotations['kube-recycler.io/commit']" } } }])
   t.same(sidecar.env, [{ name: 'SITE_COMMIT', value: COMMIT }])
+})
+
+t.test('the outcome is written in one request and never over a lock that moved on', async (t) => {
+  const ns = await freshNamespace('outcome-cas')
+  t.teardown(ns.cleanup)
+  await kubectl(['apply', '-f', '-'], { namespace: ns.name, input: deployment('web', 2) })
+  await ready(ns.name, 'deployment', 'web', 2)
+  const logger = quietLogger()
+  const kube = createKube({ kubeconfig: clusterKubeconfig(), logger, env: {} })
+  t.teardown(() => kube.close())
+  const calls: string[] = []
+  let moveLock = false
+  const other = JSON.stringify({ id: 'rc-someone-else', at: new Date().toISOString(), reason: 'x', trigger: 'operator', strategy: 'rollout', outcome: 'running', holder: 'other' })
+  // Counts the calls the engine makes; in the second run, another holder
+  // takes the lock just before our outcome is written.
+  const counted = new Proxy(kube, {
+    get(target, prop, receiver) {
+      const v = Reflect.get(target, prop, receiver) as unknown
+      if (typeof v !== 'function') return v
+      return async (...args: unknown[]) => {
+        calls.push(String(prop))
+        if (prop === 'replaceAnnotationIf' && moveLock) await kubectl(['annotate', '--overwrite', 'deployment', 'web', `${LAST_RECYCLE_ANNOTATION}=${other}`], { namespace: ns.name })
+        return (v as (...a: unknown[]) => unknown).apply(target, args)
+      }
+    },
+  })
+  const engine = createEngine({ kube: counted, clock: systemClock, logger, holder: 'test-replica' })
+  const site = siteFor(`{ kind: Deployment, namespace: ${ns.name}, name: web }`, '{ timeout: 60s, cooldown: 0s }')
+
+  const first = await runOnce(engine, site, { commit: COMMIT })
+  t.equal(first.outcome.state, 'succeeded', JSON.stringify(first.outcome))
+  // One read (the lock check); the revision, the container names and the
+  // watch's start come with it or with the patch's answer; polls read pods only.
+  // (A rollout slower than ROLLOUT_READ_EVERY polls also reads the workload while watching: not counted here.)
+  const made = calls.filter((c) => c !== 'listPods')
+  t.same([...made.slice(0, 4), ...made.slice(-2)], ['getWorkload', 'currentRevision', 'restartWorkload', 'watchWorkload', 'replaceAnnotationIf', 'recordEvent'], `calls: ${calls.join(', ')}`)
+  t.same(made.slice(4, -2).filter((c) => c !== 'getWorkload'), [], 'nothing else')
+  const d1 = await kubectlJson(['get', 'deployment', 'web'], { namespace: ns.name })
+  t.match(JSON.parse(d1.metadata.annotations[LAST_RECYCLE_ANNOTATION]), { id: first.record.id, outcome: 'succeeded' })
+
+  moveLock = true
+  const second = await runOnce(engine, site, { commit: COMMIT })
+  t.equal(second.outcome.state, 'succeeded', JSON.stringify(second.outcome))
+  const d2 = await kubectlJson(['get', 'deployment', 'web'], { namespace: ns.name })
+  t.equal(d2.metadata.annotations[LAST_RECYCLE_ANNOTATION], other, 'the other holder keeps its lock: our outcome was not written over it')
 })

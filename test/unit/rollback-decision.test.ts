@@ -10,7 +10,7 @@ import type { Kube, WorkloadState } from '../../src/kube/types.ts'
 const w: WorkloadState = {
   ref: { kind: 'Deployment', namespace: 'ns', name: 'web' },
   uid: 'u', resourceVersion: '1', generation: 2, observedGeneration: 2, annotations: {}, templateAnnotations: {}, selector: 'app=web',
-  desired: 3, current: 3, updated: 3, ready: 3, available: 3, paused: false, conditions: [], minReadySeconds: 0, readyBudgetSeconds: 0,
+  desired: 3, current: 3, updated: 3, ready: 3, available: 3, paused: false, conditions: [], minReadySeconds: 0, readyBudgetSeconds: 0, containers: [],
 }
 
 function ctx(over: Partial<WorkloadState> = {}, undo?: () => Promise<never>) {

@@ -8,7 +8,7 @@ const base = (kind: WorkloadState['ref']['kind'], over: Partial<WorkloadState> =
   ref: { kind, namespace: 'ns', name: 'web' },
   uid: 'u', resourceVersion: '1', generation: 2, observedGeneration: 2,
   annotations: {}, templateAnnotations: {}, selector: 'app=web',
-  desired: 3, current: 3, updated: 3, ready: 3, available: 3, paused: false, conditions: [], minReadySeconds: 0, readyBudgetSeconds: 0,
+  desired: 3, current: 3, updated: 3, ready: 3, available: 3, paused: false, conditions: [], minReadySeconds: 0, readyBudgetSeconds: 0, containers: [],
   updateStrategy: 'RollingUpdate',
   ...over,
 })

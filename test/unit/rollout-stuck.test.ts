@@ -6,7 +6,7 @@
 
 import t from 'tap'
 import { manualClock } from '../../src/clock.ts'
-import { watchRollout } from '../../src/recycle/strategies/rollout.ts'
+import { ROLLOUT_READ_EVERY, watchRollout } from '../../src/recycle/strategies/rollout.ts'
 import { judgePods, judgeRollout, notReadyLimit } from '../../src/recycle/rollout-status.ts'
 import { replacementOrder } from '../../src/recycle/strategies/evict.ts'
 import type { Kube, PodState, WorkloadState } from '../../src/kube/types.ts'
@@ -14,7 +14,7 @@ import type { Kube, PodState, WorkloadState } from '../../src/kube/types.ts'
 const state = (over: Partial<WorkloadState>): WorkloadState => ({
   ref: { kind: 'Deployment', namespace: 'ns', name: 'web' },
   uid: 'u', resourceVersion: '1', generation: 2, observedGeneration: 2, annotations: {}, templateAnnotations: {}, selector: 'app=web',
-  desired: 2, current: 3, updated: 1, ready: 2, available: 2, paused: false, conditions: [], minReadySeconds: 0, readyBudgetSeconds: 0, progressDeadlineSeconds: 600, ...over,
+  desired: 2, current: 3, updated: 1, ready: 2, available: 2, paused: false, conditions: [], minReadySeconds: 0, readyBudgetSeconds: 0, containers: [], progressDeadlineSeconds: 600, ...over,
 })
 
 const pod = (name: string, over: Partial<PodState> = {}): PodState => ({
@@ -107,4 +107,23 @@ t.test('replacementOrder: crash-looping, then NotReady, then healthy', async (t)
   ])
   t.same(o.unhealthy.map((p) => p.name), ['c', 'b'])
   t.same(o.healthy.map((p) => p.name), ['a', 'e'])
+})
+
+t.test('polls read the pods; the workload only every ROLLOUT_READ_EVERY polls once the watch has spoken', async (t) => {
+  const clock = manualClock()
+  const since = clock.now()
+  let gets = 0
+  let lists = 0
+  const kube = {
+    watchWorkload: (_ref: unknown, onState: (s: WorkloadState) => void, signal: AbortSignal) => {
+      onState(state({}))
+      return new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve()))
+    },
+    getWorkload: async () => { gets++; return gets >= 2 ? state({ updated: 2, current: 2, available: 2 }) : state({}) },
+    listPods: async () => { lists++; return [pod('web-1')] },
+  } as unknown as Kube
+  const outcome = await watchRollout(ctx(kube, clock), 2, since)
+  t.equal(outcome.state, 'succeeded', 'a silent watch is still caught by the read')
+  t.equal(lists, 2 * ROLLOUT_READ_EVERY, `the pods on every poll (${lists})`)
+  t.equal(gets, 2, `the workload on polls ${ROLLOUT_READ_EVERY} and ${2 * ROLLOUT_READ_EVERY} only`)
 })

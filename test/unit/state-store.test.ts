@@ -104,4 +104,9 @@ t.test('bounds: a flood of records keeps the state within its bytes, unfinished 
   t.ok(Buffer.byteLength(JSON.stringify(out)) <= LIMITS.siteBytes, `fits ${LIMITS.siteBytes} bytes`)
   t.equal(out.recycles[0]!.id, 'rc-0', 'the running one stays, however old')
   t.equal(out.recycles.at(-1)!.id, 'rc-500', 'the newest stay')
+  // Tight: the last record dropped would not have fitted (the sizes are counted exactly).
+  const firstKept = Number(out.recycles[1]!.id.slice(3))
+  const withOneMore = { ...out, recycles: [out.recycles[0]!, s.recycles[firstKept - 1]!, ...out.recycles.slice(1)] }
+  t.ok(Buffer.byteLength(JSON.stringify(withOneMore)) > LIMITS.siteBytes, `rc-${firstKept - 1} was dropped because it did not fit`)
+  t.equal(boundSiteState(out, { now, windowMs: 6 * 3600_000 }).recycles.length, out.recycles.length, 'bounding again drops nothing more')
 })

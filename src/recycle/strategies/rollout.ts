@@ -15,8 +15,16 @@ import type { PodState, WorkloadState } from '../../kube/types.ts'
 import type { RunOutcome } from '../executor.ts'
 import type { Strategy, StrategyContext } from './types.ts'
 
-/** How often the workload and its pods are read again while a rollout runs. */
+/** How often the pods are read again while a rollout runs. */
 export const ROLLOUT_POLL_MS = 2000
+
+/**
+ * Every how many polls the workload is read too. The watch brings its
+ * changes; the read is the net under a watch that went silent without
+ * ending. Not every poll: a healthy rollout of a few seconds makes only the
+ * requests kubectl's would (docs/benchmarks.md).
+ */
+export const ROLLOUT_READ_EVERY = 5
 
 export const rollout: Strategy = {
   name: 'rollout',
@@ -25,7 +33,8 @@ export const rollout: Strategy = {
     if (ctx.workload.paused) return { state: 'skipped', reason: `${ref.kind} ${ref.namespace}/${ref.name} is paused: resume it (kubectl rollout resume) or recycle with evict` }
     // What a rollback would restore: read before the patch makes a new one.
     // Not knowing it only means no rollback: the recycle goes on.
-    const revisionBefore = await ctx.kube.currentRevision(ref).catch((e: unknown) => {
+    // A Deployment's is in the state the lock was read with (no request).
+    const revisionBefore = await ctx.kube.currentRevision(ref, ctx.workload).catch((e: unknown) => {
       ctx.step(`could not read the revision before this rollout, so it cannot be rolled back: ${(e as Error).message}`)
       return undefined
     })
@@ -35,9 +44,12 @@ export const rollout: Strategy = {
       ...(ctx.commit ? { commit: ctx.commit, commitEnv: ctx.commitEnv } : {}),
       annotations: ctx.lock.annotations,
       resourceVersion: ctx.lock.resourceVersion,
+      // Read with that resourceVersion: the patch fails (409) if they changed.
+      containers: ctx.workload.containers,
     })
     ctx.step(`patched the pod template of ${ref.kind} ${ref.namespace}/${ref.name} (restartedAt ${restartedAt}${ctx.commit ? `, commit ${ctx.commit.slice(0, 12)}` : ''}), generation ${patched.generation}${revisionBefore !== undefined ? `; revision ${revisionBefore} before it` : ''}`)
-    const outcome = await watchRollout(ctx, patched.generation, Date.parse(restartedAt))
+    // Watched from the patch's answer: no read before the watch.
+    const outcome = await watchRollout(ctx, patched.generation, Date.parse(restartedAt), patched)
     return revisionBefore !== undefined && outcome.state !== 'skipped' ? { ...outcome, revisionBefore } : outcome
   },
 }
@@ -45,7 +57,7 @@ export const rollout: Strategy = {
 const SHUTTING_DOWN = 'shutting down: the rollout is left to its controller and will be watched again'
 
 /** Watches until the rollout is done, failed, stuck, or past the deadline. */
-export async function watchRollout(ctx: StrategyContext, generation: number, since: number): Promise<RunOutcome> {
+export async function watchRollout(ctx: StrategyContext, generation: number, since: number, from?: WorkloadState): Promise<RunOutcome> {
   const ref = ctx.workload.ref
   const pollMs = ctx.pollMs ?? ROLLOUT_POLL_MS
   const stop = new AbortController()
@@ -79,7 +91,13 @@ export async function watchRollout(ctx: StrategyContext, generation: number, sin
         fail('deadline', `the rollout did not finish before its deadline: ${lastMessage || 'no progress'}${detail}`)
       }
       const timer = setTimeout(() => { void onDeadline() }, Math.max(0, ctx.deadline - ctx.clock.now()))
+      // The workload's state comes from the watch (latest); a poll reads the
+      // pods, whose changes never show on the workload, and the workload
+      // itself only every ROLLOUT_READ_EVERY polls or before the watch said anything.
+      let latest: WorkloadState | undefined
+      let polls = 0
       const onState = (s: WorkloadState): void => {
+        latest = s
         if (settled || s.generation < generation) return
         const j = judgeRollout(s, since)
         if (j.message !== lastMessage) {
@@ -90,7 +108,9 @@ export async function watchRollout(ctx: StrategyContext, generation: number, sin
         if (j.failed) return fail(j.cause, j.message)
       }
       const judgeNow = async (): Promise<void> => {
-        const [w, pods] = await Promise.all([ctx.kube.getWorkload(ref), ctx.kube.listPods(ref.namespace, ctx.workload.selector)])
+        polls++
+        const read = latest === undefined || polls % ROLLOUT_READ_EVERY === 0
+        const [w, pods] = await Promise.all([read ? ctx.kube.getWorkload(ref) : latest!, ctx.kube.listPods(ref.namespace, ctx.workload.selector)])
         if (settled) return
         onState(w)
         if (settled || w.generation < generation) return
@@ -111,7 +131,7 @@ export async function watchRollout(ctx: StrategyContext, generation: number, sin
       }
       if (stop.signal.aborted) return settle({ state: 'failed', reason: SHUTTING_DOWN })
       void poll()
-      ctx.kube.watchWorkload(ref, onState, stop.signal).then(
+      ctx.kube.watchWorkload(ref, onState, stop.signal, from).then(
         () => { if (!settled && ctx.signal.aborted) settle({ state: 'failed', reason: SHUTTING_DOWN }) },
         (e: unknown) => settle({ state: 'failed', reason: `watching the rollout failed: ${(e as Error).message}` }),
       )
