@@ -31,7 +31,7 @@ import { createEngine } from '../src/recycle/engine.ts'
 import { binDir, cacheRoot, ensureBinaries, ensureCluster, K8S_VERSION, kubectlPath, NODE_COUNT, readState, stopCluster } from '../test/cluster/lib.ts'
 import { deployment, quietLogger, runOnce, siteFor } from '../test/fixtures/engine.ts'
 import { kubectl, kubectlJson } from '../test/fixtures/kube-cluster.ts'
-import { keepNodesAlive } from './lib/node-leases.ts'
+import { keepNodesAlive, leaseSockets } from './lib/node-leases.ts'
 import { busyness, load1, run, sleep } from './lib/proc.ts'
 import { idleRss } from './webhook/index.ts'
 import { ensureBuild } from './lib/shipped.ts'
@@ -126,8 +126,16 @@ function instrument(kube: Kube) {
   }
 }
 
-/** Established TCP connections of this process to `port` (/proc/net/tcp{,6} matched to our socket fds). */
+/**
+ * Established TCP connections of this process to `port` (/proc/net/tcp{,6}
+ * matched to our socket fds), less the node-lease keeper's own: what the
+ * engine's Kubernetes client holds.
+ */
 function connectionsTo(port: number): number {
+  return Math.max(0, socketsTo(port) - leaseSockets())
+}
+
+function socketsTo(port: number): number {
   const inodes = new Set<string>()
   for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
     let text = ''
