@@ -46,7 +46,7 @@ export function checkRequest(site: SiteConfig, req: RecycleRequest): StrategyNam
 /** The reason's kind ("cooldown", "circuit open"): identical skips in a row are merged. */
 const kindOf = (reason: string): string => reason.split(':')[0] ?? reason
 
-export function applyRequest(s: SiteState, site: SiteConfig, req: RecycleRequest, ctx: { now: number; id: string; dryRun: boolean }): { next: SiteState; record: RecycleRecord; decision: PolicyDecision } {
+export function applyRequest(s: SiteState, site: SiteConfig, req: RecycleRequest, ctx: { now: number; id: string; dryRun: boolean; freshEpisode?: boolean }): { next: SiteState; record: RecycleRecord; decision: PolicyDecision } {
   const strategy = checkRequest(site, req)
   const dryRun = ctx.dryRun || req.dryRun === true
   const at = new Date(ctx.now).toISOString()
@@ -66,6 +66,17 @@ export function applyRequest(s: SiteState, site: SiteConfig, req: RecycleRequest
   const decision = decide(s, site, { source: req.source, dryRun, ...(req.outsideCause !== undefined ? { outsideCause: req.outsideCause } : {}) }, ctx.now)
   if (decision.kind === 'plan') {
     const notify = decision.reason !== 'dry-run'
+    const last = s.recycles.at(-1)
+    if (req.source !== 'operator' && last && last.state === 'planned' && last.trigger.source === req.source && last.dryRun === dryRun
+      && (last.reason ?? 'dry-run') === decision.reason && ctx.freshEpisode === false) {
+      // The same failure planned again (a flood of failing reports in
+      // dry-run or notify mode): one record, counted, as the live service
+      // would act once. The state stays small instead of filling its bound
+      // with a plan per report (docs/benchmarks.md). Switched to live, the
+      // policy answers `run`, not `plan`: nothing here holds it back.
+      const record: RecycleRecord = { ...last, repeats: (last.repeats ?? 1) + 1, lastAt: at }
+      return { next: putRecord(s, record), record, decision }
+    }
     const record: RecycleRecord = {
       ...base, state: 'planned', finishedAt: at,
       ...(notify ? { reason: decision.reason } : {}),

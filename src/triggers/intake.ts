@@ -96,6 +96,7 @@ export function createIntake(opts: { store: StateStore; recycler: Recycler; metr
         if (verdict.key !== undefined) next.deliveries = [...s.deliveries, { key: verdict.key, ok: verdict.ok, ...(extra.status ? { status: extra.status } : {}), at: verdict.at }]
         if (!obs.recycle) return { next, result: plain }
         const outside = outsideCause(site, verdict.checks)
+        // freshEpisode: a plan merges into the last one only within one failure (requests.ts).
         const applied = applyRequest(next, site, {
           site: site.name,
           source: verdict.source,
@@ -104,7 +105,7 @@ export function createIntake(opts: { store: StateStore; recycler: Recycler; metr
           ...(verdict.ref ? { ref: verdict.ref } : {}),
           ...(verdict.key ? { key: verdict.key } : {}),
           ...(verdict.commit ? { commit: verdict.commit } : {}),
-        }, { now, id: id ??= newRecycleId(now), dryRun: recycler.dryRun })
+        }, { now, id: id ??= newRecycleId(now), dryRun: recycler.dryRun, freshEpisode: obs.transition === 'became-failing' })
         next = applied.next
         const r = applied.record
         if (applied.decision.kind === 'skip') return { next, result: { ...plain, reason: r.reason ?? 'skipped', recycle: r } }

@@ -261,3 +261,20 @@ t.test('the outcome is one step, not said twice when the strategy just said it',
   const steps = h.app.core.recycler.get(r.json.recycle.id)!.steps.map((s) => s.message)
   t.equal(steps.filter((m) => m === words).length, 1, steps.join(' | '))
 })
+
+t.test('dry-run: a flood of failing reports plans one recycle for the failure, counted, not one per report', async (t) => {
+  const h = await testApp()
+  t.teardown(() => h.app.close())
+  const answers = []
+  for (let build = 1; build <= 4; build++) answers.push(await post(h.app, { job: 'shop-integrity', build, status: 'FAILURE' }))
+  t.same(answers.map((a) => a.json.action), ['planned', 'planned', 'planned', 'planned'], 'each report is answered as planned')
+  t.equal(new Set(answers.map((a) => a.json.recycle.id)).size, 1, 'all of them the same plan')
+  const rec = (await h.app.inject({ method: 'GET', url: answers[0]!.json.recycle.url })).json()
+  t.match(rec, { state: 'planned', dryRun: true, repeats: 4 })
+  t.equal(h.app.core.store.get('shop').recycles.filter((r) => r.state === 'planned').length, 1, 'one record in the state')
+  // Recovered, then failing again: a new failure, a new plan.
+  await post(h.app, { job: 'shop-integrity', build: 5, status: 'SUCCESS' })
+  const again = await post(h.app, { job: 'shop-integrity', build: 6, status: 'FAILURE' })
+  t.equal(again.json.action, 'planned')
+  t.not(again.json.recycle.id, answers[0]!.json.recycle.id, 'a new episode plans anew')
+})
