@@ -192,7 +192,6 @@ export async function withService<T>(cluster: { kubeconfig: string; namespace: s
         KUBE_RECYCLER_WEBHOOK_SECRET: BENCH_SECRETS.webhookSecret!,
         KUBE_RECYCLER_RECYCLE_TOKEN: BENCH_SECRETS.recycleToken!,
         ...(cluster ? { KUBECONFIG: cluster.kubeconfig } : {}),
-        ...(process.env.BENCH_SERVICE_LOG_LEVEL ? { LOG_LEVEL: process.env.BENCH_SERVICE_LOG_LEVEL } : {}),
       },
       timeoutMs: 30_000,
       entry: how === 'shipped' ? [...shipped.flags, shipped.entry] : ['src/cli.ts'],

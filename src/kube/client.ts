@@ -277,10 +277,8 @@ export function createKube(opts: KubeOptions): Kube {
       if (ref.kind === 'Deployment' && known) return known.revision
       try {
         const w = await read(ref)
-        if (ref.kind === 'Deployment') {
-          const n = Number(w.metadata?.annotations?.[DEPLOYMENT_REVISION])
-          return Number.isInteger(n) && n > 0 ? n : undefined
-        }
+        // One reading of the Deployment's revision: toWorkloadState's.
+        if (ref.kind === 'Deployment') return toWorkloadState(ref, w).revision
         if (ref.kind === 'StatefulSet') {
           const name = (w as V1StatefulSet).status?.updateRevision
           if (!name) return undefined
