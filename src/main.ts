@@ -18,6 +18,7 @@ import type { Executor } from './recycle/executor.ts'
 import type { Kube } from './kube/types.ts'
 import { createLeader, type Leader } from './triggers/leader.ts'
 import { createGitHeads } from './git/heads.ts'
+import { loadKube } from './kube/load.ts'
 import type { CommitResolver } from './recycle/runner.ts'
 import { createProber } from './triggers/probe.ts'
 import { resolveTargets, targetSecrets } from './notify/targets.ts'
@@ -32,8 +33,9 @@ import { resolveTargets, targetSecrets } from './notify/targets.ts'
 export async function connectCluster(opts: { env: NodeJS.ProcessEnv; logger: Logger; kubeconfig?: string; identity: string }): Promise<{ executor?: Executor; kube?: Kube; note: string }> {
   const where = findKubeconfig({ env: opts.env, ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}) })
   if (!where) return { note: 'no Kubernetes cluster configured (no KUBECONFIG, ~/.kube/config or in-cluster service account)' }
-  // client-node takes about a second to load: only when there is a cluster.
-  const { createKube } = await import('./kube/client.ts')
+  // client-node takes a while to load and its memory stays: only when there
+  // is a cluster, and only the parts used (kube/load.ts).
+  const { createKube } = await loadKube()
   const kube = createKube({ logger: opts.logger, env: opts.env, ...(where.kind === 'file' ? { kubeconfig: where.path } : {}) })
   opts.logger.info({ kubeconfig: where.kind === 'file' ? where.path : 'in-cluster' }, 'using the cluster')
   return { kube, executor: createEngine({ kube, clock: systemClock, logger: opts.logger, holder: opts.identity }), note: '' }

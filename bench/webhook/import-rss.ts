@@ -6,19 +6,20 @@ import path from 'node:path'
 import { NODE, ROOT, run } from '../lib/proc.ts'
 import { markdownTable, num, textTable } from '../lib/stats.ts'
 
-const MODULES: Array<[label: string, spec: string]> = [
+const MODULES: Array<[label: string, spec: string, call?: string]> = [
   ['a .ts file importing nothing (Node 24 + its TypeScript stripper)', ''],
   ['undici', 'undici'],
   ['fastify', 'fastify'],
   ['@kubernetes/client-node', '@kubernetes/client-node'],
   ['src/app.ts (the Fastify app: plugins, routes)', '../../src/app.ts'],
   ['src/main.ts (the service; it loads the Kubernetes client only with a cluster)', '../../src/main.ts'],
-  ['src/kube/client.ts (what a cluster adds: client-node and our face on it)', '../../src/kube/client.ts'],
+  ['src/kube/client.ts imported directly (client-node whole, and our face on it)', '../../src/kube/client.ts'],
+  ['src/kube/load.ts loadKube(): what a cluster adds as the service loads it (only the client-node parts it calls)', '../../src/kube/load.ts', 'loadKube'],
 ]
 
-async function rssAfter(spec: string): Promise<number> {
+async function rssAfter(spec: string, call?: string): Promise<number> {
   const script = path.join(ROOT, 'bench/webhook/rss-of-import.ts')
-  const args = spec === '' ? ['--expose-gc', script] : ['--expose-gc', script, spec]
+  const args = spec === '' ? ['--expose-gc', script] : ['--expose-gc', script, spec, ...(call ? [call] : [])]
   const r = await run(NODE, args)
   const m = /^rss (\S+)$/m.exec(r.stdout)
   if (!m) throw new Error(`import-rss ${spec}: ${r.stderr}`)
@@ -32,7 +33,7 @@ export async function importRss(): Promise<ImportRss> {
   const plain = await run(NODE, ['--expose-gc', '-e', 'globalThis.gc(); console.log(`rss ${process.memoryUsage().rss / 2 ** 20}`)'])
   const plainNode = Number(/^rss (\S+)$/m.exec(plain.stdout)?.[1] ?? NaN)
   const rows: ImportRss['rows'] = []
-  for (const [label, spec] of MODULES) rows.push({ label, rss: await rssAfter(spec) })
+  for (const [label, spec, call] of MODULES) rows.push({ label, rss: await rssAfter(spec, call) })
   return { plainNode, rows }
 }
 

@@ -2,9 +2,13 @@
 // runs a GC and prints `rss <MB>`. No static imports, so the empty case is
 // Node plus its TypeScript stripper and nothing else.
 //
-//   node --expose-gc bench/webhook/rss-of-import.ts [module]
+//   node --expose-gc bench/webhook/rss-of-import.ts [module [exported function to await]]
 
 const spec = process.argv[2]
-if (spec !== undefined) await import(spec)
+const call = process.argv[3]
+if (spec !== undefined) {
+  const m = await import(spec) as Record<string, () => Promise<unknown>>
+  if (call !== undefined) await m[call]!()
+}
 ;(globalThis as { gc?: () => void }).gc?.()
 process.stdout.write(`rss ${process.memoryUsage().rss / 2 ** 20}\n`)

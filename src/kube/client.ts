@@ -3,23 +3,16 @@
 // face in types.ts, and maps every API failure to our own error codes
 // without ever logging ApiException.message (it carries response headers).
 
-import {
-  ApiException,
-  AppsV1Api,
-  CoreV1Api,
-  KubeConfig,
-  PatchStrategy,
-  VersionApi,
-  Watch,
-  setHeaderOptions,
-  type V1Container,
-  type V1DaemonSet,
-  type V1Deployment,
-  type V1PodTemplateSpec,
-  type V1LabelSelector,
-  type V1Pod,
-  type V1StatefulSet,
+import type {
+  V1Container,
+  V1DaemonSet,
+  V1Deployment,
+  V1PodTemplateSpec,
+  V1LabelSelector,
+  V1Pod,
+  V1StatefulSet,
 } from '@kubernetes/client-node'
+import { ApiException, appsApi, coreApi, KubeConfig, versionApi, Watch, type PatchKind } from './api.ts'
 import type { Logger } from 'pino'
 import { Agent } from 'undici'
 import { Errors } from '../errors.ts'
@@ -211,12 +204,9 @@ export function createKube(opts: KubeOptions): Kube {
   if (where.kind === 'file') kc.loadFromFile(where.path)
   else kc.loadFromCluster()
   const closePool = shareOneConnectionPool(kc)
-  const apps = kc.makeApiClient(AppsV1Api)
-  const core = kc.makeApiClient(CoreV1Api)
-  const version = kc.makeApiClient(VersionApi)
-  const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch)
-  const strategic = setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch)
-  const jsonPatch = setHeaderOptions('Content-Type', PatchStrategy.JsonPatch)
+  const apps = appsApi(kc)
+  const core = coreApi(kc)
+  const version = versionApi(kc)
   const watcher = new Watch(kc)
 
   const label = (ref: WorkloadRef): string => `${ref.kind} ${ref.namespace}/${ref.name}`
@@ -230,13 +220,12 @@ export function createKube(opts: KubeOptions): Kube {
     }
   }
 
-  async function patch(ref: WorkloadRef, body: unknown, kind: 'merge' | 'strategic' | 'json'): Promise<AnyWorkload> {
-    const p = { name: ref.name, namespace: ref.namespace, body, fieldManager: component }
-    const o = kind === 'merge' ? merge : kind === 'json' ? jsonPatch : strategic
+  async function patch(ref: WorkloadRef, body: unknown, kind: PatchKind): Promise<AnyWorkload> {
+    const p = { name: ref.name, namespace: ref.namespace, body, fieldManager: component, kind }
     switch (ref.kind) {
-      case 'Deployment': return apps.patchNamespacedDeployment(p, o)
-      case 'StatefulSet': return apps.patchNamespacedStatefulSet(p, o)
-      case 'DaemonSet': return apps.patchNamespacedDaemonSet(p, o)
+      case 'Deployment': return apps.patchNamespacedDeployment(p)
+      case 'StatefulSet': return apps.patchNamespacedStatefulSet(p)
+      case 'DaemonSet': return apps.patchNamespacedDaemonSet(p)
     }
   }
 

@@ -2,7 +2,7 @@
 // carries response headers: it is never logged or answered, only the
 // status and the server's own message (clipped) are kept.
 
-import { ApiException } from '@kubernetes/client-node'
+import { ApiException } from './api.ts'
 import { AppError, Errors } from '../errors.ts'
 
 /** Maps a client-node failure to our codes; `what` says which call failed. */

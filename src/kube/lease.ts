@@ -2,7 +2,8 @@
 // precondition (a 409 means another replica won). client-node ships no
 // leader-election helper; this is the small part of one we need.
 
-import { ApiException, CoordinationV1Api, KubeConfig, type V1Lease } from '@kubernetes/client-node'
+import type { V1Lease } from '@kubernetes/client-node'
+import { ApiException, coordinationApi, type KubeConfig } from './api.ts'
 import { Errors } from '../errors.ts'
 import { kubeError } from './errors.ts'
 import type { LeaseApi, LeaseRecord } from './types.ts'
@@ -28,7 +29,7 @@ function toRecord(l: V1Lease): LeaseRecord {
 }
 
 export function createLeaseApi(kc: KubeConfig, namespace: string, name: string): LeaseApi {
-  const api = kc.makeApiClient(CoordinationV1Api)
+  const api = coordinationApi(kc)
   return {
     async read() {
       try {

@@ -3,7 +3,8 @@
 // resourceVersion precondition (409 = another replica wrote first); watched
 // so every replica sees every write.
 
-import { ApiException, CoreV1Api, KubeConfig, Watch, type V1ConfigMap } from '@kubernetes/client-node'
+import type { V1ConfigMap } from '@kubernetes/client-node'
+import { ApiException, coreApi, Watch, type KubeConfig } from './api.ts'
 import { Errors } from '../errors.ts'
 import { kubeError } from './errors.ts'
 import type { ObjectStore, StoredObject } from './types.ts'
@@ -17,7 +18,7 @@ function stored(cm: V1ConfigMap): StoredObject {
 }
 
 export function createObjectStore(kc: KubeConfig, namespace: string): ObjectStore {
-  const core = kc.makeApiClient(CoreV1Api)
+  const core = coreApi(kc)
   const watcher = new Watch(kc)
   const body = (name: string, data: string, version: string | undefined): V1ConfigMap => ({
     apiVersion: 'v1',
