@@ -1,35 +1,38 @@
-// The part of @kubernetes/client-node this service calls, loaded module by
-// module. The package's entry (and KubeConfig's own import of its generated
-// index) loads every API group twice over (the Promise and Observable
-// wrappers, 14 MB of source) and every model: ~24 MB of RSS for the life of
-// the process, for the 21 calls below (docs/benchmarks.md). Here each call
-// is the generated request factory and response processor of its group,
-// run the way the generated wrapper runs them (middleware in, send,
-// middleware out, the processor's typed answer or its ApiException); load.ts
-// keeps KubeConfig from loading the generated index.
+// The part of @kubernetes/client-node this service uses, loaded module by
+// module: KubeConfig (kubeconfig files, in-cluster accounts, exec and OIDC
+// credentials, TLS), Watch, and ApiException. The package's entry, and
+// KubeConfig's own import of its generated index, load every API group twice
+// over (Promise and Observable wrappers, 14 MB of source) and every model
+// with its serializer: ~40 MB of RSS for the life of the process, for the
+// 21 calls below (docs/benchmarks.md). Each call here is one REST request,
+// authenticated by KubeConfig exactly as client-node's own requests and
+// watches are (its headers, its dispatcher: one HTTP/2 connection, see
+// client.ts), its answer parsed as JSON; a status outside 2xx throws
+// client-node's ApiException, as the generated client does. load.ts keeps
+// KubeConfig from loading the generated index.
+//
+// Answers are plain JSON, as Watch gives them: date-time fields are the
+// API server's strings, not the Date objects the model types promise;
+// every reader in client.ts and lease.ts goes through `new Date(…)`.
 //
 // Only src/kube/ imports this file; the rest of the house sees types.ts.
 
+import { request } from 'undici'
 import { KubeConfig } from '@kubernetes/client-node/dist/config.js'
 import { Watch } from '@kubernetes/client-node/dist/watch.js'
-import { PatchStrategy } from '@kubernetes/client-node/dist/patch.js'
 import { ApiException } from '@kubernetes/client-node/dist/gen/apis/exception.js'
-import { AppsV1ApiRequestFactory, AppsV1ApiResponseProcessor } from '@kubernetes/client-node/dist/gen/apis/AppsV1Api.js'
-import { CoreV1ApiRequestFactory, CoreV1ApiResponseProcessor } from '@kubernetes/client-node/dist/gen/apis/CoreV1Api.js'
-import { CoordinationV1ApiRequestFactory, CoordinationV1ApiResponseProcessor } from '@kubernetes/client-node/dist/gen/apis/CoordinationV1Api.js'
-import { VersionApiRequestFactory, VersionApiResponseProcessor } from '@kubernetes/client-node/dist/gen/apis/VersionApi.js'
-import type { Configuration } from '@kubernetes/client-node/dist/gen/configuration.js'
-import type { HttpInfo, RequestContext, ResponseContext } from '@kubernetes/client-node/dist/gen/http/http.js'
+import { RequestContext } from '@kubernetes/client-node/dist/gen/http/http.js'
 import type {
   CoreV1Event, V1ConfigMap, V1ConfigMapList, V1ControllerRevision, V1ControllerRevisionList, V1DaemonSet, V1Deployment,
   V1Eviction, V1Lease, V1PodList, V1ReplicaSet, V1ReplicaSetList, V1StatefulSet, VersionInfo,
 } from '@kubernetes/client-node'
+import { VERSION } from '../version.ts'
 
 export { ApiException, KubeConfig, Watch }
 
 /** How a PATCH body is read by the API server. */
 export type PatchKind = 'merge' | 'strategic' | 'json'
-const PATCH_TYPE: Record<PatchKind, string> = { merge: PatchStrategy.MergePatch, strategic: PatchStrategy.StrategicMergePatch, json: PatchStrategy.JsonPatch }
+const PATCH_TYPE: Record<PatchKind, string> = { merge: 'application/merge-patch+json', strategic: 'application/strategic-merge-patch+json', json: 'application/json-patch+json' }
 
 interface Named { name: string; namespace: string }
 interface Listed { namespace: string; labelSelector?: string }
@@ -73,80 +76,88 @@ export interface VersionApi {
   getCode(): Promise<VersionInfo>
 }
 
-type Call = <T>(make: (config: Configuration) => Promise<RequestContext>, take: (response: ResponseContext) => Promise<HttpInfo<T>>, contentType?: string) => Promise<T>
+type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
+type Call = <T>(method: Method, path: string, opts?: { query?: Record<string, string | undefined>; body?: unknown; contentType?: string }) => Promise<T>
 
-/**
- * The configuration KubeConfig gives an API client (its server, its
- * authentication, its User-Agent middleware), taken by handing makeApiClient
- * a class that only keeps it; and one call run as client-node's generated
- * wrapper runs it.
- */
-function caller(kc: KubeConfig): { config: Configuration; call: Call } {
-  const { config } = kc.makeApiClient(class {
-    config: Configuration
-    constructor(config: Configuration) { this.config = config }
-  })
-  const call: Call = async (make, take, contentType) => {
-    let request = await make(config)
-    // What client-node's setHeaderOptions middleware does for a patch.
-    if (contentType) request.setHeaderParam('Content-Type', contentType)
-    for (const m of config.middleware) request = await m.pre(request).toPromise()
-    let response = await config.httpApi.send(request).toPromise()
-    for (const m of [...config.middleware].reverse()) response = await m.post(response).toPromise()
-    return (await take(response)).data
+const USER_AGENT = `kube-recycler/${VERSION}`
+
+const seg = (s: string): string => encodeURIComponent(s)
+
+/** One authenticated JSON request to the current cluster's API server. */
+function caller(kc: KubeConfig): Call {
+  return async <T>(method: Method, path: string, opts: { query?: Record<string, string | undefined>; body?: unknown; contentType?: string } = {}): Promise<T> => {
+    const cluster = kc.getCurrentCluster()
+    if (!cluster) throw new Error('no current cluster in the kubeconfig')
+    const url = new URL(cluster.server.replace(/\/+$/, '') + path)
+    for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, v)
+    const ctx = new RequestContext(url.toString(), method as never)
+    // Credentials (a token that may rotate, a client certificate) and the
+    // dispatcher that carries them: KubeConfig's, as for its own requests.
+    await kc.applySecurityAuthentication(ctx)
+    const res = await request(url, {
+      method,
+      headers: {
+        ...ctx.getHeaders(),
+        accept: 'application/json',
+        'user-agent': USER_AGENT,
+        ...(opts.body !== undefined ? { 'content-type': opts.contentType ?? 'application/json' } : {}),
+      },
+      ...(opts.body !== undefined ? { body: JSON.stringify(opts.body) } : {}),
+      dispatcher: ctx.getDispatcher() as never,
+    })
+    const text = await res.body.text()
+    if (res.statusCode < 200 || res.statusCode > 299) {
+      // The API server's Status object; kubeError reads only its message.
+      throw new ApiException(res.statusCode, `HTTP ${res.statusCode}`, text, {})
+    }
+    return (text === '' ? {} : JSON.parse(text)) as T
   }
-  return { config, call }
 }
 
 export function appsApi(kc: KubeConfig): AppsApi {
-  const { config, call } = caller(kc)
-  const f = new AppsV1ApiRequestFactory(config)
-  const r = new AppsV1ApiResponseProcessor()
+  const call = caller(kc)
+  const at = (ns: string, plural: string, name?: string): string => `/apis/apps/v1/namespaces/${seg(ns)}/${plural}${name !== undefined ? `/${seg(name)}` : ''}`
+  const patch = <T>(plural: string, p: Patched): Promise<T> => call<T>('PATCH', at(p.namespace, plural, p.name), { query: { fieldManager: p.fieldManager }, body: p.body, contentType: PATCH_TYPE[p.kind] })
   return {
-    readNamespacedDeployment: (p) => call((c) => f.readNamespacedDeployment(p.name, p.namespace, undefined, c), (x) => r.readNamespacedDeploymentWithHttpInfo(x)),
-    readNamespacedStatefulSet: (p) => call((c) => f.readNamespacedStatefulSet(p.name, p.namespace, undefined, c), (x) => r.readNamespacedStatefulSetWithHttpInfo(x)),
-    readNamespacedDaemonSet: (p) => call((c) => f.readNamespacedDaemonSet(p.name, p.namespace, undefined, c), (x) => r.readNamespacedDaemonSetWithHttpInfo(x)),
-    readNamespacedReplicaSet: (p) => call((c) => f.readNamespacedReplicaSet(p.name, p.namespace, undefined, c), (x) => r.readNamespacedReplicaSetWithHttpInfo(x)),
-    readNamespacedControllerRevision: (p) => call((c) => f.readNamespacedControllerRevision(p.name, p.namespace, undefined, c), (x) => r.readNamespacedControllerRevisionWithHttpInfo(x)),
-    patchNamespacedDeployment: (p) => call((c) => f.patchNamespacedDeployment(p.name, p.namespace, p.body, undefined, undefined, p.fieldManager, undefined, undefined, c), (x) => r.patchNamespacedDeploymentWithHttpInfo(x), PATCH_TYPE[p.kind]),
-    patchNamespacedStatefulSet: (p) => call((c) => f.patchNamespacedStatefulSet(p.name, p.namespace, p.body, undefined, undefined, p.fieldManager, undefined, undefined, c), (x) => r.patchNamespacedStatefulSetWithHttpInfo(x), PATCH_TYPE[p.kind]),
-    patchNamespacedDaemonSet: (p) => call((c) => f.patchNamespacedDaemonSet(p.name, p.namespace, p.body, undefined, undefined, p.fieldManager, undefined, undefined, c), (x) => r.patchNamespacedDaemonSetWithHttpInfo(x), PATCH_TYPE[p.kind]),
-    // (namespace, pretty, allowWatchBookmarks, _continue, fieldSelector, labelSelector, …)
-    listNamespacedReplicaSet: (p) => call((c) => f.listNamespacedReplicaSet(p.namespace, undefined, undefined, undefined, undefined, p.labelSelector, undefined, undefined, undefined, undefined, undefined, undefined, undefined, c), (x) => r.listNamespacedReplicaSetWithHttpInfo(x)),
-    listNamespacedControllerRevision: (p) => call((c) => f.listNamespacedControllerRevision(p.namespace, undefined, undefined, undefined, undefined, p.labelSelector, undefined, undefined, undefined, undefined, undefined, undefined, undefined, c), (x) => r.listNamespacedControllerRevisionWithHttpInfo(x)),
+    readNamespacedDeployment: (p) => call('GET', at(p.namespace, 'deployments', p.name)),
+    readNamespacedStatefulSet: (p) => call('GET', at(p.namespace, 'statefulsets', p.name)),
+    readNamespacedDaemonSet: (p) => call('GET', at(p.namespace, 'daemonsets', p.name)),
+    readNamespacedReplicaSet: (p) => call('GET', at(p.namespace, 'replicasets', p.name)),
+    readNamespacedControllerRevision: (p) => call('GET', at(p.namespace, 'controllerrevisions', p.name)),
+    patchNamespacedDeployment: (p) => patch('deployments', p),
+    patchNamespacedStatefulSet: (p) => patch('statefulsets', p),
+    patchNamespacedDaemonSet: (p) => patch('daemonsets', p),
+    listNamespacedReplicaSet: (p) => call('GET', at(p.namespace, 'replicasets'), { query: { labelSelector: p.labelSelector } }),
+    listNamespacedControllerRevision: (p) => call('GET', at(p.namespace, 'controllerrevisions'), { query: { labelSelector: p.labelSelector } }),
   }
 }
 
 export function coreApi(kc: KubeConfig): CoreApi {
-  const { config, call } = caller(kc)
-  const f = new CoreV1ApiRequestFactory(config)
-  const r = new CoreV1ApiResponseProcessor()
+  const call = caller(kc)
+  const at = (ns: string, plural: string, name?: string): string => `/api/v1/namespaces/${seg(ns)}/${plural}${name !== undefined ? `/${seg(name)}` : ''}`
   return {
-    listNamespacedPod: (p) => call((c) => f.listNamespacedPod(p.namespace, undefined, undefined, undefined, undefined, p.labelSelector, undefined, undefined, undefined, undefined, undefined, undefined, undefined, c), (x) => r.listNamespacedPodWithHttpInfo(x)),
-    createNamespacedPodEviction: (p) => call((c) => f.createNamespacedPodEviction(p.name, p.namespace, p.body, undefined, undefined, undefined, undefined, c), (x) => r.createNamespacedPodEvictionWithHttpInfo(x)),
-    deleteNamespacedPod: (p) => call((c) => f.deleteNamespacedPod(p.name, p.namespace, undefined, undefined, undefined, undefined, undefined, undefined, undefined, c), (x) => r.deleteNamespacedPodWithHttpInfo(x)),
-    createNamespacedEvent: (p) => call((c) => f.createNamespacedEvent(p.namespace, p.body, undefined, undefined, undefined, undefined, c), (x) => r.createNamespacedEventWithHttpInfo(x)),
-    listNamespacedConfigMap: (p) => call((c) => f.listNamespacedConfigMap(p.namespace, undefined, undefined, undefined, undefined, p.labelSelector, undefined, undefined, undefined, undefined, undefined, undefined, undefined, c), (x) => r.listNamespacedConfigMapWithHttpInfo(x)),
-    readNamespacedConfigMap: (p) => call((c) => f.readNamespacedConfigMap(p.name, p.namespace, undefined, c), (x) => r.readNamespacedConfigMapWithHttpInfo(x)),
-    createNamespacedConfigMap: (p) => call((c) => f.createNamespacedConfigMap(p.namespace, p.body, undefined, undefined, p.fieldManager, undefined, c), (x) => r.createNamespacedConfigMapWithHttpInfo(x)),
-    replaceNamespacedConfigMap: (p) => call((c) => f.replaceNamespacedConfigMap(p.name, p.namespace, p.body, undefined, undefined, p.fieldManager, undefined, c), (x) => r.replaceNamespacedConfigMapWithHttpInfo(x)),
+    listNamespacedPod: (p) => call('GET', at(p.namespace, 'pods'), { query: { labelSelector: p.labelSelector } }),
+    createNamespacedPodEviction: (p) => call('POST', `${at(p.namespace, 'pods', p.name)}/eviction`, { body: p.body }),
+    deleteNamespacedPod: (p) => call('DELETE', at(p.namespace, 'pods', p.name)),
+    createNamespacedEvent: (p) => call('POST', at(p.namespace, 'events'), { body: p.body }),
+    listNamespacedConfigMap: (p) => call('GET', at(p.namespace, 'configmaps'), { query: { labelSelector: p.labelSelector } }),
+    readNamespacedConfigMap: (p) => call('GET', at(p.namespace, 'configmaps', p.name)),
+    createNamespacedConfigMap: (p) => call('POST', at(p.namespace, 'configmaps'), { query: { fieldManager: p.fieldManager }, body: p.body }),
+    replaceNamespacedConfigMap: (p) => call('PUT', at(p.namespace, 'configmaps', p.name), { query: { fieldManager: p.fieldManager }, body: p.body }),
   }
 }
 
 export function coordinationApi(kc: KubeConfig): CoordinationApi {
-  const { config, call } = caller(kc)
-  const f = new CoordinationV1ApiRequestFactory(config)
-  const r = new CoordinationV1ApiResponseProcessor()
+  const call = caller(kc)
+  const at = (ns: string, name?: string): string => `/apis/coordination.k8s.io/v1/namespaces/${seg(ns)}/leases${name !== undefined ? `/${seg(name)}` : ''}`
   return {
-    readNamespacedLease: (p) => call((c) => f.readNamespacedLease(p.name, p.namespace, undefined, c), (x) => r.readNamespacedLeaseWithHttpInfo(x)),
-    createNamespacedLease: (p) => call((c) => f.createNamespacedLease(p.namespace, p.body, undefined, undefined, undefined, undefined, c), (x) => r.createNamespacedLeaseWithHttpInfo(x)),
-    replaceNamespacedLease: (p) => call((c) => f.replaceNamespacedLease(p.name, p.namespace, p.body, undefined, undefined, undefined, undefined, c), (x) => r.replaceNamespacedLeaseWithHttpInfo(x)),
+    readNamespacedLease: (p) => call('GET', at(p.namespace, p.name)),
+    createNamespacedLease: (p) => call('POST', at(p.namespace), { body: p.body }),
+    replaceNamespacedLease: (p) => call('PUT', at(p.namespace, p.name), { body: p.body }),
   }
 }
 
 export function versionApi(kc: KubeConfig): VersionApi {
-  const { config, call } = caller(kc)
-  const f = new VersionApiRequestFactory(config)
-  const r = new VersionApiResponseProcessor()
-  return { getCode: () => call((c) => f.getCode(c), (x) => r.getCodeWithHttpInfo(x)) }
+  const call = caller(kc)
+  return { getCode: () => call('GET', '/version') }
 }

@@ -1,11 +1,11 @@
 // Loads the Kubernetes side (client.ts) with only the parts of
 // @kubernetes/client-node it uses (api.ts). KubeConfig's module imports two
-// functions from the package's generated index, which loads every API group
-// and its Promise and Observable wrappers: ~24 MB of RSS kept for the life of
-// the process (docs/benchmarks.md). A resolve hook, narrow to that one
-// import of that one file, hands it a module of just those two functions.
-// Without the hook (tests importing client.ts directly) everything works the
-// same and costs the memory.
+// functions from the package's generated index, and the index loads every
+// API group, their Promise and Observable wrappers and every model: ~38 MB
+// of RSS kept for the life of the process (docs/benchmarks.md). A resolve
+// hook, narrow to that one import of that one file, hands it a module of
+// just those two functions. Without the hook (tests importing client.ts
+// directly) everything works the same and costs the memory.
 //
 // The hook must be in place before KubeConfig's module is resolved, which
 // for ES modules is before anything of a static import graph runs: so the

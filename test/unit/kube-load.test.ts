@@ -1,5 +1,5 @@
-// src/kube/load.ts: the Kubernetes side loads only the parts of
-// @kubernetes/client-node it calls. In a fresh process, every module the
+// src/kube/load.ts and api.ts: the Kubernetes side loads only the parts of
+// @kubernetes/client-node it uses (KubeConfig, Watch, ApiException). In a fresh process, every module the
 // loader resolves is recorded (a resolve hook registered after load.ts's, so
 // it sees each answer); the same process without load.ts's hook is the
 // control, which must load the package's generated index and wrappers (or
@@ -17,7 +17,7 @@ import { ROOT } from '../fixtures/process.ts'
 
 const NODE = process.execPath
 
-interface Seen { index: boolean; wrappers: boolean; apps: boolean; core: boolean; coordination: boolean; ping: string }
+interface Seen { index: boolean; wrappers: boolean; models: boolean; config: boolean; watch: boolean; ping: string }
 
 function run(lean: boolean, kubeconfig: string): Promise<Seen> {
   const load = pathToFileURL(join(ROOT, 'src/kube/load.ts')).href
@@ -36,7 +36,8 @@ function run(lean: boolean, kubeconfig: string): Promise<Seen> {
     console.log(JSON.stringify({
       index: has('/client-node/dist/gen/index.js') || has('/client-node/dist/index.js'),
       wrappers: seen.some((u) => u.includes('/client-node/dist/gen/types/')),
-      apps: has('/gen/apis/AppsV1Api.js'), core: has('/gen/apis/CoreV1Api.js'), coordination: has('/gen/apis/CoordinationV1Api.js'),
+      models: seen.some((u) => u.includes('/client-node/dist/gen/models/')),
+      config: has('/client-node/dist/config.js'), watch: has('/client-node/dist/watch.js'),
       ping,
     }))
   `
@@ -69,12 +70,13 @@ t.test('the Kubernetes client loads only the parts of client-node it calls', asy
   ].join('\n'))
 
   const control = await run(false, kubeconfig)
-  t.ok(control.index && control.wrappers, 'without the hook, KubeConfig loads the generated index and every wrapper (the control)')
+  t.ok(control.index && control.wrappers && control.models, 'without the hook, KubeConfig loads the generated index, every wrapper and every model (the control)')
 
   const lean = await run(true, kubeconfig)
   t.notOk(lean.index, 'with it, the generated index is not loaded')
   t.notOk(lean.wrappers, 'nor the Promise/Observable/ObjectParam wrappers of every API group')
-  t.ok(lean.apps && lean.core && lean.coordination, 'the API groups called are loaded')
+  t.notOk(lean.models, 'nor the models and their serializer')
+  t.ok(lean.config && lean.watch, 'KubeConfig and Watch are loaded')
   t.match(lean.ping, /^KR_KUBE GET \/version: (ECONNREFUSED|.*reached)/, 'the lean client gets as far as connecting: nothing it needs is missing')
   t.equal(lean.ping, control.ping, 'and fails exactly as the full one does')
 })
