@@ -3,7 +3,6 @@
 // is commented where it does.
 
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify'
-import rateLimit from '@fastify/rate-limit'
 import swagger from '@fastify/swagger'
 import type { Logger } from 'pino'
 import { randomUUID } from 'node:crypto'
@@ -11,7 +10,6 @@ import { systemClock, type Clock } from './clock.ts'
 import { VERSION } from './version.ts'
 import type { Secrets } from './config/secrets.ts'
 import type { Config } from './config/types.ts'
-import { Errors } from './errors.ts'
 import type { ObjectStore } from './kube/types.ts'
 import type { Executor } from './recycle/executor.ts'
 import { circuitOpen } from './recycle/policy.ts'
@@ -26,6 +24,7 @@ import type { AppContext, Readiness } from './server/context.ts'
 import { registerJsonBody } from './server/plugins/body.ts'
 import { registerErrorHandling } from './server/plugins/errors.ts'
 import { registerFailedAuthLimit } from './server/plugins/auth-limit.ts'
+import { registerRateLimit } from './server/plugins/rate-limit.ts'
 import { limitConnectionsPerClient, serverLimitOptions } from './server/plugins/limits.ts'
 import { RouteLevelLogController } from './server/plugins/request-log.ts'
 import { openapiOptions } from './server/openapi.ts'
@@ -209,12 +208,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   registerHttpMetrics(app, metrics)
   // 3. Failed authentication is counted by the app's own hooks, which run
   // before any route's auth hook. Rate limits are per route (webhook and
-  // recycle; the read routes have their own); probes of the service are exempt.
+  // recycle; the read routes have their own), after the route's own
+  // hooks; probes of the service are exempt. (onRoute: before the routes.)
   registerFailedAuthLimit(app, config.service.failedAuthLimit, clock)
-  await app.register(rateLimit, {
-    global: false,
-    errorResponseBuilder: (_req, c) => Errors.rateLimited(`too many requests: at most ${c.max} per ${Math.round(c.ttl / 1000)} s; retry after ${Math.ceil(c.ttl / 1000)} s`),
-  })
+  registerRateLimit(app, clock)
   // 4. The OpenAPI document is built from the route schemas registered after it.
   await app.register(swagger, openapiOptions({ version: VERSION }))
   // 5. Routes, each given the context it calls.

@@ -16,6 +16,8 @@ import { NODE, ROOT, runWorker, startChild } from './proc.ts'
 import { textTable } from './stats.ts'
 import type { WorkerInput } from '../probes/worker.ts'
 import { BENCH_SECRETS, JOB } from '../webhook/server.ts'
+import { serviceBodyBytes } from '../webhook/index.ts'
+import { shippedCommand } from './shipped.ts'
 
 interface CpuProfile {
   nodes: Array<{ id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number }>
@@ -41,8 +43,10 @@ function origin(url: string, fn: string): string {
   return 'other'
 }
 
+interface SelfTimes { total: number; byOrigin: Map<string, number>; byFn: Map<string, number>; spanMs: number }
+
 /** Self time (ms) by origin and by function, without idle time. */
-export function summarizeProfile(file: string, top = 12): string {
+function selfTimes(file: string): SelfTimes {
   const p = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile
   const byId = new Map(p.nodes.map((n) => [n.id, n]))
   const self = new Map<number, number>()
@@ -65,15 +69,43 @@ export function summarizeProfile(file: string, top = 12): string {
     const key = `${functionName || '(anonymous)'} ${short ? `${short}:${lineNumber + 1}` : ''}`.trim()
     byFn.set(key, (byFn.get(key) ?? 0) + ms)
   }
+  return { total, byOrigin, byFn, spanMs: (p.endTime - p.startTime) / 1000 }
+}
+
+const sorted = (m: Map<string, number>): Array<[string, number]> => [...m.entries()].sort((a, b) => b[1] - a[1])
+
+/** Self time (ms) by origin and by function, without idle time. */
+export function summarizeProfile(file: string, top = 12): string {
+  const { total, byOrigin, byFn, spanMs } = selfTimes(file)
   const pct = (ms: number) => `${((ms / total) * 100).toFixed(1)}%`
-  const sorted = (m: Map<string, number>) => [...m.entries()].sort((a, b) => b[1] - a[1])
   return [
-    `busy ${total.toFixed(0)} ms of ${((p.endTime - p.startTime) / 1000).toFixed(0)} ms profiled`,
+    `busy ${total.toFixed(0)} ms of ${spanMs.toFixed(0)} ms profiled`,
     textTable(['by origin', 'self ms', 'share'], sorted(byOrigin).map(([k, v]) => [k, v.toFixed(0), pct(v)])),
     textTable(['top functions (self time)', 'self ms', 'share'], sorted(byFn).slice(0, top).map(([k, v]) => [k, v.toFixed(0), pct(v)])),
   ].join('\n\n')
 }
 
+/**
+ * Two profiles of the same load side by side, per request: where the one
+ * costs more than the other, by origin (and its top functions).
+ */
+export function compareProfiles(a: { label: string; file: string; requests: number }, b: { label: string; file: string; requests: number }, top = 15): string {
+  const pa = selfTimes(a.file)
+  const pb = selfTimes(b.file)
+  const us = (ms: number, n: number): number => (ms * 1000) / n
+  const origins = [...new Set([...pa.byOrigin.keys(), ...pb.byOrigin.keys()])]
+    .map((o) => [o, us(pa.byOrigin.get(o) ?? 0, a.requests), us(pb.byOrigin.get(o) ?? 0, b.requests)] as const)
+    .sort((x, y) => (y[2] - y[1]) - (x[2] - x[1]))
+  const f = (x: number): string => x.toFixed(1)
+  return [
+    `CPU per request (µs, self time of the profiled steady state over its requests): ${a.label} ${f(us(pa.total, a.requests))} over ${a.requests} requests, ${b.label} ${f(us(pb.total, b.requests))} over ${b.requests} (profiling slows both)`,
+    textTable(['by origin', `${a.label} µs/req`, `${b.label} µs/req`, 'difference'], [
+      ...origins.map(([o, x, y]) => [o, f(x), f(y), `${y - x >= 0 ? '+' : ''}${f(y - x)}`]),
+      ['all', f(us(pa.total, a.requests)), f(us(pb.total, b.requests)), `+${f(us(pb.total, b.requests) - us(pa.total, a.requests))}`],
+    ]),
+    textTable([`top functions of ${b.label} (self time)`, 'µs/req'], sorted(pb.byFn).slice(0, top).map(([k, v]) => [k, f(us(v, b.requests))])),
+  ].join('\n\n')
+}
 
 async function profileProbes(log: (m: string) => void): Promise<string> {
   const targets = await startChild(NODE, [path.join(ROOT, 'bench/probes/targets-server.ts')])
@@ -102,12 +134,10 @@ async function profileProbes(log: (m: string) => void): Promise<string> {
   return out.join('\n\n')
 }
 
-async function profileWebhook(log: (m: string) => void): Promise<string> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'kr-bench-prof-'))
+/** One profiled steady state of a webhook server (`service`, or `bare <bytes>`); the requests it answered. */
+async function profileWebhookServer(args: string[], file: string): Promise<number> {
+  const server = await startChild(NODE, [...shippedCommand().flags, path.join(ROOT, 'bench/webhook/server.ts'), ...args], { env: { ...process.env, BENCH_CPU_PROFILE: file } })
   try {
-    log('profile: webhook service, 10 connections, 5 s after a 1 s warm-up')
-    const file = path.join(dir, 'service.cpuprofile')
-    const server = await startChild(NODE, [path.join(ROOT, 'bench/webhook/server.ts'), 'service'], { env: { ...process.env, BENCH_CPU_PROFILE: file } })
     let build = 1
     const load = (duration: number) => autocannon({
       url: `http://127.0.0.1:${server.port}`,
@@ -124,9 +154,25 @@ async function profileWebhook(log: (m: string) => void): Promise<string> {
     await load(1)
     server.child.kill('SIGUSR2')
     await new Promise((r) => setTimeout(r, 200))
-    await load(5)
+    const r = await load(5)
+    return r.requests.total
+  } finally {
     await server.stop()
-    return `### webhook service (SUCCESS payloads), 10 connections, 5 s\n\n${summarizeProfile(file)}`
+  }
+}
+
+async function profileWebhook(log: (m: string) => void): Promise<string> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'kr-bench-prof-'))
+  try {
+    log('profile: webhook service and the bare route, 10 connections, 5 s each after a 1 s warm-up')
+    const service = path.join(dir, 'service.cpuprofile')
+    const bare = path.join(dir, 'bare.cpuprofile')
+    const serviceRequests = await profileWebhookServer(['service'], service)
+    const bareRequests = await profileWebhookServer(['bare', String(await serviceBodyBytes())], bare)
+    return [
+      `### webhook service (SUCCESS payloads), 10 connections, 5 s\n\n${summarizeProfile(service)}`,
+      `### webhook: the service against the bare route, per request\n\n${compareProfiles({ label: 'bare', file: bare, requests: bareRequests }, { label: 'service', file: service, requests: serviceRequests })}`,
+    ].join('\n\n')
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }

@@ -151,7 +151,7 @@ async function measure(variant: Variant, bodyBytes: number, load: { connections:
 }
 
 /** The size of the service's answer to a SUCCESS payload, for the bare route to match. */
-async function serviceBodyBytes(): Promise<number> {
+export async function serviceBodyBytes(): Promise<number> {
   const server = await startServer('service', 0)
   try {
     const req = signedRequest(0, 'SUCCESS')

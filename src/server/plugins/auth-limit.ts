@@ -1,5 +1,5 @@
 // Failed authentication is limited per client, apart from and more strictly
-// than the request rate. @fastify/rate-limit adds its hook after a route's
+// than the request rate. The rate limit (rate-limit.ts) adds its hook after a route's
 // own onRequest hooks, so an auth hook that throws 401 runs first and was
 // never counted: 130 wrong tokens a minute got 130 × 401 (issue 11, point
 // 2). This hook is the app's own, so it runs before every route hook; a

@@ -130,7 +130,7 @@ export function limitConnectionsPerClient(app: FastifyInstance, service: Service
   })
 }
 
-/** A route's @fastify/rate-limit setting from a configured limit (per client address). */
+/** A route's request limit (rate-limit.ts) from a configured limit (per client address). */
 export function routeLimit(limit: RateLimit): { max: number; timeWindow: number } {
   return { max: limit.max, timeWindow: limit.windowMs }
 }
