@@ -10,6 +10,7 @@ import type { FastifyInstance } from 'fastify'
 import type { Clock } from '../../clock.ts'
 import type { RateLimit } from '../../config/types.ts'
 import { Errors } from '../../errors.ts'
+import { createWindows } from './rate-limit.ts'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -17,8 +18,6 @@ declare module 'fastify' {
     authenticated?: boolean
   }
 }
-
-interface Window { failures: number; resetAt: number }
 
 /** The pure book: failures per key in fixed windows, with a bounded number of keys. */
 export interface FailureBook {
@@ -29,27 +28,13 @@ export interface FailureBook {
 }
 
 export function createFailureBook(limit: RateLimit, maxKeys = 10_000): FailureBook {
-  const windows = new Map<string, Window>()
+  const windows = createWindows(limit.windowMs, maxKeys)
   return {
     blockedFor(key, now) {
-      const w = windows.get(key)
-      if (!w || now >= w.resetAt) return 0
-      return w.failures >= limit.max ? w.resetAt - now : 0
+      const w = windows.peek(key, now)
+      return w && w.count >= limit.max ? w.resetAt - now : 0
     },
-    fail(key, now) {
-      let w = windows.get(key)
-      if (!w || now >= w.resetAt) {
-        windows.delete(key)
-        if (windows.size >= maxKeys) {
-          // Expired windows first; then the oldest (Map order is insertion order).
-          for (const [k, v] of windows) if (now >= v.resetAt) windows.delete(k)
-          if (windows.size >= maxKeys) windows.delete(windows.keys().next().value!)
-        }
-        w = { failures: 0, resetAt: now + limit.windowMs }
-        windows.set(key, w)
-      }
-      w.failures++
-    },
+    fail(key, now) { windows.count(key, now) },
     get size() { return windows.size },
   }
 }

@@ -25,7 +25,40 @@ declare module 'fastify' {
   }
 }
 
-interface Window { count: number; resetAt: number }
+/** Counts per key in fixed windows, with at most `maxKeys` keys (expired windows go first, then the oldest). */
+export interface Windows {
+  /** The key's window if it has not ended. */
+  peek(key: string, now: number): { count: number; resetAt: number } | undefined
+  /** Counts one for `key`, in a new window if its last one ended. */
+  count(key: string, now: number): { count: number; resetAt: number }
+  readonly size: number
+}
+
+export function createWindows(windowMs: number, maxKeys: number): Windows {
+  const windows = new Map<string, { count: number; resetAt: number }>()
+  return {
+    peek(key, now) {
+      const w = windows.get(key)
+      return w && now < w.resetAt ? w : undefined
+    },
+    count(key, now) {
+      let w = windows.get(key)
+      if (!w || now >= w.resetAt) {
+        if (w) windows.delete(key)
+        if (windows.size >= maxKeys) {
+          // Map order is insertion order: the first is the oldest.
+          for (const [k, v] of windows) if (now >= v.resetAt) windows.delete(k)
+          if (windows.size >= maxKeys) windows.delete(windows.keys().next().value!)
+        }
+        w = { count: 0, resetAt: now + windowMs }
+        windows.set(key, w)
+      }
+      w.count++
+      return w
+    },
+    get size() { return windows.size },
+  }
+}
 
 /** The pure book of one route: requests per key in fixed windows, at most `maxKeys` keys. */
 export interface RequestBook {
@@ -35,20 +68,10 @@ export interface RequestBook {
 }
 
 export function createRequestBook(limit: { max: number; timeWindow: number }, maxKeys = 5000): RequestBook {
-  const windows = new Map<string, Window>()
+  const windows = createWindows(limit.timeWindow, maxKeys)
   return {
     take(key, now) {
-      let w = windows.get(key)
-      if (!w || now >= w.resetAt) {
-        if (w) windows.delete(key)
-        if (windows.size >= maxKeys) {
-          for (const [k, v] of windows) if (now >= v.resetAt) windows.delete(k)
-          if (windows.size >= maxKeys) windows.delete(windows.keys().next().value!)
-        }
-        w = { count: 0, resetAt: now + limit.timeWindow }
-        windows.set(key, w)
-      }
-      w.count++
+      const w = windows.count(key, now)
       return { left: limit.max - w.count, resetAt: w.resetAt }
     },
     get size() { return windows.size },
