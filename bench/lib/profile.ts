@@ -11,12 +11,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import autocannon from 'autocannon'
-import { sign } from '../../src/triggers/signature.ts'
 import { NODE, ROOT, runWorker, startChild } from './proc.ts'
 import { textTable } from './stats.ts'
 import type { WorkerInput } from '../probes/worker.ts'
-import { BENCH_SECRETS, JOB } from '../webhook/server.ts'
-import { serviceBodyBytes } from '../webhook/index.ts'
+import { serviceBodyBytes, signedRequest } from '../webhook/index.ts'
 import { shippedCommand } from './shipped.ts'
 
 interface CpuProfile {
@@ -143,13 +141,8 @@ async function profileWebhookServer(args: string[], file: string): Promise<numbe
       url: `http://127.0.0.1:${server.port}`,
       connections: 10,
       duration,
-      requests: [{
-        setupRequest: () => {
-          const body = JSON.stringify({ job: JOB, build: build++, status: 'SUCCESS' })
-          const ts = String(Math.floor(Date.now() / 1000))
-          return { method: 'POST', path: '/webhooks/jenkins', headers: { 'content-type': 'application/json', 'x-recycler-timestamp': ts, 'x-recycler-signature': sign(BENCH_SECRETS.webhookSecret!, ts, body) }, body }
-        },
-      }],
+      // The measured runs' requests (bench/webhook/index.ts).
+      requests: [{ setupRequest: () => signedRequest(build++, 'SUCCESS') }],
     })
     await load(1)
     server.child.kill('SIGUSR2')

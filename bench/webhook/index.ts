@@ -81,7 +81,7 @@ export interface WebhookOptions {
 }
 
 /** A signed, valid payload with a fresh build number; the commit changes every build like real ones. */
-function signedRequest(build: number, status: 'SUCCESS' | 'FAILURE') {
+export function signedRequest(build: number, status: 'SUCCESS' | 'FAILURE') {
   const commit = (build * 2654435761 >>> 0).toString(16).padStart(8, '0').repeat(5)
   const body = JSON.stringify({ job: JOB, build, status, url: `https://jenkins.example.com/job/${JOB}/${build}/`, commit })
   const ts = String(Math.floor(Date.now() / 1000))

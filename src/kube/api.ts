@@ -77,15 +77,19 @@ export interface VersionApi {
 }
 
 type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
-type Call = <T>(method: Method, path: string, opts?: { query?: Record<string, string | undefined>; body?: unknown; contentType?: string }) => Promise<T>
+interface CallOptions { query?: Record<string, string | undefined>; body?: unknown; contentType?: string }
+type Call = <T>(method: Method, path: string, opts?: CallOptions) => Promise<T>
 
 const USER_AGENT = `kube-recycler/${VERSION}`
 
-const seg = (s: string): string => encodeURIComponent(s)
+/** `/<group prefix>/namespaces/<ns>/<plural>[/<name>]`, each segment encoded. */
+function namespaced(prefix: string, ns: string, plural: string, name?: string): string {
+  return `${prefix}/namespaces/${encodeURIComponent(ns)}/${plural}${name !== undefined ? `/${encodeURIComponent(name)}` : ''}`
+}
 
 /** One authenticated JSON request to the current cluster's API server. */
 function caller(kc: KubeConfig): Call {
-  return async <T>(method: Method, path: string, opts: { query?: Record<string, string | undefined>; body?: unknown; contentType?: string } = {}): Promise<T> => {
+  return async <T>(method: Method, path: string, opts: CallOptions = {}): Promise<T> => {
     const cluster = kc.getCurrentCluster()
     if (!cluster) throw new Error('no current cluster in the kubeconfig')
     const url = new URL(cluster.server.replace(/\/+$/, '') + path)
@@ -116,7 +120,7 @@ function caller(kc: KubeConfig): Call {
 
 export function appsApi(kc: KubeConfig): AppsApi {
   const call = caller(kc)
-  const at = (ns: string, plural: string, name?: string): string => `/apis/apps/v1/namespaces/${seg(ns)}/${plural}${name !== undefined ? `/${seg(name)}` : ''}`
+  const at = (ns: string, plural: string, name?: string): string => namespaced('/apis/apps/v1', ns, plural, name)
   const patch = <T>(plural: string, p: Patched): Promise<T> => call<T>('PATCH', at(p.namespace, plural, p.name), { query: { fieldManager: p.fieldManager }, body: p.body, contentType: PATCH_TYPE[p.kind] })
   return {
     readNamespacedDeployment: (p) => call('GET', at(p.namespace, 'deployments', p.name)),
@@ -134,7 +138,7 @@ export function appsApi(kc: KubeConfig): AppsApi {
 
 export function coreApi(kc: KubeConfig): CoreApi {
   const call = caller(kc)
-  const at = (ns: string, plural: string, name?: string): string => `/api/v1/namespaces/${seg(ns)}/${plural}${name !== undefined ? `/${seg(name)}` : ''}`
+  const at = (ns: string, plural: string, name?: string): string => namespaced('/api/v1', ns, plural, name)
   return {
     listNamespacedPod: (p) => call('GET', at(p.namespace, 'pods'), { query: { labelSelector: p.labelSelector } }),
     createNamespacedPodEviction: (p) => call('POST', `${at(p.namespace, 'pods', p.name)}/eviction`, { body: p.body }),
@@ -149,7 +153,7 @@ export function coreApi(kc: KubeConfig): CoreApi {
 
 export function coordinationApi(kc: KubeConfig): CoordinationApi {
   const call = caller(kc)
-  const at = (ns: string, name?: string): string => `/apis/coordination.k8s.io/v1/namespaces/${seg(ns)}/leases${name !== undefined ? `/${seg(name)}` : ''}`
+  const at = (ns: string, name?: string): string => namespaced('/apis/coordination.k8s.io/v1', ns, 'leases', name)
   return {
     readNamespacedLease: (p) => call('GET', at(p.namespace, p.name)),
     createNamespacedLease: (p) => call('POST', at(p.namespace), { body: p.body }),

@@ -3,7 +3,7 @@
 // X-Recycler-Timestamp is unix seconds within a window. Comparisons are
 // constant-time. `kube-recycler report` signs with the same function.
 
-import { createHmac, hash, timingSafeEqual, createHash } from 'node:crypto'
+import { hash, timingSafeEqual, createHash } from 'node:crypto'
 
 export const SIGNATURE_WINDOW_S = 300
 
@@ -38,12 +38,10 @@ function mac(key: SigningKey, timestamp: string, body: Buffer): Buffer {
   return hash('sha256', Buffer.concat([key.outer, inner]), 'buffer')
 }
 
+/** Given a string (the CLI, notifications: once per message), the key is made for this call. */
 export function sign(secret: string | SigningKey, timestamp: string | number, body: Buffer | string): string {
-  if (typeof secret !== 'string') return `sha256=${mac(secret, String(timestamp), Buffer.isBuffer(body) ? body : Buffer.from(body, 'utf8')).toString('hex')}`
-  const h = createHmac('sha256', secret)
-  h.update(`${timestamp}.`)
-  h.update(body)
-  return `sha256=${h.digest('hex')}`
+  const key = typeof secret === 'string' ? signingKey(secret) : secret
+  return `sha256=${mac(key, String(timestamp), Buffer.isBuffer(body) ? body : Buffer.from(body, 'utf8')).toString('hex')}`
 }
 
 export type SignatureResult = { ok: true } | { ok: false; why: 'missing' | 'malformed' | 'stale' | 'future' | 'mismatch'; message: string }

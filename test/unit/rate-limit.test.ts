@@ -8,11 +8,11 @@ import { SECRETS, testApp } from '../fixtures/app.ts'
 import { clientKey, createRequestBook } from '../../src/server/plugins/rate-limit.ts'
 
 t.test('the book: fixed windows per key, bounded keys', async (t) => {
-  const book = createRequestBook({ max: 2, timeWindow: 1000 })
+  const book = createRequestBook({ max: 2, windowMs: 1000 })
   t.same([book.take('a', 0).left, book.take('a', 10).left, book.take('a', 20).left], [1, 0, -1], 'the third request in the window is over')
   t.equal(book.take('b', 30).left, 1, 'another key has its own window')
   t.same(book.take('a', 1000), { left: 1, resetAt: 2000 }, 'a new window when the last one ended')
-  const small = createRequestBook({ max: 1, timeWindow: 1000 }, 3)
+  const small = createRequestBook({ max: 1, windowMs: 1000 }, 3)
   for (let i = 0; i < 10; i++) small.take(`k${i}`, i)
   t.equal(small.size, 3, 'never more keys than the bound')
   t.equal(small.take('k9', 20).left, -1, 'the newest key kept its count')

@@ -11,7 +11,7 @@
 
 import { BlockList, isIPv6, type Socket } from 'node:net'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { RateLimit, ServiceConfig } from '../../config/types.ts'
+import type { ServiceConfig } from '../../config/types.ts'
 import { Errors, type AppError } from '../../errors.ts'
 
 /** The trusted proxies as a BlockList (address or CIDR entries, validated at config load). */
@@ -128,9 +128,4 @@ export function limitConnectionsPerClient(app: FastifyInstance, service: Service
       else open.set(key, left)
     })
   })
-}
-
-/** A route's request limit (rate-limit.ts) from a configured limit (per client address). */
-export function routeLimit(limit: RateLimit): { max: number; timeWindow: number } {
-  return { max: limit.max, timeWindow: limit.windowMs }
 }

@@ -47,7 +47,7 @@ const until = (u: string | undefined): string | undefined => {
 export default async function operatorRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
   const auth = operatorAuth(ctx.secrets)
   const common = {
-    config: { rateLimit: { max: ctx.config.service.rateLimit.max, timeWindow: ctx.config.service.rateLimit.windowMs } },
+    config: { rateLimit: ctx.config.service.rateLimit },
     onRequest: [auth],
     preValidation: steps(parseJsonBody(app)),
   }

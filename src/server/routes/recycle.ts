@@ -5,7 +5,6 @@ import Type from 'typebox'
 import type { AppContext } from '../context.ts'
 import { errors, RecycleRecordSchema } from '../schemas.ts'
 import { SECURITY, TAGS } from '../openapi.ts'
-import { routeLimit } from '../plugins/limits.ts'
 import { operatorAuth } from '../plugins/auth.ts'
 import { parseJsonBody } from '../plugins/body.ts'
 import { steps } from '../plugins/hooks.ts'
@@ -65,7 +64,7 @@ export default async function recycleRoutes(app: FastifyInstance, ctx: AppContex
       body: RecycleBody,
       response: { 202: { ...RecycleSummary, description: 'Accepted: the new recycle record (without its steps)' }, ...errors(400, 401, 404, 413, 415, 429, 500, 503) },
     },
-    config: { authenticated: true, rateLimit: routeLimit(ctx.config.service.rateLimit) },
+    config: { authenticated: true, rateLimit: ctx.config.service.rateLimit },
     onRequest: [auth],
     preValidation: steps(parseJsonBody(app)),
   }, async (request, reply) => {
@@ -97,7 +96,7 @@ export default async function recycleRoutes(app: FastifyInstance, ctx: AppContex
         ...errors(400, 404, 500),
       },
     },
-    config: { rateLimit: routeLimit(ctx.config.service.readRateLimit) },
+    config: { rateLimit: ctx.config.service.readRateLimit },
   }, async (request, reply) => {
     const { id } = request.params as { id: string }
     const r = ctx.recycler.get(id)

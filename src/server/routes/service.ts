@@ -8,7 +8,6 @@ import Type from 'typebox'
 import type { AppContext } from '../context.ts'
 import { errors } from '../schemas.ts'
 import { SECURITY, TAGS } from '../openapi.ts'
-import { routeLimit } from '../plugins/limits.ts'
 
 export default async function serviceRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
   app.get('/healthz', {
@@ -47,7 +46,7 @@ export default async function serviceRoutes(app: FastifyInstance, ctx: AppContex
       },
     },
     // Scraped every 15-30 s: debug, not info.
-    config: { rateLimit: routeLimit(ctx.config.service.readRateLimit), requestLog: 'debug' },
+    config: { rateLimit: ctx.config.service.readRateLimit, requestLog: 'debug' },
   }, async (_request, reply) => {
     const text = await ctx.metrics.registry.metrics()
     return reply.type(ctx.metrics.registry.contentType).serializer((p: unknown) => p as string).send(text)

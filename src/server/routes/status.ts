@@ -6,7 +6,6 @@ import Type from 'typebox'
 import type { AppContext } from '../context.ts'
 import { errors } from '../schemas.ts'
 import { SECURITY, TAGS } from '../openapi.ts'
-import { routeLimit } from '../plugins/limits.ts'
 import { operatorAuth } from '../plugins/auth.ts'
 import { statusModel } from '../../status/model.ts'
 import { renderStatusPage } from '../../status/page.ts'
@@ -79,7 +78,7 @@ export default async function statusRoute(app: FastifyInstance, ctx: AppContext)
         ...(statusAuth ? errors(400, 401, 500) : errors(400, 500)),
       },
     },
-    config: { authenticated: ctx.config.service.statusAuth, rateLimit: routeLimit(ctx.config.service.readRateLimit) },
+    config: { authenticated: ctx.config.service.statusAuth, rateLimit: ctx.config.service.readRateLimit },
     onRequest: auth,
   }, async (request, reply) => {
     const model = statusModel(ctx)
@@ -91,6 +90,6 @@ export default async function statusRoute(app: FastifyInstance, ctx: AppContext)
   // their console (a data: icon would need img-src data: in the CSP).
   app.get('/favicon.ico', {
     schema: { hide: true },
-    config: { rateLimit: routeLimit(ctx.config.service.readRateLimit) },
+    config: { rateLimit: ctx.config.service.readRateLimit },
   }, async (_request, reply) => reply.header('Cache-Control', 'max-age=86400').code(204).send())
 }

@@ -14,7 +14,6 @@ import { webhookAuth } from '../plugins/auth.ts'
 import { parseJsonBody } from '../plugins/body.ts'
 import { steps } from '../plugins/hooks.ts'
 import { toAppError } from '../plugins/errors.ts'
-import { routeLimit } from '../plugins/limits.ts'
 import { recycleSummary, RecycleSummary } from './recycle.ts'
 
 const Accepted = Type.Object({
@@ -50,7 +49,7 @@ export default async function webhookJenkins(app: FastifyInstance, ctx: AppConte
         return { error: toAppError(e) }
       }
     },
-    config: { authenticated: true, rateLimit: routeLimit(ctx.config.service.rateLimit) },
+    config: { authenticated: true, rateLimit: ctx.config.service.rateLimit },
     onRequest: steps(auth.onRequest),
     preValidation: steps(auth.preValidation, parse),
   }, async (request, reply) => {
