@@ -5,7 +5,7 @@
 
 import t from 'tap'
 import { Writable } from 'node:stream'
-import Fastify from 'fastify'
+import Fastify, { type FastifyBaseLogger } from 'fastify'
 import pino from 'pino'
 import { Errors } from '../../src/errors.ts'
 import { registerErrorHandling } from '../../src/server/plugins/errors.ts'
@@ -28,7 +28,8 @@ const ROWS: { name: string; error: () => Error; status: number; code: string; me
 for (const row of ROWS) {
   t.test(`${row.name}: ${row.status} { code, generic message }, the detail in the log`, async (t) => {
     const lines: string[] = []
-    const app = Fastify({ loggerInstance: pino({ level: 'info' }, new Writable({ write(c, _e, cb) { lines.push(String(c)); cb() } })) })
+    const logger = pino({ level: 'info' }, new Writable({ write(c, _e, cb) { lines.push(String(c)); cb() } }))
+    const app = Fastify({ loggerInstance: logger as FastifyBaseLogger })
     t.after(() => app.close())
     registerErrorHandling(app)
     app.get('/x', async () => { throw row.error() })
