@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto'
 import type { Clock } from '../../clock.ts'
 import type { Secrets } from '../../config/secrets.ts'
 import { Errors } from '../../errors.ts'
-import { safeEqual, signingKey, verifySignature } from '../../triggers/signature.ts'
+import { safeEqual, verifySignature } from '../../triggers/signature.ts'
 import type { AuthFailureReason } from '../../status/metrics.ts'
 import type { Authenticator } from './authenticated.ts'
 import { routeLabel } from './metrics.ts'
@@ -57,7 +57,7 @@ declare module 'fastify' {
 export function webhookAuth(secrets: Secrets, clock: Clock, failures?: AuthFailures): Authenticator {
   // Without a secret the signature is checked against a random key, so a
   // missing secret costs the same time and answers like a wrong one.
-  const key = signingKey(secrets.webhookSecret ?? randomBytes(32).toString('hex'))
+  const key = secrets.webhookSecret ?? randomBytes(32).toString('hex')
   return {
     onRequest(request) {
       const fail = (reason: AuthFailureReason, message: string): never => refuse(request, failures, reason, Errors.unauthorized(message))
