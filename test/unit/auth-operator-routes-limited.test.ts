@@ -5,7 +5,7 @@
 // authenticated scope, so a route cannot forget them.
 
 import t from 'tap'
-import { testApp, TEST_CONFIG } from '../fixtures/app.ts'
+import { SECRETS, testApp, TEST_CONFIG } from '../fixtures/app.ts'
 
 // The default failure limit: 10 per 5 minutes.
 const CONFIG = TEST_CONFIG.replace(/^ {2}failedAuthLimit:.*\n/m, '')
@@ -49,3 +49,14 @@ for (const route of ROUTES) {
     t.ok(Number(r.headers['retry-after']) > 0, 'Retry-After')
   })
 }
+
+t.test('GET /status with statusAuth is in the operators\' scope: counted, limited, and served with the token', async (t) => {
+  const h = await testApp({ config: CONFIG.replace('service:\n', 'service:\n  statusAuth: true\n') })
+  t.after(() => h.app.close())
+  const codes: number[] = []
+  for (let i = 0; i < 11; i++) codes.push((await h.app.inject({ method: 'GET', url: '/status', headers: { authorization: `Bearer wrong-${i}` } })).statusCode)
+  t.same(codes, [...Array(10).fill(401), 429])
+  const ok = await h.app.inject({ method: 'GET', url: '/status', headers: { authorization: `Bearer ${SECRETS.recycleToken}` } })
+  t.equal(ok.statusCode, 200, 'the operator token is served from the blocked address')
+  t.equal((await h.app.inject({ method: 'GET', url: '/recycles/rc-x' })).statusCode, 404, 'GET /recycles/:id stays open')
+})
