@@ -4,7 +4,7 @@
 // kill (a floor of 1 byte/s let a remote sending a few bytes a second hold
 // every refresh to the end). A real HTTP server trickles; a real git runs.
 
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import pino from 'pino'
@@ -12,7 +12,7 @@ import { createGitHeads } from '../../src/git/heads.ts'
 
 const logger = pino({ level: 'silent' })
 
-async function trickler(t: Parameters<Parameters<typeof t.test>[1]>[0], bytesPerTick: number, everyMs: number): Promise<string> {
+async function trickler(t: Test, bytesPerTick: number, everyMs: number): Promise<string> {
   const server = createServer((_req, res) => {
     res.writeHead(200, { 'Content-Type': 'application/x-git-upload-pack-advertisement' })
     const chunk = '0000'.repeat(Math.max(1, Math.round(bytesPerTick / 4)))
