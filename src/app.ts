@@ -23,12 +23,14 @@ import operatorRoutes from './server/routes/operator.ts'
 import type { AppContext, Readiness } from './server/context.ts'
 import { registerJsonBody } from './server/plugins/body.ts'
 import { registerErrorHandling } from './server/plugins/errors.ts'
-import { registerFailedAuthLimit } from './server/plugins/auth-limit.ts'
+import { createFailureBook } from './server/plugins/auth-limit.ts'
+import { operatorAuth, webhookAuth } from './server/plugins/auth.ts'
+import { authenticatedScope } from './server/plugins/authenticated.ts'
 import { registerRateLimit } from './server/plugins/rate-limit.ts'
-import { limitConnectionsPerClient, serverLimitOptions } from './server/plugins/limits.ts'
+import { limitConnectionsPerClient, requireClientAddress, serverLimitOptions } from './server/plugins/limits.ts'
 import { RouteLevelLogController } from './server/plugins/request-log.ts'
 import { openapiOptions } from './server/openapi.ts'
-import recycleRoutes from './server/routes/recycle.ts'
+import recycleReadRoute, { recycleRequestRoute } from './server/routes/recycle.ts'
 import serviceRoutes from './server/routes/service.ts'
 import statusRoute from './server/routes/status.ts'
 import webhookJenkins from './server/routes/webhook-jenkins.ts'
@@ -206,19 +208,36 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   registerJsonBody(app)
   // Request durations by route pattern, for every answer (errors too).
   registerHttpMetrics(app, metrics)
-  // 3. Failed authentication is counted by the app's own hooks, which run
-  // before any route's auth hook. Rate limits are per route (webhook and
-  // recycle; the read routes have their own), after the route's own
-  // hooks; probes of the service are exempt. (onRoute: before the routes.)
-  registerFailedAuthLimit(app, config.service.failedAuthLimit, clock)
-  registerRateLimit(app, clock)
+  // 3. Behind trusted proxies, a client named by something that is not an
+  // address is refused before anything keys a limit on it.
+  requireClientAddress(app, config.service)
+  // Rate limits are per route, after the route's scope's hooks (the
+  // credentials are checked first); probes of the service are exempt.
+  // (onRoute: before the routes.)
+  registerRateLimit(app, clock, config.service)
   // 4. The OpenAPI document is built from the route schemas registered after it.
   await app.register(swagger, openapiOptions({ version: VERSION }))
-  // 5. Routes, each given the context it calls.
-  await app.register(webhookJenkins, ctx)
-  await app.register(recycleRoutes, ctx)
-  await app.register(operatorRoutes, ctx)
-  await app.register(statusRoute, ctx)
+  // 5. Routes, each given the context it calls. Every route that takes
+  // credentials is registered in an authenticated scope, whose hooks check
+  // them and limit failures per client before any hook of the route: one
+  // scope per kind of credential, one failure count per client for all.
+  const failures = createFailureBook(config.service.failedAuthLimit)
+  await app.register(authenticatedScope({
+    auth: webhookAuth(opts.secrets, clock, metrics.authFailures), failures, clock,
+    routes: async (webhooks) => {
+      await webhooks.register(webhookJenkins, ctx)
+    },
+  }), { prefix: '/webhooks' })
+  await app.register(authenticatedScope({
+    auth: operatorAuth(opts.secrets, metrics.authFailures), failures, clock,
+    routes: async (operators) => {
+      await operators.register(recycleRequestRoute, ctx)
+      await operators.register(operatorRoutes, ctx)
+      if (config.service.statusAuth) await operators.register(statusRoute, ctx)
+    },
+  }))
+  if (!config.service.statusAuth) await app.register(statusRoute, ctx)
+  await app.register(recycleReadRoute, ctx)
   await app.register(serviceRoutes, ctx)
 
   // Without a cluster the state is in this process: loaded at once, and the

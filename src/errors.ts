@@ -1,7 +1,10 @@
 // Every error the service answers with, in one place. A route or a module
 // throws one of these; the error handler (server/plugins/errors.ts) turns it
-// into `{ code, message }` with its status. Anything else becomes a 500 whose
-// message says nothing about internals.
+// into `{ code, message }` with its status. A 4xx carries its own message
+// (what the caller should fix); a 5xx is answered with its code's fixed,
+// generic message (publicMessage), its own message and cause going to the
+// log only, since they carry internals (the API server's words, hosts).
+// Anything else becomes KR_INTERNAL.
 
 export class AppError extends Error {
   readonly code: string
@@ -16,7 +19,11 @@ export class AppError extends Error {
 
 type Maker = (message?: string, options?: { cause?: unknown }) => AppError
 
+/** Each code's generic message: what a 5xx answers on the wire. */
+const GENERIC = new Map<string, string>()
+
 function define(code: string, statusCode: number, fallback: string): Maker & { code: string; statusCode: number } {
+  GENERIC.set(code, fallback)
   const make = ((message?: string, options?: { cause?: unknown }) =>
     new AppError(code, statusCode, message ?? fallback, options)) as Maker & { code: string; statusCode: number }
   make.code = code
@@ -46,7 +53,7 @@ export const Errors = {
   headersTooLarge: define('KR_HEADERS_TOO_LARGE', 431, 'the request headers are too large'),
   // 5xx: ours. The message is generic on the wire; the cause goes to the log.
   internal: define('KR_INTERNAL', 500, 'internal error'),
-  unavailable: define('KR_UNAVAILABLE', 503, 'not ready'),
+  unavailable: define('KR_UNAVAILABLE', 503, 'the service is not ready: its shared state cannot be reached; retry later'),
   // Not HTTP answers: outcomes of talking to other systems.
   kube: define('KR_KUBE', 502, 'the Kubernetes API failed'),
   kubeNotFound: define('KR_KUBE_NOT_FOUND', 404, 'the workload does not exist'),
@@ -59,4 +66,10 @@ export const Errors = {
 
 export function isAppError(e: unknown): e is AppError {
   return e instanceof AppError
+}
+
+/** What the caller is told: a 4xx's own message; a 5xx's code's generic one. */
+export function publicMessage(e: AppError): string {
+  if (e.statusCode < 500) return e.message
+  return GENERIC.get(e.code) ?? GENERIC.get('KR_INTERNAL')!
 }

@@ -230,8 +230,33 @@ function recycle(r: RecycleShape | undefined, base: RecycleConfig, path: string,
   }
 }
 
+// Kubernetes' own rules for names (apimachinery's validation): a target's
+// names go into API paths and label selectors, so nothing else may reach them.
+const DNS1123_LABEL = '[a-z0-9]([-a-z0-9]*[a-z0-9])?'
+const DNS1123_SUBDOMAIN = new RegExp(`^(?=.{1,253}$)${DNS1123_LABEL}(\\.${DNS1123_LABEL})*$`)
+const LABEL_NAME = /^(?=.{1,63}$)[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/
+const LABEL_VALUE = /^(?=.{0,63}$)([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/
+
+function checkTargetNames(t: SiteShape['target'], base: string, problems: string[]): void {
+  if (t.name !== undefined && !DNS1123_SUBDOMAIN.test(t.name)) {
+    problems.push(`${base}.target.name: must be a Kubernetes object name (DNS-1123 subdomain: lowercase letters, digits, "-" and ".", starting and ending with a letter or digit, at most 253 characters)`)
+  }
+  for (const [key, value] of Object.entries(t.selector ?? {})) {
+    const path = /^[A-Za-z0-9_.-]+$/.test(key) ? `${base}.target.selector.${key}` : `${base}.target.selector[${JSON.stringify(key)}]`
+    const slash = key.lastIndexOf('/')
+    const prefix = slash < 0 ? undefined : key.slice(0, slash)
+    const name = slash < 0 ? key : key.slice(slash + 1)
+    if ((prefix !== undefined && !DNS1123_SUBDOMAIN.test(prefix)) || !LABEL_NAME.test(name)) {
+      problems.push(`${path}: must be a Kubernetes label key ([prefix/]name: a name of at most 63 letters, digits, "-", "_" and ".", starting and ending with a letter or digit)`)
+    } else if (!LABEL_VALUE.test(value)) {
+      problems.push(`${path}: must be a Kubernetes label value (at most 63 letters, digits, "-", "_" and ".", starting and ending with a letter or digit, or empty)`)
+    }
+  }
+}
+
 function normalizeSite(site: SiteShape, base: string, d: NonNullable<FileShape['defaults']>, defaultRecycle: RecycleConfig, problems: string[]): SiteConfig {
   const t = site.target
+  checkTargetNames(t, base, problems)
   let target: Target
   if (t.name !== undefined && t.selector !== undefined) {
     problems.push(`${base}.target: give either kind+name or selector, not both`)

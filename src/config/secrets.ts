@@ -82,27 +82,35 @@ const ENV_NAMES: Record<StringSecret, string> = {
   recycleToken: 'KUBE_RECYCLER_RECYCLE_TOKEN',
   gitToken: 'KUBE_RECYCLER_GIT_TOKEN',
 }
-const MIN_SECRET_LENGTH = 4
+/**
+ * The shortest secret the service starts with. The git token is the git
+ * host's to choose; the webhook's and the operators' are ours, and their
+ * length is what bounds guessing: a client past the failed-auth limit still
+ * has its credentials checked (a valid one is served), so the limit does
+ * not stop a patient guesser; 16 random characters do (the named operator
+ * tokens' rule too).
+ */
+const MIN_LENGTH: Record<StringSecret, number> = { webhookSecret: 16, webhookToken: 16, recycleToken: 16, gitToken: 4 }
 
 /**
  * What the service refuses to start with, one line per variable, never the
- * value. The logger redacts secrets by value as a last line of defence, and
- * it can only find what it can see: a secret shorter than 4 characters
- * would be replaced inside ordinary words (so it is not redacted at all), and
- * `"`, `\` or a control character is written escaped in a JSON log line,
- * where the raw value never appears.
+ * value: a secret shorter than its minimum (above; and the logger's
+ * redaction by value, the last line of defence, could not find one shorter
+ * than 4 characters inside ordinary words), or one with `"`, `\` or a
+ * control character, which a JSON log line writes escaped, where the raw
+ * value never appears.
  */
 export function secretProblems(s: Secrets): string[] {
   const out: string[] = []
-  const check = (name: string, v: string | undefined): void => {
+  const check = (name: string, v: string | undefined, min: number): void => {
     if (v === undefined) return
-    if (v.length < MIN_SECRET_LENGTH) out.push(`${name}: must be at least ${MIN_SECRET_LENGTH} characters (use e.g. \`openssl rand -hex 32\`)`)
+    if (v.length < min) out.push(`${name}: must be at least ${min} characters (use e.g. \`openssl rand -hex 32\`)`)
     // eslint-disable-next-line no-control-regex
     else if (/["\\\u0000-\u001f\u007f]/.test(v)) out.push(`${name}: must not contain a double quote, a backslash or a control character`)
   }
-  for (const key of Object.keys(ENV_NAMES) as StringSecret[]) check(ENV_NAMES[key], s[key])
+  for (const key of Object.keys(ENV_NAMES) as StringSecret[]) check(ENV_NAMES[key], s[key], MIN_LENGTH[key])
   // Named operator tokens are redacted by value too: the same rules, named by operator.
-  for (const o of s.operators ?? []) check(`KUBE_RECYCLER_OPERATOR_TOKENS_FILE (operator ${o.name})`, o.token)
+  for (const o of s.operators ?? []) check(`KUBE_RECYCLER_OPERATOR_TOKENS_FILE (operator ${o.name})`, o.token, MIN_LENGTH.recycleToken)
   return out
 }
 

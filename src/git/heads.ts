@@ -60,8 +60,8 @@ export interface GitHeadsOptions {
   /** Where the private askpass dir is made (default: the OS temp dir). Must allow exec. */
   tmpDir?: string
   /**
-   * Give up on a remote that sends nothing for this long (default 15000):
-   * curl's low-speed limit inside git, then a kill of git 2s later.
+   * Give up on a remote that sends less than 1 KiB/s for this long (default
+   * 15000): curl's low-speed limit inside git, then a kill of git 2s later.
    */
   timeoutMs?: number
   /** Cache time when a call does not say (default 30000). */
@@ -73,6 +73,8 @@ export const DEFAULT_GIT_USERNAME = 'git'
 const DEFAULT_CACHE_MS = 30_000
 const DEFAULT_TIMEOUT_MS = 15_000
 const KILL_GRACE_MS = 2_000
+/** http.lowSpeedLimit: slower than this for the whole timeout, curl ends the transfer. */
+const LOW_SPEED_BYTES_PER_S = 1000
 
 // Taken from our own environment when set: proxies and CA bundles.
 const PASSTHROUGH_ENV = [
@@ -157,9 +159,12 @@ export function createGitHeads(opts: GitHeadsOptions): GitHeads {
       GIT_CEILING_DIRECTORIES: d.root,
       // No transport helpers (ext::, fd::) even if a URL slipped through.
       GIT_ALLOW_PROTOCOL: 'http:https:ssh:git:file',
-      // curl gives up by itself on a stalled server; the group kill below is
-      // the backstop for one that trickles just fast enough.
-      GIT_HTTP_LOW_SPEED_LIMIT: '1',
+      // curl gives up by itself on a server slower than about 1 KiB/s over
+      // the timeout (an ls-remote answer is a few hundred bytes, sent at
+      // once); the group kill below is the backstop for one that trickles
+      // faster than that forever. A floor of 1 byte/s let a remote sending
+      // a few bytes a second hold every refresh until the kill.
+      GIT_HTTP_LOW_SPEED_LIMIT: String(LOW_SPEED_BYTES_PER_S),
       GIT_HTTP_LOW_SPEED_TIME: String(Math.max(1, Math.ceil(timeoutMs / 1000))),
       // Config through the environment (git >= 2.31): never follow a
       // redirect, so the credentials go to the configured host or nowhere.

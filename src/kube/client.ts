@@ -356,7 +356,7 @@ export function createKube(opts: KubeOptions): Kube {
     },
 
     async watchWorkload(ref, onState, signal, from) {
-      const path = `/apis/apps/v1/namespaces/${ref.namespace}/${PLURAL[ref.kind]}`
+      const path = `/apis/apps/v1/namespaces/${encodeURIComponent(ref.namespace)}/${PLURAL[ref.kind]}`
       let known = from
       while (!signal.aborted) {
         let rv: string

@@ -71,7 +71,7 @@ export function createObjectStore(kc: KubeConfig, namespace: string): ObjectStor
         const onAbort = (): void => { controller?.abort(); resolve() }
         signal.addEventListener('abort', onAbort, { once: true })
         const done = (): void => { signal.removeEventListener('abort', onAbort); resolve() }
-        watcher.watch(`/api/v1/namespaces/${namespace}/configmaps`, { labelSelector: SELECTOR, resourceVersion: version, allowWatchBookmarks: false },
+        watcher.watch(`/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps`, { labelSelector: SELECTOR, resourceVersion: version, allowWatchBookmarks: false },
           (phase, obj) => {
             const cm = obj as V1ConfigMap
             const name = cm.metadata?.name

@@ -86,10 +86,13 @@ export function createIntake(opts: { store: StateStore; recycler: Recycler; metr
         }
         const { next: observed, obs } = observe(s, site, verdict)
         const plain: Decision & { transition?: 'became-failing' | 'recovered' } = { site: site.name, action: 'none', reason: obs.reason, health: obs.health, ...(obs.transition !== 'none' ? { transition: obs.transition } : {}) }
-        // A repeated healthy report is not written; its key is not needed:
-        // counting it again changes nothing either. Decided before the
-        // state to write is built: most reports end here.
-        if (!obs.recycle && !changed(s, observed, verdict, now)) return { result: plain }
+        // A delivery's key is stored whatever it says, so it is counted once:
+        // a replayed passing report cannot reset the failure count, nor a
+        // build re-reported with another status count again. That is a
+        // write per Jenkins report (hourly). A probe has no key: a
+        // repeated healthy probe is not written. Decided before the state
+        // to write is built: most probes end here.
+        if (!obs.recycle && verdict.key === undefined && !changed(s, observed, verdict, now)) return { result: plain }
         // The timeline is written with the verdict, so only when the verdict is.
         let next: SiteState = { ...observed, lastVerdict: boundVerdict(verdict), timeline: mergeTimeline(s.timeline, verdict) }
         if (verdict.source === 'jenkins') next.lastReportAt = verdict.at

@@ -139,10 +139,10 @@ t.test('a token is never sent over plain http:// to a remote host; loopback and 
 t.test('a remote trickling bytes forever is cut, and no git process is left behind', async (t) => {
   const trickle = await httpServer(t, (_req, res) => {
     res.writeHead(200, { 'Content-Type': 'application/x-git-upload-pack-advertisement' })
-    // 10 bytes/s: always above curl's 1 byte/s floor, even on a loaded machine
-    // (a byte every 500 ms, as in the review, sometimes lost a 1 s window), so
-    // only the backstop kill can end it.
-    const timer = setInterval(() => res.write('0'), 100)
+    // ~4 KB/s: above the 1 KiB/s low-speed floor even on a loaded machine,
+    // so only the backstop kill can end it (a slower remote is ended by curl
+    // first: git-low-speed-floor.test.ts).
+    const timer = setInterval(() => res.write('0'.repeat(40)), 10)
     res.on('close', () => clearInterval(timer))
   })
   const h = heads(t, { timeoutMs: 1000 })

@@ -184,7 +184,7 @@ t.test('a remote that never answers is cut off by the timeout, leaving no proces
 t.test('a remote that trickles bytes forever is killed by the backstop timeout', async (t) => {
   const trickle = createHttpServer((req, res) => {
     res.writeHead(200, { 'Content-Type': 'application/x-git-upload-pack-advertisement' })
-    const timer = setInterval(() => res.write('0000'), 20) // well above curl's 1 byte/s floor
+    const timer = setInterval(() => res.write('0000'.repeat(10)), 10) // ~4 KB/s: above the 1 KiB/s low-speed floor
     res.on('close', () => clearInterval(timer))
   })
   await new Promise<void>((resolve) => trickle.listen(0, '127.0.0.1', resolve))

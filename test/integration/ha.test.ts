@@ -204,7 +204,7 @@ t.test('7: a replica that cannot reach the API server is not ready and refuses, 
     const w = await c.post('/webhooks/jenkins', report('FAILURE'))
     t.equal(w.status, 503, 'a delivery is refused, so Jenkins retries it')
     t.equal(w.headers['retry-after'], '5')
-    t.match(w.json, { code: 'KR_UNAVAILABLE', message: /not loaded yet/ })
+    t.match(w.json, { code: 'KR_UNAVAILABLE', message: /not ready/ })
     t.equal((await c.get('/status')).json.service.dryRun, false, 'never plan-only because the API is slow')
   })
   await waitFor(async () => (await c!.get('/readyz')).status === 200, { timeoutMs: 30_000, description: 'ready after the API is back' })

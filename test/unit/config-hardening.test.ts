@@ -56,11 +56,16 @@ t.test('bodyMatches: what RE2 cannot run is refused at load, naming the field', 
 
 t.test('secrets the value redaction could not find are refused at start, never echoed', async (t) => {
   const rows: Array<[Record<string, string>, RegExp | undefined]> = [
-    [{ KUBE_RECYCLER_WEBHOOK_TOKEN: 'abc' }, /^KUBE_RECYCLER_WEBHOOK_TOKEN: must be at least 4 characters/],
-    [{ KUBE_RECYCLER_WEBHOOK_SECRET: 'ab"cdef' }, /^KUBE_RECYCLER_WEBHOOK_SECRET: must not contain a double quote, a backslash or a control character$/],
-    [{ KUBE_RECYCLER_RECYCLE_TOKEN: 'abc\\def' }, /^KUBE_RECYCLER_RECYCLE_TOKEN: must not contain/],
+    [{ KUBE_RECYCLER_WEBHOOK_TOKEN: 'abc' }, /^KUBE_RECYCLER_WEBHOOK_TOKEN: must be at least 16 characters/],
+    // What bounds guessing once a client is past the failed-auth limit: 16 characters for our own secrets.
+    [{ KUBE_RECYCLER_WEBHOOK_TOKEN: '0123456789abcde' }, /^KUBE_RECYCLER_WEBHOOK_TOKEN: must be at least 16 characters/],
+    [{ KUBE_RECYCLER_WEBHOOK_SECRET: '0123456789abcde' }, /^KUBE_RECYCLER_WEBHOOK_SECRET: must be at least 16 characters/],
+    [{ KUBE_RECYCLER_RECYCLE_TOKEN: '0123456789abcde' }, /^KUBE_RECYCLER_RECYCLE_TOKEN: must be at least 16 characters/],
+    [{ KUBE_RECYCLER_GIT_TOKEN: 'abc' }, /^KUBE_RECYCLER_GIT_TOKEN: must be at least 4 characters/],
+    [{ KUBE_RECYCLER_WEBHOOK_SECRET: 'ab"cdef-0123456789' }, /^KUBE_RECYCLER_WEBHOOK_SECRET: must not contain a double quote, a backslash or a control character$/],
+    [{ KUBE_RECYCLER_RECYCLE_TOKEN: 'abc\\def-0123456789' }, /^KUBE_RECYCLER_RECYCLE_TOKEN: must not contain/],
     [{ KUBE_RECYCLER_GIT_TOKEN: 'abc\u0007def' }, /^KUBE_RECYCLER_GIT_TOKEN: must not contain/],
-    [{ KUBE_RECYCLER_WEBHOOK_TOKEN: 'abcd', KUBE_RECYCLER_GIT_TOKEN: 'x-y_z.0~!#$%&()*+,/:;<=>?@[]^`{|}' }, undefined],
+    [{ KUBE_RECYCLER_WEBHOOK_TOKEN: '0123456789abcdef', KUBE_RECYCLER_GIT_TOKEN: 'x-y_z.0~!#$%&()*+,/:;<=>?@[]^`{|}' }, undefined],
   ]
   for (const [env, want] of rows) {
     const s = secretsFromEnv(env)

@@ -42,7 +42,7 @@ t.test('mergeTimeline: alike verdicts extend a run, a change starts one, bounded
   t.equal(back.length, 2, 'a verdict older than the run does not stretch it backwards')
 })
 
-t.test('the intake writes the timeline with the verdict; a repeated healthy report writes nothing; another replica reads it', async (t) => {
+t.test('the intake writes the timeline with the verdict, each Jenkins delivery once (its key); another replica reads it', async (t) => {
   const objects = memoryObjectStore()
   const h = await testApp({ extra: { objects } })
   t.teardown(() => h.app.close())
@@ -56,17 +56,19 @@ t.test('the intake writes the timeline with the verdict; a repeated healthy repo
   const w1 = objects.writes
   t.same(h.app.core.store.get('blog').timeline?.map((r) => r.count), [1], 'the first verdict is a run')
   for (let b = 2; b <= 6; b++) { h.clock.advance(5_000); await report(b, 'SUCCESS') }
-  t.equal(objects.writes, w1, 'five repeated healthy reports within a minute: no write')
-  t.same(h.app.core.store.get('blog').timeline?.map((r) => r.count), [1], 'and not counted (not written)')
+  // (A repeated healthy probe, which has no key, writes nothing: replay-delivery-counted-once.test.ts.)
+  t.equal(objects.writes, w1 + 5, 'five healthy deliveries: five writes, each storing its key')
+  t.same(h.app.core.store.get('blog').timeline?.map((r) => r.count), [6], 'each counted in the run')
+  await report(6, 'SUCCESS')
+  t.equal(objects.writes, w1 + 5, 'a duplicate writes nothing')
   h.clock.advance(60_000)
   await report(7, 'SUCCESS')
-  t.equal(objects.writes, w1 + 1, 'a minute later: one write')
   const run = h.app.core.store.get('blog').timeline!
   t.equal(run.length, 1)
-  t.match(run[0], { count: 2, ok: true, source: 'jenkins', from: h.app.core.store.get('blog').timeline![0]!.from, summary: /blog-integrity #7 SUCCESS/, ref: 'https://jenkins.example.com/job/blog/7/' })
-  t.equal(run[0]!.to, new Date(h.clock.now()).toISOString(), 'the run now covers the reports not written')
+  t.match(run[0], { count: 7, ok: true, source: 'jenkins', summary: /blog-integrity #7 SUCCESS/, ref: 'https://jenkins.example.com/job/blog/7/' })
+  t.equal(run[0]!.to, new Date(h.clock.now()).toISOString(), 'the run covers the newest report')
   await report(8, 'FAILURE')
-  t.same(h.app.core.store.get('blog').timeline!.map((r) => [r.ok, r.count]), [[true, 2], [false, 1]])
+  t.same(h.app.core.store.get('blog').timeline!.map((r) => [r.ok, r.count]), [[true, 7], [false, 1]])
 
   // Another replica (or this one after a restart) on the same store: the same timeline.
   const other = await testApp({ extra: { objects, identity: 'replica-b' } })

@@ -1,4 +1,5 @@
-// Authentication for the webhook and the operator routes. The webhook takes
+// Authentication for the webhook and the operator routes (applied by the
+// authenticated scopes, authenticated.ts). The webhook takes
 // any configured method: HMAC signature (X-Recycler-Timestamp/-Signature),
 // a bearer token, or Basic whose password is the token (the Jenkins
 // Notification plugin can only put credentials in the URL). All comparisons
@@ -12,8 +13,9 @@ import { randomBytes } from 'node:crypto'
 import type { Clock } from '../../clock.ts'
 import type { Secrets } from '../../config/secrets.ts'
 import { Errors } from '../../errors.ts'
-import { safeEqual, signingKey, verifySignature } from '../../triggers/signature.ts'
+import { safeEqual, verifySignature } from '../../triggers/signature.ts'
 import type { AuthFailureReason } from '../../status/metrics.ts'
+import type { Authenticator } from './authenticated.ts'
 import { routeLabel } from './metrics.ts'
 
 /** Where refusals are counted (the metrics' authFailures counter). */
@@ -42,12 +44,6 @@ function credentials(request: FastifyRequest): { scheme: 'bearer' | 'basic'; sec
   return 'malformed'
 }
 
-export interface WebhookAuth {
-  /** onRequest: checks a token at once, or notes that a signature must be checked on the body. Throws the refusal. */
-  onRequest(request: FastifyRequest): void
-  /** preValidation: checks the signature over the raw body. Throws the refusal. */
-  preValidation(request: FastifyRequest): void
-}
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -57,10 +53,11 @@ declare module 'fastify' {
   }
 }
 
-export function webhookAuth(secrets: Secrets, clock: Clock, failures?: AuthFailures): WebhookAuth {
+/** onRequest checks a token at once, or notes that a signature must be checked; preValidation checks it over the raw body. */
+export function webhookAuth(secrets: Secrets, clock: Clock, failures?: AuthFailures): Authenticator {
   // Without a secret the signature is checked against a random key, so a
   // missing secret costs the same time and answers like a wrong one.
-  const key = signingKey(secrets.webhookSecret ?? randomBytes(32).toString('hex'))
+  const key = secrets.webhookSecret ?? randomBytes(32).toString('hex')
   return {
     onRequest(request) {
       const fail = (reason: AuthFailureReason, message: string): never => refuse(request, failures, reason, Errors.unauthorized(message))
@@ -111,19 +108,21 @@ export function operatorTokens(secrets: Secrets): { name: string; token: string 
  * one nearly matched; the request then carries the operator's name. No
  * token configured answers like a wrong token (counted as not-configured).
  */
-export function operatorAuth(secrets: Secrets, failures?: AuthFailures): (request: FastifyRequest) => Promise<void> {
+export function operatorAuth(secrets: Secrets, failures?: AuthFailures): Authenticator {
   const tokens = operatorTokens(secrets)
-  return async (request) => {
-    const fail = (reason: AuthFailureReason, message: string): never => refuse(request, failures, reason, Errors.unauthorized(message))
-    const c = credentials(request)
-    if (c === undefined) fail('missing', 'missing credentials: send Authorization: Bearer <operator token>')
-    else if (c === 'malformed' || c.scheme !== 'bearer') fail('malformed', 'Authorization must be "Bearer <operator token>"')
-    else if (tokens.length === 0) fail('not-configured', 'the token is not valid')
-    else {
-      let who: string | undefined
-      for (const t of tokens) if (safeEqual(c.secret, t.token) && who === undefined) who = t.name
-      if (who === undefined) fail('bad-token', 'the token is not valid')
-      request.operator = who
-    }
+  return {
+    onRequest(request) {
+      const fail = (reason: AuthFailureReason, message: string): never => refuse(request, failures, reason, Errors.unauthorized(message))
+      const c = credentials(request)
+      if (c === undefined) fail('missing', 'missing credentials: send Authorization: Bearer <operator token>')
+      else if (c === 'malformed' || c.scheme !== 'bearer') fail('malformed', 'Authorization must be "Bearer <operator token>"')
+      else if (tokens.length === 0) fail('not-configured', 'the token is not valid')
+      else {
+        let who: string | undefined
+        for (const t of tokens) if (safeEqual(c.secret, t.token) && who === undefined) who = t.name
+        if (who === undefined) fail('bad-token', 'the token is not valid')
+        request.operator = who
+      }
+    },
   }
 }

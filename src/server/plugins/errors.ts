@@ -1,10 +1,11 @@
 // One error handler: AppErrors answer `{ code, message }` with their status;
 // Fastify's own 4xx errors (body too large, bad content type, validation)
-// are mapped to our codes; anything else is a 500 that says nothing of
-// internals, with the cause in the log.
+// are mapped to our codes; anything else is a 500. A 5xx answers its code
+// with a generic message (errors.ts publicMessage): the detail, which may
+// be the API server's own words, is logged, never sent.
 
 import type { FastifyInstance, FastifyError } from 'fastify'
-import { AppError, Errors, isAppError } from '../../errors.ts'
+import { AppError, Errors, isAppError, publicMessage } from '../../errors.ts'
 
 const FASTIFY_CODES: Record<string, (e: FastifyError) => AppError> = {
   FST_ERR_CTP_BODY_TOO_LARGE: () => Errors.bodyTooLarge('the body is larger than the limit'),
@@ -36,12 +37,12 @@ export function registerErrorHandling(app: FastifyInstance): void {
   })
   app.setErrorHandler((err, request, reply) => {
     const e = toAppError(err)
-    if (e.statusCode >= 500) request.log.error({ err }, 'request failed')
+    if (e.statusCode >= 500) request.log.error({ err, code: e.code }, 'request failed')
     else request.log.info({ code: e.code, status: e.statusCode }, e.message)
     const status = e.statusCode >= 500 && e.code !== Errors.unavailable.code ? 500 : e.statusCode
     // Not ready (the state store cannot be reached): nothing was done; come back.
     if (e.code === Errors.unavailable.code) void reply.header('Retry-After', '5')
-    void reply.status(status).type('application/json').send({ code: e.code, message: e.message })
+    void reply.status(status).type('application/json').send({ code: e.code, message: publicMessage(e) })
   })
   app.setNotFoundHandler((request, reply) => {
     // The path is echoed only short and JSON-escaped (the serializer's job).

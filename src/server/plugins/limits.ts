@@ -1,18 +1,24 @@
 // Defences below the routes: how long a client may take to send a request,
-// how many connections one address may hold, which proxies may name the
+// how many connections one client may hold, which proxies may name the
 // client, and what a request that never reaches a route is answered.
 //
 // Node's own defaults are generous (no whole-request timeout under Fastify,
 // which sets requestTimeout to 0; no cap per address), so a client sending
-// a body at 1 byte/s could hold a connection forever and 40 such
-// connections from one address were all kept (issue 11, point 4). Errors
-// raised before routing (a bad request line, headers too large, a bad URL)
-// had Fastify's shape and echoed the path (point 8).
+// a body at 1 byte/s could hold a connection forever. Errors raised before
+// routing (a bad request line, headers too large, a bad URL) are answered
+// in our shape without echoing the path.
+//
+// The client: behind trusted proxies, the right-most hop of X-Forwarded-For
+// that is not a trusted proxy (Fastify's trustProxy walks the list from the
+// right); it must be an IP address, or the request is refused, since every
+// per-client limit keys on it and a made-up string would be a fresh key per
+// request. An IPv6 client is its /64 (clientKey) for every limit.
 
-import { BlockList, isIPv6, type Socket } from 'node:net'
+import { BlockList, isIP, isIPv6, type Socket } from 'node:net'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { ServiceConfig } from '../../config/types.ts'
 import { Errors, type AppError } from '../../errors.ts'
+import { clientKey } from './rate-limit.ts'
 
 /** The trusted proxies as a BlockList (address or CIDR entries, validated at config load). */
 export function proxyList(entries: readonly string[]): BlockList {
@@ -27,7 +33,7 @@ export function proxyList(entries: readonly string[]): BlockList {
 }
 
 function isTrusted(list: BlockList, address: string | undefined): boolean {
-  if (!address) return false
+  if (!address || isIP(address) === 0) return false
   // An IPv4 peer on a dual-stack socket shows as ::ffff:a.b.c.d.
   const v4 = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1]
   if (v4) return list.check(v4, 'ipv4')
@@ -103,21 +109,35 @@ export function serverLimitOptions(service: ServiceConfig): LimitOptions {
 }
 
 /**
- * At most `max` open connections per client address; one more is answered
- * 429 and closed before it can send anything. Trusted proxies are exempt:
- * behind an ingress every connection comes from it.
+ * With trusted proxies, the client they name must be an IP address: 400
+ * `{ code, message }` (the value is not echoed) before any limit keys on it.
+ * Without, the client is the socket's peer, always an address.
+ */
+export function requireClientAddress(app: FastifyInstance, service: ServiceConfig): void {
+  if (service.trustProxy.length === 0) return
+  app.addHook('onRequest', (request, _reply, done) => {
+    if (isIP(request.ip) !== 0) return done()
+    done(Errors.badRequest('X-Forwarded-For: the client address (the right-most hop not a trusted proxy) is not an IP address'))
+  })
+}
+
+/**
+ * At most `max` open connections per client (an IPv6 one: its /64); one
+ * more is answered 429 and closed before it can send anything. Trusted
+ * proxies are exempt: behind an ingress every connection comes from it.
  */
 export function limitConnectionsPerClient(app: FastifyInstance, service: ServiceConfig): void {
   const max = service.maxConnectionsPerClient
   const trusted = proxyList(service.trustProxy)
   const open = new Map<string, number>()
   app.server.on('connection', (socket: Socket) => {
-    const key = socket.remoteAddress
-    if (key === undefined || isTrusted(trusted, key)) return
+    const address = socket.remoteAddress
+    if (address === undefined || isTrusted(trusted, address)) return
+    const key = clientKey(address)
     const n = open.get(key) ?? 0
     if (n >= max) {
       app.log.warn({ client: key, open: n }, 'too many connections from one client: refused')
-      socket.end(rawErrorResponse(Errors.rateLimited(`too many open connections from this address (at most ${max})`)))
+      socket.end(rawErrorResponse(Errors.rateLimited(`too many open connections from this client (at most ${max})`)))
       socket.destroySoon()
       return
     }

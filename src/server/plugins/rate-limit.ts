@@ -1,32 +1,35 @@
 // Requests per client per route, in fixed windows: `config.rateLimit` on a
-// route (a configured RateLimit, or false for none). The hook
-// is added after the route's own onRequest hooks (authentication answers
-// first), and is a callback hook: @fastify/rate-limit, which this replaces,
-// ran an async hook with three awaits and set three headers on every answer,
-// a measurable share of a webhook delivery's CPU (docs/benchmarks.md).
-// A refused request gets 429 `{ code, message }` with Retry-After and the
-// X-RateLimit-* headers; an accepted one gets no extra header.
+// route (a configured RateLimit, or false for none: the service's probes);
+// a route that does not say gets service.readRateLimit for GET and HEAD
+// (/docs and its files among them) and service.rateLimit otherwise. A HEAD
+// request counts in its GET's budget (Fastify makes a HEAD route for each
+// GET: one book for both). The hook is added after the route's own and its
+// scope's onRequest hooks (credentials are checked first), and is a
+// callback hook (no promise per request). A refused request gets 429
+// `{ code, message }` with Retry-After and the X-RateLimit-* headers; an
+// accepted one gets no extra header.
 //
 // Clients are keyed by address (behind trusted proxies, the client's:
 // limits.ts), an IPv6 address by its /64, which one host can fill with
-// addresses at will. Each route keeps at most `maxKeys` clients (expired
+// addresses at will. Each route keeps at most `maxKeys` clients (ended
 // windows go first, then the oldest), so a scan of many addresses cannot
-// grow the memory.
+// grow the memory, and making room costs O(1) amortised, not a scan of the
+// table per new client.
 
 import { isIPv6 } from 'node:net'
 import type { FastifyInstance, onRequestHookHandler } from 'fastify'
 import type { Clock } from '../../clock.ts'
-import type { RateLimit } from '../../config/types.ts'
+import type { RateLimit, ServiceConfig } from '../../config/types.ts'
 import { Errors } from '../../errors.ts'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** Requests per client per route; false: none (the service's probes). */
+    /** Requests per client per route; false: none (the service's probes); absent: the service's default for the method. */
     rateLimit?: RateLimit | false
   }
 }
 
-/** Counts per key in fixed windows, with at most `maxKeys` keys (expired windows go first, then the oldest). */
+/** Counts per key in fixed windows, with at most `maxKeys` keys (ended windows go first, then the oldest). */
 export interface Windows {
   /** The key's window if it has not ended. */
   peek(key: string, now: number): { count: number; resetAt: number } | undefined
@@ -35,8 +38,30 @@ export interface Windows {
   readonly size: number
 }
 
+interface Window { key: string; count: number; resetAt: number }
+
 export function createWindows(windowMs: number, maxKeys: number): Windows {
-  const windows = new Map<string, { count: number; resetAt: number }>()
+  const windows = new Map<string, Window>()
+  // Every window made, in the order made. All are windowMs long and made in
+  // clock order, so they end in this order: the ended ones are at the head.
+  // An entry whose key has a newer window is stale and is skipped. Each
+  // entry is passed once, so making room is O(1) amortised.
+  let order: Window[] = []
+  let head = 0
+  const dropEnded = (now: number): void => {
+    while (head < order.length) {
+      const w = order[head]!
+      if (windows.get(w.key) === w) {
+        if (now < w.resetAt) break
+        windows.delete(w.key)
+      }
+      head++
+    }
+    if (head > 1024 && head * 2 > order.length) {
+      order = order.slice(head)
+      head = 0
+    }
+  }
   return {
     peek(key, now) {
       const w = windows.get(key)
@@ -45,14 +70,15 @@ export function createWindows(windowMs: number, maxKeys: number): Windows {
     count(key, now) {
       let w = windows.get(key)
       if (!w || now >= w.resetAt) {
-        if (w) windows.delete(key)
+        dropEnded(now)
         if (windows.size >= maxKeys) {
-          // Map order is insertion order: the first is the oldest.
-          for (const [k, v] of windows) if (now >= v.resetAt) windows.delete(k)
-          if (windows.size >= maxKeys) windows.delete(windows.keys().next().value!)
+          // Still full: the oldest window goes (the head is live after dropEnded).
+          windows.delete(order[head]!.key)
+          head++
         }
-        w = { count: 0, resetAt: now + windowMs }
+        w = { key, count: 0, resetAt: now + windowMs }
         windows.set(key, w)
+        order.push(w)
       }
       w.count++
       return w
@@ -93,21 +119,33 @@ export function clientKey(ip: string): string {
   return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`
 }
 
-export function registerRateLimit(app: FastifyInstance, clock: Clock): void {
+/** The book a route counts in: HEAD shares its GET's. */
+function bookKey(method: string | string[], url: string): string {
+  const methods = [...new Set((Array.isArray(method) ? method : [method]).map((m) => (m === 'HEAD' ? 'GET' : m)))].sort()
+  return `${methods.join(',')} ${url}`
+}
+
+export function registerRateLimit(app: FastifyInstance, clock: Clock, service: Pick<ServiceConfig, 'rateLimit' | 'readRateLimit'>): void {
+  const books = new Map<string, RequestBook>()
   app.addHook('onRoute', (route) => {
-    const limit = route.config?.rateLimit
+    const methods = Array.isArray(route.method) ? route.method : [route.method]
+    const reads = methods.every((m) => m === 'GET' || m === 'HEAD')
+    const limit = route.config?.rateLimit ?? (reads ? service.readRateLimit : service.rateLimit)
     if (!limit) return
-    const book = createRequestBook(limit)
+    const key = bookKey(route.method, route.url)
+    let book = books.get(key)
+    if (!book) books.set(key, book = createRequestBook(limit))
+    const own = book
     const windowS = Math.round(limit.windowMs / 1000)
     const hook: onRequestHookHandler = (request, reply, done) => {
       const now = clock.now()
-      const { left, resetAt } = book.take(clientKey(request.ip), now)
+      const { left, resetAt } = own.take(clientKey(request.ip), now)
       if (left >= 0) return done()
       const s = Math.max(1, Math.ceil((resetAt - now) / 1000))
       void reply.headers({ 'retry-after': String(s), 'x-ratelimit-limit': String(limit.max), 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(s) })
       done(Errors.rateLimited(`too many requests: at most ${limit.max} per ${windowS} s; retry after ${s} s`))
     }
-    const own = route.onRequest
-    route.onRequest = own === undefined ? [hook] : [...(Array.isArray(own) ? own : [own]), hook]
+    const routeHooks = route.onRequest
+    route.onRequest = routeHooks === undefined ? [hook] : [...(Array.isArray(routeHooks) ? routeHooks : [routeHooks]), hook]
   })
 }

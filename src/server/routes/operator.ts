@@ -1,15 +1,16 @@
 // The operator's brakes (operator token; the token's name is recorded as
 // `by`): pause and resume a site or the whole service, reset a site's
 // circuit breaker and did-not-help stop, approve or reject a recycle that
-// waits for approval.
+// waits for approval. Registered in the operators' authenticated scope,
+// which checks the token and limits failures for every route here.
 
 import type { FastifyInstance, FastifyRequest } from 'fastify'
-import Type, { type TSchema } from 'typebox'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import Type, { type Static, type TSchema } from 'typebox'
 import { Compile } from 'typebox/compile'
 import type { AppContext } from '../context.ts'
 import { errors, RecycleRecordSchema } from '../schemas.ts'
 import { SECURITY, TAGS } from '../openapi.ts'
-import { operatorAuth } from '../plugins/auth.ts'
 import { parseJsonBody } from '../plugins/body.ts'
 import { steps } from '../plugins/hooks.ts'
 import { formatSchemaErrors } from '../../config/errors.ts'
@@ -27,13 +28,16 @@ const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) 
 const PausedAnswer = Type.Object({ site: Type.Optional(Type.String()), paused: Type.Union([PauseSchema, Type.Null()]), was: Type.Optional(Type.Union([PauseSchema, Type.Null()])) }, { title: 'PauseState' })
 const ResetAnswer = Type.Object({ site: Type.String(), reset: Type.Object({ by: Type.String(), at: Type.String(), reason: Type.Optional(Type.String()) }), circuitOpen: Type.Boolean() }, { title: 'ResetState' })
 
-/** The optional `{ reason }` body: absent, or valid; 400 names the field. */
-function optionalBody<T>(schema: TSchema): (request: FastifyRequest) => T | Record<string, never> {
+/**
+ * The optional `{ reason }` body: absent, or valid; 400 names the field.
+ * (A route schema cannot say "no body, or this one".)
+ */
+function optionalBody<S extends TSchema>(schema: S): (request: FastifyRequest) => Static<S> | Record<string, never> {
   const check = Compile(schema)
   return (request) => {
     if (request.body === undefined || request.body === null) return {}
     if (!check.Check(request.body)) throw Errors.invalidField(formatSchemaErrors(check.Errors(request.body), 'body').slice(0, 10).join('; '))
-    return request.body as T
+    return request.body
   }
 }
 
@@ -44,14 +48,13 @@ const until = (u: string | undefined): string | undefined => {
   return new Date(t).toISOString()
 }
 
-export default async function operatorRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
-  const auth = operatorAuth(ctx.secrets)
+export default async function operatorRoutes(scope: FastifyInstance, ctx: AppContext): Promise<void> {
+  const app = scope.withTypeProvider<TypeBoxTypeProvider>()
   const common = {
     config: { rateLimit: ctx.config.service.rateLimit },
-    onRequest: [auth],
-    preValidation: steps(parseJsonBody(app)),
+    preValidation: steps(parseJsonBody(scope)),
   }
-  const note = optionalBody<{ reason?: string }>(NoteBody)
+  const note = optionalBody(NoteBody)
   const by = (request: FastifyRequest): string => request.operator ?? 'operator'
   const op = ctx.operator
 
@@ -59,7 +62,7 @@ export default async function operatorRoutes(app: FastifyInstance, ctx: AppConte
     schema: { operationId: 'pauseService', tags: [TAGS.operator], summary: 'Pause automatic recycles of every site (operator)', security: SECURITY.operator, body: PauseBody, response: { 200: { ...PausedAnswer, description: 'The pause now in force (null: none), as every replica sees it' }, ...errors(400, 401, 404, 429, 503) } },
     ...common,
   }, async (request) => {
-    const b = request.body as { reason: string; until?: string }
+    const b = request.body
     return { paused: await op.pause(undefined, { by: by(request), reason: b.reason }, until(b.until)) }
   })
 
@@ -76,8 +79,8 @@ export default async function operatorRoutes(app: FastifyInstance, ctx: AppConte
     schema: { operationId: 'pauseSite', tags: [TAGS.operator], summary: 'Pause automatic recycles of one site (operator)', security: SECURITY.operator, params: SiteParams, body: PauseBody, response: { 200: { ...PausedAnswer, description: 'The pause now in force (null: none), as every replica sees it' }, ...errors(400, 401, 404, 429, 503) } },
     ...common,
   }, async (request) => {
-    const { site } = request.params as { site: string }
-    const b = request.body as { reason: string; until?: string }
+    const { site } = request.params
+    const b = request.body
     return { site, paused: await op.pause(site, { by: by(request), reason: b.reason }, until(b.until)) }
   })
 
@@ -85,7 +88,7 @@ export default async function operatorRoutes(app: FastifyInstance, ctx: AppConte
     schema: { operationId: 'resumeSite', tags: [TAGS.operator], summary: 'Resume automatic recycles of one site (operator; body optional: { reason })', security: SECURITY.operator, params: SiteParams, response: { 200: { ...PausedAnswer, description: 'The pause now in force (null: none), as every replica sees it' }, ...errors(400, 401, 404, 429, 503) } },
     ...common,
   }, async (request) => {
-    const { site } = request.params as { site: string }
+    const { site } = request.params
     const b = note(request)
     const { was } = await op.resume(site, { by: by(request), ...(b.reason ? { reason: b.reason } : {}) })
     return { site, paused: null, was }
@@ -95,7 +98,7 @@ export default async function operatorRoutes(app: FastifyInstance, ctx: AppConte
     schema: { operationId: 'resetSite', tags: [TAGS.operator], summary: 'Close the circuit breaker and lift the did-not-help stop, without restarting pods (operator; body optional: { reason })', security: SECURITY.operator, params: SiteParams, response: { 200: { ...ResetAnswer, description: 'The site\'s brakes after the reset' }, ...errors(400, 401, 404, 429, 503) } },
     ...common,
   }, async (request) => {
-    const { site } = request.params as { site: string }
+    const { site } = request.params
     const b = note(request)
     await op.reset(site, { by: by(request), ...(b.reason ? { reason: b.reason } : {}) })
     return { site, reset: ctx.store.get(site).lastReset!, circuitOpen: ctx.recycler.circuitOpen(site) }
@@ -110,7 +113,7 @@ export default async function operatorRoutes(app: FastifyInstance, ctx: AppConte
       },
       ...common,
     }, async (request) => {
-      const { id } = request.params as { id: string }
+      const { id } = request.params
       const b = note(request)
       const actor = { by: by(request), ...(b.reason ? { reason: b.reason } : {}) }
       return verb === 'approve' ? op.approve(id, actor) : op.reject(id, actor)

@@ -1,16 +1,17 @@
-// POST /recycle (an operator's manual trigger) and GET /recycles/:id (follow it).
+// POST /recycle (an operator's manual trigger; registered in the operators'
+// authenticated scope) and GET /recycles/:id (follow it; open to read).
 
 import type { FastifyInstance } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import type { AppContext } from '../context.ts'
 import { errors, RecycleRecordSchema } from '../schemas.ts'
 import { SECURITY, TAGS } from '../openapi.ts'
-import { operatorAuth } from '../plugins/auth.ts'
 import { parseJsonBody } from '../plugins/body.ts'
 import { steps } from '../plugins/hooks.ts'
 import { Errors } from '../../errors.ts'
 import type { RecycleRecord } from '../../state/schema.ts'
-import { STRATEGIES, type StrategyName } from '../../config/types.ts'
+import { STRATEGIES } from '../../config/types.ts'
 import { renderRecyclePage } from '../../status/page.ts'
 import { FormatQuery, jsonOrPage, sendPage, wantsPage } from '../html.ts'
 
@@ -51,8 +52,9 @@ const RecycleBody = Type.Object({
   commit: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F]{7,64}$' })),
 }, { additionalProperties: false, title: 'RecycleRequest' })
 
-export default async function recycleRoutes(app: FastifyInstance, ctx: AppContext): Promise<void> {
-  const auth = operatorAuth(ctx.secrets, ctx.metrics.authFailures)
+/** POST /recycle: inside the operators' authenticated scope. */
+export async function recycleRequestRoute(scope: FastifyInstance, ctx: AppContext): Promise<void> {
+  const app = scope.withTypeProvider<TypeBoxTypeProvider>()
   app.post('/recycle', {
     schema: {
       operationId: 'requestRecycle',
@@ -64,11 +66,10 @@ export default async function recycleRoutes(app: FastifyInstance, ctx: AppContex
       body: RecycleBody,
       response: { 202: { ...RecycleSummary, description: 'Accepted: the new recycle record (without its steps)' }, ...errors(400, 401, 404, 413, 415, 429, 500, 503) },
     },
-    config: { authenticated: true, rateLimit: ctx.config.service.rateLimit },
-    onRequest: [auth],
-    preValidation: steps(parseJsonBody(app)),
+    config: { rateLimit: ctx.config.service.rateLimit },
+    preValidation: steps(parseJsonBody(scope)),
   }, async (request, reply) => {
-    const body = request.body as { site: string; reason: string; strategy?: StrategyName; dryRun?: boolean; commit?: string }
+    const body = request.body
     const r = await ctx.recycler.request({
       site: body.site,
       source: 'operator',
@@ -80,7 +81,11 @@ export default async function recycleRoutes(app: FastifyInstance, ctx: AppContex
     })
     return reply.status(202).send(recycleSummary(r))
   })
+}
 
+/** GET /recycles/:id: no credentials (the read limit). */
+export default async function recycleReadRoute(scope: FastifyInstance, ctx: AppContext): Promise<void> {
+  const app = scope.withTypeProvider<TypeBoxTypeProvider>()
   app.get('/recycles/:id', {
     schema: {
       operationId: 'getRecycle',
@@ -98,7 +103,7 @@ export default async function recycleRoutes(app: FastifyInstance, ctx: AppContex
     },
     config: { rateLimit: ctx.config.service.readRateLimit },
   }, async (request, reply) => {
-    const { id } = request.params as { id: string }
+    const { id } = request.params
     const r = ctx.recycler.get(id)
     if (!r) throw Errors.notFound(`no recycle with id "${id}" (the service keeps the recycles of the circuit-breaker window and the last 50 per site)`)
     if (wantsPage(request, reply)) {

@@ -1,6 +1,7 @@
-// POST /webhooks/jenkins: the hourly integrity job's result. Authenticated
-// before the body is parsed; the body is one of two formats (see
-// triggers/jenkins.ts); the answer says what was decided.
+// POST /webhooks/jenkins: the hourly integrity job's result. Registered in
+// the webhooks' authenticated scope (prefix /webhooks), whose hooks check
+// the credentials before the body is parsed; the body is one of two formats
+// (see triggers/jenkins.ts); the answer says what was decided.
 
 import type { FastifyInstance } from 'fastify'
 import Type from 'typebox'
@@ -10,7 +11,6 @@ import { SECURITY, TAGS } from '../openapi.ts'
 import { ACTIONS } from '../../triggers/intake.ts'
 import { boundVerdict } from '../../state/bounds.ts'
 import { JenkinsPayload, jenkinsVerdict, parseJenkinsPayload } from '../../triggers/jenkins.ts'
-import { webhookAuth } from '../plugins/auth.ts'
 import { parseJsonBody } from '../plugins/body.ts'
 import { steps } from '../plugins/hooks.ts'
 import { toAppError } from '../plugins/errors.ts'
@@ -26,9 +26,8 @@ const Accepted = Type.Object({
 }, { title: 'WebhookDecision' })
 
 export default async function webhookJenkins(app: FastifyInstance, ctx: AppContext): Promise<void> {
-  const auth = webhookAuth(ctx.secrets, ctx.clock, ctx.metrics.authFailures)
   const parse = parseJsonBody(app)
-  app.post('/webhooks/jenkins', {
+  app.post('/jenkins', {
     schema: {
       operationId: 'receiveJenkinsResult',
       tags: [TAGS.webhooks],
@@ -49,9 +48,9 @@ export default async function webhookJenkins(app: FastifyInstance, ctx: AppConte
         return { error: toAppError(e) }
       }
     },
-    config: { authenticated: true, rateLimit: ctx.config.service.rateLimit },
-    onRequest: steps(auth.onRequest),
-    preValidation: steps(auth.preValidation, parse),
+    config: { rateLimit: ctx.config.service.rateLimit },
+    // After the scope's signature check: an unauthenticated caller learns nothing from parse errors.
+    preValidation: steps(parse),
   }, async (request, reply) => {
     const parsed = request.body as unknown as ReturnType<typeof parseJenkinsPayload>
     try {
