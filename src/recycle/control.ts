@@ -12,7 +12,7 @@ import { clip } from '../state/bounds.ts'
 import type { Pause, RecycleRecord, SiteState } from '../state/schema.ts'
 import { transition, type Actor, type Effect } from './lifecycle.ts'
 
-export { hasWaiting, resetSite, type Actor } from './lifecycle.ts'
+export { resetSite, type Actor } from './lifecycle.ts'
 
 const iso = (t: number): string => new Date(t).toISOString()
 

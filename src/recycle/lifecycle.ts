@@ -128,7 +128,7 @@ const refuse = (why: Refusal, record?: RecycleRecord): Transition => ({ effects:
 const requestedWords = (r: RecycleRecord): string => `${r.target} by ${r.trigger.source}${r.by ? ` (${r.by})` : ''}: ${r.trigger.reason}${r.reason ? `; ${r.reason}` : ''}`
 
 /** Refuses what no state could make valid (a rollout of a selector). */
-export function checkRequest(site: SiteConfig, req: Pick<RecycleRequest, 'strategy'>): StrategyName {
+function checkRequest(site: SiteConfig, req: Pick<RecycleRequest, 'strategy'>): StrategyName {
   const strategy = req.strategy ?? site.recycle.strategy
   if (strategy === 'rollout' && !('name' in site.target)) {
     throw Errors.invalidField(`strategy: "rollout" needs a named workload; site "${site.name}" targets a selector`)

@@ -12,7 +12,6 @@ import { transition, type Effect, type RecycleRequest } from './lifecycle.ts'
 import type { PolicyDecision } from './policy.ts'
 
 export type { RecycleRequest }
-export { checkRequest } from './lifecycle.ts'
 
 export function newRecycleId(now: number): string {
   return `rc-${now.toString(36)}-${randomBytes(4).toString('hex')}`

@@ -23,10 +23,10 @@ import type { StateStore } from '../state/store.ts'
 import type { Metrics } from '../status/metrics.ts'
 import type { Notifier } from '../notify/types.ts'
 import { staleToAnnounce } from '../health/deadman.ts'
-import { hasWaiting, review } from './control.ts'
+import { review } from './control.ts'
 import { createEffects, type Local } from './effects.ts'
 import type { Executor, RunOutcome } from './executor.ts'
-import { transition, type LifecycleEvent, type Trail, type Transition } from './lifecycle.ts'
+import { hasWaiting, transition, type LifecycleEvent, type Trail, type Transition } from './lifecycle.ts'
 import { pinCommit } from './pin.ts'
 
 export interface CommitResolver {
