@@ -17,7 +17,7 @@ import { abortableSleep, type Clock } from '../clock.ts'
 import type { SiteConfig } from '../config/types.ts'
 import { Errors, isAppError } from '../errors.ts'
 import type { ObjectStore, StoredObject } from '../kube/types.ts'
-import { boundRecord, boundSiteState } from './bounds.ts'
+import { LIMITS, boundRecord, boundSiteState } from './bounds.ts'
 import { recordProblem } from './records.ts'
 import { emptySiteState, RecycleRecordSchema, SiteStateSchema, type RecycleRecord, type SiteState } from './schema.ts'
 
@@ -148,7 +148,9 @@ export function createStore(opts: StoreOptions): StateStore {
             if (problem === undefined) recycles.push(boundRecord(r as RecycleRecord))
             else log.error({ site, version: o.version, recycle: (r as { id?: unknown } | null)?.id }, `a stored recycle record is not valid (${problem}); dropped, never run`)
           }
-          return boundSiteState({ ...rest, recycles }, { now: opts.clock.now(), windowMs: cfg.recycle.windowMs })
+          const loaded: SiteState = { ...rest, recycles }
+          // Sized only when the text is over the bound: bounding only shrinks.
+          return Buffer.byteLength(o.data) > LIMITS.siteBytes ? boundSiteState(loaded, { now: opts.clock.now(), windowMs: cfg.recycle.windowMs }) : loaded
         }
       }
     } catch {

@@ -87,3 +87,26 @@ t.test('issue 22 point 4: a state that cannot fit even without its finished reco
   t.ok(out.recycles.length > 0, 'the newest unfinished records are kept')
   t.equal(out.recycles.at(-1)!.id, 'rc-39-0123abcd')
 })
+
+t.test('issue 22 point 4: a stored state over its bound (written by hand) is bounded when loaded', async (t) => {
+  const objects = memoryObjectStore()
+  const now = Date.now()
+  const big = 'y'.repeat(290)
+  const s = {
+    ...emptySiteState('pool'),
+    recycles: Array.from({ length: 30 }, (_, i): RecycleRecord => ({
+      id: `rc-${i}-0123abcd`, site: 'pool', target: 'x', strategy: 'evict', trigger: { source: 'jenkins', reason: big }, dryRun: false,
+      state: i === 29 ? 'running' : 'failed', createdAt: new Date(now - i).toISOString(), steps: Array.from({ length: 100 }, () => ({ at: new Date(now).toISOString(), message: big })),
+    })),
+  }
+  await objects.write(objectName('pool'), JSON.stringify(s), undefined)
+  t.ok(Buffer.byteLength(JSON.stringify(s)) > LIMITS.siteBytes)
+  const store = createStore({ objects, sites: config.sites, clock: manualClock(now), logger: logger(), durable: true })
+  store.start()
+  t.teardown(() => store.close())
+  await store.loaded()
+  const got = store.get('pool')
+  t.ok(Buffer.byteLength(JSON.stringify(got)) <= LIMITS.siteBytes, 'under its bound')
+  t.ok(got.recycles.every((r) => r.steps.length <= 40), 'every record at most 40 steps')
+  t.ok(got.recycles.some((r) => r.state === 'running'), 'the running one kept')
+})
