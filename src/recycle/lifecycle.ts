@@ -158,7 +158,7 @@ function request(s: SiteState, id: string, e: Extract<LifecycleEvent, { type: 'r
   if (decision.kind === 'plan') {
     const notify = decision.why !== 'dry-run'
     const last = s.recycles.at(-1)
-    const said: Effect[] = [...(dryRun ? [] : [{ kind: 'notify', event: 'recycle-requested', message: '' } as const]), { kind: 'hand-off' }]
+    const said = (r: RecycleRecord): Effect[] => [...(dryRun ? [] : [{ kind: 'notify', event: 'recycle-requested', message: requestedWords(r) } as const]), { kind: 'hand-off' }]
     if (req.source !== 'operator' && last && last.state === 'planned' && last.trigger.source === req.source && last.dryRun === dryRun
       && (last.reasonKind ?? 'dry-run') === decision.why && e.freshEpisode === false) {
       // The same failure planned again (a flood of failing reports in
@@ -166,14 +166,14 @@ function request(s: SiteState, id: string, e: Extract<LifecycleEvent, { type: 'r
       // would act once. Switched to live, the policy answers `run`, not
       // `plan`: nothing here holds it back.
       const record: RecycleRecord = { ...last, repeats: (last.repeats ?? 1) + 1, lastAt: at }
-      return { next: put(s, record), record, effects: words(said, record) }
+      return { next: put(s, record), record, effects: said(record) }
     }
     const record: RecycleRecord = {
       ...base, state: 'planned', finishedAt: at,
       ...(notify ? { reason: decision.reason, reasonKind: decision.why } : {}),
       steps: [step(now, `${notify ? 'notify mode' : 'dry-run'}: planned ${strategy} of ${base.target} (${base.trigger.reason}); nothing changes in the cluster`)],
     }
-    return { next: put(s, record), record, effects: words(said, record) }
+    return { next: put(s, record), record, effects: said(record) }
   }
   if (decision.kind === 'await' || decision.kind === 'wait') {
     // Not started: no start counted (cooldown, circuit) until it is released;
@@ -221,11 +221,6 @@ function request(s: SiteState, id: string, e: Extract<LifecycleEvent, { type: 'r
     next, record,
     effects: [{ kind: 'notify', event: 'recycle-requested', message: requestedWords(record) }, { kind: 'log', level: 'info', message: `recycle requested: ${record.trigger.reason}` }, { kind: 'hand-off' }],
   }
-}
-
-/** Fills in the words of a planned record's notice (they need the record). */
-function words(effects: Effect[], r: RecycleRecord): Effect[] {
-  return effects.map((e) => (e.kind === 'notify' && e.event === 'recycle-requested' && e.message === '' ? { ...e, message: requestedWords(r) } : e))
 }
 
 /** The record `id` must be awaiting approval: else 404 (unknown) or 409 (already decided). */
