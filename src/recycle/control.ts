@@ -4,22 +4,15 @@
 // (close the circuit, lift the did-not-help stop, without restarting pods),
 // approve and reject. And the leader's review of what waits: approvals that
 // expire, window-waiting requests released when a window opens (only if the
-// site still fails). Pure: the store may apply them more than once.
+// site still fails). What touches a recycle record is a transition of the
+// lifecycle (recycle/lifecycle.ts). Pure: the store may apply them more than once.
 
 import type { SiteConfig } from '../config/types.ts'
-import { Errors } from '../errors.ts'
-import { operatorRecycled, recycleFinished } from '../health/state.ts'
 import { clip } from '../state/bounds.ts'
-import { findRecord, putRecord, step } from '../state/records.ts'
 import type { Pause, RecycleRecord, SiteState } from '../state/schema.ts'
-import { activePause } from './policy.ts'
-import { windowsAt } from './windows.ts'
+import { transition, type Actor, type Effect } from './lifecycle.ts'
 
-export interface Actor {
-  /** The operator's token name. */
-  by: string
-  reason?: string
-}
+export { resetSite, type Actor } from './lifecycle.ts'
 
 const iso = (t: number): string => new Date(t).toISOString()
 
@@ -34,50 +27,24 @@ export function setPause(s: SiteState, scope: 'site' | 'service', pause: Pause |
   return pause ? { ...rest, [key]: pause } : rest
 }
 
-/** Closes the circuit and lifts the did-not-help stop; the pods are not touched. */
-export function resetSite(s: SiteState, actor: Actor, now: number): SiteState {
-  return { ...operatorRecycled(s), lastReset: { by: clip(actor.by, 100), at: iso(now), ...(actor.reason ? { reason: clip(actor.reason) } : {}) } }
+export interface Decided { next: SiteState; record: RecycleRecord; effects: Effect[] }
+
+/** Approved: pending for the leader to run; its start counts from now. Throws 404/409 as the lifecycle does. */
+export function approve(s: SiteState, site: SiteConfig, id: string, actor: Actor, now: number): Decided {
+  const t = transition(s, id, { type: 'approve', site, actor }, now)
+  return { next: t.next!, record: t.record!, effects: t.effects }
 }
 
-/** The record `id` must be awaiting approval: else 404 (unknown) or 409 (already decided). */
-function awaiting(s: SiteState, id: string, now: number): RecycleRecord {
-  const r = findRecord(s, id)
-  if (!r) throw Errors.notFound(`no recycle with id "${id}" on site "${s.site}"`)
-  if (r.state !== 'awaiting-approval') throw Errors.conflict(`recycle ${id} is ${r.state}, not awaiting approval`)
-  if (r.expiresAt !== undefined && Date.parse(r.expiresAt) <= now) throw Errors.conflict(`recycle ${id} expired at ${r.expiresAt}`)
-  return r
-}
-
-/** Approved: pending for the leader to run; its start counts from now. */
-export function approve(s: SiteState, site: SiteConfig, id: string, actor: Actor, now: number): { next: SiteState; record: RecycleRecord } {
-  const r = awaiting(s, id, now)
-  const at = iso(now)
-  const record: RecycleRecord = {
-    ...r, state: 'pending', startAt: at,
-    approval: { decision: 'approved', by: clip(actor.by, 100), at, ...(actor.reason ? { reason: clip(actor.reason) } : {}) },
-    steps: [...r.steps, step(now, `approved by ${actor.by}${actor.reason ? `: ${actor.reason}` : ''}`)],
-  }
-  delete record.reason
-  const keep = Math.max(site.recycle.windowMs, site.recycle.cooldownMs)
-  return { next: { ...putRecord(s, record), starts: [...s.starts.filter((t) => now - Date.parse(t) < keep), at] }, record }
-}
-
-export function reject(s: SiteState, id: string, actor: Actor, now: number): { next: SiteState; record: RecycleRecord } {
-  const r = awaiting(s, id, now)
-  const at = iso(now)
-  const record: RecycleRecord = {
-    ...r, state: 'rejected', finishedAt: at,
-    reason: `rejected by ${actor.by}${actor.reason ? `: ${actor.reason}` : ''}`,
-    approval: { decision: 'rejected', by: clip(actor.by, 100), at, ...(actor.reason ? { reason: clip(actor.reason) } : {}) },
-    steps: [...r.steps, step(now, `rejected by ${actor.by}${actor.reason ? `: ${actor.reason}` : ''}`)],
-  }
-  return { next: recycleFinished(putRecord(s, record), false), record }
+export function reject(s: SiteState, id: string, actor: Actor, now: number): Decided {
+  const t = transition(s, id, { type: 'reject', actor }, now)
+  return { next: t.next!, record: t.record!, effects: t.effects }
 }
 
 export interface Reviewed {
   next: SiteState
-  /** Records whose state the review changed (expired, released). */
+  /** Records whose state the review changed (expired, released), each with its effects. */
   changed: RecycleRecord[]
+  effects: Effect[][]
 }
 
 /**
@@ -90,30 +57,14 @@ export interface Reviewed {
 export function review(s: SiteState, site: SiteConfig, now: number): Reviewed | undefined {
   let next = s
   const changed: RecycleRecord[] = []
+  const effects: Effect[][] = []
   for (const r of s.recycles) {
-    if (r.state === 'awaiting-approval' && r.expiresAt !== undefined && Date.parse(r.expiresAt) <= now) {
-      const rec: RecycleRecord = { ...r, state: 'expired', finishedAt: iso(now), reason: `not approved before ${r.expiresAt}`, steps: [...r.steps, step(now, `expired: not approved before ${r.expiresAt}`)] }
-      next = recycleFinished(putRecord(next, rec), false)
-      changed.push(rec)
-    } else if (r.state === 'waiting') {
-      if (next.health !== 'failing') {
-        const rec: RecycleRecord = { ...r, state: 'expired', finishedAt: iso(now), reason: 'the site recovered before a recycle window opened', steps: [...r.steps, step(now, 'not needed: the site recovered before a recycle window opened')] }
-        next = recycleFinished(putRecord(next, rec), false)
-        changed.push(rec)
-        continue
-      }
-      const open = windowsAt(site.recycleWindows, now).open
-      if (!open || activePause(next.servicePause, now) || activePause(next.pause, now)) continue
-      const at = iso(now)
-      const rec: RecycleRecord = { ...r, state: 'pending', startAt: at, steps: [...r.steps, step(now, `a recycle window is open (until ${open.until}) and the site still fails: released`)] }
-      delete rec.reason
-      const keep = Math.max(site.recycle.windowMs, site.recycle.cooldownMs)
-      next = { ...putRecord(next, rec), starts: [...next.starts.filter((t) => now - Date.parse(t) < keep), at] }
-      changed.push(rec)
-    }
+    if (r.state !== 'awaiting-approval' && r.state !== 'waiting') continue
+    const t = transition(next, r.id, { type: 'review', site }, now)
+    if (!t.next) continue
+    next = t.next
+    changed.push(t.record!)
+    effects.push(t.effects)
   }
-  return changed.length > 0 ? { next, changed } : undefined
+  return changed.length > 0 ? { next, changed, effects } : undefined
 }
-
-/** Anything for review() to look at? (The sweep asks this of every site each second.) */
-export const hasWaiting = (s: SiteState): boolean => s.recycles.some((r) => r.state === 'waiting' || r.state === 'awaiting-approval')

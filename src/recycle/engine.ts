@@ -1,6 +1,7 @@
 // The Kubernetes-backed Executor: finds the workload, takes the cluster-wide
-// lock (an annotation written with the resourceVersion precondition), runs
-// the site's strategy, writes the outcome back and records an Event.
+// lock (an annotation written with the resourceVersion precondition) in one
+// request with the strategy's first change (it is the lock's one writer),
+// lets the strategy go on, writes the outcome back and records an Event.
 
 import { hostname } from 'node:os'
 import type { Logger } from 'pino'
@@ -95,7 +96,6 @@ export function createEngine(opts: EngineOptions): Executor & Required<Pick<Exec
       const outcome: RunOutcome = await watchRollout({
         kube, clock, workload, commitEnv: ctx.site.recycle.commitEnv, maxUnavailable: ctx.site.recycle.maxUnavailable, unhealthyPods: ctx.site.recycle.unhealthyPods,
         deadline: Math.max(Date.parse(inflight.at) + ctx.site.recycle.timeoutMs, clock.now() + 60_000),
-        lock: { annotations: {}, resourceVersion: workload.resourceVersion },
         step: ctx.step, signal: ctx.signal, sleep,
       }, workload.generation, Date.parse(inflight.at))
       if (ctx.signal.aborted) return outcome
@@ -111,7 +111,6 @@ export function createEngine(opts: EngineOptions): Executor & Required<Pick<Exec
       const outcome = await rollback({
         kube, clock, workload, commitEnv: site.recycle.commitEnv, maxUnavailable: site.recycle.maxUnavailable, unhealthyPods: site.recycle.unhealthyPods,
         deadline: clock.now() + site.recycle.timeoutMs,
-        lock: { annotations: {}, resourceVersion: workload.resourceVersion },
         step: o.step, signal: o.signal, sleep, toRevision: o.toRevision, because: o.because,
       })
       if (!o.signal.aborted) {
@@ -168,7 +167,26 @@ export function createEngine(opts: EngineOptions): Executor & Required<Pick<Exec
             outcome = { state: 'skipped', reason: verdict.reason }
             break
           }
-          lock = {
+          const w = workload
+          acted = {
+            kube,
+            clock,
+            workload: w,
+            ...(ctx.commit ? { commit: ctx.commit } : {}),
+            commitEnv: site.recycle.commitEnv,
+            maxUnavailable: site.recycle.maxUnavailable,
+            unhealthyPods: site.recycle.unhealthyPods,
+            deadline: started + site.recycle.timeoutMs,
+            step: ctx.step,
+            signal: ctx.signal,
+            sleep,
+          }
+          const prepared = await strategy.prepare(acted)
+          if (prepared.kind === 'skip') {
+            outcome = { state: 'skipped', reason: prepared.reason }
+            break
+          }
+          const taking: LastRecycle = {
             id: record.id,
             at: new Date(clock.now()).toISOString(),
             ...(ctx.commit ? { commit: ctx.commit } : {}),
@@ -179,40 +197,27 @@ export function createEngine(opts: EngineOptions): Executor & Required<Pick<Exec
             outcome: 'running',
             holder,
           }
-          const annotations = { [LAST_RECYCLE_ANNOTATION]: JSON.stringify(lock) }
-          const w = workload
+          // The lock and the first change in one request, on the state the
+          // decision was read at: both land, or neither (409).
+          const annotations = { [LAST_RECYCLE_ANNOTATION]: JSON.stringify(taking) }
+          let landed: WorkloadState
           try {
-            acted = {
-              kube,
-              clock,
-              workload: w,
-              ...(ctx.commit ? { commit: ctx.commit } : {}),
-              commitEnv: site.recycle.commitEnv,
-              maxUnavailable: site.recycle.maxUnavailable,
-              unhealthyPods: site.recycle.unhealthyPods,
-              deadline: started + site.recycle.timeoutMs,
-              lock: { annotations, resourceVersion: w.resourceVersion },
-              step: ctx.step,
-              signal: ctx.signal,
-              sleep,
-            }
-            outcome = await strategy.run(acted, async () => {
-              await kube.patchAnnotations(ref, annotations, w.resourceVersion)
-              ctx.step(`took the lock on ${ref.kind} ${ref.namespace}/${ref.name}`)
-            })
-            if (outcome.state === 'skipped') lock = undefined
-            break
+            landed = prepared.first
+              ? await kube.restartWorkload(ref, { ...prepared.first, annotations, resourceVersion: w.resourceVersion })
+              : await kube.patchAnnotations(ref, annotations, w.resourceVersion)
           } catch (e) {
             if (isAppError(e) && e.code === Errors.kubeConflict.code && attempt < 2) {
               // Someone wrote the workload between our read and our write.
               // If it was another replica's lock, the next read says so.
-              lock = undefined
               ctx.step('the workload changed underneath us (409); reading it again')
               continue
             }
-            lock = undefined
             throw e
           }
+          lock = taking
+          if (!prepared.first) ctx.step(`took the lock on ${ref.kind} ${ref.namespace}/${ref.name}`)
+          outcome = await prepared.proceed(landed)
+          break
         }
       } catch (e) {
         const reason = isAppError(e) ? e.message : 'unexpected error (see the log)'

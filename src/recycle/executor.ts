@@ -6,7 +6,7 @@
 // recycle/engine.ts.
 
 import type { SiteConfig, StrategyName } from '../config/types.ts'
-import type { RecyclePlan, RecycleRecord } from '../state/schema.ts'
+import type { ReasonKind, RecyclePlan, RecycleRecord } from '../state/schema.ts'
 import type { RolloutFailure } from './rollout-status.ts'
 
 export interface RunContext {
@@ -23,11 +23,12 @@ export interface RunContext {
  * changed it (rollout), what a rollback restores. `cause`: why a rollout or
  * replacement could not finish. `rolledBack`: the failed recycle's template
  * was undone and the restored revision is Ready (record state `rolled-back`).
+ * `why`: the kind of a skip decided before acting (default not-acted).
  */
 export type RunOutcome =
   | { state: 'succeeded'; message: string; revisionBefore?: number; commitBefore?: string }
   | { state: 'failed'; reason: string; cause?: RolloutFailure; revisionBefore?: number; rolledBack?: boolean }
-  | { state: 'skipped'; reason: string }
+  | { state: 'skipped'; reason: string; why?: ReasonKind }
 
 export interface SiteFacts {
   /** The commit pinned in the workload's pod template (kube-recycler.io/commit). */

@@ -12,7 +12,7 @@ export interface LastRecycle {
   commit?: string
   reason: string
   trigger: string
-  /** The trigger's idempotency key (jenkins:<job>#<build>): the same failure acts once. */
+  /** The trigger's idempotency key (jenkins:<job>#<build>@<site>): the same failure acts once. */
   key?: string
   strategy: string
   outcome: 'running' | 'succeeded' | 'failed'

@@ -104,26 +104,23 @@ export function createOperator(opts: OperatorOptions): Operator {
       const found = opts.recycler.get(id)
       if (!found) throw Errors.notFound(`no recycle with id "${id}"`)
       const site = siteOf(found.site)
-      const r = await store.update(site.name, (s) => {
+      const { record, effects } = await store.update(site.name, (s) => {
         const out = approve(s, site, id, actor, clock.now())
-        return { next: out.next, result: out.record }
+        return { next: out.next, result: out }
       })
-      log.warn({ site: site.name, recycle: id, by: actor.by }, `recycle ${id} approved by ${actor.by}`)
-      opts.notifier?.notify({ event: 'recycle-approved', site: site.name, by: actor.by, message: `recycle of ${r.target} approved by ${actor.by}`, recycle: { id, state: r.state, url: `/recycles/${id}` } })
-      opts.recycler.requested(r)
-      return r
+      opts.recycler.requested(record, effects)
+      return record
     },
     async reject(id, actor) {
       const found = opts.recycler.get(id)
       if (!found) throw Errors.notFound(`no recycle with id "${id}"`)
       const site = siteOf(found.site)
-      const r = await store.update(site.name, (s) => {
+      const { record, effects } = await store.update(site.name, (s) => {
         const out = reject(s, id, actor, clock.now())
-        return { next: out.next, result: out.record }
+        return { next: out.next, result: out }
       })
-      log.warn({ site: site.name, recycle: id, by: actor.by }, `recycle ${id} rejected by ${actor.by}`)
-      opts.notifier?.notify({ event: 'recycle-rejected', site: site.name, by: actor.by, message: r.reason ?? 'rejected', recycle: { id, state: r.state, url: `/recycles/${id}` } })
-      return r
+      opts.recycler.requested(record, effects)
+      return record
     },
   }
 

@@ -6,20 +6,21 @@
 
 import type { SiteConfig } from '../config/types.ts'
 import type { VerdictSource } from '../health/verdict.ts'
-import type { Pause, SiteState } from '../state/schema.ts'
+import type { Pause, ReasonKind, SiteState } from '../state/schema.ts'
 import { windowsAt } from './windows.ts'
 
 /**
  * `plan`: record what would be done, change nothing (dry-run, notify mode).
  * `await`: wait for an operator's approval (approve mode). `wait`: outside
- * every recycle window; the leader releases it when one opens.
+ * every recycle window; the leader releases it when one opens. `why` is the
+ * reason's kind (what code branches on), `reason` its words (what people read).
  */
 export type PolicyDecision =
   | { kind: 'run' }
-  | { kind: 'plan'; reason: string }
-  | { kind: 'skip'; reason: string; circuit?: boolean; paused?: boolean }
-  | { kind: 'await'; reason: string; expiresAt: string }
-  | { kind: 'wait'; reason: string; next?: string }
+  | { kind: 'plan'; why: ReasonKind; reason: string }
+  | { kind: 'skip'; why: ReasonKind; reason: string }
+  | { kind: 'await'; why: ReasonKind; reason: string; expiresAt: string }
+  | { kind: 'wait'; why: ReasonKind; reason: string; next?: string }
 
 export interface PolicyRequest {
   source: VerdictSource
@@ -67,35 +68,35 @@ export function decide(s: SiteState, site: SiteConfig, req: PolicyRequest, now: 
   // operator asked for, and what the answer must show.
   if (auto) {
     const sp = activePause(s.servicePause, now)
-    if (sp) return { kind: 'skip', paused: true, reason: pauseWords('the service is', sp) }
+    if (sp) return { kind: 'skip', why: 'paused', reason: pauseWords('the service is', sp) }
     const p = activePause(s.pause, now)
-    if (p) return { kind: 'skip', paused: true, reason: pauseWords('this site is', p) }
+    if (p) return { kind: 'skip', why: 'paused', reason: pauseWords('this site is', p) }
     if (site.maintenance.length > 0) {
       const m = windowsAt(site.maintenance, now).open
-      if (m) return { kind: 'skip', reason: `maintenance window: no automatic recycle until ${m.until}` }
+      if (m) return { kind: 'skip', why: 'maintenance', reason: `maintenance window: no automatic recycle until ${m.until}` }
     }
   }
   // An operator decides for themselves; an automatic recycle that cannot
   // help (an expired certificate, a name that does not resolve) is not done.
-  if (req.outsideCause !== undefined && auto) return { kind: 'skip', reason: `cannot help: ${req.outsideCause}` }
-  if (req.dryRun) return { kind: 'plan', reason: 'dry-run' }
+  if (req.outsideCause !== undefined && auto) return { kind: 'skip', why: 'cannot-help', reason: `cannot help: ${req.outsideCause}` }
+  if (req.dryRun) return { kind: 'plan', why: 'dry-run', reason: 'dry-run' }
   const active = activeRecycle(s)
-  if (active) return { kind: 'skip', reason: `a recycle of this site is already ${active.state === 'waiting' ? 'waiting for a recycle window' : active.state === 'awaiting-approval' ? 'awaiting approval' : 'running'} (${active.id})` }
+  if (active) return { kind: 'skip', why: 'busy', reason: `a recycle of this site is already ${active.state === 'waiting' ? 'waiting for a recycle window' : active.state === 'awaiting-approval' ? 'awaiting approval' : 'running'} (${active.id})` }
   const last = recentStarts(s, site, now).at(-1)
   if (last !== undefined && now - last < site.recycle.cooldownMs) {
-    return { kind: 'skip', reason: `cooldown: the last recycle started ${Math.round((now - last) / 1000)} s ago (cooldown ${Math.round(site.recycle.cooldownMs / 1000)} s)` }
+    return { kind: 'skip', why: 'cooldown', reason: `cooldown: the last recycle started ${Math.round((now - last) / 1000)} s ago (cooldown ${Math.round(site.recycle.cooldownMs / 1000)} s)` }
   }
   if (req.source !== 'operator' && circuitOpen(s, site, now)) {
-    return { kind: 'skip', circuit: true, reason: `circuit open: ${site.recycle.maxPerWindow} recycles within ${Math.round(site.recycle.windowMs / 60_000)} min; an operator must look` }
+    return { kind: 'skip', why: 'circuit-open', reason: `circuit open: ${site.recycle.maxPerWindow} recycles within ${Math.round(site.recycle.windowMs / 60_000)} min; an operator must look` }
   }
-  if (auto && site.recycle.mode === 'notify') return { kind: 'plan', reason: 'notify mode: the recycle is planned and announced, nothing is restarted' }
+  if (auto && site.recycle.mode === 'notify') return { kind: 'plan', why: 'notify-mode', reason: 'notify mode: the recycle is planned and announced, nothing is restarted' }
   if (auto && site.recycle.mode === 'approve') {
     const expiresAt = new Date(now + site.recycle.approvalTimeoutMs).toISOString()
-    return { kind: 'await', expiresAt, reason: `approve mode: waiting for an operator to approve (POST /recycles/{id}/approve) until ${expiresAt}` }
+    return { kind: 'await', why: 'approve-mode', expiresAt, reason: `approve mode: waiting for an operator to approve (POST /recycles/{id}/approve) until ${expiresAt}` }
   }
   if (auto && site.recycleWindows.length > 0) {
     const w = windowsAt(site.recycleWindows, now)
-    if (!w.open) return { kind: 'wait', ...(w.next ? { next: w.next } : {}), reason: `outside the recycle windows: waiting for the next one${w.next ? ` (${w.next})` : ''}, then acting only if the site still fails` }
+    if (!w.open) return { kind: 'wait', why: 'outside-windows', ...(w.next ? { next: w.next } : {}), reason: `outside the recycle windows: waiting for the next one${w.next ? ` (${w.next})` : ''}, then acting only if the site still fails` }
   }
   return { kind: 'run' }
 }

@@ -1,29 +1,32 @@
 // The runner: the one replica that leads runs the recycles the service has
 // decided on. It watches the stored site states: a `pending` record is
 // claimed (pending → running, with this replica as holder, in one
-// conditional write: two leaders cannot both claim it) and run through the
+// conditional write: two leaders cannot both claim it; the claim decides the
+// record again, so a forged or stale one is skipped) and run through the
 // Executor; a `running` record that no process here runs was left by a
 // replica that is gone (SIGKILL, node loss, a rolling update): it is adopted,
 // watched to its end through the Executor, never started again; a recycle
 // whose verification was cut short is verified again. A replica that stops
 // leading lets go of what it runs, without writing an outcome, and the next
-// leader adopts it.
+// leader adopts it. Every write is a lifecycle transition (lifecycle.ts):
+// run, store.update(s => transition(...)), perform its effects.
 
 import type { Logger } from 'pino'
 import { abortableSleep, type Clock } from '../clock.ts'
 import type { Config, SiteConfig } from '../config/types.ts'
 import { isAppError } from '../errors.ts'
-import { recycleFinished, verified } from '../health/state.ts'
 import type { Verdict } from '../health/verdict.ts'
-import { boundVerdict } from '../state/bounds.ts'
-import { findRecord, putRecord, step } from '../state/records.ts'
-import type { RecycleRecord, SiteState } from '../state/schema.ts'
+import { boundRecord } from '../state/bounds.ts'
+import { step } from '../state/records.ts'
+import type { RecycleRecord } from '../state/schema.ts'
 import type { StateStore } from '../state/store.ts'
 import type { Metrics } from '../status/metrics.ts'
 import type { Notifier } from '../notify/types.ts'
 import { staleToAnnounce } from '../health/deadman.ts'
-import { hasWaiting, review } from './control.ts'
+import { review } from './control.ts'
+import { createEffects, type Local } from './effects.ts'
 import type { Executor, RunOutcome } from './executor.ts'
+import { hasWaiting, transition, type LifecycleEvent, type Trail, type Transition } from './lifecycle.ts'
 import { pinCommit } from './pin.ts'
 
 export interface CommitResolver {
@@ -70,14 +73,11 @@ export interface RunnerOptions {
 
 type Mode = 'claim' | 'adopt' | 'verify'
 
-/** Removes one occurrence of `at` (a start that turned out not to act). */
-const withoutStart = (s: SiteState, at: string): SiteState => {
-  const i = s.starts.indexOf(at)
-  return i < 0 ? s : { ...s, starts: [...s.starts.slice(0, i), ...s.starts.slice(i + 1)] }
-}
+/** Steps a running recycle keeps in memory before they are bounded as the store keeps them. */
+const MAX_LIVE_STEPS = 100
 
 export function createRunner(opts: RunnerOptions): Runner {
-  const { store, executor, clock, metrics, identity } = opts
+  const { store, executor, clock, identity } = opts
   const log = opts.logger.child({ component: 'recycle', identity })
   const sites = new Map(opts.config.sites.map((s) => [s.name, s]))
   const sleep = opts.sleep ?? abortableSleep
@@ -86,8 +86,20 @@ export function createRunner(opts: RunnerOptions): Runner {
   let timer: NodeJS.Timeout | undefined
   let stopped = false
   const reviewing = new Set<string>()
-  const notice = (r: RecycleRecord, event: Parameters<Notifier['notify']>[0]['event'], message: string): void =>
-    opts.notifier?.notify({ event, site: r.site, message, recycle: { id: r.id, state: r.state, url: `/recycles/${r.id}` } })
+  const perform = createEffects({ logger: log, metrics: opts.metrics, sites, executor, ...(opts.notifier ? { notifier: opts.notifier } : {}) })
+  const here: Local = { finished: (site) => opts.onFinished?.(site), handOff: (r) => kick(r.site) }
+
+  /**
+   * One transition of record `id`, written. The answer is what the written
+   * change decided: after a 409 the store applies the transition again to
+   * what the other replica wrote, and only that last answer counts.
+   */
+  function apply(site: string, id: string, event: LifecycleEvent): Promise<Transition> {
+    return store.update(site, (s) => {
+      const t = transition(s, id, event, clock.now())
+      return t.next ? { next: t.next, result: t } : { result: t }
+    })
+  }
 
   /**
    * Approvals past their time and window-waiting requests (review() decides,
@@ -99,23 +111,11 @@ export function createRunner(opts: RunnerOptions): Runner {
     reviewing.add(site.name)
     void store.update(site.name, (s) => {
       const r = review(s, site, clock.now())
-      return r ? { next: r.next, result: r.changed } : { result: [] }
-    }).then((changed) => {
-      for (const r of changed) {
-        log.info({ site: site.name, recycle: r.id, state: r.state }, r.steps.at(-1)?.message ?? r.state)
-        if (r.state === 'expired') notice(r, 'recycle-expired', r.reason ?? 'expired')
-      }
+      return r ? { next: r.next, result: r } : { result: undefined }
+    }).then(async (done) => {
+      for (const [i, r] of (done?.changed ?? []).entries()) await perform(r, done!.effects[i]!, here)
     }, (e: unknown) => log.warn({ site: site.name, code: isAppError(e) ? e.code : undefined }, 'could not review the waiting recycles; the next sweep tries again'))
       .finally(() => reviewing.delete(site.name))
-  }
-
-  /** Writes a change to one record; `undefined` when the record is gone or `when` refuses. */
-  function updateRecord(site: string, id: string, change: (r: RecycleRecord, s: SiteState) => SiteState | undefined): Promise<boolean> {
-    return store.update(site, (s) => {
-      const cur = findRecord(s, id)
-      const next = cur ? change(cur, s) : undefined
-      return next ? { next, result: true } : { result: false }
-    })
   }
 
   function kick(name: string): void {
@@ -135,7 +135,7 @@ export function createRunner(opts: RunnerOptions): Runner {
     const abort = new AbortController()
     const onStop = (): void => abort.abort()
     stopAll.signal.addEventListener('abort', onStop, { once: true })
-    const done = work(site, r, mode, abort.signal)
+    const done = work(site, r, mode, abort)
       .catch((e: unknown) => log.error({ site: site.name, recycle: r.id, err: e }, 'recycle bookkeeping failed; the next sweep tries again'))
       .finally(() => {
         stopAll.signal.removeEventListener('abort', onStop)
@@ -144,39 +144,43 @@ export function createRunner(opts: RunnerOptions): Runner {
     local.set(r.id, { abort, done })
   }
 
-  async function work(site: SiteConfig, r: RecycleRecord, mode: Mode, signal: AbortSignal): Promise<void> {
-    if (mode === 'verify') {
-      const took = await updateRecord(site.name, r.id, (cur, s) => (cur.verification === 'pending' ? putRecord(s, { ...cur, holder: identity, steps: [...cur.steps, step(clock.now(), `verification taken over by ${identity}`)] }) : undefined))
-      if (took) await verify(site, { ...r, holder: identity }, signal)
+  async function work(site: SiteConfig, r: RecycleRecord, mode: Mode, abort: AbortController): Promise<void> {
+    const event: LifecycleEvent = mode === 'claim' ? { type: 'claim', site, by: identity } : mode === 'adopt' ? { type: 'adopt', by: identity } : { type: 'take-verification', by: identity }
+    const t = await apply(site.name, r.id, event)
+    if (!t.next || !t.record) {
+      // Another replica claimed it first (the 409's re-read says so), or it moved on.
+      if (t.refused !== 'gone') log.info({ site: site.name, recycle: r.id, mode, refused: t.refused, holder: t.record?.holder }, `not taking recycle ${r.id}: ${t.refused}`)
       return
     }
-    const want = mode === 'claim' ? 'pending' : 'running'
-    const message = mode === 'claim' ? `started by ${identity}` : `adopted by ${identity}: the replica that ran it${r.holder ? ` (${r.holder})` : ''} is gone; watching it to its end, never starting it again`
-    let claimed: RecycleRecord | undefined
-    await updateRecord(site.name, r.id, (cur, s) => {
-      if (cur.state !== want) return undefined
-      claimed = { ...cur, state: 'running', holder: identity, steps: [...cur.steps, step(clock.now(), message)] }
-      return putRecord(s, claimed)
-    })
-    if (!claimed) return
-    log.info({ site: site.name, recycle: r.id, mode }, message)
-    await execute(site, claimed, mode, signal)
+    await perform(t.record, t.effects, here)
+    if (mode === 'verify') return verify(site, t.record, abort.signal)
+    // Decided again at the claim and skipped: nothing to run.
+    if (t.record.state !== 'running') return
+    await execute(site, t.record, mode, abort)
   }
 
-  async function execute(site: SiteConfig, rec: RecycleRecord, mode: Mode, signal: AbortSignal): Promise<void> {
+  async function execute(site: SiteConfig, rec: RecycleRecord, mode: Mode, abort: AbortController): Promise<void> {
+    const signal = abort.signal
     const live: RecycleRecord = { ...rec, steps: [...rec.steps] }
-    const t0 = clock.now()
-    let flushed = t0
+    const trail = (): Trail => ({ steps: [...live.steps], ...(live.stepsLeftOut ? { leftOut: live.stepsLeftOut } : {}) })
+    let flushed = clock.now()
     let flushing: Promise<unknown> | undefined
     const flush = (): void => {
       if (flushing || clock.now() - flushed < (opts.flushEveryMs ?? 5000)) return
       flushed = clock.now()
-      const steps = [...live.steps]
-      flushing = updateRecord(site.name, live.id, (cur, s) => (cur.state === 'running' && cur.holder === identity ? putRecord(s, { ...cur, steps }) : undefined))
-        .catch(() => undefined).finally(() => { flushing = undefined })
+      flushing = apply(site.name, live.id, { type: 'steps', by: identity, trail: trail() }).then((t) => {
+        // The record is no longer ours (adopted by the next leader): stop acting on it.
+        if (t.refused === 'not-holder') {
+          log.warn({ site: site.name, recycle: live.id, holder: t.record?.holder }, 'another replica holds this recycle now; letting go of it')
+          abort.abort()
+        }
+      }, () => undefined).finally(() => { flushing = undefined })
     }
     const say = (m: string, fields: Record<string, unknown> = {}): void => {
       live.steps.push(step(clock.now(), m))
+      // Bounded here as the store bounds them: an evict a PodDisruptionBudget
+      // holds says something every few seconds for its whole timeout.
+      if (live.steps.length > MAX_LIVE_STEPS) Object.assign(live, boundRecord(live))
       log.info({ site: site.name, recycle: live.id, workload: live.target, ...fields }, m)
       flush()
     }
@@ -217,7 +221,7 @@ export function createRunner(opts: RunnerOptions): Runner {
         if (commit !== undefined) live.commit = commit
         else delete live.commit
         outcome = gitSkip !== undefined
-          ? { state: 'skipped', reason: gitSkip }
+          ? { state: 'skipped', reason: gitSkip, why: 'git' }
           : await executor.run({ record: live, site, strategy: live.strategy, ...(commit !== undefined ? { commit } : {}), step: say, signal })
       }
     } catch (e) {
@@ -233,45 +237,17 @@ export function createRunner(opts: RunnerOptions): Runner {
       return
     }
     const willVerify = outcome.state === 'succeeded' && opts.verifier !== undefined && site.checks.length > 0
-    const ran = outcome.state !== 'skipped'
-    // A failed rollout whose revision before was restored (and is Ready) is `rolled-back`.
-    const state: RecycleRecord['state'] = outcome.state === 'failed' && outcome.rolledBack === true ? 'rolled-back' : outcome.state
-    // The outcome, once: the rollout judge has often just said the same words.
-    const last = outcome.state === 'succeeded' ? outcome.message : `${state}: ${outcome.reason}`
-    if (live.steps.at(-1)?.message !== last) live.steps.push(step(clock.now(), last))
-    const final: RecycleRecord = {
-      ...live,
-      state,
-      ...('revisionBefore' in outcome && outcome.revisionBefore !== undefined ? { revisionBefore: outcome.revisionBefore } : {}),
-      ...(outcome.state === 'succeeded' && outcome.commitBefore !== undefined ? { commitBefore: outcome.commitBefore } : {}),
-      finishedAt: new Date(clock.now()).toISOString(),
-      ...(outcome.state !== 'succeeded' ? { reason: outcome.reason } : {}),
-      ...(willVerify ? { verification: 'pending' as const } : {}),
+    const t = await apply(site.name, live.id, { type: 'outcome', by: identity, outcome, trail: trail(), commit: live.commit, willVerify })
+    if (!t.next || !t.record) {
+      log.warn({ site: site.name, recycle: live.id, refused: t.refused, holder: t.record?.holder }, 'the record is no longer this replica\'s: its outcome is not written over the holder\'s')
+      return
     }
-    await updateRecord(site.name, live.id, (_cur, s) => {
-      let next = putRecord(s, final)
-      if (!ran) next = withoutStart(next, live.startAt ?? live.createdAt)
-      // A recycle being verified still holds its failure episode, so a cron
-      // tick during the verification cannot count the failure again.
-      if (!willVerify) next = recycleFinished(next, ran)
-      return next
-    })
-    log.info({ site: site.name, recycle: live.id, state }, `recycle ${state}`)
-    if (outcome.state === 'succeeded') notice(final, 'recycle-succeeded', outcome.message)
-    else if (outcome.state === 'failed') notice(final, state === 'rolled-back' ? 'recycle-rolled-back' : 'recycle-failed', outcome.reason)
-    metrics.recycles.inc({ site: site.name, strategy: live.strategy, outcome: state })
-    metrics.recycleSeconds.observe({ site: site.name, strategy: live.strategy }, (clock.now() - Date.parse(live.createdAt)) / 1000)
-    opts.onFinished?.(site)
-    if (willVerify) await verify(site, final, signal)
+    await perform(t.record, t.effects, here)
+    if (willVerify) await verify(site, t.record, signal)
   }
 
-  /**
-   * The site is probed again after a recycle. Still failing on the new pods:
-   * restarting again would loop, so automatic recycles stop for this site
-   * until it recovers or an operator acts; said in an Event and a loud log line.
-   */
   /** Probes the site `attempts` times, `interval` apart, after `delay`; the last verdict (undefined when stopped). */
-  async function probeUntilOk(site: SiteConfig, steps: RecycleRecord['steps'], signal: AbortSignal): Promise<Verdict | undefined> {
+  async function probeUntilOk(site: SiteConfig, say: (m: string) => void, signal: AbortSignal): Promise<Verdict | undefined> {
     const { delayMs, attempts, intervalMs } = site.recycle.verify
     await sleep(delayMs, signal)
     let last: Verdict | undefined
@@ -280,7 +256,7 @@ export function createRunner(opts: RunnerOptions): Runner {
       if (signal.aborted) break
       last = await opts.verifier!.probe(site)
       if (last.ok) break
-      steps.push(step(clock.now(), `verification ${i + 1}/${attempts}: still failing: ${last.summary}`))
+      say(`verification ${i + 1}/${attempts}: still failing: ${last.summary}`)
     }
     return signal.aborted ? undefined : last
   }
@@ -296,49 +272,42 @@ export function createRunner(opts: RunnerOptions): Runner {
       && rec.revisionBefore !== undefined && rec.commit !== undefined && rec.commit !== rec.commitBefore
   }
 
+  /**
+   * The site is probed again after a recycle. Still failing on the new pods:
+   * restarting again would loop, so automatic recycles stop for this site
+   * until it recovers or an operator acts; said in an Event and a loud log line.
+   */
   async function verify(site: SiteConfig, rec: RecycleRecord, signal: AbortSignal): Promise<void> {
     const { delayMs, attempts } = site.recycle.verify
-    const steps = [...rec.steps, step(clock.now(), `verifying: probing ${site.name} again in ${Math.round(delayMs / 1000)} s (up to ${attempts} tries)`)]
-    let last = await probeUntilOk(site, steps, signal)
+    const steps = [...rec.steps]
+    const trail = (): Trail => ({ steps: [...steps], ...(rec.stepsLeftOut ? { leftOut: rec.stepsLeftOut } : {}) })
+    const say = (m: string): void => { steps.push(step(clock.now(), m)) }
+    say(`verifying: probing ${site.name} again in ${Math.round(delayMs / 1000)} s (up to ${attempts} tries)`)
+    let last = await probeUntilOk(site, say, signal)
     if (!last) return
-    let state: RecycleRecord['state'] = rec.state
     if (!last.ok && mayRollBack(site, rec)) {
       const because = `still failing on ${rec.commit!.slice(0, 12)} after the rollout: ${last.summary}`
-      const rolled = await executor.rollBack!(site, { toRevision: rec.revisionBefore!, because, recycleId: rec.id, step: (m) => steps.push(step(clock.now(), m)), signal })
+      const rolled = await executor.rollBack!(site, { toRevision: rec.revisionBefore!, because, recycleId: rec.id, step: say, signal })
       if (signal.aborted) return
       if (rolled.state === 'succeeded') {
-        state = 'rolled-back'
-        steps.push(step(clock.now(), `rolled-back: ${rolled.message}${rec.commitBefore ? ` (back on ${rec.commitBefore.slice(0, 12)})` : ''}; verifying again`))
-        metrics.recycles.inc({ site: site.name, strategy: rec.strategy, outcome: 'rolled-back' })
-        notice({ ...rec, state: 'rolled-back' }, 'recycle-rolled-back', `${because}; ${rolled.message}`)
-        log.warn({ site: site.name, recycle: rec.id }, `rolled back: ${because}`)
-        last = await probeUntilOk(site, steps, signal)
+        say(`rolled-back: ${rolled.message}${rec.commitBefore ? ` (back on ${rec.commitBefore.slice(0, 12)})` : ''}; verifying again`)
+        const t = await apply(site.name, rec.id, { type: 'rolled-back', by: identity, trail: trail(), message: `${because}; ${rolled.message}` })
+        if (!t.next) return log.warn({ site: site.name, recycle: rec.id, refused: t.refused }, 'the record is no longer this replica\'s: the rollback is not written over the holder\'s')
+        await perform(t.record, t.effects, here)
+        last = await probeUntilOk(site, say, signal)
         if (!last) return
       } else {
-        steps.push(step(clock.now(), `rollback failed: ${rolled.state === 'failed' ? rolled.reason : rolled.reason}`))
+        say(`rollback failed: ${rolled.reason}`)
       }
     }
     const ok = last.ok
-    const msg = ok
+    const message = ok
       ? `recovered: ${last.summary}`
       : `recycle-did-not-help: ${site.name} still fails after recycle ${rec.id}${rec.commit ? ` onto ${rec.commit.slice(0, 12)}` : ''}: ${last.summary}; automatic recycles stop until it recovers or an operator recycles it`
-    steps.push(step(clock.now(), msg))
-    const seen = last
-    await updateRecord(site.name, rec.id, (cur, s) => {
-      let next = putRecord(s, { ...cur, state, steps, verification: ok ? 'recovered' : 'recycle-did-not-help' })
-      next = recycleFinished(verified({ ...next, lastVerdict: boundVerdict(seen) }, ok), true)
-      return next
-    })
-    if (ok) {
-      log.info({ site: site.name, recycle: rec.id }, msg)
-      await executor.recordEvent?.(site, { type: 'Normal', reason: 'RecycleVerified', message: `kube-recycler ${rec.id}: the site is healthy again (${last.summary})` })
-    } else {
-      log.error({ site: site.name, recycle: rec.id, commit: rec.commit }, msg)
-      metrics.recycles.inc({ site: site.name, strategy: rec.strategy, outcome: 'did-not-help' })
-      notice(rec, 'recycle-did-not-help', msg)
-      await executor.recordEvent?.(site, { type: 'Warning', reason: 'RecycleDidNotHelp', message: msg })
-    }
-    opts.onFinished?.(site)
+    say(message)
+    const t = await apply(site.name, rec.id, { type: 'verified', by: identity, ok, verdict: last, trail: trail(), message })
+    if (!t.next) return log.warn({ site: site.name, recycle: rec.id, refused: t.refused }, 'the record is no longer this replica\'s: the verification is not written over the holder\'s')
+    await perform(t.record, t.effects, here)
   }
 
   /** Jenkins silent past expectEvery: said once per silence, by the leader, remembered in the state. */

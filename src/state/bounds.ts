@@ -3,7 +3,7 @@
 // state, which must fit a ConfigMap with room to spare). A flood of large
 // reports can make the history shorter, never the process bigger.
 
-import type { RecycleRecord, RecycleStep, SiteState } from './schema.ts'
+import type { RecycleRecord, SiteState } from './schema.ts'
 import type { Verdict } from '../health/verdict.ts'
 
 export const LIMITS = {
@@ -48,25 +48,22 @@ export function boundVerdict(v: Verdict): Verdict {
   }
 }
 
-export function boundSteps(steps: RecycleStep[]): RecycleStep[] {
-  const max = LIMITS.stepsHead + LIMITS.stepsTail
-  const clipped = steps.map((s) => (s.message.length > LIMITS.text ? { at: s.at, message: clip(s.message) } : s))
-  if (clipped.length <= max) return clipped
-  const dropped = clipped.length - max + 1
-  return [
-    ...clipped.slice(0, LIMITS.stepsHead),
-    { at: clipped[LIMITS.stepsHead]!.at, message: `(${dropped} steps left out)` },
-    ...clipped.slice(clipped.length - LIMITS.stepsTail + 1),
-  ]
-}
-
+/**
+ * A recycle's steps within LIMITS: the first ones (what was decided) and the
+ * last ones (how it ended); what lies between is counted in the record's
+ * `stepsLeftOut`, so bounding a bounded record again loses no count.
+ */
 export function boundRecord(r: RecycleRecord): RecycleRecord {
+  const max = LIMITS.stepsHead + LIMITS.stepsTail
+  const clipped = r.steps.map((s) => (s.message.length > LIMITS.text ? { at: s.at, message: clip(s.message) } : s))
+  const over = clipped.length - max
   return {
     ...r,
     trigger: { ...r.trigger, reason: clip(r.trigger.reason) },
     ...(r.reason !== undefined ? { reason: clip(r.reason) } : {}),
     ...(r.plan ? { plan: { ...r.plan, pods: r.plan.pods.slice(0, 50), why: clip(r.plan.why) } } : {}),
-    steps: boundSteps(r.steps),
+    steps: over > 0 ? [...clipped.slice(0, LIMITS.stepsHead), ...clipped.slice(clipped.length - LIMITS.stepsTail)] : clipped,
+    ...(over > 0 ? { stepsLeftOut: (r.stepsLeftOut ?? 0) + over } : {}),
   }
 }
 
@@ -94,7 +91,11 @@ const bytes = (s: SiteState): number => {
 /**
  * Trims a site's state to its bounds: delivery keys, then recycles older than
  * the window (never an unfinished one), then, while it is still too large,
- * the oldest finished recycles whatever their age.
+ * the oldest finished recycles whatever their age. A state still too large
+ * after that (only a state written by hand can be: an unfinished record is
+ * bounded, and one runs at a time) gives up, in turn, the older half of its
+ * delivery keys, its timeline, and its oldest unfinished records: the bound
+ * holds whatever was stored.
  */
 export function boundSiteState(s: SiteState, opts: { now: number; windowMs: number }): SiteState {
   const out: SiteState = { ...s, deliveries: s.deliveries.slice(-LIMITS.deliveries) }
@@ -123,5 +124,12 @@ export function boundSiteState(s: SiteState, opts: { now: number; windowMs: numb
     kept.splice(i, 1)
   }
   out.recycles = kept
+  if (size <= LIMITS.siteBytes) return out
+  while (out.deliveries.length > 0 && bytes(out) > LIMITS.siteBytes) out.deliveries = out.deliveries.slice(Math.ceil(out.deliveries.length / 2))
+  if (out.timeline && bytes(out) > LIMITS.siteBytes) delete out.timeline
+  for (size = bytes(out); out.recycles.length > 0 && size > LIMITS.siteBytes;) {
+    size -= sizeOf(out.recycles[0]!) + (out.recycles.length > 1 ? 1 : 0)
+    out.recycles = out.recycles.slice(1)
+  }
   return out
 }

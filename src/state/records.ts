@@ -1,5 +1,7 @@
-// Small pure helpers over the recycles kept in a site's state.
+// Small pure helpers over the recycles kept in a site's state, and what makes
+// a stored record one the service could have written.
 
+import type { SiteConfig } from '../config/types.ts'
 import type { RecycleRecord, RecycleStep, SiteState } from './schema.ts'
 
 export const findRecord = (s: SiteState, id: string): RecycleRecord | undefined => s.recycles.find((r) => r.id === id)
@@ -12,3 +14,17 @@ export function putRecord(s: SiteState, r: RecycleRecord): SiteState {
 }
 
 export const step = (at: number, message: string): RecycleStep => ({ at: new Date(at).toISOString(), message })
+
+/**
+ * What the schema cannot say about a record (it needs the site's config):
+ * it belongs to this site, its strategy is one this site can run, its times
+ * are times. Undefined when the record is sound.
+ */
+export function recordProblem(r: RecycleRecord, site: SiteConfig): string | undefined {
+  if (r.site !== site.name) return `it names site "${r.site}", but is kept in the state of "${site.name}"`
+  if (r.strategy === 'rollout' && !('name' in site.target)) return `strategy "rollout" needs a named workload; site "${site.name}" targets a selector`
+  for (const [field, value] of [['createdAt', r.createdAt], ['startAt', r.startAt]] as const) {
+    if (value !== undefined && Number.isNaN(Date.parse(value))) return `${field} is not a time`
+  }
+  return undefined
+}

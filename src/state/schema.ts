@@ -50,8 +50,24 @@ export const ApprovalSchema = Type.Object({
 
 export const VERIFICATIONS = ['pending', 'recovered', 'recycle-did-not-help'] as const
 
+/**
+ * What kind of reason a record carries: behaviour branches on this, never on
+ * the words. The policy's (paused … outside-windows), the lifecycle's own
+ * (invalid, stale, lock …) and an executor that did not act (not-acted).
+ */
+export const REASON_KINDS = [
+  'paused', 'maintenance', 'cannot-help', 'dry-run', 'busy', 'cooldown', 'circuit-open', 'notify-mode', 'approve-mode', 'outside-windows',
+  'invalid', 'stale', 'git', 'not-acted', 'failed', 'rejected', 'expired', 'not-needed', 'plan-failed',
+] as const
+export type ReasonKind = (typeof REASON_KINDS)[number]
+
+/** A git commit as the service stores it: lowercase hex, a short sha up to a SHA-256 one (the inputs accept the same). */
+export const COMMIT_PATTERN = '^[0-9a-f]{7,64}$'
+/** Ids the service makes (recycle/lifecycle.ts newRecycleId). */
+export const RECYCLE_ID_PATTERN = '^rc-[0-9a-z]{1,16}-[0-9a-f]{8}$'
+
 export const RecycleRecordSchema = Type.Object({
-  id: Type.String(),
+  id: Type.String({ pattern: RECYCLE_ID_PATTERN }),
   site: Type.String(),
   target: Type.String(),
   strategy: Type.Enum(STRATEGIES),
@@ -61,13 +77,16 @@ export const RecycleRecordSchema = Type.Object({
     ref: Type.Optional(Type.String()),
     key: Type.Optional(Type.String()),
   }),
-  commit: Type.Optional(Type.String()),
+  commit: Type.Optional(Type.String({ pattern: COMMIT_PATTERN })),
   dryRun: Type.Boolean(),
   state: Type.Enum(RECYCLE_STATES),
-  /** Why it was skipped or failed, in plain words. */
+  /** Why it was skipped or failed, in plain words; its kind in reasonKind. */
   reason: Type.Optional(Type.String()),
+  reasonKind: Type.Optional(Type.Enum(REASON_KINDS)),
   plan: Type.Optional(RecyclePlanSchema),
+  /** The first and the last steps (state/bounds.ts LIMITS); how many between them were left out. */
   steps: Type.Array(RecycleStepSchema),
+  stepsLeftOut: Type.Optional(Type.Integer({ minimum: 1 })),
   createdAt: Type.String(),
   /** The replica that runs (or ran) it: the Lease holder of the time. */
   holder: Type.Optional(Type.String()),

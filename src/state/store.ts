@@ -17,14 +17,16 @@ import { abortableSleep, type Clock } from '../clock.ts'
 import type { SiteConfig } from '../config/types.ts'
 import { Errors, isAppError } from '../errors.ts'
 import type { ObjectStore, StoredObject } from '../kube/types.ts'
-import { boundSiteState } from './bounds.ts'
-import { emptySiteState, SiteStateSchema, type SiteState } from './schema.ts'
+import { LIMITS, boundRecord, boundSiteState } from './bounds.ts'
+import { recordProblem } from './records.ts'
+import { emptySiteState, RecycleRecordSchema, SiteStateSchema, type RecycleRecord, type SiteState } from './schema.ts'
 
 // Compiled once: the interpreted Value.Check of a whole site's state on
 // every read of it (each write comes back through the watch) was most of a
 // FAILURE report's CPU (docs/benchmarks.md).
 const siteStateCheck = Compile(SiteStateSchema)
 const checkSiteState = (v: unknown): v is SiteState => siteStateCheck.Check(v)
+const recordCheck = Compile(RecycleRecordSchema)
 
 export interface Readiness {
   ready: boolean
@@ -125,11 +127,32 @@ export function createStore(opts: StoreOptions): StateStore {
     }
   }
 
+  /**
+   * A stored state is trusted only as far as it checks: anyone who can write
+   * ConfigMaps in the namespace can write it. A record that fails its schema
+   * or does not fit the site (recordProblem) is dropped and said, never run;
+   * the rest of the state is kept, bounded as the service would have written it.
+   */
   function parse(site: string, o: StoredObject | undefined): SiteState {
     if (!o || o.data === '') return emptySiteState(site)
+    const cfg = sites.get(site)!
     try {
       const v: unknown = JSON.parse(o.data)
-      if (checkSiteState(v) && v.site === site) return v
+      if (typeof v === 'object' && v !== null && Array.isArray((v as { recycles?: unknown }).recycles)) {
+        const stored = (v as { recycles: unknown[] }).recycles
+        const rest = { ...(v as object), recycles: [] }
+        if (checkSiteState(rest) && rest.site === site) {
+          const recycles: RecycleRecord[] = []
+          for (const r of stored) {
+            const problem = recordCheck.Check(r) ? recordProblem(r, cfg) : 'it does not match the recycle record schema'
+            if (problem === undefined) recycles.push(boundRecord(r as RecycleRecord))
+            else log.error({ site, version: o.version, recycle: (r as { id?: unknown } | null)?.id }, `a stored recycle record is not valid (${problem}); dropped, never run`)
+          }
+          const loaded: SiteState = { ...rest, recycles }
+          // Sized only when the text is over the bound: bounding only shrinks.
+          return Buffer.byteLength(o.data) > LIMITS.siteBytes ? boundSiteState(loaded, { now: opts.clock.now(), windowMs: cfg.recycle.windowMs }) : loaded
+        }
+      }
     } catch {
       // fall through
     }

@@ -10,6 +10,7 @@ import type { SiteConfig } from '../config/types.ts'
 import { outsideCause } from '../health/cause.ts'
 import { observe, type Health } from '../health/state.ts'
 import type { Verdict } from '../health/verdict.ts'
+import type { Effect } from '../recycle/lifecycle.ts'
 import { applyRequest, newRecycleId } from '../recycle/requests.ts'
 import type { Recycler } from '../recycle/service.ts'
 import { boundVerdict } from '../state/bounds.ts'
@@ -79,7 +80,7 @@ export function createIntake(opts: { store: StateStore; recycler: Recycler; metr
       // more than the rest of a passing report), once however often the
       // change is retried.
       let id: string | undefined
-      const { transition, ...decision } = await store.update<Decision & { transition?: 'became-failing' | 'recovered' }>(site.name, (s) => {
+      const { transition, effects, ...decision } = await store.update<Decision & { transition?: 'became-failing' | 'recovered'; effects?: Effect[] }>(site.name, (s) => {
         if (verdict.key !== undefined) {
           const dup = duplicateOf(s, verdict.key)
           if (dup) return { result: dup }
@@ -111,10 +112,11 @@ export function createIntake(opts: { store: StateStore; recycler: Recycler; metr
         }, { now, id: id ??= newRecycleId(now), dryRun: recycler.dryRun, freshEpisode: obs.transition === 'became-failing' })
         next = applied.next
         const r = applied.record
-        if (applied.decision.kind === 'skip') return { next, result: { ...plain, reason: r.reason ?? 'skipped', recycle: r } }
-        if (applied.decision.kind === 'plan') return { next, result: { ...plain, action: 'planned', recycle: r } }
-        if (applied.decision.kind === 'await' || applied.decision.kind === 'wait') return { next, result: { ...plain, action: r.state === 'waiting' ? 'waiting' : 'awaiting-approval', reason: r.reason ?? obs.reason, recycle: r } }
-        return { next, result: { ...plain, action: 'recycle-requested', recycle: r } }
+        const effects = applied.effects
+        if (applied.decision.kind === 'skip') return { next, result: { ...plain, reason: r.reason ?? 'skipped', recycle: r, effects } }
+        if (applied.decision.kind === 'plan') return { next, result: { ...plain, action: 'planned', recycle: r, effects } }
+        if (applied.decision.kind === 'await' || applied.decision.kind === 'wait') return { next, result: { ...plain, action: r.state === 'waiting' ? 'waiting' : 'awaiting-approval', reason: r.reason ?? obs.reason, recycle: r, effects } }
+        return { next, result: { ...plain, action: 'recycle-requested', recycle: r, effects } }
       })
       if (decision.action === 'duplicate') {
         log.info({ site: site.name, key: verdict.key }, 'duplicate delivery: already counted')
@@ -125,7 +127,7 @@ export function createIntake(opts: { store: StateStore; recycler: Recycler; metr
       log.info({ site: site.name, source: verdict.source, ok: verdict.ok, health: decision.health, action: decision.action, ref: verdict.ref }, `verdict: ${verdict.summary}`)
       // Said by the replica whose write made the transition: once per service.
       if (transition) opts.notifier?.notify({ event: transition === 'recovered' ? 'site-recovered' : 'site-failing', site: site.name, message: `${transition === 'recovered' ? 'recovered' : 'failing'}: ${verdict.summary}` })
-      if (decision.recycle) recycler.requested(decision.recycle)
+      if (decision.recycle) recycler.requested(decision.recycle, effects ?? [])
       return decision
     },
   }

@@ -6,6 +6,7 @@ import t from 'tap'
 import { manualClock } from '../../src/clock.ts'
 import { Errors } from '../../src/errors.ts'
 import { evict } from '../../src/recycle/strategies/evict.ts'
+import type { StrategyContext } from '../../src/recycle/strategies/types.ts'
 import type { Kube, PodState, WorkloadState } from '../../src/kube/types.ts'
 
 const w: WorkloadState = {
@@ -32,15 +33,22 @@ function setup(fail: Error) {
   const clock = manualClock()
   const ctx = {
     kube, clock, workload: w, commitEnv: 'SITE_COMMIT', maxUnavailable: 1, unhealthyPods: 'delete' as const,
-    deadline: clock.now() + 60_000, lock: { annotations: {}, resourceVersion: '1' }, step: (m: string) => steps.push(m),
+    deadline: clock.now() + 60_000, step: (m: string) => steps.push(m),
     signal: new AbortController().signal, sleep: async (ms: number) => { clock.advance(ms) },
   }
   return { ctx, calls, steps }
 }
 
+/** As the engine runs it: prepare (nothing to pin: the lock alone), then go on from the workload. */
+async function run(ctx: StrategyContext) {
+  const p = await evict.prepare(ctx)
+  if (p.kind === 'skip' || p.first) throw new Error('expected the lock alone, then the evictions')
+  return p.proceed(ctx.workload)
+}
+
 t.test('a connection reset while evicting is tried again', async (t) => {
   const { ctx, calls, steps } = setup(Errors.kube('evict pod ns/web-old: ECONNRESET'))
-  const out = await evict.run(ctx, async () => {})
+  const out = await run(ctx)
   t.equal(out.state, 'succeeded', steps.join('\n'))
   t.same(calls, ['evict web-old', 'evict web-old'])
   t.match(steps.join('\n'), /evict web-old failed \(evict pod ns\/web-old: ECONNRESET\); trying again in 500 ms/)
@@ -48,6 +56,6 @@ t.test('a connection reset while evicting is tried again', async (t) => {
 
 t.test('a forbidden eviction ends the recycle at once', async (t) => {
   const { ctx, calls } = setup(Errors.kubeForbidden('evict pod ns/web-old: forbidden'))
-  await t.rejects(evict.run(ctx, async () => {}), { code: Errors.kubeForbidden.code })
+  await t.rejects(run(ctx), { code: Errors.kubeForbidden.code })
   t.same(calls, ['evict web-old'])
 })

@@ -24,7 +24,7 @@ function ctx(over: Partial<WorkloadState> = {}, undo?: () => Promise<never>) {
     calls, steps,
     c: {
       kube, clock: manualClock(), workload: { ...w, ...over }, commitEnv: 'SITE_COMMIT', maxUnavailable: 1, unhealthyPods: 'delete' as const,
-      deadline: 0, lock: { annotations: {}, resourceVersion: '1' }, step: (m: string) => steps.push(m), signal: new AbortController().signal, sleep: async () => {},
+      deadline: 0, step: (m: string) => steps.push(m), signal: new AbortController().signal, sleep: async () => {},
     },
   }
 }

@@ -36,7 +36,7 @@ function silentKube(w: () => WorkloadState, pods: () => PodState[]): Kube {
 function ctx(kube: Kube, clock: ReturnType<typeof manualClock>, steps: string[] = []) {
   return {
     kube, clock, workload: state({}), commitEnv: 'SITE_COMMIT', maxUnavailable: 1, unhealthyPods: 'delete' as const,
-    deadline: clock.now() + 600_000, lock: { annotations: {}, resourceVersion: '1' },
+    deadline: clock.now() + 600_000,
     step: (m: string) => steps.push(m), signal: new AbortController().signal, pollMs: 5,
     // Each poll moves the manual clock on a second, as if time passed between reads.
     sleep: (ms: number) => new Promise<void>((r) => setTimeout(() => { clock.advance(1000); r() }, ms)),

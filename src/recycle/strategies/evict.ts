@@ -31,7 +31,7 @@ import { COMMIT_ANNOTATION, type PodState } from '../../kube/types.ts'
 import type { RunOutcome } from '../executor.ts'
 import { Errors, isAppError } from '../../errors.ts'
 import { rollout } from './rollout.ts'
-import type { Strategy, StrategyContext } from './types.ts'
+import type { Prepared, Strategy, StrategyContext } from './types.ts'
 
 const NO_ROLLBACK = 'no template to roll back: evict/delete change no pod template; the controller keeps replacing pods from the one it has'
 
@@ -157,48 +157,48 @@ function failed(ctx: StrategyContext, outcome: RunOutcome): RunOutcome {
 }
 
 /**
- * The pods must come back on `ctx.commit`. Takes the lock (with the pin's
- * patch where there is one) and returns undefined when the pods are to be
- * replaced next: the template already pins the commit (or there is none to
- * pin), the pin was written without rolling (OnDelete), or it cannot take
- * effect (paused). Returns the outcome when the pin's own rollout was the recycle.
+ * The pods must come back on `ctx.commit`. The first change is the pin's
+ * patch where there is one; the pods are replaced after it when the template
+ * already pins the commit (or there is none to pin), when the pin rolls
+ * nothing (OnDelete), or when it cannot take effect (paused). When the pin's
+ * own rollout is the recycle, the rollout's preparation is the answer.
  */
-async function pinFirst(ctx: StrategyContext, mode: 'evict' | 'delete', takeLock: () => Promise<void>): Promise<RunOutcome | undefined> {
+async function pinFirst(ctx: StrategyContext, mode: 'evict' | 'delete'): Promise<Prepared> {
   const pinned = ctx.workload.templateAnnotations[COMMIT_ANNOTATION]
-  if (!ctx.commit || pinned === ctx.commit) {
-    await takeLock()
-    return undefined
-  }
+  const replace = (): Promise<RunOutcome> => replaceInBatches(ctx, mode)
+  if (!ctx.commit || pinned === ctx.commit) return { kind: 'act', proceed: replace }
   const ref = ctx.workload.ref
   const what = `the commit to run, ${ctx.commit.slice(0, 12)}, is not the one the pod template pins (${pinned ? pinned.slice(0, 12) : 'none'})`
   if (ctx.workload.paused) {
-    await takeLock()
-    ctx.step(`${mode}: ${what}, but the Deployment is paused: its ReplicaSet keeps the current template until it is resumed, so the pods are replaced on the current template, unpinned`)
-    return undefined
+    return {
+      kind: 'act',
+      proceed: () => {
+        ctx.step(`${mode}: ${what}, but the Deployment is paused: its ReplicaSet keeps the current template until it is resumed, so the pods are replaced on the current template, unpinned`)
+        return replace()
+      },
+    }
   }
   if (ctx.workload.updateStrategy === 'OnDelete') {
     // Patching rolls nothing here: pin, then replace the pods onto the new template.
-    const patched = await ctx.kube.restartWorkload(ref, {
-      restartedAt: new Date(ctx.clock.now()).toISOString(), commit: ctx.commit, commitEnv: ctx.commitEnv,
-      annotations: ctx.lock.annotations, resourceVersion: ctx.lock.resourceVersion,
-    })
-    ctx.step(`${mode}: ${what}; pinned it in the template (updateStrategy OnDelete: nothing rolls), generation ${patched.generation}; now replacing the pods onto it`)
-    return undefined
+    return {
+      kind: 'act',
+      first: { restartedAt: new Date(ctx.clock.now()).toISOString(), commit: ctx.commit, commitEnv: ctx.commitEnv, containers: ctx.workload.containers },
+      proceed: (patched) => {
+        ctx.step(`${mode}: ${what}; pinned it in the template (updateStrategy OnDelete: nothing rolls), generation ${patched.generation}; now replacing the pods onto it`)
+        return replace()
+      },
+    }
   }
   ctx.step(`${mode}: ${what}; pinning it changes the pod template, and the ${ref.kind}'s own ${ctx.workload.updateStrategy ?? 'RollingUpdate'} strategy rolls every pod onto it: that rollout is this recycle (nothing is ${mode === 'evict' ? 'evicted' : 'deleted'} on top)`)
-  return rollout.run(ctx, takeLock)
+  return rollout.prepare(ctx)
 }
 
 export const evict: Strategy = {
   name: 'evict',
-  async run(ctx, takeLock) {
-    return (await pinFirst(ctx, 'evict', takeLock)) ?? replaceInBatches(ctx, 'evict')
-  },
+  prepare: (ctx) => pinFirst(ctx, 'evict'),
 }
 
 export const del: Strategy = {
   name: 'delete',
-  async run(ctx, takeLock) {
-    return (await pinFirst(ctx, 'delete', takeLock)) ?? replaceInBatches(ctx, 'delete')
-  },
+  prepare: (ctx) => pinFirst(ctx, 'delete'),
 }

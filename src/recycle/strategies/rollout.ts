@@ -28,9 +28,9 @@ export const ROLLOUT_READ_EVERY = 5
 
 export const rollout: Strategy = {
   name: 'rollout',
-  async run(ctx) {
+  async prepare(ctx) {
     const ref = ctx.workload.ref
-    if (ctx.workload.paused) return { state: 'skipped', reason: `${ref.kind} ${ref.namespace}/${ref.name} is paused: resume it (kubectl rollout resume) or recycle with evict` }
+    if (ctx.workload.paused) return { kind: 'skip', reason: `${ref.kind} ${ref.namespace}/${ref.name} is paused: resume it (kubectl rollout resume) or recycle with evict` }
     // What a rollback would restore: read before the patch makes a new one.
     // Not knowing it only means no rollback: the recycle goes on.
     // A Deployment's is in the state the lock was read with (no request).
@@ -39,18 +39,17 @@ export const rollout: Strategy = {
       return undefined
     })
     const restartedAt = new Date(ctx.clock.now()).toISOString()
-    const patched = await ctx.kube.restartWorkload(ref, {
-      restartedAt,
-      ...(ctx.commit ? { commit: ctx.commit, commitEnv: ctx.commitEnv } : {}),
-      annotations: ctx.lock.annotations,
-      resourceVersion: ctx.lock.resourceVersion,
-      // Read with that resourceVersion: the patch fails (409) if they changed.
-      containers: ctx.workload.containers,
-    })
-    ctx.step(`patched the pod template of ${ref.kind} ${ref.namespace}/${ref.name} (restartedAt ${restartedAt}${ctx.commit ? `, commit ${ctx.commit.slice(0, 12)}` : ''}), generation ${patched.generation}${revisionBefore !== undefined ? `; revision ${revisionBefore} before it` : ''}`)
-    // Watched from the patch's answer: no read before the watch.
-    const outcome = await watchRollout(ctx, patched.generation, Date.parse(restartedAt), patched)
-    return revisionBefore !== undefined && outcome.state !== 'skipped' ? { ...outcome, revisionBefore } : outcome
+    return {
+      kind: 'act',
+      // Read with the lock's resourceVersion: the patch fails (409) if they changed.
+      first: { restartedAt, ...(ctx.commit ? { commit: ctx.commit, commitEnv: ctx.commitEnv } : {}), containers: ctx.workload.containers },
+      async proceed(patched) {
+        ctx.step(`patched the pod template of ${ref.kind} ${ref.namespace}/${ref.name} (restartedAt ${restartedAt}${ctx.commit ? `, commit ${ctx.commit.slice(0, 12)}` : ''}), generation ${patched.generation}${revisionBefore !== undefined ? `; revision ${revisionBefore} before it` : ''}`)
+        // Watched from the patch's answer: no read before the watch.
+        const outcome = await watchRollout(ctx, patched.generation, Date.parse(restartedAt), patched)
+        return revisionBefore !== undefined && outcome.state !== 'skipped' ? { ...outcome, revisionBefore } : outcome
+      },
+    }
   },
 }
 

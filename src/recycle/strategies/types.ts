@@ -1,7 +1,10 @@
 // One interface for every way of restarting a site's pods (rollout, evict,
-// delete). The engine takes the lock; a strategy only acts and watches.
+// delete). The engine is the one writer of the workload's lock: a strategy
+// only prepares (reads, decides its first change), the engine sends the lock
+// and that first change in one request, with the resourceVersion the
+// decision was read at, and the strategy goes on from what it answered.
 
-import type { Kube, WorkloadState } from '../../kube/types.ts'
+import type { Kube, RestartPatch, WorkloadState } from '../../kube/types.ts'
 import type { RunOutcome } from '../executor.ts'
 import type { Clock } from '../../clock.ts'
 
@@ -16,8 +19,6 @@ export interface StrategyContext {
   unhealthyPods: 'delete' | 'evict'
   /** Absolute ms: after it the recycle is reported failed. */
   deadline: number
-  /** Lock annotations to write in the same request as the first change, when the strategy can. */
-  lock: { annotations: Record<string, string>; resourceVersion: string }
   step(message: string): void
   signal: AbortSignal
   sleep(ms: number, signal: AbortSignal): Promise<void>
@@ -25,8 +26,21 @@ export interface StrategyContext {
   pollMs?: number
 }
 
+/** A pod-template patch; the engine adds the lock and the precondition. */
+export type TemplatePatch = Omit<RestartPatch, 'annotations' | 'resourceVersion'>
+
+/**
+ * `skip`: nothing to do, nothing is written (the lock is not taken). `act`:
+ * the first change (`first`, a template patch; absent: the lock alone) and
+ * what follows once the engine's request landed (`proceed`, from the workload
+ * it answered).
+ */
+export type Prepared =
+  | { kind: 'skip'; reason: string }
+  | { kind: 'act'; first?: TemplatePatch; proceed(landed: WorkloadState): Promise<RunOutcome> }
+
 export interface Strategy {
   readonly name: 'rollout' | 'evict' | 'delete'
-  /** Takes the lock (in the same request as its first change where it can) and acts. */
-  run(ctx: StrategyContext, takeLock: () => Promise<void>): Promise<RunOutcome>
+  /** Reads only: decides the first change and how to go on. */
+  prepare(ctx: StrategyContext): Promise<Prepared>
 }
