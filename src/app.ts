@@ -32,6 +32,9 @@ import recycleRoutes from './server/routes/recycle.ts'
 import serviceRoutes from './server/routes/service.ts'
 import statusRoute from './server/routes/status.ts'
 import webhookJenkins from './server/routes/webhook-jenkins.ts'
+import webhookAlertmanager from './server/routes/alertmanager.ts'
+import { createAlertmanagerApi } from './alerts/api.ts'
+import { createSilencer } from './alerts/silencer.ts'
 import { validatorCompiler } from './server/validation.ts'
 import { memoryObjectStore } from './state/memory.ts'
 import { createStore, type StateStore } from './state/store.ts'
@@ -151,6 +154,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       onProbe: (site) => facts.refreshIfStale(site, 30_000),
     })
     : undefined
+  // Silences only when the service acts: a dry-run repairs nothing to silence.
+  const silencer = config.alertmanager && runner
+    ? createSilencer({ config, api: createAlertmanagerApi(config.alertmanager, opts.secrets.alertmanagerToken), store, clock, logger, isLeader, ...(opts.sweepEveryMs ? { sweepEveryMs: opts.sweepEveryMs } : {}) })
+    : undefined
   const readiness = (): Readiness => {
     const own = store.ready()
     if (!own.ready) return own
@@ -167,6 +174,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     isLeader,
     store, metrics, recycler, operator, intake, facts,
     ...(scheduler ? { scheduler } : {}),
+    ...(silencer ? { silencer } : {}),
     readiness,
     mode: { cluster: opts.executor ? 'connected' : 'none', ...(opts.note ? { note: opts.note } : {}) },
   }
@@ -216,6 +224,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(swagger, openapiOptions({ version: VERSION }))
   // 5. Routes, each given the context it calls.
   await app.register(webhookJenkins, ctx)
+  await app.register(webhookAlertmanager, ctx)
   await app.register(recycleRoutes, ctx)
   await app.register(operatorRoutes, ctx)
   await app.register(statusRoute, ctx)
@@ -226,6 +235,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   // store loads (and /readyz says why it is not ready yet).
   if (!store.durable) app.addHook('onReady', async () => { await store.loaded() })
   if (runner) app.addHook('onReady', async () => { runner.start() })
+  if (silencer) app.addHook('onReady', async () => { silencer.start() })
   if (scheduler && opts.schedule) {
     app.addHook('onReady', async () => { scheduler.start() })
   }
@@ -234,6 +244,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   // probe connections; stop watching the state.
   app.addHook('onClose', async () => {
     await scheduler?.stop()
+    await silencer?.stop()
     await recycler.close()
     await notifier.close()
     await facts.idle()

@@ -82,7 +82,7 @@ export interface Reviewed {
 
 /**
  * What the leader does with what waits, every second: an approval past its
- * time expires; a window-waiting request ends when the site recovered
+ * time, or of a site that is healthy again, expires; a window-waiting request ends when the site recovered
  * meanwhile, is released (pending, its start counted) when a window is open
  * and nothing pauses the site, and otherwise keeps waiting. Undefined when
  * nothing changes (nothing is written).
@@ -91,7 +91,12 @@ export function review(s: SiteState, site: SiteConfig, now: number): Reviewed | 
   let next = s
   const changed: RecycleRecord[] = []
   for (const r of s.recycles) {
-    if (r.state === 'awaiting-approval' && r.expiresAt !== undefined && Date.parse(r.expiresAt) <= now) {
+    if (r.state === 'awaiting-approval' && next.health === 'healthy') {
+      // Nothing left to approve: a restart of a healthy site (a resolved alert, a passing report) helps nobody.
+      const rec: RecycleRecord = { ...r, state: 'expired', finishedAt: iso(now), reason: 'the site recovered before an operator approved', steps: [...r.steps, step(now, 'not needed: the site recovered before an operator approved')] }
+      next = recycleFinished(putRecord(next, rec), false)
+      changed.push(rec)
+    } else if (r.state === 'awaiting-approval' && r.expiresAt !== undefined && Date.parse(r.expiresAt) <= now) {
       const rec: RecycleRecord = { ...r, state: 'expired', finishedAt: iso(now), reason: `not approved before ${r.expiresAt}`, steps: [...r.steps, step(now, `expired: not approved before ${r.expiresAt}`)] }
       next = recycleFinished(putRecord(next, rec), false)
       changed.push(rec)

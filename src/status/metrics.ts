@@ -55,7 +55,7 @@ export const ALERTED_OUTCOMES = ['failed', 'did-not-help', 'rolled-back'] as con
 /** Why a request was refused (kube_recycler_auth_failures_total{reason}). */
 export const AUTH_FAILURE_REASONS = ['missing', 'malformed', 'not-configured', 'bad-token', 'bad-signature', 'stale-signature'] as const
 export type AuthFailureReason = (typeof AUTH_FAILURE_REASONS)[number]
-const AUTHENTICATED_ROUTES = ['/webhooks/jenkins', '/recycle'] as const
+const AUTHENTICATED_ROUTES = ['/webhooks/jenkins', '/webhooks/alertmanager', '/recycle'] as const
 
 /**
  * Exports the counters the alert rules take increase() of at 0 from the
