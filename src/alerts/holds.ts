@@ -5,6 +5,7 @@
 // or being verified, and the site is not healthy again. It ends at once when
 // the repair did not help (failed, rolled back, skipped, or still failing
 // after it), so the page goes out then; and when the site recovered.
+// Alertmanager ends it itself at endsAt (at most the recycle's timeout).
 
 import type { SiteState, SilenceHold } from '../state/schema.ts'
 
@@ -18,7 +19,8 @@ export type HoldVerdict =
   /** Past its end: Alertmanager ended it itself; only forget it. */
   | { action: 'forget' }
 
-export function judgeHold(s: SiteState, hold: SilenceHold, now: number): HoldVerdict {
+/** `graceMs`: after a recycle with nothing to verify it, how long the silence stays (the site's verify window). */
+export function judgeHold(s: SiteState, hold: SilenceHold, now: number, graceMs: number): HoldVerdict {
   if (Date.parse(hold.endsAt) <= now) return { action: 'forget' }
   const r = s.recycles.find((x) => x.id === hold.recycle)
   if (!r) return { action: 'expire', why: `recycle ${hold.recycle} is no longer in the site's history` }
@@ -29,10 +31,16 @@ export function judgeHold(s: SiteState, hold: SilenceHold, now: number): HoldVer
     case 'pending':
     case 'running':
       return { action: 'keep' }
-    case 'succeeded':
-      // Verification (pending) decides; without checks to probe, the
-      // resolved alert (a healthy site) or endsAt does.
-      return { action: 'keep' }
+    case 'succeeded': {
+      if (r.verification === 'pending') return { action: 'keep' }
+      // No checks to probe: only Alertmanager can tell whether it helped,
+      // and it tells nobody while the alert is silenced (a silence mutes the
+      // resolved notification too). So the silence ends a while after the
+      // recycle, as long as verification would have taken, for Prometheus
+      // to see the recovery: an alert still firing then pages.
+      const done = Date.parse(r.finishedAt ?? r.createdAt)
+      return now - done < graceMs ? { action: 'keep' } : { action: 'expire', why: 'the recycle ended (no checks to verify it: Alertmanager pages if the alert still fires)' }
+    }
     default:
       return { action: 'expire', why: `the recycle ended ${r.state}` }
   }
@@ -50,3 +58,6 @@ export function dropHold(s: SiteState, id: string): SiteState {
   const { silences: _gone, ...without } = s
   return without
 }
+
+/** How long verification takes for a site: the grace of a recycle that had nothing to verify it. */
+export const verifyWindowMs = (v: { delayMs: number; attempts: number; intervalMs: number }): number => v.delayMs + v.attempts * v.intervalMs

@@ -18,7 +18,7 @@ import { isAppError } from '../errors.ts'
 import type { RecycleRecord, SilenceHold } from '../state/schema.ts'
 import type { StateStore } from '../state/store.ts'
 import type { AlertmanagerApi } from './api.ts'
-import { addHold, dropHold, judgeHold } from './holds.ts'
+import { addHold, dropHold, judgeHold, verifyWindowMs } from './holds.ts'
 
 export interface Silencer {
   /**
@@ -69,8 +69,10 @@ export function createSilencer(opts: SilencerOptions): Silencer {
   function reconcile(site: string): void {
     if (stopped || !opts.isLeader()) return
     const s = store.get(site)
+    const cfg = config.sites.find((x) => x.name === site)
+    const grace = cfg ? verifyWindowMs(cfg.recycle.verify) : 0
     for (const hold of s.silences ?? []) {
-      const v = judgeHold(s, hold, clock.now())
+      const v = judgeHold(s, hold, clock.now(), grace)
       if (v.action === 'keep' || busy.has(hold.id)) continue
       busy.add(hold.id)
       void track(end(site, hold, v.action === 'expire', v.action === 'expire' ? v.why : 'past its end'))

@@ -96,7 +96,8 @@ t.test('a held silence: kept while the recycle works, expired when it recovered 
     ['pending', withRec(rec('pending')), hold, 'keep'],
     ['running', withRec(rec('running')), hold, 'keep'],
     ['succeeded, being verified', withRec(rec('succeeded', { verification: 'pending' })), hold, 'keep'],
-    ['succeeded, no checks to verify: the resolved alert or endsAt ends it', withRec(rec('succeeded')), hold, 'keep'],
+    ['succeeded, nothing to verify it, within the verify window', withRec(rec('succeeded', { finishedAt: new Date(NOW - 39_000).toISOString() })), hold, 'keep'],
+    ['succeeded, nothing to verify it, past the verify window: Alertmanager tells', withRec(rec('succeeded', { finishedAt: new Date(NOW - 40_000).toISOString() })), hold, 'expire', /no checks to verify/],
     ['verified: recovered', withRec(rec('succeeded', { verification: 'recovered' })), hold, 'expire', /recovered/],
     ['the site is healthy again (a resolved alert)', withRec(rec('running'), { health: 'healthy' }), hold, 'expire', /recovered/],
     ['did not help', withRec(rec('succeeded', { verification: 'recycle-did-not-help' })), hold, 'expire', /did not help/],
@@ -107,7 +108,7 @@ t.test('a held silence: kept while the recycle works, expired when it recovered 
     ['past its endsAt: Alertmanager ended it', withRec(rec('running')), { ...hold, endsAt: new Date(NOW).toISOString() }, 'forget'],
   ]
   for (const [name, s, h, action, why] of rows) {
-    const v = judgeHold(s, h, NOW)
+    const v = judgeHold(s, h, NOW, 40_000)
     t.equal(v.action, action, name)
     if (why && v.action === 'expire') t.match(v.why, why, name)
   }
