@@ -104,6 +104,10 @@ t.test('a firing alert recycles at once, whatever failureThreshold; its repeats,
   t.equal(status.sites[0].lastVerdict.source, 'alertmanager')
   t.equal(status.sites[0].lastVerdict.ref, 'http://prometheus:9090/graph?g0.expr=up')
   t.match(status.sites[0].lastVerdict.summary, /alert firing: SiteDown: the home page answers 503/)
+  // The page says where the verdict came from, and links the rule's graph.
+  const page = (await h.app.inject({ method: 'GET', url: '/status', headers: { accept: 'text/html' } })).body
+  t.match(page, /alertmanager · /)
+  t.match(page, /<a class="build" href="http:\/\/prometheus:9090\/graph\?g0\.expr=up">graph<\/a>/)
   ex.finish()
   await h.app.core.recycler.idle()
 
