@@ -6,6 +6,7 @@
 // would be paged.
 
 import t, { type Test } from 'tap'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { request } from 'undici'
 import { freshNamespace, kubectl, kubectlJson, waitFor } from '../fixtures/kube-cluster.ts'
 import { deployment } from '../fixtures/engine.ts'
@@ -42,6 +43,15 @@ const recyclesOf = async (r: Replica, site: string): Promise<any[]> => ((await r
 const templateRestartedAt = async (ns: string, name: string): Promise<string | undefined> =>
   (await kubectlJson(['get', 'deployment', name], { namespace: ns })).spec.template.metadata.annotations?.['kubectl.kubernetes.io/restartedAt']
 
+/** haConfig's file with the shop site's `failureThreshold: 2` line replaced by `shopFields`. */
+function config(ns: string, recycle: string, extra: string, shopFields: string): string {
+  const path = haConfig(ns, recycle, extra)
+  const text = readFileSync(path, 'utf8')
+  if (!text.includes('    failureThreshold: 2\n')) throw new Error('haConfig changed: no failureThreshold line to replace')
+  writeFileSync(path, text.replace('    failureThreshold: 2\n', shopFields))
+  return path
+}
+
 const SHOP_ALERT = { alertname: 'SiteDown', site: 'shop', severity: 'page' }
 
 t.test('repeats, regroupings, two replicas and retries after 503s give one recycle; the silence is held during it and gone after', async (t) => {
@@ -54,17 +64,17 @@ t.test('repeats, regroupings, two replicas and retries after 503s give one recyc
   await kubectl(['create', 'quota', 'no-state', '--hard=count/configmaps=1'], { namespace: ns })
   await waitFor(async () => (await kubectlJson(['get', 'quota', 'no-state'], { namespace: ns })).status?.used?.['count/configmaps'] === '1', { timeoutMs: 30_000, description: 'the quota counted' })
   const amPort = await freePort()
-  const config = haConfig(ns, '{ cooldown: 0s, timeout: 60s, verify: { delay: 1s, attempts: 5, interval: 1s } }', `
+  const path = config(ns, '{ cooldown: 0s, timeout: 60s, verify: { delay: 1s, attempts: 5, interval: 1s } }', `
 alertmanager: { url: "http://127.0.0.1:${amPort}" }
-`).replace('    failureThreshold: 2\n', `    failureThreshold: 3
+`, `    failureThreshold: 3
     checks: [{ name: home, url: "${site.url('/')}" }]
     schedule: "0 0 1 1 *"
     alertmanager:
       matchers: ['alertname="SiteDown"', 'site="shop"']
       silence: true
 `)
-  const a = await startReplica(t, { name: 'am-a', configPath: config, namespace: ns })
-  const b = await startReplica(t, { name: 'am-b', configPath: config, namespace: ns })
+  const a = await startReplica(t, { name: 'am-a', configPath: path, namespace: ns, timeoutMs: 60_000 })
+  const b = await startReplica(t, { name: 'am-b', configPath: path, namespace: ns, timeoutMs: 60_000 })
   await waitFor(async () => (await a.get('/readyz')).status === 200 && (await b.get('/readyz')).status === 200, { description: 'both ready' })
   // Two Alertmanagers of an HA pair would each notify; here one notifies both replicas (Bearer to one, Basic to the other).
   const alertmanager = await am(t, {
@@ -118,15 +128,15 @@ alertmanager: { url: "http://127.0.0.1:${amPort}" }
 
 t.test('time from an alert to the first patch; resolved ends a recycle awaiting approval; an alert of no site is answered, not retried', async (t) => {
   const ns = await workload(t, 'am-time', ['web', 'blog'])
-  const config = haConfig(ns, '{ cooldown: 0s, timeout: 60s }', `
+  const path = config(ns, '{ cooldown: 0s, timeout: 60s }', `
   - name: blog
     target: { kind: Deployment, namespace: ${ns}, name: blog }
     recycle: { mode: approve }
     alertmanager: { matchers: ['alertname="SiteDown"', 'site="blog"'] }
-`).replace('    failureThreshold: 2\n', `    failureThreshold: 2
+`, `    failureThreshold: 2
     alertmanager: { matchers: ['alertname="SiteDown"', 'site="shop"'] }
 `)
-  const r = await startReplica(t, { name: 'am-one', configPath: config, namespace: ns })
+  const r = await startReplica(t, { name: 'am-one', configPath: path, namespace: ns, timeoutMs: 60_000 })
   await waitFor(async () => (await r.get('/readyz')).status === 200, { description: 'ready' })
   const alertmanager = await am(t, { webhooks: [{ url: `${r.url()}/webhooks/alertmanager`, token: HA_WEBHOOK_TOKEN }] })
 
@@ -162,4 +172,41 @@ t.test('time from an alert to the first patch; resolved ends a recycle awaiting 
   await waitFor(async () => (await webhooks(r, 'ignored')) > ignoredBefore, { timeoutMs: 20_000, description: 'the unknown alert answered' })
   t.notMatch(alertmanager.output(), /Notify for alerts failed|Notify attempt failed/, 'no failed notification in Alertmanager\'s log')
   t.equal((await r.get('/status')).json.recent.length, 2, 'nothing recorded for it')
+})
+
+t.test('a silence held under one leader is ended by the next when the leader dies mid-recycle', async (t) => {
+  const site = await startSite()
+  t.teardown(() => site.close())
+  const ns = await workload(t, 'am-leader', ['web'], { minReadySeconds: 8 })
+  const amPort = await freePort()
+  const path = config(ns, '{ cooldown: 0s, timeout: 90s, verify: { delay: 1s, attempts: 5, interval: 1s } }', `
+alertmanager: { url: "http://127.0.0.1:${amPort}" }
+`, `    checks: [{ name: home, url: "${site.url('/')}" }]
+    schedule: "0 0 1 1 *"
+    alertmanager:
+      matchers: ['alertname="SiteDown"', 'site="shop"']
+      silence: true
+`)
+  const a = await startReplica(t, { name: 'am-l-a', configPath: path, namespace: ns, timeoutMs: 60_000 })
+  const b = await startReplica(t, { name: 'am-l-b', configPath: path, namespace: ns, timeoutMs: 60_000 })
+  const leaderOf = async () => waitFor(async () => {
+    const la = (await a.get('/status').catch(() => ({ json: undefined }))).json?.service?.leader === true
+    const lb = (await b.get('/status').catch(() => ({ json: undefined }))).json?.service?.leader === true
+    return la !== lb ? (la ? a : b) : undefined
+  }, { timeoutMs: 20_000, description: 'one leader' })
+  const leader = await leaderOf()
+  const other = leader === a ? b : a
+  const alertmanager = await am(t, { port: amPort, webhooks: [{ url: `${other.url()}/webhooks/alertmanager`, token: HA_WEBHOOK_TOKEN }] })
+  await alertmanager.postAlerts([{ labels: SHOP_ALERT }])
+  // Running on the leader, silenced by the replica that took the webhook.
+  await waitFor(async () => (await recyclesOf(other, 'shop'))[0]?.state === 'running', { timeoutMs: 30_000, description: 'the recycle runs' })
+  const held = await waitFor(async () => (await alertmanager.silences()).find((s) => s.status.state === 'active'), { timeoutMs: 10_000, description: 'a silence held' })
+  await leader.stop('SIGKILL')
+  const done = await waitFor(async () => {
+    const cur = (await recyclesOf(other, 'shop'))[0]
+    return cur.verification === 'recovered' ? cur : undefined
+  }, { timeoutMs: 90_000, description: 'the next leader adopted and verified it' })
+  t.match(done.holder, new RegExp(`^${other.name}-`), 'adopted by the surviving replica')
+  await waitFor(async () => (await alertmanager.silences()).find((s) => s.id === held.id)?.status.state === 'expired', { timeoutMs: 15_000, description: 'the silence ended by the new leader' })
+  t.pass('the silence made under the old leader is expired')
 })
