@@ -10,7 +10,7 @@ import { parse as parseYaml } from 'yaml'
 import { request } from 'undici'
 import { CHART_DIR } from '../../scripts/chart.ts'
 import { startAlertmanager } from '../fixtures/alertmanager.ts'
-import { freshNamespace, kubectl } from '../fixtures/kube-cluster.ts'
+import { freshNamespace, kubectl, kubectlJson, waitFor } from '../fixtures/kube-cluster.ts'
 import { toolPath } from '../fixtures/tools.ts'
 
 const EXAMPLES = join(CHART_DIR, 'examples')
@@ -34,7 +34,8 @@ t.test('the plain receiver snippet loads in a real Alertmanager, with its route 
 t.test('the AlertmanagerConfig and its Secret pass the real API server with the prometheus-operator CRD', async (t) => {
   const crds = toolPath('crds')
   await kubectl(['apply', '--server-side', '--force-conflicts', '-f', join(crds, 'monitoring.coreos.com_alertmanagerconfigs.yaml')])
-  await kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/alertmanagerconfigs.monitoring.coreos.com'])
+  await waitFor(async () => ((await kubectlJson(['get', 'crd', 'alertmanagerconfigs.monitoring.coreos.com'])).status?.conditions ?? [])
+    .some((c: { type: string; status: string }) => c.type === 'Established' && c.status === 'True'), { timeoutMs: 60_000, description: 'the CRD established' })
   const ns = await freshNamespace('am-example')
   t.teardown(ns.cleanup)
   const text = readFileSync(join(EXAMPLES, 'alertmanagerconfig.yaml'), 'utf8').replaceAll('namespace: monitoring', `namespace: ${ns.name}`)
