@@ -34,6 +34,9 @@ import recycleReadRoute, { recycleRequestRoute } from './server/routes/recycle.t
 import serviceRoutes from './server/routes/service.ts'
 import statusRoute from './server/routes/status.ts'
 import webhookJenkins from './server/routes/webhook-jenkins.ts'
+import webhookAlertmanager from './server/routes/alertmanager.ts'
+import { createAlertmanagerApi } from './alerts/api.ts'
+import { createSilencer } from './alerts/silencer.ts'
 import { validatorCompiler } from './server/validation.ts'
 import { memoryObjectStore } from './state/memory.ts'
 import { createStore, type StateStore } from './state/store.ts'
@@ -153,6 +156,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
       onProbe: (site) => facts.refreshIfStale(site, 30_000),
     })
     : undefined
+  // Silences only when the service acts: a dry-run repairs nothing to silence.
+  const silencer = config.alertmanager && runner
+    ? createSilencer({ config, api: createAlertmanagerApi(config.alertmanager, opts.secrets.alertmanagerToken), store, clock, logger, isLeader, ...(opts.sweepEveryMs ? { sweepEveryMs: opts.sweepEveryMs } : {}) })
+    : undefined
   const readiness = (): Readiness => {
     const own = store.ready()
     if (!own.ready) return own
@@ -169,6 +176,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     isLeader,
     store, metrics, recycler, operator, intake, facts,
     ...(scheduler ? { scheduler } : {}),
+    ...(silencer ? { silencer } : {}),
     readiness,
     mode: { cluster: opts.executor ? 'connected' : 'none', ...(opts.note ? { note: opts.note } : {}) },
   }
@@ -226,6 +234,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     auth: webhookAuth(opts.secrets, clock, metrics.authFailures), failures, clock,
     routes: async (webhooks) => {
       await webhooks.register(webhookJenkins, ctx)
+      await webhooks.register(webhookAlertmanager, ctx)
     },
   }), { prefix: '/webhooks' })
   await app.register(authenticatedScope({
@@ -245,6 +254,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   // store loads (and /readyz says why it is not ready yet).
   if (!store.durable) app.addHook('onReady', async () => { await store.loaded() })
   if (runner) app.addHook('onReady', async () => { runner.start() })
+  if (silencer) app.addHook('onReady', async () => { silencer.start() })
   if (scheduler && opts.schedule) {
     app.addHook('onReady', async () => { scheduler.start() })
   }
@@ -253,6 +263,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   // probe connections; stop watching the state.
   app.addHook('onClose', async () => {
     await scheduler?.stop()
+    await silencer?.stop()
     await recycler.close()
     await notifier.close()
     await facts.idle()

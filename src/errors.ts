@@ -61,6 +61,7 @@ export const Errors = {
   kubeConflict: define('KR_KUBE_CONFLICT', 409, 'the object changed underneath us'),
   kubeTooManyRequests: define('KR_KUBE_TOO_MANY_REQUESTS', 429, 'the API server asked to retry later'),
   git: define('KR_GIT', 502, 'the git remote could not be read'),
+  alertmanager: define('KR_ALERTMANAGER', 502, 'Alertmanager\'s API failed'),
   config: define('KR_CONFIG', 500, 'the configuration is invalid'),
 } as const
 

@@ -9,11 +9,12 @@ import { parse as parseYaml, YAMLParseError } from 'yaml'
 import Value from 'typebox/value'
 import type { Static } from 'typebox'
 import { validate as validateCron } from 'node-cron'
-import { FileSchema, type CheckSchema, type NotificationSchema, type RecycleSchema, type SiteSchema, type WindowSchema } from './schema.ts'
+import { FileSchema, type CheckSchema, type NotificationSchema, type RecycleSchema, type SiteAlertmanagerSchema, type SiteSchema, type WindowSchema } from './schema.ts'
 import { windowProblem } from '../recycle/windows.ts'
 import { formatSchemaErrors } from './errors.ts'
 import { parseDuration } from './duration.ts'
 import { compileBodyPattern } from './pattern.ts'
+import { parseMatcher, type CompiledMatcher } from './matchers.ts'
 import type { CheckConfig, Config, JenkinsStatus, NotificationConfig, RecycleConfig, SiteConfig, SkipCause, StatusRange, Target, WindowConfig, WorkloadKind } from './types.ts'
 
 export const EXAMPLE_CONFIG_PATH = fileURLToPath(new URL('../../config/example.yaml', import.meta.url))
@@ -33,6 +34,7 @@ type CheckShape = Static<typeof CheckSchema>
 type RecycleShape = Static<typeof RecycleSchema>
 type WindowShape = Static<typeof WindowSchema>
 type NotificationShape = Static<typeof NotificationSchema>
+type SiteAlertmanagerShape = Static<typeof SiteAlertmanagerSchema>
 
 const DEFAULT_RECYCLE: RecycleConfig = {
   mode: 'auto',
@@ -134,6 +136,11 @@ function normalize(file: FileShape, problems: string[]): Config {
     sites: [],
     notifications: (file.notifications ?? []).map((n, i) => notification(n, `notifications[${i}]`, problems)),
   }
+  if (file.alertmanager) {
+    const url = file.alertmanager.url.replace(/\/+$/, '')
+    if (!/^https?:\/\/[^\s/@]+(\/[^\s]*)?$/.test(url)) problems.push('alertmanager.url: must be an http(s) URL without credentials (a token goes in KUBE_RECYCLER_ALERTMANAGER_TOKEN)')
+    config.alertmanager = { url, timeoutMs: duration(file.alertmanager.timeout, 'alertmanager.timeout', problems, 5000, 100) }
+  }
   if (config.service.timeouts.headersMs > config.service.timeouts.requestMs) problems.push('service.timeouts.headers: must not exceed service.timeouts.request')
   if (s.publicUrl !== undefined && !/^https?:\/\/[^\s]+$/.test(s.publicUrl)) problems.push('service.publicUrl: must be an http(s) URL')
   const notifyNames = new Set<string>()
@@ -157,9 +164,29 @@ function normalize(file: FileShape, problems: string[]): Config {
     const normalized = normalizeSite(site, base, d, defaultRecycle, problems)
     normalized.maintenance = site.maintenance !== undefined ? windows(site.maintenance, `${base}.maintenance`, problems) : defaultMaintenance
     normalized.recycleWindows = site.recycleWindows !== undefined ? windows(site.recycleWindows, `${base}.recycleWindows`, problems) : defaultRecycleWindows
+    if (site.alertmanager) {
+      normalized.alertmanager = siteAlertmanager(site.alertmanager, `${base}.alertmanager`, problems)
+      if (normalized.alertmanager.silence && !file.alertmanager) problems.push(`${base}.alertmanager.silence: needs the top-level alertmanager.url (where silences are made)`)
+    }
     config.sites.push(normalized)
   })
   return config
+}
+
+function siteAlertmanager(a: SiteAlertmanagerShape, path: string, problems: string[]): NonNullable<SiteConfig['alertmanager']> {
+  const matchers: CompiledMatcher[] = []
+  a.matchers.forEach((text, i) => {
+    try {
+      matchers.push(parseMatcher(text))
+    } catch (e) {
+      problems.push(`${path}.matchers[${i}]: ${(e as Error).message}`)
+    }
+  })
+  // Matchers that all accept an alert without labels would take every alert of every team.
+  if (matchers.length === a.matchers.length && matchers.every((m) => m.test({}))) {
+    problems.push(`${path}.matchers: must select some alerts (at least one matcher must need a label, e.g. alertname="SiteDown")`)
+  }
+  return { matchers, silence: a.silence ?? false }
 }
 
 /** Each entry an IPv4/IPv6 address or CIDR (what proxy-addr, behind Fastify's trustProxy, accepts). */

@@ -78,6 +78,14 @@ export const RecycleSchema = Type.Object({
   skipWhen: Type.Optional(Type.Array(Type.Enum(['tls-expired', 'tls-not-yet-valid', 'tls-untrusted', 'tls-hostname', 'dns-not-found']), { uniqueItems: true })),
 }, { additionalProperties: false })
 
+export const SiteAlertmanagerSchema = Type.Object({
+  matchers: Type.Array(Type.String({ minLength: 1, maxLength: 1000 }), {
+    minItems: 1, maxItems: 20,
+    description: 'Alertmanager label matchers (`alertname="SiteDown"`, `site=~"shop|shop-eu"`); an alert is the site\'s when all match',
+  }),
+  silence: Type.Optional(Type.Boolean({ description: 'hold a silence on the alert while the recycle it asked for runs (needs alertmanager.url)' })),
+}, { additionalProperties: false })
+
 export const SiteSchema = Type.Object({
   name: Name,
   target: Type.Object({
@@ -100,6 +108,7 @@ export const SiteSchema = Type.Object({
   recycle: Type.Optional(RecycleSchema),
   maintenance: Type.Optional(Windows),
   recycleWindows: Type.Optional(Windows),
+  alertmanager: Type.Optional(SiteAlertmanagerSchema),
   git: Type.Optional(Type.Object({
     repo: Type.String({ minLength: 1 }),
     branch: Type.Optional(Type.String({ minLength: 1 })),
@@ -143,4 +152,8 @@ export const FileSchema = Type.Object({
   }, { additionalProperties: false })),
   sites: Type.Array(SiteSchema, { minItems: 1 }),
   notifications: Type.Optional(Type.Array(NotificationSchema, { maxItems: 20 })),
+  alertmanager: Type.Optional(Type.Object({
+    url: Type.String({ minLength: 1, description: 'Alertmanager\'s address for silences, e.g. http://alertmanager-operated.monitoring.svc:9093' }),
+    timeout: Type.Optional(Duration),
+  }, { additionalProperties: false })),
 }, { additionalProperties: false })

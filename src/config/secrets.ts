@@ -21,6 +21,8 @@ export interface Secrets {
   recycleToken?: string
   /** Password for the git remote (ls-remote). */
   gitToken?: string
+  /** Bearer token kube-recycler sends to Alertmanager's API (silences), when it needs one. */
+  alertmanagerToken?: string
   /** Named operator tokens (KUBE_RECYCLER_OPERATOR_TOKENS_FILE); recycleToken is the operator named `operator`. */
   operators?: OperatorToken[]
 }
@@ -53,10 +55,12 @@ export function secretsFromEnv(env: NodeJS.ProcessEnv = process.env): Secrets {
   const webhookToken = pick('KUBE_RECYCLER_WEBHOOK_TOKEN')
   const recycleToken = pick('KUBE_RECYCLER_RECYCLE_TOKEN')
   const gitToken = pick('KUBE_RECYCLER_GIT_TOKEN')
+  const alertmanagerToken = pick('KUBE_RECYCLER_ALERTMANAGER_TOKEN')
   if (webhookSecret) out.webhookSecret = webhookSecret
   if (webhookToken) out.webhookToken = webhookToken
   if (recycleToken) out.recycleToken = recycleToken
   if (gitToken) out.gitToken = gitToken
+  if (alertmanagerToken) out.alertmanagerToken = alertmanagerToken
   const tokensFile = pick('KUBE_RECYCLER_OPERATOR_TOKENS_FILE')
   if (tokensFile) {
     let text: string
@@ -72,7 +76,7 @@ export function secretsFromEnv(env: NodeJS.ProcessEnv = process.env): Secrets {
 
 /** Every secret value, for the log redaction of values that slip into free text. */
 export function secretValues(s: Secrets): string[] {
-  return [s.webhookSecret, s.webhookToken, s.recycleToken, s.gitToken, ...(s.operators ?? []).map((o) => o.token)].filter((v): v is string => v !== undefined)
+  return [s.webhookSecret, s.webhookToken, s.recycleToken, s.gitToken, s.alertmanagerToken, ...(s.operators ?? []).map((o) => o.token)].filter((v): v is string => v !== undefined)
 }
 
 type StringSecret = Exclude<keyof Secrets, 'operators'>
@@ -81,6 +85,7 @@ const ENV_NAMES: Record<StringSecret, string> = {
   webhookToken: 'KUBE_RECYCLER_WEBHOOK_TOKEN',
   recycleToken: 'KUBE_RECYCLER_RECYCLE_TOKEN',
   gitToken: 'KUBE_RECYCLER_GIT_TOKEN',
+  alertmanagerToken: 'KUBE_RECYCLER_ALERTMANAGER_TOKEN',
 }
 /**
  * The shortest secret the service starts with. The git token is the git
@@ -90,7 +95,8 @@ const ENV_NAMES: Record<StringSecret, string> = {
  * not stop a patient guesser; 16 random characters do (the named operator
  * tokens' rule too).
  */
-const MIN_LENGTH: Record<StringSecret, number> = { webhookSecret: 16, webhookToken: 16, recycleToken: 16, gitToken: 4 }
+// Alertmanager's API token, like git's, is its owner's to choose.
+const MIN_LENGTH: Record<StringSecret, number> = { webhookSecret: 16, webhookToken: 16, recycleToken: 16, gitToken: 4, alertmanagerToken: 4 }
 
 /**
  * What the service refuses to start with, one line per variable, never the

@@ -6,6 +6,7 @@ export type JenkinsStatus = 'SUCCESS' | 'UNSTABLE' | 'FAILURE' | 'ABORTED' | 'NO
 export const JENKINS_STATUSES: readonly JenkinsStatus[] = ['SUCCESS', 'UNSTABLE', 'FAILURE', 'ABORTED', 'NOT_BUILT']
 
 import type { FailureCause } from '../health/verdict.ts'
+import type { CompiledMatcher } from './matchers.ts'
 
 export type WorkloadKind = 'Deployment' | 'StatefulSet' | 'DaemonSet'
 export const WORKLOAD_KINDS: readonly WorkloadKind[] = ['Deployment', 'StatefulSet', 'DaemonSet']
@@ -119,6 +120,20 @@ export interface RecycleConfig {
 export type SkipCause = Extract<FailureCause, 'tls-expired' | 'tls-not-yet-valid' | 'tls-untrusted' | 'tls-hostname' | 'dns-not-found'>
 export const SKIP_CAUSES: readonly SkipCause[] = ['tls-expired', 'tls-not-yet-valid', 'tls-untrusted', 'tls-hostname', 'dns-not-found']
 
+/** A site's Alertmanager alerts: which ones are its, and whether to silence them while repairing. */
+export interface SiteAlertmanagerConfig {
+  /** An alert is the site's when every matcher matches its labels. */
+  matchers: CompiledMatcher[]
+  /** Hold a silence (Alertmanager API v2) on the alert while a recycle it asked for runs; needs the top-level `alertmanager.url`. */
+  silence: boolean
+}
+
+/** Where the silences go: Alertmanager's API (the bearer token, if any, from KUBE_RECYCLER_ALERTMANAGER_TOKEN). */
+export interface AlertmanagerApiConfig {
+  url: string
+  timeoutMs: number
+}
+
 export interface SiteConfig {
   name: string
   target: Target
@@ -142,6 +157,7 @@ export interface SiteConfig {
   maintenance: WindowConfig[]
   /** When set, automatic recycles only inside one of these; outside, a request waits. */
   recycleWindows: WindowConfig[]
+  alertmanager?: SiteAlertmanagerConfig
 }
 
 export interface RateLimit { max: number; windowMs: number }
@@ -184,6 +200,7 @@ export interface Config {
   service: ServiceConfig
   sites: SiteConfig[]
   notifications: NotificationConfig[]
+  alertmanager?: AlertmanagerApiConfig
 }
 
 export function targetLabel(t: Target): string {

@@ -21,15 +21,30 @@ export interface Observation {
   transition: 'none' | 'became-failing' | 'recovered'
 }
 
+/**
+ * The thresholds a verdict is judged by. An Alertmanager alert meets both at
+ * once: Prometheus already waited the rule's `for:` before it fired (and
+ * `keep_firing_for` before it resolved), so it is a confirmed failure, not
+ * one sample; and its repeats (every repeat_interval, hours by default) are
+ * the same delivery, counted once, so a threshold above 1 would never be
+ * reached by one alert, or only after hours. Jenkins builds and probe runs
+ * are single samples: the site's thresholds apply.
+ */
+export function thresholdsFor(site: Pick<SiteConfig, 'failureThreshold' | 'successThreshold'>, verdict: Pick<Verdict, 'source'>): { failure: number; success: number } {
+  if (verdict.source === 'alertmanager') return { failure: 1, success: 1 }
+  return { failure: site.failureThreshold, success: site.successThreshold }
+}
+
 /** Advances the machine by one verdict. Never mutates `s`. */
 export function observe(s: SiteState, site: SiteConfig, verdict: Verdict): { next: SiteState; obs: Observation } {
   const h: SiteState = { ...s }
+  const threshold = thresholdsFor(site, verdict)
   if (verdict.ok) {
     h.consecutiveFailures = 0
     // Capped at the threshold: a long healthy run is one state, not a counter
     // that changes (and is written) on every report.
     h.consecutiveSuccesses = Math.min(s.consecutiveSuccesses + 1, site.successThreshold)
-    if (h.consecutiveSuccesses >= site.successThreshold) {
+    if (h.consecutiveSuccesses >= threshold.success) {
       const was = s.health
       h.health = 'healthy'
       delete h.episode
@@ -40,7 +55,7 @@ export function observe(s: SiteState, site: SiteConfig, verdict: Verdict): { nex
   }
   h.consecutiveSuccesses = 0
   h.consecutiveFailures = s.consecutiveFailures + 1
-  if (h.consecutiveFailures < site.failureThreshold) {
+  if (h.consecutiveFailures < threshold.failure) {
     return { next: h, obs: { health: h.health, recycle: false, reason: `${h.consecutiveFailures}/${site.failureThreshold} consecutive failures`, transition: 'none' } }
   }
   let transition: Observation['transition'] = 'none'
@@ -58,7 +73,10 @@ export function observe(s: SiteState, site: SiteConfig, verdict: Verdict): { nex
     h.episode = { ...ep, didNotHelp: true }
     return said('recycle-did-not-help: still failing after a recycle')
   }
-  return { next: h, obs: { health: h.health, recycle: true, reason: `${h.consecutiveFailures} consecutive failures (threshold ${site.failureThreshold})`, transition } }
+  const why = verdict.source === 'alertmanager'
+    ? 'a firing alert (Prometheus already waited its for:, so it meets failureThreshold at once)'
+    : `${h.consecutiveFailures} consecutive failures (threshold ${site.failureThreshold})`
+  return { next: h, obs: { health: h.health, recycle: true, reason: why, transition } }
 }
 
 export function recycleStarted(s: SiteState): SiteState {

@@ -49,7 +49,7 @@ export interface Reviewed {
 
 /**
  * What the leader does with what waits, every second: an approval past its
- * time expires; a window-waiting request ends when the site recovered
+ * time, or of a site that is healthy again, expires; a window-waiting request ends when the site recovered
  * meanwhile, is released (pending, its start counted) when a window is open
  * and nothing pauses the site, and otherwise keeps waiting. Undefined when
  * nothing changes (nothing is written).

@@ -239,6 +239,11 @@ const goesOn = (r: RecycleRecord): RecycleRecord => {
 }
 
 function review(s: SiteState, r: RecycleRecord, site: SiteConfig, now: number): Transition {
+  if (r.state === 'awaiting-approval' && s.health === 'healthy') {
+    // Nothing left to approve: a restart of a healthy site (a resolved alert, a passing report) helps nobody.
+    const record: RecycleRecord = { ...r, state: 'expired', finishedAt: iso(now), reason: 'the site recovered before an operator approved', reasonKind: 'not-needed', steps: [...r.steps, step(now, 'not needed: the site recovered before an operator approved')] }
+    return { next: recycleFinished(put(s, record), false), record, effects: [{ kind: 'log', level: 'info', message: 'not needed: the site recovered before an operator approved' }, { kind: 'notify', event: 'recycle-expired', message: record.reason! }] }
+  }
   if (r.state === 'awaiting-approval' && r.expiresAt !== undefined && Date.parse(r.expiresAt) <= now) {
     const record: RecycleRecord = { ...r, state: 'expired', finishedAt: iso(now), reason: `not approved before ${r.expiresAt}`, reasonKind: 'expired', steps: [...r.steps, step(now, `expired: not approved before ${r.expiresAt}`)] }
     return { next: recycleFinished(put(s, record), false), record, effects: [{ kind: 'log', level: 'info', message: `expired: not approved before ${r.expiresAt}` }, { kind: 'notify', event: 'recycle-expired', message: record.reason! }] }

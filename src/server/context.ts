@@ -12,6 +12,7 @@ import type { Metrics } from '../status/metrics.ts'
 import type { Intake } from '../triggers/intake.ts'
 import type { Scheduler } from '../triggers/schedule.ts'
 import type { SiteFactsBook } from '../status/facts.ts'
+import type { Silencer } from '../alerts/silencer.ts'
 
 export type { Readiness }
 
@@ -32,6 +33,8 @@ export interface AppContext {
   intake: Intake
   facts: SiteFactsBook
   scheduler?: Scheduler
+  /** Silences in Alertmanager while recycling (the config's alertmanager.url). */
+  silencer?: Silencer
   readiness(): Readiness
   /** Say loudly on /status why the service does not act on the cluster. */
   mode: { cluster: 'connected' | 'none'; note?: string }

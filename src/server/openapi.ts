@@ -44,7 +44,7 @@ export function openapiOptions(opts: { version: string }): SwaggerOptions {
         { url: 'http://kube-recycler.kube-recycler.svc:8080', description: 'inside the cluster, as k8s/ installs it' },
       ],
       tags: [
-        { name: TAGS.webhooks, description: 'Results from Jenkins\' integrity job' },
+        { name: TAGS.webhooks, description: 'Results from Jenkins\' integrity job, and Alertmanager\'s notifications' },
         { name: TAGS.operator, description: 'An operator\'s actions (the operator token)' },
         { name: TAGS.status, description: 'Sites, health and recycles, the same on every replica' },
         { name: TAGS.service, description: 'The service\'s own probes and metrics' },

@@ -8,7 +8,7 @@
 import Type, { type Static } from 'typebox'
 import { STRATEGIES } from '../config/types.ts'
 
-export const VERDICT_SOURCES = ['jenkins', 'probe', 'operator'] as const
+export const VERDICT_SOURCES = ['jenkins', 'probe', 'operator', 'alertmanager'] as const
 
 export const RecycleStepSchema = Type.Object({ at: Type.String(), message: Type.String() })
 export type RecycleStep = Static<typeof RecycleStepSchema>
@@ -194,6 +194,21 @@ export const DeliverySchema = Type.Object({
 })
 export type Delivery = Static<typeof DeliverySchema>
 
+/**
+ * A silence kube-recycler holds in Alertmanager while a recycle an alert
+ * asked for runs. Kept in the site's state, so whichever replica leads
+ * expires it when the recycle is over; `endsAt` bounds it anyway.
+ */
+export const SilenceHoldSchema = Type.Object({
+  id: Type.String(),
+  /** The recycle it covers. */
+  recycle: Type.String(),
+  endsAt: Type.String(),
+  /** The alert it silences, as its alertname. */
+  alert: Type.Optional(Type.String()),
+})
+export type SilenceHold = Static<typeof SilenceHoldSchema>
+
 export const SiteStateSchema = Type.Object({
   v: Type.Literal(1),
   site: Type.String(),
@@ -222,6 +237,8 @@ export const SiteStateSchema = Type.Object({
   staleNoticeFor: Type.Optional(Type.String()),
   /** Recycles, oldest first (bounded in count and bytes). */
   recycles: Type.Array(RecycleRecordSchema),
+  /** Alertmanager silences held while recycles run (alerts/holds.ts). Optional: states written before it load. */
+  silences: Type.Optional(Type.Array(SilenceHoldSchema)),
 }, { title: 'SiteState' })
 export type SiteState = Static<typeof SiteStateSchema>
 

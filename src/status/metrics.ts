@@ -55,7 +55,7 @@ export const ALERTED_OUTCOMES = ['failed', 'did-not-help', 'rolled-back'] as con
 /** Why a request was refused (kube_recycler_auth_failures_total{reason}). */
 export const AUTH_FAILURE_REASONS = ['missing', 'malformed', 'not-configured', 'bad-token', 'bad-signature', 'stale-signature'] as const
 export type AuthFailureReason = (typeof AUTH_FAILURE_REASONS)[number]
-const AUTHENTICATED_ROUTES = ['/webhooks/jenkins', '/recycle'] as const
+const AUTHENTICATED_ROUTES = ['/webhooks/jenkins', '/webhooks/alertmanager', '/recycle'] as const
 
 /**
  * Exports the counters the alert rules take increase() of at 0 from the
@@ -140,7 +140,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean; version?: string
 
   const out: Metrics = {
     registry,
-    webhooks: new Counter({ name: 'kube_recycler_webhooks_total', help: 'Jenkins webhook deliveries by result', labelNames: ['result'], registers }),
+    webhooks: new Counter({ name: 'kube_recycler_webhooks_total', help: 'Webhook deliveries by result (Jenkins: one per report; Alertmanager: one per alert and site)', labelNames: ['result'], registers }),
     verdicts: new Counter({ name: 'kube_recycler_verdicts_total', help: 'Verdicts by site, source and outcome', labelNames: ['site', 'source', 'ok'], registers }),
     recycles: new Counter({ name: 'kube_recycler_recycles_total', help: 'Recycles by site, strategy and outcome', labelNames: ['site', 'strategy', 'outcome'], registers }),
     recycleSeconds: new Histogram({ name: 'kube_recycler_recycle_duration_seconds', help: 'Time from start to the outcome of a recycle', labelNames: ['site', 'strategy'], buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1200], registers }),

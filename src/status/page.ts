@@ -84,10 +84,13 @@ export function commitLink(commit: string | undefined, template: string | undefi
   return `<a class="commit" href="${escapeHtml(template.replaceAll('{commit}', encodeURIComponent(commit)))}" title="${escapeHtml(commit)}">${code}</a>`
 }
 
-/** The Jenkins build, when the verdict's ref is an http(s) URL (never another scheme). */
-export function buildLink(ref: string | undefined): string {
+/**
+ * The Jenkins build (or, for an alert, the rule's graph in Prometheus: its
+ * generatorURL), when the verdict's ref is an http(s) URL (never another scheme).
+ */
+export function buildLink(ref: string | undefined, source?: string): string {
   if (!ref || !/^https?:\/\/[^\s]+$/i.test(ref)) return ''
-  return ` · <a class="build" href="${escapeHtml(ref)}">build</a>`
+  return ` · <a class="build" href="${escapeHtml(ref)}">${source === 'alertmanager' ? 'graph' : 'build'}</a>`
 }
 
 function runTitle(r: TimelineRun): string {
@@ -158,7 +161,7 @@ export function renderStatusPage(m: StatusModel, now: number, refreshSeconds = 1
       <td><strong>${escapeHtml(s.name)}</strong><div class="muted">${escapeHtml(s.target)} · ${escapeHtml(s.strategy)}</div></td>
       <td><span class="badge ${escapeHtml(s.health)}">${escapeHtml(badge)}</span>${s.circuitOpen ? ' <span class="badge failing">circuit open</span>' : ''}${s.note ? `<div class="muted">${escapeHtml(s.note)}</div>` : ''}</td>
       <td>${s.consecutiveFailures}</td>
-      <td>${s.lastVerdict ? `${escapeHtml(s.lastVerdict.summary)}<div class="muted">${escapeHtml(s.lastVerdict.source)} · ${ago(s.lastVerdict.at, now)}${s.lastVerdict.commit ? ` · ${commitLink(s.lastVerdict.commit, s.commitUrl)}` : ''}${buildLink(s.lastVerdict.ref)}</div>` : '—'}</td>
+      <td>${s.lastVerdict ? `${escapeHtml(s.lastVerdict.summary)}<div class="muted">${escapeHtml(s.lastVerdict.source)} · ${ago(s.lastVerdict.at, now)}${s.lastVerdict.commit ? ` · ${commitLink(s.lastVerdict.commit, s.commitUrl)}` : ''}${buildLink(s.lastVerdict.ref, s.lastVerdict.source)}</div>` : '—'}</td>
       <td>${commitCell(s)}</td>
       <td class="control">${controlCell(s)}</td>
       <td>${lr ? `<a href="/recycles/${escapeHtml(lr.id)}">${escapeHtml(lr.state)}</a>${lr.verification ? ` · ${escapeHtml(lr.verification)}` : ''}${lr.commit ? ` ${commitLink(lr.commit, s.commitUrl)}` : ''}<div class="muted">${ago(lr.createdAt, now)}${lr.reason ? ` · ${escapeHtml(lr.reason)}` : ''}</div>` : '—'}</td>
@@ -210,7 +213,7 @@ export function renderRecyclePage(r: RecycleRecord, now: number, commitUrl?: str
     ...(r.state === 'rolled-back' ? [fact('rollback', `rolled back to the revision before${r.revisionBefore !== undefined ? ` (${escapeHtml(r.revisionBefore)})` : ''}${r.commitBefore ? `, commit ${commitLink(r.commitBefore, commitUrl)}` : ''}`)] : []),
     ...(r.reason ? [fact('reason', escapeHtml(r.reason))] : []),
     fact('strategy', escapeHtml(r.strategy)),
-    fact('trigger', `${escapeHtml(r.trigger.source)}: ${escapeHtml(r.trigger.reason)}${buildLink(r.trigger.ref)}`),
+    fact('trigger', `${escapeHtml(r.trigger.source)}: ${escapeHtml(r.trigger.reason)}${buildLink(r.trigger.ref, r.trigger.source)}`),
     ...(r.commit ? [fact('commit', commitLink(r.commit, commitUrl, 40))] : []),
     fact('created', ago(r.createdAt, now)),
     ...(r.finishedAt ? [fact('finished', ago(r.finishedAt, now))] : []),

@@ -5,6 +5,8 @@
 #   helm      helm.sh/helm/v3 from the Go module proxy (cold build ~see README)
 #   promtool  Prometheus' promtool from the Go module proxy
 #   crds      the prometheus-operator CRDs, from its Go module
+#   alertmanager  Prometheus' Alertmanager from the Go module proxy (the
+#             Alertmanager webhook tests run a real one on loopback)
 # Both build with this machine's Go (1.26). Run with `nice` on a shared box.
 set -euo pipefail
 
@@ -19,17 +21,19 @@ PROMETHEUS_OPERATOR_VERSION="${PROMETHEUS_OPERATOR_VERSION:-v0.85.0}"
 HELM_BIN="$CACHE/bin/helm-$HELM_VERSION"
 CRDS="$CACHE/crds/prometheus-operator-$PROMETHEUS_OPERATOR_VERSION"
 PROMTOOL_BIN="$CACHE/bin/promtool-$PROMETHEUS_MODULE_VERSION"
+ALERTMANAGER_VERSION="${ALERTMANAGER_VERSION:-v0.35.0}"
+ALERTMANAGER_BIN="$CACHE/bin/alertmanager-$ALERTMANAGER_VERSION"
 WORK="$CACHE/build/tools"
-mkdir -p "$HELM_BIN" "$PROMTOOL_BIN" "$WORK" "$(dirname "$CRDS")"
+mkdir -p "$HELM_BIN" "$PROMTOOL_BIN" "$ALERTMANAGER_BIN" "$WORK" "$(dirname "$CRDS")"
 
 say() { echo "[tools:build $(date +%H:%M:%S)] $*" >&2; }
 export GOFLAGS="-mod=mod -buildvcs=false"
 export CGO_ENABLED=0
 if [[ ${1:-all} != paths ]]; then
-  command -v go >/dev/null || { say "Go is needed to build helm and promtool"; exit 1; }
+  command -v go >/dev/null || { say "Go is needed to build helm, promtool and alertmanager"; exit 1; }
 fi
 
-# all (default) | helm | promtool | crds: build what is missing; paths: only print.
+# all (default) | helm | promtool | crds | alertmanager: build what is missing; paths: only print.
 only="${1:-all}"
 
 if [[ ( $only == all || $only == helm ) && ! -x "$HELM_BIN/helm" ]]; then
@@ -66,11 +70,33 @@ if [[ ( $only == all || $only == promtool ) && ! -x "$PROMTOOL_BIN/promtool" ]];
   say "built promtool in $(( $(date +%s) - start ))s"
 fi
 
-if [[ ( $only == all || $only == crds ) && ! -f "$CRDS/monitoring.coreos.com_prometheusrules.yaml" ]]; then
+if [[ ( $only == all || $only == alertmanager ) && ! -x "$ALERTMANAGER_BIN/alertmanager" ]]; then
+  start=$(date +%s)
+  say "building alertmanager $ALERTMANAGER_VERSION (github.com/prometheus/alertmanager/cmd/alertmanager) ..."
+  # `go install ...@version` fails: ui/web.go embeds ui/app/dist, which is
+  # built from the UI's npm project and not shipped in the Go module. The
+  # tests use only the API, so a copy of the module source with a stub page
+  # for each embedded UI builds it.
+  dir="$(go mod download -json "github.com/prometheus/alertmanager@$ALERTMANAGER_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')"
+  src="$WORK/alertmanager-$ALERTMANAGER_VERSION-src"
+  rm -rf "$src" && cp -r "$dir" "$src" && chmod -R u+w "$src"
+  for ui in elm mantine; do
+    mkdir -p "$src/ui/app/dist/$ui"
+    echo '<!doctype html><title>Alertmanager</title><p>UI not built (kube-recycler test build)' > "$src/ui/app/dist/$ui/index.html"
+  done
+  (cd "$src" && go build -trimpath -tags netgo -o "$WORK/alertmanager" \
+    -ldflags "-s -w -X github.com/prometheus/common/version.Version=${ALERTMANAGER_VERSION#v} -X github.com/prometheus/common/version.Branch=release" \
+    ./cmd/alertmanager >&2)
+  mv "$WORK/alertmanager" "$ALERTMANAGER_BIN/alertmanager"
+  rm -rf "$src"
+  say "built alertmanager in $(( $(date +%s) - start ))s"
+fi
+
+if [[ ( $only == all || $only == crds ) && ! -f "$CRDS/monitoring.coreos.com_alertmanagerconfigs.yaml" ]]; then
   say "fetching the prometheus-operator $PROMETHEUS_OPERATOR_VERSION CRDs (Go module github.com/prometheus-operator/prometheus-operator)"
   dir="$(go mod download -json "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')"
   mkdir -p "$CRDS.tmp"
-  for c in servicemonitors podmonitors prometheusrules; do
+  for c in servicemonitors podmonitors prometheusrules alertmanagerconfigs; do
     cp "$dir/example/prometheus-operator-crd/monitoring.coreos.com_$c.yaml" "$CRDS.tmp/"
   done
   rm -rf "$CRDS" && mv "$CRDS.tmp" "$CRDS"
@@ -79,3 +105,4 @@ fi
 echo "HELM=$HELM_BIN/helm"
 echo "PROMTOOL=$PROMTOOL_BIN/promtool"
 echo "CRDS=$CRDS"
+echo "ALERTMANAGER=$ALERTMANAGER_BIN/alertmanager"

@@ -41,7 +41,7 @@ t.test('every operation has an operationId, a defined tag, its security and desc
   t.same(ops.map(([name]) => name).sort(), [
     'GET /healthz', 'GET /metrics', 'GET /readyz', 'GET /recycles/{id}', 'GET /status', 'POST /pause', 'POST /recycle',
     'POST /recycles/{id}/approve', 'POST /recycles/{id}/reject', 'POST /resume', 'POST /sites/{site}/pause', 'POST /sites/{site}/reset',
-    'POST /sites/{site}/resume', 'POST /webhooks/jenkins',
+    'POST /sites/{site}/resume', 'POST /webhooks/alertmanager', 'POST /webhooks/jenkins',
   ], 'the API, and nothing of the UI\'s own routes')
   const ids = ops.map(([, op]) => op.operationId)
   t.equal(new Set(ids).size, ids.length, 'operationIds are unique')
