@@ -106,7 +106,8 @@ async function serveAs(t: Test, inst: Install, kubeconfig: string, configText: s
   writeFileSync(file, stringify(config))
   const proc = await startService({
     env: { KUBE_RECYCLER_CONFIG: file, KUBECONFIG: kubeconfig, POD_NAMESPACE: inst.ns, HOSTNAME: 'config-rbac', KUBE_RECYCLER_WEBHOOK_TOKEN: WEBHOOK_TOKEN, LOG_LEVEL: 'info' },
-    timeoutMs: 20_000,
+    // Generous: the machine is shared, and a cold start compiles the sources.
+    timeoutMs: 60_000,
   })
   t.teardown(() => proc.stop('SIGKILL').then(() => undefined))
   await waitFor(async () => {
