@@ -1,7 +1,15 @@
-// `kube-recycler rbac`: the least-privilege site Roles for a config, one
-// Role and RoleBinding per site namespace, printed as YAML for
-// `kubectl apply -f -`. The config is the source of truth for what the
-// service may touch (issue 11, point 7):
+// `kube-recycler rbac`: the least-privilege Roles for a config, printed as
+// YAML for `kubectl apply -f -`: the service's own-namespace Role, then one
+// Role and RoleBinding per site namespace. The config is the source of truth
+// for what the service may touch.
+//
+// In its own namespace the service writes only the state ConfigMaps of the
+// configured sites (`resourceNames`), so its token cannot rewrite the config
+// ConfigMap beside them (a new git.repo would take the git token to another
+// host). `create`, `list` and `watch` cannot be limited by name; no `patch`,
+// no `delete`, so an immutable config cannot be replaced either.
+//
+// In a site namespace:
 // - get/watch/patch only on the workloads the sites name (`resourceNames`;
 //   the rollout watch uses a metadata.name field selector, which the
 //   authorizer matches against resourceNames);
@@ -16,13 +24,16 @@
 import { stringify } from 'yaml'
 
 import type { Config, WorkloadKind } from '../config/types.ts'
+import { objectName } from '../state/store.ts'
 import { loadCommandConfig, parseOptions, UsageError, type CliContext } from './args.ts'
 
 export const RBAC_USAGE = `usage: kube-recycler rbac --config FILE [--service-namespace NS]
 
-Prints, for every namespace the config's sites live in, the Role and
-RoleBinding kube-recycler needs there and nothing more: get/watch/patch on the
-named workloads only, pod delete only where a site uses the delete strategy.
+Prints the Role and RoleBinding kube-recycler needs in its own namespace
+(the Lease, Events, and writes to the state ConfigMaps of these sites only),
+then, for every namespace the config's sites live in, the ones it needs there
+and nothing more: get/watch/patch on the named workloads only, pod delete only
+where a site uses the delete strategy. Re-run it when the sites change.
 Apply with: kube-recycler rbac --config config.yaml | kubectl apply -f -
 
   --config FILE              the service's YAML config (default: KUBE_RECYCLER_CONFIG)
@@ -33,6 +44,8 @@ exit status: 0 printed, 2 bad arguments or config
 
 const RESOURCE: Record<WorkloadKind, string> = { Deployment: 'deployments', StatefulSet: 'statefulsets', DaemonSet: 'daemonsets' }
 export const SITE_ROLE_NAME = 'kube-recycler-site'
+/** The service's own Role, RoleBinding and ServiceAccount; also the Lease's name (src/main.ts). */
+export const SERVICE_NAME = 'kube-recycler'
 
 export interface PolicyRule { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] }
 export interface K8sObject { apiVersion: string; kind: string; metadata: { name: string; namespace: string; labels: Record<string, string> }; [k: string]: unknown }
@@ -64,25 +77,49 @@ export function siteRules(config: Config, namespace: string): PolicyRule[] {
   return rules
 }
 
-/** Role + RoleBinding per site namespace, in the order the namespaces first appear. */
-export function siteRbac(config: Config, serviceNamespace: string): K8sObject[] {
-  const labels = { 'app.kubernetes.io/name': 'kube-recycler' }
-  const namespaces = [...new Set(config.sites.map((s) => s.target.namespace))]
-  return namespaces.flatMap((namespace) => [
-    {
-      apiVersion: 'rbac.authorization.k8s.io/v1',
-      kind: 'Role',
-      metadata: { name: SITE_ROLE_NAME, namespace, labels },
-      rules: siteRules(config, namespace),
-    },
+/**
+ * The rules kube-recycler needs in its own namespace. Pure, sorted, stable.
+ * The Lease is read and renewed by name; the state ConfigMaps
+ * (`kube-recycler-site-<site>`) are read and replaced by name, so no other
+ * ConfigMap there (its config above all) can be changed with the token.
+ * The store lists and watches them by label, and creates a site's on its
+ * first write: those verbs cannot be limited by name.
+ */
+export function ownRules(config: Config): PolicyRule[] {
+  const state = [...new Set(config.sites.map((s) => objectName(s.name)))].sort()
+  return [
+    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: [SERVICE_NAME], verbs: ['get', 'update'] },
+    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+    { apiGroups: [''], resources: ['configmaps'], verbs: ['create', 'list', 'watch'] },
+    { apiGroups: [''], resources: ['configmaps'], resourceNames: state, verbs: ['get', 'update'] },
+    { apiGroups: [''], resources: ['events'], verbs: ['create'] },
+  ]
+}
+
+const LABELS = { 'app.kubernetes.io/name': 'kube-recycler' }
+
+function roleAndBinding(name: string, namespace: string, rules: PolicyRule[], serviceNamespace: string): K8sObject[] {
+  return [
+    { apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'Role', metadata: { name, namespace, labels: LABELS }, rules },
     {
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'RoleBinding',
-      metadata: { name: SITE_ROLE_NAME, namespace, labels },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: SITE_ROLE_NAME },
-      subjects: [{ kind: 'ServiceAccount', name: 'kube-recycler', namespace: serviceNamespace }],
+      metadata: { name, namespace, labels: LABELS },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name },
+      subjects: [{ kind: 'ServiceAccount', name: SERVICE_NAME, namespace: serviceNamespace }],
     },
-  ])
+  ]
+}
+
+/** The own-namespace Role + RoleBinding. */
+export function ownRbac(config: Config, serviceNamespace: string): K8sObject[] {
+  return roleAndBinding(SERVICE_NAME, serviceNamespace, ownRules(config), serviceNamespace)
+}
+
+/** Role + RoleBinding per site namespace, in the order the namespaces first appear. */
+export function siteRbac(config: Config, serviceNamespace: string): K8sObject[] {
+  const namespaces = [...new Set(config.sites.map((s) => s.target.namespace))]
+  return namespaces.flatMap((namespace) => roleAndBinding(SITE_ROLE_NAME, namespace, siteRules(config, namespace), serviceNamespace))
 }
 
 const OPTIONS = {
@@ -103,6 +140,7 @@ export async function rbacCommand(ctx: CliContext): Promise<number> {
   if (!config) return 2
   const serviceNamespace = o['service-namespace'] ?? config.service.namespace
   const header = `# Generated by kube-recycler rbac from ${configPath}: re-run it when the sites change.\n`
-  ctx.stdout.write(header + siteRbac(config, serviceNamespace).map((obj) => stringify(obj)).join('---\n'))
+  const objects = [...ownRbac(config, serviceNamespace), ...siteRbac(config, serviceNamespace)]
+  ctx.stdout.write(header + objects.map((obj) => stringify(obj)).join('---\n'))
   return 0
 }

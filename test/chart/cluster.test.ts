@@ -7,10 +7,12 @@
 //   fresh namespaces: every object of the release exists, the Deployment
 //   rolls out (kwok runs no containers: its pods become Ready), the replicas
 //   spread over nodes; the ServiceAccount can do what the service does and
-//   nothing more (`kubectl auth can-i --as`); the ConfigMap in the cluster
-//   passes the service's own config validation;
-// - `helm upgrade` with a new config rolls the pods; `helm uninstall`
-//   removes the site namespaces' Roles too.
+//   nothing more (`kubectl auth can-i --as`: the state ConfigMaps by name,
+//   never the config); the ConfigMap in the cluster passes the service's own
+//   config validation;
+// - `helm upgrade` with a new config makes a new immutable ConfigMap and
+//   rolls the pods onto it; `helm uninstall` removes the site namespaces'
+//   Roles too.
 
 import t, { type Test } from 'tap'
 import { spawn } from 'node:child_process'
@@ -19,7 +21,7 @@ import { randomBytes } from 'node:crypto'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parse as parseYaml, parseAllDocuments, stringify } from 'yaml'
-import { siteRules } from '../../src/cli/rbac.ts'
+import { ownRules, siteRules } from '../../src/cli/rbac.ts'
 import { parseConfig } from '../../src/config/load.ts'
 import { CHART_DIR, MANIFEST_PATH } from '../../scripts/chart.ts'
 import { FULL_VALUES, renderText, type K8sObject } from '../fixtures/chart.ts'
@@ -30,6 +32,7 @@ t.setTimeout(600_000)
 
 const helm = toolPath('helm')
 const crds = toolPath('crds')
+const gatewayCrds = toolPath('gatewayCrds')
 const tmp = mkdtempSync(join(tmpdir(), 'kr-chart-cluster-'))
 t.teardown(() => rmSync(tmp, { recursive: true, force: true }))
 const suffix = `${Date.now().toString(36)}-${randomBytes(2).toString('hex')}`
@@ -83,12 +86,15 @@ async function ensureNamespace(name: string): Promise<void> {
 }
 
 t.before(async () => {
-  // The real CRDs (ServiceMonitor, PodMonitor, PrometheusRule): cluster-wide,
-  // left in place (idempotent, and other runs reuse them).
-  await ok(kubectlBin(), ['apply', '--server-side', '--force-conflicts', '-f', crds])
-  for (const f of readdirSync(crds)) {
-    const name = (parseYaml(readFileSync(join(crds, f), 'utf8')) as K8sObject).metadata.name
-    await ok(kubectlBin(), ['wait', '--for=condition=Established', '--timeout=60s', `crd/${name}`])
+  // The real CRDs (ServiceMonitor, PodMonitor, PrometheusRule; the Gateway
+  // API's HTTPRoute): cluster-wide, left in place (idempotent, and other runs
+  // reuse them).
+  for (const dir of [crds, gatewayCrds]) {
+    await ok(kubectlBin(), ['apply', '--server-side', '--force-conflicts', '-f', dir])
+    for (const f of readdirSync(dir)) {
+      const name = (parseYaml(readFileSync(join(dir, f), 'utf8')) as K8sObject).metadata.name
+      await ok(kubectlBin(), ['wait', '--for=condition=Established', '--timeout=60s', `crd/${name}`])
+    }
   }
 })
 
@@ -134,6 +140,16 @@ t.test('kubectl apply --dry-run=server accepts the one-file install and the full
   t.match(rf.stdout, /servicemonitor.monitoring.coreos.com\/recycler created \(server dry run\)/)
   t.match(rf.stdout, /prometheusrule.monitoring.coreos.com\/recycler created \(server dry run\)/)
   t.same(warnings(rf.stderr), [], 'no warnings (Pod Security "restricted" is enforced in the release namespace)')
+
+  // The HTTPRoute (off in the full values: most clusters lack the CRDs), checked by the Gateway API's own CRD schema.
+  const routeValues = join(tmp, 'route.yaml')
+  writeFileSync(routeValues, stringify({ httpRoute: { enabled: true, parentRefs: [{ name: 'public', namespace: 'gateway-system', sectionName: 'https' }], hostnames: ['recycler.example.com'] } }))
+  const route = renderText(helm, ['-f', fullValues(ns), '-f', routeValues, '--show-only', 'templates/httproute.yaml'], 'full', ns.rel)
+  const rr = await ok(kubectlBin(), ['apply', '--dry-run=server', '-f', '-'], route)
+  t.match(rr.stdout, /httproute.gateway.networking.k8s.io\/recycler created \(server dry run\)/, 'the API server accepts the HTTPRoute')
+  t.same(warnings(rr.stderr), [], 'no warnings')
+  const bad = await run(kubectlBin(), ['apply', '--dry-run=server', '-f', '-'], route.replace('type: Exact', 'type: Anything'))
+  t.not(bad.code, 0, 'and refuses a match type the Gateway API does not know (the schema really checks)')
 })
 
 interface Install { release: string; ns: string; sa: string; sites: string[]; extra?: string }
@@ -154,7 +170,10 @@ async function assertInstalled(t: Test, inst: Install, replicas: number, fullnam
   const running = pods.filter((p) => !p.metadata.deletionTimestamp)
   t.equal(new Set(running.map((p) => p.spec.nodeName)).size, Math.min(replicas, 3), 'one replica per node')
 
-  const cm = await kubectlJson(['get', 'configmap', `${fullname}-config`], { namespace: inst.ns })
+  const cmName = d.spec.template.spec.volumes.find((v: any) => v.name === 'config').configMap.name as string
+  t.match(cmName, new RegExp(`^${fullname}-config-[a-f0-9]{10}$`), 'the pods mount the hash-named config')
+  const cm = await kubectlJson(['get', 'configmap', cmName], { namespace: inst.ns })
+  t.equal(cm.immutable, true, 'immutable')
   const config = parseConfig(cm.data['config.yaml'], 'the ConfigMap in the cluster')
   t.equal(config.service.namespace, inst.ns, 'the Lease namespace is the release namespace')
   t.same([...new Set(config.sites.map((s) => s.target.namespace))].sort(), [...inst.sites].sort())
@@ -184,13 +203,18 @@ async function assertInstalled(t: Test, inst: Install, replicas: number, fullnam
       ['create', 'pods', '--subresource=exec', '-n', site], ['patch', 'pods', '-n', site], ['get', 'leases.coordination.k8s.io', '-n', site],
     )
   }
+  const state = ownRules(config).find((r) => r.resources[0] === 'configmaps' && r.resourceNames)!.resourceNames!
+  t.same(state, config.sites.map((s) => `kube-recycler-site-${s.name}`).sort(), 'the state ConfigMaps of the configured sites')
   yes.push(
     ['get', 'leases.coordination.k8s.io/kube-recycler', '-n', inst.ns], ['update', 'leases.coordination.k8s.io/kube-recycler', '-n', inst.ns], ['create', 'leases.coordination.k8s.io', '-n', inst.ns],
-    ...['get', 'list', 'watch', 'create', 'update'].map((v) => [v, 'configmaps', '-n', inst.ns]),
+    ...['list', 'watch', 'create'].map((v) => [v, 'configmaps', '-n', inst.ns]),
+    ...state.flatMap((n) => ['get', 'update'].map((v) => [v, `configmaps/${n}`, '-n', inst.ns])),
     ['create', 'events', '-n', inst.ns],
   )
   no.push(
     ['update', 'leases.coordination.k8s.io/someone-else', '-n', inst.ns], ['delete', 'leases.coordination.k8s.io/kube-recycler', '-n', inst.ns],
+    ...['update', 'patch', 'delete'].map((v) => [v, `configmaps/${cmName}`, '-n', inst.ns]),
+    ['update', 'configmaps', '-n', inst.ns], ['get', 'configmaps', '-n', inst.ns],
     ['delete', 'configmaps', '-n', inst.ns], ['patch', 'configmaps', '-n', inst.ns], ['get', 'secrets', '-n', inst.ns], ['list', 'pods', '-n', inst.ns],
     ['list', 'namespaces'], ['list', 'deployments.apps', '--all-namespaces'], ['get', 'pods', '-n', 'default'],
   )
@@ -208,19 +232,23 @@ t.test('helm install of the defaults (the demo site moved to a fresh namespace)'
   t.match(r.stdout, /Jenkins posts to: +http:\/\/kube-recycler\.chart-def-[^.]+\.svc:8080\/webhooks\/jenkins/, 'NOTES say where Jenkins posts')
   await assertInstalled(t, inst, 2, 'kube-recycler')
 
-  // A new config rolls the pods (checksum/config); the same values do not.
+  // A new config is a new immutable ConfigMap, and rolls the pods onto it.
+  const mounted = (d: any) => d.spec.template.spec.volumes.find((v: any) => v.name === 'config').configMap.name as string
   const before = await kubectlJson(['get', 'deployment', 'kube-recycler'], { namespace: inst.ns })
   await ok(helm, ['upgrade', inst.release, CHART_DIR, '-n', inst.ns, '--reuse-values', '--set', 'config.defaults.failureThreshold=4', '--wait', '--timeout', '180s'])
   const after = await kubectlJson(['get', 'deployment', 'kube-recycler'], { namespace: inst.ns })
-  t.not(after.spec.template.metadata.annotations['checksum/config'], before.spec.template.metadata.annotations['checksum/config'])
+  t.not(mounted(after), mounted(before), 'another ConfigMap')
   t.equal(after.metadata.generation, before.metadata.generation + 1, 'one new pod template')
   await waitFor(async () => (await kubectlJson(['get', 'deployment', 'kube-recycler'], { namespace: inst.ns })).status.updatedReplicas === 2, { timeoutMs: 90_000, description: 'rolled onto the new config' })
-  const cm = await kubectlJson(['get', 'configmap', 'kube-recycler-config'], { namespace: inst.ns })
+  const cm = await kubectlJson(['get', 'configmap', mounted(after)], { namespace: inst.ns })
+  t.equal(cm.immutable, true)
   t.equal(parseConfig(cm.data['config.yaml']).sites[0]!.failureThreshold, 4)
+  const left = (await run(kubectlBin(), ['get', 'configmap', mounted(before), '-n', inst.ns])).code
+  t.not(left, 0, 'helm removed the old one')
 
   await ok(helm, ['uninstall', inst.release, '-n', inst.ns, '--wait', '--timeout', '120s'])
-  const left = await run(kubectlBin(), ['get', 'roles.rbac.authorization.k8s.io', '-n', inst.sites[0]!, '-o', 'name'])
-  t.equal(left.stdout.trim(), '', 'uninstall removes the site namespace Role')
+  const roles = await run(kubectlBin(), ['get', 'roles.rbac.authorization.k8s.io', '-n', inst.sites[0]!, '-o', 'name'])
+  t.equal(roles.stdout.trim(), '', 'uninstall removes the site namespace Role')
   t.equal(await (await run(kubectlBin(), ['auth', 'can-i', `--as=system:serviceaccount:${inst.ns}:kube-recycler`, 'patch', 'deployments.apps', '-n', inst.sites[0]!])).stdout.trim(), 'no')
 })
 

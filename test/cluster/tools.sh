@@ -4,7 +4,8 @@
 # missing; prints the directory of each tool on stdout as NAME=DIR lines.
 #   helm      helm.sh/helm/v3 from the Go module proxy (cold build ~see README)
 #   promtool  Prometheus' promtool from the Go module proxy
-#   crds      the prometheus-operator CRDs, from its Go module
+#   crds      the prometheus-operator CRDs and the Gateway API's (standard
+#             channel), from their Go modules
 #   alertmanager  Prometheus' Alertmanager from the Go module proxy (the
 #             Alertmanager webhook tests run a real one on loopback)
 # Both build with this machine's Go (1.26). Run with `nice` on a shared box.
@@ -18,6 +19,10 @@ CACHE="${KUBE_RECYCLER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kube-recycler}"
 # so the chart's monitoring objects are checked by a real API server. They
 # ship inside the operator's Go module (example/prometheus-operator-crd/).
 PROMETHEUS_OPERATOR_VERSION="${PROMETHEUS_OPERATOR_VERSION:-v0.85.0}"
+# The Gateway API's CRDs (HTTPRoute for the chart's httpRoute), from
+# sigs.k8s.io/gateway-api's Go module (config/crd/standard/).
+GATEWAY_API_VERSION="${GATEWAY_API_VERSION:-v1.3.0}"
+GATEWAY_CRDS="$CACHE/crds/gateway-api-$GATEWAY_API_VERSION"
 HELM_BIN="$CACHE/bin/helm-$HELM_VERSION"
 CRDS="$CACHE/crds/prometheus-operator-$PROMETHEUS_OPERATOR_VERSION"
 PROMTOOL_BIN="$CACHE/bin/promtool-$PROMETHEUS_MODULE_VERSION"
@@ -102,7 +107,19 @@ if [[ ( $only == all || $only == crds ) && ! -f "$CRDS/monitoring.coreos.com_ale
   rm -rf "$CRDS" && mv "$CRDS.tmp" "$CRDS"
 fi
 
+if [[ ( $only == all || $only == crds ) && ! -f "$GATEWAY_CRDS/gateway.networking.k8s.io_httproutes.yaml" ]]; then
+  say "fetching the Gateway API $GATEWAY_API_VERSION CRDs (Go module sigs.k8s.io/gateway-api)"
+  dir="$(go mod download -json "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')"
+  mkdir -p "$GATEWAY_CRDS.tmp"
+  for c in gatewayclasses gateways httproutes; do
+    cp "$dir/config/crd/standard/gateway.networking.k8s.io_$c.yaml" "$GATEWAY_CRDS.tmp/"
+  done
+  chmod u+w "$GATEWAY_CRDS.tmp"/*
+  rm -rf "$GATEWAY_CRDS" && mv "$GATEWAY_CRDS.tmp" "$GATEWAY_CRDS"
+fi
+
 echo "HELM=$HELM_BIN/helm"
 echo "PROMTOOL=$PROMTOOL_BIN/promtool"
 echo "CRDS=$CRDS"
 echo "ALERTMANAGER=$ALERTMANAGER_BIN/alertmanager"
+echo "GATEWAYCRDS=$GATEWAY_CRDS"

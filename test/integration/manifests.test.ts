@@ -204,7 +204,7 @@ t.test('the base, deployed for real: restricted pods, 2 replicas on 2 nodes, Ser
   t.equal(c.volumeMounts.find((m: any) => m.mountPath === '/tmp')?.name, 'tmp', '/tmp is the emptyDir')
   const configMap = find(base, 'ConfigMap')
   t.match(configMap.metadata.name, /^kube-recycler-config-[a-z0-9]+$/, 'kustomize hashed the ConfigMap name')
-  t.equal(configMap.immutable, true, 'the service config is immutable: the state RBAC (configmaps update) cannot change it')
+  t.equal(configMap.immutable, true, 'the service config is immutable: nobody can change it, not even through the state RBAC')
   t.equal(pod.spec.volumes.find((v: any) => v.name === 'config')?.configMap?.name, configMap.metadata.name, 'the pods mount that ConfigMap')
   const envNames = c.env.map((e: any) => e.name)
   for (const n of ['KUBE_RECYCLER_CONFIG', 'KUBE_RECYCLER_WEBHOOK_SECRET', 'KUBE_RECYCLER_WEBHOOK_TOKEN', 'KUBE_RECYCLER_RECYCLE_TOKEN', 'KUBE_RECYCLER_GIT_TOKEN']) t.ok(envNames.includes(n), `env ${n}`)
@@ -234,11 +234,11 @@ t.test('the base, deployed for real: restricted pods, 2 replicas on 2 nodes, Ser
     ['create', 'events', '-n', site],
     // its own namespace: the Lease, the state ConfigMaps and Events
     ['get', 'leases/kube-recycler', '-n', sys], ['update', 'leases/kube-recycler', '-n', sys], ['create', 'leases', '-n', sys],
-    ['get', 'configmaps', '-n', sys], ['create', 'configmaps', '-n', sys], ['update', 'configmaps', '-n', sys],
     ['create', 'events', '-n', sys],
-    // The shared service state: one ConfigMap per site in its own namespace.
-    ['get', 'configmaps', '-n', sys], ['list', 'configmaps', '-n', sys], ['watch', 'configmaps', '-n', sys],
-    ['create', 'configmaps', '-n', sys], ['update', 'configmaps', '-n', sys],
+    // The shared service state: one ConfigMap per site in its own namespace,
+    // read and replaced by name (the demo site's).
+    ['get', 'configmaps/kube-recycler-site-shop', '-n', sys], ['update', 'configmaps/kube-recycler-site-shop', '-n', sys],
+    ['list', 'configmaps', '-n', sys], ['watch', 'configmaps', '-n', sys], ['create', 'configmaps', '-n', sys],
   ]
   const no: string[][] = [
     // any other workload, and pod delete (only the delete-strategy component adds it)
@@ -247,6 +247,10 @@ t.test('the base, deployed for real: restricted pods, 2 replicas on 2 nodes, Ser
     ['delete', 'pods', '-n', site],
     ['get', 'secrets', '-n', site], ['list', 'secrets', '-n', site], ['get', 'configmaps', '-n', site],
     ['get', 'secrets', '-n', sys], ['list', 'secrets', '-n', sys], ['delete', 'configmaps', '-n', sys], ['get', 'configmaps', '-n', other],
+    // Any other ConfigMap of its namespace, its config above all (immutable too).
+    ['update', 'configmaps', '-n', sys], ['patch', 'configmaps', '-n', sys], ['get', 'configmaps', '-n', sys],
+    ...['update', 'patch', 'delete'].map((v) => [v, `configmaps/${configMap.metadata.name}`, '-n', sys]),
+    ['update', 'configmaps/kube-recycler-site-other', '-n', sys],
     ['create', 'deployments', '-n', site], ['delete', 'deployments', '-n', site], ['update', 'deployments', '-n', site],
     ['delete', 'statefulsets', '-n', site], ['create', 'daemonsets', '-n', site], ['patch', 'replicasets', '-n', site],
     ['create', 'pods', '-n', site], ['create', 'pods', '--subresource=exec', '-n', site], ['get', 'pods', '--subresource=log', '-n', site],

@@ -70,7 +70,8 @@ sites:
     ['get', 'deployments/api', '-n', del.name], ['patch', 'deployments/api', '-n', del.name], ['delete', 'pods', '-n', del.name],
     // its own namespace: the Lease, the state ConfigMaps, Events
     ['get', 'leases/kube-recycler', '-n', sys.name], ['update', 'leases/kube-recycler', '-n', sys.name], ['create', 'leases', '-n', sys.name],
-    ...['get', 'list', 'watch', 'create', 'update'].map((v) => [v, 'configmaps', '-n', sys.name]),
+    ...['list', 'watch', 'create'].map((v) => [v, 'configmaps', '-n', sys.name]),
+    ['get', 'configmaps/kube-recycler-site-shop', '-n', sys.name], ['update', 'configmaps/kube-recycler-site-shop', '-n', sys.name],
     ['create', 'events', '-n', sys.name],
   ]
   const no: string[][] = [
@@ -86,6 +87,9 @@ sites:
     ['patch', 'deployments/web', '-n', del.name], ['get', 'deployments/web', '-n', del.name],
     ['get', 'secrets', '-n', s], ['list', 'secrets', '-n', s], ['get', 'configmaps', '-n', s],
     ['get', 'secrets', '-n', sys.name], ['delete', 'configmaps', '-n', sys.name], ['delete', 'leases/kube-recycler', '-n', sys.name],
+    // no ConfigMap of its own namespace but the configured sites' state: not its config
+    ['update', 'configmaps', '-n', sys.name], ['patch', 'configmaps', '-n', sys.name], ['update', 'configmaps/kube-recycler-config', '-n', sys.name],
+    ['patch', 'configmaps/kube-recycler-site-shop', '-n', sys.name], ['delete', 'configmaps/kube-recycler-site-shop', '-n', sys.name],
     ['get', 'leases/other', '-n', sys.name], ['patch', 'deployments', '-n', sys.name],
     ['patch', 'deployments/web', '-n', other.name], ['get', 'deployments/web', '-n', other.name], ['delete', 'pods', '-n', other.name],
     ['create', 'namespaces'], ['patch', 'nodes'], ['create', 'clusterrolebindings'], ['create', 'roles', '-n', s],

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parse } from 'yaml'
 import { parseConfig, loadConfigFile } from '../../src/config/load.ts'
-import { rbacCommand, siteRbac, siteRules } from '../../src/cli/rbac.ts'
+import { ownRbac, ownRules, rbacCommand, siteRbac, siteRules } from '../../src/cli/rbac.ts'
 import { ROOT } from '../fixtures/process.ts'
 
 const CONFIG = `
@@ -56,6 +56,25 @@ t.test('named workloads only; pod delete only where a site deletes', async (t) =
   t.same(objs[1]!.subjects, [{ kind: 'ServiceAccount', name: 'kube-recycler', namespace: 'ops' }])
 })
 
+t.test('its own namespace: the state ConfigMaps of the configured sites by name, never another ConfigMap', async (t) => {
+  const c = parseConfig(CONFIG)
+  t.same(ownRules(c), [
+    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: ['kube-recycler'], verbs: ['get', 'update'] },
+    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+    { apiGroups: [''], resources: ['configmaps'], verbs: ['create', 'list', 'watch'] },
+    { apiGroups: [''], resources: ['configmaps'], resourceNames: ['kube-recycler-site-legacy', 'kube-recycler-site-pool', 'kube-recycler-site-shop', 'kube-recycler-site-shop-api', 'kube-recycler-site-shop-db'], verbs: ['get', 'update'] },
+    { apiGroups: [''], resources: ['events'], verbs: ['create'] },
+  ])
+  const writes = ownRules(c).filter((r) => r.resources.includes('configmaps') && r.verbs.some((v) => ['update', 'patch', 'delete', 'deletecollection', '*'].includes(v)))
+  t.ok(writes.length > 0 && writes.every((r) => r.resourceNames && !r.verbs.some((v) => v !== 'get' && v !== 'update')), 'ConfigMaps are changed only by name, never patched or deleted')
+  t.same(ownRbac(c, 'ops').map((o) => `${o.kind}/${o.metadata.namespace}/${o.metadata.name}`), ['Role/ops/kube-recycler', 'RoleBinding/ops/kube-recycler'])
+})
+
+t.test('k8s/rbac/role.yaml is what `kube-recycler rbac` prints for k8s/config.yaml', async (t) => {
+  const file = parse(readFileSync(join(ROOT, 'k8s', 'rbac', 'role.yaml'), 'utf8')) as { rules: unknown }
+  t.same(file.rules, ownRules(loadConfigFile(join(ROOT, 'k8s', 'config.yaml'))))
+})
+
 t.test('k8s/rbac/site-role.yaml is what `kube-recycler rbac` prints for k8s/config.yaml', async (t) => {
   const file = parse(readFileSync(join(ROOT, 'k8s', 'rbac', 'site-role.yaml'), 'utf8')) as { rules: unknown }
   t.same(file.rules, siteRules(loadConfigFile(join(ROOT, 'k8s', 'config.yaml')), 'shop'))
@@ -67,8 +86,10 @@ t.test('the command prints YAML for kubectl apply, and names a bad config', asyn
   const ctx = (args: string[]) => ({ args, env: {}, stdout: { write: (s: string) => out.push(s) }, stderr: { write: (s: string) => err.push(s) } })
   t.equal(await rbacCommand(ctx(['--config', join(ROOT, 'k8s', 'config.yaml'), '--service-namespace', 'ops'])), 0)
   const docs = out.join('').split(/^---$/m).map((d) => parse(d))
-  t.same(docs.map((d) => d.kind), ['Role', 'RoleBinding'])
+  t.same(docs.map((d) => `${d.kind}/${d.metadata.namespace}/${d.metadata.name}`), ['Role/ops/kube-recycler', 'RoleBinding/ops/kube-recycler', 'Role/shop/kube-recycler-site', 'RoleBinding/shop/kube-recycler-site'], 'its own namespace first, then each site namespace')
+  t.same(docs[2].rules, siteRules(loadConfigFile(join(ROOT, 'k8s', 'config.yaml')), 'shop'))
   t.equal(docs[1].subjects[0].namespace, 'ops')
+  t.equal(docs[3].subjects[0].namespace, 'ops')
   t.equal(await rbacCommand(ctx(['--config', join(ROOT, 'package.json')])), 2)
   t.match(err.join(''), /invalid configuration/)
   await t.rejects(rbacCommand(ctx([])), { name: 'UsageError', message: /--config FILE is required/ })

@@ -82,3 +82,51 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- toYaml (uniq $ns | sortAlpha) }}
 {{- end }}
+
+{{/* The state ConfigMaps' names (src/state/store.ts objectName), sorted, unique, as a JSON list. */}}
+{{- define "kube-recycler.stateConfigMaps" -}}
+{{- $names := list }}
+{{- range .Values.config.sites }}
+{{- $names = append $names (printf "kube-recycler-site-%s" .name) }}
+{{- end }}
+{{- toJson (uniq $names | sortAlpha) }}
+{{- end }}
+
+{{/*
+The config ConfigMap's name: the content's hash in it, so a new config is a
+new (immutable) ConfigMap and the pods roll onto it.
+*/}}
+{{- define "kube-recycler.configMapName" -}}
+{{- printf "%s-config-%s" (include "kube-recycler.fullname" .) (include "kube-recycler.configYaml" . | sha256sum | trunc 10) }}
+{{- end }}
+
+{{/*
+The pods' annotations, as YAML (empty: none). No config checksum: a new
+config is a ConfigMap of another name, which rolls the pods by itself.
+*/}}
+{{- define "kube-recycler.podAnnotations" -}}
+{{- if .Values.secret.create }}
+checksum/secret: {{ include (print $.Template.BasePath "/secret.yaml") . | sha256sum }}
+{{- end }}
+{{- if .Values.metrics.podAnnotations }}
+prometheus.io/scrape: "true"
+prometheus.io/port: "8080"
+prometheus.io/path: /metrics
+{{- end }}
+{{- with .Values.podAnnotations }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+Behind an Ingress or a Gateway every connection comes from the proxy: without
+config.service.trustProxy the failed-auth limit, the request limits and the
+connection cap (all per client address) would treat every client as one.
+Called with (dict "root" $ "what" "ingress").
+*/}}
+{{- define "kube-recycler.requireTrustProxy" -}}
+{{- $service := .root.Values.config.service | default dict }}
+{{- if not $service.trustProxy }}
+{{- fail (printf "%s.enabled: set config.service.trustProxy to the addresses or CIDRs of the proxy's pods (e.g. [\"10.244.0.0/16\"]): behind it every client has the proxy's address, and the failed-auth and request limits, which key on the client address, would lock out Jenkins for everyone's mistakes" .what) }}
+{{- end }}
+{{- end }}
