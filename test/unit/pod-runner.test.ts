@@ -1,11 +1,15 @@
 // Pure parts of the test cluster's pod runner (test/cluster/pod-runner/):
 // env expansion and resolution as the kubelet does it, the image table, the
 // path mapping, pod phase/conditions, back-off, and the loopback guard.
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import t from 'tap'
 import { expand, formatMap, resolveEnv, type DataSource } from '../cluster/pod-runner/env.ts'
 import { lookupImage, mapPath, nginxDefaultPort } from '../cluster/pod-runner/images.ts'
 import { assertLoopbackCidr, IpPool, isLoopback, parseCidr } from '../cluster/pod-runner/net-guard.ts'
 import { ProbeCounter } from '../cluster/pod-runner/probes.ts'
+import { isOurGroup, killRecordedGroups, procStartTime, ProcessGroups, readGroups } from '../cluster/pod-runner/procs.ts'
 import { backoffDelay, podConditions, podPhase, type ContainerView, type PodView } from '../cluster/pod-runner/status.ts'
 
 t.test('$(VAR) expansion: defined names replaced, $$ escapes, unknown names kept', async (t) => {
@@ -126,4 +130,33 @@ t.test('loopback guard: ranges outside 127.0.0.0/8 are refused', async (t) => {
   t.same([a, b], ['127.77.0.1', '127.77.0.2'])
   pool.release(a)
   t.equal(pool.allocate(), '127.77.0.3', 'released addresses are reused only after the rest (no immediate reuse)')
+})
+
+t.test('process groups: recorded while alive, the whole group killed, a reused pid not taken for ours', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pgids-'))
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }))
+  const file = path.join(dir, 'pgids')
+  const groups = new ProcessGroups(file)
+  // a leader with a child in its group: killing the group kills both
+  const leader = groups.spawn('sh', ['-c', 'sleep 30 & echo $!; wait'], { stdio: ['ignore', 'pipe', 'ignore'] })
+  const childPid = Number(await new Promise<string>((r) => leader.stdout!.once('data', (d: Buffer) => r(d.toString()))))
+  const recorded = readGroups(file)
+  t.same(recorded.map((g) => g.pgid), [leader.pid], 'recorded at start')
+  t.ok(isOurGroup(leader.pid!, recorded[0]!.start))
+  t.notOk(isOurGroup(leader.pid!, 'other-start-time'), 'a leader with another start time is a reused pid')
+  const exited = new Promise((r) => leader.once('exit', r))
+  t.same(killRecordedGroups(file), [leader.pid], 'stopCluster path: recorded groups killed')
+  await exited
+  await new Promise((r) => setTimeout(r, 100))
+  const state = () => { try { const st = fs.readFileSync(`/proc/${childPid}/stat`, 'utf8'); return st.slice(st.lastIndexOf(')') + 2, st.lastIndexOf(')') + 3) } catch { return 'gone' } }
+  t.match(state(), /^(gone|Z|X)$/, 'the child in the group died too (gone, or a zombie not yet reaped)')
+  groups.release(leader.pid!)
+  t.same(readGroups(file), [], 'released groups are forgotten')
+  const other = groups.spawn('sleep', ['30'], { stdio: 'ignore' })
+  t.ok(groups.alive(other.pid!))
+  const gone = new Promise((r) => other.once('exit', r))
+  groups.killAll()
+  await gone
+  t.same(readGroups(file), [])
+  t.same(procStartTime(process.pid)?.length ? 'ok' : 'none', 'ok')
 })

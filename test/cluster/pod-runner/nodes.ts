@@ -3,16 +3,7 @@
 // that only pods of opted-in namespaces (which get the toleration from the
 // namespace's defaultTolerations) land on them.
 import type { Api } from './api.ts'
-
-export const RUN_PODS_LABEL = 'kube-recycler.test/run-pods'
-export const RUN_PODS_TAINT = { key: RUN_PODS_LABEL, value: 'true', effect: 'NoSchedule' }
-/** Namespace annotations read by the PodNodeSelector and PodTolerationRestriction admission plugins. */
-export const NODE_SELECTOR_ANNOTATION = 'scheduler.alpha.kubernetes.io/node-selector'
-export const DEFAULT_TOLERATIONS_ANNOTATION = 'scheduler.alpha.kubernetes.io/defaultTolerations'
-export const NAMESPACE_ANNOTATIONS = {
-  [NODE_SELECTOR_ANNOTATION]: `${RUN_PODS_LABEL}=true`,
-  [DEFAULT_TOLERATIONS_ANNOTATION]: JSON.stringify([{ key: RUN_PODS_TAINT.key, operator: 'Equal', value: RUN_PODS_TAINT.value, effect: RUN_PODS_TAINT.effect }]),
-}
+import { RUN_PODS_LABEL, RUN_PODS_TAINT } from './opt-in.ts'
 
 const LEASE_SECONDS = 40
 
