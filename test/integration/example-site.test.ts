@@ -31,7 +31,7 @@ t.test('the shipped example site checks out the production branch and serves it 
 kind: Kustomization
 namespace: ${ns.name}
 resources:
-  - ${SITE}
+  - ${path.relative(overlay, SITE)}
 patches:
   - target: { kind: Namespace, name: shop }
     patch: |
