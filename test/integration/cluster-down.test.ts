@@ -54,8 +54,11 @@ function kubectl(state: ClusterState, args: string[], input?: string): Promise<s
 t.test('a cache whose bin/ is a symlink: down stops every process, and the pods of a runner that died', async (t) => {
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'kr-down-'))
   fs.symlinkSync(path.join(cacheRoot(), 'bin'), path.join(scratch, 'bin'))
+  let started: number[] = []
   t.teardown(async () => {
     await run('test/cluster/down.ts', scratch) // in case an assertion failed half-way
+    // and if down itself failed: the processes this test started go anyway
+    for (const pid of started) if (alive(Math.abs(pid))) process.kill(pid, 'SIGKILL')
     fs.rmSync(scratch, { recursive: true, force: true })
   })
   const up = await run('test/cluster/up.ts', scratch)
@@ -63,6 +66,7 @@ t.test('a cache whose bin/ is a symlink: down stops every process, and the pods 
   t.match(up.stderr, /run-pods=true run as processes/, 'up says how pods run and where Service addresses are')
   const state = JSON.parse(fs.readFileSync(path.join(scratch, 'run', 'state.json'), 'utf8')) as ClusterState
   const pids = Object.entries(state.pids) as Array<[string, number]>
+  started = pids.map(([, pid]) => pid)
   t.same(pids.map(([c]) => c).sort(), ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok', 'pod-runner'])
 
   // a pod process of the runner, then the runner dies without cleaning up
@@ -73,6 +77,7 @@ t.test('a cache whose bin/ is a symlink: down stops every process, and the pods 
   const pgidFile = path.join(scratch, 'run', 'pod-runner', 'pgids')
   const pgid = await waitFor(() => Number(fs.readFileSync(pgidFile, 'utf8').split(' ')[0]), { timeoutMs: 60_000, description: 'pod process started' })
   t.ok(alive(pgid), 'the pod process runs')
+  started.push(-pgid)
   process.kill(state.pids['pod-runner']!, 'SIGKILL')
   await waitFor(() => !alive(state.pids['pod-runner']!), { timeoutMs: 5000, description: 'runner dead' })
   t.ok(alive(pgid), 'the pod process outlived its runner')
