@@ -60,7 +60,8 @@ t.test('a Deployment runs as processes on loopback pod IPs; the readiness probe 
     t.match(cs, { name: 'app', ready: false, started: true, restartCount: 0, image: 'node:24-alpine' })
     t.match(cs.containerID, /^pod-runner:\/\//)
     t.match(cs.imageID, /^docker\.io\/node@sha256:[0-9a-f]{64}$/)
-    const hello = await httpGet(`http://${p.status.podIP}:8080/`)
+    // Running means started, not yet listening (as with a kubelet): retry until it answers
+    const hello = await waitFor(() => httpGet(`http://${p.status.podIP}:8080/`), { timeoutMs: 10_000, description: 'the process answers' })
     t.equal(hello.body, `hello from ${p.metadata.name}`, 'the process serves on its pod IP')
   }
   let d = await kubectlJson<any>(['get', 'deployment', 'api'], { namespace: n })
@@ -269,18 +270,21 @@ t.test('a failing liveness probe restarts the container', async (t) => {
   t.equal(cs.restartCount, 1)
   t.match(cs.lastState, { terminated: { reason: 'Completed', message: /failed liveness probe/ } }, 'the last state says why')
   t.match(podLog(n, 'liveness', 'app'), /SIGTERM received/, 'stopped with SIGTERM first')
-  t.equal((await httpGet(`http://${after.status.podIP}:8080/live`)).status, 200, 'the new process is live')
+  t.ok(await waitFor(async () => (await httpGet(`http://${after.status.podIP}:8080/live`)).status === 200, { timeoutMs: 10_000, description: '/live' }), 'the new process is live')
 })
 
 t.test('a crashing container: Error, then CrashLoopBackOff with growing restarts', async (t) => {
   await apply(pod('crash', { containers: [{ name: 'boom', image: 'busybox:1.36', command: ['sh', '-c', 'echo boom; exit 3'] }] }, { 'kube-recycler.test/backoff-ms': '1000' }))
   const seen = new Set<string>()
+  await waitFor(async () => {
+    seen.add((await statusColumn('crash')) ?? '')
+    return seen.has('Error') && seen.has('CrashLoopBackOff')
+  }, { timeoutMs: 40_000, intervalMs: 100, description: `kubectl shows Error and CrashLoopBackOff (seen ${[...seen].join(', ')})` })
   const p = await waitFor(async () => {
     const x = await getPod('crash')
-    seen.add((await statusColumn('crash')) ?? '')
     const cs = x.status.containerStatuses?.[0]
     return cs?.state?.waiting?.reason === 'CrashLoopBackOff' && cs.restartCount >= 2 ? x : undefined
-  }, { timeoutMs: 40_000, intervalMs: 200, description: 'CrashLoopBackOff' })
+  }, { timeoutMs: 40_000, intervalMs: 200, description: 'CrashLoopBackOff after 2 restarts' })
   const cs = p.status.containerStatuses[0]
   t.match(cs.lastState, { terminated: { exitCode: 3, reason: 'Error' } })
   t.match(cs.state.waiting.message, /back-off \d+s restarting failed container=boom/)
