@@ -273,6 +273,32 @@ t.test('a failing liveness probe restarts the container', async (t) => {
   t.ok(await waitFor(async () => (await httpGet(`http://${after.status.podIP}:8080/live`)).status === 200, { timeoutMs: 10_000, description: '/live' }), 'the new process is live')
 })
 
+t.test('a startup probe holds back readiness and liveness; exec and tcpSocket probes', async (t) => {
+  await apply(pod('startup', {
+    containers: [nodeServerContainer({
+      // the startup probe passes once /healthz does; readiness is an exec probe, liveness a tcpSocket probe
+      startupProbe: { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 1, failureThreshold: 60 },
+      readinessProbe: { exec: { command: ['sh', '-c', 'test "$POD_IP" != ""'] }, periodSeconds: 1 },
+      livenessProbe: { tcpSocket: { port: 'http' }, periodSeconds: 1, failureThreshold: 1 },
+    })],
+  }))
+  const p = await waitFor(async () => {
+    const x = await getPod('startup')
+    return x.status.containerStatuses?.[0]?.state?.running ? x : undefined
+  }, { timeoutMs: 30_000, description: 'running' })
+  await waitFor(() => httpGet(`http://${p.status.podIP}:8080/`), { timeoutMs: 10_000, description: 'answers' })
+  await new Promise((r) => setTimeout(r, 3000))
+  let cs = (await getPod('startup')).status.containerStatuses[0]
+  t.match(cs, { started: false, ready: false, restartCount: 0 }, 'not started while the startup probe fails: no readiness, no liveness')
+  await httpGet(`http://${p.status.podIP}:8080/set?ready=1`)
+  const ready = await waitFor(async () => {
+    const x = await getPod('startup')
+    return isReady(x) ? x : undefined
+  }, { timeoutMs: 20_000, description: 'Ready after the startup probe passed' })
+  cs = ready.status.containerStatuses[0]
+  t.match(cs, { started: true, ready: true, restartCount: 0 }, 'started, Ready by the exec probe, live by the tcpSocket probe')
+})
+
 t.test('a crashing container: Error, then CrashLoopBackOff with growing restarts', async (t) => {
   await apply(pod('crash', { containers: [{ name: 'boom', image: 'busybox:1.36', command: ['sh', '-c', 'echo boom; exit 3'] }] }, { 'kube-recycler.test/backoff-ms': '1000' }))
   const seen = new Set<string>()
