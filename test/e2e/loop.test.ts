@@ -96,7 +96,7 @@ ${opts.git ? `    git: { repo: "${git.url('site')}", branch: production, cache: 
   return { git, repo, good, ns, site, svc, status, recycle, record }
 }
 
-t.test('the production head is broken: the rollout does not help, the template before it is restored, the pods serve the good commit again', async (t) => {
+t.test('the production head is broken: the rollout does not help, the template before it is restored, the pods serve the good commit again (rolled-back, recovered)', async (t) => {
   const s = await setup(t, { name: 'head', git: true })
   const bad = await s.repo.push('release 2: broken', siteFiles('2', false))
   const id = await s.recycle({ reason: 'e2e: roll onto the production head' })
@@ -108,7 +108,9 @@ t.test('the production head is broken: the rollout does not help, the template b
   }, { timeoutMs: 240_000, intervalMs: 1000, description: 'the recycle verified' })
   await sawBad
   t.equal(end.commit, bad, 'the rollout pinned the production head')
-  t.equal(end.verification, 'recycle-did-not-help', 'the site still failed on the head')
+  t.equal(end.state, 'rolled-back', 'still failing on the head: the template before it was restored')
+  t.equal(end.verification, 'recovered', 'verified again after the rollback: the good release serves')
+  t.match(JSON.stringify(end.steps), /verification 1\/3: still failing/, 'the head itself was verified failing first')
 
   const tpl = await waitFor(async () => {
     const d = await kubectlJson(['get', 'deployment', 'web'], { namespace: s.ns })
@@ -120,7 +122,7 @@ t.test('the production head is broken: the rollout does not help, the template b
   const after = await waitFor(async () => { const v = await served(s.site); return v.commits.size === 1 && v.commits.has(s.good) && v.healthy === 6 ? v : undefined }, { timeoutMs: 60_000, description: 'the pods serve release 1 again' })
   t.ok(after)
   const st = (await s.status()).sites[0]
-  t.match(st.lastRecycle, { id, verification: 'recycle-did-not-help' })
+  t.match(st.lastRecycle, { id, state: 'rolled-back', verification: 'recovered' })
 })
 
 t.test('a pinned commit the branch does not have: the init container fails, the rollout fails early and is rolled back', async (t) => {
