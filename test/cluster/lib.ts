@@ -1,7 +1,9 @@
 // Start/stop logic of the local Kubernetes control plane used by the
 // integration tests: etcd, kube-apiserver (TLS, RBAC, ServiceAccount tokens),
-// kube-controller-manager, kube-scheduler and kwok faking 3 nodes. All bound
-// to 127.0.0.1 on free ports, started detached, recorded in run/state.json.
+// kube-controller-manager, kube-scheduler, kwok faking 3 nodes, and the pod
+// runner (pod-runner/) running the pods of opted-in namespaces as local
+// processes on 2 nodes of its own. All bound to loopback, started detached,
+// recorded in run/state.json.
 // See README.md next to this file.
 import { spawn, execFileSync } from 'node:child_process'
 import fs from 'node:fs'
@@ -11,17 +13,24 @@ import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { killRecordedGroups } from './pod-runner/procs.ts'
 
 export const K8S_VERSION = 'v1.34.4'
 export const KWOK_VERSION = 'v0.7.0'
 export const NODE_COUNT = 3
 /** Nodes carrying this annotation are managed by our kwok. */
 export const KWOK_NODE_ANNOTATION = 'kwok.x-k8s.io/node'
+/** kwok's pod IPs: loopback too, so that no pod IP of the test cluster routes off this machine. */
+export const KWOK_POD_CIDR = '127.76.0.1/16'
+/** The pod runner's pod IPs and Service addresses (pod-runner/). */
+export const RUNNER_POD_CIDR = '127.77.0.0/16'
+export const RUNNER_SERVICE_CIDR = '127.78.0.0/16'
+export const RUNNER_NODES = ['run-node-0', 'run-node-1']
 
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 const BINARIES = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubectl', 'kwok'] as const
 /** Stop order: clients of the API first, etcd last. */
-const COMPONENTS = ['kwok', 'kube-scheduler', 'kube-controller-manager', 'kube-apiserver', 'etcd'] as const
+const COMPONENTS = ['pod-runner', 'kwok', 'kube-scheduler', 'kube-controller-manager', 'kube-apiserver', 'etcd'] as const
 type Component = (typeof COMPONENTS)[number]
 
 export interface ClusterState {
@@ -35,6 +44,8 @@ export interface ClusterState {
   runDir: string
   ports: Record<string, number>
   startSeconds?: number
+  /** The Node.js binary running the pod runner (its identity check). */
+  nodeBin?: string
 }
 
 export interface Logger {
@@ -54,6 +65,8 @@ export const binDir = (): string => path.join(cacheRoot(), 'bin', `k8s-${K8S_VER
 /** Written by tap-before.ts when it started the cluster; tap-after.ts stops only then. */
 export const tapMarkerPath = (): string => path.join(runDir(), 'started-by-tap')
 export const kubectlPath = (): string => path.join(binDir(), 'kubectl')
+/** The pod runner's folder: pgids, services.json, pods/<namespace>/<pod>.<uid8>/logs/<container>.log */
+export const podRunnerDir = (): string => path.join(runDir(), 'pod-runner')
 
 export function readState(): ClusterState | undefined {
   try {
@@ -90,31 +103,62 @@ function pidAlive(pid: number): boolean {
   return true
 }
 
-/** True if pid is alive AND is still the binary we started (guards against pid reuse). */
-function isOurProcess(pid: number, bin: string): boolean {
-  if (!pidAlive(pid)) return false
+function realPath(p: string): string {
+  try {
+    return fs.realpathSync(p)
+  } catch {
+    return p
+  }
+}
+
+/**
+ * True if pid is alive AND is still the binary we started (guards against pid
+ * reuse). /proc/PID/exe names the real path, so the expected binary is
+ * compared by its real path too (the cache's bin/ may be a symlink).
+ */
+export function isOurProcess(pid: number, bin: string): boolean {
+  return whyNotOurs(pid, bin) === undefined
+}
+
+/** undefined if pid is ours; otherwise why not (for the report of cluster:down). */
+function whyNotOurs(pid: number, bin: string): string | undefined {
+  if (!pidAlive(pid)) return 'not running'
+  const want = realPath(bin)
   try {
     const exe = fs.readlinkSync(`/proc/${pid}/exe`).replace(/ \(deleted\)$/, '')
-    return exe === bin
+    return exe === want || exe === bin ? undefined : `pid ${pid} runs ${exe}, not ${want} (pid reused?)`
   } catch {
     try {
-      const argv0 = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0]
-      return argv0 === bin
+      const argv0 = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0] ?? ''
+      return argv0 === bin || realPath(argv0) === want ? undefined : `pid ${pid} runs ${argv0}, not ${bin}`
     } catch {
-      return true // no /proc: best effort
+      return undefined // no /proc: best effort
     }
   }
 }
 
-function componentBin(state: Pick<ClusterState, 'binDir'>, c: Component): string {
-  return path.join(state.binDir, c)
+function componentBin(state: Pick<ClusterState, 'binDir' | 'nodeBin'>, c: Component): string {
+  return c === 'pod-runner' ? (state.nodeBin ?? process.execPath) : path.join(state.binDir, c)
 }
 
-async function stopPids(state: ClusterState, log: Logger): Promise<void> {
+export interface StopReport {
+  /** "component (pid N)" for each process stopped */
+  stopped: string[]
+  /** "component (pid N): why" for each recorded process NOT stopped although it may be running */
+  leftRunning: string[]
+  /** process groups of pods killed because the runner had not killed them */
+  podGroups: number[]
+}
+
+async function stopPids(state: ClusterState, log: Logger): Promise<StopReport> {
+  const report: StopReport = { stopped: [], leftRunning: [], podGroups: [] }
   const targets: Array<[Component, number]> = []
   for (const c of COMPONENTS) {
     const pid = state.pids[c]
-    if (pid && isOurProcess(pid, componentBin(state, c))) targets.push([c, pid])
+    if (!pid) continue
+    const why = whyNotOurs(pid, componentBin(state, c))
+    if (why === undefined) targets.push([c, pid])
+    else if (why !== 'not running') report.leftRunning.push(`${c} (pid ${pid}): ${why}`)
   }
   for (const [c, pid] of targets) {
     try {
@@ -138,6 +182,14 @@ async function stopPids(state: ClusterState, log: Logger): Promise<void> {
   }
   const hard = Date.now() + 3000
   while (Date.now() < hard && targets.some(([, pid]) => pidAlive(pid))) await sleep(50)
+  for (const [c, pid] of targets) {
+    if (pidAlive(pid)) report.leftRunning.push(`${c} (pid ${pid}): still alive after SIGKILL`)
+    else report.stopped.push(`${c} (pid ${pid})`)
+  }
+  // Pod processes the runner did not get to kill (it crashed, or was killed itself)
+  report.podGroups = killRecordedGroups(path.join(state.runDir, 'pod-runner', 'pgids'))
+  if (report.podGroups.length > 0) log(`killed ${report.podGroups.length} pod process groups left behind: ${report.podGroups.join(' ')}`)
+  return report
 }
 
 // ---------------------------------------------------------------- lock
@@ -486,10 +538,10 @@ async function startCluster(log: Logger): Promise<ClusterState> {
   }
   const exited = new Map<Component, string>()
 
-  const start = (c: Component, args: string[], env: NodeJS.ProcessEnv = process.env) => {
+  const start = (c: Component, args: string[], env: NodeJS.ProcessEnv = process.env, program = path.join(bins, c)) => {
     const logFile = path.join(logs, `${c}.log`)
     const fd = fs.openSync(logFile, 'a')
-    const child = spawn(path.join(bins, c), args, { cwd: run, detached: true, stdio: ['ignore', fd, fd], env })
+    const child = spawn(program, args, { cwd: run, detached: true, stdio: ['ignore', fd, fd], env })
     fs.closeSync(fd)
     child.on('exit', (code, signal) => exited.set(c, `exited with ${signal ?? code}`))
     child.on('error', (err) => exited.set(c, `failed to start: ${err.message}`))
@@ -547,6 +599,8 @@ async function startCluster(log: Logger): Promise<ClusterState> {
       `--service-account-signing-key-file=${pki.saKey}`,
       '--service-cluster-ip-range=10.96.0.0/16',
       '--endpoint-reconciler-type=none',
+      // Namespaces opted in to running pods send them to the runner's nodes: see pod-runner/ and README.md
+      '--enable-admission-plugins=PodNodeSelector,PodTolerationRestriction',
       '--allow-privileged=true',
       '--profiling=false',
       '--event-ttl=1h',
@@ -589,7 +643,7 @@ async function startCluster(log: Logger): Promise<ClusterState> {
       `--kubeconfig=${kcfg('kwok')}`,
       `--config=${path.join(HERE, 'kwok-stages.yaml')}`,
       `--manage-nodes-with-annotation-selector=${KWOK_NODE_ANNOTATION}=fake`,
-      '--cidr=10.244.0.1/16',
+      `--cidr=${KWOK_POD_CIDR}`,
       '--node-ip=10.240.0.1',
       // Without node leases kwok posts node status only every ~45 s, past the
       // controller-manager's 40 s grace: nodes flap NotReady and pods with them.
@@ -598,6 +652,26 @@ async function startCluster(log: Logger): Promise<ClusterState> {
 
     for (let i = 0; i < NODE_COUNT; i++) await createNode(api, `kwok-node-${i}`, `10.240.0.${10 + i}`)
     log(`created ${NODE_COUNT} fake nodes`)
+
+    const runnerDir = path.join(run, 'pod-runner')
+    fs.rmSync(runnerDir, { recursive: true, force: true })
+    fs.mkdirSync(runnerDir, { recursive: true })
+    const runnerConfig = path.join(runnerDir, 'config.json')
+    fs.writeFileSync(runnerConfig, JSON.stringify({
+      apiserver,
+      caFile: pki.caCrt,
+      certFile: pki.client.admin.crt,
+      keyFile: pki.client.admin.key,
+      dir: runnerDir,
+      nodes: RUNNER_NODES,
+      hostIP: '127.0.0.1',
+      podCidr: RUNNER_POD_CIDR,
+      serviceCidr: RUNNER_SERVICE_CIDR,
+      kwokCidr: KWOK_POD_CIDR,
+      kubeletVersion: K8S_VERSION,
+    }, null, 2))
+    state.nodeBin = realPath(process.execPath)
+    start('pod-runner', [path.join(HERE, 'pod-runner', 'main.ts'), runnerConfig], process.env, process.execPath)
 
     const all: Component[] = [...COMPONENTS]
     await waitUntil(`${NODE_COUNT} Ready nodes without taints`, async () => {
@@ -609,6 +683,15 @@ async function startCluster(log: Logger): Promise<ClusterState> {
         (n.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True'))
     }, 60_000, all)
     log('nodes Ready')
+    await waitUntil(`pod runner nodes ${RUNNER_NODES.join(', ')} Ready`, async () => {
+      if (!fs.existsSync(path.join(runnerDir, 'ready'))) return false
+      const res = await api.request('GET', '/api/v1/nodes?labelSelector=type%3Dpod-runner')
+      if (res.status !== 200) return false
+      const nodes = res.json().items as any[]
+      return nodes.length === RUNNER_NODES.length && nodes.every((n) =>
+        !(n.spec?.taints ?? []).some((t: any) => t.key.startsWith('node.kubernetes.io/')) &&
+        (n.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True'))
+    }, 60_000, all)
     await waitUntil('ServiceAccount default/default', async () =>
       (await api.request('GET', '/api/v1/namespaces/default/serviceaccounts/default')).status === 200, 60_000, all)
     await waitUntil('kube-scheduler /healthz', () => httpGetOk(`https://127.0.0.1:${schedPort}/healthz`), 30_000, all)
@@ -655,18 +738,23 @@ async function createNode(api: ApiClient, name: string, ip: string): Promise<voi
 
 // ---------------------------------------------------------------- stop
 
-/** Stops exactly the processes recorded in state.json and removes it. Returns false if there was nothing to stop. */
-export async function stopCluster(opts: { log?: Logger } = {}): Promise<boolean> {
+/**
+ * Stops exactly the processes recorded in state.json (and what the pod runner
+ * started) and removes it. Returns undefined if there was nothing to stop;
+ * otherwise what was stopped and what was left running, and why.
+ */
+export async function stopCluster(opts: { log?: Logger } = {}): Promise<StopReport | undefined> {
   const log = opts.log ?? defaultLog
   return withLock(log, async () => {
     const state = readState()
     if (!state) {
       log('no state.json: nothing to stop')
-      return false
+      return undefined
     }
-    await stopPids(state, log)
+    const report = await stopPids(state, log)
     fs.rmSync(statePath(), { force: true })
-    log('cluster stopped')
-    return true
+    log(report.stopped.length > 0 ? `stopped: ${report.stopped.join(', ')}` : 'stopped: nothing (no recorded process was running)')
+    if (report.leftRunning.length > 0) log(`LEFT RUNNING (not recognised as ours, so not signalled): ${report.leftRunning.join('; ')}`)
+    return report
   })
 }

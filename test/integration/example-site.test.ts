@@ -14,7 +14,7 @@
 
 import t, { type Test } from 'tap'
 import { request } from 'undici'
-import { kubectl, kubectlJson, serviceUrl, waitFor } from '../fixtures/kube-cluster.ts'
+import { kubectl, kubectlJson, podLog, serviceUrl, waitFor } from '../fixtures/kube-cluster.ts'
 import { deployExampleSite, siteFiles } from '../fixtures/example-site.ts'
 import { startGitServer, type GitServer } from '../fixtures/git-server.ts'
 
@@ -63,6 +63,11 @@ t.test('no pin: the pods serve the head of production; pinned by annotation, the
   const ns = await namespace(t, 'pins')
   await deployExampleSite({ namespace: ns, repoUrl: git.url('site'), replicas: 2 })
   await available(ns, 2)
+  for (const p of await pods(ns)) {
+    t.match(p.spec.nodeName, /^run-node-/, 'on the pod runner\'s nodes')
+    t.match(p.status.initContainerStatuses[0], { name: 'checkout', state: { terminated: { exitCode: 0 } } })
+    t.match(podLog(ns, p.metadata.name, 'checkout'), 'checkout: no pinned commit, using the head of production')
+  }
   const site = await serviceUrl(ns, 'web')
   t.equal(await version(site), second, 'unpinned: the head of production')
   const page = await request(`${site}/`)
@@ -72,6 +77,7 @@ t.test('no pin: the pods serve the head of production; pinned by annotation, the
   await available(ns, 2)
   await waitFor(async () => (await version(site)) === first, { timeoutMs: 30_000, description: 'release 1 through the annotation' })
   for (let i = 0; i < 4; i++) t.equal(await version(site), first, 'every pod serves the pinned commit')
+  for (const p of await pods(ns)) t.match(podLog(ns, p.metadata.name, 'checkout'), `checkout: pinned commit ${first} of production`)
 
   await pin(ns, {}, { name: 'SITE_COMMIT', value: second })
   await available(ns, 2)
@@ -95,6 +101,7 @@ t.test('a commit the branch does not have: the init container fails and the pod 
   const init = stuck.status.initContainerStatuses[0]
   t.equal(init.lastState?.terminated?.reason, 'Error')
   t.equal(init.lastState?.terminated?.exitCode, 1, 'the checkout script exits 1: not on the branch')
+  t.match(podLog(ns, stuck.metadata.name, 'checkout'), `checkout: commit ${stray} is not on branch production`)
   t.equal(stuck.status.phase, 'Pending')
   t.notOk(ready(stuck))
   t.equal(stuck.status.containerStatuses?.[0]?.state?.waiting?.reason, 'PodInitializing', 'nginx never started')
