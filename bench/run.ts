@@ -4,9 +4,12 @@
 //   probes   kube-recycler's probe engine vs blackbox_exporter vs a bare undici loop
 //   recycle  kube-recycler's rollout vs kubectl rollout restart + status (test control plane)
 //   webhook  POST /webhooks/jenkins vs a bare Fastify route
+//   heal     time to heal on running pods (the example site, a bad release): kube-recycler
+//            vs the same repair by hand (kubectl rollout restart + status + a probe) and the
+//            Deployment controller's rollout alone
 //
 // Flags:
-//   --only probes|recycle|webhook   one part (repeatable, or comma-separated)
+//   --only probes|recycle|webhook|heal   one part (repeatable, or comma-separated)
 //   --quick                         a short smoke run (1 run each, fewer scenarios)
 //   --runs N                        runs per figure (default 3; the recycle part 5)
 //   --markdown                      print the tables as Markdown
@@ -31,9 +34,10 @@ import { textTable, type TargetCheck } from './lib/stats.ts'
 import { benchProbes, formatProbes, type ProbesResult } from './probes/index.ts'
 import { benchRecycle, formatRecycle, type RecycleResult } from './recycle.ts'
 import { benchWebhook, formatWebhook, type WebhookResult } from './webhook/index.ts'
+import { benchHeal, formatHeal, type HealResult } from './heal.ts'
 
-type Part = 'probes' | 'recycle' | 'webhook'
-const PARTS: Part[] = ['probes', 'recycle', 'webhook']
+type Part = 'probes' | 'recycle' | 'webhook' | 'heal'
+const PARTS: Part[] = ['probes', 'recycle', 'webhook', 'heal']
 
 interface Args {
   only: Part[]
@@ -69,7 +73,7 @@ function parseArgs(argv: string[]): Args {
       case '--shared-cluster': a.sharedCluster = true; break
       case '-h':
       case '--help':
-        process.stdout.write('usage: npm run bench -- [--only probes|recycle|webhook] [--quick] [--runs N] [--markdown] [--json FILE] [--profile] [--wait-quiet[=MIN]] [--keep-cluster] [--shared-cluster]\n')
+        process.stdout.write('usage: npm run bench -- [--only probes|recycle|webhook|heal] [--quick] [--runs N] [--markdown] [--json FILE] [--profile] [--wait-quiet[=MIN]] [--keep-cluster] [--shared-cluster]\n')
         process.exit(0)
         break
       default:
@@ -114,7 +118,7 @@ async function main(): Promise<void> {
   const m = machine()
   const out: string[] = [header(m, args)]
   const targets: Array<TargetCheck & { part: Part }> = []
-  const results: { machine: Machine; probes?: ProbesResult; recycle?: RecycleResult; webhook?: WebhookResult; totalMs?: number } = { machine: m }
+  const results: { machine: Machine; probes?: ProbesResult; recycle?: RecycleResult; webhook?: WebhookResult; heal?: HealResult; totalMs?: number } = { machine: m }
 
   for (const part of PARTS.filter((p) => args.only.includes(p))) {
     const started = performance.now()
@@ -128,6 +132,11 @@ async function main(): Promise<void> {
       results.recycle = r
       targets.push(...r.targets.map((t) => ({ ...t, part })))
       out.push(section('recycle: kube-recycler vs kubectl rollout restart + status', formatRecycle(r, args.markdown), args.markdown))
+    } else if (part === 'heal') {
+      const r = await benchHeal({ quick: args.quick, runs: args.runs ?? 1, log, keepCluster: args.keepCluster })
+      results.heal = r
+      targets.push(...r.targets.map((t) => ({ ...t, part })))
+      out.push(section('heal: time to heal on running pods, kube-recycler vs by hand vs the rollout alone', formatHeal(r, args.markdown), args.markdown))
     } else {
       const r = await benchWebhook({ quick: args.quick, runs: args.runs ?? (args.quick ? 1 : 3), log })
       results.webhook = r

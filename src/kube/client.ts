@@ -141,7 +141,11 @@ export function readyBudgetSeconds(template: V1PodTemplateSpec | undefined): num
 
 export function toPodState(p: V1Pod): PodState {
   const statuses = p.status?.containerStatuses ?? []
-  const waiting = statuses.map((c) => c.state?.waiting?.reason).find((r) => r !== undefined)
+  // An init container that cannot finish holds every container in
+  // PodInitializing: its own state (kubectl's Init:CrashLoopBackOff) and
+  // restarts are what say the pod is stuck.
+  const inits = p.status?.initContainerStatuses ?? []
+  const waiting = [...inits, ...statuses].map((c) => c.state?.waiting?.reason).find((r) => r !== undefined)
   const starts = statuses.map((c) => c.state?.running?.startedAt).filter((d) => d !== undefined && d !== null).map((d) => new Date(d!).getTime())
   const readyCond = (p.status?.conditions ?? []).find((c) => c.type === 'Ready')
   const owner = (p.metadata?.ownerReferences ?? []).find((o) => o.controller)
@@ -154,7 +158,7 @@ export function toPodState(p: V1Pod): PodState {
     terminating: p.metadata?.deletionTimestamp !== undefined && p.metadata?.deletionTimestamp !== null,
     ...(p.spec?.nodeName ? { node: p.spec.nodeName } : {}),
     createdAt: p.metadata?.creationTimestamp ? new Date(p.metadata.creationTimestamp).toISOString() : '',
-    restarts: statuses.reduce((n, c) => n + (c.restartCount ?? 0), 0),
+    restarts: [...inits, ...statuses].reduce((n, c) => n + (c.restartCount ?? 0), 0),
     ...(starts.length > 0 ? { startedAt: new Date(Math.max(...starts)).toISOString() } : {}),
     ...(waiting ? { waitingReason: waiting } : {}),
     ...(p.metadata?.annotations?.[COMMIT_ANNOTATION] ? { templateCommit: p.metadata.annotations[COMMIT_ANNOTATION] } : {}),
