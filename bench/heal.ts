@@ -28,7 +28,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { request } from 'undici'
 import { ensureCluster, kubectlPath, readState, stopCluster } from '../test/cluster/lib.ts'
-import { deployExampleSite, siteFiles } from '../test/fixtures/example-site.ts'
+import { deployExampleSite, siteFiles, visitSite } from '../test/fixtures/example-site.ts'
 import { startGitServer, type FixtureRepo, type GitServer } from '../test/fixtures/git-server.ts'
 import { kubectl, kubectlJson, serviceUrl, waitFor } from '../test/fixtures/kube-cluster.ts'
 import { startService } from '../test/fixtures/process.ts'
@@ -82,25 +82,6 @@ async function settled(ns: string, replicas: number): Promise<void> {
   }, { timeoutMs: 300_000, intervalMs: 250, description: `${ns}/web settled at ${replicas}` })
 }
 
-/** Reads the Service `n` times: the commits it answered from and how many answers passed the site's check. */
-async function visit(base: string, n: number): Promise<{ commits: Set<string>; passed: number }> {
-  const commits = new Set<string>()
-  let passed = 0
-  for (let i = 0; i < n; i++) {
-    try {
-      const r = await request(`${base}/`, { headersTimeout: 2000, bodyTimeout: 2000 })
-      if (r.statusCode === 200 && (await r.body.text()).includes('site-ok-marker')) passed++
-      else await r.body.dump()
-      const v = await request(`${base}/version.json`, { headersTimeout: 2000, bodyTimeout: 2000 })
-      if (v.statusCode === 200) commits.add(((await v.body.json()) as { commit: string }).commit)
-      else await v.body.dump()
-    } catch {
-      // refused: counts as failed
-    }
-  }
-  return { commits, passed }
-}
-
 const podUids = async (ns: string): Promise<Set<string>> =>
   new Set(((await kubectlJson(['get', 'pods'], { namespace: ns })).items as any[]).map((p) => p.metadata.uid as string))
 
@@ -117,7 +98,7 @@ async function breakSite(ns: string, repo: FixtureRepo, replicas: number, base: 
     { op: 'replace', path: '/spec/template/spec/initContainers/0/env', value: (await initEnv(ns)).filter((e) => e.name !== 'SITE_COMMIT') },
   ])], { namespace: ns })
   await settled(ns, replicas)
-  await waitFor(async () => { const v = await visit(base, replicas * 2); return v.passed === 0 && v.commits.size === 1 && v.commits.has(bad) }, { timeoutMs: 60_000, description: 'every pod serves the broken release' })
+  await waitFor(async () => { const v = await visitSite(base, replicas * 2); return v.healthy === 0 && v.commits.size === 1 && v.commits.has(bad) }, { timeoutMs: 60_000, description: 'every pod serves the broken release' })
   const fix = await repo.push(`release ${n + 1}: the fix`, siteFiles(String(n + 1), true))
   return { bad, fix }
 }
@@ -175,7 +156,7 @@ async function byHand(sc: HealScenario, ns: string, base: string): Promise<HealR
   const t1 = Date.now()
   const status = await kctl(['rollout', 'status', 'deployment/web', '--timeout=10m'])
   const t2 = Date.now()
-  await waitFor(async () => (await visit(base, 1)).passed === 1, { timeoutMs: 120_000, intervalMs: 100, description: 'the first passing probe' })
+  await waitFor(async () => (await visitSite(base, 1)).healthy === 1, { timeoutMs: 120_000, intervalMs: 100, description: 'the first passing probe' })
   const t3 = Date.now()
   const after = await podUids(ns)
   return {

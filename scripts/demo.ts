@@ -20,7 +20,7 @@ import { join } from 'node:path'
 import { request } from 'undici'
 import { ensureCluster, stopCluster } from '../test/cluster/lib.ts'
 import { startGitServer } from '../test/fixtures/git-server.ts'
-import { deployExampleSite, siteFiles } from '../test/fixtures/example-site.ts'
+import { deployExampleSite, siteFiles, visitSite } from '../test/fixtures/example-site.ts'
 import { startService } from '../test/fixtures/process.ts'
 import { kubectl, kubectlJson, serviceUrl, waitFor } from '../test/fixtures/kube-cluster.ts'
 
@@ -43,17 +43,11 @@ async function shutdown(code: number): Promise<never> {
 process.on('SIGINT', () => { void shutdown(130) })
 process.on('SIGTERM', () => { void shutdown(143) })
 
-/** What the site answers through its Service, read as a visitor would. */
-async function visit(base: string): Promise<{ commit?: string; healthy: boolean; status: number }> {
-  try {
-    const home = await request(`${base}/`, { headersTimeout: 2000, bodyTimeout: 2000 })
-    const page = await home.body.text()
-    const version = await request(`${base}/version.json`, { headersTimeout: 2000, bodyTimeout: 2000 })
-    const v = version.statusCode === 200 ? (await version.body.json()) as { commit?: string } : (await version.body.dump(), {})
-    return { ...(v.commit ? { commit: v.commit } : {}), healthy: home.statusCode === 200 && page.includes('site-ok-marker'), status: home.statusCode }
-  } catch {
-    return { healthy: false, status: 0 }
-  }
+/** One visit of the site through its Service: the commit it came from, and whether it passed. */
+async function visit(base: string): Promise<{ commit?: string; healthy: boolean }> {
+  const v = await visitSite(base, 1)
+  const commit = [...v.commits][0]
+  return { ...(commit ? { commit } : {}), healthy: v.healthy === 1 }
 }
 
 async function main(): Promise<void> {
@@ -99,14 +93,15 @@ sites:
   await waitFor(async () => (await status()).sites[0].health === 'healthy', { timeoutMs: 30_000 })
   say('probes say: shop is healthy')
 
-  // A bad release reaches the pods the way a CD job deploys one: pinned.
+  // A bad release reaches the pods the way a CD job deploys one: pinned. The
+  // fix lands on production while that deploy still rolls; nobody deploys it.
   const bad = await repo.push('release 2: a broken template', siteFiles('2', false))
   await kubectl(['patch', 'deployment', 'web', '--type=merge', '-p', JSON.stringify({ spec: { template: { metadata: { annotations: { 'kube-recycler.io/commit': bad } } } } })], { namespace: ns })
   say(`release 2 (${short(bad)}) lands on production and a deploy rolls it out, pinned`)
-  await waitFor(async () => { const v = await visit(site); return v.commit === bad && !v.healthy }, { timeoutMs: 60_000, intervalMs: 200, description: 'release 2 served' })
-  say('the site fails: a pod on release 2 answers without its content (the new pods serve the broken template)')
   const fix = await repo.push('release 3: the fix', siteFiles('3', true))
-  say(`the fix lands on production: release 3 (${short(fix)}); nobody redeploys it`)
+  say(`the fix lands on production: release 3 (${short(fix)}); nobody redeploys it, the deploy of release 2 rolls on`)
+  await waitFor(async () => !(await visit(site)).healthy, { timeoutMs: 120_000, intervalMs: 200, description: 'release 2 served' })
+  say('the site fails: the new pods serve release 2, a broken template')
 
   let lastLine = ''
   let lastStep = ''
@@ -130,8 +125,7 @@ sites:
     if (r?.verification === 'recycle-did-not-help' || r?.state === 'failed' || r?.state === 'rolled-back') break
     await new Promise((res) => setTimeout(res, 500))
   }
-  const served = new Set<string>()
-  for (let i = 0; i < 9; i++) served.add(short((await visit(site)).commit))
+  const served = new Set([...(await visitSite(site, 9)).commits].map(short))
   const final = (await status()).sites[0]
   say(`the Service answers from commit(s) ${[...served].join(', ')}`)
   const onHead = healed && served.size === 1 && served.has(short(fix)) && final.git?.running === fix && final.git?.head === fix
