@@ -3,16 +3,8 @@
 // face in types.ts, and maps every API failure to our own error codes
 // without ever logging ApiException.message (it carries response headers).
 
-import type {
-  V1Container,
-  V1DaemonSet,
-  V1Deployment,
-  V1PodTemplateSpec,
-  V1LabelSelector,
-  V1Pod,
-  V1StatefulSet,
-} from '@kubernetes/client-node'
-import { ApiException, appsApi, coreApi, KubeConfig, versionApi, Watch, type PatchKind } from './api.ts'
+import type * as Model from '@kubernetes/client-node'
+import { ApiException, appsApi, coreApi, KubeConfig, versionApi, Watch, type PatchKind, type Wire } from './api.ts'
 import type { Logger } from 'pino'
 import { Agent } from 'undici'
 import { Errors } from '../errors.ts'
@@ -24,6 +16,14 @@ import { findKubeconfig } from './find.ts'
 
 export { findKubeconfig, kubeError }
 
+// The model types as the wire carries them (api.ts: dates are strings).
+type V1Container = Wire<Model.V1Container>
+type V1DaemonSet = Wire<Model.V1DaemonSet>
+type V1Deployment = Wire<Model.V1Deployment>
+type V1PodTemplateSpec = Wire<Model.V1PodTemplateSpec>
+type V1LabelSelector = Wire<Model.V1LabelSelector>
+type V1Pod = Wire<Model.V1Pod>
+type V1StatefulSet = Wire<Model.V1StatefulSet>
 type AnyWorkload = V1Deployment | V1StatefulSet | V1DaemonSet
 
 export interface KubeOptions {
@@ -61,7 +61,7 @@ export function toWorkloadState(ref: WorkloadRef, w: AnyWorkload): WorkloadState
     annotations: { ...(meta.annotations ?? {}) },
     templateAnnotations: { ...(w.spec?.template?.metadata?.annotations ?? {}) },
     selector: selectorString(w.spec?.selector),
-    conditions: ((w.status as { conditions?: { type: string; status: string; reason?: string; message?: string; lastUpdateTime?: Date; lastTransitionTime?: Date }[] } | undefined)?.conditions ?? [])
+    conditions: ((w.status as { conditions?: { type: string; status: string; reason?: string; message?: string; lastUpdateTime?: string; lastTransitionTime?: string }[] } | undefined)?.conditions ?? [])
       .map((c) => {
         const at = c.lastUpdateTime ?? c.lastTransitionTime
         return { type: c.type, status: c.status, ...(c.reason ? { reason: c.reason } : {}), ...(c.message ? { message: c.message } : {}), ...(at ? { lastUpdateTime: new Date(at).toISOString() } : {}) }
@@ -441,7 +441,7 @@ export function createKube(opts: KubeOptions): Kube {
     },
 
     async recordEvent(on, ev: KubeEvent) {
-      const now = new Date()
+      const now = new Date().toISOString()
       try {
         await core.createNamespacedEvent({
           namespace: on.ref.namespace,

@@ -3,11 +3,13 @@
 // resourceVersion precondition (409 = another replica wrote first); watched
 // so every replica sees every write.
 
-import type { V1ConfigMap } from '@kubernetes/client-node'
-import { ApiException, coreApi, Watch, type KubeConfig } from './api.ts'
+import type * as Model from '@kubernetes/client-node'
+import { ApiException, coreApi, Watch, type KubeConfig, type Wire } from './api.ts'
 import { Errors } from '../errors.ts'
 import { kubeError } from './errors.ts'
 import type { ObjectStore, StoredObject } from './types.ts'
+
+type V1ConfigMap = Wire<Model.V1ConfigMap>
 
 export const STATE_LABEL = 'kube-recycler.io/state'
 const DATA_KEY = 'state.json'
