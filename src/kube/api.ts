@@ -43,7 +43,27 @@ export type Wire<T> = T extends Date ? string
   : T extends object ? { [K in keyof T]: Wire<T[K]> }
   : T
 
-/** The longest any request may take, unless the caller's signal ends it sooner. */
+/**
+ * A watch that has said nothing for this long (no event, no bookmark) is
+ * taken for dead: it is ended, and its owner reads again and watches anew.
+ * Watches ask for bookmarks, which the API server sends about once a
+ * minute on a quiet watch, so a healthy one is never cut.
+ */
+export const WATCH_SILENCE_MS = 90_000
+
+/**
+ * client-node's Watch with our silence bound. Its own (30 s, a field its
+ * types call private but its constructor sets as a plain property) is
+ * shorter than a bookmark's interval, so it would end every quiet watch and
+ * make its owner list everything again twice a minute.
+ */
+export function silenceBoundWatch(kc: KubeConfig, silenceMs = WATCH_SILENCE_MS): Watch {
+  const w = new Watch(kc)
+  ;(w as unknown as { requestTimeoutMs: number }).requestTimeoutMs = silenceMs
+  return w
+}
+
+/** The longest any request may take, unless the caller's signal ends it sooner (KubeOptions.requestTimeoutMs). */
 export const REQUEST_TIMEOUT_MS = 10_000
 
 /** How a PATCH body is read by the API server. */
@@ -106,7 +126,7 @@ function namespaced(prefix: string, ns: string, plural: string, name?: string): 
 }
 
 /** One authenticated JSON request to the current cluster's API server. */
-function caller(kc: KubeConfig): Call {
+function caller(kc: KubeConfig, timeoutMs = REQUEST_TIMEOUT_MS): Call {
   return async <T>(method: Method, path: string, opts: CallOptions = {}): Promise<T> => {
     const cluster = kc.getCurrentCluster()
     if (!cluster) throw new Error('no current cluster in the kubeconfig')
@@ -114,7 +134,7 @@ function caller(kc: KubeConfig): Call {
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, v)
     const ctx = new RequestContext(url.toString(), method as never)
     // The deadline covers everything, an exec credential plugin included.
-    const deadline = AbortSignal.timeout(REQUEST_TIMEOUT_MS)
+    const deadline = AbortSignal.timeout(timeoutMs)
     const signal = opts.signal ? AbortSignal.any([opts.signal, deadline]) : deadline
     // Credentials (a token that may rotate, a client certificate) and the
     // dispatcher that carries them: KubeConfig's, as for its own requests.
@@ -124,8 +144,8 @@ function caller(kc: KubeConfig): Call {
       method,
       signal,
       // undici's own timers (300 s by default) as a second net under the signal.
-      headersTimeout: REQUEST_TIMEOUT_MS,
-      bodyTimeout: REQUEST_TIMEOUT_MS,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
       headers: {
         ...ctx.getHeaders(),
         accept: 'application/json',
@@ -144,8 +164,8 @@ function caller(kc: KubeConfig): Call {
   }
 }
 
-export function appsApi(kc: KubeConfig): AppsApi {
-  const call = caller(kc)
+export function appsApi(kc: KubeConfig, timeoutMs?: number): AppsApi {
+  const call = caller(kc, timeoutMs)
   const at = (ns: string, plural: string, name?: string): string => namespaced('/apis/apps/v1', ns, plural, name)
   const patch = <T>(plural: string, p: Patched): Promise<T> => call<T>('PATCH', at(p.namespace, plural, p.name), { signal: p.signal, query: { fieldManager: p.fieldManager }, body: p.body, contentType: PATCH_TYPE[p.kind] })
   return {
@@ -162,8 +182,8 @@ export function appsApi(kc: KubeConfig): AppsApi {
   }
 }
 
-export function coreApi(kc: KubeConfig): CoreApi {
-  const call = caller(kc)
+export function coreApi(kc: KubeConfig, timeoutMs?: number): CoreApi {
+  const call = caller(kc, timeoutMs)
   const at = (ns: string, plural: string, name?: string): string => namespaced('/api/v1', ns, plural, name)
   return {
     listNamespacedPod: (p) => call('GET', at(p.namespace, 'pods'), { signal: p.signal, query: { labelSelector: p.labelSelector } }),
@@ -177,8 +197,8 @@ export function coreApi(kc: KubeConfig): CoreApi {
   }
 }
 
-export function coordinationApi(kc: KubeConfig): CoordinationApi {
-  const call = caller(kc)
+export function coordinationApi(kc: KubeConfig, timeoutMs?: number): CoordinationApi {
+  const call = caller(kc, timeoutMs)
   const at = (ns: string, name?: string): string => namespaced('/apis/coordination.k8s.io/v1', ns, 'leases', name)
   return {
     readNamespacedLease: (p) => call('GET', at(p.namespace, p.name), { signal: p.signal }),
@@ -187,7 +207,7 @@ export function coordinationApi(kc: KubeConfig): CoordinationApi {
   }
 }
 
-export function versionApi(kc: KubeConfig): VersionApi {
-  const call = caller(kc)
+export function versionApi(kc: KubeConfig, timeoutMs?: number): VersionApi {
+  const call = caller(kc, timeoutMs)
   return { getCode: (p) => call('GET', '/version', { signal: p?.signal }) }
 }

@@ -4,7 +4,7 @@
 // without ever logging ApiException.message (it carries response headers).
 
 import type * as Model from '@kubernetes/client-node'
-import { ApiException, appsApi, coreApi, KubeConfig, versionApi, Watch, type PatchKind, type Wire } from './api.ts'
+import { ApiException, appsApi, coreApi, KubeConfig, REQUEST_TIMEOUT_MS, silenceBoundWatch, versionApi, type PatchKind, type Wire } from './api.ts'
 import type { Logger } from 'pino'
 import { Agent } from 'undici'
 import { Errors } from '../errors.ts'
@@ -33,6 +33,10 @@ export interface KubeOptions {
   env?: NodeJS.ProcessEnv
   /** Recorded as the Event source and the field manager. */
   component?: string
+  /** Every request is aborted after this long (default api.ts REQUEST_TIMEOUT_MS). */
+  requestTimeoutMs?: number
+  /** A watch silent this long (no event, no bookmark) is ended and started again from a fresh read (default WATCH_SILENCE_MS). */
+  watchSilenceMs?: number
 }
 
 function selectorString(sel: V1LabelSelector | undefined): string {
@@ -174,7 +178,7 @@ export function toPodState(p: V1Pod): PodState {
  * types, so they are wrapped on the instance; a proxy or SOCKS setup keeps
  * client-node's own (shared) dispatcher. Returns the function that closes it.
  */
-function shareOneConnectionPool(kc: KubeConfig): () => void {
+function shareOneConnectionPool(kc: KubeConfig, pingIntervalMs: number): () => void {
   const self = kc as unknown as {
     createDispatcher(cluster: unknown, options: unknown): unknown
     createDispatcherOptions(cluster: unknown, options: unknown): { type: string; connect?: object }
@@ -185,7 +189,7 @@ function shareOneConnectionPool(kc: KubeConfig): () => void {
   self.createDispatcher = (cluster, options) => {
     if (!made) {
       const o = self.createDispatcherOptions(cluster, options)
-      dispatcher = (o.type === 'agent' ? new Agent({ connect: o.connect ?? {}, allowH2: true }) : make(cluster, options)) as typeof dispatcher
+      dispatcher = (o.type === 'agent' ? new Agent({ connect: o.connect ?? {}, allowH2: true, h2Options: { pingInterval: pingIntervalMs } }) : make(cluster, options)) as typeof dispatcher
       made = true
     }
     return dispatcher
@@ -203,11 +207,13 @@ export function createKube(opts: KubeOptions): Kube {
   if (!where) throw Errors.kube('no kubeconfig: set KUBECONFIG, create ~/.kube/config, or run in a cluster')
   if (where.kind === 'file') kc.loadFromFile(where.path)
   else kc.loadFromCluster()
-  const closePool = shareOneConnectionPool(kc)
-  const apps = appsApi(kc)
-  const core = coreApi(kc)
-  const version = versionApi(kc)
-  const watcher = new Watch(kc)
+  // A PING every half deadline: a connection whose peer stopped answering
+  // (unacked at the next PING) is closed, and the next request connects afresh.
+  const closePool = shareOneConnectionPool(kc, Math.max(1000, Math.floor((opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS) / 2)))
+  const apps = appsApi(kc, opts.requestTimeoutMs)
+  const core = coreApi(kc, opts.requestTimeoutMs)
+  const version = versionApi(kc, opts.requestTimeoutMs)
+  const watcher = silenceBoundWatch(kc, opts.watchSilenceMs)
 
   const label = (ref: WorkloadRef): string => `${ref.kind} ${ref.namespace}/${ref.name}`
 
@@ -375,7 +381,7 @@ export function createKube(opts: KubeOptions): Kube {
           let controller: AbortController | undefined
           const onAbort = (): void => { controller?.abort(); resolve() }
           signal.addEventListener('abort', onAbort, { once: true })
-          watcher.watch(path, { fieldSelector: `metadata.name=${ref.name}`, resourceVersion: rv, allowWatchBookmarks: false },
+          watcher.watch(path, { fieldSelector: `metadata.name=${ref.name}`, resourceVersion: rv, allowWatchBookmarks: true },
             (phase, obj) => {
               if (phase === 'ADDED' || phase === 'MODIFIED') onState(toWorkloadState(ref, obj as AnyWorkload))
             },
@@ -468,9 +474,9 @@ export function createKube(opts: KubeOptions): Kube {
       }
     },
 
-    async ping() {
+    async ping(signal) {
       try {
-        const v = await version.getCode()
+        const v = await version.getCode({ signal })
         return v.gitVersion
       } catch (e) {
         throw kubeError(e, 'GET /version')
@@ -478,11 +484,11 @@ export function createKube(opts: KubeOptions): Kube {
     },
 
     lease(namespace, name) {
-      return createLeaseApi(kc, namespace, name)
+      return createLeaseApi(kc, namespace, name, opts.requestTimeoutMs)
     },
 
     objects(namespace) {
-      return createObjectStore(kc, namespace)
+      return createObjectStore(kc, namespace, { requestTimeoutMs: opts.requestTimeoutMs, watchSilenceMs: opts.watchSilenceMs })
     },
 
     close() {

@@ -24,8 +24,8 @@ function toRecord(l: Wire<V1Lease>): LeaseRecord {
   }
 }
 
-export function createLeaseApi(kc: KubeConfig, namespace: string, name: string): LeaseApi {
-  const api = coordinationApi(kc)
+export function createLeaseApi(kc: KubeConfig, namespace: string, name: string, requestTimeoutMs?: number): LeaseApi {
+  const api = coordinationApi(kc, requestTimeoutMs)
   return {
     async read(signal) {
       try {
