@@ -6,13 +6,13 @@
 import type * as Model from '@kubernetes/client-node'
 import { ApiException, appsApi, coreApi, KubeConfig, REQUEST_TIMEOUT_MS, silenceBoundWatch, versionApi, type PatchKind, type Wire } from './api.ts'
 import type { Logger } from 'pino'
-import { Agent } from 'undici'
 import { Errors } from '../errors.ts'
 import { kubeError } from './errors.ts'
 import { COMMIT_ANNOTATION, type EvictResult, type Kube, type KubeEvent, type PodState, type RestartPatch, type TemplateContainer, type WorkloadRef, type WorkloadState } from './types.ts'
 import { createLeaseApi } from './lease.ts'
 import { createObjectStore } from './objects.ts'
 import { findKubeconfig } from './find.ts'
+import { shareOneConnectionPool } from './dispatcher.ts'
 
 export { findKubeconfig, kubeError }
 
@@ -167,36 +167,6 @@ export function toPodState(p: V1Pod): PodState {
   }
 }
 
-/**
- * client-node 2.0 builds a new undici Agent for every request, so every call
- * is a new TCP and TLS handshake (GET ~15 ms instead of ~7 ms here). One
- * Agent per process, speaking HTTP/2 where the API server offers it (it
- * does, over TLS): every request and every watch of the process share one
- * connection, as client-go's do; HTTP/1.1 would need one per open watch.
- * Its options depend only on the cluster and the user, which do not change
- * once a KubeConfig is loaded. The methods are private in client-node's
- * types, so they are wrapped on the instance; a proxy or SOCKS setup keeps
- * client-node's own (shared) dispatcher. Returns the function that closes it.
- */
-function shareOneConnectionPool(kc: KubeConfig, pingIntervalMs: number): () => void {
-  const self = kc as unknown as {
-    createDispatcher(cluster: unknown, options: unknown): unknown
-    createDispatcherOptions(cluster: unknown, options: unknown): { type: string; connect?: object }
-  }
-  const make = self.createDispatcher.bind(kc)
-  let made = false
-  let dispatcher: { close?: () => Promise<void> } | undefined
-  self.createDispatcher = (cluster, options) => {
-    if (!made) {
-      const o = self.createDispatcherOptions(cluster, options)
-      dispatcher = (o.type === 'agent' ? new Agent({ connect: o.connect ?? {}, allowH2: true, h2Options: { pingInterval: pingIntervalMs } }) : make(cluster, options)) as typeof dispatcher
-      made = true
-    }
-    return dispatcher
-  }
-  return () => { void dispatcher?.close?.().catch(() => undefined) }
-}
-
 const PLURAL: Record<WorkloadRef['kind'], string> = { Deployment: 'deployments', StatefulSet: 'statefulsets', DaemonSet: 'daemonsets' }
 
 export function createKube(opts: KubeOptions): Kube {
@@ -209,7 +179,7 @@ export function createKube(opts: KubeOptions): Kube {
   else kc.loadFromCluster()
   // A PING every half deadline: a connection whose peer stopped answering
   // (unacked at the next PING) is closed, and the next request connects afresh.
-  const closePool = shareOneConnectionPool(kc, Math.max(1000, Math.floor((opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS) / 2)))
+  const pool = shareOneConnectionPool(kc, { pingIntervalMs: Math.max(1000, Math.floor((opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS) / 2)) })
   const apps = appsApi(kc, opts.requestTimeoutMs)
   const core = coreApi(kc, opts.requestTimeoutMs)
   const version = versionApi(kc, opts.requestTimeoutMs)
@@ -493,7 +463,7 @@ export function createKube(opts: KubeOptions): Kube {
 
     close() {
       // Watches stop with their signals; the shared connection pool goes here.
-      closePool()
+      pool.close()
     },
   }
 }
