@@ -62,7 +62,7 @@ t.test('a request to an API server that never answers is aborted at its deadline
   for (const alpn of [['h2'], ['http/1.1']]) {
     await t.test(`over ${alpn[0]}`, async (t) => {
       const api = await stalledApiServer(t, pki.server, alpn)
-      const kube = createKube({ kubeconfig: kubeconfigFor(dir, api.port, pki.caFile), logger: quietLogger(), env: {}, requestTimeoutMs: DEADLINE_MS } as Parameters<typeof createKube>[0])
+      const kube = createKube({ kubeconfig: kubeconfigFor(dir, api.port, pki.caFile), logger: quietLogger(), env: {}, requestTimeoutMs: DEADLINE_MS })
       t.teardown(() => kube.close())
       const started = performance.now()
       let guard: NodeJS.Timeout | undefined

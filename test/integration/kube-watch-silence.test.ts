@@ -51,7 +51,7 @@ t.test('a silent watch asks for bookmarks and is started again after its silence
     'users: [{name: u, user: {token: not-a-secret}}]',
     'contexts: [{name: x, context: {cluster: c, user: u}}]', '',
   ].join('\n'))
-  const kube = createKube({ kubeconfig, logger: quietLogger(), env: {}, watchSilenceMs: SILENCE_MS } as Parameters<typeof createKube>[0])
+  const kube = createKube({ kubeconfig, logger: quietLogger(), env: {}, watchSilenceMs: SILENCE_MS })
   t.teardown(() => kube.close())
 
   await t.test('the state ConfigMaps: the watch ends after the silence, so the store lists again', async (t) => {
