@@ -133,7 +133,9 @@ function caller(kc: KubeConfig, timeoutMs = REQUEST_TIMEOUT_MS): Call {
     const url = new URL(cluster.server.replace(/\/+$/, '') + path)
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, v)
     const ctx = new RequestContext(url.toString(), method as never)
-    // The deadline covers everything, an exec credential plugin included.
+    // The deadline counts from here. An exec credential plugin that hangs is
+    // not ended by it (client-node runs the plugin without a deadline or a
+    // signal); the request is not sent after the deadline has passed.
     const deadline = AbortSignal.timeout(timeoutMs)
     const signal = opts.signal ? AbortSignal.any([opts.signal, deadline]) : deadline
     // Credentials (a token that may rotate, a client certificate) and the
