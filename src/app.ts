@@ -74,7 +74,7 @@ export interface AppOptions {
    */
   objects?: ObjectStore
   /** Proves the API server answers (the store is not ready without it). */
-  ping?: () => Promise<unknown>
+  ping?: (signal: AbortSignal) => Promise<unknown>
   /** True while this replica holds the Lease; absent: it is alone and leads. */
   isLeader?: () => boolean
   /** This replica's name in records and on the Lease. */

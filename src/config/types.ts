@@ -190,7 +190,7 @@ export interface ServiceConfig {
    * (one replica only; two would both act).
    */
   leaderElection: 'auto' | 'on' | 'off'
-  /** How long a Lease holds without renewal: a SIGKILLed leader is replaced within this. */
+  /** The lease duration of the leader election (triggers/leader.ts); its renew deadline and retry period follow from it. */
   leaseDurationMs: number
   /** The service's address for people (links in Slack messages), e.g. https://recycler.example.com. */
   publicUrl?: string

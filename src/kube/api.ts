@@ -11,9 +11,16 @@
 // client-node's ApiException, as the generated client does. load.ts keeps
 // KubeConfig from loading the generated index.
 //
-// Answers are plain JSON, as Watch gives them: date-time fields are the
-// API server's strings, not the Date objects the model types promise;
-// every reader in client.ts and lease.ts goes through `new Date(…)`.
+// Answers are plain JSON, as Watch gives them, and bodies are sent as
+// JSON.stringify writes them: date-time fields are the API server's strings,
+// not the Date objects client-node's model types promise. So every type here
+// is the model type with each Date made a string (Wire<T>): what the wire
+// carries.
+//
+// Every request has a deadline: it is aborted (and its stream or socket
+// closed) when the caller's signal aborts or REQUEST_TIMEOUT_MS has passed,
+// whichever is first; a stalled API server never holds a caller for
+// undici's default 300 s.
 //
 // Only src/kube/ imports this file; the rest of the house sees types.ts.
 
@@ -30,54 +37,85 @@ import { VERSION } from '../version.ts'
 
 export { ApiException, KubeConfig, Watch }
 
+/** A client-node model type as the wire carries it: every Date a string (RFC 3339; MicroTime with 6 digits). */
+export type Wire<T> = T extends Date ? string
+  : T extends (infer U)[] ? Wire<U>[]
+  : T extends object ? { [K in keyof T]: Wire<T[K]> }
+  : T
+
+/**
+ * A watch that has said nothing for this long (no event, no bookmark) is
+ * taken for dead: it is ended, and its owner reads again and watches anew.
+ * Watches ask for bookmarks, which the API server sends about once a
+ * minute on a quiet watch, so a healthy one is never cut.
+ */
+export const WATCH_SILENCE_MS = 90_000
+
+/**
+ * client-node's Watch with our silence bound. Its own (30 s, a field its
+ * types call private but its constructor sets as a plain property) is
+ * shorter than a bookmark's interval, so it would end every quiet watch and
+ * make its owner list everything again twice a minute.
+ */
+export function silenceBoundWatch(kc: KubeConfig, silenceMs = WATCH_SILENCE_MS): Watch {
+  const w = new Watch(kc)
+  ;(w as unknown as { requestTimeoutMs: number }).requestTimeoutMs = silenceMs
+  return w
+}
+
+/** The longest any request may take, unless the caller's signal ends it sooner (KubeOptions.requestTimeoutMs). */
+export const REQUEST_TIMEOUT_MS = 10_000
+
 /** How a PATCH body is read by the API server. */
 export type PatchKind = 'merge' | 'strategic' | 'json'
 const PATCH_TYPE: Record<PatchKind, string> = { merge: 'application/merge-patch+json', strategic: 'application/strategic-merge-patch+json', json: 'application/json-patch+json' }
 
-interface Named { name: string; namespace: string }
-interface Listed { namespace: string; labelSelector?: string }
+/** Ends a request before its own deadline (REQUEST_TIMEOUT_MS). */
+interface Deadline { signal?: AbortSignal | undefined }
+interface Named extends Deadline { name: string; namespace: string }
+interface Listed extends Deadline { namespace: string; labelSelector?: string }
 interface Patched extends Named { body: unknown; fieldManager?: string; kind: PatchKind }
 
 /** The calls on apps/v1 this service makes. */
 export interface AppsApi {
-  readNamespacedDeployment(p: Named): Promise<V1Deployment>
-  readNamespacedStatefulSet(p: Named): Promise<V1StatefulSet>
-  readNamespacedDaemonSet(p: Named): Promise<V1DaemonSet>
-  readNamespacedReplicaSet(p: Named): Promise<V1ReplicaSet>
-  readNamespacedControllerRevision(p: Named): Promise<V1ControllerRevision>
-  patchNamespacedDeployment(p: Patched): Promise<V1Deployment>
-  patchNamespacedStatefulSet(p: Patched): Promise<V1StatefulSet>
-  patchNamespacedDaemonSet(p: Patched): Promise<V1DaemonSet>
-  listNamespacedReplicaSet(p: Listed): Promise<V1ReplicaSetList>
-  listNamespacedControllerRevision(p: Listed): Promise<V1ControllerRevisionList>
+  readNamespacedDeployment(p: Named): Promise<Wire<V1Deployment>>
+  readNamespacedStatefulSet(p: Named): Promise<Wire<V1StatefulSet>>
+  readNamespacedDaemonSet(p: Named): Promise<Wire<V1DaemonSet>>
+  readNamespacedReplicaSet(p: Named): Promise<Wire<V1ReplicaSet>>
+  readNamespacedControllerRevision(p: Named): Promise<Wire<V1ControllerRevision>>
+  patchNamespacedDeployment(p: Patched): Promise<Wire<V1Deployment>>
+  patchNamespacedStatefulSet(p: Patched): Promise<Wire<V1StatefulSet>>
+  patchNamespacedDaemonSet(p: Patched): Promise<Wire<V1DaemonSet>>
+  listNamespacedReplicaSet(p: Listed): Promise<Wire<V1ReplicaSetList>>
+  listNamespacedControllerRevision(p: Listed): Promise<Wire<V1ControllerRevisionList>>
 }
 
 /** The calls on core/v1. */
 export interface CoreApi {
-  listNamespacedPod(p: Listed): Promise<V1PodList>
-  createNamespacedPodEviction(p: Named & { body: V1Eviction }): Promise<unknown>
+  listNamespacedPod(p: Listed): Promise<Wire<V1PodList>>
+  createNamespacedPodEviction(p: Named & { body: Wire<V1Eviction> }): Promise<unknown>
   deleteNamespacedPod(p: Named): Promise<unknown>
-  createNamespacedEvent(p: { namespace: string; body: CoreV1Event }): Promise<unknown>
-  listNamespacedConfigMap(p: Listed): Promise<V1ConfigMapList>
-  readNamespacedConfigMap(p: Named): Promise<V1ConfigMap>
-  createNamespacedConfigMap(p: { namespace: string; body: V1ConfigMap; fieldManager?: string }): Promise<V1ConfigMap>
-  replaceNamespacedConfigMap(p: Named & { body: V1ConfigMap; fieldManager?: string }): Promise<V1ConfigMap>
+  createNamespacedEvent(p: Deadline & { namespace: string; body: Wire<CoreV1Event> }): Promise<unknown>
+  listNamespacedConfigMap(p: Listed): Promise<Wire<V1ConfigMapList>>
+  readNamespacedConfigMap(p: Named): Promise<Wire<V1ConfigMap>>
+  createNamespacedConfigMap(p: Deadline & { namespace: string; body: Wire<V1ConfigMap>; fieldManager?: string }): Promise<Wire<V1ConfigMap>>
+  replaceNamespacedConfigMap(p: Named & { body: Wire<V1ConfigMap>; fieldManager?: string }): Promise<Wire<V1ConfigMap>>
 }
 
 /** The calls on coordination.k8s.io/v1. */
 export interface CoordinationApi {
-  readNamespacedLease(p: Named): Promise<V1Lease>
-  createNamespacedLease(p: { namespace: string; body: V1Lease }): Promise<V1Lease>
-  replaceNamespacedLease(p: Named & { body: V1Lease }): Promise<V1Lease>
+  readNamespacedLease(p: Named): Promise<Wire<V1Lease>>
+  createNamespacedLease(p: Deadline & { namespace: string; body: Wire<V1Lease> }): Promise<Wire<V1Lease>>
+  replaceNamespacedLease(p: Named & { body: Wire<V1Lease> }): Promise<Wire<V1Lease>>
 }
 
 /** GET /version. */
 export interface VersionApi {
-  getCode(): Promise<VersionInfo>
+  getCode(p?: Deadline): Promise<Wire<VersionInfo>>
 }
 
 type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
-interface CallOptions { query?: Record<string, string | undefined>; body?: unknown; contentType?: string }
+interface CallOptions extends Deadline { query?: Record<string, string | undefined>; body?: unknown; contentType?: string }
 type Call = <T>(method: Method, path: string, opts?: CallOptions) => Promise<T>
 
 const USER_AGENT = `kube-recycler/${VERSION}`
@@ -88,18 +126,28 @@ function namespaced(prefix: string, ns: string, plural: string, name?: string): 
 }
 
 /** One authenticated JSON request to the current cluster's API server. */
-function caller(kc: KubeConfig): Call {
+function caller(kc: KubeConfig, timeoutMs = REQUEST_TIMEOUT_MS): Call {
   return async <T>(method: Method, path: string, opts: CallOptions = {}): Promise<T> => {
     const cluster = kc.getCurrentCluster()
     if (!cluster) throw new Error('no current cluster in the kubeconfig')
     const url = new URL(cluster.server.replace(/\/+$/, '') + path)
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, v)
     const ctx = new RequestContext(url.toString(), method as never)
+    // The deadline counts from here. An exec credential plugin that hangs is
+    // not ended by it (client-node runs the plugin without a deadline or a
+    // signal); the request is not sent after the deadline has passed.
+    const deadline = AbortSignal.timeout(timeoutMs)
+    const signal = opts.signal ? AbortSignal.any([opts.signal, deadline]) : deadline
     // Credentials (a token that may rotate, a client certificate) and the
     // dispatcher that carries them: KubeConfig's, as for its own requests.
     await kc.applySecurityAuthentication(ctx)
+    signal.throwIfAborted()
     const res = await request(url, {
       method,
+      signal,
+      // undici's own timers (300 s by default) as a second net under the signal.
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
       headers: {
         ...ctx.getHeaders(),
         accept: 'application/json',
@@ -118,50 +166,50 @@ function caller(kc: KubeConfig): Call {
   }
 }
 
-export function appsApi(kc: KubeConfig): AppsApi {
-  const call = caller(kc)
+export function appsApi(kc: KubeConfig, timeoutMs?: number): AppsApi {
+  const call = caller(kc, timeoutMs)
   const at = (ns: string, plural: string, name?: string): string => namespaced('/apis/apps/v1', ns, plural, name)
-  const patch = <T>(plural: string, p: Patched): Promise<T> => call<T>('PATCH', at(p.namespace, plural, p.name), { query: { fieldManager: p.fieldManager }, body: p.body, contentType: PATCH_TYPE[p.kind] })
+  const patch = <T>(plural: string, p: Patched): Promise<T> => call<T>('PATCH', at(p.namespace, plural, p.name), { signal: p.signal, query: { fieldManager: p.fieldManager }, body: p.body, contentType: PATCH_TYPE[p.kind] })
   return {
-    readNamespacedDeployment: (p) => call('GET', at(p.namespace, 'deployments', p.name)),
-    readNamespacedStatefulSet: (p) => call('GET', at(p.namespace, 'statefulsets', p.name)),
-    readNamespacedDaemonSet: (p) => call('GET', at(p.namespace, 'daemonsets', p.name)),
-    readNamespacedReplicaSet: (p) => call('GET', at(p.namespace, 'replicasets', p.name)),
-    readNamespacedControllerRevision: (p) => call('GET', at(p.namespace, 'controllerrevisions', p.name)),
+    readNamespacedDeployment: (p) => call('GET', at(p.namespace, 'deployments', p.name), { signal: p.signal }),
+    readNamespacedStatefulSet: (p) => call('GET', at(p.namespace, 'statefulsets', p.name), { signal: p.signal }),
+    readNamespacedDaemonSet: (p) => call('GET', at(p.namespace, 'daemonsets', p.name), { signal: p.signal }),
+    readNamespacedReplicaSet: (p) => call('GET', at(p.namespace, 'replicasets', p.name), { signal: p.signal }),
+    readNamespacedControllerRevision: (p) => call('GET', at(p.namespace, 'controllerrevisions', p.name), { signal: p.signal }),
     patchNamespacedDeployment: (p) => patch('deployments', p),
     patchNamespacedStatefulSet: (p) => patch('statefulsets', p),
     patchNamespacedDaemonSet: (p) => patch('daemonsets', p),
-    listNamespacedReplicaSet: (p) => call('GET', at(p.namespace, 'replicasets'), { query: { labelSelector: p.labelSelector } }),
-    listNamespacedControllerRevision: (p) => call('GET', at(p.namespace, 'controllerrevisions'), { query: { labelSelector: p.labelSelector } }),
+    listNamespacedReplicaSet: (p) => call('GET', at(p.namespace, 'replicasets'), { signal: p.signal, query: { labelSelector: p.labelSelector } }),
+    listNamespacedControllerRevision: (p) => call('GET', at(p.namespace, 'controllerrevisions'), { signal: p.signal, query: { labelSelector: p.labelSelector } }),
   }
 }
 
-export function coreApi(kc: KubeConfig): CoreApi {
-  const call = caller(kc)
+export function coreApi(kc: KubeConfig, timeoutMs?: number): CoreApi {
+  const call = caller(kc, timeoutMs)
   const at = (ns: string, plural: string, name?: string): string => namespaced('/api/v1', ns, plural, name)
   return {
-    listNamespacedPod: (p) => call('GET', at(p.namespace, 'pods'), { query: { labelSelector: p.labelSelector } }),
-    createNamespacedPodEviction: (p) => call('POST', `${at(p.namespace, 'pods', p.name)}/eviction`, { body: p.body }),
-    deleteNamespacedPod: (p) => call('DELETE', at(p.namespace, 'pods', p.name)),
-    createNamespacedEvent: (p) => call('POST', at(p.namespace, 'events'), { body: p.body }),
-    listNamespacedConfigMap: (p) => call('GET', at(p.namespace, 'configmaps'), { query: { labelSelector: p.labelSelector } }),
-    readNamespacedConfigMap: (p) => call('GET', at(p.namespace, 'configmaps', p.name)),
-    createNamespacedConfigMap: (p) => call('POST', at(p.namespace, 'configmaps'), { query: { fieldManager: p.fieldManager }, body: p.body }),
-    replaceNamespacedConfigMap: (p) => call('PUT', at(p.namespace, 'configmaps', p.name), { query: { fieldManager: p.fieldManager }, body: p.body }),
+    listNamespacedPod: (p) => call('GET', at(p.namespace, 'pods'), { signal: p.signal, query: { labelSelector: p.labelSelector } }),
+    createNamespacedPodEviction: (p) => call('POST', `${at(p.namespace, 'pods', p.name)}/eviction`, { signal: p.signal, body: p.body }),
+    deleteNamespacedPod: (p) => call('DELETE', at(p.namespace, 'pods', p.name), { signal: p.signal }),
+    createNamespacedEvent: (p) => call('POST', at(p.namespace, 'events'), { signal: p.signal, body: p.body }),
+    listNamespacedConfigMap: (p) => call('GET', at(p.namespace, 'configmaps'), { signal: p.signal, query: { labelSelector: p.labelSelector } }),
+    readNamespacedConfigMap: (p) => call('GET', at(p.namespace, 'configmaps', p.name), { signal: p.signal }),
+    createNamespacedConfigMap: (p) => call('POST', at(p.namespace, 'configmaps'), { signal: p.signal, query: { fieldManager: p.fieldManager }, body: p.body }),
+    replaceNamespacedConfigMap: (p) => call('PUT', at(p.namespace, 'configmaps', p.name), { signal: p.signal, query: { fieldManager: p.fieldManager }, body: p.body }),
   }
 }
 
-export function coordinationApi(kc: KubeConfig): CoordinationApi {
-  const call = caller(kc)
+export function coordinationApi(kc: KubeConfig, timeoutMs?: number): CoordinationApi {
+  const call = caller(kc, timeoutMs)
   const at = (ns: string, name?: string): string => namespaced('/apis/coordination.k8s.io/v1', ns, 'leases', name)
   return {
-    readNamespacedLease: (p) => call('GET', at(p.namespace, p.name)),
-    createNamespacedLease: (p) => call('POST', at(p.namespace), { body: p.body }),
-    replaceNamespacedLease: (p) => call('PUT', at(p.namespace, p.name), { body: p.body }),
+    readNamespacedLease: (p) => call('GET', at(p.namespace, p.name), { signal: p.signal }),
+    createNamespacedLease: (p) => call('POST', at(p.namespace), { signal: p.signal, body: p.body }),
+    replaceNamespacedLease: (p) => call('PUT', at(p.namespace, p.name), { signal: p.signal, body: p.body }),
   }
 }
 
-export function versionApi(kc: KubeConfig): VersionApi {
-  const call = caller(kc)
-  return { getCode: () => call('GET', '/version') }
+export function versionApi(kc: KubeConfig, timeoutMs?: number): VersionApi {
+  const call = caller(kc, timeoutMs)
+  return { getCode: (p) => call('GET', '/version', { signal: p?.signal }) }
 }

@@ -3,27 +3,27 @@
 // face in types.ts, and maps every API failure to our own error codes
 // without ever logging ApiException.message (it carries response headers).
 
-import type {
-  V1Container,
-  V1DaemonSet,
-  V1Deployment,
-  V1PodTemplateSpec,
-  V1LabelSelector,
-  V1Pod,
-  V1StatefulSet,
-} from '@kubernetes/client-node'
-import { ApiException, appsApi, coreApi, KubeConfig, versionApi, Watch, type PatchKind } from './api.ts'
+import type * as Model from '@kubernetes/client-node'
+import { ApiException, appsApi, coreApi, KubeConfig, REQUEST_TIMEOUT_MS, silenceBoundWatch, versionApi, type PatchKind, type Wire } from './api.ts'
 import type { Logger } from 'pino'
-import { Agent } from 'undici'
 import { Errors } from '../errors.ts'
 import { kubeError } from './errors.ts'
 import { COMMIT_ANNOTATION, type EvictResult, type Kube, type KubeEvent, type PodState, type RestartPatch, type TemplateContainer, type WorkloadRef, type WorkloadState } from './types.ts'
 import { createLeaseApi } from './lease.ts'
 import { createObjectStore } from './objects.ts'
 import { findKubeconfig } from './find.ts'
+import { shareOneConnectionPool } from './dispatcher.ts'
 
 export { findKubeconfig, kubeError }
 
+// The model types as the wire carries them (api.ts: dates are strings).
+type V1Container = Wire<Model.V1Container>
+type V1DaemonSet = Wire<Model.V1DaemonSet>
+type V1Deployment = Wire<Model.V1Deployment>
+type V1PodTemplateSpec = Wire<Model.V1PodTemplateSpec>
+type V1LabelSelector = Wire<Model.V1LabelSelector>
+type V1Pod = Wire<Model.V1Pod>
+type V1StatefulSet = Wire<Model.V1StatefulSet>
 type AnyWorkload = V1Deployment | V1StatefulSet | V1DaemonSet
 
 export interface KubeOptions {
@@ -33,6 +33,10 @@ export interface KubeOptions {
   env?: NodeJS.ProcessEnv
   /** Recorded as the Event source and the field manager. */
   component?: string
+  /** Every request is aborted after this long (default api.ts REQUEST_TIMEOUT_MS). */
+  requestTimeoutMs?: number
+  /** A watch silent this long (no event, no bookmark) is ended and started again from a fresh read (default WATCH_SILENCE_MS). */
+  watchSilenceMs?: number
 }
 
 function selectorString(sel: V1LabelSelector | undefined): string {
@@ -61,7 +65,7 @@ export function toWorkloadState(ref: WorkloadRef, w: AnyWorkload): WorkloadState
     annotations: { ...(meta.annotations ?? {}) },
     templateAnnotations: { ...(w.spec?.template?.metadata?.annotations ?? {}) },
     selector: selectorString(w.spec?.selector),
-    conditions: ((w.status as { conditions?: { type: string; status: string; reason?: string; message?: string; lastUpdateTime?: Date; lastTransitionTime?: Date }[] } | undefined)?.conditions ?? [])
+    conditions: ((w.status as { conditions?: { type: string; status: string; reason?: string; message?: string; lastUpdateTime?: string; lastTransitionTime?: string }[] } | undefined)?.conditions ?? [])
       .map((c) => {
         const at = c.lastUpdateTime ?? c.lastTransitionTime
         return { type: c.type, status: c.status, ...(c.reason ? { reason: c.reason } : {}), ...(c.message ? { message: c.message } : {}), ...(at ? { lastUpdateTime: new Date(at).toISOString() } : {}) }
@@ -167,36 +171,6 @@ export function toPodState(p: V1Pod): PodState {
   }
 }
 
-/**
- * client-node 2.0 builds a new undici Agent for every request, so every call
- * is a new TCP and TLS handshake (GET ~15 ms instead of ~7 ms here). One
- * Agent per process, speaking HTTP/2 where the API server offers it (it
- * does, over TLS): every request and every watch of the process share one
- * connection, as client-go's do; HTTP/1.1 would need one per open watch.
- * Its options depend only on the cluster and the user, which do not change
- * once a KubeConfig is loaded. The methods are private in client-node's
- * types, so they are wrapped on the instance; a proxy or SOCKS setup keeps
- * client-node's own (shared) dispatcher. Returns the function that closes it.
- */
-function shareOneConnectionPool(kc: KubeConfig): () => void {
-  const self = kc as unknown as {
-    createDispatcher(cluster: unknown, options: unknown): unknown
-    createDispatcherOptions(cluster: unknown, options: unknown): { type: string; connect?: object }
-  }
-  const make = self.createDispatcher.bind(kc)
-  let made = false
-  let dispatcher: { close?: () => Promise<void> } | undefined
-  self.createDispatcher = (cluster, options) => {
-    if (!made) {
-      const o = self.createDispatcherOptions(cluster, options)
-      dispatcher = (o.type === 'agent' ? new Agent({ connect: o.connect ?? {}, allowH2: true }) : make(cluster, options)) as typeof dispatcher
-      made = true
-    }
-    return dispatcher
-  }
-  return () => { void dispatcher?.close?.().catch(() => undefined) }
-}
-
 const PLURAL: Record<WorkloadRef['kind'], string> = { Deployment: 'deployments', StatefulSet: 'statefulsets', DaemonSet: 'daemonsets' }
 
 export function createKube(opts: KubeOptions): Kube {
@@ -207,11 +181,13 @@ export function createKube(opts: KubeOptions): Kube {
   if (!where) throw Errors.kube('no kubeconfig: set KUBECONFIG, create ~/.kube/config, or run in a cluster')
   if (where.kind === 'file') kc.loadFromFile(where.path)
   else kc.loadFromCluster()
-  const closePool = shareOneConnectionPool(kc)
-  const apps = appsApi(kc)
-  const core = coreApi(kc)
-  const version = versionApi(kc)
-  const watcher = new Watch(kc)
+  // A PING every half deadline: a connection whose peer stopped answering
+  // (unacked at the next PING) is closed, and the next request connects afresh.
+  const pool = shareOneConnectionPool(kc, { pingIntervalMs: Math.max(1000, Math.floor((opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS) / 2)) })
+  const apps = appsApi(kc, opts.requestTimeoutMs)
+  const core = coreApi(kc, opts.requestTimeoutMs)
+  const version = versionApi(kc, opts.requestTimeoutMs)
+  const watcher = silenceBoundWatch(kc, opts.watchSilenceMs)
 
   const label = (ref: WorkloadRef): string => `${ref.kind} ${ref.namespace}/${ref.name}`
 
@@ -379,7 +355,7 @@ export function createKube(opts: KubeOptions): Kube {
           let controller: AbortController | undefined
           const onAbort = (): void => { controller?.abort(); resolve() }
           signal.addEventListener('abort', onAbort, { once: true })
-          watcher.watch(path, { fieldSelector: `metadata.name=${ref.name}`, resourceVersion: rv, allowWatchBookmarks: false },
+          watcher.watch(path, { fieldSelector: `metadata.name=${ref.name}`, resourceVersion: rv, allowWatchBookmarks: true },
             (phase, obj) => {
               if (phase === 'ADDED' || phase === 'MODIFIED') onState(toWorkloadState(ref, obj as AnyWorkload))
             },
@@ -445,7 +421,7 @@ export function createKube(opts: KubeOptions): Kube {
     },
 
     async recordEvent(on, ev: KubeEvent) {
-      const now = new Date()
+      const now = new Date().toISOString()
       try {
         await core.createNamespacedEvent({
           namespace: on.ref.namespace,
@@ -472,9 +448,9 @@ export function createKube(opts: KubeOptions): Kube {
       }
     },
 
-    async ping() {
+    async ping(signal) {
       try {
-        const v = await version.getCode()
+        const v = await version.getCode({ signal })
         return v.gitVersion
       } catch (e) {
         throw kubeError(e, 'GET /version')
@@ -482,16 +458,16 @@ export function createKube(opts: KubeOptions): Kube {
     },
 
     lease(namespace, name) {
-      return createLeaseApi(kc, namespace, name)
+      return createLeaseApi(kc, namespace, name, opts.requestTimeoutMs)
     },
 
     objects(namespace) {
-      return createObjectStore(kc, namespace)
+      return createObjectStore(kc, namespace, { requestTimeoutMs: opts.requestTimeoutMs, watchSilenceMs: opts.watchSilenceMs })
     },
 
     close() {
       // Watches stop with their signals; the shared connection pool goes here.
-      closePool()
+      pool.close()
     },
   }
 }

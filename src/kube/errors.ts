@@ -26,6 +26,8 @@ export function kubeError(e: unknown, what: string): AppError {
       default: return Errors.kube(`${what}: HTTP ${e.code}${detail}`)
     }
   }
+  // Our own deadline (api.ts) or the caller's signal ended the request.
+  if (e instanceof Error && (e.name === 'TimeoutError' || e.name === 'AbortError')) return Errors.kube(`${what}: no answer in time (aborted)`, { cause: e })
   const err = e as NodeJS.ErrnoException & { cause?: { code?: string } }
   const code = err?.code ?? err?.cause?.code
   return Errors.kube(`${what}: ${code ?? 'the API server could not be reached'}`, { cause: e })

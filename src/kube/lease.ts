@@ -1,47 +1,43 @@
 // A coordination.k8s.io Lease, read and written with the resourceVersion
 // precondition (a 409 means another replica won). client-node ships no
-// leader-election helper; this is the small part of one we need.
+// leader-election helper; triggers/leader.ts is the election, this is its
+// storage.
 
 import type { V1Lease } from '@kubernetes/client-node'
-import { ApiException, coordinationApi, type KubeConfig } from './api.ts'
+import { ApiException, coordinationApi, type KubeConfig, type Wire } from './api.ts'
 import { Errors } from '../errors.ts'
 import { kubeError } from './errors.ts'
 import type { LeaseApi, LeaseRecord } from './types.ts'
 
-/**
- * A MicroTime as the API server parses it (six fractional digits). client-node
- * types these fields as Date but sends Date's millisecond ISO form, which the
- * server refuses with a 400; an already formatted string passes through.
- */
-export function microTime(ms: number): Date {
-  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z') as unknown as Date
+/** A MicroTime as the API server parses it: RFC 3339 with six fractional digits (Date's three are refused with a 400). */
+export function microTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z')
 }
 
-function toRecord(l: V1Lease): LeaseRecord {
-  const renew = l.spec?.renewTime ? new Date(l.spec.renewTime).getTime() : undefined
+function toRecord(l: Wire<V1Lease>): LeaseRecord {
   return {
     ...(l.spec?.holderIdentity ? { holder: l.spec.holderIdentity } : {}),
-    ...(renew !== undefined ? { renewTime: renew } : {}),
+    ...(l.spec?.renewTime ? { renewTime: l.spec.renewTime } : {}),
     durationSeconds: l.spec?.leaseDurationSeconds ?? 15,
     transitions: l.spec?.leaseTransitions ?? 0,
     ...(l.metadata?.resourceVersion ? { resourceVersion: l.metadata.resourceVersion } : {}),
   }
 }
 
-export function createLeaseApi(kc: KubeConfig, namespace: string, name: string): LeaseApi {
-  const api = coordinationApi(kc)
+export function createLeaseApi(kc: KubeConfig, namespace: string, name: string, requestTimeoutMs?: number): LeaseApi {
+  const api = coordinationApi(kc, requestTimeoutMs)
   return {
-    async read() {
+    async read(signal) {
       try {
-        return toRecord(await api.readNamespacedLease({ name, namespace }))
+        return toRecord(await api.readNamespacedLease({ name, namespace, signal }))
       } catch (e) {
         if (e instanceof ApiException && e.code === 404) return undefined
         throw kubeError(e, `read Lease ${namespace}/${name}`)
       }
     },
-    async write(holder, prev, now, durationSeconds) {
+    async write(holder, prev, now, durationSeconds, signal) {
       const changed = prev?.holder !== holder
-      const body: V1Lease = {
+      const body: Wire<V1Lease> = {
         apiVersion: 'coordination.k8s.io/v1',
         kind: 'Lease',
         metadata: { name, namespace, ...(prev?.resourceVersion ? { resourceVersion: prev.resourceVersion } : {}) },
@@ -54,10 +50,10 @@ export function createLeaseApi(kc: KubeConfig, namespace: string, name: string):
         },
       }
       try {
-        const out = prev ? await api.replaceNamespacedLease({ name, namespace, body }) : await api.createNamespacedLease({ namespace, body })
+        const out = prev ? await api.replaceNamespacedLease({ name, namespace, body, signal }) : await api.createNamespacedLease({ namespace, body, signal })
         return toRecord(out)
       } catch (e) {
-        if (e instanceof ApiException && (e.code === 409)) throw Errors.kubeConflict(`Lease ${namespace}/${name}: another replica wrote it first`)
+        if (e instanceof ApiException && e.code === 409) throw Errors.kubeConflict(`Lease ${namespace}/${name}: another replica wrote it first`)
         throw kubeError(e, `write Lease ${namespace}/${name}`)
       }
     },

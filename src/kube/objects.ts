@@ -3,11 +3,13 @@
 // resourceVersion precondition (409 = another replica wrote first); watched
 // so every replica sees every write.
 
-import type { V1ConfigMap } from '@kubernetes/client-node'
-import { ApiException, coreApi, Watch, type KubeConfig } from './api.ts'
+import type * as Model from '@kubernetes/client-node'
+import { ApiException, coreApi, silenceBoundWatch, type KubeConfig, type Wire } from './api.ts'
 import { Errors } from '../errors.ts'
 import { kubeError } from './errors.ts'
 import type { ObjectStore, StoredObject } from './types.ts'
+
+type V1ConfigMap = Wire<Model.V1ConfigMap>
 
 export const STATE_LABEL = 'kube-recycler.io/state'
 const DATA_KEY = 'state.json'
@@ -17,9 +19,9 @@ function stored(cm: V1ConfigMap): StoredObject {
   return { data: cm.data?.[DATA_KEY] ?? '', version: cm.metadata?.resourceVersion ?? '' }
 }
 
-export function createObjectStore(kc: KubeConfig, namespace: string): ObjectStore {
-  const core = coreApi(kc)
-  const watcher = new Watch(kc)
+export function createObjectStore(kc: KubeConfig, namespace: string, opts: { requestTimeoutMs?: number | undefined; watchSilenceMs?: number | undefined } = {}): ObjectStore {
+  const core = coreApi(kc, opts.requestTimeoutMs)
+  const watcher = silenceBoundWatch(kc, opts.watchSilenceMs)
   const body = (name: string, data: string, version: string | undefined): V1ConfigMap => ({
     apiVersion: 'v1',
     kind: 'ConfigMap',
@@ -32,9 +34,9 @@ export function createObjectStore(kc: KubeConfig, namespace: string): ObjectStor
     data: { [DATA_KEY]: data },
   })
   return {
-    async list() {
+    async list(signal) {
       try {
-        const l = await core.listNamespacedConfigMap({ namespace, labelSelector: SELECTOR })
+        const l = await core.listNamespacedConfigMap({ namespace, labelSelector: SELECTOR, signal })
         const items = new Map<string, StoredObject>()
         for (const cm of l.items) if (cm.metadata?.name) items.set(cm.metadata.name, stored(cm))
         return { items, version: l.metadata?.resourceVersion ?? '' }
@@ -42,19 +44,19 @@ export function createObjectStore(kc: KubeConfig, namespace: string): ObjectStor
         throw kubeError(e, `list state ConfigMaps in ${namespace}`)
       }
     },
-    async read(name) {
+    async read(name, signal) {
       try {
-        return stored(await core.readNamespacedConfigMap({ name, namespace }))
+        return stored(await core.readNamespacedConfigMap({ name, namespace, signal }))
       } catch (e) {
         if (e instanceof ApiException && e.code === 404) return undefined
         throw kubeError(e, `read ConfigMap ${namespace}/${name}`)
       }
     },
-    async write(name, data, version) {
+    async write(name, data, version, signal) {
       try {
         const out = version
-          ? await core.replaceNamespacedConfigMap({ name, namespace, body: body(name, data, version), fieldManager: 'kube-recycler' })
-          : await core.createNamespacedConfigMap({ namespace, body: body(name, data, undefined), fieldManager: 'kube-recycler' })
+          ? await core.replaceNamespacedConfigMap({ name, namespace, body: body(name, data, version), fieldManager: 'kube-recycler', signal })
+          : await core.createNamespacedConfigMap({ namespace, body: body(name, data, undefined), fieldManager: 'kube-recycler', signal })
         return out.metadata?.resourceVersion ?? ''
       } catch (e) {
         // 409 on create (it exists) or on replace (it moved): read again and retry.
@@ -71,7 +73,7 @@ export function createObjectStore(kc: KubeConfig, namespace: string): ObjectStor
         const onAbort = (): void => { controller?.abort(); resolve() }
         signal.addEventListener('abort', onAbort, { once: true })
         const done = (): void => { signal.removeEventListener('abort', onAbort); resolve() }
-        watcher.watch(`/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps`, { labelSelector: SELECTOR, resourceVersion: version, allowWatchBookmarks: false },
+        watcher.watch(`/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps`, { labelSelector: SELECTOR, resourceVersion: version, allowWatchBookmarks: true },
           (phase, obj) => {
             const cm = obj as V1ConfigMap
             const name = cm.metadata?.name

@@ -172,7 +172,7 @@ export interface Kube {
   ownerWorkload(pod: PodState): Promise<WorkloadRef | undefined>
   recordEvent(on: WorkloadState, event: KubeEvent): Promise<void>
   /** A cheap call that proves the API answers (GET /version). */
-  ping(): Promise<string>
+  ping(signal?: AbortSignal): Promise<string>
   /** The Lease used to elect the replica that runs the cron probes. */
   lease(namespace: string, name: string): LeaseApi
   /** kube-recycler's own state objects (ConfigMaps) in its namespace. */
@@ -182,18 +182,26 @@ export interface Kube {
 
 export interface LeaseRecord {
   holder?: string
-  renewTime?: number
+  /** As the holder wrote it (its own wall clock): for people; never compared with this replica's time. */
+  renewTime?: string
   durationSeconds: number
   transitions: number
   resourceVersion?: string
 }
 
+/**
+ * A request may carry a signal that ends it sooner than the Kubernetes side's
+ * own deadline (every request has one).
+ */
 export interface LeaseApi {
-  read(): Promise<LeaseRecord | undefined>
-  /** Creates or replaces the lease for `holder`; throws Errors.kubeConflict when someone else wrote first. */
-  write(holder: string | undefined, prev: LeaseRecord | undefined, now: number, durationSeconds: number): Promise<LeaseRecord>
+  read(signal?: AbortSignal): Promise<LeaseRecord | undefined>
+  /**
+   * Creates or replaces the lease for `holder` (undefined: released), with
+   * `prev`'s resourceVersion as precondition; `now` is written as renewTime.
+   * Throws Errors.kubeConflict when someone else wrote first.
+   */
+  write(holder: string | undefined, prev: LeaseRecord | undefined, now: number, durationSeconds: number, signal?: AbortSignal): Promise<LeaseRecord>
 }
-
 
 /** One stored object: its text and its resourceVersion (the write precondition). */
 export interface StoredObject {
@@ -209,10 +217,10 @@ export type ObjectEvent = { name: string; object: StoredObject | undefined }
  */
 export interface ObjectStore {
   /** Every object of ours, and the collection's version to watch from. */
-  list(): Promise<{ items: Map<string, StoredObject>; version: string }>
-  read(name: string): Promise<StoredObject | undefined>
+  list(signal?: AbortSignal): Promise<{ items: Map<string, StoredObject>; version: string }>
+  read(name: string, signal?: AbortSignal): Promise<StoredObject | undefined>
   /** Creates (no version) or replaces (version precondition); throws Errors.kubeConflict when it moved. Returns the new version. */
-  write(name: string, data: string, version: string | undefined): Promise<string>
+  write(name: string, data: string, version: string | undefined, signal?: AbortSignal): Promise<string>
   /** Calls `onEvent` for every change after `version`; resolves when the watch ends (the caller lists again). */
   watch(version: string, onEvent: (e: ObjectEvent) => void, signal: AbortSignal): Promise<void>
 }

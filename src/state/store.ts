@@ -68,9 +68,9 @@ export interface StoreOptions {
   logger: Logger
   durable: boolean
   /** Proves the API server answers; without a recent answer the store is not ready. */
-  ping?: () => Promise<unknown>
+  ping?: (signal: AbortSignal) => Promise<unknown>
   onWrite?: (result: WriteResult) => void
-  /** One API call may take this long before it counts as failed. */
+  /** One API call is aborted after this long (and counts as failed). */
   callTimeoutMs?: number
   pingEveryMs?: number
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>
@@ -108,13 +108,16 @@ export function createStore(opts: StoreOptions): StateStore {
   let resolveLoaded!: () => void
   const loadedP = new Promise<void>((r) => { resolveLoaded = r })
 
-  /** A call to the API server, bounded in time: a stopped server must not hang a request. */
-  async function call<T>(what: string, p: Promise<T>, ms = timeoutMs): Promise<T> {
-    let timer: NodeJS.Timeout | undefined
+  /**
+   * A call to the API server with a deadline: the request itself is aborted
+   * then (its stream closed), so a stopped server never holds a write, and
+   * nothing runs on after the caller has given up.
+   */
+  async function call<T>(what: string, request: (signal: AbortSignal) => Promise<T>, ms = timeoutMs): Promise<T> {
+    const deadline = new AbortController()
+    const timer = setTimeout(() => deadline.abort(new DOMException(`${what}: no answer within ${ms} ms`, 'TimeoutError')), ms)
     try {
-      const out = await Promise.race([p, new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(Errors.kube(`${what}: no answer within ${ms} ms`)), ms)
-      })])
+      const out = await request(AbortSignal.any([deadline.signal, stop.signal]))
       lastOk = opts.clock.now()
       return out
     } catch (e) {
@@ -177,7 +180,7 @@ export function createStore(opts: StoreOptions): StateStore {
   }
 
   async function load(): Promise<string> {
-    const { items, version } = await call('list the state', opts.objects.list())
+    const { items, version } = await call('list the state', (signal) => opts.objects.list(signal))
     for (const name of sites.keys()) set(name, items.get(objectName(name)), true)
     return version
   }
@@ -211,7 +214,7 @@ export function createStore(opts: StoreOptions): StateStore {
 
   async function pingLoop(): Promise<void> {
     while (!stop.signal.aborted && opts.ping) {
-      await call('GET /version', opts.ping(), pingEvery).catch(() => undefined)
+      await call('GET /version', (signal) => opts.ping!(signal), pingEvery).catch(() => undefined)
       await sleep(pingEvery, stop.signal)
     }
   }
@@ -230,7 +233,7 @@ export function createStore(opts: StoreOptions): StateStore {
       try {
         const data = JSON.stringify(bounded)
         writing.set(site, { data, state: bounded })
-        const version = await call(`write the state of ${site}`, opts.objects.write(objectName(site), data, cur.version)).finally(() => writing.delete(site))
+        const version = await call(`write the state of ${site}`, (signal) => opts.objects.write(objectName(site), data, cur.version, signal)).finally(() => writing.delete(site))
         opts.onWrite?.('ok')
         if (newer(version, entries.get(site)!.version)) {
           entries.set(site, { state: bounded, version })
@@ -241,7 +244,12 @@ export function createStore(opts: StoreOptions): StateStore {
         if (isAppError(e) && e.code === Errors.kubeConflict.code && attempt < 8) {
           opts.onWrite?.('conflict')
           // Another replica wrote first: apply our change to what it wrote.
-          const fresh = await call(`read the state of ${site}`, opts.objects.read(objectName(site))).catch((re: unknown) => {
+          // After a short, growing, jittered pause (as client-go's
+          // RetryOnConflict): a replica writing a burst needs one request
+          // per change, the loser two, so without it the loser can lose
+          // every round of the burst.
+          await sleep(Math.min(5 * 2 ** attempt, 200) * (0.5 + Math.random()), stop.signal)
+          const fresh = await call(`read the state of ${site}`, (signal) => opts.objects.read(objectName(site), signal)).catch((re: unknown) => {
             throw Errors.unavailable(`the service state could not be read (${isAppError(re) ? re.message : 'error'}); retry shortly`)
           })
           set(site, fresh, true)

@@ -73,8 +73,8 @@ alertmanager: { url: "http://127.0.0.1:${amPort}" }
       matchers: ['alertname="SiteDown"', 'site="shop"']
       silence: true
 `)
-  const a = await startReplica(t, { name: 'am-a', configPath: path, namespace: ns, timeoutMs: 60_000 })
-  const b = await startReplica(t, { name: 'am-b', configPath: path, namespace: ns, timeoutMs: 60_000 })
+  const a = await startReplica(t, { name: 'am-a', configPath: path, namespace: ns })
+  const b = await startReplica(t, { name: 'am-b', configPath: path, namespace: ns })
   await waitFor(async () => (await a.get('/readyz')).status === 200 && (await b.get('/readyz')).status === 200, { description: 'both ready' })
   // Two Alertmanagers of an HA pair would each notify; here one notifies both replicas (Bearer to one, Basic to the other).
   const alertmanager = await am(t, {
@@ -136,7 +136,7 @@ t.test('time from an alert to the first patch; resolved ends a recycle awaiting 
 `, `    failureThreshold: 2
     alertmanager: { matchers: ['alertname="SiteDown"', 'site="shop"'] }
 `)
-  const r = await startReplica(t, { name: 'am-one', configPath: path, namespace: ns, timeoutMs: 60_000 })
+  const r = await startReplica(t, { name: 'am-one', configPath: path, namespace: ns })
   await waitFor(async () => (await r.get('/readyz')).status === 200, { description: 'ready' })
   const alertmanager = await am(t, { webhooks: [{ url: `${r.url()}/webhooks/alertmanager`, token: HA_WEBHOOK_TOKEN }] })
 
@@ -187,8 +187,8 @@ alertmanager: { url: "http://127.0.0.1:${amPort}" }
       matchers: ['alertname="SiteDown"', 'site="shop"']
       silence: true
 `)
-  const a = await startReplica(t, { name: 'am-l-a', configPath: path, namespace: ns, timeoutMs: 60_000 })
-  const b = await startReplica(t, { name: 'am-l-b', configPath: path, namespace: ns, timeoutMs: 60_000 })
+  const a = await startReplica(t, { name: 'am-l-a', configPath: path, namespace: ns })
+  const b = await startReplica(t, { name: 'am-l-b', configPath: path, namespace: ns })
   const leaderOf = async () => waitFor(async () => {
     const la = (await a.get('/status').catch(() => ({ json: undefined }))).json?.service?.leader === true
     const lb = (await b.get('/status').catch(() => ({ json: undefined }))).json?.service?.leader === true

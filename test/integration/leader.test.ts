@@ -49,7 +49,7 @@ t.test('the timer renews and stop() ends it', async (t) => {
   t.teardown(ns.cleanup)
   const logger = quietLogger()
   const kube = createKube({ kubeconfig: clusterKubeconfig(), logger, env: {} })
-  const l = createLeader({ lease: kube.lease(ns.name, 'kube-recycler'), identity: 'solo', clock: systemClock, logger, durationSeconds: 3, renewEveryMs: 1000 })
+  const l = createLeader({ lease: kube.lease(ns.name, 'kube-recycler'), identity: 'solo', clock: systemClock, logger, durationSeconds: 3, retryMs: 400 })
   l.start()
   await new Promise((r) => setTimeout(r, 2500))
   const renew1 = (await kubectlJson(['get', 'lease', 'kube-recycler'], { namespace: ns.name })).spec.renewTime

@@ -70,13 +70,23 @@ t.test('not loaded or not reachable: refused with 503, never applied to a local 
   t.equal(a.store.get('shop').consecutiveFailures, 0, 'the refused change is not kept locally')
 })
 
-t.test('a write the API server does not answer times out', async (t) => {
+t.test('a write the API server does not answer is aborted at its deadline, not only given up on', async (t) => {
   const real = memoryObjectStore()
-  const hung: ObjectStore = { ...real, list: () => real.list(), read: (n) => real.read(n), watch: (v, cb, s) => real.watch(v, cb, s), write: () => new Promise(() => undefined) }
+  const signals: AbortSignal[] = []
+  // As the Kubernetes side does: the request ends when its signal aborts.
+  const hung: ObjectStore = {
+    ...real, list: () => real.list(), read: (n) => real.read(n), watch: (v, cb, s) => real.watch(v, cb, s),
+    write: (_n, _d, _v, signal) => new Promise((_, reject) => {
+      if (signal) signals.push(signal)
+      signal?.addEventListener('abort', () => reject(Errors.kube('write ConfigMap: no answer in time (aborted)')), { once: true })
+    }),
+  }
   const a = replica(hung, { callTimeoutMs: 50 })
   t.teardown(() => a.store.close())
   await a.store.loaded()
-  await t.rejects(a.store.update('shop', bump), { code: Errors.unavailable.code, message: /no answer within 50 ms/ })
+  await t.rejects(a.store.update('shop', bump), { code: Errors.unavailable.code, message: /could not be written \(write ConfigMap: no answer in time \(aborted\)\)/ })
+  t.equal(signals.length, 1, 'the write was given a signal')
+  t.ok(signals[0]!.aborted, 'which aborted: the request itself ends')
 })
 
 t.test('a stored state that is not ours is refused (the site starts afresh), never half-read', async (t) => {

@@ -1,0 +1,85 @@
+// src/kube/dispatcher.ts: one connection to the API server per process,
+// whatever the credential, and still the right credential on every request.
+// Against a local HTTPS API server that records each request: with an exec
+// credential plugin (a token per request, or client certificates that
+// rotate), an OIDC id-token and a token file, every request carries the
+// current credential, and all of them came over one connection. The
+// control, client-node's own dispatcher on the same kubeconfig, opens a
+// connection per request: the gain the wrapper is kept for.
+
+import t, { type Test } from 'tap'
+import pino from 'pino'
+import { createKube } from '../../src/kube/client.ts'
+import { KubeConfig, versionApi } from '../../src/kube/api.ts'
+import { shareOneConnectionPool } from '../../src/kube/dispatcher.ts'
+import { makePki } from '../fixtures/tls.ts'
+import { credentialFiles, fingerprint, recordingApiServer } from '../fixtures/kube-auth.ts'
+
+const logger = pino({ level: 'silent' })
+const N = 4
+
+t.test('every request carries the current credential, all over one connection', async (t) => {
+  const pki = await makePki()
+  t.teardown(() => pki.cleanup())
+  const api = await recordingApiServer(t, pki)
+  const files = credentialFiles(t)
+
+  /** N pings with the kube side, and (control) N with client-node's own dispatcher: what the server saw of each. */
+  async function pings(t: Test, kubeconfig: string) {
+    api.reset()
+    const before = api.connections()
+    const kube = createKube({ kubeconfig, logger, env: {} })
+    for (let i = 0; i < N; i++) t.equal(await kube.ping(), 'v1.34.0-recording')
+    kube.close()
+    const ours = { seen: [...api.seen], connections: api.connections() - before }
+    api.reset()
+    const before2 = api.connections()
+    const kc = new KubeConfig()
+    kc.loadFromFile(kubeconfig)
+    const plain = versionApi(kc)
+    for (let i = 0; i < N; i++) await plain.getCode()
+    const theirs = { seen: [...api.seen], connections: api.connections() - before2 }
+    return { ours, theirs }
+  }
+
+  await t.test('an exec credential plugin, a new token for each request', async (t) => {
+    const { ours, theirs } = await pings(t, files.kubeconfig(api.url, pki.caFile, files.exec()))
+    t.same(ours.seen.map((s) => s.authorization), Array.from({ length: N }, (_, i) => `Bearer exec-token-${i + 1}`), 'the API server saw each token the plugin printed')
+    t.equal(ours.connections, 1, `one connection for ${N} requests`)
+    t.equal(ours.seen[0]?.protocol, '2.0', 'speaking HTTP/2')
+    t.equal(theirs.connections, N, `the control: client-node's own dispatcher opened ${theirs.connections} for ${N}`)
+  })
+
+  await t.test('an exec credential plugin whose client certificate rotates', async (t) => {
+    const certs = [pki.server, pki.expiring]
+    const { ours } = await pings(t, files.kubeconfig(api.url, pki.caFile, files.exec(certs.map((c) => ({ cert: c.cert, key: c.key })))))
+    // The plugin runs for every request and alternates its certificates.
+    t.same(ours.seen.map((s) => s.clientCert), Array.from({ length: N }, (_, i) => fingerprint(certs[i % 2]!.cert)), 'each request presented the certificate the plugin handed out for it')
+    t.equal(ours.connections, N, 'a new connection only because the certificate changed')
+  })
+
+  await t.test('an OIDC id-token', async (t) => {
+    const oidc = files.oidc()
+    const { ours, theirs } = await pings(t, files.kubeconfig(api.url, pki.caFile, oidc.user))
+    t.same(ours.seen.map((s) => s.authorization), Array(N).fill(`Bearer ${oidc.token}`), 'the API server saw the id-token')
+    t.equal(ours.connections, 1, 'one connection')
+    t.equal(theirs.connections, N, 'the control: one per request')
+  })
+
+  await t.test('a token file', async (t) => {
+    const { ours, theirs } = await pings(t, files.kubeconfig(api.url, pki.caFile, files.tokenFile('file-token-1')))
+    t.same(ours.seen.map((s) => s.authorization), Array(N).fill('Bearer file-token-1'), 'the API server saw the file\'s token')
+    t.equal(ours.connections, 1, 'one connection')
+    t.equal(theirs.connections, N, 'the control: one per request')
+  })
+
+  await t.test('the pool makes an Agent only when the TLS options change', async (t) => {
+    const kc = new KubeConfig()
+    kc.loadFromFile(files.kubeconfig(api.url, pki.caFile, files.tokenFile('file-token-2')))
+    const pool = shareOneConnectionPool(kc, { pingIntervalMs: 5000 })
+    t.teardown(() => pool.close())
+    const v = versionApi(kc)
+    for (let i = 0; i < N; i++) await v.getCode()
+    t.equal(pool.made, 1)
+  })
+})
