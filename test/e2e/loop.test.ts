@@ -40,7 +40,7 @@ async function setup(t: Test, opts: { name: string; git: boolean }) {
     return d.status?.observedGeneration === d.metadata.generation && d.status?.updatedReplicas === 2 && d.status?.availableReplicas === 2 && d.status?.replicas === 2
   }, { timeoutMs: 120_000, description: 'release 1 rolled out on running pods' })
   const site = await serviceUrl(ns, 'web')
-  const before = await visitSite(site)
+  const before = await visitSite(site, 6)
   t.same([...before.commits], [good], 'the pods serve release 1, checked out by their init containers')
   t.equal(before.healthy, 6)
 
@@ -100,7 +100,7 @@ t.test('the production head is broken: the rollout does not help, the template b
     return pinned === s.good && env === undefined && d.status.updatedReplicas === 2 && d.status.availableReplicas === 2 && d.status.replicas === 2 ? d : undefined
   }, { timeoutMs: 180_000, intervalMs: 1000, description: 'the template before the rollout restored and rolled out' })
   t.ok(tpl, 'rolled back to the template pinned to release 1')
-  const after = await waitFor(async () => { const v = await visitSite(s.site); return v.commits.size === 1 && v.commits.has(s.good) && v.healthy === 6 ? v : undefined }, { timeoutMs: 60_000, description: 'the pods serve release 1 again' })
+  const after = await waitFor(async () => { const v = await visitSite(s.site, 6); return v.commits.size === 1 && v.commits.has(s.good) && v.healthy === 6 ? v : undefined }, { timeoutMs: 60_000, description: 'the pods serve release 1 again' })
   t.ok(after)
   // The probes saw the head fail meanwhile and asked again: never acted on while this one ran.
   const others = ((await s.status()).recent as any[]).filter((r) => r.id !== id)
@@ -134,7 +134,7 @@ t.test('a pinned commit the branch does not have: the init container fails, the 
       d.spec.template.spec.containers[0].env?.some((e: { name: string }) => e.name === 'SITE_COMMIT') !== true &&
       d.status.updatedReplicas === 2 && d.status.availableReplicas === 2 && d.status.replicas === 2
   }, { timeoutMs: 120_000, intervalMs: 1000, description: 'rolled back onto the template pinned to release 1' })
-  const after = await visitSite(s.site)
+  const after = await visitSite(s.site, 6)
   t.same([...after.commits], [s.good], 'the Service answered from release 1 throughout and after')
   t.equal(after.healthy, 6)
 })
