@@ -35,6 +35,7 @@ import webhookJenkins from './server/routes/webhook-jenkins.ts'
 import { validatorCompiler } from './server/validation.ts'
 import { memoryObjectStore } from './state/memory.ts'
 import { createStore, type StateStore } from './state/store.ts'
+import { createHeartbeat, type Heartbeat } from './state/heartbeat.ts'
 import { createMetrics, primeMetrics, type Metrics } from './status/metrics.ts'
 import { createIntake, type Intake } from './triggers/intake.ts'
 import type { Prober } from './triggers/probe.ts'
@@ -68,6 +69,8 @@ export interface AppOptions {
    * two apps sharing one behave as two replicas).
    */
   objects?: ObjectStore
+  /** Where the leader's heartbeat lives (main: its own labelled ConfigMap); default: `objects`. */
+  heartbeatObjects?: ObjectStore
   /** Proves the API server answers (the store is not ready without it). */
   ping?: () => Promise<unknown>
   /** True while this replica holds the Lease; absent: it is alone and leads. */
@@ -86,6 +89,7 @@ export interface AppOptions {
 
 export interface Core {
   store: StateStore
+  heartbeat: Heartbeat
   metrics: Metrics
   recycler: Recycler
   intake: Intake
@@ -109,8 +113,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const identity = opts.identity ?? 'kube-recycler'
   const metrics = createMetrics({ defaultMetrics: opts.defaultMetrics ?? false, version: VERSION })
   primeMetrics(metrics, config.sites)
+  const objects = opts.objects ?? memoryObjectStore()
   const store = createStore({
-    objects: opts.objects ?? memoryObjectStore(),
+    objects,
     durable: opts.objects !== undefined,
     sites: config.sites, clock, logger,
     ...(opts.ping ? { ping: opts.ping } : {}),
@@ -123,6 +128,15 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     if (site) metrics.circuitOpen.set({ site: name }, circuitOpen(s, site, clock.now()) ? 1 : 0)
   })
   const isLeader = (): boolean => (opts.isLeader?.() ?? true) && store.ready().ready
+  // What the leader's probes said again, written once a minute for every replica to read.
+  const heartbeat = createHeartbeat({
+    objects: opts.heartbeatObjects ?? objects,
+    sites: config.sites.map((s) => s.name),
+    state: (site) => store.get(site),
+    identity, isLeader, clock, logger,
+    everyMs: config.service.heartbeatMs,
+    onWrite: (result) => metrics.stateWrites.inc({ result }),
+  })
   const notifier: Notifier = createNotifier({
     targets: opts.notifyTargets ?? [], clock, logger, counter: metrics.notifications,
     ...(config.service.publicUrl ? { publicUrl: config.service.publicUrl } : {}),
@@ -141,7 +155,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     })
     : undefined
   const recycler = createRecycler({ config, store, metrics, clock, logger, notifier, ...(opts.executor ? { executor: opts.executor } : {}), ...(runner ? { runner } : {}) })
-  const intake = createIntake({ store, recycler, metrics, clock, logger, notifier })
+  const intake = createIntake({ store, recycler, metrics, clock, logger, notifier, heartbeat })
   const operator = createOperator({ config, store, recycler, clock, logger, metrics, notifier, ...(opts.executor ? { executor: opts.executor } : {}) })
   const scheduler = opts.prober
     ? createScheduler({
@@ -154,6 +168,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const readiness = (): Readiness => {
     const own = store.ready()
     if (!own.ready) return own
+    // /status reads the last verdict times from it: the same answer on every replica.
+    if (!heartbeat.loaded()) return { ready: false, reason: 'the heartbeat object is not loaded yet' }
     return opts.readiness?.() ?? own
   }
   const ctx: AppContext = {
@@ -165,12 +181,13 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     startedAt: new Date(clock.now()).toISOString(),
     identity,
     isLeader,
-    store, metrics, recycler, operator, intake, facts,
+    store, heartbeat, metrics, recycler, operator, intake, facts,
     ...(scheduler ? { scheduler } : {}),
     readiness,
     mode: { cluster: opts.executor ? 'connected' : 'none', ...(opts.note ? { note: opts.note } : {}) },
   }
   store.start()
+  heartbeat.start()
   // The dead-man's switch of a site that never had a report counts from when
   // the service first watched it, not from this process's start.
   // A site new to the service also takes the service's pause, if one is on.
@@ -195,7 +212,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     logController: new RouteLevelLogController(),
   })
   limitConnectionsPerClient(app, config.service)
-  app.decorate('core', { store, metrics, recycler, intake, facts, notifier, ...(runner ? { runner } : {}), ...(scheduler ? { scheduler } : {}) })
+  app.decorate('core', { store, heartbeat, metrics, recycler, intake, facts, notifier, ...(runner ? { runner } : {}), ...(scheduler ? { scheduler } : {}) })
   // The state gauges read the /status model at scrape time.
   metrics.observeState(() => scrapeState(ctx))
   app.setValidatorCompiler(validatorCompiler)
@@ -224,16 +241,18 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   // Without a cluster the state is in this process: loaded at once, and the
   // app is ready when it says so. With one, the process listens while the
   // store loads (and /readyz says why it is not ready yet).
-  if (!store.durable) app.addHook('onReady', async () => { await store.loaded() })
+  if (!store.durable) app.addHook('onReady', async () => { await store.loaded(); await heartbeat.whenLoaded() })
   if (runner) app.addHook('onReady', async () => { runner.start() })
   if (scheduler && opts.schedule) {
     app.addHook('onReady', async () => { scheduler.start() })
   }
-  // Shutdown order: stop new ticks; let go of running recycles (they stay
-  // `running` in the store, and the next leader adopts them); drop the
-  // probe connections; stop watching the state.
+  // Shutdown order: stop new ticks; write what they said again (the
+  // heartbeat, while this replica still leads); let go of running recycles
+  // (they stay `running` in the store, and the next leader adopts them);
+  // drop the probe connections; stop watching the state.
   app.addHook('onClose', async () => {
     await scheduler?.stop()
+    await heartbeat.close()
     await recycler.close()
     await notifier.close()
     await facts.idle()

@@ -108,7 +108,7 @@ export async function serve(opts: ServeOptions = {}): Promise<Running> {
     app = await buildApp({
       config, secrets, logger, defaultMetrics: true, commits, prober, schedule: true, identity, notifyTargets,
       ...(leader ? { isLeader: () => leader.isLeader() } : {}),
-      ...(cluster.kube ? { objects: cluster.kube.objects(namespace), ping: () => cluster.kube!.ping() } : {}),
+      ...(cluster.kube ? { objects: cluster.kube.objects(namespace), heartbeatObjects: cluster.kube.objects(namespace, 'heartbeat'), ping: () => cluster.kube!.ping() } : {}),
       ...(cluster.executor ? { executor: cluster.executor } : { note: cluster.note }),
     })
   } catch (e) {

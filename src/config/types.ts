@@ -176,6 +176,12 @@ export interface ServiceConfig {
   leaderElection: 'auto' | 'on' | 'off'
   /** How long a Lease holds without renewal: a SIGKILLed leader is replaced within this. */
   leaseDurationMs: number
+  /**
+   * How often the leader writes its heartbeat: what its probes said again
+   * without a write of the site. The freshness of an unchanged site's last
+   * verdict on /status; one small write per interval for the whole service.
+   */
+  heartbeatMs: number
   /** The service's address for people (links in Slack messages), e.g. https://recycler.example.com. */
   publicUrl?: string
 }

@@ -481,8 +481,8 @@ export function createKube(opts: KubeOptions): Kube {
       return createLeaseApi(kc, namespace, name)
     },
 
-    objects(namespace) {
-      return createObjectStore(kc, namespace)
+    objects(namespace, kind) {
+      return createObjectStore(kc, namespace, kind)
     },
 
     close() {
