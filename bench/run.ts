@@ -4,9 +4,10 @@
 //   probes   kube-recycler's probe engine vs blackbox_exporter vs a bare undici loop
 //   recycle  kube-recycler's rollout vs kubectl rollout restart + status (test control plane)
 //   webhook  POST /webhooks/jenkins vs a bare Fastify route
+//   scale    100, 1,000 and 5,000 sites: at rest and 10 % broken at once, one and two replicas, vs blackbox_exporter
 //
 // Flags:
-//   --only probes|recycle|webhook   one part (repeatable, or comma-separated)
+//   --only probes|recycle|webhook|scale   one part (repeatable, or comma-separated)
 //   --quick                         a short smoke run (1 run each, fewer scenarios)
 //   --runs N                        runs per figure (default 3; the recycle part 5)
 //   --markdown                      print the tables as Markdown
@@ -31,9 +32,10 @@ import { textTable, type TargetCheck } from './lib/stats.ts'
 import { benchProbes, formatProbes, type ProbesResult } from './probes/index.ts'
 import { benchRecycle, formatRecycle, type RecycleResult } from './recycle.ts'
 import { benchWebhook, formatWebhook, type WebhookResult } from './webhook/index.ts'
+import { benchScale, formatScale, type ScaleResult } from './scale.ts'
 
-type Part = 'probes' | 'recycle' | 'webhook'
-const PARTS: Part[] = ['probes', 'recycle', 'webhook']
+type Part = 'probes' | 'recycle' | 'webhook' | 'scale'
+const PARTS: Part[] = ['probes', 'recycle', 'webhook', 'scale']
 
 interface Args {
   only: Part[]
@@ -69,7 +71,7 @@ function parseArgs(argv: string[]): Args {
       case '--shared-cluster': a.sharedCluster = true; break
       case '-h':
       case '--help':
-        process.stdout.write('usage: npm run bench -- [--only probes|recycle|webhook] [--quick] [--runs N] [--markdown] [--json FILE] [--profile] [--wait-quiet[=MIN]] [--keep-cluster] [--shared-cluster]\n')
+        process.stdout.write('usage: npm run bench -- [--only probes|recycle|webhook|scale] [--quick] [--runs N] [--markdown] [--json FILE] [--profile] [--wait-quiet[=MIN]] [--keep-cluster] [--shared-cluster]\n')
         process.exit(0)
         break
       default:
@@ -114,7 +116,7 @@ async function main(): Promise<void> {
   const m = machine()
   const out: string[] = [header(m, args)]
   const targets: Array<TargetCheck & { part: Part }> = []
-  const results: { machine: Machine; probes?: ProbesResult; recycle?: RecycleResult; webhook?: WebhookResult; totalMs?: number } = { machine: m }
+  const results: { machine: Machine; probes?: ProbesResult; recycle?: RecycleResult; webhook?: WebhookResult; scale?: ScaleResult; totalMs?: number } = { machine: m }
 
   for (const part of PARTS.filter((p) => args.only.includes(p))) {
     const started = performance.now()
@@ -128,6 +130,11 @@ async function main(): Promise<void> {
       results.recycle = r
       targets.push(...r.targets.map((t) => ({ ...t, part })))
       out.push(section('recycle: kube-recycler vs kubectl rollout restart + status', formatRecycle(r, args.markdown), args.markdown))
+    } else if (part === 'scale') {
+      const r = await benchScale({ quick: args.quick, log })
+      results.scale = r
+      targets.push(...r.targets.map((t) => ({ ...t, part })))
+      out.push(section('scale: what a site costs, at rest and broken, vs blackbox_exporter', formatScale(r, args.markdown), args.markdown))
     } else {
       const r = await benchWebhook({ quick: args.quick, runs: args.runs ?? (args.quick ? 1 : 3), log })
       results.webhook = r
