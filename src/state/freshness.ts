@@ -79,12 +79,12 @@ export function noteRepeat(prev: Confirmation | undefined, stored: SiteState, at
 }
 
 /** The timeline with its last run stretched over the confirmed repeats of the stored verdict. */
-export function foldTimeline(timeline: readonly TimelineRun[] | undefined, s: SiteState, c: Confirmation | undefined): TimelineRun[] | undefined {
+export function foldTimeline<T extends readonly TimelineRun[] | undefined>(timeline: T, s: SiteState, c: Confirmation | undefined): T | TimelineRun[] {
   const ok = validFor(s, c)
   const last = timeline?.at(-1)
-  if (!ok || !timeline || !last || !s.lastVerdict) return timeline ? [...timeline] : undefined
+  if (!ok || !timeline || !last || !s.lastVerdict) return timeline
   // Only the run the stored verdict closes: its `to` is that verdict's time.
-  if (last.to !== s.lastVerdict.at || last.ok !== s.lastVerdict.ok || last.source !== s.lastVerdict.source) return [...timeline]
+  if (last.to !== s.lastVerdict.at || last.ok !== s.lastVerdict.ok || last.source !== s.lastVerdict.source) return timeline
   return [...timeline.slice(0, -1), { ...last, to: new Date(ok.at).toISOString(), count: last.count + ok.n }]
 }
 
