@@ -389,9 +389,9 @@ export async function benchScale(o: ScaleOptions): Promise<ScaleResult> {
   const log = o.log
   await ensureBuild(log)
   await ensureCluster({ log: (m) => log(`cluster: ${m}`) })
-  const restMs = o.quick ? 60_000 : 120_000
+  const restMs = o.quick ? 30_000 : 60_000
   const sizes: Array<{ sites: number; kind: SizeRun['kind'] }> = o.quick
-    ? [{ sites: 20, kind: 'deployments' }, { sites: 100, kind: 'deployments' }, { sites: 300, kind: 'probe-only' }]
+    ? [{ sites: 20, kind: 'deployments' }, { sites: 50, kind: 'probe-only' }]
     : [{ sites: 100, kind: 'deployments' }, { sites: 1000, kind: 'deployments' }, { sites: 5000, kind: 'probe-only' }]
   const deployNs = `kr-scale-sites-${randomBytes(2).toString('hex')}`
   const dir = mkdtempSync(path.join(os.tmpdir(), 'kr-bench-scale-'))
