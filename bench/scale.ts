@@ -194,7 +194,8 @@ async function startServe(env: Record<string, string>): Promise<Svc> {
   let tail = ''
   const exited = new Promise<void>((r) => child.once('exit', () => r()))
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not listen within 180 s:\n${tail}`)), 180_000)
+    // A replica that does not start in time is killed, never left behind.
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`serve did not listen within 180 s:\n${tail}`)) }, 180_000)
     const look = (d: Buffer) => {
       if (!tail.includes('kube-recycler listening')) tail = (tail + String(d)).slice(-20_000)
       const m = /"url":"(http:\/\/[^"]+)","msg":"kube-recycler listening"/.exec(tail)
