@@ -1,4 +1,4 @@
-// npm run bench — three side-by-side comparisons, measured in one run on this
+// npm run bench — side-by-side comparisons, measured in one run on this
 // machine (see docs/benchmarks.md for the figures and how to read them):
 //
 //   probes   kube-recycler's probe engine vs blackbox_exporter vs a bare undici loop
@@ -7,9 +7,10 @@
 //   heal     time to heal on running pods (the example site, a bad release): kube-recycler
 //            vs the same repair by hand (kubectl rollout restart + status + a probe) and the
 //            Deployment controller's rollout alone
+//   scale    100, 1,000 and 5,000 sites: at rest and 10 % broken at once, one and two replicas, vs blackbox_exporter
 //
 // Flags:
-//   --only probes|recycle|webhook|heal   one part (repeatable, or comma-separated)
+//   --only probes|recycle|webhook|heal|scale   one part (repeatable, or comma-separated)
 //   --quick                         a short smoke run (1 run each, fewer scenarios)
 //   --runs N                        runs per figure (default 3; the recycle part 5)
 //   --markdown                      print the tables as Markdown
@@ -35,9 +36,10 @@ import { benchProbes, formatProbes, type ProbesResult } from './probes/index.ts'
 import { benchRecycle, formatRecycle, type RecycleResult } from './recycle.ts'
 import { benchWebhook, formatWebhook, type WebhookResult } from './webhook/index.ts'
 import { benchHeal, formatHeal, type HealResult } from './heal.ts'
+import { benchScale, formatScale, type ScaleResult } from './scale.ts'
 
-type Part = 'probes' | 'recycle' | 'webhook' | 'heal'
-const PARTS: Part[] = ['probes', 'recycle', 'webhook', 'heal']
+type Part = 'probes' | 'recycle' | 'webhook' | 'heal' | 'scale'
+const PARTS: Part[] = ['probes', 'recycle', 'webhook', 'heal', 'scale']
 
 interface Args {
   only: Part[]
@@ -73,7 +75,7 @@ function parseArgs(argv: string[]): Args {
       case '--shared-cluster': a.sharedCluster = true; break
       case '-h':
       case '--help':
-        process.stdout.write('usage: npm run bench -- [--only probes|recycle|webhook|heal] [--quick] [--runs N] [--markdown] [--json FILE] [--profile] [--wait-quiet[=MIN]] [--keep-cluster] [--shared-cluster]\n')
+        process.stdout.write('usage: npm run bench -- [--only probes|recycle|webhook|heal|scale] [--quick] [--runs N] [--markdown] [--json FILE] [--profile] [--wait-quiet[=MIN]] [--keep-cluster] [--shared-cluster]\n')
         process.exit(0)
         break
       default:
@@ -118,7 +120,7 @@ async function main(): Promise<void> {
   const m = machine()
   const out: string[] = [header(m, args)]
   const targets: Array<TargetCheck & { part: Part }> = []
-  const results: { machine: Machine; probes?: ProbesResult; recycle?: RecycleResult; webhook?: WebhookResult; heal?: HealResult; totalMs?: number } = { machine: m }
+  const results: { machine: Machine; probes?: ProbesResult; recycle?: RecycleResult; webhook?: WebhookResult; heal?: HealResult; scale?: ScaleResult; totalMs?: number } = { machine: m }
 
   for (const part of PARTS.filter((p) => args.only.includes(p))) {
     const started = performance.now()
@@ -137,6 +139,11 @@ async function main(): Promise<void> {
       results.heal = r
       targets.push(...r.targets.map((t) => ({ ...t, part })))
       out.push(section('heal: time to heal on running pods, kube-recycler vs by hand vs the rollout alone', formatHeal(r, args.markdown), args.markdown))
+    } else if (part === 'scale') {
+      const r = await benchScale({ quick: args.quick, log })
+      results.scale = r
+      targets.push(...r.targets.map((t) => ({ ...t, part })))
+      out.push(section('scale: what a site costs, at rest and broken, vs blackbox_exporter', formatScale(r, args.markdown), args.markdown))
     } else {
       const r = await benchWebhook({ quick: args.quick, runs: args.runs ?? (args.quick ? 1 : 3), log })
       results.webhook = r

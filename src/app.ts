@@ -40,6 +40,7 @@ import { createSilencer } from './alerts/silencer.ts'
 import { validatorCompiler } from './server/validation.ts'
 import { memoryObjectStore } from './state/memory.ts'
 import { createStore, type StateStore } from './state/store.ts'
+import { createHeartbeat, type Heartbeat } from './state/heartbeat.ts'
 import { createMetrics, primeMetrics, type Metrics } from './status/metrics.ts'
 import { createIntake, type Intake } from './triggers/intake.ts'
 import type { Prober } from './triggers/probe.ts'
@@ -73,6 +74,8 @@ export interface AppOptions {
    * two apps sharing one behave as two replicas).
    */
   objects?: ObjectStore
+  /** Where the leader's heartbeat lives (main: its own labelled ConfigMap); default: `objects`. */
+  heartbeatObjects?: ObjectStore
   /** Proves the API server answers (the store is not ready without it). */
   ping?: (signal: AbortSignal) => Promise<unknown>
   /** True while this replica holds the Lease; absent: it is alone and leads. */
@@ -91,6 +94,7 @@ export interface AppOptions {
 
 export interface Core {
   store: StateStore
+  heartbeat: Heartbeat
   metrics: Metrics
   recycler: Recycler
   intake: Intake
@@ -114,8 +118,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const identity = opts.identity ?? 'kube-recycler'
   const metrics = createMetrics({ defaultMetrics: opts.defaultMetrics ?? false, version: VERSION })
   primeMetrics(metrics, config.sites)
+  const objects = opts.objects ?? memoryObjectStore()
   const store = createStore({
-    objects: opts.objects ?? memoryObjectStore(),
+    objects,
     durable: opts.objects !== undefined,
     sites: config.sites, clock, logger,
     ...(opts.ping ? { ping: opts.ping } : {}),
@@ -128,6 +133,15 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     if (site) metrics.circuitOpen.set({ site: name }, circuitOpen(s, site, clock.now()) ? 1 : 0)
   })
   const isLeader = (): boolean => (opts.isLeader?.() ?? true) && store.ready().ready
+  // What the leader's probes said again, written once a minute for every replica to read.
+  const heartbeat = createHeartbeat({
+    objects: opts.heartbeatObjects ?? objects,
+    sites: config.sites.map((s) => s.name),
+    state: (site) => store.get(site),
+    identity, isLeader, clock, logger,
+    everyMs: config.service.heartbeatMs,
+    onWrite: (result) => metrics.stateWrites.inc({ result }),
+  })
   const notifier: Notifier = createNotifier({
     targets: opts.notifyTargets ?? [], clock, logger, counter: metrics.notifications,
     ...(config.service.publicUrl ? { publicUrl: config.service.publicUrl } : {}),
@@ -146,7 +160,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     })
     : undefined
   const recycler = createRecycler({ config, store, metrics, clock, logger, notifier, ...(opts.executor ? { executor: opts.executor } : {}), ...(runner ? { runner } : {}) })
-  const intake = createIntake({ store, recycler, metrics, clock, logger, notifier })
+  const intake = createIntake({ store, recycler, metrics, clock, logger, notifier, heartbeat })
   const operator = createOperator({ config, store, recycler, clock, logger, metrics, notifier, ...(opts.executor ? { executor: opts.executor } : {}) })
   const scheduler = opts.prober
     ? createScheduler({
@@ -163,6 +177,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const readiness = (): Readiness => {
     const own = store.ready()
     if (!own.ready) return own
+    // /status reads the last verdict times from it: the same answer on every replica.
+    if (!heartbeat.loaded()) return { ready: false, reason: 'the heartbeat object is not loaded yet' }
     return opts.readiness?.() ?? own
   }
   const ctx: AppContext = {
@@ -174,13 +190,14 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     startedAt: new Date(clock.now()).toISOString(),
     identity,
     isLeader,
-    store, metrics, recycler, operator, intake, facts,
+    store, heartbeat, metrics, recycler, operator, intake, facts,
     ...(scheduler ? { scheduler } : {}),
     ...(silencer ? { silencer } : {}),
     readiness,
     mode: { cluster: opts.executor ? 'connected' : 'none', ...(opts.note ? { note: opts.note } : {}) },
   }
   store.start()
+  heartbeat.start()
   // The dead-man's switch of a site that never had a report counts from when
   // the service first watched it, not from this process's start.
   // A site new to the service also takes the service's pause, if one is on.
@@ -205,7 +222,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     logController: new RouteLevelLogController(),
   })
   limitConnectionsPerClient(app, config.service)
-  app.decorate('core', { store, metrics, recycler, intake, facts, notifier, ...(runner ? { runner } : {}), ...(scheduler ? { scheduler } : {}) })
+  app.decorate('core', { store, heartbeat, metrics, recycler, intake, facts, notifier, ...(runner ? { runner } : {}), ...(scheduler ? { scheduler } : {}) })
   // The state gauges read the /status model at scrape time.
   metrics.observeState(() => scrapeState(ctx))
   app.setValidatorCompiler(validatorCompiler)
@@ -252,18 +269,20 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   // Without a cluster the state is in this process: loaded at once, and the
   // app is ready when it says so. With one, the process listens while the
   // store loads (and /readyz says why it is not ready yet).
-  if (!store.durable) app.addHook('onReady', async () => { await store.loaded() })
+  if (!store.durable) app.addHook('onReady', async () => { await store.loaded(); await heartbeat.whenLoaded() })
   if (runner) app.addHook('onReady', async () => { runner.start() })
   if (silencer) app.addHook('onReady', async () => { silencer.start() })
   if (scheduler && opts.schedule) {
     app.addHook('onReady', async () => { scheduler.start() })
   }
-  // Shutdown order: stop new ticks; let go of running recycles (they stay
-  // `running` in the store, and the next leader adopts them); drop the
-  // probe connections; stop watching the state.
+  // Shutdown order: stop new ticks; write what they said again (the
+  // heartbeat, while this replica still leads); let go of running recycles
+  // (they stay `running` in the store, and the next leader adopts them);
+  // drop the probe connections; stop watching the state.
   app.addHook('onClose', async () => {
     await scheduler?.stop()
     await silencer?.stop()
+    await heartbeat.close()
     await recycler.close()
     await notifier.close()
     await facts.idle()

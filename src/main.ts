@@ -22,6 +22,7 @@ import { loadKube } from './kube/load.ts'
 import type { CommitResolver } from './recycle/runner.ts'
 import { createProber } from './triggers/probe.ts'
 import { resolveTargets, targetSecrets } from './notify/targets.ts'
+import { checkMemoryAtStart, CGROUP_MEMORY_MAX } from './config/memory.ts'
 
 /**
  * The cluster side, when there is a cluster: a kubeconfig file, or the
@@ -49,6 +50,8 @@ export interface ServeOptions {
   /** Defaults to HOST/PORT from the environment, then 0.0.0.0:8080. */
   host?: string
   port?: number
+  /** Where the pod's memory limit is read (cgroup files; tests: a fake one). */
+  memoryLimitFiles?: readonly string[]
 }
 
 export interface Running {
@@ -76,6 +79,7 @@ export async function serve(opts: ServeOptions = {}): Promise<Running> {
   if (notifyProblems.length > 0) throw new ConfigError(configPath, notifyProblems)
   const logger = createLogger({ secrets: [...secretValues(secrets), ...targetSecrets(notifyTargets)], ...(env.LOG_LEVEL ? { level: env.LOG_LEVEL } : {}) })
   logger.info({ config: configPath, sites: config.sites.map((s) => s.name) }, 'configuration loaded')
+  checkMemoryAtStart(logger, config.sites.length, opts.memoryLimitFiles ?? CGROUP_MEMORY_MAX)
   if (!secrets.webhookSecret && !secrets.webhookToken) {
     logger.warn('no webhook secret or token set (KUBE_RECYCLER_WEBHOOK_SECRET / KUBE_RECYCLER_WEBHOOK_TOKEN): every webhook will be answered 401')
   }
@@ -108,7 +112,7 @@ export async function serve(opts: ServeOptions = {}): Promise<Running> {
     app = await buildApp({
       config, secrets, logger, defaultMetrics: true, commits, prober, schedule: true, identity, notifyTargets,
       ...(leader ? { isLeader: () => leader.isLeader() } : {}),
-      ...(cluster.kube ? { objects: cluster.kube.objects(namespace), ping: (signal: AbortSignal) => cluster.kube!.ping(signal) } : {}),
+      ...(cluster.kube ? { objects: cluster.kube.objects(namespace), heartbeatObjects: cluster.kube.objects(namespace, 'heartbeat'), ping: (signal: AbortSignal) => cluster.kube!.ping(signal) } : {}),
       ...(cluster.executor ? { executor: cluster.executor } : { note: cluster.note }),
     })
   } catch (e) {

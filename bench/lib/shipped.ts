@@ -20,7 +20,7 @@ let built: Promise<void> | undefined
 export function ensureBuild(log: (m: string) => void): Promise<void> {
   built ??= (async () => {
     const t0 = performance.now()
-    const r = await run('npm', ['run', 'build', '--silent'], { timeoutMs: 180_000 })
+    const r = await run('npm', ['run', 'build', '--silent'], { timeoutMs: 600_000 })
     if (r.code !== 0) throw new Error(`npm run build failed: ${r.stderr.slice(-2000)}${r.stdout.slice(-2000)}`)
     log(`built dist/ (npm run build) in ${Math.round(performance.now() - t0)} ms`)
   })()

@@ -26,6 +26,7 @@ import { stringify } from 'yaml'
 import type { Config, WorkloadKind } from '../config/types.ts'
 import { objectName } from '../state/store.ts'
 import { loadCommandConfig, parseOptions, UsageError, type CliContext } from './args.ts'
+import { HEARTBEAT_OBJECT } from '../state/heartbeat.ts'
 
 export const RBAC_USAGE = `usage: kube-recycler rbac --config FILE [--service-namespace NS]
 
@@ -86,7 +87,8 @@ export function siteRules(config: Config, namespace: string): PolicyRule[] {
  * first write: those verbs cannot be limited by name.
  */
 export function ownRules(config: Config): PolicyRule[] {
-  const state = [...new Set(config.sites.map((s) => objectName(s.name)))].sort()
+  // The sites' states and the leader's heartbeat (state/heartbeat.ts).
+  const state = [...new Set([...config.sites.map((s) => objectName(s.name)), HEARTBEAT_OBJECT])].sort()
   return [
     { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: [SERVICE_NAME], verbs: ['get', 'update'] },
     { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },

@@ -131,6 +131,7 @@ function normalize(file: FileShape, problems: string[]): Config {
       probeConcurrency: s.probeConcurrency ?? 16,
       leaderElection: s.leaderElection ?? 'auto',
       leaseDurationMs: duration(s.leaseDuration, 'service.leaseDuration', problems, 15_000, 2000),
+      heartbeatMs: duration(s.heartbeat, 'service.heartbeat', problems, 60_000, 1000),
       ...(s.publicUrl !== undefined ? { publicUrl: s.publicUrl.replace(/\/+$/, '') } : {}),
     },
     sites: [],

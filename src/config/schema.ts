@@ -138,6 +138,7 @@ export const FileSchema = Type.Object({
     probeConcurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
     leaderElection: Type.Optional(Type.Enum(['auto', 'on', 'off'])),
     leaseDuration: Type.Optional(Duration),
+    heartbeat: Type.Optional(Duration),
     publicUrl: Type.Optional(Type.String({ minLength: 1 })),
   }, { additionalProperties: false })),
   defaults: Type.Optional(Type.Object({

@@ -192,6 +192,12 @@ export interface ServiceConfig {
   leaderElection: 'auto' | 'on' | 'off'
   /** The lease duration of the leader election (triggers/leader.ts); its renew deadline and retry period follow from it. */
   leaseDurationMs: number
+  /**
+   * How often the leader writes its heartbeat: what its probes said again
+   * without a write of the site. The freshness of an unchanged site's last
+   * verdict on /status; one small write per interval for the whole service.
+   */
+  heartbeatMs: number
   /** The service's address for people (links in Slack messages), e.g. https://recycler.example.com. */
   publicUrl?: string
 }

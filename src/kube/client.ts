@@ -461,8 +461,8 @@ export function createKube(opts: KubeOptions): Kube {
       return createLeaseApi(kc, namespace, name, opts.requestTimeoutMs)
     },
 
-    objects(namespace) {
-      return createObjectStore(kc, namespace, { requestTimeoutMs: opts.requestTimeoutMs, watchSilenceMs: opts.watchSilenceMs })
+    objects(namespace, kind) {
+      return createObjectStore(kc, namespace, kind, { requestTimeoutMs: opts.requestTimeoutMs, watchSilenceMs: opts.watchSilenceMs })
     },
 
     close() {

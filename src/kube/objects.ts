@@ -1,5 +1,6 @@
 // kube-recycler's state objects: ConfigMaps in its own namespace, labelled
-// as ours, one per site, the text in one data key. Written with the
+// as ours (one per site; and the leader's heartbeat, labelled apart so
+// `-l kube-recycler.io/state=site` lists the sites only), the text in one data key. Written with the
 // resourceVersion precondition (409 = another replica wrote first); watched
 // so every replica sees every write.
 
@@ -12,14 +13,13 @@ import type { ObjectStore, StoredObject } from './types.ts'
 type V1ConfigMap = Wire<Model.V1ConfigMap>
 
 export const STATE_LABEL = 'kube-recycler.io/state'
-const DATA_KEY = 'state.json'
-const SELECTOR = `${STATE_LABEL}=site`
+export type ObjectKind = 'site' | 'heartbeat'
+const DATA_KEY: Record<ObjectKind, string> = { site: 'state.json', heartbeat: 'heartbeat.json' }
 
-function stored(cm: V1ConfigMap): StoredObject {
-  return { data: cm.data?.[DATA_KEY] ?? '', version: cm.metadata?.resourceVersion ?? '' }
-}
-
-export function createObjectStore(kc: KubeConfig, namespace: string, opts: { requestTimeoutMs?: number | undefined; watchSilenceMs?: number | undefined } = {}): ObjectStore {
+export function createObjectStore(kc: KubeConfig, namespace: string, kind: ObjectKind = 'site', opts: { requestTimeoutMs?: number | undefined; watchSilenceMs?: number | undefined } = {}): ObjectStore {
+  const SELECTOR = `${STATE_LABEL}=${kind}`
+  const key = DATA_KEY[kind]
+  const stored = (cm: V1ConfigMap): StoredObject => ({ data: cm.data?.[key] ?? '', version: cm.metadata?.resourceVersion ?? '' })
   const core = coreApi(kc, opts.requestTimeoutMs)
   const watcher = silenceBoundWatch(kc, opts.watchSilenceMs)
   const body = (name: string, data: string, version: string | undefined): V1ConfigMap => ({
@@ -28,10 +28,10 @@ export function createObjectStore(kc: KubeConfig, namespace: string, opts: { req
     metadata: {
       name,
       namespace,
-      labels: { [STATE_LABEL]: 'site', 'app.kubernetes.io/managed-by': 'kube-recycler' },
+      labels: { [STATE_LABEL]: kind, 'app.kubernetes.io/managed-by': 'kube-recycler' },
       ...(version ? { resourceVersion: version } : {}),
     },
-    data: { [DATA_KEY]: data },
+    data: { [key]: data },
   })
   return {
     async list(signal) {

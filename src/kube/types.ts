@@ -175,8 +175,8 @@ export interface Kube {
   ping(signal?: AbortSignal): Promise<string>
   /** The Lease used to elect the replica that runs the cron probes. */
   lease(namespace: string, name: string): LeaseApi
-  /** kube-recycler's own state objects (ConfigMaps) in its namespace. */
-  objects(namespace: string): ObjectStore
+  /** kube-recycler's own state objects (ConfigMaps) in its namespace: the sites' (default), or the leader's heartbeat. */
+  objects(namespace: string, kind?: 'site' | 'heartbeat'): ObjectStore
   close(): void
 }
 

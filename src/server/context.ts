@@ -8,6 +8,7 @@ import type { Config } from '../config/types.ts'
 import type { Operator } from '../recycle/operator.ts'
 import type { Recycler } from '../recycle/service.ts'
 import type { Readiness, StateStore } from '../state/store.ts'
+import type { Heartbeat } from '../state/heartbeat.ts'
 import type { Metrics } from '../status/metrics.ts'
 import type { Intake } from '../triggers/intake.ts'
 import type { Scheduler } from '../triggers/schedule.ts'
@@ -27,6 +28,8 @@ export interface AppContext {
   identity: string
   isLeader(): boolean
   store: StateStore
+  /** The leader's heartbeat: when an unchanged site's verdict was last said again. */
+  heartbeat: Heartbeat
   metrics: Metrics
   recycler: Recycler
   operator: Operator

@@ -155,8 +155,9 @@ export const VerdictSchema = Type.Object({
 
 /**
  * Verdicts in a row alike (same ok, same source), as /status draws them:
- * the first and last written verdict's times, how many were written, and
- * the last one's summary, ref (Jenkins build URL) and commit.
+ * the first and last verdict's times, how many (a repeated Jenkins report
+ * within a minute is not counted; repeated probes are, through the
+ * heartbeat), and the last written one's summary, ref (Jenkins build URL) and commit.
  */
 export const TimelineRunSchema = Type.Object({
   from: Type.String(),

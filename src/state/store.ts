@@ -81,7 +81,7 @@ export const objectName = (site: string): string => `kube-recycler-site-${site}`
 interface Entry { state: SiteState; version: string | undefined }
 
 /** resourceVersions are opaque, but etcd's are integers: an older watch event never replaces a newer copy. */
-function newer(a: string, b: string | undefined): boolean {
+export function newer(a: string, b: string | undefined): boolean {
   if (b === undefined) return true
   const x = Number(a)
   const y = Number(b)

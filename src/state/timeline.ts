@@ -2,10 +2,11 @@
 //
 // A verdict like the run before it (same ok, same source) extends that run
 // instead of adding one, so a long healthy stretch is one entry. Only
-// verdicts the intake writes reach the timeline: a repeated healthy report
-// within intake's REFRESH_MS is not written (no write for nothing), so it is
-// not counted; the next write extends the run's `to` over it. `count` is the
-// number of written verdicts, the span from..to is what the run covers.
+// verdicts the intake writes reach the stored timeline: a repeated Jenkins
+// report within intake's REFRESH_MS is not written nor counted (the next
+// write extends the run's `to` over it); a repeated probe is noted in the
+// leader's heartbeat, which stretches the last run's `to` and `count` on
+// /status and is folded in at the site's next write (state/freshness.ts).
 
 import { clip, LIMITS } from './bounds.ts'
 import type { TimelineRun } from './schema.ts'

@@ -9,6 +9,7 @@ import type { GitFacts } from './facts.ts'
 import type { Health, Pause, RecycleBrief, RecycleRecord, TimelineRun } from '../state/schema.ts'
 import { windowsAt, type WindowView } from '../recycle/windows.ts'
 import { isStale } from '../health/deadman.ts'
+import { foldTimeline, freshVerdict } from '../state/freshness.ts'
 
 export interface SiteStatus {
   name: string
@@ -42,7 +43,11 @@ export interface SiteStatus {
 }
 
 export interface StatusModel {
-  service: { version: string; startedAt: string; dryRun: boolean; cluster: string; note?: string; replica: string; leader: boolean; ready: boolean; paused: Pause | null }
+  service: {
+    version: string; startedAt: string; dryRun: boolean; cluster: string; note?: string; replica: string; leader: boolean; ready: boolean; paused: Pause | null
+    /** The leader's last heartbeat: verdict times of unchanged sites are as fresh as this. */
+    heartbeat?: { at: string; by: string } | null
+  }
   sites: SiteStatus[]
   recent: RecycleBrief[]
 }
@@ -60,6 +65,9 @@ export function statusModel(ctx: AppContext): StatusModel {
   const all: RecycleRecord[] = []
   const sites = ctx.config.sites.map((s): SiteStatus => {
     const st = ctx.store.get(s.name)
+    // A probe that said the same again was not written: the heartbeat
+    // object (the same on every replica) says when it was last said.
+    const repeat = ctx.heartbeat.shown(s.name, st)
     all.push(...st.recycles)
     const note = st.episode?.didNotHelp ? 'recycle-did-not-help: automatic recycles stopped until the site recovers or an operator recycles it' : undefined
     ctx.facts.refreshIfStale(s)
@@ -76,7 +84,7 @@ export function statusModel(ctx: AppContext): StatusModel {
       waiting: waiting ? brief(waiting) : null,
       ...(Object.keys(windows).length > 0 ? { windows } : {}),
       ...(st.lastReset ? { lastReset: st.lastReset } : {}),
-      timeline: st.timeline ?? [],
+      timeline: foldTimeline(st.timeline, st, repeat) ?? [],
       ...(s.git?.commitUrl ? { commitUrl: s.git.commitUrl } : {}),
       ...(git ? { git } : {}),
       name: s.name,
@@ -84,7 +92,7 @@ export function statusModel(ctx: AppContext): StatusModel {
       strategy: s.recycle.strategy,
       health: st.health,
       consecutiveFailures: st.consecutiveFailures,
-      lastVerdict: st.lastVerdict ?? null,
+      lastVerdict: freshVerdict(st, repeat) ?? null,
       lastRecycle: last ? brief(last) : null,
       circuitOpen: ctx.recycler.circuitOpen(s.name),
       stale: isStale(s.jenkins.expectEveryMs, st.lastReportAt, st.since ?? ctx.startedAt, now),
@@ -104,6 +112,7 @@ export function statusModel(ctx: AppContext): StatusModel {
       leader: ctx.isLeader(),
       ready: ctx.readiness().ready,
       paused: ctx.operator.servicePause(),
+      heartbeat: ctx.heartbeat.last() ?? null,
     },
     sites,
     recent,

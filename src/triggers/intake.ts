@@ -15,6 +15,7 @@ import { applyRequest, newRecycleId } from '../recycle/requests.ts'
 import type { Recycler } from '../recycle/service.ts'
 import { boundVerdict } from '../state/bounds.ts'
 import { mergeTimeline } from '../state/timeline.ts'
+import { foldTimeline, sameStory, type Confirmations } from '../state/freshness.ts'
 import type { RecycleRecord, SiteState } from '../state/schema.ts'
 import type { StateStore } from '../state/store.ts'
 import type { Metrics } from '../status/metrics.ts'
@@ -39,8 +40,11 @@ export interface Intake {
 }
 
 /**
- * A repeated report that changes nothing is not written, except to keep the
- * last verdict and the dead-man's switch fresh at this interval.
+ * A repeated Jenkins report that changes nothing is not written, except to
+ * keep the last verdict and the dead-man's switch fresh at this interval
+ * (Jenkins' own cadence, hourly, bounds what this costs). A repeated probe
+ * is never written: the leader's heartbeat keeps its time fresh
+ * (state/heartbeat.ts), so a site at rest costs no write of its own.
  */
 export const REFRESH_MS = 60_000
 
@@ -50,20 +54,24 @@ function duplicateOf(s: SiteState, key: string): Decision | undefined {
   return { site: s.site, action: 'duplicate', reason: `${key} was already received (${d.status ?? (d.ok ? 'passing' : 'failing')} at ${d.at})`, health: s.health }
 }
 
-/** Did anything a decision or /status depends on change? */
-function changed(prev: SiteState, next: SiteState, v: Verdict, now: number): boolean {
+/**
+ * Did anything a decision or /status depends on change? `heartbeat`: a probe
+ * that tells the stored verdict's story again is noted there instead.
+ */
+function changed(prev: SiteState, next: SiteState, v: Verdict, now: number, heartbeat: boolean): boolean {
   if (prev.health !== next.health || prev.consecutiveFailures !== next.consecutiveFailures || prev.consecutiveSuccesses !== next.consecutiveSuccesses) return true
   if (JSON.stringify(prev.episode) !== JSON.stringify(next.episode)) return true
   const lv = prev.lastVerdict
+  if (!lv || lv.ok !== v.ok || lv.source !== v.source) return true
+  if (heartbeat && v.source === 'probe') return !sameStory(lv, boundVerdict(v))
   // The summary names the build, so it differs on every report: a passing
   // report that only says the same again refreshes it once a minute.
-  if (!lv || lv.ok !== v.ok || lv.source !== v.source) return true
   if (now - Date.parse(lv.at) >= REFRESH_MS) return true
   if (v.source === 'jenkins' && (!prev.lastReportAt || now - Date.parse(prev.lastReportAt) >= REFRESH_MS)) return true
   return false
 }
 
-export function createIntake(opts: { store: StateStore; recycler: Recycler; metrics: Metrics; clock: Clock; logger: Logger; notifier?: Notifier }): Intake {
+export function createIntake(opts: { store: StateStore; recycler: Recycler; metrics: Metrics; clock: Clock; logger: Logger; notifier?: Notifier; heartbeat?: Confirmations }): Intake {
   const { store, recycler, metrics } = opts
   const log = opts.logger.child({ component: 'intake' })
 
@@ -80,7 +88,7 @@ export function createIntake(opts: { store: StateStore; recycler: Recycler; metr
       // more than the rest of a passing report), once however often the
       // change is retried.
       let id: string | undefined
-      const { transition, effects, ...decision } = await store.update<Decision & { transition?: 'became-failing' | 'recovered'; effects?: Effect[] }>(site.name, (s) => {
+      const { transition, effects, repeated, ...decision } = await store.update<Decision & { transition?: 'became-failing' | 'recovered'; effects?: Effect[]; repeated?: true }>(site.name, (s) => {
         if (verdict.key !== undefined) {
           const dup = duplicateOf(s, verdict.key)
           if (dup) return { result: dup }
@@ -90,12 +98,15 @@ export function createIntake(opts: { store: StateStore; recycler: Recycler; metr
         // A delivery's key is stored whatever it says, so it is counted once:
         // a replayed passing report cannot reset the failure count, nor a
         // build re-reported with another status count again. That is a
-        // write per Jenkins report (hourly). A probe has no key: a
-        // repeated healthy probe is not written. Decided before the state
-        // to write is built: most probes end here.
-        if (!obs.recycle && verdict.key === undefined && !changed(s, observed, verdict, now)) return { result: plain }
-        // The timeline is written with the verdict, so only when the verdict is.
-        let next: SiteState = { ...observed, lastVerdict: boundVerdict(verdict), timeline: mergeTimeline(s.timeline, verdict) }
+        // write per Jenkins report (hourly). A probe has no key: a repeated
+        // healthy probe is not written (the leader's heartbeat says it ran).
+        // Decided before the state to write is built: most probes end here.
+        if (!obs.recycle && verdict.key === undefined && !changed(s, observed, verdict, now, opts.heartbeat !== undefined)) return { result: { ...plain, repeated: true } }
+        // The timeline is written with the verdict, so only when the verdict
+        // is; the repeats the heartbeat noted since the last write first
+        // stretch the run they belong to.
+        const runs = foldTimeline(s.timeline, s, opts.heartbeat?.latest(site.name, s))
+        let next: SiteState = { ...observed, lastVerdict: boundVerdict(verdict), timeline: mergeTimeline(runs, verdict) }
         if (verdict.source === 'jenkins') next.lastReportAt = verdict.at
         if (verdict.key !== undefined) next.deliveries = [...s.deliveries, { key: verdict.key, ok: verdict.ok, ...(extra.status ? { status: extra.status } : {}), at: verdict.at }]
         if (!obs.recycle) return { next, result: plain }
@@ -122,6 +133,7 @@ export function createIntake(opts: { store: StateStore; recycler: Recycler; metr
         log.info({ site: site.name, key: verdict.key }, 'duplicate delivery: already counted')
         return decision
       }
+      if (repeated && verdict.source === 'probe') opts.heartbeat?.confirm(site.name, store.get(site.name), verdict)
       // (The site gauges follow the store's changes, on every replica: app.ts.)
       metrics.verdicts.inc({ site: site.name, source: verdict.source, ok: String(verdict.ok) })
       log.info({ site: site.name, source: verdict.source, ok: verdict.ok, health: decision.health, action: decision.action, ref: verdict.ref }, `verdict: ${verdict.summary}`)

@@ -85,7 +85,7 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 
 {{/* The state ConfigMaps' names (src/state/store.ts objectName), sorted, unique, as a JSON list. */}}
 {{- define "kube-recycler.stateConfigMaps" -}}
-{{- $names := list }}
+{{- $names := list "kube-recycler-heartbeat" }}
 {{- range .Values.config.sites }}
 {{- $names = append $names (printf "kube-recycler-site-%s" .name) }}
 {{- end }}

@@ -29,6 +29,9 @@ const StatusBody = Type.Object({
     leader: Type.Boolean(),
     ready: Type.Boolean(),
     paused: Paused,
+    heartbeat: Type.Optional(Type.Union([Type.Object({ at: Type.String(), by: Type.String() }), Type.Null()], {
+      description: 'the leader\'s last heartbeat: a site whose probes keep saying the same is not written again; its lastVerdict.at is the last repeat this heartbeat carries (at most a minute old, plus the probe interval)',
+    })),
   }),
   sites: Type.Array(Type.Object({
     name: Type.String(),
