@@ -29,7 +29,7 @@ import path from 'node:path'
 import { request } from 'undici'
 import { ensureCluster, kubectlPath, readState, stopCluster } from '../test/cluster/lib.ts'
 import { deployExampleSite, siteFiles, visitSite } from '../test/fixtures/example-site.ts'
-import { startGitServer, type FixtureRepo, type GitServer } from '../test/fixtures/git-server.ts'
+import { startGitServer, type FixtureRepo } from '../test/fixtures/git-server.ts'
 import { kubectl, kubectlJson, serviceUrl, waitFor } from '../test/fixtures/kube-cluster.ts'
 import { startService } from '../test/fixtures/process.ts'
 import { ensureBuild, shippedCommand } from './lib/shipped.ts'
@@ -107,7 +107,7 @@ async function initEnv(ns: string): Promise<Array<{ name: string }>> {
   return (await kubectlJson(['get', 'deployment', 'web'], { namespace: ns })).spec.template.spec.initContainers[0].env
 }
 
-async function ours(sc: HealScenario, ns: string, base: string, git: GitServer, dir: string, kubeconfig: string): Promise<HealRun> {
+async function ours(sc: HealScenario, ns: string, base: string, repoUrl: string, dir: string, kubeconfig: string): Promise<HealRun> {
   const configPath = path.join(dir, `${sc.strategy}.yaml`)
   writeFileSync(configPath, `
 sites:
@@ -117,11 +117,11 @@ sites:
     failureThreshold: 2
     checks:
       - { name: home, url: "${base}/", bodyContains: site-ok-marker, timeout: 2s }
-${sc.strategy === 'rollout' ? `    git: { repo: "${git.url('site')}", branch: production, cache: 0s }\n` : ''}    recycle: { strategy: ${sc.strategy}, commitEnv: SITE_COMMIT, cooldown: 0s, maxPerWindow: 100, timeout: 5m, rollback: off, verify: { delay: 1s, attempts: 10, interval: 1s } }
+${sc.strategy === 'rollout' ? `    git: { repo: "${repoUrl}", branch: production, cache: 0s }\n` : ''}    recycle: { strategy: ${sc.strategy}, commitEnv: SITE_COMMIT, cooldown: 0s, maxPerWindow: 100, timeout: 5m, rollback: off, verify: { delay: 1s, attempts: 10, interval: 1s } }
 `)
   const before = await podUids(ns)
   const shipped = shippedCommand()
-  const svc = await startService({ entry: [...shipped.flags, shipped.entry], env: { KUBE_RECYCLER_CONFIG: configPath, KUBECONFIG: kubeconfig, POD_NAMESPACE: ns, LOG_LEVEL: 'warn' }, timeoutMs: 30_000 })
+  const svc = await startService({ entry: [...shipped.flags, shipped.entry], env: { KUBE_RECYCLER_CONFIG: configPath, KUBECONFIG: kubeconfig, POD_NAMESPACE: ns, LOG_LEVEL: 'info' }, timeoutMs: 30_000 })
   try {
     await waitFor(async () => (await request(`${svc.url}/readyz`)).statusCode === 200, { timeoutMs: 30_000, intervalMs: 50, description: 'kube-recycler ready' })
     const t0 = Date.now()
@@ -189,7 +189,7 @@ export async function benchHeal(o: { quick: boolean; runs: number; log: (m: stri
             await breakSite(ns, repo, sc.replicas, base, release)
             release += 2
             await sleep(1000)
-            const res = who === 'kube-recycler' ? await ours(sc, ns, base, git, dir, cluster.kubeconfig) : await byHand(sc, ns, base)
+            const res = who === 'kube-recycler' ? await ours(sc, ns, base, git.url(`site-${i}`), dir, cluster.kubeconfig) : await byHand(sc, ns, base)
             o.log(`heal: ${sc.name}, ${who}: ${(res.totalMs / 1000).toFixed(1)} s, ${res.outcome}, ${res.disrupted} pods disrupted`)
             runs.push(res)
             await settled(ns, sc.replicas)
