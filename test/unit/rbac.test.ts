@@ -56,13 +56,13 @@ t.test('named workloads only; pod delete only where a site deletes', async (t) =
   t.same(objs[1]!.subjects, [{ kind: 'ServiceAccount', name: 'kube-recycler', namespace: 'ops' }])
 })
 
-t.test('its own namespace: the state ConfigMaps of the configured sites by name, never another ConfigMap', async (t) => {
+t.test('its own namespace: the state ConfigMaps of the configured sites and the heartbeat by name, never another ConfigMap', async (t) => {
   const c = parseConfig(CONFIG)
   t.same(ownRules(c), [
     { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: ['kube-recycler'], verbs: ['get', 'update'] },
     { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
     { apiGroups: [''], resources: ['configmaps'], verbs: ['create', 'list', 'watch'] },
-    { apiGroups: [''], resources: ['configmaps'], resourceNames: ['kube-recycler-site-legacy', 'kube-recycler-site-pool', 'kube-recycler-site-shop', 'kube-recycler-site-shop-api', 'kube-recycler-site-shop-db'], verbs: ['get', 'update'] },
+    { apiGroups: [''], resources: ['configmaps'], resourceNames: ['kube-recycler-heartbeat', 'kube-recycler-site-legacy', 'kube-recycler-site-pool', 'kube-recycler-site-shop', 'kube-recycler-site-shop-api', 'kube-recycler-site-shop-db'], verbs: ['get', 'update'] },
     { apiGroups: [''], resources: ['events'], verbs: ['create'] },
   ])
   const writes = ownRules(c).filter((r) => r.resources.includes('configmaps') && r.verbs.some((v) => ['update', 'patch', 'delete', 'deletecollection', '*'].includes(v)))
