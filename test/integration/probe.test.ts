@@ -78,14 +78,24 @@ t.teardown(() => pki?.cleanup())
 
 t.test('a healthy page passes with status, latency and time', async (tt) => {
   const s = await site(tt)
-  const r = await prober(tt).runCheck(check(s.url('/'), { bodyContains: s.marker }))
+  const p = prober(tt)
+  const before = Date.now()
+  const started = performance.now()
+  const r = await p.runCheck(check(s.url('/'), { bodyContains: s.marker }))
+  const elapsed = performance.now() - started
+  const after = Date.now()
   tt.equal(r.ok, true, r.message ?? '')
   tt.equal(r.status, 200)
   tt.equal(r.name, 'home')
   tt.equal(r.url, s.url('/'))
+  // A real round trip takes some time, and no more than the call around it.
   tt.type(r.latencyMs, 'number')
-  tt.ok(r.latencyMs! >= 0)
+  tt.ok(r.latencyMs! > 0 && r.latencyMs! <= elapsed + 0.01, `latency ${r.latencyMs} within the call's ${elapsed} ms`)
   tt.match(r.at, /^\d{4}-\d\d-\d\dT/)
+  const at = Date.parse(r.at ?? '')
+  // `at` comes from the monotonic clock anchored at process start, so allow it
+  // to stray a little from Date.now(); a wrong time is off by far more.
+  tt.ok(at >= before - 1000 && at <= after + 1000, `at ${r.at} within a second of the call`)
   tt.equal(r.message, undefined)
   tt.equal(r.warnings, undefined)
 })
