@@ -14,6 +14,7 @@ import { memoryObjectStore } from '../../src/state/memory.ts'
 import { verifySignature } from '../../src/triggers/signature.ts'
 import { ALICE_TOKEN, SECRETS, testApp } from '../fixtures/app.ts'
 import { fakeExecutor } from '../fixtures/fake-executor.ts'
+import { waitFor } from '../fixtures/wait.ts'
 
 const OP = SECRETS.recycleToken
 /** `token` null: no Authorization header at all. */
@@ -135,16 +136,13 @@ sites:
   await op(a.app, '/pause', { reason: 'freeze' })
   const b = await testApp({ extra: { objects } }) // shop, blog and pool: blog and pool are new
   t.teardown(() => b.app.close())
-  await waitUntil(() => b.app.core.store.get('blog').since !== undefined)
+  await waitFor(() => b.app.core.store.get('blog').since !== undefined, { timeoutMs: 2000, intervalMs: 10, description: 'blog state written' })
   await webhook(b, 1, 'FAILURE', 'blog-integrity')
   const r = await webhook(b, 2, 'FAILURE', 'blog-integrity')
   t.match(r.reason, /^paused: the service is paused by alice/)
   t.match((await status(b.app)).service.paused, { by: 'alice', reason: 'freeze' })
 })
 
-async function waitUntil(f: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !f(); i++) await new Promise((r) => setTimeout(r, 10))
-}
 
 t.test('reset: closes the circuit and lifts did-not-help without a recycle, recorded', async (t) => {
   const ex = fakeExecutor({ auto: { state: 'succeeded', message: 'ok' } })
