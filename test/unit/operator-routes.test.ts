@@ -216,14 +216,7 @@ t.test('approve mode: waits; approved by name runs; rejected and expired never r
   const w3 = await webhook(a, 5)
   a.clock.advance(10 * 60_000 + 1)
   b.clock.advance(10 * 60_000 + 1)
-  const expired = await (async () => {
-    for (let i = 0; i < 100; i++) {
-      const r = a.app.core.recycler.get(w3.recycle.id)
-      if (r?.state === 'expired') return r
-      await new Promise((res) => setTimeout(res, 20))
-    }
-    return a.app.core.recycler.get(w3.recycle.id)
-  })()
+  const expired = await waitFor(() => (a.app.core.recycler.get(w3.recycle.id)?.state === 'expired' ? a.app.core.recycler.get(w3.recycle.id) : undefined), { timeoutMs: 2000, intervalMs: 20, description: 'the recycle expired' })
   t.match(expired, { state: 'expired', reason: /not approved before/ })
   t.equal((await op(b.app, `/recycles/${w3.recycle.id}/approve`)).status, 409, 'an expired recycle cannot be approved')
   t.equal(ex.runs.length, 1, 'only the approved one ran')
