@@ -22,7 +22,8 @@ import { ensureCluster, stopCluster } from '../test/cluster/lib.ts'
 import { startGitServer } from '../test/fixtures/git-server.ts'
 import { deployExampleSite, siteFiles, visitSite } from '../test/fixtures/example-site.ts'
 import { startService } from '../test/fixtures/process.ts'
-import { kubectl, kubectlJson, serviceUrl, waitFor } from '../test/fixtures/kube-cluster.ts'
+import { kubectl, kubectlJson, serviceUrl } from '../test/fixtures/kube-cluster.ts'
+import { waitFor } from '../test/fixtures/wait.ts'
 
 const once = process.argv.includes('--once')
 const keepCluster = process.argv.includes('--keep-cluster')

@@ -39,7 +39,6 @@ export const Errors = {
   unauthorized: define('KR_UNAUTHORIZED', 401, 'authentication required'),
   badSignature: define('KR_BAD_SIGNATURE', 401, 'the signature does not match'),
   staleSignature: define('KR_STALE_SIGNATURE', 401, 'the timestamp is outside the allowed window'),
-  forbidden: define('KR_FORBIDDEN', 403, 'not allowed'),
   jobNotForSite: define('KR_JOB_NOT_FOR_SITE', 403, 'the job does not report for this site'),
   unknownSite: define('KR_UNKNOWN_SITE', 404, 'no such site'),
   unknownJob: define('KR_UNKNOWN_JOB', 404, 'no site is configured for this job'),
@@ -62,7 +61,6 @@ export const Errors = {
   kubeTooManyRequests: define('KR_KUBE_TOO_MANY_REQUESTS', 429, 'the API server asked to retry later'),
   git: define('KR_GIT', 502, 'the git remote could not be read'),
   alertmanager: define('KR_ALERTMANAGER', 502, 'Alertmanager\'s API failed'),
-  config: define('KR_CONFIG', 500, 'the configuration is invalid'),
 } as const
 
 export function isAppError(e: unknown): e is AppError {

@@ -9,7 +9,6 @@ import type { FailureCause } from '../health/verdict.ts'
 import type { CompiledMatcher } from './matchers.ts'
 
 export type WorkloadKind = 'Deployment' | 'StatefulSet' | 'DaemonSet'
-export const WORKLOAD_KINDS: readonly WorkloadKind[] = ['Deployment', 'StatefulSet', 'DaemonSet']
 
 /** The ways of restarting a site's pods: declared here once, everything else derives from it. */
 export const STRATEGIES = ['rollout', 'evict', 'delete'] as const
@@ -118,7 +117,6 @@ export interface RecycleConfig {
 
 /** The failure causes `recycle.skipWhen` may name. */
 export type SkipCause = Extract<FailureCause, 'tls-expired' | 'tls-not-yet-valid' | 'tls-untrusted' | 'tls-hostname' | 'dns-not-found'>
-export const SKIP_CAUSES: readonly SkipCause[] = ['tls-expired', 'tls-not-yet-valid', 'tls-untrusted', 'tls-hostname', 'dns-not-found']
 
 /** A site's Alertmanager alerts: which ones are its, and whether to silence them while repairing. */
 export interface SiteAlertmanagerConfig {

@@ -23,5 +23,3 @@ export interface Notifier {
   idle(): Promise<void>
   close(): Promise<void>
 }
-
-export const silentNotifier: Notifier = { notify() {}, idle: async () => {}, close: async () => {} }

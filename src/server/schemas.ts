@@ -9,7 +9,7 @@ export const ErrorBody = Type.Object({
 }, { title: 'Error' })
 
 // The stored shapes are declared once, in state/schema.ts; routes answer with them.
-export { RecycleRecordSchema, VerdictSchema, CheckResultSchema } from '../state/schema.ts'
+export { RecycleRecordSchema, VerdictSchema } from '../state/schema.ts'
 
 /** What each error status means on this API (the OpenAPI document says it per route). */
 export const ERROR_STATUSES = {
@@ -37,9 +37,3 @@ export function errors<S extends ErrorStatus>(...statuses: S[]): Record<S, TObje
   }
   return out
 }
-
-/** Any 4xx and 5xx, for a route that has not listed its own (prefer errors(...)). */
-export const errorResponses = {
-  '4xx': Type.Object(ErrorBody.properties, { title: 'Error', description: 'The request was refused; the message says why.' }),
-  '5xx': Type.Object(ErrorBody.properties, { title: 'Error', description: ERROR_STATUSES[500] }),
-} as const

@@ -10,7 +10,8 @@ import { parse as parseYaml } from 'yaml'
 import { request } from 'undici'
 import { CHART_DIR } from '../../scripts/chart.ts'
 import { startAlertmanager } from '../fixtures/alertmanager.ts'
-import { freshNamespace, kubectl, kubectlJson, waitFor } from '../fixtures/kube-cluster.ts'
+import { freshNamespace, kubectl, kubectlJson } from '../fixtures/kube-cluster.ts'
+import { waitFor } from '../fixtures/wait.ts'
 import { toolPath } from '../fixtures/tools.ts'
 
 const EXAMPLES = join(CHART_DIR, 'examples')

@@ -25,7 +25,8 @@ import { ownRules, siteRules } from '../../src/cli/rbac.ts'
 import { parseConfig } from '../../src/config/load.ts'
 import { CHART_DIR, MANIFEST_PATH } from '../../scripts/chart.ts'
 import { FULL_VALUES, renderText, type K8sObject } from '../fixtures/chart.ts'
-import { clusterState, kubectl, kubectlJson, waitFor } from '../fixtures/kube-cluster.ts'
+import { clusterState, kubectl, kubectlJson } from '../fixtures/kube-cluster.ts'
+import { waitFor } from '../fixtures/wait.ts'
 import { toolPath } from '../fixtures/tools.ts'
 
 t.setTimeout(600_000)

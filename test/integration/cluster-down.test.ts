@@ -10,7 +10,7 @@ import path from 'node:path'
 import t from 'tap'
 import { cacheRoot, type ClusterState } from '../cluster/lib.ts'
 import { RUN_PODS_NAMESPACE } from '../fixtures/kube-cluster.ts'
-import { waitFor } from '../fixtures/kube-cluster.ts'
+import { waitFor } from '../fixtures/wait.ts'
 
 t.setTimeout(240_000)
 

@@ -3,7 +3,8 @@
 // fake nodes. These tests prove the parts the recycler relies on work.
 
 import t from 'tap'
-import { clusterState, freshNamespace, kubectl, kubectlJson, waitFor, KubectlError } from '../fixtures/kube-cluster.ts'
+import { clusterState, freshNamespace, kubectl, kubectlJson, KubectlError } from '../fixtures/kube-cluster.ts'
+import { waitFor } from '../fixtures/wait.ts'
 
 t.setTimeout(240_000)
 

@@ -2,7 +2,8 @@
 // StatefulSet, DaemonSet and disruption controllers act on what it does.
 
 import t from 'tap'
-import { clusterKubeconfig, freshNamespace, kubectl, kubectlJson, waitFor } from '../fixtures/kube-cluster.ts'
+import { clusterKubeconfig, freshNamespace, kubectl, kubectlJson } from '../fixtures/kube-cluster.ts'
+import { waitFor } from '../fixtures/wait.ts'
 import { deployment, quietLogger, realEngine, runOnce, siteFor } from '../fixtures/engine.ts'
 import { createKube } from '../../src/kube/client.ts'
 import { createEngine } from '../../src/recycle/engine.ts'

@@ -14,7 +14,8 @@
 
 import t, { type Test } from 'tap'
 import { request } from 'undici'
-import { kubectl, kubectlJson, podLog, serviceUrl, waitFor } from '../fixtures/kube-cluster.ts'
+import { kubectl, kubectlJson, podLog, serviceUrl } from '../fixtures/kube-cluster.ts'
+import { waitFor } from '../fixtures/wait.ts'
 import { deployExampleSite, siteFiles } from '../fixtures/example-site.ts'
 import { startGitServer, type GitServer } from '../fixtures/git-server.ts'
 

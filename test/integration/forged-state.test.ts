@@ -8,7 +8,8 @@
 
 import t, { type Test } from 'tap'
 import { randomBytes } from 'node:crypto'
-import { freshNamespace, kubectl, kubectlJson, waitFor } from '../fixtures/kube-cluster.ts'
+import { freshNamespace, kubectl, kubectlJson } from '../fixtures/kube-cluster.ts'
+import { waitFor } from '../fixtures/wait.ts'
 import { deployment } from '../fixtures/engine.ts'
 import { haConfig, startReplica, type Replica } from '../fixtures/replicas.ts'
 

@@ -15,6 +15,7 @@ import pino from 'pino'
 import { createGitHeads, type GitHeads, type GitHeadsOptions } from '../../src/git/heads.ts'
 import { isAppError } from '../../src/errors.ts'
 import { startGitServer } from '../fixtures/git-server.ts'
+import { closedPort } from '../fixtures/ports.ts'
 
 type Test = Parameters<Extract<Parameters<typeof t.test>[0], (t: never) => unknown>>[0]
 
@@ -279,10 +280,3 @@ async function silentServer(t: Test): Promise<{ port: number; accepted(): number
   }
 }
 
-async function closedPort(): Promise<number> {
-  const s = createTcpServer()
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve))
-  const port = (s.address() as AddressInfo).port
-  await new Promise<void>((resolve) => s.close(() => resolve()))
-  return port
-}

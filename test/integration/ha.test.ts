@@ -4,7 +4,8 @@
 // names the point of the contract it proves (README, "State and HA").
 
 import t, { type Test } from 'tap'
-import { clusterState, freshNamespace, kubectl, kubectlJson, waitFor } from '../fixtures/kube-cluster.ts'
+import { clusterState, freshNamespace, kubectl, kubectlJson } from '../fixtures/kube-cluster.ts'
+import { waitFor } from '../fixtures/wait.ts'
 import { deployment } from '../fixtures/engine.ts'
 import { haConfig, report, startReplica, type Replica } from '../fixtures/replicas.ts'
 

@@ -5,7 +5,8 @@
 // over the Ready pods. Pods of other namespaces stay inert kwok pods.
 
 import t from 'tap'
-import { freshNamespace, kubectl, kubectlJson, podLog, serviceUrl, waitFor } from '../fixtures/kube-cluster.ts'
+import { freshNamespace, kubectl, kubectlJson, podLog, serviceUrl } from '../fixtures/kube-cluster.ts'
+import { waitFor } from '../fixtures/wait.ts'
 import { httpGet, nodeServerContainer } from '../fixtures/run-pods.ts'
 
 t.setTimeout(280_000)

@@ -14,6 +14,7 @@ import type { CheckConfig } from '../../src/config/types.ts'
 import { LARGE_BYTES, startSite } from '../fixtures/sites.ts'
 import type { Site, SiteOptions } from '../fixtures/sites.ts'
 import { makePki } from '../fixtures/tls.ts'
+import { waitFor } from '../fixtures/wait.ts'
 import type { TestPki } from '../fixtures/tls.ts'
 
 type Test = Parameters<Extract<Parameters<typeof t.test>[0], (t: never) => unknown>>[0]
@@ -43,16 +44,6 @@ function prober(tt: Test, opts: Partial<ProberOptions> = {}): Prober {
   return p
 }
 
-/** Waits until `cond` holds (socket close events arrive a little later). */
-async function eventually(cond: () => boolean, ms = 1000): Promise<boolean> {
-  const until = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > until) return false
-    await new Promise((r) => setTimeout(r, 10))
-  }
-  return true
-}
-
 /** A TCP server on 127.0.0.1; `onSocket` decides what each connection gets. */
 async function tcpServer(tt: Test, onSocket: (s: Socket) => void): Promise<{ port: number; open: () => number; server: Server }> {
   const sockets = new Set<Socket>()
@@ -78,14 +69,24 @@ t.teardown(() => pki?.cleanup())
 
 t.test('a healthy page passes with status, latency and time', async (tt) => {
   const s = await site(tt)
-  const r = await prober(tt).runCheck(check(s.url('/'), { bodyContains: s.marker }))
+  const p = prober(tt)
+  const before = Date.now()
+  const started = performance.now()
+  const r = await p.runCheck(check(s.url('/'), { bodyContains: s.marker }))
+  const elapsed = performance.now() - started
+  const after = Date.now()
   tt.equal(r.ok, true, r.message ?? '')
   tt.equal(r.status, 200)
   tt.equal(r.name, 'home')
   tt.equal(r.url, s.url('/'))
+  // A real round trip takes some time, and no more than the call around it.
   tt.type(r.latencyMs, 'number')
-  tt.ok(r.latencyMs! >= 0)
+  tt.ok(r.latencyMs! > 0 && r.latencyMs! <= elapsed + 0.01, `latency ${r.latencyMs} within the call's ${elapsed} ms`)
   tt.match(r.at, /^\d{4}-\d\d-\d\dT/)
+  const at = Date.parse(r.at ?? '')
+  // `at` comes from the monotonic clock anchored at process start, so allow it
+  // to stray a little from Date.now(); a wrong time is off by far more.
+  tt.ok(at >= before - 1000 && at <= after + 1000, `at ${r.at} within a second of the call`)
   tt.equal(r.message, undefined)
   tt.equal(r.warnings, undefined)
 })
@@ -202,7 +203,7 @@ t.test('a hanging endpoint costs at most its timeout (headers and body)', async 
     }
   }
   // The timed-out connections are dropped, not left hanging on the server.
-  tt.ok(await eventually(() => s.openConnections === 0), 'no connection left open')
+  await waitFor(() => s.openConnections === 0, { timeoutMs: 1000, intervalMs: 10, description: 'no connection left open' })
 })
 
 t.test('a TLS handshake that never completes costs at most the timeout', async (tt) => {
@@ -217,7 +218,7 @@ t.test('a TLS handshake that never completes costs at most the timeout', async (
   tt.ok(took < 300 + 250, `returned after ${Math.round(took)} ms`)
   // The abandoned handshake is reaped by close() (or by the 10 s connect timeout).
   await p.close()
-  tt.ok(await eventually(() => silent.open() === 0), `open: ${silent.open()}`)
+  await waitFor(() => silent.open() === 0, { timeoutMs: 1000, intervalMs: 10, description: 'the silent connection closed' })
 })
 
 t.test('a connection that completes after the timeout is dropped, not used', async (tt) => {
@@ -240,7 +241,7 @@ t.test('a connection that completes after the timeout is dropped, not used', asy
   // The handshake finishes at ~400 ms; the late request must be aborted before it is sent.
   await new Promise((r) => setTimeout(r, 600))
   tt.equal(s.requests, 0, 'the abandoned request never reached the site')
-  tt.ok(await eventually(() => lagging.open() === 0), 'its connection was dropped')
+  await waitFor(() => lagging.open() === 0, { timeoutMs: 1000, intervalMs: 10, description: 'its connection was dropped' })
 })
 
 t.test('connection refused on a closed port', async (tt) => {
@@ -379,7 +380,7 @@ t.test('keep-alive reuses connections; keepAlive:false opens one per probe', asy
   tt.equal(s.connections, 10)
   await fresh.close()
   await pooled.close()
-  tt.ok(await eventually(() => s.openConnections === 0))
+  await waitFor(() => s.openConnections === 0, { timeoutMs: 1000, intervalMs: 10 })
 })
 
 t.test('a large body is read to a cap; the connection stays reusable', async (tt) => {
@@ -399,7 +400,7 @@ t.test('a body past the read limit is cut: the probe ends, the connection is dro
   const p = prober(tt, { concurrency: 1 })
   const r = await p.runCheck(check(s.url('/large?bytes=3000000')))
   tt.equal(r.ok, true, r.message ?? '')
-  tt.ok(await eventually(() => s.openConnections === 0), 'the connection was closed rather than drained')
+  await waitFor(() => s.openConnections === 0, { timeoutMs: 1000, intervalMs: 10, description: 'the connection was closed rather than drained' })
   const again = await p.runCheck(check(s.url('/')))
   tt.equal(again.ok, true)
   tt.equal(s.connections, 2)
@@ -477,7 +478,7 @@ t.test('close() aborts probes in flight and leaves no socket open', async (tt) =
   await p.runChecks([check(s.url('/')), check(s.url('/'))])
   s.set('hang')
   const pending = p.runChecks([check(s.url('/'), { timeoutMs: 10_000 }), check(s.url('/'), { timeoutMs: 10_000 }), check(s.url('/'))])
-  await eventually(() => s.inFlight === 2)
+  await waitFor(() => s.inFlight === 2, { timeoutMs: 1000, intervalMs: 10 })
   const t0 = performance.now()
   await p.close()
   const results = await pending
@@ -485,7 +486,7 @@ t.test('close() aborts probes in flight and leaves no socket open', async (tt) =
   tt.same(results.map((r) => r.ok), [false, false, false])
   tt.equal(results[0]!.message, 'the prober was closed during the probe')
   tt.equal(results[2]!.message, 'the prober is closed')
-  tt.ok(await eventually(() => s.openConnections === 0), `open connections: ${s.openConnections}`)
+  await waitFor(() => s.openConnections === 0, { timeoutMs: 1000, intervalMs: 10, description: `open connections: ${s.openConnections}` })
   const after = await p.runCheck(check(s.url('/')))
   tt.equal(after.message, 'the prober is closed')
 })

@@ -5,7 +5,8 @@
 // leave every pod on the healthy template. Prints `heal-timing <name> <ms>`.
 
 import t from 'tap'
-import { clusterKubeconfig, freshNamespace, kubectl, kubectlJson, waitFor } from '../fixtures/kube-cluster.ts'
+import { clusterKubeconfig, freshNamespace, kubectl, kubectlJson } from '../fixtures/kube-cluster.ts'
+import { waitFor } from '../fixtures/wait.ts'
 import { realEngine, runOnce, siteFor } from '../fixtures/engine.ts'
 import { BAD, GOOD, crashLoop, notReady, podBreaker, pods, readyCount, timings, workload } from '../fixtures/heal.ts'
 

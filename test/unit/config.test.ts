@@ -63,7 +63,7 @@ t.test('bad config table', async (t) => {
   }
 })
 
-t.test('every bad field is reported together', async (t) => {
+t.test('structural problems are reported together; meaning checks wait for a sound structure', async (t) => {
   const yaml = `
 sites:
   - name: shop
@@ -82,6 +82,9 @@ sites:
   t.ok(err.problems.includes('sites[0].checks[0].url: must be a string'))
   // Meaning checks run once the structure is right; the URL check is in that pass.
   t.equal(err.problems.length, 2)
+  const sound = yaml.replace('kind: Pod', 'kind: Deployment').replace('url: 7', 'url: "http://x/"')
+  const next = t.throws(() => parseConfig(sound, 'x.yaml')) as unknown as ConfigError
+  t.same(next.problems.map((p) => p.split(':')[0]), ['sites[1].checks[1].url'], JSON.stringify(next.problems))
 })
 
 t.test('defaults fill in and durations normalize', async (t) => {
@@ -111,7 +114,10 @@ sites:
 
 t.test('the example config is valid', async (t) => {
   const c = loadConfigFile(EXAMPLE_CONFIG_PATH)
-  t.ok(c.sites.length >= 1)
+  // Every site written in the example is loaded, none dropped or invented.
+  const written = [...readFileSync(EXAMPLE_CONFIG_PATH, 'utf8').matchAll(/^  - name: (\S+)/gm)].map((m) => m[1])
+  t.ok(written.length > 0, 'the example names sites')
+  t.same(c.sites.map((s) => s.name), written)
   t.match(readFileSync(EXAMPLE_CONFIG_PATH, 'utf8'), /KUBE_RECYCLER_WEBHOOK_SECRET/)
 })
 

@@ -4,7 +4,7 @@
 // dead-man's switch: a Jenkins job that stops reporting marks the site stale.
 
 import t from 'tap'
-import { createServer } from 'node:net'
+import { closedPort } from '../fixtures/ports.ts'
 import { createGitHeads } from '../../src/git/heads.ts'
 import type { CommitResolver } from '../../src/recycle/runner.ts'
 import { startGitServer } from '../fixtures/git-server.ts'
@@ -14,13 +14,6 @@ import { quietLogger } from '../fixtures/engine.ts'
 
 const op = { authorization: `Bearer ${SECRETS.recycleToken}`, 'content-type': 'application/json' }
 
-async function closedPort(): Promise<number> {
-  const srv = createServer()
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r))
-  const port = (srv.address() as { port: number }).port
-  await new Promise<void>((r) => srv.close(() => r()))
-  return port
-}
 
 function resolver(token: string): { commits: CommitResolver; close(): Promise<void> } {
   const heads = createGitHeads({ logger: quietLogger(), token })

@@ -14,6 +14,7 @@ import { memoryObjectStore } from '../../src/state/memory.ts'
 import { verifySignature } from '../../src/triggers/signature.ts'
 import { ALICE_TOKEN, SECRETS, testApp } from '../fixtures/app.ts'
 import { fakeExecutor } from '../fixtures/fake-executor.ts'
+import { waitFor } from '../fixtures/wait.ts'
 
 const OP = SECRETS.recycleToken
 /** `token` null: no Authorization header at all. */
@@ -135,16 +136,13 @@ sites:
   await op(a.app, '/pause', { reason: 'freeze' })
   const b = await testApp({ extra: { objects } }) // shop, blog and pool: blog and pool are new
   t.teardown(() => b.app.close())
-  await waitUntil(() => b.app.core.store.get('blog').since !== undefined)
+  await waitFor(() => b.app.core.store.get('blog').since !== undefined, { timeoutMs: 2000, intervalMs: 10, description: 'blog state written' })
   await webhook(b, 1, 'FAILURE', 'blog-integrity')
   const r = await webhook(b, 2, 'FAILURE', 'blog-integrity')
   t.match(r.reason, /^paused: the service is paused by alice/)
   t.match((await status(b.app)).service.paused, { by: 'alice', reason: 'freeze' })
 })
 
-async function waitUntil(f: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !f(); i++) await new Promise((r) => setTimeout(r, 10))
-}
 
 t.test('reset: closes the circuit and lifts did-not-help without a recycle, recorded', async (t) => {
   const ex = fakeExecutor({ auto: { state: 'succeeded', message: 'ok' } })
@@ -218,14 +216,7 @@ t.test('approve mode: waits; approved by name runs; rejected and expired never r
   const w3 = await webhook(a, 5)
   a.clock.advance(10 * 60_000 + 1)
   b.clock.advance(10 * 60_000 + 1)
-  const expired = await (async () => {
-    for (let i = 0; i < 100; i++) {
-      const r = a.app.core.recycler.get(w3.recycle.id)
-      if (r?.state === 'expired') return r
-      await new Promise((res) => setTimeout(res, 20))
-    }
-    return a.app.core.recycler.get(w3.recycle.id)
-  })()
+  const expired = await waitFor(() => (a.app.core.recycler.get(w3.recycle.id)?.state === 'expired' ? a.app.core.recycler.get(w3.recycle.id) : undefined), { timeoutMs: 2000, intervalMs: 20, description: 'the recycle expired' })
   t.match(expired, { state: 'expired', reason: /not approved before/ })
   t.equal((await op(b.app, `/recycles/${w3.recycle.id}/approve`)).status, 409, 'an expired recycle cannot be approved')
   t.equal(ex.runs.length, 1, 'only the approved one ran')
