@@ -75,12 +75,20 @@ const SCENARIOS: HealScenario[] = [
 ]
 
 async function settled(ns: string, replicas: number): Promise<void> {
-  await waitFor(async () => {
-    const d = await kubectlJson(['get', 'deployment', 'web'], { namespace: ns })
-    const pods = ((await kubectlJson(['get', 'pods'], { namespace: ns })).items as any[])
-    return d.status?.observedGeneration === d.metadata.generation && d.status?.updatedReplicas === replicas &&
-      d.status?.availableReplicas === replicas && d.status?.replicas === replicas && pods.length === replicas
-  }, { timeoutMs: 300_000, intervalMs: 250, description: `${ns}/web settled at ${replicas}` })
+  await waitFor(
+    async () => {
+      const d = await kubectlJson(['get', 'deployment', 'web'], { namespace: ns })
+      const pods = (await kubectlJson(['get', 'pods'], { namespace: ns })).items as any[]
+      return (
+        d.status?.observedGeneration === d.metadata.generation &&
+        d.status?.updatedReplicas === replicas &&
+        d.status?.availableReplicas === replicas &&
+        d.status?.replicas === replicas &&
+        pods.length === replicas
+      )
+    },
+    { timeoutMs: 300_000, intervalMs: 250, description: `${ns}/web settled at ${replicas}` },
+  )
 }
 
 const podUids = async (ns: string): Promise<Set<string>> =>
@@ -91,15 +99,45 @@ const podUids = async (ns: string): Promise<Set<string>> =>
  * template unpinned and restarted while the head is bad (its pods clone it),
  * then the fix pushed.
  */
-async function breakSite(ns: string, repo: FixtureRepo, replicas: number, base: string, n: number): Promise<{ bad: string; fix: string }> {
+async function breakSite(
+  ns: string,
+  repo: FixtureRepo,
+  replicas: number,
+  base: string,
+  n: number,
+): Promise<{ bad: string; fix: string }> {
   const bad = await repo.push(`release ${n}: broken`, siteFiles(String(n), false))
-  await kubectl(['patch', 'deployment', 'web', '--type=json', '-p', JSON.stringify([
-    { op: 'replace', path: '/spec/template/metadata/annotations', value: { 'kubectl.kubernetes.io/restartedAt': new Date().toISOString() } },
-    { op: 'replace', path: '/spec/template/spec/containers/0/env', value: [] },
-    { op: 'replace', path: '/spec/template/spec/initContainers/0/env', value: (await initEnv(ns)).filter((e) => e.name !== 'SITE_COMMIT') },
-  ])], { namespace: ns })
+  await kubectl(
+    [
+      'patch',
+      'deployment',
+      'web',
+      '--type=json',
+      '-p',
+      JSON.stringify([
+        {
+          op: 'replace',
+          path: '/spec/template/metadata/annotations',
+          value: { 'kubectl.kubernetes.io/restartedAt': new Date().toISOString() },
+        },
+        { op: 'replace', path: '/spec/template/spec/containers/0/env', value: [] },
+        {
+          op: 'replace',
+          path: '/spec/template/spec/initContainers/0/env',
+          value: (await initEnv(ns)).filter((e) => e.name !== 'SITE_COMMIT'),
+        },
+      ]),
+    ],
+    { namespace: ns },
+  )
   await settled(ns, replicas)
-  await waitFor(async () => { const v = await visitSite(base, replicas * 2); return v.healthy === 0 && v.commits.size === 1 && v.commits.has(bad) }, { timeoutMs: 60_000, description: 'every pod serves the broken release' })
+  await waitFor(
+    async () => {
+      const v = await visitSite(base, replicas * 2)
+      return v.healthy === 0 && v.commits.size === 1 && v.commits.has(bad)
+    },
+    { timeoutMs: 60_000, description: 'every pod serves the broken release' },
+  )
   const fix = await repo.push(`release ${n + 1}: the fix`, siteFiles(String(n + 1), true))
   return { bad, fix }
 }
@@ -108,9 +146,18 @@ async function initEnv(ns: string): Promise<Array<{ name: string }>> {
   return (await kubectlJson(['get', 'deployment', 'web'], { namespace: ns })).spec.template.spec.initContainers[0].env
 }
 
-async function ours(sc: HealScenario, ns: string, base: string, repoUrl: string, dir: string, kubeconfig: string): Promise<HealRun> {
+async function ours(
+  sc: HealScenario,
+  ns: string,
+  base: string,
+  repoUrl: string,
+  dir: string,
+  kubeconfig: string,
+): Promise<HealRun> {
   const configPath = path.join(dir, `${sc.strategy}.yaml`)
-  writeFileSync(configPath, `
+  writeFileSync(
+    configPath,
+    `
 sites:
   - name: shop
     target: { kind: Deployment, namespace: ${ns}, name: web }
@@ -119,29 +166,54 @@ sites:
     checks:
       - { name: home, url: "${base}/", bodyContains: site-ok-marker, timeout: 2s }
 ${sc.strategy === 'rollout' ? `    git: { repo: "${repoUrl}", branch: production, cache: 0s }\n` : ''}    recycle: { strategy: ${sc.strategy}, commitEnv: SITE_COMMIT, cooldown: 0s, maxPerWindow: 100, timeout: 5m, rollback: off, verify: { delay: 1s, attempts: 10, interval: 1s } }
-`)
+`,
+  )
   const before = await podUids(ns)
   const shipped = shippedCommand()
-  const svc = await startService({ entry: [...shipped.flags, shipped.entry], env: { KUBE_RECYCLER_CONFIG: configPath, KUBECONFIG: kubeconfig, POD_NAMESPACE: ns, LOG_LEVEL: 'info' }, timeoutMs: 30_000 })
+  const svc = await startService({
+    entry: [...shipped.flags, shipped.entry],
+    env: { KUBE_RECYCLER_CONFIG: configPath, KUBECONFIG: kubeconfig, POD_NAMESPACE: ns, LOG_LEVEL: 'info' },
+    timeoutMs: 30_000,
+  })
   try {
-    await waitFor(async () => (await request(`${svc.url}/readyz`)).statusCode === 200, { timeoutMs: 30_000, intervalMs: 50, description: 'kube-recycler ready' })
+    await waitFor(async () => (await request(`${svc.url}/readyz`)).statusCode === 200, {
+      timeoutMs: 30_000,
+      intervalMs: 50,
+      description: 'kube-recycler ready',
+    })
     const t0 = Date.now()
-    const rec = await waitFor(async () => {
-      const r = ((await (await request(`${svc.url}/status`)).body.json()) as any).sites[0].lastRecycle
-      return r && r.verification && r.verification !== 'pending' ? r : undefined
-    }, { timeoutMs: 600_000, intervalMs: 250, description: 'the recycle verified' })
+    const rec = await waitFor(
+      async () => {
+        const r = ((await (await request(`${svc.url}/status`)).body.json()) as any).sites[0].lastRecycle
+        return r && r.verification && r.verification !== 'pending' ? r : undefined
+      },
+      { timeoutMs: 600_000, intervalMs: 250, description: 'the recycle verified' },
+    )
     const end = Date.now()
-    const full = (await (await request(`${svc.url}/recycles/${rec.id}`, { headers: { accept: 'application/json' } })).body.json()) as any
+    const full = (await (
+      await request(`${svc.url}/recycles/${rec.id}`, { headers: { accept: 'application/json' } })
+    ).body.json()) as any
     const steps = (full.steps ?? []) as Array<{ at: string; message: string }>
-    const at = (re: RegExp, last = false) => { const s = last ? steps.findLast((x) => re.test(x.message)) : steps.find((x) => re.test(x.message)); return s ? Date.parse(s.at) : NaN }
+    const at = (re: RegExp, last = false) => {
+      const s = last ? steps.findLast((x) => re.test(x.message)) : steps.find((x) => re.test(x.message))
+      return s ? Date.parse(s.at) : NaN
+    }
     const created = Date.parse(full.createdAt)
     const acted = at(/^patched the pod template|^(evicted|deleted): /)
-    const repaired = sc.strategy === 'rollout' ? at(/successfully rolled out/) : at(/^batch \d+: replacements Ready/, true)
+    const repaired =
+      sc.strategy === 'rollout' ? at(/successfully rolled out/) : at(/^batch \d+: replacements Ready/, true)
     const verified = at(/^recovered|^recycle-did-not-help/)
     const after = await podUids(ns)
     return {
-      scenario: sc.name, who: 'kube-recycler', ok: full.verification === 'recovered', totalMs: end - t0, outcome: `${full.state}/${full.verification}`,
-      detectMs: created - t0, decideMs: acted - created, repairMs: repaired - acted, verifyMs: verified - repaired,
+      scenario: sc.name,
+      who: 'kube-recycler',
+      ok: full.verification === 'recovered',
+      totalMs: end - t0,
+      outcome: `${full.state}/${full.verification}`,
+      detectMs: created - t0,
+      decideMs: acted - created,
+      repairMs: repaired - acted,
+      verifyMs: verified - repaired,
       disrupted: [...before].filter((u) => !after.has(u)).length,
     }
   } finally {
@@ -150,23 +222,40 @@ ${sc.strategy === 'rollout' ? `    git: { repo: "${repoUrl}", branch: production
 }
 
 async function byHand(sc: HealScenario, ns: string, base: string): Promise<HealRun> {
-  const kctl = (args: string[]) => run(kubectlPath(), [`--kubeconfig=${readState()!.kubeconfig}`, '-n', ns, ...args], { timeoutMs: 600_000 })
+  const kctl = (args: string[]) =>
+    run(kubectlPath(), [`--kubeconfig=${readState()!.kubeconfig}`, '-n', ns, ...args], { timeoutMs: 600_000 })
   const before = await podUids(ns)
   const t0 = Date.now()
   const restart = await kctl(['rollout', 'restart', 'deployment/web'])
   const t1 = Date.now()
   const status = await kctl(['rollout', 'status', 'deployment/web', '--timeout=10m'])
   const t2 = Date.now()
-  await waitFor(async () => (await visitSite(base, 1)).healthy === 1, { timeoutMs: 120_000, intervalMs: 100, description: 'the first passing probe' })
+  await waitFor(async () => (await visitSite(base, 1)).healthy === 1, {
+    timeoutMs: 120_000,
+    intervalMs: 100,
+    description: 'the first passing probe',
+  })
   const t3 = Date.now()
   const after = await podUids(ns)
   return {
-    scenario: sc.name, who: 'by hand', ok: restart.code === 0 && status.code === 0, totalMs: t3 - t0, outcome: status.code === 0 ? 'rolled out' : `rollout status exited ${status.code}`,
-    restartMs: t1 - t0, statusMs: t2 - t1, probeMs: t3 - t2, disrupted: [...before].filter((u) => !after.has(u)).length,
+    scenario: sc.name,
+    who: 'by hand',
+    ok: restart.code === 0 && status.code === 0,
+    totalMs: t3 - t0,
+    outcome: status.code === 0 ? 'rolled out' : `rollout status exited ${status.code}`,
+    restartMs: t1 - t0,
+    statusMs: t2 - t1,
+    probeMs: t3 - t2,
+    disrupted: [...before].filter((u) => !after.has(u)).length,
   }
 }
 
-export async function benchHeal(o: { quick: boolean; runs: number; log: (m: string) => void; keepCluster: boolean }): Promise<HealResult> {
+export async function benchHeal(o: {
+  quick: boolean
+  runs: number
+  log: (m: string) => void
+  keepCluster: boolean
+}): Promise<HealResult> {
   const started = Date.now()
   await ensureBuild(o.log)
   const cluster = await ensureCluster({ log: (m) => o.log(`cluster: ${m}`) })
@@ -190,8 +279,13 @@ export async function benchHeal(o: { quick: boolean; runs: number; log: (m: stri
             await breakSite(ns, repo, sc.replicas, base, release)
             release += 2
             await sleep(1000)
-            const res = who === 'kube-recycler' ? await ours(sc, ns, base, git.url(`site-${i}`), dir, cluster.kubeconfig) : await byHand(sc, ns, base)
-            o.log(`heal: ${sc.name}, ${who}: ${(res.totalMs / 1000).toFixed(1)} s, ${res.outcome}, ${res.disrupted} pods disrupted`)
+            const res =
+              who === 'kube-recycler'
+                ? await ours(sc, ns, base, git.url(`site-${i}`), dir, cluster.kubeconfig)
+                : await byHand(sc, ns, base)
+            o.log(
+              `heal: ${sc.name}, ${who}: ${(res.totalMs / 1000).toFixed(1)} s, ${res.outcome}, ${res.disrupted} pods disrupted`,
+            )
             runs.push(res)
             await settled(ns, sc.replicas)
           }
@@ -214,7 +308,11 @@ export async function benchHeal(o: { quick: boolean; runs: number; log: (m: stri
     const h = median(hand.map((r) => r.totalMs))
     // Detection is kube-recycler's own work (a person has to notice first); the repair itself should cost what kubectl's does.
     const repair = median(mine.map((r) => (r.decideMs ?? 0) + (r.repairMs ?? 0) + (r.verifyMs ?? 0)))
-    targets.push({ name: `${sc.name}: healed, repair within 1.5× the same repair by hand`, met: mine.every((r) => r.ok) && repair <= 1.5 * h, detail: `${num(m / 1000)} s end to end (repair ${num(repair / 1000)} s) vs by hand ${num(h / 1000)} s` })
+    targets.push({
+      name: `${sc.name}: healed, repair within 1.5× the same repair by hand`,
+      met: mine.every((r) => r.ok) && repair <= 1.5 * h,
+      detail: `${num(m / 1000)} s end to end (repair ${num(repair / 1000)} s) vs by hand ${num(h / 1000)} s`,
+    })
   }
   return { runs, targets, seconds: (Date.now() - started) / 1000 }
 }
@@ -227,10 +325,42 @@ function median(xs: number[]): number {
 const sec = (ms: number | undefined): string => (ms === undefined || Number.isNaN(ms) ? '—' : (ms / 1000).toFixed(1))
 
 export function formatHeal(r: HealResult, markdown: boolean): string {
-  const head = ['scenario', 'who', 'detect s', 'decide s', 'repair s', 'verify s', 'total s', 'pods disrupted', 'outcome']
-  const rows = r.runs.map((x) => x.who === 'kube-recycler'
-    ? [x.scenario, x.who, sec(x.detectMs), sec(x.decideMs), sec(x.repairMs), sec(x.verifyMs), sec(x.totalMs), String(x.disrupted), x.outcome]
-    : [x.scenario, x.who, '—', `restart ${sec(x.restartMs)}`, `status ${sec(x.statusMs)} (floor)`, `probe ${sec(x.probeMs)}`, sec(x.totalMs), String(x.disrupted), x.outcome])
+  const head = [
+    'scenario',
+    'who',
+    'detect s',
+    'decide s',
+    'repair s',
+    'verify s',
+    'total s',
+    'pods disrupted',
+    'outcome',
+  ]
+  const rows = r.runs.map((x) =>
+    x.who === 'kube-recycler'
+      ? [
+          x.scenario,
+          x.who,
+          sec(x.detectMs),
+          sec(x.decideMs),
+          sec(x.repairMs),
+          sec(x.verifyMs),
+          sec(x.totalMs),
+          String(x.disrupted),
+          x.outcome,
+        ]
+      : [
+          x.scenario,
+          x.who,
+          '—',
+          `restart ${sec(x.restartMs)}`,
+          `status ${sec(x.statusMs)} (floor)`,
+          `probe ${sec(x.probeMs)}`,
+          sec(x.totalMs),
+          String(x.disrupted),
+          x.outcome,
+        ],
+  )
   const table = markdown ? markdownTable(head, rows) : textTable(head, rows)
   return `${table}\n\nt0: every pod serves the broken release and the fix is on production. "repair" for kube-recycler is the template patch (or first eviction) to the rollout done (or the last replacement Ready); for by hand, \`kubectl rollout status\` alone is the floor: the Deployment controller's rollout of the same pods.`
 }

@@ -21,21 +21,52 @@
 // rollout takes as long as its pods take to start and pass readiness.
 
 import { randomBytes } from 'node:crypto'
-import { copyFileSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs'
+import {
+  copyFileSync,
+  existsSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { systemClock } from '../src/clock.ts'
 import { createKube } from '../src/kube/client.ts'
 import type { Kube } from '../src/kube/types.ts'
 import { createEngine } from '../src/recycle/engine.ts'
-import { binDir, cacheRoot, ensureBinaries, ensureCluster, K8S_VERSION, kubectlPath, NODE_COUNT, readState, stopCluster } from '../test/cluster/lib.ts'
+import {
+  binDir,
+  cacheRoot,
+  ensureBinaries,
+  ensureCluster,
+  K8S_VERSION,
+  kubectlPath,
+  NODE_COUNT,
+  readState,
+  stopCluster,
+} from '../test/cluster/lib.ts'
 import { deployment, quietLogger, runOnce, siteFor } from '../test/fixtures/engine.ts'
 import { kubectl, kubectlJson } from '../test/fixtures/kube-cluster.ts'
 import { keepNodesAlive, leaseSockets } from './lib/node-leases.ts'
 import { busyness, load1, run, sleep } from './lib/proc.ts'
 import { idleRss } from './webhook/index.ts'
 import { ensureBuild } from './lib/shipped.ts'
-import { fmtRatio, fmtSpread, markdownTable, num, ratio, spread, textTable, type Spread, type TargetCheck } from './lib/stats.ts'
+import {
+  fmtRatio,
+  fmtSpread,
+  markdownTable,
+  num,
+  ratio,
+  spread,
+  textTable,
+  type Spread,
+  type TargetCheck,
+} from './lib/stats.ts'
 
 export interface RecycleRun {
   who: 'ours' | 'kubectl'
@@ -62,7 +93,16 @@ export interface RecycleRun {
 export interface RecycleResult {
   replicas: number
   runs: RecycleRun[]
-  ours: { wall: Spread; requests: Spread; toPatchCall: Spread; toPatchDone: Spread; toDoneSeen: Spread; firstGet: Spread; patch: Spread; connections: Spread }
+  ours: {
+    wall: Spread
+    requests: Spread
+    toPatchCall: Spread
+    toPatchDone: Spread
+    toDoneSeen: Spread
+    firstGet: Spread
+    patch: Spread
+    connections: Spread
+  }
   kubectl: { wall: Spread; requests: Spread; restart: Spread; firstGet: Spread; patch: Spread }
   oursCalls: Record<string, number>
   kubectlRequests: string[]
@@ -101,13 +141,23 @@ function instrument(kube: Kube) {
         if (name === 'getWorkload' && t.calls[name] === 1) {
           const t0 = performance.now()
           const p = (v as (...a: unknown[]) => Promise<unknown>).apply(target, args)
-          void p.then(() => { t.firstGetMs = performance.now() - t0 }, () => undefined)
+          void p.then(
+            () => {
+              t.firstGetMs = performance.now() - t0
+            },
+            () => undefined,
+          )
           return p
         }
         if (name === 'restartWorkload' && Number.isNaN(t.patchCall)) {
           t.patchCall = performance.now()
           const p = (v as (...a: unknown[]) => Promise<unknown>).apply(target, args)
-          void p.then(() => { t.patchDone = performance.now() }, () => undefined)
+          void p.then(
+            () => {
+              t.patchDone = performance.now()
+            },
+            () => undefined,
+          )
           return p
         }
         return (v as (...a: unknown[]) => unknown).apply(target, args)
@@ -139,7 +189,11 @@ function socketsTo(port: number): number {
   const inodes = new Set<string>()
   for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
     let text = ''
-    try { text = readFileSync(f, 'utf8') } catch { continue }
+    try {
+      text = readFileSync(f, 'utf8')
+    } catch {
+      continue
+    }
     for (const line of text.split('\n').slice(1)) {
       const c = line.trim().split(/\s+/)
       if (c.length < 10 || c[3] !== '01') continue
@@ -151,7 +205,9 @@ function socketsTo(port: number): number {
     try {
       const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/self/fd/${fd}`))
       if (m && inodes.has(m[1]!)) n++
-    } catch { /* closed meanwhile */ }
+    } catch {
+      /* closed meanwhile */
+    }
   }
   return n
 }
@@ -160,7 +216,10 @@ async function dispatched(flowSchema: string): Promise<number> {
   const metrics = await kubectl(['get', '--raw', '/metrics'], { timeoutMs: 30_000 })
   let n = 0
   for (const line of metrics.split('\n')) {
-    if (line.startsWith('apiserver_flowcontrol_dispatched_requests_total{') && line.includes(`flow_schema="${flowSchema}"`)) {
+    if (
+      line.startsWith('apiserver_flowcontrol_dispatched_requests_total{') &&
+      line.includes(`flow_schema="${flowSchema}"`)
+    ) {
       n += Number(line.slice(line.lastIndexOf(' ') + 1))
     }
   }
@@ -175,7 +234,15 @@ async function settled(ns: string, timeoutMs = 120_000): Promise<void> {
     const s = d.status ?? {}
     const pods = await kubectlJson<any>(['get', 'pods', '-n', ns, '-l', 'app=web'])
     const live = (pods.items as any[]).filter((p) => !p.metadata.deletionTimestamp)
-    if (s.observedGeneration === d.metadata.generation && s.replicas === REPLICAS && s.updatedReplicas === REPLICAS && s.availableReplicas === REPLICAS && s.readyReplicas === REPLICAS && live.length === REPLICAS) return
+    if (
+      s.observedGeneration === d.metadata.generation &&
+      s.replicas === REPLICAS &&
+      s.updatedReplicas === REPLICAS &&
+      s.availableReplicas === REPLICAS &&
+      s.readyReplicas === REPLICAS &&
+      live.length === REPLICAS
+    )
+      return
     if (Date.now() > until) throw new Error(`deployment ${ns}/web did not settle: ${JSON.stringify(s)}`)
     await sleep(250)
   }
@@ -212,23 +279,31 @@ async function setUp(log: (m: string) => void): Promise<Setup> {
           priorityLevelConfiguration: { name: 'workload-high' },
           matchingPrecedence: 50,
           distinguisherMethod: { type: 'ByUser' },
-          rules: [{
-            subjects: [{ kind: 'ServiceAccount', serviceAccount: { name: SA, namespace: ns } }],
-            resourceRules: [{ verbs: ['*'], apiGroups: ['*'], resources: ['*'], namespaces: ['*'], clusterScope: true }],
-            nonResourceRules: [{ verbs: ['*'], nonResourceURLs: ['*'] }],
-          }],
+          rules: [
+            {
+              subjects: [{ kind: 'ServiceAccount', serviceAccount: { name: SA, namespace: ns } }],
+              resourceRules: [
+                { verbs: ['*'], apiGroups: ['*'], resources: ['*'], namespaces: ['*'], clusterScope: true },
+              ],
+              nonResourceRules: [{ verbs: ['*'], nonResourceURLs: ['*'] }],
+            },
+          ],
         },
       }),
     })
     const token = (await kubectl(['create', 'token', SA, '-n', ns, '--duration=2h'])).trim()
     const kubeconfig = path.join(dir, 'kubeconfig')
-    writeFileSync(kubeconfig, `apiVersion: v1
+    writeFileSync(
+      kubeconfig,
+      `apiVersion: v1
 kind: Config
 clusters: [{ name: test, cluster: { server: "${state.apiserver}", certificate-authority: "${state.caFile}" } }]
 users: [{ name: ${SA}, user: { token: "${token}" } }]
 contexts: [{ name: bench, context: { cluster: test, user: ${SA}, namespace: ${ns} } }]
 current-context: bench
-`, { mode: 0o600 })
+`,
+      { mode: 0o600 },
+    )
     await kubectl(['apply', '-n', ns, '-f', '-'], { input: deployment('web', REPLICAS) })
     await settled(ns)
     log(`recycle: namespace ${ns}, Deployment web with ${REPLICAS} replicas ready`)
@@ -276,7 +351,11 @@ export async function benchRecycle(o: RecycleOptions): Promise<RecycleResult> {
   let stopLeases = () => undefined as void
   try {
     cluster = await ensureCluster({ log: (m) => log(`cluster: ${m}`) })
-    if (!o.sharedCluster) stopLeases = keepNodesAlive(cluster.kubeconfig, Array.from({ length: NODE_COUNT }, (_, i) => `kwok-node-${i}`))
+    if (!o.sharedCluster)
+      stopLeases = keepNodesAlive(
+        cluster.kubeconfig,
+        Array.from({ length: NODE_COUNT }, (_, i) => `kwok-node-${i}`),
+      )
     try {
       setup = await setUp(log)
     } catch (e) {
@@ -295,7 +374,11 @@ export async function benchRecycle(o: RecycleOptions): Promise<RecycleResult> {
   try {
     const { ns, kubeconfig } = setup
     const kcache = path.join(setup.dir, 'kubectl-cache')
-    const kctl = (args: string[]) => run(kubectlPath(), [`--kubeconfig=${kubeconfig}`, `--cache-dir=${kcache}`, '-n', ns, ...args], { env: { PATH: process.env.PATH ?? '', HOME: setup.dir }, timeoutMs: 300_000 })
+    const kctl = (args: string[]) =>
+      run(kubectlPath(), [`--kubeconfig=${kubeconfig}`, `--cache-dir=${kcache}`, '-n', ns, ...args], {
+        env: { PATH: process.env.PATH ?? '', HOME: setup.dir },
+        timeoutMs: 300_000,
+      })
     // Like a service that has been up a while: the client exists and has talked to the API once.
     const logger = quietLogger()
     const probe = instrument(createKube({ kubeconfig, logger, env: {} }))
@@ -303,7 +386,10 @@ export async function benchRecycle(o: RecycleOptions): Promise<RecycleResult> {
     await probe.kube.ping()
     // kubectl as an operator has it: the discovery cache filled by an earlier command.
     await kctl(['get', 'deployment', 'web'])
-    const site = siteFor(`{ kind: Deployment, namespace: ${ns}, name: web }`, '{ cooldown: 0s, maxPerWindow: 100, timeout: 3m }')
+    const site = siteFor(
+      `{ kind: Deployment, namespace: ${ns}, name: web }`,
+      '{ cooldown: 0s, maxPerWindow: 100, timeout: 3m }',
+    )
     const flow = ns
     const apiPort = Number(new URL(readState()!.apiserver).port)
 
@@ -351,9 +437,18 @@ export async function benchRecycle(o: RecycleOptions): Promise<RecycleResult> {
           const status = await kctl(['rollout', 'status', 'deployment/web', '--timeout=3m', '-v=6'])
           const wallMs = performance.now() - t0
           await sleep(300)
-          kubectlRequests = [...`${restart.stderr}\n${status.stderr}`.matchAll(/"Response" verb="(\w+)" url="([^"]+)" status="(\d+)/g)]
-            .map((m) => `${m[1]} ${new URL(m[2]!).pathname}${/watch=true|resourceVersion=\d+&timeoutSeconds/.test(m[2]!) ? ' (watch)' : ''} → ${m[3]}`)
-          const ms = (verb: string) => Number(new RegExp(`"Response" verb="${verb}" url="[^"]+" status="[^"]+" milliseconds=(\\d+)`).exec(restart.stderr)?.[1] ?? NaN)
+          kubectlRequests = [
+            ...`${restart.stderr}\n${status.stderr}`.matchAll(/"Response" verb="(\w+)" url="([^"]+)" status="(\d+)/g),
+          ].map(
+            (m) =>
+              `${m[1]} ${new URL(m[2]!).pathname}${/watch=true|resourceVersion=\d+&timeoutSeconds/.test(m[2]!) ? ' (watch)' : ''} → ${m[3]}`,
+          )
+          const ms = (verb: string) =>
+            Number(
+              new RegExp(`"Response" verb="${verb}" url="[^"]+" status="[^"]+" milliseconds=(\\d+)`).exec(
+                restart.stderr,
+              )?.[1] ?? NaN,
+            )
           r = {
             who,
             wallMs,
@@ -361,11 +456,16 @@ export async function benchRecycle(o: RecycleOptions): Promise<RecycleResult> {
             restartMs,
             firstGetMs: ms('GET'),
             patchMs: ms('PATCH'),
-            outcome: restart.code === 0 && status.code === 0 ? 'succeeded' : `failed: ${restart.stderr.slice(-300)} ${status.stderr.slice(-300)}`,
+            outcome:
+              restart.code === 0 && status.code === 0
+                ? 'succeeded'
+                : `failed: ${restart.stderr.slice(-300)} ${status.stderr.slice(-300)}`,
           }
         }
         runs.push(r)
-        log(`  recycle ${i + 1}/${o.runs} ${who.padEnd(7)} ${num(r.wallMs)} ms, ${r.requests} requests${r.toPatchDoneMs !== undefined ? `, patch after ${num(r.toPatchCallMs!)} ms (answered ${num(r.toPatchDoneMs)} ms)` : ''}${r.outcome === 'succeeded' ? '' : `  ${r.outcome}`}`)
+        log(
+          `  recycle ${i + 1}/${o.runs} ${who.padEnd(7)} ${num(r.wallMs)} ms, ${r.requests} requests${r.toPatchDoneMs !== undefined ? `, patch after ${num(r.toPatchCallMs!)} ms (answered ${num(r.toPatchDoneMs)} ms)` : ''}${r.outcome === 'succeeded' ? '' : `  ${r.outcome}`}`,
+        )
       }
     }
     probe.kube.close()
@@ -414,11 +514,31 @@ export async function benchRecycle(o: RecycleOptions): Promise<RecycleResult> {
   const wr = ratio(res.ours.wall.median, res.kubectl.wall.median)
   const failed = runs.filter((r) => r.outcome !== 'succeeded').length
   res.targets = [
-    { name: 'recycle wall time ≤ 1.0 × kubectl rollout restart + status', met: wr <= 1.0 && failed === 0, detail: `${fmtRatio(wr)} (${num(res.ours.wall.median)} vs ${num(res.kubectl.wall.median)} ms)${failed ? `; ${failed} runs failed` : ''}` },
-    { name: 'API requests ≤ kubectl\'s + 1 (the Event)', met: res.ours.requests.median <= res.kubectl.requests.median + 1, detail: `${num(res.ours.requests.median)} vs ${num(res.kubectl.requests.median)} (engine.run; the service adds its state writes, docs/benchmarks.md lists them)` },
-    { name: 'one connection to the API server for every request and watch', met: res.ours.connections.max <= 1, detail: `at most ${num(res.ours.connections.max)} (median ${num(res.ours.connections.median)})` },
-    { name: 'verdict → first patch answered ≤ 30 ms', met: res.ours.toPatchDone.median <= 30, detail: `${fmtSpread(res.ours.toPatchDone)} ms to the patch's answer (${fmtSpread(res.ours.toPatchCall)} ms to sending it)` },
-    { name: 'idle RSS as shipped ≤ 110 MB, connected to a cluster', met: res.idleRssConnectedMB.median <= 110, detail: `${fmtSpread(res.idleRssConnectedMB)} MB` },
+    {
+      name: 'recycle wall time ≤ 1.0 × kubectl rollout restart + status',
+      met: wr <= 1.0 && failed === 0,
+      detail: `${fmtRatio(wr)} (${num(res.ours.wall.median)} vs ${num(res.kubectl.wall.median)} ms)${failed ? `; ${failed} runs failed` : ''}`,
+    },
+    {
+      name: "API requests ≤ kubectl's + 1 (the Event)",
+      met: res.ours.requests.median <= res.kubectl.requests.median + 1,
+      detail: `${num(res.ours.requests.median)} vs ${num(res.kubectl.requests.median)} (engine.run; the service adds its state writes, docs/benchmarks.md lists them)`,
+    },
+    {
+      name: 'one connection to the API server for every request and watch',
+      met: res.ours.connections.max <= 1,
+      detail: `at most ${num(res.ours.connections.max)} (median ${num(res.ours.connections.median)})`,
+    },
+    {
+      name: 'verdict → first patch answered ≤ 30 ms',
+      met: res.ours.toPatchDone.median <= 30,
+      detail: `${fmtSpread(res.ours.toPatchDone)} ms to the patch's answer (${fmtSpread(res.ours.toPatchCall)} ms to sending it)`,
+    },
+    {
+      name: 'idle RSS as shipped ≤ 110 MB, connected to a cluster',
+      met: res.idleRssConnectedMB.median <= 110,
+      detail: `${fmtSpread(res.idleRssConnectedMB)} MB`,
+    },
   ]
   return res
 }
@@ -426,20 +546,45 @@ export async function benchRecycle(o: RecycleOptions): Promise<RecycleResult> {
 export function formatRecycle(r: RecycleResult, markdown: boolean): string {
   const table = markdown ? markdownTable : textTable
   const n = r.runs.filter((x) => x.who === 'ours').length
-  const calls = Object.entries(r.oursCalls).map(([k, v]) => `${k}×${v}`).join(', ')
+  const calls = Object.entries(r.oursCalls)
+    .map(([k, v]) => `${k}×${v}`)
+    .join(', ')
   return [
     `Deployment of ${r.replicas} replicas on the test control plane (Kubernetes ${K8S_VERSION}, kwok nodes); ${n} run${n === 1 ? '' : 's'} each, alternating; medians (min–max):`,
     '',
-    table(['', 'kube-recycler (engine.run, rollout)', 'kubectl rollout restart + status', 'ratio'], [
-      ['wall ms, verdict → all pods Ready', fmtSpread(r.ours.wall), fmtSpread(r.kubectl.wall), fmtRatio(ratio(r.ours.wall.median, r.kubectl.wall.median))],
-      ['API requests (flow-schema counter)', fmtSpread(r.ours.requests), fmtSpread(r.kubectl.requests), fmtRatio(ratio(r.ours.requests.median, r.kubectl.requests.median))],
-      ['ms to the restart patch sent', fmtSpread(r.ours.toPatchCall), '—', ''],
-      ['ms to the restart patch answered', fmtSpread(r.ours.toPatchDone), `${fmtSpread(r.kubectl.restart)} (rollout restart exits)`, ''],
-      ['ms to rollout seen complete', fmtSpread(r.ours.toDoneSeen), '—', ''],
-      ['ms in the GET before the patch', fmtSpread(r.ours.firstGet), `${fmtSpread(r.kubectl.firstGet)} (its -v=6 log)`, ''],
-      ['ms in the restart PATCH', fmtSpread(r.ours.patch), `${fmtSpread(r.kubectl.patch)} (its -v=6 log)`, ''],
-      ['TCP connections to the API server (most at once)', fmtSpread(r.ours.connections), '—', ''],
-    ]),
+    table(
+      ['', 'kube-recycler (engine.run, rollout)', 'kubectl rollout restart + status', 'ratio'],
+      [
+        [
+          'wall ms, verdict → all pods Ready',
+          fmtSpread(r.ours.wall),
+          fmtSpread(r.kubectl.wall),
+          fmtRatio(ratio(r.ours.wall.median, r.kubectl.wall.median)),
+        ],
+        [
+          'API requests (flow-schema counter)',
+          fmtSpread(r.ours.requests),
+          fmtSpread(r.kubectl.requests),
+          fmtRatio(ratio(r.ours.requests.median, r.kubectl.requests.median)),
+        ],
+        ['ms to the restart patch sent', fmtSpread(r.ours.toPatchCall), '—', ''],
+        [
+          'ms to the restart patch answered',
+          fmtSpread(r.ours.toPatchDone),
+          `${fmtSpread(r.kubectl.restart)} (rollout restart exits)`,
+          '',
+        ],
+        ['ms to rollout seen complete', fmtSpread(r.ours.toDoneSeen), '—', ''],
+        [
+          'ms in the GET before the patch',
+          fmtSpread(r.ours.firstGet),
+          `${fmtSpread(r.kubectl.firstGet)} (its -v=6 log)`,
+          '',
+        ],
+        ['ms in the restart PATCH', fmtSpread(r.ours.patch), `${fmtSpread(r.kubectl.patch)} (its -v=6 log)`, ''],
+        ['TCP connections to the API server (most at once)', fmtSpread(r.ours.connections), '—', ''],
+      ],
+    ),
     '',
     `Idle RSS of the service as shipped (npm start) connected to this control plane (no traffic, 3 s after it listens): ${fmtSpread(r.idleRssConnectedMB)} MB`,
     '',

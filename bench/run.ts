@@ -54,7 +54,15 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { only: [], quick: false, markdown: false, profile: false, waitQuietMin: 0, keepCluster: false, sharedCluster: false }
+  const a: Args = {
+    only: [],
+    quick: false,
+    markdown: false,
+    profile: false,
+    waitQuietMin: 0,
+    keepCluster: false,
+    sharedCluster: false,
+  }
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i]!.split(/=(.*)/s) as [string, string | undefined]
     const value = () => inline ?? argv[++i] ?? ''
@@ -65,17 +73,35 @@ function parseArgs(argv: string[]): Args {
           a.only.push(p as Part)
         }
         break
-      case '--quick': a.quick = true; break
-      case '--runs': a.runs = Math.max(1, Number(value()) || 1); break
-      case '--markdown': a.markdown = true; break
-      case '--json': a.json = value(); break
-      case '--profile': a.profile = true; break
-      case '--wait-quiet': a.waitQuietMin = inline !== undefined ? Number(inline) || 10 : 10; break
-      case '--keep-cluster': a.keepCluster = true; break
-      case '--shared-cluster': a.sharedCluster = true; break
+      case '--quick':
+        a.quick = true
+        break
+      case '--runs':
+        a.runs = Math.max(1, Number(value()) || 1)
+        break
+      case '--markdown':
+        a.markdown = true
+        break
+      case '--json':
+        a.json = value()
+        break
+      case '--profile':
+        a.profile = true
+        break
+      case '--wait-quiet':
+        a.waitQuietMin = inline !== undefined ? Number(inline) || 10 : 10
+        break
+      case '--keep-cluster':
+        a.keepCluster = true
+        break
+      case '--shared-cluster':
+        a.sharedCluster = true
+        break
       case '-h':
       case '--help':
-        process.stdout.write('usage: npm run bench -- [--only probes|recycle|webhook|heal|scale] [--quick] [--runs N] [--markdown] [--json FILE] [--profile] [--wait-quiet[=MIN]] [--keep-cluster] [--shared-cluster]\n')
+        process.stdout.write(
+          'usage: npm run bench -- [--only probes|recycle|webhook|heal|scale] [--quick] [--runs N] [--markdown] [--json FILE] [--profile] [--wait-quiet[=MIN]] [--keep-cluster] [--shared-cluster]\n',
+        )
         process.exit(0)
         break
       default:
@@ -97,13 +123,18 @@ function header(m: Machine, args: Args): string {
 }
 
 function section(title: string, body: string, markdown: boolean): string {
-  return markdown ? `\n## ${title}\n\n${body}\n` : `\n=== ${title} ${'='.repeat(Math.max(0, 70 - title.length))}\n\n${body}\n`
+  return markdown
+    ? `\n## ${title}\n\n${body}\n`
+    : `\n=== ${title} ${'='.repeat(Math.max(0, 70 - title.length))}\n\n${body}\n`
 }
 
 /** Quiet: under 10 % CPU pressure (or, without PSI, a load average under 0.5). */
 async function waitQuiet(minutes: number): Promise<void> {
   const until = Date.now() + minutes * 60_000
-  const quiet = () => { const p = cpuPressure(); return Number.isFinite(p) ? p < 10 : load1() < 0.5 }
+  const quiet = () => {
+    const p = cpuPressure()
+    return Number.isFinite(p) ? p < 10 : load1() < 0.5
+  }
   while (!quiet() && Date.now() < until) {
     log(`waiting for a quiet machine (${busyness()})`)
     await sleep(15_000)
@@ -113,54 +144,116 @@ async function waitQuiet(minutes: number): Promise<void> {
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2))
   const t0 = performance.now()
-  if (Number(process.versions.node.split('.')[0]) < 24) throw new Error(`Node ${process.version}: run through npm (npm run bench) so node_modules/.bin/node (v24) is used`)
+  if (Number(process.versions.node.split('.')[0]) < 24)
+    throw new Error(`Node ${process.version}: run through npm (npm run bench) so node_modules/.bin/node (v24) is used`)
   if (args.waitQuietMin > 0) await waitQuiet(args.waitQuietMin)
   log(`starting (${busyness()})`)
   const tools = args.only.includes('probes') ? await ensureDebianTools(log) : undefined
   const m = machine()
   const out: string[] = [header(m, args)]
   const targets: Array<TargetCheck & { part: Part }> = []
-  const results: { machine: Machine; probes?: ProbesResult; recycle?: RecycleResult; webhook?: WebhookResult; heal?: HealResult; scale?: ScaleResult; totalMs?: number } = { machine: m }
+  const results: {
+    machine: Machine
+    probes?: ProbesResult
+    recycle?: RecycleResult
+    webhook?: WebhookResult
+    heal?: HealResult
+    scale?: ScaleResult
+    totalMs?: number
+  } = { machine: m }
 
   for (const part of PARTS.filter((p) => args.only.includes(p))) {
     const started = performance.now()
     if (part === 'probes') {
-      const r = await benchProbes({ quick: args.quick, runs: args.runs ?? (args.quick ? 1 : 3), log, blackboxBin: tools!.blackbox, wrkBin: tools!.wrk })
+      const r = await benchProbes({
+        quick: args.quick,
+        runs: args.runs ?? (args.quick ? 1 : 3),
+        log,
+        blackboxBin: tools!.blackbox,
+        wrkBin: tools!.wrk,
+      })
       results.probes = r
       targets.push(...r.targets.map((t) => ({ ...t, part })))
-      out.push(section('probes: kube-recycler vs blackbox_exporter vs the undici floor', formatProbes(r, args.markdown), args.markdown))
+      out.push(
+        section(
+          'probes: kube-recycler vs blackbox_exporter vs the undici floor',
+          formatProbes(r, args.markdown),
+          args.markdown,
+        ),
+      )
     } else if (part === 'recycle') {
-      const r = await benchRecycle({ quick: args.quick, runs: args.runs ?? (args.quick ? 1 : 5), log, keepCluster: args.keepCluster, sharedCluster: args.sharedCluster })
+      const r = await benchRecycle({
+        quick: args.quick,
+        runs: args.runs ?? (args.quick ? 1 : 5),
+        log,
+        keepCluster: args.keepCluster,
+        sharedCluster: args.sharedCluster,
+      })
       results.recycle = r
       targets.push(...r.targets.map((t) => ({ ...t, part })))
-      out.push(section('recycle: kube-recycler vs kubectl rollout restart + status', formatRecycle(r, args.markdown), args.markdown))
+      out.push(
+        section(
+          'recycle: kube-recycler vs kubectl rollout restart + status',
+          formatRecycle(r, args.markdown),
+          args.markdown,
+        ),
+      )
     } else if (part === 'heal') {
       const r = await benchHeal({ quick: args.quick, runs: args.runs ?? 1, log, keepCluster: args.keepCluster })
       results.heal = r
       targets.push(...r.targets.map((t) => ({ ...t, part })))
-      out.push(section('heal: time to heal on running pods, kube-recycler vs by hand vs the rollout alone', formatHeal(r, args.markdown), args.markdown))
+      out.push(
+        section(
+          'heal: time to heal on running pods, kube-recycler vs by hand vs the rollout alone',
+          formatHeal(r, args.markdown),
+          args.markdown,
+        ),
+      )
     } else if (part === 'scale') {
       const r = await benchScale({ quick: args.quick, log })
       results.scale = r
       targets.push(...r.targets.map((t) => ({ ...t, part })))
-      out.push(section('scale: what a site costs, at rest and broken, vs blackbox_exporter', formatScale(r, args.markdown), args.markdown))
+      out.push(
+        section(
+          'scale: what a site costs, at rest and broken, vs blackbox_exporter',
+          formatScale(r, args.markdown),
+          args.markdown,
+        ),
+      )
     } else {
       const r = await benchWebhook({ quick: args.quick, runs: args.runs ?? (args.quick ? 1 : 3), log })
       results.webhook = r
       targets.push(...r.targets.map((t) => ({ ...t, part })))
-      out.push(section('webhook: POST /webhooks/jenkins vs a bare Fastify route', formatWebhook(r, args.markdown), args.markdown))
+      out.push(
+        section(
+          'webhook: POST /webhooks/jenkins vs a bare Fastify route',
+          formatWebhook(r, args.markdown),
+          args.markdown,
+        ),
+      )
     }
     log(`${part} done in ${((performance.now() - started) / 1000).toFixed(0)} s (${busyness()})`)
   }
 
   if (args.profile) {
-    out.push(section('profiles (V8 CPU profiler, steady state only, one extra run each)', await profileParts(args.only, log), args.markdown))
+    out.push(
+      section(
+        'profiles (V8 CPU profiler, steady state only, one extra run each)',
+        await profileParts(args.only, log),
+        args.markdown,
+      ),
+    )
   }
 
   const rows = targets.map((t) => [t.part, t.met ? 'met' : 'MISSED', t.name, t.detail])
   out.push(section('targets', textTable(['part', '', 'target', 'measured'], rows), false))
   results.totalMs = performance.now() - t0
-  out.push(`total bench time: ${(results.totalMs / 1000).toFixed(0)} s; at the end: load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}, CPU pressure ${cpuPressure()} %`)
+  out.push(
+    `total bench time: ${(results.totalMs / 1000).toFixed(0)} s; at the end: load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}, CPU pressure ${cpuPressure()} %`,
+  )
   process.stdout.write(`${out.join('\n')}\n`)
   if (args.json) writeFileSync(args.json, `${JSON.stringify(results, null, 2)}\n`)
 }

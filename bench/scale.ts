@@ -62,7 +62,13 @@ export interface SizeRun {
   rolled?: number
 }
 
-export interface BlackboxRun { sites: number; rssMB: number; cpuMsPerProbe: number; probesPerMin: number; failed: number }
+export interface BlackboxRun {
+  sites: number
+  rssMB: number
+  cpuMsPerProbe: number
+  probesPerMin: number
+  failed: number
+}
 
 export interface ScaleResult {
   baseRssMB: number
@@ -82,45 +88,73 @@ async function startTargets(): Promise<{ port: number; broken: Set<number>; clos
   const broken = new Set<number>()
   const server = http.createServer((req, res) => {
     const n = Number((req.url ?? '').slice(3))
-    if (broken.has(n)) { res.writeHead(500, { 'content-type': 'text/plain' }); res.end('broken\n'); return }
+    if (broken.has(n)) {
+      res.writeHead(500, { 'content-type': 'text/plain' })
+      res.end('broken\n')
+      return
+    }
     const body = `<!doctype html><title>site ${n}</title><h1>Page ${n} is up</h1>\n`
     res.writeHead(200, { 'content-type': 'text/html', 'content-length': String(Buffer.byteLength(body)) })
     res.end(body)
   })
   server.keepAliveTimeout = 60_000
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()))
-  return { port: (server.address() as net.AddressInfo).port, broken, close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()) }) }
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    broken,
+    close: () =>
+      new Promise((r) => {
+        server.closeAllConnections()
+        server.close(() => r())
+      }),
+  }
 }
 
 /** A ServiceAccount (cluster-admin) with a FlowSchema of its own: the API server counts exactly its requests. */
-async function serviceAccount(ns: string, dir: string): Promise<{ kubeconfig: string; flow: string; cleanup(): Promise<void> }> {
+async function serviceAccount(
+  ns: string,
+  dir: string,
+): Promise<{ kubeconfig: string; flow: string; cleanup(): Promise<void> }> {
   const state = readState()!
   await kubectl(['create', 'serviceaccount', SA, '-n', ns])
   await kubectl(['create', 'clusterrolebinding', ns, '--clusterrole=cluster-admin', `--serviceaccount=${ns}:${SA}`])
   await kubectl(['apply', '-f', '-'], {
     input: JSON.stringify({
-      apiVersion: 'flowcontrol.apiserver.k8s.io/v1', kind: 'FlowSchema', metadata: { name: ns },
+      apiVersion: 'flowcontrol.apiserver.k8s.io/v1',
+      kind: 'FlowSchema',
+      metadata: { name: ns },
       spec: {
-        priorityLevelConfiguration: { name: 'workload-high' }, matchingPrecedence: 50, distinguisherMethod: { type: 'ByUser' },
-        rules: [{
-          subjects: [{ kind: 'ServiceAccount', serviceAccount: { name: SA, namespace: ns } }],
-          resourceRules: [{ verbs: ['*'], apiGroups: ['*'], resources: ['*'], namespaces: ['*'], clusterScope: true }],
-          nonResourceRules: [{ verbs: ['*'], nonResourceURLs: ['*'] }],
-        }],
+        priorityLevelConfiguration: { name: 'workload-high' },
+        matchingPrecedence: 50,
+        distinguisherMethod: { type: 'ByUser' },
+        rules: [
+          {
+            subjects: [{ kind: 'ServiceAccount', serviceAccount: { name: SA, namespace: ns } }],
+            resourceRules: [
+              { verbs: ['*'], apiGroups: ['*'], resources: ['*'], namespaces: ['*'], clusterScope: true },
+            ],
+            nonResourceRules: [{ verbs: ['*'], nonResourceURLs: ['*'] }],
+          },
+        ],
       },
     }),
   })
   const token = (await kubectl(['create', 'token', SA, '-n', ns, '--duration=4h'])).trim()
   const kubeconfig = path.join(dir, 'kubeconfig')
-  writeFileSync(kubeconfig, `apiVersion: v1
+  writeFileSync(
+    kubeconfig,
+    `apiVersion: v1
 kind: Config
 clusters: [{ name: test, cluster: { server: "${state.apiserver}", certificate-authority: "${state.caFile}" } }]
 users: [{ name: ${SA}, user: { token: "${token}" } }]
 contexts: [{ name: bench, context: { cluster: test, user: ${SA}, namespace: ${ns} } }]
 current-context: bench
-`, { mode: 0o600 })
+`,
+    { mode: 0o600 },
+  )
   return {
-    kubeconfig, flow: ns,
+    kubeconfig,
+    flow: ns,
     cleanup: async () => {
       await kubectl(['delete', 'clusterrolebinding', ns, '--ignore-not-found']).catch(() => undefined)
       await kubectl(['delete', 'flowschema', ns, '--ignore-not-found']).catch(() => undefined)
@@ -132,7 +166,8 @@ async function dispatched(flow: string): Promise<number> {
   const metrics = await kubectl(['get', '--raw', '/metrics'], { timeoutMs: 60_000 })
   let n = 0
   for (const line of metrics.split('\n')) {
-    if (line.startsWith('apiserver_flowcontrol_dispatched_requests_total{') && line.includes(`flow_schema="${flow}"`)) n += Number(line.slice(line.lastIndexOf(' ') + 1))
+    if (line.startsWith('apiserver_flowcontrol_dispatched_requests_total{') && line.includes(`flow_schema="${flow}"`))
+      n += Number(line.slice(line.lastIndexOf(' ') + 1))
   }
   return n
 }
@@ -140,21 +175,34 @@ async function dispatched(flow: string): Promise<number> {
 /** `count` one-pod Deployments web-0.. in `ns` (one apply), and enough extra kwok nodes for their pods. */
 async function deployments(ns: string, count: number, log: (m: string) => void): Promise<void> {
   const items = Array.from({ length: count }, (_, i) => ({
-    apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: `web-${i}`, namespace: ns },
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: `web-${i}`, namespace: ns },
     spec: {
-      replicas: 1, selector: { matchLabels: { app: `web-${i}` } },
-      template: { metadata: { labels: { app: `web-${i}` } }, spec: { containers: [{ name: 'web', image: 'example.com/site:1' }] } },
+      replicas: 1,
+      selector: { matchLabels: { app: `web-${i}` } },
+      template: {
+        metadata: { labels: { app: `web-${i}` } },
+        spec: { containers: [{ name: 'web', image: 'example.com/site:1' }] },
+      },
     },
   }))
   for (let i = 0; i < items.length; i += 250) {
-    await kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: items.slice(i, i + 250) }), timeoutMs: 300_000 })
+    await kubectl(['apply', '-f', '-'], {
+      input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: items.slice(i, i + 250) }),
+      timeoutMs: 300_000,
+    })
   }
   const t0 = performance.now()
   for (;;) {
-    const out = await kubectl(['get', 'deployments', '-n', ns, '-o', 'jsonpath={range .items[*]}{.status.availableReplicas}{"\\n"}{end}'], { timeoutMs: 120_000 })
+    const out = await kubectl(
+      ['get', 'deployments', '-n', ns, '-o', 'jsonpath={range .items[*]}{.status.availableReplicas}{"\\n"}{end}'],
+      { timeoutMs: 120_000 },
+    )
     const ready = out.split('\n').filter((l) => l === '1').length
     if (ready >= count) break
-    if (performance.now() - t0 > 600_000) throw new Error(`only ${ready} of ${count} Deployments available after 10 min`)
+    if (performance.now() - t0 > 600_000)
+      throw new Error(`only ${ready} of ${count} Deployments available after 10 min`)
     log(`scale: ${ready}/${count} Deployments available`)
     await sleep(5000)
   }
@@ -166,14 +214,25 @@ async function extraNodes(count: number): Promise<() => Promise<void>> {
   for (const [i, name] of names.entries()) {
     await kubectl(['apply', '-f', '-'], {
       input: JSON.stringify({
-        apiVersion: 'v1', kind: 'Node',
-        metadata: { name, annotations: { 'kwok.x-k8s.io/node': 'fake', 'node.alpha.kubernetes.io/ttl': '0' }, labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', type: 'kwok' } },
+        apiVersion: 'v1',
+        kind: 'Node',
+        metadata: {
+          name,
+          annotations: { 'kwok.x-k8s.io/node': 'fake', 'node.alpha.kubernetes.io/ttl': '0' },
+          labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', type: 'kwok' },
+        },
         spec: {},
-        status: { allocatable: { cpu: '32', memory: '256Gi', pods: '250' }, capacity: { cpu: '32', memory: '256Gi', pods: '250' }, addresses: [{ type: 'InternalIP', address: `10.240.1.${10 + i}` }] },
+        status: {
+          allocatable: { cpu: '32', memory: '256Gi', pods: '250' },
+          capacity: { cpu: '32', memory: '256Gi', pods: '250' },
+          addresses: [{ type: 'InternalIP', address: `10.240.1.${10 + i}` }],
+        },
       }),
     })
   }
-  return async () => { await kubectl(['delete', 'node', ...names, '--ignore-not-found']).catch(() => undefined) }
+  return async () => {
+    await kubectl(['delete', 'node', ...names, '--ignore-not-found']).catch(() => undefined)
+  }
 }
 
 function siteConfig(i: number, kind: SizeRun['kind'], deployNs: string, port: number): string {
@@ -185,28 +244,48 @@ function siteConfig(i: number, kind: SizeRun['kind'], deployNs: string, port: nu
 `
 }
 
-interface Svc { child: ChildProcess; pid: number; url: string; stop(): Promise<void> }
+interface Svc {
+  child: ChildProcess
+  pid: number
+  url: string
+  stop(): Promise<void>
+}
 
 /** `serve` as shipped; its log is read for the listen line and dropped (at info it logs every probe). */
 async function startServe(env: Record<string, string>): Promise<Svc> {
   const { flags, entry } = shippedCommand()
-  const child = spawn(NODE, [...flags, entry, 'serve'], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), HOST: '127.0.0.1', PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(NODE, [...flags, entry, 'serve'], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), HOST: '127.0.0.1', PORT: '0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   let tail = ''
   const exited = new Promise<void>((r) => child.once('exit', () => r()))
   const url = await new Promise<string>((resolve, reject) => {
     // A replica that does not start in time is killed, never left behind.
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`serve did not listen within 180 s:\n${tail}`)) }, 180_000)
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL')
+      reject(new Error(`serve did not listen within 180 s:\n${tail}`))
+    }, 180_000)
     const look = (d: Buffer) => {
       if (!tail.includes('kube-recycler listening')) tail = (tail + String(d)).slice(-20_000)
       const m = /"url":"(http:\/\/[^"]+)","msg":"kube-recycler listening"/.exec(tail)
-      if (m) { clearTimeout(timer); resolve(m[1]!) }
+      if (m) {
+        clearTimeout(timer)
+        resolve(m[1]!)
+      }
     }
     child.stdout!.on('data', look)
     child.stderr!.on('data', look)
-    void exited.then(() => { clearTimeout(timer); reject(new Error(`serve exited:\n${tail}`)) })
+    void exited.then(() => {
+      clearTimeout(timer)
+      reject(new Error(`serve exited:\n${tail}`))
+    })
   })
   return {
-    child, pid: child.pid!, url,
+    child,
+    pid: child.pid!,
+    url,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return
       child.kill('SIGTERM')
@@ -222,15 +301,23 @@ async function getText(url: string): Promise<{ status: number; text: string }> {
   const res = await request(url, { dispatcher: agent, headersTimeout: 60_000, bodyTimeout: 60_000 })
   return { status: res.statusCode, text: await res.body.text() }
 }
-async function getJson(url: string): Promise<any> { return JSON.parse((await getText(url)).text) }
+async function getJson(url: string): Promise<any> {
+  return JSON.parse((await getText(url)).text)
+}
 
 function metricSum(text: string, name: string, filter = ''): number {
   let n = 0
-  for (const line of text.split('\n')) if (line.startsWith(`${name}{`) && line.includes(filter)) n += Number(line.slice(line.lastIndexOf(' ') + 1))
+  for (const line of text.split('\n'))
+    if (line.startsWith(`${name}{`) && line.includes(filter)) n += Number(line.slice(line.lastIndexOf(' ') + 1))
   return n
 }
 
-async function waitUntil<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number, everyMs = 250): Promise<T> {
+async function waitUntil<T>(
+  what: string,
+  fn: () => Promise<T | undefined>,
+  timeoutMs: number,
+  everyMs = 250,
+): Promise<T> {
   const until = performance.now() + timeoutMs
   for (;;) {
     const v = await fn().catch(() => undefined)
@@ -240,31 +327,93 @@ async function waitUntil<T>(what: string, fn: () => Promise<T | undefined>, time
   }
 }
 
-interface Env { deployNs: string; kubeconfig: string; flow: string; port: number; broken: Set<number>; dir: string; log: (m: string) => void; restMs: number }
+interface Env {
+  deployNs: string
+  kubeconfig: string
+  flow: string
+  port: number
+  broken: Set<number>
+  dir: string
+  log: (m: string) => void
+  restMs: number
+}
 
 /** One size with `replicas` serve processes: start, rest, break 10 %, stop. */
-async function runSize(e: Env, sites: number, kind: SizeRun['kind'], replicas: number, baseRssMB: number, measureRest = true): Promise<SizeRun> {
+async function runSize(
+  e: Env,
+  sites: number,
+  kind: SizeRun['kind'],
+  replicas: number,
+  baseRssMB: number,
+  measureRest = true,
+): Promise<SizeRun> {
   const ns = `kr-scale-${sites}-${replicas}-${randomBytes(2).toString('hex')}`
   await kubectl(['create', 'namespace', ns])
   const config = path.join(e.dir, `${ns}.yaml`)
-  writeFileSync(config, `service:\n  namespace: ${ns}\n  probeConcurrency: 64\nsites:\n${Array.from({ length: sites }, (_, i) => siteConfig(i, kind, e.deployNs, e.port)).join('')}`
-    .replace(/^sites:\n/m, `defaults:\n  schedule: "*/${PROBE_EVERY_S} * * * * *"\n  failureThreshold: 2\nsites:\n`))
+  writeFileSync(
+    config,
+    `service:\n  namespace: ${ns}\n  probeConcurrency: 64\nsites:\n${Array.from({ length: sites }, (_, i) => siteConfig(i, kind, e.deployNs, e.port)).join('')}`.replace(
+      /^sites:\n/m,
+      `defaults:\n  schedule: "*/${PROBE_EVERY_S} * * * * *"\n  failureThreshold: 2\nsites:\n`,
+    ),
+  )
   const svcs: Svc[] = []
   try {
     const t0 = performance.now()
     for (let r = 0; r < replicas; r++) {
-      svcs.push(await startServe({ KUBECONFIG: e.kubeconfig, POD_NAMESPACE: ns, KUBE_RECYCLER_CONFIG: config, HOSTNAME: `scale-${r}`, KUBE_RECYCLER_WEBHOOK_TOKEN: 'bench-token', KUBE_RECYCLER_RECYCLE_TOKEN: 'bench-operator' }))
+      svcs.push(
+        await startServe({
+          KUBECONFIG: e.kubeconfig,
+          POD_NAMESPACE: ns,
+          KUBE_RECYCLER_CONFIG: config,
+          HOSTNAME: `scale-${r}`,
+          KUBE_RECYCLER_WEBHOOK_TOKEN: 'bench-token',
+          KUBE_RECYCLER_RECYCLE_TOKEN: 'bench-operator',
+        }),
+      )
     }
-    await waitUntil('ready', async () => ((await getText(`${svcs[0]!.url}/readyz`)).status === 200 ? true : undefined), 300_000, 50)
+    await waitUntil(
+      'ready',
+      async () => ((await getText(`${svcs[0]!.url}/readyz`)).status === 200 ? true : undefined),
+      300_000,
+      50,
+    )
     const readyMs = performance.now() - t0
-    const leader = await waitUntil('a leader', async () => {
-      for (const s of svcs) if ((await getJson(`${s.url}/status`)).service.leader === true) return s
-      return undefined
-    }, 60_000, 500)
-    await waitUntil('every site\'s first verdict', async () => ((await getJson(`${leader.url}/status`)).sites.every((x: any) => x.lastVerdict) ? true : undefined), 300_000, 500)
+    const leader = await waitUntil(
+      'a leader',
+      async () => {
+        for (const s of svcs) if ((await getJson(`${s.url}/status`)).service.leader === true) return s
+        return undefined
+      },
+      60_000,
+      500,
+    )
+    await waitUntil(
+      "every site's first verdict",
+      async () => ((await getJson(`${leader.url}/status`)).sites.every((x: any) => x.lastVerdict) ? true : undefined),
+      300_000,
+      500,
+    )
     const firstVerdictsMs = performance.now() - t0
-    e.log(`scale: ${sites} ${kind}, ${replicas} replica(s): ready in ${num(readyMs)} ms, every site probed in ${num(firstVerdictsMs)} ms`)
-    const out: SizeRun = { sites, kind, replicas, readyMs, firstVerdictsMs, rssMB: NaN, perSiteKB: NaN, cpuMsPerProbe: NaN, probesPerMin: NaN, writes: NaN, restMs: NaN, writesPerMin: NaN, writesPerSitePerMin: NaN, apiRequestsPerMin: NaN }
+    e.log(
+      `scale: ${sites} ${kind}, ${replicas} replica(s): ready in ${num(readyMs)} ms, every site probed in ${num(firstVerdictsMs)} ms`,
+    )
+    const out: SizeRun = {
+      sites,
+      kind,
+      replicas,
+      readyMs,
+      firstVerdictsMs,
+      rssMB: NaN,
+      perSiteKB: NaN,
+      cpuMsPerProbe: NaN,
+      probesPerMin: NaN,
+      writes: NaN,
+      restMs: NaN,
+      writesPerMin: NaN,
+      writesPerSitePerMin: NaN,
+      apiRequestsPerMin: NaN,
+    }
     if (!measureRest) {
       await sleep(20_000)
       out.rssMB = procMemMB(leader.pid).rss
@@ -297,7 +446,9 @@ async function runSize(e: Env, sites: number, kind: SizeRun['kind'], replicas: n
     out.writesPerMin = (b.writes - a.writes) / minutes
     out.writesPerSitePerMin = out.writesPerMin / sites
     out.apiRequestsPerMin = (b.api - a.api) / minutes
-    e.log(`scale:   at rest: ${num(out.writesPerMin)} writes/min, ${num(out.apiRequestsPerMin)} API requests/min, ${num(out.probesPerMin)} probes/min at ${num(out.cpuMsPerProbe)} ms CPU each, RSS ${num(out.rssMB)} MB (${num(out.perSiteKB)} KB/site) (${busyness()})`)
+    e.log(
+      `scale:   at rest: ${num(out.writesPerMin)} writes/min, ${num(out.apiRequestsPerMin)} API requests/min, ${num(out.probesPerMin)} probes/min at ${num(out.cpuMsPerProbe)} ms CPU each, RSS ${num(out.rssMB)} MB (${num(out.perSiteKB)} KB/site) (${busyness()})`,
+    )
 
     if (kind === 'deployments') {
       const broken = Array.from({ length: Math.ceil(sites / 10) }, (_, i) => i * 10)
@@ -307,24 +458,31 @@ async function runSize(e: Env, sites: number, kind: SizeRun['kind'], replicas: n
       const done = new Map<number, number>()
       out.brokenSites = broken.length
       try {
-        await waitUntil('every broken site rolled', async () => {
-          const st = await getJson(`${leader.url}/status`)
-          for (const i of broken) {
-            const r = st.sites[i].lastRecycle
-            if (!r || r.createdAt < since) continue
-            // Once its rollout is under way the site is mended, so the verification after it passes.
-            e.broken.delete(i)
-            if (r.state === 'succeeded' && !done.has(i)) done.set(i, performance.now() - tb)
-          }
-          return done.size === broken.length ? true : undefined
-        }, 300_000, 1000)
+        await waitUntil(
+          'every broken site rolled',
+          async () => {
+            const st = await getJson(`${leader.url}/status`)
+            for (const i of broken) {
+              const r = st.sites[i].lastRecycle
+              if (!r || r.createdAt < since) continue
+              // Once its rollout is under way the site is mended, so the verification after it passes.
+              e.broken.delete(i)
+              if (r.state === 'succeeded' && !done.has(i)) done.set(i, performance.now() - tb)
+            }
+            return done.size === broken.length ? true : undefined
+          },
+          300_000,
+          1000,
+        )
       } catch (err) {
         e.log(`scale:   ${(err as Error).message}: ${done.size}/${broken.length} rolled`)
       }
       for (const i of broken) e.broken.delete(i)
       out.rolled = done.size
       out.rolledMs = done.size === broken.length ? Math.max(...done.values()) : NaN
-      e.log(`scale:   ${broken.length} sites broken at once: ${done.size} rolled, the last after ${num(out.rolledMs / 1000)} s`)
+      e.log(
+        `scale:   ${broken.length} sites broken at once: ${done.size} rolled, the last after ${num(out.rolledMs / 1000)} s`,
+      )
     }
     return out
   } finally {
@@ -336,28 +494,44 @@ async function runSize(e: Env, sites: number, kind: SizeRun['kind'], replicas: n
 /** blackbox_exporter probing the same pages on the same schedule, driven as Prometheus would (one /probe per site every 10 s). */
 async function blackboxRun(sites: number, port: number, restMs: number): Promise<BlackboxRun> {
   const bin = which('prometheus-blackbox-exporter')
-  if (!bin) throw new Error('prometheus-blackbox-exporter is not installed (apt-get install prometheus-blackbox-exporter)')
+  if (!bin)
+    throw new Error('prometheus-blackbox-exporter is not installed (apt-get install prometheus-blackbox-exporter)')
   const dir = mkdtempSync(path.join(os.tmpdir(), 'kr-bench-bb-'))
   const cfg = path.join(dir, 'blackbox.yml')
-  writeFileSync(cfg, blackboxConfig().replace(/fail_if_body_not_matches_regexp: \[.*\]/, "fail_if_body_not_matches_regexp: ['is up']"))
+  writeFileSync(
+    cfg,
+    blackboxConfig().replace(/fail_if_body_not_matches_regexp: \[.*\]/, "fail_if_body_not_matches_regexp: ['is up']"),
+  )
   const srv = net.createServer()
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()))
   const bbPort = (srv.address() as net.AddressInfo).port
   await new Promise<void>((r) => srv.close(() => r()))
-  const child = spawn(bin, [`--config.file=${cfg}`, `--web.listen-address=127.0.0.1:${bbPort}`, '--log.level=warn'], { stdio: 'ignore' })
+  const child = spawn(bin, [`--config.file=${cfg}`, `--web.listen-address=127.0.0.1:${bbPort}`, '--log.level=warn'], {
+    stdio: 'ignore',
+  })
   const driver = new Agent({ connections: 64 })
   let stop = false
   let probes = 0
   let failed = 0
   try {
-    await waitUntil('blackbox_exporter', async () => ((await getText(`http://127.0.0.1:${bbPort}/-/healthy`)).status === 200 ? true : undefined), 10_000, 100)
+    await waitUntil(
+      'blackbox_exporter',
+      async () => ((await getText(`http://127.0.0.1:${bbPort}/-/healthy`)).status === 200 ? true : undefined),
+      10_000,
+      100,
+    )
     const one = async (i: number) => {
       try {
-        const res = await request(`http://127.0.0.1:${bbPort}/probe?module=${MODULE}&target=${encodeURIComponent(`http://127.0.0.1:${port}/s/${i}`)}`, { dispatcher: driver })
+        const res = await request(
+          `http://127.0.0.1:${bbPort}/probe?module=${MODULE}&target=${encodeURIComponent(`http://127.0.0.1:${port}/s/${i}`)}`,
+          { dispatcher: driver },
+        )
         const text = await res.body.text()
         probes++
         if (!text.includes('\nprobe_success 1\n')) failed++
-      } catch { failed++ }
+      } catch {
+        failed++
+      }
     }
     // Each site once per period, spread over it, as Prometheus spreads its scrapes.
     const loop = (async () => {
@@ -378,7 +552,13 @@ async function blackboxRun(sites: number, port: number, restMs: number): Promise
     await sleep(restMs)
     const cpu = procCpuMs(child.pid!) - c0
     const n = probes - p0
-    const out = { sites, rssMB: procMemMB(child.pid!).rss, cpuMsPerProbe: cpu / Math.max(1, n), probesPerMin: n / ((performance.now() - t0) / 60_000), failed }
+    const out = {
+      sites,
+      rssMB: procMemMB(child.pid!).rss,
+      cpuMsPerProbe: cpu / Math.max(1, n),
+      probesPerMin: n / ((performance.now() - t0) / 60_000),
+      failed,
+    }
     stop = true
     await loop
     return out
@@ -397,8 +577,15 @@ export async function benchScale(o: ScaleOptions): Promise<ScaleResult> {
   await ensureCluster({ log: (m) => log(`cluster: ${m}`) })
   const restMs = o.quick ? 30_000 : 60_000
   const sizes: Array<{ sites: number; kind: SizeRun['kind'] }> = o.quick
-    ? [{ sites: 20, kind: 'deployments' }, { sites: 50, kind: 'probe-only' }]
-    : [{ sites: 100, kind: 'deployments' }, { sites: 1000, kind: 'deployments' }, { sites: 5000, kind: 'probe-only' }]
+    ? [
+        { sites: 20, kind: 'deployments' },
+        { sites: 50, kind: 'probe-only' },
+      ]
+    : [
+        { sites: 100, kind: 'deployments' },
+        { sites: 1000, kind: 'deployments' },
+        { sites: 5000, kind: 'probe-only' },
+      ]
   const deployNs = `kr-scale-sites-${randomBytes(2).toString('hex')}`
   const dir = mkdtempSync(path.join(os.tmpdir(), 'kr-bench-scale-'))
   const targets = await startTargets()
@@ -410,8 +597,31 @@ export async function benchScale(o: ScaleOptions): Promise<ScaleResult> {
   const blackbox: BlackboxRun[] = []
   try {
     await deployments(deployNs, maxDeploy, log)
-    await kubectl(['apply', '-n', deployNs, '-f', '-'], { input: JSON.stringify({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web-shared' }, spec: { replicas: 1, selector: { matchLabels: { app: 'web-shared' } }, template: { metadata: { labels: { app: 'web-shared' } }, spec: { containers: [{ name: 'web', image: 'example.com/site:1' }] } } } }) })
-    const env: Env = { deployNs, kubeconfig: sa.kubeconfig, flow: sa.flow, port: targets.port, broken: targets.broken, dir, log, restMs }
+    await kubectl(['apply', '-n', deployNs, '-f', '-'], {
+      input: JSON.stringify({
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name: 'web-shared' },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: { app: 'web-shared' } },
+          template: {
+            metadata: { labels: { app: 'web-shared' } },
+            spec: { containers: [{ name: 'web', image: 'example.com/site:1' }] },
+          },
+        },
+      }),
+    })
+    const env: Env = {
+      deployNs,
+      kubeconfig: sa.kubeconfig,
+      flow: sa.flow,
+      port: targets.port,
+      broken: targets.broken,
+      dir,
+      log,
+      restMs,
+    }
     // The process' own: a one-site service, connected, after its first probes.
     const base = await runSize(env, 1, 'deployments', 1, 0, false)
     log(`scale: one-site service: RSS ${num(base.rssMB)} MB`)
@@ -419,9 +629,18 @@ export async function benchScale(o: ScaleOptions): Promise<ScaleResult> {
       for (const replicas of [1, 2]) runs.push(await runSize(env, s.sites, s.kind, replicas, base.rssMB))
       blackbox.push(await blackboxRun(s.sites, targets.port, Math.min(restMs, 60_000)))
       const bb = blackbox.at(-1)!
-      log(`scale: blackbox_exporter, ${s.sites} sites: RSS ${num(bb.rssMB)} MB, ${num(bb.cpuMsPerProbe)} ms CPU per probe, ${num(bb.probesPerMin)} probes/min${bb.failed ? `, ${bb.failed} failed` : ''}`)
+      log(
+        `scale: blackbox_exporter, ${s.sites} sites: RSS ${num(bb.rssMB)} MB, ${num(bb.cpuMsPerProbe)} ms CPU per probe, ${num(bb.probesPerMin)} probes/min${bb.failed ? `, ${bb.failed} failed` : ''}`,
+      )
     }
-    return { baseRssMB: base.rssMB, runs, blackbox, restMs, targets: judge(runs, blackbox), durationMs: performance.now() - started }
+    return {
+      baseRssMB: base.rssMB,
+      runs,
+      blackbox,
+      restMs,
+      targets: judge(runs, blackbox),
+      durationMs: performance.now() - started,
+    }
   } finally {
     await targets.close()
     await sa.cleanup()
@@ -432,7 +651,8 @@ export async function benchScale(o: ScaleOptions): Promise<ScaleResult> {
   }
 }
 
-const label = (r: SizeRun) => `${num(r.sites)} ${r.kind === 'deployments' ? 'sites with Deployments' : 'probe-only sites'}, ${r.replicas} replica${r.replicas > 1 ? 's' : ''}`
+const label = (r: SizeRun) =>
+  `${num(r.sites)} ${r.kind === 'deployments' ? 'sites with Deployments' : 'probe-only sites'}, ${r.replicas} replica${r.replicas > 1 ? 's' : ''}`
 
 function judge(runs: SizeRun[], bb: BlackboxRun[]): TargetCheck[] {
   const out: TargetCheck[] = []
@@ -441,25 +661,74 @@ function judge(runs: SizeRun[], bb: BlackboxRun[]): TargetCheck[] {
     out.push({ name: `ready ≤ 10 s (${l})`, met: r.readyMs <= 10_000, detail: `${num(r.readyMs / 1000)} s` })
     // One heartbeat a minute: a window of m minutes holds at most floor(m) + 1 of them.
     const beats = Math.floor(r.restMs / 60_000) + 1
-    out.push({ name: `state writes at rest < 0.05 per site per minute, or ≤ one heartbeat a minute for the service (${l})`, met: r.writesPerSitePerMin < 0.05 || r.writes <= beats, detail: `${r.writes} in ${num(r.restMs / 1000)} s: ${num(r.writesPerMin)}/min (${num(r.writesPerSitePerMin)} per site)` })
-    out.push({ name: `RSS ≤ 100 KB per healthy site beyond the process' own (${l})`, met: r.perSiteKB <= 100, detail: `${num(r.perSiteKB)} KB (${num(r.rssMB)} MB)` })
-    out.push({ name: `API requests at rest ≤ 1 per site per minute (${l})`, met: r.apiRequestsPerMin <= r.sites, detail: `${num(r.apiRequestsPerMin)}/min (${num(r.apiRequestsPerMin / r.sites)} per site)` })
+    out.push({
+      name: `state writes at rest < 0.05 per site per minute, or ≤ one heartbeat a minute for the service (${l})`,
+      met: r.writesPerSitePerMin < 0.05 || r.writes <= beats,
+      detail: `${r.writes} in ${num(r.restMs / 1000)} s: ${num(r.writesPerMin)}/min (${num(r.writesPerSitePerMin)} per site)`,
+    })
+    out.push({
+      name: `RSS ≤ 100 KB per healthy site beyond the process' own (${l})`,
+      met: r.perSiteKB <= 100,
+      detail: `${num(r.perSiteKB)} KB (${num(r.rssMB)} MB)`,
+    })
+    out.push({
+      name: `API requests at rest ≤ 1 per site per minute (${l})`,
+      met: r.apiRequestsPerMin <= r.sites,
+      detail: `${num(r.apiRequestsPerMin)}/min (${num(r.apiRequestsPerMin / r.sites)} per site)`,
+    })
     const b = bb.find((x) => x.sites === r.sites)
-    if (b) out.push({ name: `CPU per probe ≤ 2 × blackbox_exporter's (${l})`, met: r.cpuMsPerProbe <= 2 * b.cpuMsPerProbe, detail: `${num(r.cpuMsPerProbe)} vs ${num(b.cpuMsPerProbe)} ms` })
-    if (r.brokenSites !== undefined) out.push({ name: `10 % broken at once all rolled ≤ 60 s (${l})`, met: r.rolledMs !== undefined && r.rolledMs <= 60_000, detail: `${r.rolled}/${r.brokenSites} rolled${Number.isFinite(r.rolledMs) ? `, the last after ${num(r.rolledMs! / 1000)} s` : ''}` })
+    if (b)
+      out.push({
+        name: `CPU per probe ≤ 2 × blackbox_exporter's (${l})`,
+        met: r.cpuMsPerProbe <= 2 * b.cpuMsPerProbe,
+        detail: `${num(r.cpuMsPerProbe)} vs ${num(b.cpuMsPerProbe)} ms`,
+      })
+    if (r.brokenSites !== undefined)
+      out.push({
+        name: `10 % broken at once all rolled ≤ 60 s (${l})`,
+        met: r.rolledMs !== undefined && r.rolledMs <= 60_000,
+        detail: `${r.rolled}/${r.brokenSites} rolled${Number.isFinite(r.rolledMs) ? `, the last after ${num(r.rolledMs! / 1000)} s` : ''}`,
+      })
   }
   return out
 }
 
 export function formatScale(r: ScaleResult, markdown: boolean): string {
   const table = markdown ? markdownTable : textTable
-  const head = ['size', 'ready s', 'all probed s', 'RSS MB (follower)', 'KB/site', 'CPU ms/probe', 'probes/min', 'writes/min at rest', 'API req/min at rest', '10 % broken: all rolled s']
+  const head = [
+    'size',
+    'ready s',
+    'all probed s',
+    'RSS MB (follower)',
+    'KB/site',
+    'CPU ms/probe',
+    'probes/min',
+    'writes/min at rest',
+    'API req/min at rest',
+    '10 % broken: all rolled s',
+  ]
   const rows = r.runs.map((x) => [
-    label(x), num(x.readyMs / 1000), num(x.firstVerdictsMs / 1000), `${num(x.rssMB)}${x.followerRssMB !== undefined ? ` (${num(x.followerRssMB)})` : ''}`, num(x.perSiteKB),
-    num(x.cpuMsPerProbe), num(x.probesPerMin), num(x.writesPerMin), num(x.apiRequestsPerMin), x.brokenSites === undefined ? '—' : `${Number.isFinite(x.rolledMs) ? num(x.rolledMs! / 1000) : 'n/a'} (${x.rolled}/${x.brokenSites})`,
+    label(x),
+    num(x.readyMs / 1000),
+    num(x.firstVerdictsMs / 1000),
+    `${num(x.rssMB)}${x.followerRssMB !== undefined ? ` (${num(x.followerRssMB)})` : ''}`,
+    num(x.perSiteKB),
+    num(x.cpuMsPerProbe),
+    num(x.probesPerMin),
+    num(x.writesPerMin),
+    num(x.apiRequestsPerMin),
+    x.brokenSites === undefined
+      ? '—'
+      : `${Number.isFinite(x.rolledMs) ? num(x.rolledMs! / 1000) : 'n/a'} (${x.rolled}/${x.brokenSites})`,
   ])
   const bbHead = ['blackbox_exporter, probing only', 'RSS MB', 'CPU ms/probe', 'probes/min', 'failed']
-  const bbRows = r.blackbox.map((b) => [`${num(b.sites)} sites`, num(b.rssMB), num(b.cpuMsPerProbe), num(b.probesPerMin), String(b.failed)])
+  const bbRows = r.blackbox.map((b) => [
+    `${num(b.sites)} sites`,
+    num(b.rssMB),
+    num(b.cpuMsPerProbe),
+    num(b.probesPerMin),
+    String(b.failed),
+  ])
   return [
     `Every site probed every ${PROBE_EVERY_S} s; at rest measured over ${r.restMs / 1000} s after the first minute; a one-site service (the process' own) has RSS ${num(r.baseRssMB)} MB.`,
     '',

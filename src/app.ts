@@ -122,7 +122,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const store = createStore({
     objects,
     durable: opts.objects !== undefined,
-    sites: config.sites, clock, logger,
+    sites: config.sites,
+    clock,
+    logger,
     ...(opts.ping ? { ping: opts.ping } : {}),
     onWrite: (result) => metrics.stateWrites.inc({ result }),
   })
@@ -138,42 +140,95 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     objects: opts.heartbeatObjects ?? objects,
     sites: config.sites.map((s) => s.name),
     state: (site) => store.get(site),
-    identity, isLeader, clock, logger,
+    identity,
+    isLeader,
+    clock,
+    logger,
     everyMs: config.service.heartbeatMs,
     onWrite: (result) => metrics.stateWrites.inc({ result }),
   })
   const notifier: Notifier = createNotifier({
-    targets: opts.notifyTargets ?? [], clock, logger, counter: metrics.notifications,
+    targets: opts.notifyTargets ?? [],
+    clock,
+    logger,
+    counter: metrics.notifications,
     ...(config.service.publicUrl ? { publicUrl: config.service.publicUrl } : {}),
     ...(opts.notifyBackoffMs !== undefined ? { backoffMs: opts.notifyBackoffMs } : {}),
   })
-  const facts = createSiteFacts({ clock, logger, ...(opts.executor ? { executor: opts.executor } : {}), ...(opts.commits ? { commits: opts.commits } : {}) })
-  const runner = opts.executor && !config.service.dryRun
-    ? createRunner({
-      config, store, executor: opts.executor, clock, logger, metrics, identity, isLeader,
-      ...(opts.commits ? { commits: opts.commits } : {}),
-      ...(opts.prober ? { verifier: { probe: (site) => probeOnce(opts.prober!, site, clock, metrics) } } : {}),
-      ...(opts.sleep ? { sleep: opts.sleep } : {}),
-      ...(opts.sweepEveryMs ? { sweepEveryMs: opts.sweepEveryMs } : {}),
-      onFinished: (site) => { void facts.refresh(site).catch(() => undefined) },
-      notifier,
-    })
-    : undefined
-  const recycler = createRecycler({ config, store, metrics, clock, logger, notifier, ...(opts.executor ? { executor: opts.executor } : {}), ...(runner ? { runner } : {}) })
+  const facts = createSiteFacts({
+    clock,
+    logger,
+    ...(opts.executor ? { executor: opts.executor } : {}),
+    ...(opts.commits ? { commits: opts.commits } : {}),
+  })
+  const runner =
+    opts.executor && !config.service.dryRun
+      ? createRunner({
+          config,
+          store,
+          executor: opts.executor,
+          clock,
+          logger,
+          metrics,
+          identity,
+          isLeader,
+          ...(opts.commits ? { commits: opts.commits } : {}),
+          ...(opts.prober ? { verifier: { probe: (site) => probeOnce(opts.prober!, site, clock, metrics) } } : {}),
+          ...(opts.sleep ? { sleep: opts.sleep } : {}),
+          ...(opts.sweepEveryMs ? { sweepEveryMs: opts.sweepEveryMs } : {}),
+          onFinished: (site) => {
+            void facts.refresh(site).catch(() => undefined)
+          },
+          notifier,
+        })
+      : undefined
+  const recycler = createRecycler({
+    config,
+    store,
+    metrics,
+    clock,
+    logger,
+    notifier,
+    ...(opts.executor ? { executor: opts.executor } : {}),
+    ...(runner ? { runner } : {}),
+  })
   const intake = createIntake({ store, recycler, metrics, clock, logger, notifier, heartbeat })
-  const operator = createOperator({ config, store, recycler, clock, logger, metrics, notifier, ...(opts.executor ? { executor: opts.executor } : {}) })
+  const operator = createOperator({
+    config,
+    store,
+    recycler,
+    clock,
+    logger,
+    metrics,
+    notifier,
+    ...(opts.executor ? { executor: opts.executor } : {}),
+  })
   const scheduler = opts.prober
     ? createScheduler({
-      sites: config.sites, prober: opts.prober, intake, clock, logger, metrics,
-      // Only the leader probes on the schedule: one replica, one verdict per tick.
-      isLeader,
-      onProbe: (site) => facts.refreshIfStale(site, 30_000),
-    })
+        sites: config.sites,
+        prober: opts.prober,
+        intake,
+        clock,
+        logger,
+        metrics,
+        // Only the leader probes on the schedule: one replica, one verdict per tick.
+        isLeader,
+        onProbe: (site) => facts.refreshIfStale(site, 30_000),
+      })
     : undefined
   // Silences only when the service acts: a dry-run repairs nothing to silence.
-  const silencer = config.alertmanager && runner
-    ? createSilencer({ config, api: createAlertmanagerApi(config.alertmanager, opts.secrets.alertmanagerToken), store, clock, logger, isLeader, ...(opts.sweepEveryMs ? { sweepEveryMs: opts.sweepEveryMs } : {}) })
-    : undefined
+  const silencer =
+    config.alertmanager && runner
+      ? createSilencer({
+          config,
+          api: createAlertmanagerApi(config.alertmanager, opts.secrets.alertmanagerToken),
+          store,
+          clock,
+          logger,
+          isLeader,
+          ...(opts.sweepEveryMs ? { sweepEveryMs: opts.sweepEveryMs } : {}),
+        })
+      : undefined
   const readiness = (): Readiness => {
     const own = store.ready()
     if (!own.ready) return own
@@ -190,7 +245,13 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     startedAt: new Date(clock.now()).toISOString(),
     identity,
     isLeader,
-    store, heartbeat, metrics, recycler, operator, intake, facts,
+    store,
+    heartbeat,
+    metrics,
+    recycler,
+    operator,
+    intake,
+    facts,
     ...(scheduler ? { scheduler } : {}),
     ...(silencer ? { silencer } : {}),
     readiness,
@@ -203,7 +264,24 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   // A site new to the service also takes the service's pause, if one is on.
   void store.loaded().then(() => {
     const paused = operator.servicePause()
-    return Promise.all(config.sites.map((site) => store.update(site.name, (s) => (s.since ? { result: undefined } : { next: { ...s, since: new Date(clock.now()).toISOString(), ...(paused && !s.servicePause ? { servicePause: paused } : {}) }, result: undefined })).catch(() => undefined)))
+    return Promise.all(
+      config.sites.map((site) =>
+        store
+          .update(site.name, (s) =>
+            s.since
+              ? { result: undefined }
+              : {
+                  next: {
+                    ...s,
+                    since: new Date(clock.now()).toISOString(),
+                    ...(paused && !s.servicePause ? { servicePause: paused } : {}),
+                  },
+                  result: undefined,
+                },
+          )
+          .catch(() => undefined),
+      ),
+    )
   })
 
   const app = Fastify({
@@ -222,7 +300,17 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     logController: new RouteLevelLogController(),
   })
   limitConnectionsPerClient(app, config.service)
-  app.decorate('core', { store, heartbeat, metrics, recycler, intake, facts, notifier, ...(runner ? { runner } : {}), ...(scheduler ? { scheduler } : {}) })
+  app.decorate('core', {
+    store,
+    heartbeat,
+    metrics,
+    recycler,
+    intake,
+    facts,
+    notifier,
+    ...(runner ? { runner } : {}),
+    ...(scheduler ? { scheduler } : {}),
+  })
   // The state gauges read the /status model at scrape time.
   metrics.observeState(() => scrapeState(ctx))
   app.setValidatorCompiler(validatorCompiler)
@@ -247,21 +335,30 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   // them and limit failures per client before any hook of the route: one
   // scope per kind of credential, one failure count per client for all.
   const failures = createFailureBook(config.service.failedAuthLimit)
-  await app.register(authenticatedScope({
-    auth: webhookAuth(opts.secrets, clock, metrics.authFailures), failures, clock,
-    routes: async (webhooks) => {
-      await webhooks.register(webhookJenkins, ctx)
-      await webhooks.register(webhookAlertmanager, ctx)
-    },
-  }), { prefix: '/webhooks' })
-  await app.register(authenticatedScope({
-    auth: operatorAuth(opts.secrets, metrics.authFailures), failures, clock,
-    routes: async (operators) => {
-      await operators.register(recycleRequestRoute, ctx)
-      await operators.register(operatorRoutes, ctx)
-      if (config.service.statusAuth) await operators.register(statusRoute, ctx)
-    },
-  }))
+  await app.register(
+    authenticatedScope({
+      auth: webhookAuth(opts.secrets, clock, metrics.authFailures),
+      failures,
+      clock,
+      routes: async (webhooks) => {
+        await webhooks.register(webhookJenkins, ctx)
+        await webhooks.register(webhookAlertmanager, ctx)
+      },
+    }),
+    { prefix: '/webhooks' },
+  )
+  await app.register(
+    authenticatedScope({
+      auth: operatorAuth(opts.secrets, metrics.authFailures),
+      failures,
+      clock,
+      routes: async (operators) => {
+        await operators.register(recycleRequestRoute, ctx)
+        await operators.register(operatorRoutes, ctx)
+        if (config.service.statusAuth) await operators.register(statusRoute, ctx)
+      },
+    }),
+  )
   if (!config.service.statusAuth) await app.register(statusRoute, ctx)
   await app.register(recycleReadRoute, ctx)
   await app.register(serviceRoutes, ctx)
@@ -269,11 +366,23 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   // Without a cluster the state is in this process: loaded at once, and the
   // app is ready when it says so. With one, the process listens while the
   // store loads (and /readyz says why it is not ready yet).
-  if (!store.durable) app.addHook('onReady', async () => { await store.loaded(); await heartbeat.whenLoaded() })
-  if (runner) app.addHook('onReady', async () => { runner.start() })
-  if (silencer) app.addHook('onReady', async () => { silencer.start() })
+  if (!store.durable)
+    app.addHook('onReady', async () => {
+      await store.loaded()
+      await heartbeat.whenLoaded()
+    })
+  if (runner)
+    app.addHook('onReady', async () => {
+      runner.start()
+    })
+  if (silencer)
+    app.addHook('onReady', async () => {
+      silencer.start()
+    })
   if (scheduler && opts.schedule) {
-    app.addHook('onReady', async () => { scheduler.start() })
+    app.addHook('onReady', async () => {
+      scheduler.start()
+    })
   }
   // Shutdown order: stop new ticks; write what they said again (the
   // heartbeat, while this replica still leads); let go of running recycles

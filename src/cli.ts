@@ -24,27 +24,45 @@ interface Command {
 const COMMANDS: Record<string, Command> = {
   serve: {
     summary: 'run the service (HOST and PORT set the address)',
-    load: async () => { const m = await import('./cli/serve.ts'); return { usage: m.SERVE_USAGE, run: m.serveCommand } },
+    load: async () => {
+      const m = await import('./cli/serve.ts')
+      return { usage: m.SERVE_USAGE, run: m.serveCommand }
+    },
   },
   check: {
     summary: 'run the configured checks once, print a table, write results and JUnit XML',
-    load: async () => { const m = await import('./cli/check.ts'); return { usage: m.CHECK_USAGE, run: m.checkCommand } },
+    load: async () => {
+      const m = await import('./cli/check.ts')
+      return { usage: m.CHECK_USAGE, run: m.checkCommand }
+    },
   },
   report: {
-    summary: 'send check results to the service\'s Jenkins webhook, signed',
-    load: async () => { const m = await import('./cli/report.ts'); return { usage: m.REPORT_USAGE, run: m.reportCommand } },
+    summary: "send check results to the service's Jenkins webhook, signed",
+    load: async () => {
+      const m = await import('./cli/report.ts')
+      return { usage: m.REPORT_USAGE, run: m.reportCommand }
+    },
   },
   status: {
-    summary: 'a running service\'s sites as a table (or its JSON)',
-    load: async () => { const m = await import('./cli/status.ts'); return { usage: m.STATUS_USAGE, run: m.statusCommand } },
+    summary: "a running service's sites as a table (or its JSON)",
+    load: async () => {
+      const m = await import('./cli/status.ts')
+      return { usage: m.STATUS_USAGE, run: m.statusCommand }
+    },
   },
   recycle: {
     summary: 'recycle a site now (operator); --wait follows it, the exit code says how it went',
-    load: async () => { const m = await import('./cli/recycle.ts'); return { usage: m.RECYCLE_USAGE, run: m.recycleCommand } },
+    load: async () => {
+      const m = await import('./cli/recycle.ts')
+      return { usage: m.RECYCLE_USAGE, run: m.recycleCommand }
+    },
   },
   rbac: {
     summary: 'print the least-privilege Role and RoleBinding for each site namespace of a config (kubectl apply -f -)',
-    load: async () => { const m = await import('./cli/rbac.ts'); return { usage: m.RBAC_USAGE, run: m.rbacCommand } },
+    load: async () => {
+      const m = await import('./cli/rbac.ts')
+      return { usage: m.RBAC_USAGE, run: m.rbacCommand }
+    },
   },
   // The operator's brakes (server/routes/operator.ts): one line each, see cli/actions.ts.
   pause: action('pause'),
@@ -57,7 +75,10 @@ const COMMANDS: Record<string, Command> = {
 function action(name: ActionName): Command {
   return {
     summary: ACTIONS[name].summary,
-    load: async () => { const m = await import('./cli/actions.ts'); return { usage: m.actionUsage(name), run: (ctx) => m.actionCommand(name, ctx) } },
+    load: async () => {
+      const m = await import('./cli/actions.ts')
+      return { usage: m.actionUsage(name), run: (ctx) => m.actionCommand(name, ctx) }
+    },
   }
 }
 
@@ -117,7 +138,9 @@ export async function cli(argv: string[]): Promise<number> {
     }
     const command = Object.hasOwn(COMMANDS, topic) ? COMMANDS[topic] : undefined
     if (!command || extra.length > 0) {
-      process.stderr.write(`kube-recycler: ${command ? 'help takes one command' : `no command "${topic}"`}\n\n${topUsage()}`)
+      process.stderr.write(
+        `kube-recycler: ${command ? 'help takes one command' : `no command "${topic}"`}\n\n${topUsage()}`,
+      )
       return 2
     }
     process.stdout.write((await command.load()).usage)
@@ -134,5 +157,7 @@ export async function cli(argv: string[]): Promise<number> {
 }
 
 if (import.meta.main) {
-  cli(process.argv.slice(2)).then((code) => { if (code >= 0) process.exitCode = code })
+  cli(process.argv.slice(2)).then((code) => {
+    if (code >= 0) process.exitCode = code
+  })
 }

@@ -20,14 +20,21 @@ export const systemClock: Clock = { now: () => Date.now(), monotonic: () => perf
  * A clock tests move by hand. `advance` moves both readings, as time passing
  * does; `set` moves only the wall clock, as a clock step (NTP, an operator) does.
  */
-export function manualClock(start = Date.parse('2026-01-01T00:00:00Z')): Clock & { advance(ms: number): void; set(ms: number): void } {
+export function manualClock(
+  start = Date.parse('2026-01-01T00:00:00Z'),
+): Clock & { advance(ms: number): void; set(ms: number): void } {
   let t = start
   let m = 0
   return {
     now: () => t,
     monotonic: () => m,
-    advance: (ms: number) => { t += ms; m += ms },
-    set: (ms: number) => { t = ms },
+    advance: (ms: number) => {
+      t += ms
+      m += ms
+    },
+    set: (ms: number) => {
+      t = ms
+    },
   }
 }
 

@@ -52,7 +52,11 @@ export const Errors = {
   headersTooLarge: define('KR_HEADERS_TOO_LARGE', 431, 'the request headers are too large'),
   // 5xx: ours. The message is generic on the wire; the cause goes to the log.
   internal: define('KR_INTERNAL', 500, 'internal error'),
-  unavailable: define('KR_UNAVAILABLE', 503, 'the service is not ready: its shared state cannot be reached; retry later'),
+  unavailable: define(
+    'KR_UNAVAILABLE',
+    503,
+    'the service is not ready: its shared state cannot be reached; retry later',
+  ),
   // Not HTTP answers: outcomes of talking to other systems.
   kube: define('KR_KUBE', 502, 'the Kubernetes API failed'),
   kubeNotFound: define('KR_KUBE_NOT_FOUND', 404, 'the workload does not exist'),
@@ -60,7 +64,7 @@ export const Errors = {
   kubeConflict: define('KR_KUBE_CONFLICT', 409, 'the object changed underneath us'),
   kubeTooManyRequests: define('KR_KUBE_TOO_MANY_REQUESTS', 429, 'the API server asked to retry later'),
   git: define('KR_GIT', 502, 'the git remote could not be read'),
-  alertmanager: define('KR_ALERTMANAGER', 502, 'Alertmanager\'s API failed'),
+  alertmanager: define('KR_ALERTMANAGER', 502, "Alertmanager's API failed"),
 } as const
 
 export function isAppError(e: unknown): e is AppError {

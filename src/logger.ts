@@ -28,7 +28,11 @@ function stdoutDestination(): DestinationStream {
   d.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE' || err.code === 'ECONNRESET') broken = true
   })
-  return { write: (line: string) => { if (!broken) d.write(line) } }
+  return {
+    write: (line: string) => {
+      if (!broken) d.write(line)
+    },
+  }
 }
 
 export interface LoggerOptions {
@@ -46,15 +50,18 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   }
   const dest = opts.destination ?? stdoutDestination()
   const stream: DestinationStream = secrets.length === 0 ? dest : { write: (line: string) => dest.write(scrub(line)) }
-  return pino({
-    level: opts.level ?? process.env.LOG_LEVEL ?? 'info',
-    base: { service: 'kube-recycler' },
-    timestamp: pino.stdTimeFunctions.isoTime,
-    redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
-    formatters: { level: (label) => ({ level: label }) },
-    // `{ err }` anywhere (Fastify's request errors too): the error with its causes.
-    serializers: { err: errorFields },
-  }, stream)
+  return pino(
+    {
+      level: opts.level ?? process.env.LOG_LEVEL ?? 'info',
+      base: { service: 'kube-recycler' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
+      formatters: { level: (label) => ({ level: label }) },
+      // `{ err }` anywhere (Fastify's request errors too): the error with its causes.
+      serializers: { err: errorFields },
+    },
+    stream,
+  )
 }
 
 const clipText = (s: string, max: number): string => (s.length <= max ? s : `${s.slice(0, max - 1)}…`)
@@ -71,7 +78,15 @@ export function errorFields(e: unknown, depth = 0): unknown {
   if (e === null || typeof e !== 'object') return depth === 0 ? e : { message: clipText(String(e), 500) }
   // Already a log field (`{ code, message }`): as it is.
   if (!(e instanceof Error) && depth === 0) return e
-  const err = e as { name?: unknown; code?: unknown; statusCode?: unknown; message?: unknown; stack?: unknown; cause?: unknown; constructor?: { name?: string } }
+  const err = e as {
+    name?: unknown
+    code?: unknown
+    statusCode?: unknown
+    message?: unknown
+    stack?: unknown
+    cause?: unknown
+    constructor?: { name?: string }
+  }
   const type = typeof err.name === 'string' && err.name !== 'Error' ? err.name : (err.constructor?.name ?? 'Error')
   if (type === 'ApiException') return { type, ...(typeof err.code === 'number' ? { status: err.code } : {}) }
   const ours = type === 'AppError'

@@ -31,15 +31,29 @@ import { checkMemoryAtStart, CGROUP_MEMORY_MAX } from './config/memory.ts'
  * state store's loop); it never falls back to doing less than configured.
  * No cluster configured at all means dry-run (a laptop), said loudly.
  */
-export async function connectCluster(opts: { env: NodeJS.ProcessEnv; logger: Logger; kubeconfig?: string; identity: string }): Promise<{ executor?: Executor; kube?: Kube; note: string }> {
+export async function connectCluster(opts: {
+  env: NodeJS.ProcessEnv
+  logger: Logger
+  kubeconfig?: string
+  identity: string
+}): Promise<{ executor?: Executor; kube?: Kube; note: string }> {
   const where = findKubeconfig({ env: opts.env, ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}) })
-  if (!where) return { note: 'no Kubernetes cluster configured (no KUBECONFIG, ~/.kube/config or in-cluster service account)' }
+  if (!where)
+    return { note: 'no Kubernetes cluster configured (no KUBECONFIG, ~/.kube/config or in-cluster service account)' }
   // client-node takes a while to load and its memory stays: only when there
   // is a cluster, and only the parts used (kube/load.ts).
   const { createKube } = await loadKube()
-  const kube = createKube({ logger: opts.logger, env: opts.env, ...(where.kind === 'file' ? { kubeconfig: where.path } : {}) })
+  const kube = createKube({
+    logger: opts.logger,
+    env: opts.env,
+    ...(where.kind === 'file' ? { kubeconfig: where.path } : {}),
+  })
   opts.logger.info({ kubeconfig: where.kind === 'file' ? where.path : 'in-cluster' }, 'using the cluster')
-  return { kube, executor: createEngine({ kube, clock: systemClock, logger: opts.logger, holder: opts.identity }), note: '' }
+  return {
+    kube,
+    executor: createEngine({ kube, clock: systemClock, logger: opts.logger, holder: opts.identity }),
+    note: '',
+  }
 }
 
 export interface ServeOptions {
@@ -77,19 +91,36 @@ export async function serve(opts: ServeOptions = {}): Promise<Running> {
   const notifyProblems: string[] = []
   const notifyTargets = resolveTargets(config.notifications, env, notifyProblems)
   if (notifyProblems.length > 0) throw new ConfigError(configPath, notifyProblems)
-  const logger = createLogger({ secrets: [...secretValues(secrets), ...targetSecrets(notifyTargets)], ...(env.LOG_LEVEL ? { level: env.LOG_LEVEL } : {}) })
+  const logger = createLogger({
+    secrets: [...secretValues(secrets), ...targetSecrets(notifyTargets)],
+    ...(env.LOG_LEVEL ? { level: env.LOG_LEVEL } : {}),
+  })
   logger.info({ config: configPath, sites: config.sites.map((s) => s.name) }, 'configuration loaded')
   checkMemoryAtStart(logger, config.sites.length, opts.memoryLimitFiles ?? CGROUP_MEMORY_MAX)
   if (!secrets.webhookSecret && !secrets.webhookToken) {
-    logger.warn('no webhook secret or token set (KUBE_RECYCLER_WEBHOOK_SECRET / KUBE_RECYCLER_WEBHOOK_TOKEN): every webhook will be answered 401')
+    logger.warn(
+      'no webhook secret or token set (KUBE_RECYCLER_WEBHOOK_SECRET / KUBE_RECYCLER_WEBHOOK_TOKEN): every webhook will be answered 401',
+    )
   }
-  if (!secrets.recycleToken && !secrets.operators?.length) logger.warn('no operator token set (KUBE_RECYCLER_RECYCLE_TOKEN or KUBE_RECYCLER_OPERATOR_TOKENS_FILE): the operator routes will be answered 401')
-  else logger.info({ operators: [...(secrets.recycleToken ? ['operator'] : []), ...(secrets.operators ?? []).map((o) => o.name)] }, 'operator tokens loaded')
+  if (!secrets.recycleToken && !secrets.operators?.length)
+    logger.warn(
+      'no operator token set (KUBE_RECYCLER_RECYCLE_TOKEN or KUBE_RECYCLER_OPERATOR_TOKENS_FILE): the operator routes will be answered 401',
+    )
+  else
+    logger.info(
+      { operators: [...(secrets.recycleToken ? ['operator'] : []), ...(secrets.operators ?? []).map((o) => o.name)] },
+      'operator tokens loaded',
+    )
 
   // Unique per process: a restarted container must not take itself for
   // the leader it was before (its old Lease runs out, or was released).
   const identity = `${env.POD_NAME ?? env.HOSTNAME ?? hostname()}-${randomBytes(3).toString('hex')}`
-  const cluster = await connectCluster({ env, logger, identity, ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}) })
+  const cluster = await connectCluster({
+    env,
+    logger,
+    identity,
+    ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}),
+  })
   if (!cluster.executor) {
     logger.warn(`DRY-RUN: ${cluster.note}; recycles are planned and recorded, nothing changes in the cluster`)
   } else if (config.service.dryRun) {
@@ -97,7 +128,8 @@ export async function serve(opts: ServeOptions = {}): Promise<Running> {
   }
   const git = createGitHeads({ logger, ...(secrets.gitToken ? { token: secrets.gitToken } : {}) })
   const commits: CommitResolver = {
-    headCommit: (site) => git.headCommit(site.git!.repo, site.git!.branch, { username: site.git!.username, cacheMs: site.git!.cacheMs }),
+    headCommit: (site) =>
+      git.headCommit(site.git!.repo, site.git!.branch, { username: site.git!.username, cacheMs: site.git!.cacheMs }),
   }
   const prober = createProber({ concurrency: config.service.probeConcurrency, logger })
   // With a cluster, the holder of the Lease is the one replica that probes
@@ -105,14 +137,34 @@ export async function serve(opts: ServeOptions = {}): Promise<Running> {
   const namespace = env.POD_NAMESPACE ?? config.service.namespace
   let leader: Leader | undefined
   if (cluster.kube && config.service.leaderElection !== 'off') {
-    leader = createLeader({ lease: cluster.kube.lease(namespace, 'kube-recycler'), identity, clock: systemClock, logger, durationSeconds: Math.round(config.service.leaseDurationMs / 1000) })
+    leader = createLeader({
+      lease: cluster.kube.lease(namespace, 'kube-recycler'),
+      identity,
+      clock: systemClock,
+      logger,
+      durationSeconds: Math.round(config.service.leaseDurationMs / 1000),
+    })
   }
   let app: FastifyInstance
   try {
     app = await buildApp({
-      config, secrets, logger, defaultMetrics: true, commits, prober, schedule: true, identity, notifyTargets,
+      config,
+      secrets,
+      logger,
+      defaultMetrics: true,
+      commits,
+      prober,
+      schedule: true,
+      identity,
+      notifyTargets,
       ...(leader ? { isLeader: () => leader.isLeader() } : {}),
-      ...(cluster.kube ? { objects: cluster.kube.objects(namespace), heartbeatObjects: cluster.kube.objects(namespace, 'heartbeat'), ping: (signal: AbortSignal) => cluster.kube!.ping(signal) } : {}),
+      ...(cluster.kube
+        ? {
+            objects: cluster.kube.objects(namespace),
+            heartbeatObjects: cluster.kube.objects(namespace, 'heartbeat'),
+            ping: (signal: AbortSignal) => cluster.kube!.ping(signal),
+          }
+        : {}),
       ...(cluster.executor ? { executor: cluster.executor } : { note: cluster.note }),
     })
   } catch (e) {
@@ -121,7 +173,10 @@ export async function serve(opts: ServeOptions = {}): Promise<Running> {
     throw e
   }
   if (leader) leader.start()
-  if (cluster.kube) void app.core.store.loaded().then(() => logger.info({ namespace, identity }, 'connected to the cluster: the service state is loaded'))
+  if (cluster.kube)
+    void app.core.store
+      .loaded()
+      .then(() => logger.info({ namespace, identity }, 'connected to the cluster: the service state is loaded'))
   // The askpass dir (with the token file) goes when the app is closed; the
   // Lease is released (after the recycles in flight were let go) so another
   // replica takes over and adopts them at once.
@@ -133,12 +188,16 @@ export async function serve(opts: ServeOptions = {}): Promise<Running> {
 
   const host = opts.host ?? env.HOST ?? '0.0.0.0'
   const port = opts.port ?? (env.PORT !== undefined && env.PORT !== '' ? Number(env.PORT) : 8080)
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError('PORT', [`PORT: must be a port number, got ${JSON.stringify(env.PORT)}`])
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new ConfigError('PORT', [`PORT: must be a port number, got ${JSON.stringify(env.PORT)}`])
   const url = await app.listen({ host, port })
   logger.info({ url }, 'kube-recycler listening')
   let closing: Promise<void> | undefined
   return {
-    app, logger, config, url,
+    app,
+    logger,
+    config,
+    url,
     close: () => (closing ??= app.close()),
   }
 }
@@ -159,11 +218,14 @@ export async function main(opts: ServeOptions = {}): Promise<void> {
   // close-with-grace exits when the close is done or after 10 s. The
   // watchdog is the last word: an orphaned process whose stdout is gone must
   // still go when told to, whatever an exit handler does.
-  closeWithGrace({ delay: 10_000, logger: { error: (m: unknown) => running.logger.error(String(m)) } }, async ({ signal, err }) => {
-    setTimeout(() => process.kill(process.pid, 'SIGKILL'), 15_000).unref()
-    if (err) running.logger.error({ err }, 'shutting down after an error')
-    else running.logger.info({ signal }, 'shutting down')
-    await running.close()
-    running.logger.info('stopped')
-  })
+  closeWithGrace(
+    { delay: 10_000, logger: { error: (m: unknown) => running.logger.error(String(m)) } },
+    async ({ signal, err }) => {
+      setTimeout(() => process.kill(process.pid, 'SIGKILL'), 15_000).unref()
+      if (err) running.logger.error({ err }, 'shutting down after an error')
+      else running.logger.info({ signal }, 'shutting down')
+      await running.close()
+      running.logger.info('stopped')
+    },
+  )
 }

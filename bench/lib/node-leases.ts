@@ -29,13 +29,33 @@ export function leaseSockets(): number {
   return n
 }
 
-function request(kc: { server: URL; ca: Buffer; cert: Buffer; key: Buffer }, method: string, path: string, body: unknown, contentType = 'application/json'): Promise<number> {
+function request(
+  kc: { server: URL; ca: Buffer; cert: Buffer; key: Buffer },
+  method: string,
+  path: string,
+  body: unknown,
+  contentType = 'application/json',
+): Promise<number> {
   return new Promise((resolve) => {
     const data = Buffer.from(JSON.stringify(body))
-    const req = https.request({
-      agent, host: kc.server.hostname, port: kc.server.port, method, path, ca: kc.ca, cert: kc.cert, key: kc.key,
-      headers: { 'content-type': contentType, 'content-length': data.length }, timeout: 5000,
-    }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode ?? 0)) })
+    const req = https.request(
+      {
+        agent,
+        host: kc.server.hostname,
+        port: kc.server.port,
+        method,
+        path,
+        ca: kc.ca,
+        cert: kc.cert,
+        key: kc.key,
+        headers: { 'content-type': contentType, 'content-length': data.length },
+        timeout: 5000,
+      },
+      (res) => {
+        res.resume()
+        res.on('end', () => resolve(res.statusCode ?? 0))
+      },
+    )
     req.on('timeout', () => req.destroy())
     req.on('error', () => resolve(0))
     req.end(data)
@@ -56,10 +76,17 @@ export function keepNodesAlive(kubeconfigPath: string, nodes: string[], everyMs 
   const now = () => new Date().toISOString().replace(/\.(\d{3})Z$/, '.$1000Z')
   const renew = async () => {
     for (const node of nodes) {
-      const status = await request(kc, 'PATCH', `${base}/${node}`, { spec: { renewTime: now() } }, 'application/merge-patch+json')
+      const status = await request(
+        kc,
+        'PATCH',
+        `${base}/${node}`,
+        { spec: { renewTime: now() } },
+        'application/merge-patch+json',
+      )
       if (status === 404) {
         await request(kc, 'POST', base, {
-          apiVersion: 'coordination.k8s.io/v1', kind: 'Lease',
+          apiVersion: 'coordination.k8s.io/v1',
+          kind: 'Lease',
           metadata: { name: node, namespace: 'kube-node-lease' },
           spec: { holderIdentity: node, leaseDurationSeconds: 40, renewTime: now() },
         })
@@ -67,6 +94,8 @@ export function keepNodesAlive(kubeconfigPath: string, nodes: string[], everyMs 
     }
   }
   void renew()
-  const timer = setInterval(() => { void renew() }, everyMs)
+  const timer = setInterval(() => {
+    void renew()
+  }, everyMs)
   return () => clearInterval(timer)
 }

@@ -27,12 +27,23 @@ export interface Child {
  * given, it waits for `listenLine` on stdout/stderr instead, or for nothing
  * (the caller polls the port).
  */
-export async function startChild(command: string, args: string[], opts: { env?: NodeJS.ProcessEnv; port?: number; listenLine?: RegExp; timeoutMs?: number; cwd?: string } = {}): Promise<Child> {
-  const child = spawn(command, args, { cwd: opts.cwd ?? ROOT, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] })
+export async function startChild(
+  command: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; port?: number; listenLine?: RegExp; timeoutMs?: number; cwd?: string } = {},
+): Promise<Child> {
+  const child = spawn(command, args, {
+    cwd: opts.cwd ?? ROOT,
+    env: opts.env ?? process.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   let out = ''
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${command} did not start within ${opts.timeoutMs ?? 15_000} ms:\n${out.slice(-2000)}`)), opts.timeoutMs ?? 15_000)
+    const timer = setTimeout(
+      () => reject(new Error(`${command} did not start within ${opts.timeoutMs ?? 15_000} ms:\n${out.slice(-2000)}`)),
+      opts.timeoutMs ?? 15_000,
+    )
     const look = (d: Buffer) => {
       out += d.toString()
       if (out.length > 100_000) out = out.slice(-50_000)
@@ -51,12 +62,20 @@ export async function startChild(command: string, args: string[], opts: { env?: 
     }
     child.stdout!.on('data', look)
     child.stderr!.on('data', look)
-    child.once('error', (e) => { clearTimeout(timer); reject(e) })
+    child.once('error', (e) => {
+      clearTimeout(timer)
+      reject(e)
+    })
     if (opts.port !== undefined && opts.listenLine === undefined) {
       clearTimeout(timer)
-      setImmediate(() => { if (child.pid !== undefined) resolve(opts.port!) })
+      setImmediate(() => {
+        if (child.pid !== undefined) resolve(opts.port!)
+      })
     }
-    void exited.then(() => { clearTimeout(timer); reject(new Error(`${command} exited early (${child.exitCode ?? child.signalCode}):\n${out.slice(-2000)}`)) })
+    void exited.then(() => {
+      clearTimeout(timer)
+      reject(new Error(`${command} exited early (${child.exitCode ?? child.signalCode}):\n${out.slice(-2000)}`))
+    })
   })
   return {
     child,
@@ -75,12 +94,25 @@ export async function startChild(command: string, args: string[], opts: { env?: 
 }
 
 /** Runs `node <script> <json>` and returns the JSON of its last stdout line. */
-export async function runWorker<T>(script: string, input: unknown, opts: { execArgv?: string[]; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<T> {
-  const child = spawn(NODE, [...(opts.execArgv ?? []), script, JSON.stringify(input)], { cwd: ROOT, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] })
+export async function runWorker<T>(
+  script: string,
+  input: unknown,
+  opts: { execArgv?: string[]; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {},
+): Promise<T> {
+  const child = spawn(NODE, [...(opts.execArgv ?? []), script, JSON.stringify(input)], {
+    cwd: ROOT,
+    env: opts.env ?? process.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   let last = ''
   let err = ''
-  createInterface({ input: child.stdout! }).on('line', (l) => { if (l.trim()) last = l })
-  child.stderr!.on('data', (d) => { err += String(d); if (err.length > 20_000) err = err.slice(-10_000) })
+  createInterface({ input: child.stdout! }).on('line', (l) => {
+    if (l.trim()) last = l
+  })
+  child.stderr!.on('data', (d) => {
+    err += String(d)
+    if (err.length > 20_000) err = err.slice(-10_000)
+  })
   const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000)
   const code = await new Promise<number | null>((resolve) => child.once('close', (c) => resolve(c)))
   clearTimeout(timer)
@@ -89,16 +121,31 @@ export async function runWorker<T>(script: string, input: unknown, opts: { execA
 }
 
 /** Runs a command to completion, capturing its output. */
-export function run(command: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {}): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
+export function run(
+  command: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
   const t0 = performance.now()
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd: opts.cwd ?? ROOT, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(command, args, {
+      cwd: opts.cwd ?? ROOT,
+      env: opts.env ?? process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let stdout = ''
     let stderr = ''
-    child.stdout.on('data', (d) => { stdout += String(d) })
-    child.stderr.on('data', (d) => { stderr += String(d) })
+    child.stdout.on('data', (d) => {
+      stdout += String(d)
+    })
+    child.stderr.on('data', (d) => {
+      stderr += String(d)
+    })
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 300_000)
-    child.once('error', (e) => { clearTimeout(timer); reject(e) })
+    child.once('error', (e) => {
+      clearTimeout(timer)
+      reject(e)
+    })
     child.once('close', (code) => {
       clearTimeout(timer)
       resolve({ code, stdout, stderr, ms: performance.now() - t0 })
@@ -124,10 +171,16 @@ export function which(bin: string): string | undefined {
  * and wrk): one `apt-get update`, then `apt-get install`. Needs root.
  */
 export async function ensureDebianTools(log: (m: string) => void): Promise<{ blackbox: string; wrk: string }> {
-  const want: Array<[bin: string, pkg: string]> = [['prometheus-blackbox-exporter', 'prometheus-blackbox-exporter'], ['wrk', 'wrk']]
+  const want: Array<[bin: string, pkg: string]> = [
+    ['prometheus-blackbox-exporter', 'prometheus-blackbox-exporter'],
+    ['wrk', 'wrk'],
+  ]
   const missing = want.filter(([bin]) => which(bin) === undefined).map(([, pkg]) => pkg)
   if (missing.length > 0) {
-    if (process.getuid?.() !== 0) throw new Error(`missing ${missing.join(', ')}: install them (apt-get install ${missing.join(' ')}) or run the bench as root`)
+    if (process.getuid?.() !== 0)
+      throw new Error(
+        `missing ${missing.join(', ')}: install them (apt-get install ${missing.join(' ')}) or run the bench as root`,
+      )
     log(`installing ${missing.join(', ')} from Debian (apt-get)`)
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' }
     const up = await run('apt-get', ['update', '-qq'], { env })
@@ -144,7 +197,11 @@ function firstLine(cmd: string, args: string[]): string {
     return out.split('\n')[0]!.trim()
   } catch (e) {
     const err = e as { stdout?: string; stderr?: string }
-    return String(err.stdout || err.stderr || '').split('\n')[0]!.trim() || 'unknown'
+    return (
+      String(err.stdout || err.stderr || '')
+        .split('\n')[0]!
+        .trim() || 'unknown'
+    )
   }
 }
 
@@ -189,7 +246,10 @@ export function machine(): Machine {
     cpu,
     memGB: Math.round(os.totalmem() / 2 ** 30),
     kernel: os.release(),
-    loadavg: os.loadavg().map((l) => l.toFixed(2)).join(' '),
+    loadavg: os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' '),
     cpuPressure: cpuPressure(),
     node: process.version,
     undici: pkgVersion('undici'),

@@ -29,11 +29,19 @@ function origin(url: string, fn: string): string {
   if (fn === '(garbage collector)') return 'GC'
   if (fn === '(program)' || fn === '(root)') return '(program: native, outside JS)'
   if (url.includes('/node_modules/undici/')) return 'undici'
-  if (url.includes('/node_modules/fastify/') || url.includes('/node_modules/@fastify/') || url.includes('/node_modules/find-my-way/') || url.includes('/node_modules/light-my-request/') || url.includes('/node_modules/avvio/')) return 'fastify'
+  if (
+    url.includes('/node_modules/fastify/') ||
+    url.includes('/node_modules/@fastify/') ||
+    url.includes('/node_modules/find-my-way/') ||
+    url.includes('/node_modules/light-my-request/') ||
+    url.includes('/node_modules/avvio/')
+  )
+    return 'fastify'
   if (url.includes('/node_modules/pino')) return 'pino'
   if (url.includes('/node_modules/typebox/') || url.includes('/node_modules/ajv')) return 'typebox/ajv'
   if (url.includes('/node_modules/prom-client/')) return 'prom-client'
-  if (url.includes('/node_modules/')) return `other deps (${/node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1] ?? '?'})`
+  if (url.includes('/node_modules/'))
+    return `other deps (${/node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url)?.[1] ?? '?'})`
   if (url.includes('/src/')) return 'kube-recycler src/'
   if (url.includes('/bench/')) return 'bench harness'
   if (url.startsWith('node:')) return 'Node internals (node:*)'
@@ -41,7 +49,12 @@ function origin(url: string, fn: string): string {
   return 'other'
 }
 
-interface SelfTimes { total: number; byOrigin: Map<string, number>; byFn: Map<string, number>; spanMs: number }
+interface SelfTimes {
+  total: number
+  byOrigin: Map<string, number>
+  byFn: Map<string, number>
+  spanMs: number
+}
 
 /** Self time (ms) by origin and by function, without idle time. */
 function selfTimes(file: string): SelfTimes {
@@ -78,8 +91,16 @@ export function summarizeProfile(file: string, top = 12): string {
   const pct = (ms: number) => `${((ms / total) * 100).toFixed(1)}%`
   return [
     `busy ${total.toFixed(0)} ms of ${spanMs.toFixed(0)} ms profiled`,
-    textTable(['by origin', 'self ms', 'share'], sorted(byOrigin).map(([k, v]) => [k, v.toFixed(0), pct(v)])),
-    textTable(['top functions (self time)', 'self ms', 'share'], sorted(byFn).slice(0, top).map(([k, v]) => [k, v.toFixed(0), pct(v)])),
+    textTable(
+      ['by origin', 'self ms', 'share'],
+      sorted(byOrigin).map(([k, v]) => [k, v.toFixed(0), pct(v)]),
+    ),
+    textTable(
+      ['top functions (self time)', 'self ms', 'share'],
+      sorted(byFn)
+        .slice(0, top)
+        .map(([k, v]) => [k, v.toFixed(0), pct(v)]),
+    ),
   ].join('\n\n')
 }
 
@@ -87,21 +108,38 @@ export function summarizeProfile(file: string, top = 12): string {
  * Two profiles of the same load side by side, per request: where the one
  * costs more than the other, by origin (and its top functions).
  */
-export function compareProfiles(a: { label: string; file: string; requests: number }, b: { label: string; file: string; requests: number }, top = 15): string {
+export function compareProfiles(
+  a: { label: string; file: string; requests: number },
+  b: { label: string; file: string; requests: number },
+  top = 15,
+): string {
   const pa = selfTimes(a.file)
   const pb = selfTimes(b.file)
   const us = (ms: number, n: number): number => (ms * 1000) / n
   const origins = [...new Set([...pa.byOrigin.keys(), ...pb.byOrigin.keys()])]
     .map((o) => [o, us(pa.byOrigin.get(o) ?? 0, a.requests), us(pb.byOrigin.get(o) ?? 0, b.requests)] as const)
-    .sort((x, y) => (y[2] - y[1]) - (x[2] - x[1]))
+    .sort((x, y) => y[2] - y[1] - (x[2] - x[1]))
   const f = (x: number): string => x.toFixed(1)
   return [
     `CPU per request (µs, self time of the profiled steady state over its requests): ${a.label} ${f(us(pa.total, a.requests))} over ${a.requests} requests, ${b.label} ${f(us(pb.total, b.requests))} over ${b.requests} (profiling slows both)`,
-    textTable(['by origin', `${a.label} µs/req`, `${b.label} µs/req`, 'difference'], [
-      ...origins.map(([o, x, y]) => [o, f(x), f(y), `${y - x >= 0 ? '+' : ''}${f(y - x)}`]),
-      ['all', f(us(pa.total, a.requests)), f(us(pb.total, b.requests)), `+${f(us(pb.total, b.requests) - us(pa.total, a.requests))}`],
-    ]),
-    textTable([`top functions of ${b.label} (self time)`, 'µs/req'], sorted(pb.byFn).slice(0, top).map(([k, v]) => [k, f(us(v, b.requests))])),
+    textTable(
+      ['by origin', `${a.label} µs/req`, `${b.label} µs/req`, 'difference'],
+      [
+        ...origins.map(([o, x, y]) => [o, f(x), f(y), `${y - x >= 0 ? '+' : ''}${f(y - x)}`]),
+        [
+          'all',
+          f(us(pa.total, a.requests)),
+          f(us(pb.total, b.requests)),
+          `+${f(us(pb.total, b.requests) - us(pa.total, a.requests))}`,
+        ],
+      ],
+    ),
+    textTable(
+      [`top functions of ${b.label} (self time)`, 'µs/req'],
+      sorted(pb.byFn)
+        .slice(0, top)
+        .map(([k, v]) => [k, f(us(v, b.requests))]),
+    ),
   ].join('\n\n')
 }
 
@@ -110,17 +148,33 @@ async function profileProbes(log: (m: string) => void): Promise<string> {
   const out: string[] = []
   try {
     const cases: Array<[string, Omit<WorkerInput, 'port'>]> = [
-      ['probes, new connection, /fast, concurrency 100, 3 s', { contender: 'ours', keepAlive: false, concurrency: 100, kind: 'fast', durationMs: 3000, warmupMs: 500 }],
-      ['probes, keep-alive, /fast, concurrency 100, 3 s', { contender: 'ours', keepAlive: true, concurrency: 100, kind: 'fast', durationMs: 3000, warmupMs: 500 }],
-      ['probes, floor (undici request), keep-alive, /fast, concurrency 100, 3 s', { contender: 'floor', keepAlive: true, concurrency: 100, kind: 'fast', durationMs: 3000, warmupMs: 500 }],
-      ['probes, a cron tick: 10,000 checks of /slow, keep-alive, concurrency 500 (cold)', { contender: 'ours', keepAlive: true, concurrency: 500, kind: 'slow', count: 10_000 }],
+      [
+        'probes, new connection, /fast, concurrency 100, 3 s',
+        { contender: 'ours', keepAlive: false, concurrency: 100, kind: 'fast', durationMs: 3000, warmupMs: 500 },
+      ],
+      [
+        'probes, keep-alive, /fast, concurrency 100, 3 s',
+        { contender: 'ours', keepAlive: true, concurrency: 100, kind: 'fast', durationMs: 3000, warmupMs: 500 },
+      ],
+      [
+        'probes, floor (undici request), keep-alive, /fast, concurrency 100, 3 s',
+        { contender: 'floor', keepAlive: true, concurrency: 100, kind: 'fast', durationMs: 3000, warmupMs: 500 },
+      ],
+      [
+        'probes, a cron tick: 10,000 checks of /slow, keep-alive, concurrency 500 (cold)',
+        { contender: 'ours', keepAlive: true, concurrency: 500, kind: 'slow', count: 10_000 },
+      ],
     ]
     for (const [title, input] of cases) {
       const dir = mkdtempSync(path.join(os.tmpdir(), 'kr-bench-prof-'))
       try {
         log(`profile: ${title}`)
         const file = path.join(dir, 'worker.cpuprofile')
-        await runWorker(path.join(ROOT, 'bench/probes/worker.ts'), { ...input, port: targets.port }, { env: { ...process.env, BENCH_CPU_PROFILE: file } })
+        await runWorker(
+          path.join(ROOT, 'bench/probes/worker.ts'),
+          { ...input, port: targets.port },
+          { env: { ...process.env, BENCH_CPU_PROFILE: file } },
+        )
         out.push(`### ${title}\n\n${summarizeProfile(file)}`)
       } finally {
         rmSync(dir, { recursive: true, force: true })
@@ -134,16 +188,21 @@ async function profileProbes(log: (m: string) => void): Promise<string> {
 
 /** One profiled steady state of a webhook server (`service`, or `bare <bytes>`); the requests it answered. */
 async function profileWebhookServer(args: string[], file: string): Promise<number> {
-  const server = await startChild(NODE, [...shippedCommand().flags, path.join(ROOT, 'bench/webhook/server.ts'), ...args], { env: { ...process.env, BENCH_CPU_PROFILE: file } })
+  const server = await startChild(
+    NODE,
+    [...shippedCommand().flags, path.join(ROOT, 'bench/webhook/server.ts'), ...args],
+    { env: { ...process.env, BENCH_CPU_PROFILE: file } },
+  )
   try {
     let build = 1
-    const load = (duration: number) => autocannon({
-      url: `http://127.0.0.1:${server.port}`,
-      connections: 10,
-      duration,
-      // The measured runs' requests (bench/webhook/index.ts).
-      requests: [{ setupRequest: () => signedRequest(build++, 'SUCCESS') }],
-    })
+    const load = (duration: number) =>
+      autocannon({
+        url: `http://127.0.0.1:${server.port}`,
+        connections: 10,
+        duration,
+        // The measured runs' requests (bench/webhook/index.ts).
+        requests: [{ setupRequest: () => signedRequest(build++, 'SUCCESS') }],
+      })
     await load(1)
     server.child.kill('SIGUSR2')
     await new Promise((r) => setTimeout(r, 200))
@@ -175,7 +234,8 @@ export async function profileParts(parts: string[], log: (m: string) => void): P
   const out: string[] = []
   if (parts.includes('probes')) out.push(await profileProbes(log))
   if (parts.includes('webhook')) out.push(await profileWebhook(log))
-  if (parts.includes('recycle')) out.push('recycle: not profiled — its wall time is the control plane\'s (see the table), not our CPU.')
+  if (parts.includes('recycle'))
+    out.push("recycle: not profiled — its wall time is the control plane's (see the table), not our CPU.")
   return out.join('\n\n')
 }
 

@@ -8,9 +8,12 @@ import { ROOT, run } from './proc.ts'
 
 /** `node <flags> dist/cli.js serve` → { flags, entry }. */
 export function shippedCommand(): { flags: string[]; entry: string } {
-  const start = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts.start ?? ''
+  const start =
+    (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts
+      .start ?? ''
   const argv = start.split(/\s+/)
-  if (argv[0] !== 'node' || argv.at(-1) !== 'serve') throw new Error(`npm start is not "node … <entry> serve": ${start}`)
+  if (argv[0] !== 'node' || argv.at(-1) !== 'serve')
+    throw new Error(`npm start is not "node … <entry> serve": ${start}`)
   return { flags: argv.slice(1, -2), entry: argv.at(-2)! }
 }
 

@@ -70,7 +70,10 @@ end
 
 async function freePort(): Promise<number> {
   const srv = net.createServer()
-  await new Promise<void>((res, rej) => { srv.once('error', rej); srv.listen(0, '127.0.0.1', () => res()) })
+  await new Promise<void>((res, rej) => {
+    srv.once('error', rej)
+    srv.listen(0, '127.0.0.1', () => res())
+  })
   const port = (srv.address() as net.AddressInfo).port
   await new Promise<void>((r) => srv.close(() => r()))
   return port
@@ -117,10 +120,32 @@ export interface BlackboxRunOutput {
   peakRssMB: number
 }
 
-interface WrkJson { requests: number; durationUs: number; ok: number; bad: number; p50Us: number; p99Us: number; maxUs: number; errors: number }
+interface WrkJson {
+  requests: number
+  durationUs: number
+  ok: number
+  bad: number
+  p50Us: number
+  p99Us: number
+  maxUs: number
+  errors: number
+}
 
 async function wrk(bin: string, script: string, port: number, concurrency: number, ms: number): Promise<WrkJson> {
-  const r = await run(bin, ['-t1', `-c${concurrency}`, `-d${Math.max(1, Math.round(ms / 1000))}s`, '--timeout', '10s', '-s', script, `http://127.0.0.1:${port}/`], { timeoutMs: ms + 30_000 })
+  const r = await run(
+    bin,
+    [
+      '-t1',
+      `-c${concurrency}`,
+      `-d${Math.max(1, Math.round(ms / 1000))}s`,
+      '--timeout',
+      '10s',
+      '-s',
+      script,
+      `http://127.0.0.1:${port}/`,
+    ],
+    { timeoutMs: ms + 30_000 },
+  )
   const line = /^JSON (.*)$/m.exec(r.stdout)?.[1]
   if (r.code !== 0 || line === undefined) throw new Error(`wrk failed (${r.code}):\n${r.stdout}\n${r.stderr}`)
   return JSON.parse(line) as WrkJson
@@ -137,7 +162,11 @@ export async function runBlackbox(input: BlackboxRunInput): Promise<BlackboxRunO
     writeFileSync(script, wrkScript(input.targetsPort, input.kind))
     const port = await freePort()
     // It logs nothing at warn: poll /-/healthy.
-    bb = await startChild(input.blackboxBin, [`--config.file=${config}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'], { port })
+    bb = await startChild(
+      input.blackboxBin,
+      [`--config.file=${config}`, `--web.listen-address=127.0.0.1:${port}`, '--log.level=warn'],
+      { port },
+    )
     await healthy(port, 10_000)
     // wrk's shortest run is one second.
     if (input.warmupMs > 0) await wrk(input.wrkBin, script, port, input.concurrency, 1000)

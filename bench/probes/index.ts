@@ -10,7 +10,17 @@
 
 import path from 'node:path'
 import { busyness, load1, NODE, ROOT, runWorker, startChild } from '../lib/proc.ts'
-import { fmtRatio, fmtSpread, markdownTable, num, ratio, spread, textTable, type Spread, type TargetCheck } from '../lib/stats.ts'
+import {
+  fmtRatio,
+  fmtSpread,
+  markdownTable,
+  num,
+  ratio,
+  spread,
+  textTable,
+  type Spread,
+  type TargetCheck,
+} from '../lib/stats.ts'
 import { runBlackbox } from './blackbox.ts'
 import type { WorkerInput, WorkerOutput } from './worker.ts'
 
@@ -80,16 +90,43 @@ export function scenarios(quick: boolean): Scenario[] {
   const concs = quick ? [100] : [10, 100, 500]
   for (const keepAlive of [false, true]) {
     for (const c of concs) {
-      all.push({ id: `fast-${keepAlive ? 'ka' : 'new'}-${c}`, kind: 'fast', keepAlive, concurrency: c, contenders: keepAlive ? ['ours', 'floor', 'floor-dispatch'] : ['ours', 'floor', 'floor-dispatch', 'blackbox'] })
+      all.push({
+        id: `fast-${keepAlive ? 'ka' : 'new'}-${c}`,
+        kind: 'fast',
+        keepAlive,
+        concurrency: c,
+        contenders: keepAlive ? ['ours', 'floor', 'floor-dispatch'] : ['ours', 'floor', 'floor-dispatch', 'blackbox'],
+      })
     }
   }
   if (!quick) {
-    all.push({ id: 'slow-new-500', kind: 'slow', keepAlive: false, concurrency: 500, contenders: ['ours', 'floor', 'blackbox'] })
+    all.push({
+      id: 'slow-new-500',
+      kind: 'slow',
+      keepAlive: false,
+      concurrency: 500,
+      contenders: ['ours', 'floor', 'blackbox'],
+    })
     all.push({ id: 'slow-ka-500', kind: 'slow', keepAlive: true, concurrency: 500, contenders: ['ours', 'floor'] })
   }
   // The cron's case: 10,000 checks of the 50 ms targets at once, concurrency 500.
-  all.push({ id: 'count-ka-500', kind: 'slow', keepAlive: true, concurrency: 500, count: 10_000, contenders: quick ? ['ours'] : ['ours', 'floor'] })
-  if (!quick) all.push({ id: 'count-new-500', kind: 'slow', keepAlive: false, concurrency: 500, count: 10_000, contenders: ['ours', 'floor'] })
+  all.push({
+    id: 'count-ka-500',
+    kind: 'slow',
+    keepAlive: true,
+    concurrency: 500,
+    count: 10_000,
+    contenders: quick ? ['ours'] : ['ours', 'floor'],
+  })
+  if (!quick)
+    all.push({
+      id: 'count-new-500',
+      kind: 'slow',
+      keepAlive: false,
+      concurrency: 500,
+      count: 10_000,
+      contenders: ['ours', 'floor'],
+    })
   return all
 }
 
@@ -111,7 +148,9 @@ export async function benchProbes(opts: ProbesOptions): Promise<ProbesResult> {
           const key = `${s.id}/${contender}`
           raw.set(key, [...(raw.get(key) ?? []), fig])
           const bad = fig.probes - fig.ok
-          opts.log(`  ${s.id.padEnd(14)} ${contender.padEnd(14)} ${s.count ? `${num(fig.elapsedMs)} ms` : `${num(fig.perSecond)}/s`}  p99 ${num(fig.p99)} ms  cpu ${num(fig.cpuMsPerProbe)} ms/probe  rss ${num(fig.peakRssMB)} MB${bad ? `  FAILED ${bad}: ${fig.firstError ?? ''}` : ''}`)
+          opts.log(
+            `  ${s.id.padEnd(14)} ${contender.padEnd(14)} ${s.count ? `${num(fig.elapsedMs)} ms` : `${num(fig.perSecond)}/s`}  p99 ${num(fig.p99)} ms  cpu ${num(fig.cpuMsPerProbe)} ms/probe  rss ${num(fig.peakRssMB)} MB${bad ? `  FAILED ${bad}: ${fig.firstError ?? ''}` : ''}`,
+          )
         }
       }
     }
@@ -141,23 +180,59 @@ export async function benchProbes(opts: ProbesOptions): Promise<ProbesResult> {
   return { cells, targets: judge(cells), durationMs: performance.now() - started, runs: opts.runs, loadavg: loads }
 }
 
-async function runOne(opts: ProbesOptions, s: Scenario, contender: Contender, port: number, targetsPid: number, durationMs: number, warmupMs: number): Promise<RunFigures> {
+async function runOne(
+  opts: ProbesOptions,
+  s: Scenario,
+  contender: Contender,
+  port: number,
+  targetsPid: number,
+  durationMs: number,
+  warmupMs: number,
+): Promise<RunFigures> {
   if (contender === 'blackbox') {
-    const b = await runBlackbox({ blackboxBin: opts.blackboxBin, wrkBin: opts.wrkBin, targetsPort: port, targetsPid, kind: s.kind, concurrency: s.concurrency, durationMs, warmupMs })
+    const b = await runBlackbox({
+      blackboxBin: opts.blackboxBin,
+      wrkBin: opts.wrkBin,
+      targetsPort: port,
+      targetsPid,
+      kind: s.kind,
+      concurrency: s.concurrency,
+      durationMs,
+      warmupMs,
+    })
     return {
-      probes: b.probes, ok: b.ok, elapsedMs: b.elapsedMs, perSecond: b.perSecond, cpuMsPerProbe: b.cpuMsPerProbe,
-      targetsCpuMsPerProbe: b.targetsCpuMs / b.probes, p50: b.p50, p99: b.p99, peakRssMB: b.peakRssMB,
+      probes: b.probes,
+      ok: b.ok,
+      elapsedMs: b.elapsedMs,
+      perSecond: b.perSecond,
+      cpuMsPerProbe: b.cpuMsPerProbe,
+      targetsCpuMsPerProbe: b.targetsCpuMs / b.probes,
+      p50: b.p50,
+      p99: b.p99,
+      peakRssMB: b.peakRssMB,
       ...(b.errors > 0 ? { firstError: `${b.errors} errors or probe_success 0` } : {}),
     }
   }
   const input: WorkerInput = {
-    contender, keepAlive: s.keepAlive, concurrency: s.concurrency, kind: s.kind, port, targetsPid,
+    contender,
+    keepAlive: s.keepAlive,
+    concurrency: s.concurrency,
+    kind: s.kind,
+    port,
+    targetsPid,
     ...(s.count !== undefined ? { count: s.count } : { durationMs, warmupMs }),
   }
   const w = await runWorker<WorkerOutput>(path.join(ROOT, 'bench/probes/worker.ts'), input)
   return {
-    probes: w.probes, ok: w.ok, elapsedMs: w.elapsedMs, perSecond: w.perSecond, cpuMsPerProbe: w.cpuMsPerProbe,
-    targetsCpuMsPerProbe: w.targetsCpuMs / w.probes, p50: w.p50, p99: w.p99, peakRssMB: w.peakRssMB,
+    probes: w.probes,
+    ok: w.ok,
+    elapsedMs: w.elapsedMs,
+    perSecond: w.perSecond,
+    cpuMsPerProbe: w.cpuMsPerProbe,
+    targetsCpuMsPerProbe: w.targetsCpuMs / w.probes,
+    p50: w.p50,
+    p99: w.p99,
+    peakRssMB: w.peakRssMB,
     ...(w.firstError !== undefined ? { firstError: w.firstError } : {}),
   }
 }
@@ -179,26 +254,62 @@ function judge(cells: CellResult[]): TargetCheck[] {
     const where = `${s.keepAlive ? 'keep-alive' : 'new connection'}, concurrency ${s.concurrency}`
     if (bb) {
       const r = ratio(ours.perSecond.median, bb.perSecond.median)
-      out.push({ name: `probes/s ≥ 2 × blackbox (${where})`, met: r >= 2, detail: `${fmtRatio(r)} (${num(ours.perSecond.median)} vs ${num(bb.perSecond.median)}/s)` })
+      out.push({
+        name: `probes/s ≥ 2 × blackbox (${where})`,
+        met: r >= 2,
+        detail: `${fmtRatio(r)} (${num(ours.perSecond.median)} vs ${num(bb.perSecond.median)}/s)`,
+      })
     }
     for (const f of [floor, floorD]) {
       if (!f) continue
       const want = s.keepAlive ? 0.8 : 0.85
       const r = ratio(ours.perSecond.median, f.perSecond.median)
-      out.push({ name: `probes/s ≥ ${want} × ${CONTENDER_LABEL[f.contender]} (${where})`, met: r >= want, detail: `${fmtRatio(r)} (${num(ours.perSecond.median)} vs ${num(f.perSecond.median)}/s)` })
+      out.push({
+        name: `probes/s ≥ ${want} × ${CONTENDER_LABEL[f.contender]} (${where})`,
+        met: r >= want,
+        detail: `${fmtRatio(r)} (${num(ours.perSecond.median)} vs ${num(f.perSecond.median)}/s)`,
+      })
     }
   }
   const count = cell(cells, 'count-ka-500', 'ours')
   if (count) {
-    out.push({ name: '10,000 checks of /slow at concurrency 500 in ≤ 2 s (keep-alive, the default)', met: count.elapsedMs.median <= 2000, detail: `${fmtSpread(count.elapsedMs)} ms` })
-    out.push({ name: '… with peak RSS ≤ 150 MB', met: count.peakRssMB.median <= 150, detail: `${fmtSpread(count.peakRssMB)} MB` })
+    out.push({
+      name: '10,000 checks of /slow at concurrency 500 in ≤ 2 s (keep-alive, the default)',
+      met: count.elapsedMs.median <= 2000,
+      detail: `${fmtSpread(count.elapsedMs)} ms`,
+    })
+    out.push({
+      name: '… with peak RSS ≤ 150 MB',
+      met: count.peakRssMB.median <= 150,
+      detail: `${fmtSpread(count.peakRssMB)} MB`,
+    })
   }
   // count-new-500 is shown, not judged: the target is for the cron's default (keep-alive).
   return out
 }
 
-const HEAD = ['scenario', 'contender', 'probes/s', 'p50 ms', 'p99 ms', 'CPU ms/probe', 'peak RSS MB', 'targets CPU ms/probe', 'ok']
-const COUNT_HEAD = ['scenario', 'contender', 'wall ms (10,000 checks)', 'probes/s', 'p50 ms', 'p99 ms', 'CPU ms/probe', 'peak RSS MB', 'ok']
+const HEAD = [
+  'scenario',
+  'contender',
+  'probes/s',
+  'p50 ms',
+  'p99 ms',
+  'CPU ms/probe',
+  'peak RSS MB',
+  'targets CPU ms/probe',
+  'ok',
+]
+const COUNT_HEAD = [
+  'scenario',
+  'contender',
+  'wall ms (10,000 checks)',
+  'probes/s',
+  'p50 ms',
+  'p99 ms',
+  'CPU ms/probe',
+  'peak RSS MB',
+  'ok',
+]
 
 function describe(s: Scenario): string {
   return `${s.kind === 'fast' ? '/fast' : '/slow 50 ms'}, ${s.keepAlive ? 'keep-alive' : 'new conn'}, c=${s.concurrency}`
@@ -210,9 +321,29 @@ function rows(r: ProbesResult, counted: boolean): string[][] {
     if ((c.scenario.count !== undefined) !== counted) continue
     const ok = Number.isFinite(c.okRatio) ? `${(c.okRatio * 100).toFixed(c.okRatio === 1 ? 0 : 2)}%` : 'n/a'
     if (counted) {
-      out.push([describe(c.scenario), CONTENDER_LABEL[c.contender], fmtSpread(c.elapsedMs), fmtSpread(c.perSecond), fmtSpread(c.p50), fmtSpread(c.p99), fmtSpread(c.cpuMsPerProbe), fmtSpread(c.peakRssMB), ok])
+      out.push([
+        describe(c.scenario),
+        CONTENDER_LABEL[c.contender],
+        fmtSpread(c.elapsedMs),
+        fmtSpread(c.perSecond),
+        fmtSpread(c.p50),
+        fmtSpread(c.p99),
+        fmtSpread(c.cpuMsPerProbe),
+        fmtSpread(c.peakRssMB),
+        ok,
+      ])
     } else {
-      out.push([describe(c.scenario), CONTENDER_LABEL[c.contender], fmtSpread(c.perSecond), fmtSpread(c.p50), fmtSpread(c.p99), fmtSpread(c.cpuMsPerProbe), fmtSpread(c.peakRssMB), fmtSpread(c.targetsCpuMsPerProbe), ok])
+      out.push([
+        describe(c.scenario),
+        CONTENDER_LABEL[c.contender],
+        fmtSpread(c.perSecond),
+        fmtSpread(c.p50),
+        fmtSpread(c.p99),
+        fmtSpread(c.cpuMsPerProbe),
+        fmtSpread(c.peakRssMB),
+        fmtSpread(c.targetsCpuMsPerProbe),
+        ok,
+      ])
     }
   }
   return out
@@ -240,7 +371,14 @@ function ratioRows(r: ProbesResult): string[][] {
   return out
 }
 
-const RATIO_HEAD = ['scenario', 'ours/blackbox probes/s', 'blackbox/ours CPU per probe', 'ours/request() floor probes/s', 'ours/dispatch() floor probes/s', 'ours/dispatch() floor CPU per probe']
+const RATIO_HEAD = [
+  'scenario',
+  'ours/blackbox probes/s',
+  'blackbox/ours CPU per probe',
+  'ours/request() floor probes/s',
+  'ours/dispatch() floor probes/s',
+  'ours/dispatch() floor CPU per probe',
+]
 
 export function formatProbes(r: ProbesResult, markdown: boolean): string {
   const table = markdown ? markdownTable : textTable

@@ -115,23 +115,37 @@ function floorDispatch(input: WorkerInput): Contender {
       return new Promise((resolve) => {
         let status = 0
         const chunks: Buffer[] = []
-        agent.dispatch({ origin, path: paths[i % PATHS]!, method: 'GET', reset }, {
-          onRequestStart() {},
-          onResponseStart(_c, statusCode) { status = statusCode },
-          onResponseData(_c, chunk) { chunks.push(chunk) },
-          onResponseEnd() {
-            const ok = status === 200 && re.test(Buffer.concat(chunks).toString('utf8'))
-            resolve(ok ? { ok } : { ok, message: `status ${status}` })
+        agent.dispatch(
+          { origin, path: paths[i % PATHS]!, method: 'GET', reset },
+          {
+            onRequestStart() {},
+            onResponseStart(_c, statusCode) {
+              status = statusCode
+            },
+            onResponseData(_c, chunk) {
+              chunks.push(chunk)
+            },
+            onResponseEnd() {
+              const ok = status === 200 && re.test(Buffer.concat(chunks).toString('utf8'))
+              resolve(ok ? { ok } : { ok, message: `status ${status}` })
+            },
+            onResponseError(_c, err) {
+              resolve({ ok: false, message: err.message })
+            },
           },
-          onResponseError(_c, err) { resolve({ ok: false, message: err.message }) },
-        })
+        )
       })
     },
     close: () => agent.close(),
   }
 }
 
-async function closedLoop(probe: ProbeFn, concurrency: number, ms: number, hist: Histogram | undefined): Promise<{ n: number; ok: number; firstError?: string }> {
+async function closedLoop(
+  probe: ProbeFn,
+  concurrency: number,
+  ms: number,
+  hist: Histogram | undefined,
+): Promise<{ n: number; ok: number; firstError?: string }> {
   const until = performance.now() + ms
   let next = 0
   let n = 0
@@ -154,7 +168,12 @@ async function closedLoop(probe: ProbeFn, concurrency: number, ms: number, hist:
 }
 
 async function main(input: WorkerInput): Promise<WorkerOutput> {
-  const p: Contender = input.contender === 'ours' ? oursProbe(input) : input.contender === 'floor' ? floorProbe(input) : floorDispatch(input)
+  const p: Contender =
+    input.contender === 'ours'
+      ? oursProbe(input)
+      : input.contender === 'floor'
+        ? floorProbe(input)
+        : floorDispatch(input)
   const hist = new Histogram()
   let n: number
   let ok: number
@@ -234,7 +253,12 @@ async function main(input: WorkerInput): Promise<WorkerOutput> {
 if (import.meta.main) {
   const input = JSON.parse(process.argv[2] ?? '{}') as WorkerInput
   main(input).then(
-    (out) => { process.stdout.write(`${JSON.stringify(out)}\n`) },
-    (e: unknown) => { process.stderr.write(`${(e as Error).stack ?? String(e)}\n`); process.exitCode = 1 },
+    (out) => {
+      process.stdout.write(`${JSON.stringify(out)}\n`)
+    },
+    (e: unknown) => {
+      process.stderr.write(`${(e as Error).stack ?? String(e)}\n`)
+      process.exitCode = 1
+    },
   )
 }

@@ -24,7 +24,18 @@ declare module 'autocannon' {
     timeout?: number
   }
 
-  interface Percentiles { average: number; mean: number; stddev: number; min: number; max: number; total: number; p50: number; p90: number; p99: number; p99_9?: number }
+  interface Percentiles {
+    average: number
+    mean: number
+    stddev: number
+    min: number
+    max: number
+    total: number
+    p50: number
+    p90: number
+    p99: number
+    p99_9?: number
+  }
 
   interface Result {
     requests: Percentiles & { sent: number }
@@ -40,7 +51,10 @@ declare module 'autocannon' {
 
   interface Instance extends EventEmitter, PromiseLike<Result> {
     stop(): void
-    on(event: 'response', listener: (client: unknown, statusCode: number, resBytes: number, responseTime: number) => void): this
+    on(
+      event: 'response',
+      listener: (client: unknown, statusCode: number, resBytes: number, responseTime: number) => void,
+    ): this
     on(event: string, listener: (...args: unknown[]) => void): this
   }
 

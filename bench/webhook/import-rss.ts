@@ -14,7 +14,11 @@ const MODULES: Array<[label: string, spec: string, call?: string]> = [
   ['src/app.ts (the Fastify app: plugins, routes)', '../../src/app.ts'],
   ['src/main.ts (the service; it loads the Kubernetes client only with a cluster)', '../../src/main.ts'],
   ['src/kube/client.ts imported directly (client-node whole, and our face on it)', '../../src/kube/client.ts'],
-  ['src/kube/load.ts loadKube(): what a cluster adds as the service loads it (only the client-node parts it calls)', '../../src/kube/load.ts', 'loadKube'],
+  [
+    'src/kube/load.ts loadKube(): what a cluster adds as the service loads it (only the client-node parts it calls)',
+    '../../src/kube/load.ts',
+    'loadKube',
+  ],
 ]
 
 async function rssAfter(spec: string, call?: string): Promise<number> {
@@ -26,11 +30,18 @@ async function rssAfter(spec: string, call?: string): Promise<number> {
   return Number(m[1])
 }
 
-export interface ImportRss { plainNode: number; rows: Array<{ label: string; rss: number }> }
+export interface ImportRss {
+  plainNode: number
+  rows: Array<{ label: string; rss: number }>
+}
 
 export async function importRss(): Promise<ImportRss> {
   // Plain Node, no TypeScript at all.
-  const plain = await run(NODE, ['--expose-gc', '-e', 'globalThis.gc(); console.log(`rss ${process.memoryUsage().rss / 2 ** 20}`)'])
+  const plain = await run(NODE, [
+    '--expose-gc',
+    '-e',
+    'globalThis.gc(); console.log(`rss ${process.memoryUsage().rss / 2 ** 20}`)',
+  ])
   const plainNode = Number(/^rss (\S+)$/m.exec(plain.stdout)?.[1] ?? NaN)
   const rows: ImportRss['rows'] = []
   for (const [label, spec, call] of MODULES) rows.push({ label, rss: await rssAfter(spec, call) })
@@ -40,8 +51,11 @@ export async function importRss(): Promise<ImportRss> {
 export function formatImportRss(r: ImportRss, markdown: boolean): string {
   const base = r.rows[0]!.rss
   const table = markdown ? markdownTable : textTable
-  return table(['process that imports…', 'RSS MB', 'over the empty .ts'], [
-    ['plain node -e (no TypeScript)', num(r.plainNode), num(r.plainNode - base)],
-    ...r.rows.map((x, i) => [x.label, num(x.rss), i === 0 ? '0' : `+${num(x.rss - base)}`]),
-  ])
+  return table(
+    ['process that imports…', 'RSS MB', 'over the empty .ts'],
+    [
+      ['plain node -e (no TypeScript)', num(r.plainNode), num(r.plainNode - base)],
+      ...r.rows.map((x, i) => [x.label, num(x.rss), i === 0 ? '0' : `+${num(x.rss - base)}`]),
+    ],
+  )
 }

@@ -15,7 +15,18 @@ import path from 'node:path'
 import { sign } from '../../src/triggers/signature.ts'
 import { startService } from '../../test/fixtures/process.ts'
 import { busyness, load1, NODE, procCpuMs, procMemMB, ROOT, sleep, startChild, type Child } from '../lib/proc.ts'
-import { fmtRatio, fmtSpread, Histogram, markdownTable, num, ratio, spread, textTable, type Spread, type TargetCheck } from '../lib/stats.ts'
+import {
+  fmtRatio,
+  fmtSpread,
+  Histogram,
+  markdownTable,
+  num,
+  ratio,
+  spread,
+  textTable,
+  type Spread,
+  type TargetCheck,
+} from '../lib/stats.ts'
 import { formatImportRss, importRss, type ImportRss } from './import-rss.ts'
 import { ensureBuild, shippedCommand } from '../lib/shipped.ts'
 import { BENCH_CONFIG, BENCH_SECRETS, JOB } from './server.ts'
@@ -82,13 +93,23 @@ export interface WebhookOptions {
 
 /** A signed, valid payload with a fresh build number; the commit changes every build like real ones. */
 export function signedRequest(build: number, status: 'SUCCESS' | 'FAILURE') {
-  const commit = (build * 2654435761 >>> 0).toString(16).padStart(8, '0').repeat(5)
-  const body = JSON.stringify({ job: JOB, build, status, url: `https://jenkins.example.com/job/${JOB}/${build}/`, commit })
+  const commit = ((build * 2654435761) >>> 0).toString(16).padStart(8, '0').repeat(5)
+  const body = JSON.stringify({
+    job: JOB,
+    build,
+    status,
+    url: `https://jenkins.example.com/job/${JOB}/${build}/`,
+    commit,
+  })
   const ts = String(Math.floor(Date.now() / 1000))
   return {
     method: 'POST',
     path: '/webhooks/jenkins',
-    headers: { 'content-type': 'application/json', 'x-recycler-timestamp': ts, 'x-recycler-signature': sign(BENCH_SECRETS.webhookSecret!, ts, body) },
+    headers: {
+      'content-type': 'application/json',
+      'x-recycler-timestamp': ts,
+      'x-recycler-signature': sign(BENCH_SECRETS.webhookSecret!, ts, body),
+    },
     body,
   }
 }
@@ -101,7 +122,10 @@ async function startServer(variant: Variant, bodyBytes: number): Promise<Child> 
 
 let buildCounter = 1
 
-export async function drive(port: number, opts: { connections: number; durationS: number; overallRate?: number; status: 'SUCCESS' | 'FAILURE' }): Promise<{ hist: Histogram; requests: number; accepted: number; other: number; errors: number; seconds: number }> {
+export async function drive(
+  port: number,
+  opts: { connections: number; durationS: number; overallRate?: number; status: 'SUCCESS' | 'FAILURE' },
+): Promise<{ hist: Histogram; requests: number; accepted: number; other: number; errors: number; seconds: number }> {
   const hist = new Histogram()
   let accepted = 0
   let other = 0
@@ -124,7 +148,11 @@ export async function drive(port: number, opts: { connections: number; durationS
   return { hist, requests: accepted + other, accepted, other, errors: r.errors + r.timeouts, seconds }
 }
 
-async function measure(variant: Variant, bodyBytes: number, load: { connections: number; durationS: number; overallRate?: number }): Promise<WebhookRun> {
+async function measure(
+  variant: Variant,
+  bodyBytes: number,
+  load: { connections: number; durationS: number; overallRate?: number },
+): Promise<WebhookRun> {
   const server = await startServer(variant, bodyBytes)
   try {
     const status = variant === 'service-failure' ? 'FAILURE' : 'SUCCESS'
@@ -155,7 +183,11 @@ export async function serviceBodyBytes(): Promise<number> {
   const server = await startServer('service', 0)
   try {
     const req = signedRequest(0, 'SUCCESS')
-    const res = await fetch(`http://127.0.0.1:${server.port}${req.path}`, { method: 'POST', headers: req.headers, body: req.body })
+    const res = await fetch(`http://127.0.0.1:${server.port}${req.path}`, {
+      method: 'POST',
+      headers: req.headers,
+      body: req.body,
+    })
     const text = await res.text()
     if (res.status !== 202) throw new Error(`the service answered ${res.status}: ${text}`)
     return Buffer.byteLength(text)
@@ -171,7 +203,11 @@ export async function serviceBodyBytes(): Promise<number> {
  * is never loaded. With one (bench/recycle.ts passes its cluster's), the
  * service connects as it would in production.
  */
-export async function idleRss(settleMs: number, cluster?: { kubeconfig: string; namespace: string }, how: 'shipped' | 'src' = 'shipped'): Promise<number> {
+export async function idleRss(
+  settleMs: number,
+  cluster?: { kubeconfig: string; namespace: string },
+  how: 'shipped' | 'src' = 'shipped',
+): Promise<number> {
   return withService(cluster, how, async (svc) => {
     await sleep(settleMs)
     return procMemMB(svc.child.pid!).rss
@@ -179,12 +215,19 @@ export async function idleRss(settleMs: number, cluster?: { kubeconfig: string; 
 }
 
 /** The real `serve` process on the bench config (as shipped, or from src/), for `use`; stopped after. */
-export async function withService<T>(cluster: { kubeconfig: string; namespace: string } | undefined, how: 'shipped' | 'src', use: (svc: Awaited<ReturnType<typeof startService>>) => Promise<T>): Promise<T> {
+export async function withService<T>(
+  cluster: { kubeconfig: string; namespace: string } | undefined,
+  how: 'shipped' | 'src',
+  use: (svc: Awaited<ReturnType<typeof startService>>) => Promise<T>,
+): Promise<T> {
   const shipped = shippedCommand()
   const dir = mkdtempSync(path.join(os.tmpdir(), 'kr-bench-idle-'))
   try {
     const config = path.join(dir, 'config.yaml')
-    writeFileSync(config, cluster ? BENCH_CONFIG.replace('service:\n', `service:\n  namespace: ${cluster.namespace}\n`) : BENCH_CONFIG)
+    writeFileSync(
+      config,
+      cluster ? BENCH_CONFIG.replace('service:\n', `service:\n  namespace: ${cluster.namespace}\n`) : BENCH_CONFIG,
+    )
     const svc = await startService({
       args: ['--config', config],
       env: {
@@ -241,23 +284,35 @@ export async function benchWebhook(o: WebhookOptions): Promise<WebhookResult> {
     for (const v of variants) {
       const r = await measure(v, bodyBytes, { connections, durationS })
       raw.set(v, [...(raw.get(v) ?? []), r])
-      o.log(`  ${v.padEnd(16)} ${num(r.perSecond)} req/s  p99 ${num(r.p99)} ms  cpu ${num(r.cpuMsPerRequest)} ms/req  rss ${num(r.peakRssMB)} MB${r.other || r.errors ? `  NOT 202: ${r.other}, errors ${r.errors}` : ''}`)
+      o.log(
+        `  ${v.padEnd(16)} ${num(r.perSecond)} req/s  p99 ${num(r.p99)} ms  cpu ${num(r.cpuMsPerRequest)} ms/req  rss ${num(r.peakRssMB)} MB${r.other || r.errors ? `  NOT 202: ${r.other}, errors ${r.errors}` : ''}`,
+      )
     }
     const rr = await measure('service', bodyBytes, { connections, durationS: rateS, overallRate: 1000 })
     rateRuns.push(rr)
-    o.log(`  service @1,000/s  ${num(rr.perSecond)} req/s  p50 ${num(rr.p50)} ms  p99 ${num(rr.p99)} ms  max ${num(rr.maxMs)} ms`)
+    o.log(
+      `  service @1,000/s  ${num(rr.perSecond)} req/s  p50 ${num(rr.p50)} ms  p99 ${num(rr.p99)} ms  max ${num(rr.maxMs)} ms`,
+    )
     idle.push(await idleRss(o.quick ? 1500 : 3000))
     idleSrc.push(await idleRss(o.quick ? 1500 : 3000, undefined, 'src'))
     o.log(`  idle RSS as shipped (npm start): ${num(idle.at(-1)!)} MB; from src/: ${num(idleSrc.at(-1)!)} MB`)
-    peaks.push(await withService(undefined, 'shipped', async (svc) => {
-      const port = Number(new URL(svc.url).port)
-      for (const status of ['SUCCESS', 'FAILURE'] as const) await drive(port, { connections, durationS, status })
-      return procMemMB(svc.child.pid!).peak
-    }))
+    peaks.push(
+      await withService(undefined, 'shipped', async (svc) => {
+        const port = Number(new URL(svc.url).port)
+        for (const status of ['SUCCESS', 'FAILURE'] as const) await drive(port, { connections, durationS, status })
+        return procMemMB(svc.child.pid!).peak
+      }),
+    )
     o.log(`  peak RSS as shipped through SUCCESS then FAILURE payloads: ${num(peaks.at(-1)!)} MB`)
   }
   const cells = variants.map((v) => cellOf(v, raw.get(v) ?? []))
-  const rate = { perSecond: 1000, runs: rateRuns, p50: spread(rateRuns.map((r) => r.p50)), p99: spread(rateRuns.map((r) => r.p99)), max: spread(rateRuns.map((r) => r.maxMs)) }
+  const rate = {
+    perSecond: 1000,
+    runs: rateRuns,
+    p50: spread(rateRuns.map((r) => r.p50)),
+    p99: spread(rateRuns.map((r) => r.p99)),
+    max: spread(rateRuns.map((r) => r.maxMs)),
+  }
   const idleRssMB = spread(idle)
   const idleRssSrcMB = spread(idleSrc)
   const peakShippedMB = spread(peaks)
@@ -269,10 +324,32 @@ export async function benchWebhook(o: WebhookOptions): Promise<WebhookResult> {
   // calls a few times an hour. The targets are latency and bounded memory.
   const targets: TargetCheck[] = [
     { name: 'webhook p99 ≤ 10 ms at 1,000 req/s', met: rate.p99.median <= 10, detail: `${fmtSpread(rate.p99)} ms` },
-    { name: 'idle RSS as shipped ≤ 90 MB, without a cluster (dry-run)', met: idleRssMB.median <= 90, detail: `${fmtSpread(idleRssMB)} MB (from src/: ${fmtSpread(idleRssSrcMB)} MB)` },
-    { name: 'peak RSS as shipped under the webhook bench ≤ 150 MB', met: peakShippedMB.median <= 150, detail: `${fmtSpread(peakShippedMB)} MB` },
+    {
+      name: 'idle RSS as shipped ≤ 90 MB, without a cluster (dry-run)',
+      met: idleRssMB.median <= 90,
+      detail: `${fmtSpread(idleRssMB)} MB (from src/: ${fmtSpread(idleRssSrcMB)} MB)`,
+    },
+    {
+      name: 'peak RSS as shipped under the webhook bench ≤ 150 MB',
+      met: peakShippedMB.median <= 150,
+      detail: `${fmtSpread(peakShippedMB)} MB`,
+    },
   ]
-  return { connections, durationS, cells, rate, idleRssMB, idleRssSrcMB, peakShippedMB, importRss: imports, bodyBytes, targets, durationMs: performance.now() - started, runs: o.runs, loadavg: loads }
+  return {
+    connections,
+    durationS,
+    cells,
+    rate,
+    idleRssMB,
+    idleRssSrcMB,
+    peakShippedMB,
+    importRss: imports,
+    bodyBytes,
+    targets,
+    durationMs: performance.now() - started,
+    runs: o.runs,
+    loadavg: loads,
+  }
 }
 
 export function formatWebhook(r: WebhookResult, markdown: boolean): string {
@@ -293,7 +370,21 @@ export function formatWebhook(r: WebhookResult, markdown: boolean): string {
   return [
     `autocannon, ${r.connections} connections, ${r.durationS} s per run after a 1 s warm-up; medians over ${r.runs} run${r.runs === 1 ? '' : 's'} (min–max); answers ${r.bodyBytes} bytes:`,
     '',
-    table(['server', 'req/s', 'vs bare', 'p50 ms', 'p99 ms', 'server CPU ms/req', 'req/s per CPU-second', 'server busy %', 'peak RSS MB', '202s'], rows),
+    table(
+      [
+        'server',
+        'req/s',
+        'vs bare',
+        'p50 ms',
+        'p99 ms',
+        'server CPU ms/req',
+        'req/s per CPU-second',
+        'server busy %',
+        'peak RSS MB',
+        '202s',
+      ],
+      rows,
+    ),
     '',
     `kube-recycler at a fixed ${num(r.rate.perSecond)} req/s (${r.connections} connections): p50 ${fmtSpread(r.rate.p50)} ms, p99 ${fmtSpread(r.rate.p99)} ms, max ${fmtSpread(r.rate.max)} ms`,
     `Idle RSS (no cluster, no traffic) as shipped (\`npm start\`: ${shippedCommand().flags.join(' ')} ${shippedCommand().entry}): ${fmtSpread(r.idleRssMB)} MB; from src/ (\`node src/cli.ts serve\`): ${fmtSpread(r.idleRssSrcMB)} MB`,

@@ -7,7 +7,7 @@
 const spec = process.argv[2]
 const call = process.argv[3]
 if (spec !== undefined) {
-  const m = await import(spec) as Record<string, () => Promise<unknown>>
+  const m = (await import(spec)) as Record<string, () => Promise<unknown>>
   if (call !== undefined) await m[call]!()
 }
 ;(globalThis as { gc?: () => void }).gc?.()

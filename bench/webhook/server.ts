@@ -36,12 +36,17 @@ sites:
 `
 
 export function bareBody(bytes: number): string {
-  const shell = (pad: string) => JSON.stringify({ site: 'shop', verdict: null, action: 'none', reason: pad, health: 'healthy' })
+  const shell = (pad: string) =>
+    JSON.stringify({ site: 'shop', verdict: null, action: 'none', reason: pad, health: 'healthy' })
   return shell('x'.repeat(Math.max(0, bytes - shell('').length)))
 }
 
 function logger() {
-  return createLogger({ level: 'warn', secrets: secretValues(BENCH_SECRETS), destination: pino.destination({ dest: '/dev/null', sync: false }) })
+  return createLogger({
+    level: 'warn',
+    secrets: secretValues(BENCH_SECRETS),
+    destination: pino.destination({ dest: '/dev/null', sync: false }),
+  })
 }
 
 async function main(mode: string, bytes: number): Promise<void> {
@@ -63,7 +68,12 @@ async function main(mode: string, bytes: number): Promise<void> {
   const addr = app.server.address()
   process.stdout.write(`port ${typeof addr === 'object' && addr ? addr.port : 0}\n`)
   let profile: ((file: string) => Promise<void>) | undefined
-  if (process.env.BENCH_CPU_PROFILE) process.on('SIGUSR2', () => { void startCpuProfile().then((p) => { profile = p }) })
+  if (process.env.BENCH_CPU_PROFILE)
+    process.on('SIGUSR2', () => {
+      void startCpuProfile().then((p) => {
+        profile = p
+      })
+    })
   const stop = () => {
     void (async () => {
       await profile?.(process.env.BENCH_CPU_PROFILE!)

@@ -26,7 +26,8 @@ export function judgeHold(s: SiteState, hold: SilenceHold, now: number, graceMs:
   if (!r) return { action: 'expire', why: `recycle ${hold.recycle} is no longer in the site's history` }
   if (s.health === 'healthy') return { action: 'expire', why: 'the site recovered' }
   if (r.verification === 'recovered') return { action: 'expire', why: 'the site recovered' }
-  if (r.verification === 'recycle-did-not-help' || s.episode?.didNotHelp) return { action: 'expire', why: 'the recycle did not help' }
+  if (r.verification === 'recycle-did-not-help' || s.episode?.didNotHelp)
+    return { action: 'expire', why: 'the recycle did not help' }
   switch (r.state) {
     case 'pending':
     case 'running':
@@ -39,7 +40,12 @@ export function judgeHold(s: SiteState, hold: SilenceHold, now: number, graceMs:
       // recycle, as long as verification would have taken, for Prometheus
       // to see the recovery: an alert still firing then pages.
       const done = Date.parse(r.finishedAt ?? r.createdAt)
-      return now - done < graceMs ? { action: 'keep' } : { action: 'expire', why: 'the recycle ended (no checks to verify it: Alertmanager pages if the alert still fires)' }
+      return now - done < graceMs
+        ? { action: 'keep' }
+        : {
+            action: 'expire',
+            why: 'the recycle ended (no checks to verify it: Alertmanager pages if the alert still fires)',
+          }
     }
     default:
       return { action: 'expire', why: `the recycle ended ${r.state}` }
@@ -60,4 +66,5 @@ export function dropHold(s: SiteState, id: string): SiteState {
 }
 
 /** How long verification takes for a site: the grace of a recycle that had nothing to verify it. */
-export const verifyWindowMs = (v: { delayMs: number; attempts: number; intervalMs: number }): number => v.delayMs + v.attempts * v.intervalMs
+export const verifyWindowMs = (v: { delayMs: number; attempts: number; intervalMs: number }): number =>
+  v.delayMs + v.attempts * v.intervalMs

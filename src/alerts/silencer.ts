@@ -25,7 +25,11 @@ export interface Silencer {
    * Silences the alert that requested `record` while the recycle runs.
    * Never throws: a silence that cannot be made is logged, and the alert pages as it would have.
    */
-  hold(site: SiteConfig, record: RecycleRecord, labels: Record<string, string>): Promise<{ id: string } | { error: string } | undefined>
+  hold(
+    site: SiteConfig,
+    record: RecycleRecord,
+    labels: Record<string, string>,
+  ): Promise<{ id: string } | { error: string } | undefined>
   start(): void
   stop(): Promise<void>
 }
@@ -76,7 +80,12 @@ export function createSilencer(opts: SilencerOptions): Silencer {
       if (v.action === 'keep' || busy.has(hold.id)) continue
       busy.add(hold.id)
       void track(end(site, hold, v.action === 'expire', v.action === 'expire' ? v.why : 'past its end'))
-        .catch((e: unknown) => log.warn({ site, silence: hold.id, code: isAppError(e) ? e.code : undefined, err: e }, 'could not end the silence; the next sweep tries again (it ends by itself at its endsAt)'))
+        .catch((e: unknown) =>
+          log.warn(
+            { site, silence: hold.id, code: isAppError(e) ? e.code : undefined, err: e },
+            'could not end the silence; the next sweep tries again (it ends by itself at its endsAt)',
+          ),
+        )
         .finally(() => busy.delete(hold.id))
     }
   }
@@ -90,31 +99,46 @@ export function createSilencer(opts: SilencerOptions): Silencer {
       const link = config.service.publicUrl ? ` ${config.service.publicUrl}/recycles/${record.id}` : ''
       let id: string
       try {
-        id = await track(api.createSilence({
-          matchers: Object.entries(labels).map(([name, value]) => ({ name, op: '=', value })),
-          startsAt: new Date(now).toISOString(),
-          endsAt,
-          createdBy: 'kube-recycler',
-          comment: `kube-recycler is recycling site ${site.name} (${record.id}); this silence ends when the site recovers, at once if the recycle does not help, and at the latest at the recycle's timeout.${link}`,
-        }))
+        id = await track(
+          api.createSilence({
+            matchers: Object.entries(labels).map(([name, value]) => ({ name, op: '=', value })),
+            startsAt: new Date(now).toISOString(),
+            endsAt,
+            createdBy: 'kube-recycler',
+            comment: `kube-recycler is recycling site ${site.name} (${record.id}); this silence ends when the site recovers, at once if the recycle does not help, and at the latest at the recycle's timeout.${link}`,
+          }),
+        )
       } catch (e) {
         const error = isAppError(e) ? e.message : 'the silence could not be made'
-        log.warn({ site: site.name, recycle: record.id, code: isAppError(e) ? e.code : undefined }, `no silence while recycling: ${error}`)
+        log.warn(
+          { site: site.name, recycle: record.id, code: isAppError(e) ? e.code : undefined },
+          `no silence while recycling: ${error}`,
+        )
         return { error }
       }
       try {
-        await track(store.update(site.name, (s) => ({ next: addHold(s, { id, recycle: record.id, endsAt, ...(alert ? { alert } : {}) }), result: undefined })))
+        await track(
+          store.update(site.name, (s) => ({
+            next: addHold(s, { id, recycle: record.id, endsAt, ...(alert ? { alert } : {}) }),
+            result: undefined,
+          })),
+        )
       } catch (e) {
         // Not recorded, so no leader could end it: end it now.
-        log.warn({ site: site.name, silence: id, code: isAppError(e) ? e.code : undefined }, 'the silence could not be recorded; expiring it')
+        log.warn(
+          { site: site.name, silence: id, code: isAppError(e) ? e.code : undefined },
+          'the silence could not be recorded; expiring it',
+        )
         await track(api.expireSilence(id)).catch(() => undefined)
-        return { error: 'the silence could not be recorded in the service\'s state' }
+        return { error: "the silence could not be recorded in the service's state" }
       }
       log.info({ site: site.name, recycle: record.id, silence: id, endsAt, alert }, 'silence held while recycling')
       return { id }
     },
     start() {
-      store.onChange((site, s) => { if (s.silences?.length) reconcile(site) })
+      store.onChange((site, s) => {
+        if (s.silences?.length) reconcile(site)
+      })
       const every = opts.sweepEveryMs ?? 5000
       timer = setInterval(() => {
         for (const site of config.sites) if (store.get(site.name).silences?.length) reconcile(site.name)

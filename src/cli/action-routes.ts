@@ -15,10 +15,28 @@ export interface Action {
 }
 
 export const ACTIONS = {
-  pause: { route: '/sites/{site}/pause', all: '/pause', summary: 'stop automatic recycles of SITE (or of every site) until resumed', done: 'paused' },
-  resume: { route: '/sites/{site}/resume', all: '/resume', summary: 'let automatic recycles of SITE (or of every site) run again', done: 'resumed' },
-  reset: { route: '/sites/{site}/reset', summary: 'reset SITE\'s failure episode and circuit breaker (see /docs)', done: 'reset' },
-  approve: { route: '/recycles/{id}/approve', summary: 'let a recycle that waits for an operator run', done: 'approved' },
+  pause: {
+    route: '/sites/{site}/pause',
+    all: '/pause',
+    summary: 'stop automatic recycles of SITE (or of every site) until resumed',
+    done: 'paused',
+  },
+  resume: {
+    route: '/sites/{site}/resume',
+    all: '/resume',
+    summary: 'let automatic recycles of SITE (or of every site) run again',
+    done: 'resumed',
+  },
+  reset: {
+    route: '/sites/{site}/reset',
+    summary: "reset SITE's failure episode and circuit breaker (see /docs)",
+    done: 'reset',
+  },
+  approve: {
+    route: '/recycles/{id}/approve',
+    summary: 'let a recycle that waits for an operator run',
+    done: 'approved',
+  },
   reject: { route: '/recycles/{id}/reject', summary: 'refuse a recycle that waits for an operator', done: 'rejected' },
 } satisfies Record<string, Action>
 

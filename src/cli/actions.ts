@@ -15,7 +15,8 @@ import { ACTIONS, type Action, type ActionName } from './action-routes.ts'
 export type { ActionName }
 
 const argName = (a: Action): 'SITE' | 'ID' => (a.route.includes('{id}') ? 'ID' : 'SITE')
-const pathFor = (a: Action, arg: string | undefined): string => (arg === undefined ? a.all! : a.route.replace(/\{(site|id)\}/, encodeURIComponent(arg)))
+const pathFor = (a: Action, arg: string | undefined): string =>
+  arg === undefined ? a.all! : a.route.replace(/\{(site|id)\}/, encodeURIComponent(arg))
 
 export function actionUsage(name: ActionName): string {
   const a: Action = ACTIONS[name]
@@ -53,7 +54,8 @@ export async function actionCommand(name: ActionName, ctx: CliContext): Promise<
     return 0
   }
   const arg = positionals[0] || undefined
-  if (arg === undefined && a.all === undefined) throw new UsageError(`which ${argName(a) === 'ID' ? 'recycle' : 'site'}? kube-recycler ${name} ${argName(a)}`)
+  if (arg === undefined && a.all === undefined)
+    throw new UsageError(`which ${argName(a) === 'ID' ? 'recycle' : 'site'}? kube-recycler ${name} ${argName(a)}`)
   if (o.reason !== undefined && o.reason.trim() === '') throw new UsageError('--reason needs a text')
   const client = createClient(ctx, { url: o.url, timeoutMs: durationOption(o.timeout, '--timeout', 10_000, 600_000) })
   try {

@@ -51,7 +51,8 @@ export function parseOptions<S extends OptionSpec>(args: string[], spec: S): Val
     // node's messages are good ("Unknown option '--jsn'", "Option '--site <value>' argument missing")
     // and never quote an option's value; a stray argument is not quoted back either (it may be a secret).
     const message = (e as Error).message
-    if (message.startsWith('Unexpected argument')) throw new UsageError('unexpected argument: this command takes only --options')
+    if (message.startsWith('Unexpected argument'))
+      throw new UsageError('unexpected argument: this command takes only --options')
     throw new UsageError(message)
   }
 }
@@ -60,7 +61,11 @@ export function parseOptions<S extends OptionSpec>(args: string[], spec: S): Val
  * Options and up to `max` positional arguments (`recycle SITE --reason …`);
  * anything else is a usage error, as with parseOptions.
  */
-export function parseCommand<S extends OptionSpec>(args: string[], spec: S, positionals: { max: number; names: string }): { values: Values<S>; positionals: string[] } {
+export function parseCommand<S extends OptionSpec>(
+  args: string[],
+  spec: S,
+  positionals: { max: number; names: string },
+): { values: Values<S>; positionals: string[] } {
   let parsed: { values: unknown; positionals: string[] }
   try {
     parsed = parseArgs({ args, options: spec, strict: true, allowPositionals: true })
@@ -69,7 +74,9 @@ export function parseCommand<S extends OptionSpec>(args: string[], spec: S, posi
   }
   if (parsed.positionals.length > positionals.max) {
     // Not quoted back: a stray argument may be a secret pasted in the wrong place.
-    throw new UsageError(`unexpected argument: this command takes ${positionals.max === 0 ? 'only --options' : `${positionals.names} and --options`}`)
+    throw new UsageError(
+      `unexpected argument: this command takes ${positionals.max === 0 ? 'only --options' : `${positionals.names} and --options`}`,
+    )
   }
   return { values: parsed.values as Values<S>, positionals: parsed.positionals }
 }
@@ -79,7 +86,9 @@ export function durationOption(value: string | undefined, name: string, fallback
   if (value === undefined) return fallbackMs
   const ms = parseDuration(value)
   if (ms === undefined || ms < 1 || ms > maxMs) {
-    throw new UsageError(`${name} must be a duration from 1ms to ${maxMs >= 3_600_000 ? `${maxMs / 3_600_000}h` : `${maxMs / 60_000}m`}, like "10s", got ${JSON.stringify(value)}`)
+    throw new UsageError(
+      `${name} must be a duration from 1ms to ${maxMs >= 3_600_000 ? `${maxMs / 3_600_000}h` : `${maxMs / 60_000}m`}, like "10s", got ${JSON.stringify(value)}`,
+    )
   }
   return ms
 }

@@ -74,7 +74,10 @@ function selectSites(config: Config, configPath: string, names: string[], ctx: C
   if (names.length > 0) {
     return [...new Set(names)].map((name) => {
       const site = config.sites.find((s) => s.name === name)
-      if (!site) throw new UsageError(`no site named "${name}" in ${configPath} (sites: ${config.sites.map((s) => s.name).join(', ')})`)
+      if (!site)
+        throw new UsageError(
+          `no site named "${name}" in ${configPath} (sites: ${config.sites.map((s) => s.name).join(', ')})`,
+        )
       if (site.checks.length === 0) throw new UsageError(`site "${name}" has no checks in ${configPath}`)
       return site
     })
@@ -92,18 +95,20 @@ export async function runSites(sites: SiteConfig[], concurrency: number): Promis
   const prober = createProber({ concurrency, keepAlive: true })
   const at = new Date().toISOString()
   try {
-    const perSite = await Promise.all(sites.map(async (site): Promise<SiteResults> => {
-      const siteAt = new Date().toISOString()
-      const started = performance.now()
-      const checks = await prober.runChecks(site.checks)
-      return {
-        site: site.name,
-        ok: checks.every((c) => c.ok),
-        at: siteAt,
-        durationMs: Math.round((performance.now() - started) * 100) / 100,
-        checks,
-      }
-    }))
+    const perSite = await Promise.all(
+      sites.map(async (site): Promise<SiteResults> => {
+        const siteAt = new Date().toISOString()
+        const started = performance.now()
+        const checks = await prober.runChecks(site.checks)
+        return {
+          site: site.name,
+          ok: checks.every((c) => c.ok),
+          at: siteAt,
+          durationMs: Math.round((performance.now() - started) * 100) / 100,
+          checks,
+        }
+      }),
+    )
     return { version: RESULTS_VERSION, at, ok: perSite.every((s) => s.ok), sites: perSite }
   } finally {
     await prober.close()
@@ -131,7 +136,14 @@ export function renderTable(results: Results): string {
   const rows: string[][] = [['SITE', 'CHECK', 'RESULT', 'STATUS', 'LATENCY', 'MESSAGE']]
   for (const s of results.sites) {
     for (const c of s.checks) {
-      rows.push([s.site, c.name, c.ok ? 'OK' : 'FAIL', c.status === undefined ? '-' : String(c.status), latency(c.latencyMs), oneLine(c.message ?? '')])
+      rows.push([
+        s.site,
+        c.name,
+        c.ok ? 'OK' : 'FAIL',
+        c.status === undefined ? '-' : String(c.status),
+        latency(c.latencyMs),
+        oneLine(c.message ?? ''),
+      ])
       for (const w of c.warnings ?? []) rows.push(['', '', 'WARN', '', '', oneLine(w)])
     }
   }
@@ -145,6 +157,7 @@ export function summary(results: Results): string {
   const sites = results.sites.length
   let line = `${all.length} check${all.length === 1 ? '' : 's'} on ${sites} site${sites === 1 ? '' : 's'}: ${all.length - failed.length} passed, ${failed.length} failed`
   if (failed.length > 0) line += ` (${failed.map((x) => `${x.site}/${x.c.name}`).join(', ')})`
-  if (warned.length > 0) line += `; ${warned.length} with warnings (${warned.map((x) => `${x.site}/${x.c.name}`).join(', ')})`
+  if (warned.length > 0)
+    line += `; ${warned.length} with warnings (${warned.map((x) => `${x.site}/${x.c.name}`).join(', ')})`
   return line
 }

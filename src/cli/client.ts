@@ -24,8 +24,10 @@ export function serviceUrl(raw: string | undefined, env: NodeJS.ProcessEnv): URL
   } catch {
     throw new UsageError('--url must be an absolute http(s) URL, e.g. http://kube-recycler.kube-recycler.svc:8080')
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new UsageError(`--url must be http: or https:, not ${u.protocol}`)
-  if (u.username !== '' || u.password !== '') throw new UsageError('--url must not contain credentials; set KUBE_RECYCLER_RECYCLE_TOKEN in the environment')
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    throw new UsageError(`--url must be http: or https:, not ${u.protocol}`)
+  if (u.username !== '' || u.password !== '')
+    throw new UsageError('--url must not contain credentials; set KUBE_RECYCLER_RECYCLE_TOKEN in the environment')
   if (u.search !== '') throw new UsageError('--url must not have a query string')
   u.hash = ''
   u.pathname = u.pathname.replace(/\/+$/, '')
@@ -35,15 +37,24 @@ export function serviceUrl(raw: string | undefined, env: NodeJS.ProcessEnv): URL
 /** Why a request got no answer, in words (never the request's headers). */
 export function connectionProblem(e: unknown, endpoint: URL, timeoutMs: number): string {
   const err = e as { name?: string; code?: string; message?: string; cause?: { code?: string; message?: string } }
-  if (err.name === 'TimeoutError' || err.name === 'AbortError' || err.code === 'UND_ERR_HEADERS_TIMEOUT' || err.code === 'UND_ERR_BODY_TIMEOUT') {
+  if (
+    err.name === 'TimeoutError' ||
+    err.name === 'AbortError' ||
+    err.code === 'UND_ERR_HEADERS_TIMEOUT' ||
+    err.code === 'UND_ERR_BODY_TIMEOUT'
+  ) {
     return `no answer from ${endpoint.host} within ${timeoutMs} ms`
   }
   const code = err.code ?? err.cause?.code
   switch (code) {
-    case 'ECONNREFUSED': return `cannot reach ${endpoint.host}: connection refused (is the service running?)`
-    case 'ENOTFOUND': return `cannot reach ${endpoint.host}: the host name does not resolve (ENOTFOUND)`
-    case 'ECONNRESET': return `the connection to ${endpoint.host} was reset (ECONNRESET)`
-    case 'UND_ERR_CONNECT_TIMEOUT': return `cannot reach ${endpoint.host}: connect timed out`
+    case 'ECONNREFUSED':
+      return `cannot reach ${endpoint.host}: connection refused (is the service running?)`
+    case 'ENOTFOUND':
+      return `cannot reach ${endpoint.host}: the host name does not resolve (ENOTFOUND)`
+    case 'ECONNRESET':
+      return `the connection to ${endpoint.host} was reset (ECONNRESET)`
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return `cannot reach ${endpoint.host}: connect timed out`
   }
   return `cannot reach ${endpoint.host}: ${err.message ?? String(e)}${code ? ` (${code})` : ''}`
 }
@@ -55,7 +66,9 @@ export function connectionProblem(e: unknown, endpoint: URL, timeoutMs: number):
  */
 export function printable(s: string): string {
   // eslint-disable-next-line no-control-regex
-  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => (c === '\n' || c === '\r' || c === '\t' ? ' ' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`))
+  return s.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) =>
+    c === '\n' || c === '\r' || c === '\t' ? ' ' : `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  )
 }
 
 export interface ServiceClient {
@@ -85,7 +98,10 @@ export function createClient(ctx: CliContext, opts: { url: string | undefined; t
     let text: string
     try {
       const res = await request(endpoint, {
-        method, headers, dispatcher: agent, signal: AbortSignal.timeout(timeoutMs),
+        method,
+        headers,
+        dispatcher: agent,
+        signal: AbortSignal.timeout(timeoutMs),
         ...(method === 'POST' ? { body: JSON.stringify(body ?? {}) } : {}),
       })
       status = res.statusCode
@@ -100,16 +116,25 @@ export function createClient(ctx: CliContext, opts: { url: string | undefined; t
       parsed = undefined
     }
     if (status >= 200 && status < 300) {
-      if (parsed === undefined) throw new ServiceError(`${method} ${endpoint.pathname}: the answer (${status}) is not JSON; is --url the kube-recycler service?`, { status })
+      if (parsed === undefined)
+        throw new ServiceError(
+          `${method} ${endpoint.pathname}: the answer (${status}) is not JSON; is --url the kube-recycler service?`,
+          { status },
+        )
       return parsed as T
     }
     const b = parsed as { code?: unknown; message?: unknown } | undefined
     if (b && typeof b.code === 'string' && typeof b.message === 'string') {
       const hint = status === 401 && token === undefined ? ' (KUBE_RECYCLER_RECYCLE_TOKEN is not set)' : ''
-      throw new ServiceError(`refused (${status}) ${printable(b.code)}: ${printable(b.message)}${hint}`, { status, code: b.code })
+      throw new ServiceError(`refused (${status}) ${printable(b.code)}: ${printable(b.message)}${hint}`, {
+        status,
+        code: b.code,
+      })
     }
     const snippet = printable(text.replace(/\s+/g, ' ').trim().slice(0, 200))
-    throw new ServiceError(`${method} ${endpoint.pathname}: refused (${status})${snippet ? `: ${snippet}` : ''}`, { status })
+    throw new ServiceError(`${method} ${endpoint.pathname}: refused (${status})${snippet ? `: ${snippet}` : ''}`, {
+      status,
+    })
   }
 
   return {

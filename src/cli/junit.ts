@@ -19,14 +19,30 @@ export function xmlEscape(text: string, attribute = false): string {
   for (const ch of text) {
     const c = ch.codePointAt(0)!
     switch (ch) {
-      case '&': out += '&amp;'; continue
-      case '<': out += '&lt;'; continue
-      case '>': out += '&gt;'; continue
-      case '"': out += attribute ? '&quot;' : ch; continue
-      case "'": out += attribute ? '&apos;' : ch; continue
-      case '\n': out += attribute ? '&#10;' : ch; continue
-      case '\r': out += '&#13;'; continue
-      case '\t': out += attribute ? '&#9;' : ch; continue
+      case '&':
+        out += '&amp;'
+        continue
+      case '<':
+        out += '&lt;'
+        continue
+      case '>':
+        out += '&gt;'
+        continue
+      case '"':
+        out += attribute ? '&quot;' : ch
+        continue
+      case "'":
+        out += attribute ? '&apos;' : ch
+        continue
+      case '\n':
+        out += attribute ? '&#10;' : ch
+        continue
+      case '\r':
+        out += '&#13;'
+        continue
+      case '\t':
+        out += attribute ? '&#9;' : ch
+        continue
     }
     const allowed = (c >= 0x20 && c <= 0xd7ff) || (c >= 0xe000 && c <= 0xfffd) || (c >= 0x10000 && c <= 0x10ffff)
     out += allowed ? ch : '\uFFFD'
@@ -59,10 +75,14 @@ function testcase(site: SiteResults, c: CheckResult): string {
   const body: string[] = []
   if (!c.ok) {
     const message = c.message ?? 'the check failed'
-    body.push(`      <failure message=${attr(headline(message))} type="CheckFailed">${xmlEscape(`${message}\n${details(c)}`)}</failure>`)
+    body.push(
+      `      <failure message=${attr(headline(message))} type="CheckFailed">${xmlEscape(`${message}\n${details(c)}`)}</failure>`,
+    )
   }
   // A failure already carries the details; a passing check shows them here.
-  const out = [c.ok ? details(c) : '', ...(c.warnings ?? []).map((w) => `WARNING: ${w}`)].filter((s) => s !== '').join('\n')
+  const out = [c.ok ? details(c) : '', ...(c.warnings ?? []).map((w) => `WARNING: ${w}`)]
+    .filter((s) => s !== '')
+    .join('\n')
   if (out !== '') body.push(`      <system-out>${xmlEscape(out)}</system-out>`)
   return body.length === 0 ? `${open}/>` : `${open}>\n${body.join('\n')}\n    </testcase>`
 }

@@ -43,13 +43,27 @@ Apply with: kube-recycler rbac --config config.yaml | kubectl apply -f -
 exit status: 0 printed, 2 bad arguments or config
 `
 
-const RESOURCE: Record<WorkloadKind, string> = { Deployment: 'deployments', StatefulSet: 'statefulsets', DaemonSet: 'daemonsets' }
+const RESOURCE: Record<WorkloadKind, string> = {
+  Deployment: 'deployments',
+  StatefulSet: 'statefulsets',
+  DaemonSet: 'daemonsets',
+}
 export const SITE_ROLE_NAME = 'kube-recycler-site'
 /** The service's own Role, RoleBinding and ServiceAccount; also the Lease's name (src/main.ts). */
 export const SERVICE_NAME = 'kube-recycler'
 
-export interface PolicyRule { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] }
-export interface K8sObject { apiVersion: string; kind: string; metadata: { name: string; namespace: string; labels: Record<string, string> }; [k: string]: unknown }
+export interface PolicyRule {
+  apiGroups: string[]
+  resources: string[]
+  verbs: string[]
+  resourceNames?: string[]
+}
+export interface K8sObject {
+  apiVersion: string
+  kind: string
+  metadata: { name: string; namespace: string; labels: Record<string, string> }
+  [k: string]: unknown
+}
 
 /** The rules kube-recycler needs in one namespace, for the sites there. Pure, sorted, stable. */
 export function siteRules(config: Config, namespace: string): PolicyRule[] {
@@ -62,16 +76,25 @@ export function siteRules(config: Config, namespace: string): PolicyRule[] {
   }
   const rules: PolicyRule[] = []
   if (anyOwner) {
-    rules.push({ apiGroups: ['apps'], resources: ['daemonsets', 'deployments', 'statefulsets'], verbs: ['get', 'patch', 'watch'] })
+    rules.push({
+      apiGroups: ['apps'],
+      resources: ['daemonsets', 'deployments', 'statefulsets'],
+      verbs: ['get', 'patch', 'watch'],
+    })
   } else {
     for (const resource of ['daemonsets', 'deployments', 'statefulsets']) {
       const n = [...names[resource]!].sort()
-      if (n.length > 0) rules.push({ apiGroups: ['apps'], resources: [resource], resourceNames: n, verbs: ['get', 'patch', 'watch'] })
+      if (n.length > 0)
+        rules.push({ apiGroups: ['apps'], resources: [resource], resourceNames: n, verbs: ['get', 'patch', 'watch'] })
     }
   }
   rules.push(
     { apiGroups: ['apps'], resources: ['controllerrevisions', 'replicasets'], verbs: ['get', 'list'] },
-    { apiGroups: [''], resources: ['pods'], verbs: sites.some((s) => s.recycle.strategy === 'delete') ? ['delete', 'get', 'list'] : ['get', 'list'] },
+    {
+      apiGroups: [''],
+      resources: ['pods'],
+      verbs: sites.some((s) => s.recycle.strategy === 'delete') ? ['delete', 'get', 'list'] : ['get', 'list'],
+    },
     { apiGroups: [''], resources: ['pods/eviction'], verbs: ['create'] },
     { apiGroups: [''], resources: ['events'], verbs: ['create'] },
   )
@@ -90,7 +113,12 @@ export function ownRules(config: Config): PolicyRule[] {
   // The sites' states and the leader's heartbeat (state/heartbeat.ts).
   const state = [...new Set([...config.sites.map((s) => objectName(s.name)), HEARTBEAT_OBJECT])].sort()
   return [
-    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: [SERVICE_NAME], verbs: ['get', 'update'] },
+    {
+      apiGroups: ['coordination.k8s.io'],
+      resources: ['leases'],
+      resourceNames: [SERVICE_NAME],
+      verbs: ['get', 'update'],
+    },
     { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
     { apiGroups: [''], resources: ['configmaps'], verbs: ['create', 'list', 'watch'] },
     { apiGroups: [''], resources: ['configmaps'], resourceNames: state, verbs: ['get', 'update'] },
@@ -121,7 +149,9 @@ export function ownRbac(config: Config, serviceNamespace: string): K8sObject[] {
 /** Role + RoleBinding per site namespace, in the order the namespaces first appear. */
 export function siteRbac(config: Config, serviceNamespace: string): K8sObject[] {
   const namespaces = [...new Set(config.sites.map((s) => s.target.namespace))]
-  return namespaces.flatMap((namespace) => roleAndBinding(SITE_ROLE_NAME, namespace, siteRules(config, namespace), serviceNamespace))
+  return namespaces.flatMap((namespace) =>
+    roleAndBinding(SITE_ROLE_NAME, namespace, siteRules(config, namespace), serviceNamespace),
+  )
 }
 
 const OPTIONS = {

@@ -91,9 +91,18 @@ export function describeRecycle(r: RecycleRecord): string {
   return line
 }
 
-const stepLine = (s: RecycleStep): string => `  ${s.at.length >= 19 ? `${s.at.slice(11, 19)}Z` : printable(s.at)}  ${printable(s.message)}`
+const stepLine = (s: RecycleStep): string =>
+  `  ${s.at.length >= 19 ? `${s.at.slice(11, 19)}Z` : printable(s.at)}  ${printable(s.message)}`
 
-interface Summary { id: string; site: string; state: string; strategy: string; dryRun: boolean; url: string; reason?: string }
+interface Summary {
+  id: string
+  site: string
+  state: string
+  strategy: string
+  dryRun: boolean
+  url: string
+  reason?: string
+}
 
 export async function recycleCommand(ctx: CliContext): Promise<number> {
   refuseSecretOptions(ctx.args, 'KUBE_RECYCLER_RECYCLE_TOKEN')
@@ -104,11 +113,13 @@ export async function recycleCommand(ctx: CliContext): Promise<number> {
   }
   const site = positionals[0]
   if (site === undefined || site === '') throw new UsageError('which site? kube-recycler recycle SITE --reason TEXT')
-  if (o.reason === undefined || o.reason.trim() === '') throw new UsageError('--reason TEXT is required: say why, it is kept with the recycle')
+  if (o.reason === undefined || o.reason.trim() === '')
+    throw new UsageError('--reason TEXT is required: say why, it is kept with the recycle')
   if (o.strategy !== undefined && !(STRATEGIES as readonly string[]).includes(o.strategy)) {
     throw new UsageError(`--strategy must be one of ${STRATEGIES.join(', ')}, got ${JSON.stringify(o.strategy)}`)
   }
-  if (o.commit !== undefined && !/^[0-9a-fA-F]{7,64}$/.test(o.commit)) throw new UsageError('--commit must be a commit sha (7 to 64 hex digits)')
+  if (o.commit !== undefined && !/^[0-9a-fA-F]{7,64}$/.test(o.commit))
+    throw new UsageError('--commit must be a commit sha (7 to 64 hex digits)')
   const waitMs = durationOption(o.timeout, '--timeout', 15 * 60_000, 24 * 3_600_000)
   const client = createClient(ctx, { url: o.url, timeoutMs: Math.min(10_000, waitMs) })
   try {
@@ -120,7 +131,9 @@ export async function recycleCommand(ctx: CliContext): Promise<number> {
       ...(o['dry-run'] ? { dryRun: true } : {}),
     }
     const accepted = await client.post<Summary>('/recycle', body)
-    ctx.stdout.write(`recycle ${printable(accepted.id)} of ${printable(accepted.site)} (${printable(accepted.strategy)}): ${accepted.state}${accepted.dryRun ? ' (dry-run)' : ''}${accepted.reason ? `: ${printable(accepted.reason)}` : ''}\n`)
+    ctx.stdout.write(
+      `recycle ${printable(accepted.id)} of ${printable(accepted.site)} (${printable(accepted.strategy)}): ${accepted.state}${accepted.dryRun ? ' (dry-run)' : ''}${accepted.reason ? `: ${printable(accepted.reason)}` : ''}\n`,
+    )
     if (!o.wait) {
       ctx.stdout.write(`follow it: GET ${client.base.href.replace(/\/$/, '')}${accepted.url}\n`)
       return recycleExitCode({ state: accepted.state as RecycleRecord['state'] })
@@ -131,7 +144,12 @@ export async function recycleCommand(ctx: CliContext): Promise<number> {
   }
 }
 
-async function follow(ctx: CliContext, client: ReturnType<typeof createClient>, accepted: Summary, waitMs: number): Promise<number> {
+async function follow(
+  ctx: CliContext,
+  client: ReturnType<typeof createClient>,
+  accepted: Summary,
+  waitMs: number,
+): Promise<number> {
   const deadline = Date.now() + waitMs
   // Steps are bounded in the store (the first and the last ones are kept),
   // so what was printed is remembered by content, not by position.
@@ -172,7 +190,9 @@ async function follow(ctx: CliContext, client: ReturnType<typeof createClient>, 
       return recycleExitCode(r)
     }
     if (Date.now() >= deadline) {
-      ctx.stderr.write(`kube-recycler recycle: gave up waiting after ${waitMs < 10_000 ? (waitMs / 1000).toFixed(1) : Math.round(waitMs / 1000)} s; ${describeRecycle(r)}; it goes on in the service (GET ${path})\n`)
+      ctx.stderr.write(
+        `kube-recycler recycle: gave up waiting after ${waitMs < 10_000 ? (waitMs / 1000).toFixed(1) : Math.round(waitMs / 1000)} s; ${describeRecycle(r)}; it goes on in the service (GET ${path})\n`,
+      )
       return RECYCLE_EXIT.waitTimedOut
     }
     await sleep(Math.min(1000, Math.max(0, deadline - Date.now())))

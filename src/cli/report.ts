@@ -102,9 +102,12 @@ export function webhookEndpoint(raw: string): URL {
   } catch {
     throw new UsageError('--url must be an absolute http(s) URL, e.g. http://kube-recycler.kube-recycler.svc:8080')
   }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new UsageError(`--url must be http: or https:, not ${u.protocol}`)
+  if (u.protocol !== 'http:' && u.protocol !== 'https:')
+    throw new UsageError(`--url must be http: or https:, not ${u.protocol}`)
   if (u.username !== '' || u.password !== '') {
-    throw new UsageError('--url must not contain credentials; set KUBE_RECYCLER_WEBHOOK_SECRET or KUBE_RECYCLER_WEBHOOK_TOKEN in the environment')
+    throw new UsageError(
+      '--url must not contain credentials; set KUBE_RECYCLER_WEBHOOK_SECRET or KUBE_RECYCLER_WEBHOOK_TOKEN in the environment',
+    )
   }
   if (u.search !== '') throw new UsageError('--url must not have a query string')
   u.hash = ''
@@ -127,14 +130,17 @@ interface Plan {
 
 function plan(ctx: CliContext): Plan | 'help' {
   if (ctx.args.some((a) => /^--(webhook-)?(secret|token)(=|$)/.test(a))) {
-    throw new UsageError('secrets are never arguments: set KUBE_RECYCLER_WEBHOOK_SECRET or KUBE_RECYCLER_WEBHOOK_TOKEN in the environment')
+    throw new UsageError(
+      'secrets are never arguments: set KUBE_RECYCLER_WEBHOOK_SECRET or KUBE_RECYCLER_WEBHOOK_TOKEN in the environment',
+    )
   }
   const o = parseOptions(ctx.args, OPTIONS)
   if (o.help) return 'help'
   const rawUrl = o.url ?? env(ctx, 'KUBE_RECYCLER_URL')
   if (rawUrl === undefined) throw new UsageError('--url URL is required (or set KUBE_RECYCLER_URL)')
   const endpoint = webhookEndpoint(rawUrl)
-  if (o.results === undefined) throw new UsageError('--results FILE is required (the file `kube-recycler check --json FILE` wrote)')
+  if (o.results === undefined)
+    throw new UsageError('--results FILE is required (the file `kube-recycler check --json FILE` wrote)')
 
   const job = o.job ?? env(ctx, 'JOB_NAME')
   if (job === undefined || job === '') throw new UsageError('--job NAME is required (or JOB_NAME, which Jenkins sets)')
@@ -172,19 +178,27 @@ function plan(ctx: CliContext): Plan | 'help' {
   let auth: Plan['auth']
   if (secrets.webhookSecret !== undefined) auth = { kind: 'hmac', secret: secrets.webhookSecret }
   else if (secrets.webhookToken !== undefined) auth = { kind: 'bearer', token: secrets.webhookToken }
-  else throw new UsageError('set KUBE_RECYCLER_WEBHOOK_SECRET (HMAC signature) or KUBE_RECYCLER_WEBHOOK_TOKEN (bearer token) in the environment')
+  else
+    throw new UsageError(
+      'set KUBE_RECYCLER_WEBHOOK_SECRET (HMAC signature) or KUBE_RECYCLER_WEBHOOK_TOKEN (bearer token) in the environment',
+    )
 
   const results: Results = readResults(o.results)
   let sites = results.sites
   if (o.site !== undefined) {
     sites = sites.filter((s) => s.site === o.site)
     if (sites.length === 0) {
-      throw new UsageError(`no results for site "${o.site}" in ${o.results} (sites: ${results.sites.map((s) => s.site).join(', ') || 'none'})`)
+      throw new UsageError(
+        `no results for site "${o.site}" in ${o.results} (sites: ${results.sites.map((s) => s.site).join(', ') || 'none'})`,
+      )
     }
   }
   if (sites.length === 0) throw new UsageError(`${o.results} has no site results to report`)
   for (const s of sites) {
-    if (s.checks.length > LIMITS.checks) ctx.stderr.write(`kube-recycler: site "${s.site}" has ${s.checks.length} checks; only the first ${LIMITS.checks} are sent\n`)
+    if (s.checks.length > LIMITS.checks)
+      ctx.stderr.write(
+        `kube-recycler: site "${s.site}" has ${s.checks.length} checks; only the first ${LIMITS.checks} are sent\n`,
+      )
   }
   const payloadOptions: PayloadOptions = {
     job,
@@ -206,7 +220,8 @@ function describeAnswer(site: string, status: number, text: string): Answer {
   let body: Record<string, unknown> | undefined
   try {
     const parsed: unknown = JSON.parse(text)
-    if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) body = parsed as Record<string, unknown>
+    if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed))
+      body = parsed as Record<string, unknown>
   } catch {
     body = undefined
   }
@@ -236,13 +251,18 @@ export async function reportCommand(ctx: CliContext): Promise<number> {
     return 0
   }
   const where = `${p.endpoint.origin}${p.endpoint.pathname}`
-  ctx.stdout.write(`reporting ${p.payloads.length} site${p.payloads.length === 1 ? '' : 's'} to ${where} (${p.auth.kind === 'hmac' ? 'signed' : 'bearer token'})\n`)
+  ctx.stdout.write(
+    `reporting ${p.payloads.length} site${p.payloads.length === 1 ? '' : 's'} to ${where} (${p.auth.kind === 'hmac' ? 'signed' : 'bearer token'})\n`,
+  )
   const agent = new Agent({ connect: { timeout: p.timeoutMs }, headersTimeout: p.timeoutMs, bodyTimeout: p.timeoutMs })
   let failures = 0
   try {
     for (const payload of p.payloads) {
       const body = JSON.stringify(payload)
-      const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'kube-recycler-report' }
+      const headers: Record<string, string> = {
+        'content-type': 'application/json',
+        'user-agent': 'kube-recycler-report',
+      }
       if (p.auth.kind === 'hmac') {
         const ts = String(Math.floor(Date.now() / 1000))
         headers['x-recycler-timestamp'] = ts
@@ -252,7 +272,11 @@ export async function reportCommand(ctx: CliContext): Promise<number> {
       }
       try {
         const res = await request(p.endpoint, {
-          method: 'POST', headers, body, dispatcher: agent, signal: AbortSignal.timeout(p.timeoutMs),
+          method: 'POST',
+          headers,
+          body,
+          dispatcher: agent,
+          signal: AbortSignal.timeout(p.timeoutMs),
         })
         const text = await res.body.text()
         const a = describeAnswer(payload.site ?? '?', res.statusCode, text)
@@ -263,7 +287,9 @@ export async function reportCommand(ctx: CliContext): Promise<number> {
         }
       } catch (e) {
         failures++
-        ctx.stderr.write(`kube-recycler: ${payload.site ?? '?'}: not sent: ${connectionProblem(e, p.endpoint, p.timeoutMs)}\n`)
+        ctx.stderr.write(
+          `kube-recycler: ${payload.site ?? '?'}: not sent: ${connectionProblem(e, p.endpoint, p.timeoutMs)}\n`,
+        )
       }
     }
   } finally {

@@ -83,11 +83,15 @@ export function parseResults(text: string, source: string): Results {
   try {
     doc = JSON.parse(text)
   } catch (e) {
-    throw new UsageError(`${source} is not JSON (${(e as Error).message}); give the file \`kube-recycler check --json\` wrote`)
+    throw new UsageError(
+      `${source} is not JSON (${(e as Error).message}); give the file \`kube-recycler check --json\` wrote`,
+    )
   }
   if (checker.Check(doc)) return doc as Results
   const problems = formatSchemaErrors(checker.Errors(doc))
-  throw new UsageError(`${source} is not a kube-recycler results file (from \`kube-recycler check --json\`):\n  - ${problems.join('\n  - ')}`)
+  throw new UsageError(
+    `${source} is not a kube-recycler results file (from \`kube-recycler check --json\`):\n  - ${problems.join('\n  - ')}`,
+  )
 }
 
 export function readResults(path: string): Results {
@@ -95,7 +99,9 @@ export function readResults(path: string): Results {
   try {
     text = readFileSync(path, 'utf8')
   } catch (e) {
-    throw new UsageError(`cannot read the results file ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`)
+    throw new UsageError(
+      `cannot read the results file ${path} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+    )
   }
   return parseResults(text, path)
 }

@@ -49,7 +49,10 @@ export async function statusCommand(ctx: CliContext): Promise<number> {
 
 /** JSON.stringify leaves C1 control characters raw; escaped, the JSON is the same and a terminal is safe. */
 export function jsonForTerminal(value: unknown): string {
-  return JSON.stringify(value, null, 2).replace(/[\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+  return JSON.stringify(value, null, 2).replace(
+    /[\u007f-\u009f]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  )
 }
 
 /** "12s ago", "5m ago", "3h ago", "2d ago"; a time in the future (clock skew) is "now". */
@@ -75,7 +78,11 @@ function verdictCell(s: SiteStatus, now: number): string {
 function recycleCell(s: SiteStatus, now: number): string {
   const r = s.lastRecycle
   if (!r) return '-'
-  const parts = [r.state, ...(r.verification ? [r.verification] : []), ...(r.dryRun && r.state !== 'planned' ? ['dry-run'] : [])]
+  const parts = [
+    r.state,
+    ...(r.verification ? [r.verification] : []),
+    ...(r.dryRun && r.state !== 'planned' ? ['dry-run'] : []),
+  ]
   return printable(`${r.id} ${parts.join(', ')} ${ago(r.createdAt, now)}`)
 }
 
@@ -83,20 +90,33 @@ function recycleCell(s: SiteStatus, now: number): string {
 export function renderStatus(m: StatusModel, now: number): string {
   const svc = m.service
   let out = `kube-recycler ${printable(svc.version)}, replica ${printable(svc.replica)}${svc.leader ? ' (leader)' : ''}, cluster ${printable(svc.cluster)}, ${svc.ready ? 'ready' : 'NOT READY'}, up since ${printable(svc.startedAt)}\n`
-  if (svc.dryRun) out += `DRY-RUN: ${svc.note ? `${printable(svc.note)}; ` : ''}recycles are planned and recorded, nothing changes in the cluster\n`
+  if (svc.dryRun)
+    out += `DRY-RUN: ${svc.note ? `${printable(svc.note)}; ` : ''}recycles are planned and recorded, nothing changes in the cluster\n`
   out += '\n'
   if (m.sites.length === 0) return `${out}no sites configured\n`
   const rows = [['SITE', 'HEALTH', 'FAILURES', 'TARGET', 'LAST VERDICT', 'LAST RECYCLE']]
   for (const s of m.sites) {
-    rows.push([printable(s.name), s.health + (s.circuitOpen ? ' (circuit open)' : '') + (s.stale ? ' (stale)' : ''), String(s.consecutiveFailures), printable(s.target), verdictCell(s, now), recycleCell(s, now)])
+    rows.push([
+      printable(s.name),
+      s.health + (s.circuitOpen ? ' (circuit open)' : '') + (s.stale ? ' (stale)' : ''),
+      String(s.consecutiveFailures),
+      printable(s.target),
+      verdictCell(s, now),
+      recycleCell(s, now),
+    ])
   }
   out += formatTable(rows)
   const notes: string[] = []
   for (const s of m.sites) {
     const name = printable(s.name)
-    if (s.circuitOpen) notes.push(`${name}: circuit open: automatic recycles stopped (recycle by hand once the cause is fixed)`)
-    if (s.stale) notes.push(`${name}: stale: no Jenkins report ${s.lastReportAt ? `since ${printable(s.lastReportAt)}` : 'yet'}`)
-    if (s.git?.drift) notes.push(`${name}: drift: runs ${printable((s.git.running ?? '?').slice(0, 12))}, the ${printable(s.git.branch)} head is ${printable((s.git.head ?? '?').slice(0, 12))}`)
+    if (s.circuitOpen)
+      notes.push(`${name}: circuit open: automatic recycles stopped (recycle by hand once the cause is fixed)`)
+    if (s.stale)
+      notes.push(`${name}: stale: no Jenkins report ${s.lastReportAt ? `since ${printable(s.lastReportAt)}` : 'yet'}`)
+    if (s.git?.drift)
+      notes.push(
+        `${name}: drift: runs ${printable((s.git.running ?? '?').slice(0, 12))}, the ${printable(s.git.branch)} head is ${printable((s.git.head ?? '?').slice(0, 12))}`,
+      )
     if (s.git?.error) notes.push(`${name}: git: ${printable(s.git.error)}`)
     if (s.note) notes.push(`${name}: ${printable(s.note)}`)
     for (const c of s.lastVerdict?.checks ?? []) {

@@ -23,20 +23,34 @@ export function pointerToPath(pointer: string, root = ''): string {
 function describe(e: SchemaError): string {
   const p = e.params
   switch (e.keyword) {
-    case 'type': return `must be ${article(String(p.type))}`
-    case 'enum': return `must be one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`
-    case 'const': return `must be ${JSON.stringify(p.allowedValue)}`
-    case 'required': return `is required`
-    case 'additionalProperties': return `unknown field`
-    case 'minLength': return Number(p.limit) === 1 ? 'must not be empty' : `must be at least ${String(p.limit)} characters`
-    case 'maxLength': return `must be at most ${String(p.limit)} characters`
-    case 'minItems': return `must have at least ${String(p.limit)} item(s)`
-    case 'maxItems': return `must have at most ${String(p.limit)} item(s)`
-    case 'minimum': return `must be >= ${String(p.limit)}`
-    case 'maximum': return `must be <= ${String(p.limit)}`
-    case 'pattern': return `must match ${String(p.pattern)}`
-    case 'anyOf': return 'has the wrong type'
-    default: return e.message ?? `is invalid (${e.keyword})`
+    case 'type':
+      return `must be ${article(String(p.type))}`
+    case 'enum':
+      return `must be one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}`
+    case 'const':
+      return `must be ${JSON.stringify(p.allowedValue)}`
+    case 'required':
+      return `is required`
+    case 'additionalProperties':
+      return `unknown field`
+    case 'minLength':
+      return Number(p.limit) === 1 ? 'must not be empty' : `must be at least ${String(p.limit)} characters`
+    case 'maxLength':
+      return `must be at most ${String(p.limit)} characters`
+    case 'minItems':
+      return `must have at least ${String(p.limit)} item(s)`
+    case 'maxItems':
+      return `must have at most ${String(p.limit)} item(s)`
+    case 'minimum':
+      return `must be >= ${String(p.limit)}`
+    case 'maximum':
+      return `must be <= ${String(p.limit)}`
+    case 'pattern':
+      return `must match ${String(p.pattern)}`
+    case 'anyOf':
+      return 'has the wrong type'
+    default:
+      return e.message ?? `is invalid (${e.keyword})`
   }
 }
 
@@ -53,7 +67,7 @@ export function formatSchemaErrors(errors: Iterable<SchemaError>, root = ''): st
   const byPath = new Map<string, string>()
   for (const e of errors) {
     if (e.keyword === 'boolean') continue // "schema is false": the additionalProperties error says it better
-    let pointer = e.instancePath
+    const pointer = e.instancePath
     if (e.keyword === 'required') {
       const missing = (e.params.requiredProperties ?? e.params.missingProperty ?? []) as string[] | string
       for (const m of Array.isArray(missing) ? missing : [missing]) {

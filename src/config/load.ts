@@ -9,13 +9,33 @@ import { parse as parseYaml, YAMLParseError } from 'yaml'
 import Value from 'typebox/value'
 import type { Static } from 'typebox'
 import { validate as validateCron } from 'node-cron'
-import { FileSchema, type CheckSchema, type NotificationSchema, type RecycleSchema, type SiteAlertmanagerSchema, type SiteSchema, type WindowSchema } from './schema.ts'
+import {
+  FileSchema,
+  type CheckSchema,
+  type NotificationSchema,
+  type RecycleSchema,
+  type SiteAlertmanagerSchema,
+  type SiteSchema,
+  type WindowSchema,
+} from './schema.ts'
 import { windowProblem } from '../recycle/windows.ts'
 import { formatSchemaErrors } from './errors.ts'
 import { parseDuration } from './duration.ts'
 import { compileBodyPattern } from './pattern.ts'
 import { parseMatcher, type CompiledMatcher } from './matchers.ts'
-import type { CheckConfig, Config, JenkinsStatus, NotificationConfig, RecycleConfig, SiteConfig, SkipCause, StatusRange, Target, WindowConfig, WorkloadKind } from './types.ts'
+import type {
+  CheckConfig,
+  Config,
+  JenkinsStatus,
+  NotificationConfig,
+  RecycleConfig,
+  SiteConfig,
+  SkipCause,
+  StatusRange,
+  Target,
+  WindowConfig,
+  WorkloadKind,
+} from './types.ts'
 
 export const EXAMPLE_CONFIG_PATH = fileURLToPath(new URL('../../config/example.yaml', import.meta.url))
 
@@ -86,7 +106,13 @@ export function validateConfig(doc: unknown, source = '(inline)'): Config {
   return out
 }
 
-function duration(value: string | number | undefined, path: string, problems: string[], fallback: number, min = 0): number {
+function duration(
+  value: string | number | undefined,
+  path: string,
+  problems: string[],
+  fallback: number,
+  min = 0,
+): number {
   if (value === undefined) return fallback
   const ms = parseDuration(value)
   if (ms === undefined) {
@@ -139,11 +165,19 @@ function normalize(file: FileShape, problems: string[]): Config {
   }
   if (file.alertmanager) {
     const url = file.alertmanager.url.replace(/\/+$/, '')
-    if (!/^https?:\/\/[^\s/@]+(\/[^\s]*)?$/.test(url)) problems.push('alertmanager.url: must be an http(s) URL without credentials (a token goes in KUBE_RECYCLER_ALERTMANAGER_TOKEN)')
-    config.alertmanager = { url, timeoutMs: duration(file.alertmanager.timeout, 'alertmanager.timeout', problems, 5000, 100) }
+    if (!/^https?:\/\/[^\s/@]+(\/[^\s]*)?$/.test(url))
+      problems.push(
+        'alertmanager.url: must be an http(s) URL without credentials (a token goes in KUBE_RECYCLER_ALERTMANAGER_TOKEN)',
+      )
+    config.alertmanager = {
+      url,
+      timeoutMs: duration(file.alertmanager.timeout, 'alertmanager.timeout', problems, 5000, 100),
+    }
   }
-  if (config.service.timeouts.headersMs > config.service.timeouts.requestMs) problems.push('service.timeouts.headers: must not exceed service.timeouts.request')
-  if (s.publicUrl !== undefined && !/^https?:\/\/[^\s]+$/.test(s.publicUrl)) problems.push('service.publicUrl: must be an http(s) URL')
+  if (config.service.timeouts.headersMs > config.service.timeouts.requestMs)
+    problems.push('service.timeouts.headers: must not exceed service.timeouts.request')
+  if (s.publicUrl !== undefined && !/^https?:\/\/[^\s]+$/.test(s.publicUrl))
+    problems.push('service.publicUrl: must be an http(s) URL')
   const notifyNames = new Set<string>()
   config.notifications.forEach((n, i) => {
     if (notifyNames.has(n.name)) problems.push(`notifications[${i}].name: duplicate notification name "${n.name}"`)
@@ -152,7 +186,8 @@ function normalize(file: FileShape, problems: string[]): Config {
   const defaultMaintenance = windows(d.maintenance, 'defaults.maintenance', problems)
   const defaultRecycleWindows = windows(d.recycleWindows, 'defaults.recycleWindows', problems)
   const defaultRecycle = recycle(d.recycle, DEFAULT_RECYCLE, 'defaults.recycle', problems)
-  if (d.schedule !== undefined && !validateCron(d.schedule)) problems.push(`defaults.schedule: not a valid cron expression: ${JSON.stringify(d.schedule)}`)
+  if (d.schedule !== undefined && !validateCron(d.schedule))
+    problems.push(`defaults.schedule: not a valid cron expression: ${JSON.stringify(d.schedule)}`)
 
   // A job may report for several sites (one Jenkins job checking them all,
   // one POST per site): then its payloads must name their site, and the
@@ -160,21 +195,31 @@ function normalize(file: FileShape, problems: string[]): Config {
   const names = new Map<string, number>()
   file.sites.forEach((site, i) => {
     const base = `sites[${i}]`
-    if (names.has(site.name)) problems.push(`${base}.name: duplicate site name "${site.name}" (also sites[${names.get(site.name)}])`)
+    if (names.has(site.name))
+      problems.push(`${base}.name: duplicate site name "${site.name}" (also sites[${names.get(site.name)}])`)
     names.set(site.name, i)
     const normalized = normalizeSite(site, base, d, defaultRecycle, problems)
-    normalized.maintenance = site.maintenance !== undefined ? windows(site.maintenance, `${base}.maintenance`, problems) : defaultMaintenance
-    normalized.recycleWindows = site.recycleWindows !== undefined ? windows(site.recycleWindows, `${base}.recycleWindows`, problems) : defaultRecycleWindows
+    normalized.maintenance =
+      site.maintenance !== undefined ? windows(site.maintenance, `${base}.maintenance`, problems) : defaultMaintenance
+    normalized.recycleWindows =
+      site.recycleWindows !== undefined
+        ? windows(site.recycleWindows, `${base}.recycleWindows`, problems)
+        : defaultRecycleWindows
     if (site.alertmanager) {
       normalized.alertmanager = siteAlertmanager(site.alertmanager, `${base}.alertmanager`, problems)
-      if (normalized.alertmanager.silence && !file.alertmanager) problems.push(`${base}.alertmanager.silence: needs the top-level alertmanager.url (where silences are made)`)
+      if (normalized.alertmanager.silence && !file.alertmanager)
+        problems.push(`${base}.alertmanager.silence: needs the top-level alertmanager.url (where silences are made)`)
     }
     config.sites.push(normalized)
   })
   return config
 }
 
-function siteAlertmanager(a: SiteAlertmanagerShape, path: string, problems: string[]): NonNullable<SiteConfig['alertmanager']> {
+function siteAlertmanager(
+  a: SiteAlertmanagerShape,
+  path: string,
+  problems: string[],
+): NonNullable<SiteConfig['alertmanager']> {
   const matchers: CompiledMatcher[] = []
   a.matchers.forEach((text, i) => {
     try {
@@ -185,7 +230,9 @@ function siteAlertmanager(a: SiteAlertmanagerShape, path: string, problems: stri
   })
   // Matchers that all accept an alert without labels would take every alert of every team.
   if (matchers.length === a.matchers.length && matchers.every((m) => m.test({}))) {
-    problems.push(`${path}.matchers: must select some alerts (at least one matcher must need a label, e.g. alertname="SiteDown")`)
+    problems.push(
+      `${path}.matchers: must select some alerts (at least one matcher must need a label, e.g. alertname="SiteDown")`,
+    )
   }
   return { matchers, silence: a.silence ?? false }
 }
@@ -198,7 +245,8 @@ function trustProxy(value: false | string[] | undefined, path: string, problems:
     const family = isIP(addr ?? '')
     const max = family === 6 ? 128 : 32
     const okBits = bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= max)
-    if (family === 0 || !okBits || rest.length > 0) problems.push(`${path}[${i}]: must be an IP address or CIDR like "10.0.0.0/8", got ${JSON.stringify(entry)}`)
+    if (family === 0 || !okBits || rest.length > 0)
+      problems.push(`${path}[${i}]: must be an IP address or CIDR like "10.0.0.0/8", got ${JSON.stringify(entry)}`)
   })
   return [...value]
 }
@@ -208,7 +256,11 @@ function windows(ws: WindowShape[] | undefined, path: string, problems: string[]
   return (ws ?? []).map((w, i) => {
     const at = `${path}[${i}]`
     const durationMs = duration(w.duration, `${at}.duration`, problems, 60_000, 1000)
-    const out: WindowConfig = { cron: w.schedule, durationMs, ...(w.timezone !== undefined ? { timezone: w.timezone } : {}) }
+    const out: WindowConfig = {
+      cron: w.schedule,
+      durationMs,
+      ...(w.timezone !== undefined ? { timezone: w.timezone } : {}),
+    }
     if (w.timezone !== undefined && !validTimezone(w.timezone)) {
       problems.push(`${at}.timezone: unknown time zone "${w.timezone}"`)
       return out
@@ -220,8 +272,10 @@ function windows(ws: WindowShape[] | undefined, path: string, problems: string[]
 }
 
 function notification(n: NotificationShape, path: string, problems: string[]): NotificationConfig {
-  if ((n.urlEnv === undefined) === (n.urlFile === undefined)) problems.push(`${path}: give exactly one of urlEnv or urlFile (a webhook URL is a secret: never in this file)`)
-  if (n.secretEnv !== undefined && n.secretFile !== undefined) problems.push(`${path}: give at most one of secretEnv or secretFile`)
+  if ((n.urlEnv === undefined) === (n.urlFile === undefined))
+    problems.push(`${path}: give exactly one of urlEnv or urlFile (a webhook URL is a secret: never in this file)`)
+  if (n.secretEnv !== undefined && n.secretFile !== undefined)
+    problems.push(`${path}: give at most one of secretEnv or secretFile`)
   return {
     name: n.name,
     format: n.format ?? 'json',
@@ -267,22 +321,36 @@ const LABEL_VALUE = /^(?=.{0,63}$)([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/
 
 function checkTargetNames(t: SiteShape['target'], base: string, problems: string[]): void {
   if (t.name !== undefined && !DNS1123_SUBDOMAIN.test(t.name)) {
-    problems.push(`${base}.target.name: must be a Kubernetes object name (DNS-1123 subdomain: lowercase letters, digits, "-" and ".", starting and ending with a letter or digit, at most 253 characters)`)
+    problems.push(
+      `${base}.target.name: must be a Kubernetes object name (DNS-1123 subdomain: lowercase letters, digits, "-" and ".", starting and ending with a letter or digit, at most 253 characters)`,
+    )
   }
   for (const [key, value] of Object.entries(t.selector ?? {})) {
-    const path = /^[A-Za-z0-9_.-]+$/.test(key) ? `${base}.target.selector.${key}` : `${base}.target.selector[${JSON.stringify(key)}]`
+    const path = /^[A-Za-z0-9_.-]+$/.test(key)
+      ? `${base}.target.selector.${key}`
+      : `${base}.target.selector[${JSON.stringify(key)}]`
     const slash = key.lastIndexOf('/')
     const prefix = slash < 0 ? undefined : key.slice(0, slash)
     const name = slash < 0 ? key : key.slice(slash + 1)
     if ((prefix !== undefined && !DNS1123_SUBDOMAIN.test(prefix)) || !LABEL_NAME.test(name)) {
-      problems.push(`${path}: must be a Kubernetes label key ([prefix/]name: a name of at most 63 letters, digits, "-", "_" and ".", starting and ending with a letter or digit)`)
+      problems.push(
+        `${path}: must be a Kubernetes label key ([prefix/]name: a name of at most 63 letters, digits, "-", "_" and ".", starting and ending with a letter or digit)`,
+      )
     } else if (!LABEL_VALUE.test(value)) {
-      problems.push(`${path}: must be a Kubernetes label value (at most 63 letters, digits, "-", "_" and ".", starting and ending with a letter or digit, or empty)`)
+      problems.push(
+        `${path}: must be a Kubernetes label value (at most 63 letters, digits, "-", "_" and ".", starting and ending with a letter or digit, or empty)`,
+      )
     }
   }
 }
 
-function normalizeSite(site: SiteShape, base: string, d: NonNullable<FileShape['defaults']>, defaultRecycle: RecycleConfig, problems: string[]): SiteConfig {
+function normalizeSite(
+  site: SiteShape,
+  base: string,
+  d: NonNullable<FileShape['defaults']>,
+  defaultRecycle: RecycleConfig,
+  problems: string[],
+): SiteConfig {
   const t = site.target
   checkTargetNames(t, base, problems)
   let target: Target
@@ -302,9 +370,11 @@ function normalizeSite(site: SiteShape, base: string, d: NonNullable<FileShape['
 
   // A site with checks probes hourly unless it says otherwise.
   const schedule = site.schedule ?? d.schedule ?? '0 * * * *'
-  if (site.schedule !== undefined && !validateCron(site.schedule)) problems.push(`${base}.schedule: not a valid cron expression: ${JSON.stringify(site.schedule)}`)
+  if (site.schedule !== undefined && !validateCron(site.schedule))
+    problems.push(`${base}.schedule: not a valid cron expression: ${JSON.stringify(site.schedule)}`)
   const timezone = site.timezone ?? d.timezone
-  if (timezone !== undefined && !validTimezone(timezone)) problems.push(`${base}.timezone: unknown time zone "${timezone}"`)
+  if (timezone !== undefined && !validTimezone(timezone))
+    problems.push(`${base}.timezone: unknown time zone "${timezone}"`)
 
   const checks = (site.checks ?? []).map((c, j) => normalizeCheck(c, `${base}.checks[${j}]`, problems))
   const checkNames = new Set<string>()
@@ -315,7 +385,9 @@ function normalizeSite(site: SiteShape, base: string, d: NonNullable<FileShape['
 
   const recycleCfg = recycle(site.recycle, defaultRecycle, `${base}.recycle`, problems)
   if (recycleCfg.strategy === 'rollout' && !('name' in target)) {
-    problems.push(`${base}.recycle.strategy: "rollout" needs a named workload target; use "evict" or "delete" with a selector`)
+    problems.push(
+      `${base}.recycle.strategy: "rollout" needs a named workload target; use "evict" or "delete" with a selector`,
+    )
   }
 
   let git: SiteConfig['git']
@@ -346,14 +418,17 @@ function normalizeSite(site: SiteShape, base: string, d: NonNullable<FileShape['
     target,
     jenkins: {
       jobs: site.jenkins?.jobs ?? [],
-      failingStatuses: (site.jenkins?.failingStatuses ?? d.failingStatuses ?? ['FAILURE', 'UNSTABLE']) as JenkinsStatus[],
+      failingStatuses: (site.jenkins?.failingStatuses ??
+        d.failingStatuses ?? ['FAILURE', 'UNSTABLE']) as JenkinsStatus[],
       ...(site.jenkins?.expectEvery !== undefined
         ? { expectEveryMs: duration(site.jenkins.expectEvery, `${base}.jenkins.expectEvery`, problems, 0, 60_000) }
         : {}),
       commitIsSite: site.jenkins?.commitIsSite ?? false,
     },
     checks,
-    ...(schedule !== undefined && checks.length > 0 ? { schedule: { cron: schedule, ...(timezone ? { timezone } : {}) } } : {}),
+    ...(schedule !== undefined && checks.length > 0
+      ? { schedule: { cron: schedule, ...(timezone ? { timezone } : {}) } }
+      : {}),
     failureThreshold: site.failureThreshold ?? d.failureThreshold ?? 1,
     successThreshold: site.successThreshold ?? d.successThreshold ?? 1,
     recycle: recycleCfg,
@@ -361,7 +436,8 @@ function normalizeSite(site: SiteShape, base: string, d: NonNullable<FileShape['
     maintenance: [],
     recycleWindows: [],
   }
-  if (site.schedule !== undefined && checks.length === 0) problems.push(`${base}.schedule: needs at least one entry in checks`)
+  if (site.schedule !== undefined && checks.length === 0)
+    problems.push(`${base}.schedule: needs at least one entry in checks`)
   return out
 }
 
@@ -381,7 +457,8 @@ function normalizeCheck(c: CheckShape, path: string, problems: string[]): CheckC
   } catch {
     url = undefined
   }
-  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) problems.push(`${path}.url: must be an absolute http(s) URL`)
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:'))
+    problems.push(`${path}.url: must be an absolute http(s) URL`)
   if (c.bodyMatches !== undefined) {
     try {
       compileBodyPattern(c.bodyMatches)
@@ -389,10 +466,13 @@ function normalizeCheck(c: CheckShape, path: string, problems: string[]): CheckC
       problems.push(`${path}.bodyMatches: ${(e as Error).message}`)
     }
   }
-  if (c.tls?.caFile !== undefined && url?.protocol === 'http:') problems.push(`${path}.tls.caFile: only used with https URLs`)
+  if (c.tls?.caFile !== undefined && url?.protocol === 'http:')
+    problems.push(`${path}.tls.caFile: only used with https URLs`)
   const timeoutMs = duration(c.timeout, `${path}.timeout`, problems, 10_000, 1)
-  const maxLatencyMs = c.maxLatency === undefined ? undefined : duration(c.maxLatency, `${path}.maxLatency`, problems, 0, 1)
-  if (maxLatencyMs !== undefined && maxLatencyMs > timeoutMs) problems.push(`${path}.maxLatency: must not exceed timeout (${timeoutMs} ms)`)
+  const maxLatencyMs =
+    c.maxLatency === undefined ? undefined : duration(c.maxLatency, `${path}.maxLatency`, problems, 0, 1)
+  if (maxLatencyMs !== undefined && maxLatencyMs > timeoutMs)
+    problems.push(`${path}.maxLatency: must not exceed timeout (${timeoutMs} ms)`)
   return {
     name: c.name,
     url: c.url,
@@ -411,7 +491,11 @@ function normalizeCheck(c: CheckShape, path: string, problems: string[]): CheckC
 }
 
 /** 200, "200-299", "2xx", or a list of those. Default: 200-299. */
-export function statusRanges(spec: number | string | (number | string)[] | undefined, path: string, problems: string[]): StatusRange[] {
+export function statusRanges(
+  spec: number | string | (number | string)[] | undefined,
+  path: string,
+  problems: string[],
+): StatusRange[] {
   if (spec === undefined) return [{ min: 200, max: 299 }]
   const items = Array.isArray(spec) ? spec : [spec]
   const out: StatusRange[] = []
@@ -432,7 +516,8 @@ function parseStatus(item: number | string): StatusRange | undefined {
   if (m) return { min: Number(m[1]) * 100, max: Number(m[1]) * 100 + 99 }
   m = /^(\d{3})\s*-\s*(\d{3})$/.exec(s)
   if (m) {
-    const min = Number(m[1]), max = Number(m[2])
+    const min = Number(m[1]),
+      max = Number(m[2])
     return ok(min) && ok(max) && min <= max ? { min, max } : undefined
   }
   if (/^\d{3}$/.test(s)) return ok(Number(s)) ? { min: Number(s), max: Number(s) } : undefined

@@ -26,10 +26,13 @@ const MATCHER = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(=~|!~|!=|=)\s*(?:"((?:[^"\\]|\\
 /** Parses and compiles one matcher; throws an Error saying what is wrong. */
 export function parseMatcher(text: string): CompiledMatcher {
   const m = MATCHER.exec(text)
-  if (!m) throw new Error(`must be a label matcher like 'alertname="SiteDown"' (name, one of = != =~ !~, a quoted value), got ${JSON.stringify(text)}`)
+  if (!m)
+    throw new Error(
+      `must be a label matcher like 'alertname="SiteDown"' (name, one of = != =~ !~, a quoted value), got ${JSON.stringify(text)}`,
+    )
   const name = m[1]!
   const op = m[2] as MatchOp
-  const value = m[3] !== undefined ? JSON.parse(`"${m[3]}"`) as string : m[4]!
+  const value = m[3] !== undefined ? (JSON.parse(`"${m[3]}"`) as string) : m[4]!
   if (op === '=' || op === '!=') {
     const eq = op === '='
     return { name, op, value, test: (labels) => ((labels[name] ?? '') === value) === eq }
@@ -38,7 +41,9 @@ export function parseMatcher(text: string): CompiledMatcher {
   try {
     re = RE2JS.compile(`^(?:${value})$`)
   } catch (e) {
-    throw new Error(`${JSON.stringify(value)} is not a valid regular expression for RE2: ${(e as Error).message.replace(/^error parsing regexp: /, '')}`)
+    throw new Error(
+      `${JSON.stringify(value)} is not a valid regular expression for RE2: ${(e as Error).message.replace(/^error parsing regexp: /, '')}`,
+    )
   }
   const pos = op === '=~'
   // A missing label is the empty string, as in Alertmanager and Prometheus.

@@ -55,12 +55,18 @@ export function memoryWarning(sites: number, limit: number | undefined): string 
   if (limit >= need) return undefined
   const mb = (b: number) => Math.ceil(b / MiB)
   const fits = Math.max(0, Math.floor((limit / MARGIN - BASE_BYTES) / PER_SITE_BYTES))
-  return `the memory limit (${mb(limit)} MiB) is below what ${sites} sites need (~${mb(need)} MiB: ${mb(BASE_BYTES)} MiB for the process, ${PER_SITE_BYTES / 1024} KiB per site, 25 % margin); `
-    + `it fits about ${fits} sites: raise resources.limits.memory (charts/kube-recycler/values.yaml) or split the sites over two installs`
+  return (
+    `the memory limit (${mb(limit)} MiB) is below what ${sites} sites need (~${mb(need)} MiB: ${mb(BASE_BYTES)} MiB for the process, ${PER_SITE_BYTES / 1024} KiB per site, 25 % margin); ` +
+    `it fits about ${fits} sites: raise resources.limits.memory (charts/kube-recycler/values.yaml) or split the sites over two installs`
+  )
 }
 
 /** At start: says when the sites will not fit the pod's memory limit (a warning; the service still starts). */
-export function checkMemoryAtStart(logger: { warn(o: object, m: string): void }, sites: number, paths: readonly string[] = CGROUP_MEMORY_MAX): void {
+export function checkMemoryAtStart(
+  logger: { warn(o: object, m: string): void },
+  sites: number,
+  paths: readonly string[] = CGROUP_MEMORY_MAX,
+): void {
   const limit = readMemoryLimit(paths)
   const warning = memoryWarning(sites, limit)
   if (warning) logger.warn({ sites, memoryLimitBytes: limit, memoryNeededBytes: memoryNeeded(sites) }, warning)

@@ -18,7 +18,9 @@ export function compileBodyPattern(source: string): BodyPattern {
     re = RE2JS.compile(source)
   } catch (e) {
     const why = (e as Error).message.replace(/^error parsing regexp: /, '')
-    throw new Error(`not a valid regular expression for the linear-time engine (RE2): ${why}; backreferences and lookaround are not supported`)
+    throw new Error(
+      `not a valid regular expression for the linear-time engine (RE2): ${why}; backreferences and lookaround are not supported`,
+    )
   }
   return { test: (text) => re.test(text) }
 }

@@ -38,7 +38,10 @@ export function parseOperatorTokens(text: string, source: string): OperatorToken
     const l = line.trim()
     if (l === '' || l.startsWith('#')) return
     const m = /^([a-z0-9][a-z0-9._@-]{0,62})\s*:\s*(\S{16,})$/i.exec(l)
-    if (!m) throw new Error(`${source} line ${i + 1}: must be "name: token" (a name of letters, digits, . _ @ -; a token of at least 16 characters)`)
+    if (!m)
+      throw new Error(
+        `${source} line ${i + 1}: must be "name: token" (a name of letters, digits, . _ @ -; a token of at least 16 characters)`,
+      )
     if (out.some((o) => o.name === m[1])) throw new Error(`${source} line ${i + 1}: operator "${m[1]}" is named twice`)
     out.push({ name: m[1]!, token: m[2]! })
   })
@@ -67,7 +70,9 @@ export function secretsFromEnv(env: NodeJS.ProcessEnv = process.env): Secrets {
     try {
       text = readFileSync(tokensFile, 'utf8')
     } catch (e) {
-      throw new Error(`KUBE_RECYCLER_OPERATOR_TOKENS_FILE: cannot read ${tokensFile} (${(e as NodeJS.ErrnoException).code ?? 'error'})`)
+      throw new Error(
+        `KUBE_RECYCLER_OPERATOR_TOKENS_FILE: cannot read ${tokensFile} (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
+      )
     }
     out.operators = parseOperatorTokens(text, 'KUBE_RECYCLER_OPERATOR_TOKENS_FILE')
   }
@@ -76,7 +81,14 @@ export function secretsFromEnv(env: NodeJS.ProcessEnv = process.env): Secrets {
 
 /** Every secret value, for the log redaction of values that slip into free text. */
 export function secretValues(s: Secrets): string[] {
-  return [s.webhookSecret, s.webhookToken, s.recycleToken, s.gitToken, s.alertmanagerToken, ...(s.operators ?? []).map((o) => o.token)].filter((v): v is string => v !== undefined)
+  return [
+    s.webhookSecret,
+    s.webhookToken,
+    s.recycleToken,
+    s.gitToken,
+    s.alertmanagerToken,
+    ...(s.operators ?? []).map((o) => o.token),
+  ].filter((v): v is string => v !== undefined)
 }
 
 type StringSecret = Exclude<keyof Secrets, 'operators'>
@@ -96,7 +108,13 @@ const ENV_NAMES: Record<StringSecret, string> = {
  * tokens' rule too).
  */
 // Alertmanager's API token, like git's, is its owner's to choose.
-const MIN_LENGTH: Record<StringSecret, number> = { webhookSecret: 16, webhookToken: 16, recycleToken: 16, gitToken: 4, alertmanagerToken: 4 }
+const MIN_LENGTH: Record<StringSecret, number> = {
+  webhookSecret: 16,
+  webhookToken: 16,
+  recycleToken: 16,
+  gitToken: 4,
+  alertmanagerToken: 4,
+}
 
 /**
  * What the service refuses to start with, one line per variable, never the
@@ -112,11 +130,13 @@ export function secretProblems(s: Secrets): string[] {
     if (v === undefined) return
     if (v.length < min) out.push(`${name}: must be at least ${min} characters (use e.g. \`openssl rand -hex 32\`)`)
     // eslint-disable-next-line no-control-regex
-    else if (/["\\\u0000-\u001f\u007f]/.test(v)) out.push(`${name}: must not contain a double quote, a backslash or a control character`)
+    else if (/["\\\u0000-\u001f\u007f]/.test(v))
+      out.push(`${name}: must not contain a double quote, a backslash or a control character`)
   }
   for (const key of Object.keys(ENV_NAMES) as StringSecret[]) check(ENV_NAMES[key], s[key], MIN_LENGTH[key])
   // Named operator tokens are redacted by value too: the same rules, named by operator.
-  for (const o of s.operators ?? []) check(`KUBE_RECYCLER_OPERATOR_TOKENS_FILE (operator ${o.name})`, o.token, MIN_LENGTH.recycleToken)
+  for (const o of s.operators ?? [])
+    check(`KUBE_RECYCLER_OPERATOR_TOKENS_FILE (operator ${o.name})`, o.token, MIN_LENGTH.recycleToken)
   return out
 }
 

@@ -16,10 +16,12 @@ export type StrategyName = (typeof STRATEGIES)[number]
 
 /** A workload named directly, or the pods a label selector picks in a namespace. */
 export type Target =
-  | { kind: WorkloadKind; namespace: string; name: string }
-  | { namespace: string; selector: Record<string, string> }
+  { kind: WorkloadKind; namespace: string; name: string } | { namespace: string; selector: Record<string, string> }
 
-export interface StatusRange { min: number; max: number }
+export interface StatusRange {
+  min: number
+  max: number
+}
 
 export interface CheckConfig {
   name: string
@@ -63,10 +65,22 @@ export interface WindowConfig {
 
 /** What a notification receiver can be told. */
 export const NOTIFY_EVENTS = [
-  'site-failing', 'site-recovered',
-  'recycle-requested', 'recycle-succeeded', 'recycle-failed', 'recycle-rolled-back', 'recycle-did-not-help', 'recycle-skipped-circuit',
-  'recycle-approved', 'recycle-rejected', 'recycle-expired', 'site-reset',
-  'approval-needed', 'jenkins-stale', 'paused', 'resumed',
+  'site-failing',
+  'site-recovered',
+  'recycle-requested',
+  'recycle-succeeded',
+  'recycle-failed',
+  'recycle-rolled-back',
+  'recycle-did-not-help',
+  'recycle-skipped-circuit',
+  'recycle-approved',
+  'recycle-rejected',
+  'recycle-expired',
+  'site-reset',
+  'approval-needed',
+  'jenkins-stale',
+  'paused',
+  'resumed',
 ] as const
 export type NotifyEvent = (typeof NOTIFY_EVENTS)[number]
 
@@ -116,7 +130,10 @@ export interface RecycleConfig {
 }
 
 /** The failure causes `recycle.skipWhen` may name. */
-export type SkipCause = Extract<FailureCause, 'tls-expired' | 'tls-not-yet-valid' | 'tls-untrusted' | 'tls-hostname' | 'dns-not-found'>
+export type SkipCause = Extract<
+  FailureCause,
+  'tls-expired' | 'tls-not-yet-valid' | 'tls-untrusted' | 'tls-hostname' | 'dns-not-found'
+>
 
 /** A site's Alertmanager alerts: which ones are its, and whether to silence them while repairing. */
 export interface SiteAlertmanagerConfig {
@@ -158,7 +175,10 @@ export interface SiteConfig {
   alertmanager?: SiteAlertmanagerConfig
 }
 
-export interface RateLimit { max: number; windowMs: number }
+export interface RateLimit {
+  max: number
+  windowMs: number
+}
 
 export interface ServiceConfig {
   /** Plan and record recycles, change nothing in the cluster. */
@@ -209,5 +229,7 @@ export interface Config {
 
 export function targetLabel(t: Target): string {
   if ('name' in t) return `${t.kind}/${t.namespace}/${t.name}`
-  return `${t.namespace}/{${Object.entries(t.selector).map(([k, v]) => `${k}=${v}`).join(',')}}`
+  return `${t.namespace}/{${Object.entries(t.selector)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',')}}`
 }

@@ -78,8 +78,18 @@ const LOW_SPEED_BYTES_PER_S = 1000
 
 // Taken from our own environment when set: proxies and CA bundles.
 const PASSTHROUGH_ENV = [
-  'HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy', 'ALL_PROXY', 'all_proxy', 'NO_PROXY', 'no_proxy',
-  'SSL_CERT_FILE', 'SSL_CERT_DIR', 'GIT_SSL_CAINFO', 'GIT_SSL_CAPATH',
+  'HTTPS_PROXY',
+  'https_proxy',
+  'HTTP_PROXY',
+  'http_proxy',
+  'ALL_PROXY',
+  'all_proxy',
+  'NO_PROXY',
+  'no_proxy',
+  'SSL_CERT_FILE',
+  'SSL_CERT_DIR',
+  'GIT_SSL_CAINFO',
+  'GIT_SSL_CAPATH',
 ]
 
 // Git calls it with its prompt as $1: "Username for 'https://host': " or
@@ -237,7 +247,8 @@ export function createGitHeads(opts: GitHeadsOptions): GitHeads {
         killGroup()
         if (ended === 'closed') return reject({ kind: 'closed', detail: 'closed' })
         if (ended === 'timeout') return reject({ kind: 'timeout', detail: `killed after ${killAfterMs}ms` })
-        if (ended === 'too-much') return reject({ kind: 'unknown', detail: `more than ${MAX_OUTPUT_BYTES} bytes of output` })
+        if (ended === 'too-much')
+          return reject({ kind: 'unknown', detail: `more than ${MAX_OUTPUT_BYTES} bytes of output` })
         if (code === 0) return resolve(Buffer.concat(out).toString('utf8'))
         reject({ kind: undefined, detail: err })
       })
@@ -264,11 +275,17 @@ export function createGitHeads(opts: GitHeadsOptions): GitHeads {
     const started = performance.now()
     let out: string
     try {
-      out = await runLsRemote(['ls-remote', '--heads', repo, `refs/heads/${branch}`], childEnv(d, repo, username), d.home, killAfterMs)
+      out = await runLsRemote(
+        ['ls-remote', '--heads', repo, `refs/heads/${branch}`],
+        childEnv(d, repo, username),
+        d.home,
+        killAfterMs,
+      )
     } catch (failure) {
       const ms = Math.round(performance.now() - started)
       const f = failure as { kind: GitFailureKind | 'closed' | undefined; detail: string }
-      if (f.kind === 'closed') throw Errors.git('git: shutting down', { cause: new GitRemoteError('unknown', 'closed') })
+      if (f.kind === 'closed')
+        throw Errors.git('git: shutting down', { cause: new GitRemoteError('unknown', 'closed') })
       const detail = redact(f.detail, secrets, username).trim()
       const kind = f.kind ?? classifyFailure(detail)
       log.warn({ repo: display, branch, kind, ms, stderr: detail.slice(0, 2000) }, 'git ls-remote failed')
@@ -324,7 +341,10 @@ export function createGitHeads(opts: GitHeadsOptions): GitHeads {
       const d = dir
       dir = undefined
       if (d !== undefined) {
-        const root = await d.then((x) => x.root, () => undefined)
+        const root = await d.then(
+          (x) => x.root,
+          () => undefined,
+        )
         if (root !== undefined) await rm(root, { recursive: true, force: true })
       }
     },

@@ -6,14 +6,7 @@
 import { Errors } from '../errors.ts'
 
 /** Why an ls-remote failed. Each kind has one fixed message (see failureMessage). */
-export type GitFailureKind =
-  | 'auth'
-  | 'not-found'
-  | 'unreachable'
-  | 'tls'
-  | 'timeout'
-  | 'no-git'
-  | 'unknown'
+export type GitFailureKind = 'auth' | 'not-found' | 'unreachable' | 'tls' | 'timeout' | 'no-git' | 'unknown'
 
 /**
  * The cause attached to an `Errors.git(...)`: the kind, and git's stderr with
@@ -96,10 +89,15 @@ export function remoteOrigin(repo: string): { scheme: 'http' | 'https'; host: st
 export function checkTokenTransport(repo: string): void {
   const o = remoteOrigin(repo)
   if (!o || o.scheme !== 'http') return
-  const host = o.host.replace(/:\d+$/, '').replace(/^\[|\]$/g, '').toLowerCase()
+  const host = o.host
+    .replace(/:\d+$/, '')
+    .replace(/^\[|\]$/g, '')
+    .toLowerCase()
   const loopback = host === 'localhost' || host === '::1' || /^127(?:\.\d{1,3}){3}$/.test(host)
   if (!loopback) {
-    throw Errors.git(`git: refusing to send KUBE_RECYCLER_GIT_TOKEN over plain http:// to ${o.host}; use an https:// URL in git.repo`)
+    throw Errors.git(
+      `git: refusing to send KUBE_RECYCLER_GIT_TOKEN over plain http:// to ${o.host}; use an https:// URL in git.repo`,
+    )
   }
 }
 
@@ -170,9 +168,15 @@ const RULES: Array<[GitFailureKind, RegExp]> = [
     'auth',
     /Authentication failed|could not read (?:Username|Password)|terminal prompts disabled|Invalid username or password|HTTP Basic: Access denied|returned error: 40[13]\b|Permission denied \(publickey|Host key verification failed/i,
   ],
-  ['not-found', /repository '[^']*' not found|Repository not found|returned error: 404\b|does not appear to be a git repository|no such repository/i],
+  [
+    'not-found',
+    /repository '[^']*' not found|Repository not found|returned error: 404\b|does not appear to be a git repository|no such repository/i,
+  ],
   ['timeout', /Operation too slow|Operation timed out after|Resolving timed out after/i],
-  ['tls', /SSL certificate problem|server certificate verification failed|SSL_ERROR|certificate verify failed|gnutls_handshake|TLS (?:handshake|connect error)/i],
+  [
+    'tls',
+    /SSL certificate problem|server certificate verification failed|SSL_ERROR|certificate verify failed|gnutls_handshake|TLS (?:handshake|connect error)/i,
+  ],
   [
     'unreachable',
     /Could not resolve host|Could not resolve hostname|Failed to connect|Couldn't connect|Connection refused|Connection timed out|Operation timed out|Network is unreachable|No route to host|Connection reset|Empty reply from server|Recv failure|Send failure|unable to access|Could not read from remote repository|returned error: 5\d\d\b/i,
@@ -185,7 +189,11 @@ export function classifyFailure(stderr: string): GitFailureKind {
 }
 
 /** The one message per failure kind. `display` is the repo without user info. */
-export function failureMessage(kind: GitFailureKind, display: string, ctx: { hasToken: boolean; timeoutMs: number }): string {
+export function failureMessage(
+  kind: GitFailureKind,
+  display: string,
+  ctx: { hasToken: boolean; timeoutMs: number },
+): string {
   switch (kind) {
     case 'auth':
       return ctx.hasToken
@@ -224,5 +232,7 @@ export function redact(text: string, secrets: readonly string[], username?: stri
   for (const n of [...needles].filter((n) => n.length > 0).sort((a, b) => b.length - a.length)) {
     out = out.split(n).join('***')
   }
-  return out.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/gi, '$1***@').replace(/(Authorization:\s*\S+)\s+\S+/gi, '$1 ***')
+  return out
+    .replace(/([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/gi, '$1***@')
+    .replace(/(Authorization:\s*\S+)\s+\S+/gi, '$1 ***')
 }

@@ -6,7 +6,12 @@ import type { SiteConfig } from '../config/types.ts'
 import type { SiteState } from '../state/schema.ts'
 
 /** Is the site's Jenkins silent past expectEvery? Counted from the last report, or from when the service started watching it. */
-export function isStale(expectEveryMs: number | undefined, lastReportAt: string | undefined, since: string | undefined, now: number): boolean {
+export function isStale(
+  expectEveryMs: number | undefined,
+  lastReportAt: string | undefined,
+  since: string | undefined,
+  now: number,
+): boolean {
   if (expectEveryMs === undefined) return false
   const from = lastReportAt ?? since
   return from !== undefined && now - Date.parse(from) > expectEveryMs

@@ -30,7 +30,10 @@ export interface Observation {
  * reached by one alert, or only after hours. Jenkins builds and probe runs
  * are single samples: the site's thresholds apply.
  */
-export function thresholdsFor(site: Pick<SiteConfig, 'failureThreshold' | 'successThreshold'>, verdict: Pick<Verdict, 'source'>): { failure: number; success: number } {
+export function thresholdsFor(
+  site: Pick<SiteConfig, 'failureThreshold' | 'successThreshold'>,
+  verdict: Pick<Verdict, 'source'>,
+): { failure: number; success: number } {
   if (verdict.source === 'alertmanager') return { failure: 1, success: 1 }
   return { failure: site.failureThreshold, success: site.successThreshold }
 }
@@ -48,15 +51,32 @@ export function observe(s: SiteState, site: SiteConfig, verdict: Verdict): { nex
       const was = s.health
       h.health = 'healthy'
       delete h.episode
-      if (was === 'failing') return { next: h, obs: { health: h.health, recycle: false, reason: 'recovered', transition: 'recovered' } }
+      if (was === 'failing')
+        return { next: h, obs: { health: h.health, recycle: false, reason: 'recovered', transition: 'recovered' } }
       return { next: h, obs: { health: h.health, recycle: false, reason: 'healthy', transition: 'none' } }
     }
-    return { next: h, obs: { health: h.health, recycle: false, reason: `${h.consecutiveSuccesses}/${site.successThreshold} passing verdicts`, transition: 'none' } }
+    return {
+      next: h,
+      obs: {
+        health: h.health,
+        recycle: false,
+        reason: `${h.consecutiveSuccesses}/${site.successThreshold} passing verdicts`,
+        transition: 'none',
+      },
+    }
   }
   h.consecutiveSuccesses = 0
   h.consecutiveFailures = s.consecutiveFailures + 1
   if (h.consecutiveFailures < threshold.failure) {
-    return { next: h, obs: { health: h.health, recycle: false, reason: `${h.consecutiveFailures}/${site.failureThreshold} consecutive failures`, transition: 'none' } }
+    return {
+      next: h,
+      obs: {
+        health: h.health,
+        recycle: false,
+        reason: `${h.consecutiveFailures}/${site.failureThreshold} consecutive failures`,
+        transition: 'none',
+      },
+    }
   }
   let transition: Observation['transition'] = 'none'
   if (h.health !== 'failing' || !h.episode) {
@@ -73,9 +93,10 @@ export function observe(s: SiteState, site: SiteConfig, verdict: Verdict): { nex
     h.episode = { ...ep, didNotHelp: true }
     return said('recycle-did-not-help: still failing after a recycle')
   }
-  const why = verdict.source === 'alertmanager'
-    ? 'a firing alert (Prometheus already waited its for:, so it meets failureThreshold at once)'
-    : `${h.consecutiveFailures} consecutive failures (threshold ${site.failureThreshold})`
+  const why =
+    verdict.source === 'alertmanager'
+      ? 'a firing alert (Prometheus already waited its for:, so it meets failureThreshold at once)'
+      : `${h.consecutiveFailures} consecutive failures (threshold ${site.failureThreshold})`
   return { next: h, obs: { health: h.health, recycle: true, reason: why, transition } }
 }
 

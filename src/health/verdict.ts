@@ -4,7 +4,12 @@
 // declared once, as schemas, in state/schema.ts (they are stored too).
 
 import type { Static } from 'typebox'
-import type { CheckResultSchema, FAILURE_CAUSES as FAILURE_CAUSES_T, VerdictSchema, VERDICT_SOURCES } from '../state/schema.ts'
+import type {
+  CheckResultSchema,
+  FAILURE_CAUSES as FAILURE_CAUSES_T,
+  VerdictSchema,
+  VERDICT_SOURCES,
+} from '../state/schema.ts'
 
 export type VerdictSource = (typeof VERDICT_SOURCES)[number]
 

@@ -30,18 +30,33 @@ import { Watch } from '@kubernetes/client-node/dist/watch.js'
 import { ApiException } from '@kubernetes/client-node/dist/gen/apis/exception.js'
 import { RequestContext } from '@kubernetes/client-node/dist/gen/http/http.js'
 import type {
-  CoreV1Event, V1ConfigMap, V1ConfigMapList, V1ControllerRevision, V1ControllerRevisionList, V1DaemonSet, V1Deployment,
-  V1Eviction, V1Lease, V1PodList, V1ReplicaSet, V1ReplicaSetList, V1StatefulSet, VersionInfo,
+  CoreV1Event,
+  V1ConfigMap,
+  V1ConfigMapList,
+  V1ControllerRevision,
+  V1ControllerRevisionList,
+  V1DaemonSet,
+  V1Deployment,
+  V1Eviction,
+  V1Lease,
+  V1PodList,
+  V1ReplicaSet,
+  V1ReplicaSetList,
+  V1StatefulSet,
+  VersionInfo,
 } from '@kubernetes/client-node'
 import { VERSION } from '../version.ts'
 
 export { ApiException, KubeConfig, Watch }
 
 /** A client-node model type as the wire carries it: every Date a string (RFC 3339; MicroTime with 6 digits). */
-export type Wire<T> = T extends Date ? string
-  : T extends (infer U)[] ? Wire<U>[]
-  : T extends object ? { [K in keyof T]: Wire<T[K]> }
-  : T
+export type Wire<T> = T extends Date
+  ? string
+  : T extends (infer U)[]
+    ? Wire<U>[]
+    : T extends object
+      ? { [K in keyof T]: Wire<T[K]> }
+      : T
 
 /**
  * A watch that has said nothing for this long (no event, no bookmark) is
@@ -68,13 +83,29 @@ export const REQUEST_TIMEOUT_MS = 10_000
 
 /** How a PATCH body is read by the API server. */
 export type PatchKind = 'merge' | 'strategic' | 'json'
-const PATCH_TYPE: Record<PatchKind, string> = { merge: 'application/merge-patch+json', strategic: 'application/strategic-merge-patch+json', json: 'application/json-patch+json' }
+const PATCH_TYPE: Record<PatchKind, string> = {
+  merge: 'application/merge-patch+json',
+  strategic: 'application/strategic-merge-patch+json',
+  json: 'application/json-patch+json',
+}
 
 /** Ends a request before its own deadline (REQUEST_TIMEOUT_MS). */
-interface Deadline { signal?: AbortSignal | undefined }
-interface Named extends Deadline { name: string; namespace: string }
-interface Listed extends Deadline { namespace: string; labelSelector?: string }
-interface Patched extends Named { body: unknown; fieldManager?: string; kind: PatchKind }
+interface Deadline {
+  signal?: AbortSignal | undefined
+}
+interface Named extends Deadline {
+  name: string
+  namespace: string
+}
+interface Listed extends Deadline {
+  namespace: string
+  labelSelector?: string
+}
+interface Patched extends Named {
+  body: unknown
+  fieldManager?: string
+  kind: PatchKind
+}
 
 /** The calls on apps/v1 this service makes. */
 export interface AppsApi {
@@ -98,7 +129,9 @@ export interface CoreApi {
   createNamespacedEvent(p: Deadline & { namespace: string; body: Wire<CoreV1Event> }): Promise<unknown>
   listNamespacedConfigMap(p: Listed): Promise<Wire<V1ConfigMapList>>
   readNamespacedConfigMap(p: Named): Promise<Wire<V1ConfigMap>>
-  createNamespacedConfigMap(p: Deadline & { namespace: string; body: Wire<V1ConfigMap>; fieldManager?: string }): Promise<Wire<V1ConfigMap>>
+  createNamespacedConfigMap(
+    p: Deadline & { namespace: string; body: Wire<V1ConfigMap>; fieldManager?: string },
+  ): Promise<Wire<V1ConfigMap>>
   replaceNamespacedConfigMap(p: Named & { body: Wire<V1ConfigMap>; fieldManager?: string }): Promise<Wire<V1ConfigMap>>
 }
 
@@ -115,7 +148,11 @@ export interface VersionApi {
 }
 
 type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
-interface CallOptions extends Deadline { query?: Record<string, string | undefined>; body?: unknown; contentType?: string }
+interface CallOptions extends Deadline {
+  query?: Record<string, string | undefined>
+  body?: unknown
+  contentType?: string
+}
 type Call = <T>(method: Method, path: string, opts?: CallOptions) => Promise<T>
 
 const USER_AGENT = `kube-recycler/${VERSION}`
@@ -169,18 +206,30 @@ function caller(kc: KubeConfig, timeoutMs = REQUEST_TIMEOUT_MS): Call {
 export function appsApi(kc: KubeConfig, timeoutMs?: number): AppsApi {
   const call = caller(kc, timeoutMs)
   const at = (ns: string, plural: string, name?: string): string => namespaced('/apis/apps/v1', ns, plural, name)
-  const patch = <T>(plural: string, p: Patched): Promise<T> => call<T>('PATCH', at(p.namespace, plural, p.name), { signal: p.signal, query: { fieldManager: p.fieldManager }, body: p.body, contentType: PATCH_TYPE[p.kind] })
+  const patch = <T>(plural: string, p: Patched): Promise<T> =>
+    call<T>('PATCH', at(p.namespace, plural, p.name), {
+      signal: p.signal,
+      query: { fieldManager: p.fieldManager },
+      body: p.body,
+      contentType: PATCH_TYPE[p.kind],
+    })
   return {
     readNamespacedDeployment: (p) => call('GET', at(p.namespace, 'deployments', p.name), { signal: p.signal }),
     readNamespacedStatefulSet: (p) => call('GET', at(p.namespace, 'statefulsets', p.name), { signal: p.signal }),
     readNamespacedDaemonSet: (p) => call('GET', at(p.namespace, 'daemonsets', p.name), { signal: p.signal }),
     readNamespacedReplicaSet: (p) => call('GET', at(p.namespace, 'replicasets', p.name), { signal: p.signal }),
-    readNamespacedControllerRevision: (p) => call('GET', at(p.namespace, 'controllerrevisions', p.name), { signal: p.signal }),
+    readNamespacedControllerRevision: (p) =>
+      call('GET', at(p.namespace, 'controllerrevisions', p.name), { signal: p.signal }),
     patchNamespacedDeployment: (p) => patch('deployments', p),
     patchNamespacedStatefulSet: (p) => patch('statefulsets', p),
     patchNamespacedDaemonSet: (p) => patch('daemonsets', p),
-    listNamespacedReplicaSet: (p) => call('GET', at(p.namespace, 'replicasets'), { signal: p.signal, query: { labelSelector: p.labelSelector } }),
-    listNamespacedControllerRevision: (p) => call('GET', at(p.namespace, 'controllerrevisions'), { signal: p.signal, query: { labelSelector: p.labelSelector } }),
+    listNamespacedReplicaSet: (p) =>
+      call('GET', at(p.namespace, 'replicasets'), { signal: p.signal, query: { labelSelector: p.labelSelector } }),
+    listNamespacedControllerRevision: (p) =>
+      call('GET', at(p.namespace, 'controllerrevisions'), {
+        signal: p.signal,
+        query: { labelSelector: p.labelSelector },
+      }),
   }
 }
 
@@ -188,14 +237,27 @@ export function coreApi(kc: KubeConfig, timeoutMs?: number): CoreApi {
   const call = caller(kc, timeoutMs)
   const at = (ns: string, plural: string, name?: string): string => namespaced('/api/v1', ns, plural, name)
   return {
-    listNamespacedPod: (p) => call('GET', at(p.namespace, 'pods'), { signal: p.signal, query: { labelSelector: p.labelSelector } }),
-    createNamespacedPodEviction: (p) => call('POST', `${at(p.namespace, 'pods', p.name)}/eviction`, { signal: p.signal, body: p.body }),
+    listNamespacedPod: (p) =>
+      call('GET', at(p.namespace, 'pods'), { signal: p.signal, query: { labelSelector: p.labelSelector } }),
+    createNamespacedPodEviction: (p) =>
+      call('POST', `${at(p.namespace, 'pods', p.name)}/eviction`, { signal: p.signal, body: p.body }),
     deleteNamespacedPod: (p) => call('DELETE', at(p.namespace, 'pods', p.name), { signal: p.signal }),
     createNamespacedEvent: (p) => call('POST', at(p.namespace, 'events'), { signal: p.signal, body: p.body }),
-    listNamespacedConfigMap: (p) => call('GET', at(p.namespace, 'configmaps'), { signal: p.signal, query: { labelSelector: p.labelSelector } }),
+    listNamespacedConfigMap: (p) =>
+      call('GET', at(p.namespace, 'configmaps'), { signal: p.signal, query: { labelSelector: p.labelSelector } }),
     readNamespacedConfigMap: (p) => call('GET', at(p.namespace, 'configmaps', p.name), { signal: p.signal }),
-    createNamespacedConfigMap: (p) => call('POST', at(p.namespace, 'configmaps'), { signal: p.signal, query: { fieldManager: p.fieldManager }, body: p.body }),
-    replaceNamespacedConfigMap: (p) => call('PUT', at(p.namespace, 'configmaps', p.name), { signal: p.signal, query: { fieldManager: p.fieldManager }, body: p.body }),
+    createNamespacedConfigMap: (p) =>
+      call('POST', at(p.namespace, 'configmaps'), {
+        signal: p.signal,
+        query: { fieldManager: p.fieldManager },
+        body: p.body,
+      }),
+    replaceNamespacedConfigMap: (p) =>
+      call('PUT', at(p.namespace, 'configmaps', p.name), {
+        signal: p.signal,
+        query: { fieldManager: p.fieldManager },
+        body: p.body,
+      }),
   }
 }
 

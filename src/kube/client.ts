@@ -4,11 +4,30 @@
 // without ever logging ApiException.message (it carries response headers).
 
 import type * as Model from '@kubernetes/client-node'
-import { ApiException, appsApi, coreApi, KubeConfig, REQUEST_TIMEOUT_MS, silenceBoundWatch, versionApi, type PatchKind, type Wire } from './api.ts'
+import {
+  ApiException,
+  appsApi,
+  coreApi,
+  KubeConfig,
+  REQUEST_TIMEOUT_MS,
+  silenceBoundWatch,
+  versionApi,
+  type PatchKind,
+  type Wire,
+} from './api.ts'
 import type { Logger } from 'pino'
 import { Errors } from '../errors.ts'
 import { kubeError } from './errors.ts'
-import { COMMIT_ANNOTATION, type EvictResult, type Kube, type KubeEvent, type PodState, type RestartPatch, type TemplateContainer, type WorkloadRef, type WorkloadState } from './types.ts'
+import {
+  COMMIT_ANNOTATION,
+  type EvictResult,
+  type Kube,
+  type KubeEvent,
+  type PodState,
+  type TemplateContainer,
+  type WorkloadRef,
+  type WorkloadState,
+} from './types.ts'
 import { createLeaseApi } from './lease.ts'
 import { createObjectStore } from './objects.ts'
 import { findKubeconfig } from './find.ts'
@@ -46,10 +65,18 @@ function selectorString(sel: V1LabelSelector | undefined): string {
   for (const ex of sel.matchExpressions ?? []) {
     const values = (ex.values ?? []).join(',')
     switch (ex.operator) {
-      case 'In': parts.push(`${ex.key} in (${values})`); break
-      case 'NotIn': parts.push(`${ex.key} notin (${values})`); break
-      case 'Exists': parts.push(ex.key); break
-      case 'DoesNotExist': parts.push(`!${ex.key}`); break
+      case 'In':
+        parts.push(`${ex.key} in (${values})`)
+        break
+      case 'NotIn':
+        parts.push(`${ex.key} notin (${values})`)
+        break
+      case 'Exists':
+        parts.push(ex.key)
+        break
+      case 'DoesNotExist':
+        parts.push(`!${ex.key}`)
+        break
     }
   }
   return parts.join(',')
@@ -65,11 +92,31 @@ export function toWorkloadState(ref: WorkloadRef, w: AnyWorkload): WorkloadState
     annotations: { ...(meta.annotations ?? {}) },
     templateAnnotations: { ...(w.spec?.template?.metadata?.annotations ?? {}) },
     selector: selectorString(w.spec?.selector),
-    conditions: ((w.status as { conditions?: { type: string; status: string; reason?: string; message?: string; lastUpdateTime?: string; lastTransitionTime?: string }[] } | undefined)?.conditions ?? [])
-      .map((c) => {
-        const at = c.lastUpdateTime ?? c.lastTransitionTime
-        return { type: c.type, status: c.status, ...(c.reason ? { reason: c.reason } : {}), ...(c.message ? { message: c.message } : {}), ...(at ? { lastUpdateTime: new Date(at).toISOString() } : {}) }
-      }),
+    conditions: (
+      (
+        w.status as
+          | {
+              conditions?: {
+                type: string
+                status: string
+                reason?: string
+                message?: string
+                lastUpdateTime?: string
+                lastTransitionTime?: string
+              }[]
+            }
+          | undefined
+      )?.conditions ?? []
+    ).map((c) => {
+      const at = c.lastUpdateTime ?? c.lastTransitionTime
+      return {
+        type: c.type,
+        status: c.status,
+        ...(c.reason ? { reason: c.reason } : {}),
+        ...(c.message ? { message: c.message } : {}),
+        ...(at ? { lastUpdateTime: new Date(at).toISOString() } : {}),
+      }
+    }),
     minReadySeconds: (w.spec as { minReadySeconds?: number } | undefined)?.minReadySeconds ?? 0,
     readyBudgetSeconds: readyBudgetSeconds(w.spec?.template),
     containers: templateContainers(w.spec?.template),
@@ -125,19 +172,35 @@ export function toWorkloadState(ref: WorkloadRef, w: AnyWorkload): WorkloadState
 const DEPLOYMENT_REVISION = 'deployment.kubernetes.io/revision'
 
 function templateContainers(template: V1PodTemplateSpec | undefined): TemplateContainer[] {
-  const of = (c: V1Container, init: boolean): TemplateContainer => ({ name: c.name, init, valueFromEnv: (c.env ?? []).filter((e) => e.valueFrom !== undefined).map((e) => e.name) })
-  return [...(template?.spec?.containers ?? []).map((c) => of(c, false)), ...(template?.spec?.initContainers ?? []).map((c) => of(c, true))]
+  const of = (c: V1Container, init: boolean): TemplateContainer => ({
+    name: c.name,
+    init,
+    valueFromEnv: (c.env ?? []).filter((e) => e.valueFrom !== undefined).map((e) => e.name),
+  })
+  return [
+    ...(template?.spec?.containers ?? []).map((c) => of(c, false)),
+    ...(template?.spec?.initContainers ?? []).map((c) => of(c, true)),
+  ]
 }
 
 /** See WorkloadState.readyBudgetSeconds; the API server's probe defaults apply. */
 export function readyBudgetSeconds(template: V1PodTemplateSpec | undefined): number {
-  const containers: V1Container[] = [...(template?.spec?.initContainers ?? []).filter((c) => c.restartPolicy === 'Always'), ...(template?.spec?.containers ?? [])]
+  const containers: V1Container[] = [
+    ...(template?.spec?.initContainers ?? []).filter((c) => c.restartPolicy === 'Always'),
+    ...(template?.spec?.containers ?? []),
+  ]
   let worst = 0
   for (const c of containers) {
     const st = c.startupProbe
-    const startup = st ? (st.initialDelaySeconds ?? 0) + (st.periodSeconds ?? 10) * (st.failureThreshold ?? 3) + (st.timeoutSeconds ?? 1) : 0
+    const startup = st
+      ? (st.initialDelaySeconds ?? 0) + (st.periodSeconds ?? 10) * (st.failureThreshold ?? 3) + (st.timeoutSeconds ?? 1)
+      : 0
     const r = c.readinessProbe
-    const ready = r ? (r.initialDelaySeconds ?? 0) + (r.periodSeconds ?? 10) * ((r.failureThreshold ?? 3) + (r.successThreshold ?? 1)) + (r.timeoutSeconds ?? 1) : 0
+    const ready = r
+      ? (r.initialDelaySeconds ?? 0) +
+        (r.periodSeconds ?? 10) * ((r.failureThreshold ?? 3) + (r.successThreshold ?? 1)) +
+        (r.timeoutSeconds ?? 1)
+      : 0
     worst = Math.max(worst, startup + ready)
   }
   return worst
@@ -150,7 +213,10 @@ export function toPodState(p: V1Pod): PodState {
   // restarts are what say the pod is stuck.
   const inits = p.status?.initContainerStatuses ?? []
   const waiting = [...inits, ...statuses].map((c) => c.state?.waiting?.reason).find((r) => r !== undefined)
-  const starts = statuses.map((c) => c.state?.running?.startedAt).filter((d) => d !== undefined && d !== null).map((d) => new Date(d!).getTime())
+  const starts = statuses
+    .map((c) => c.state?.running?.startedAt)
+    .filter((d) => d !== undefined && d !== null)
+    .map((d) => new Date(d!).getTime())
   const readyCond = (p.status?.conditions ?? []).find((c) => c.type === 'Ready')
   const owner = (p.metadata?.ownerReferences ?? []).find((o) => o.controller)
   return {
@@ -165,13 +231,19 @@ export function toPodState(p: V1Pod): PodState {
     restarts: [...inits, ...statuses].reduce((n, c) => n + (c.restartCount ?? 0), 0),
     ...(starts.length > 0 ? { startedAt: new Date(Math.max(...starts)).toISOString() } : {}),
     ...(waiting ? { waitingReason: waiting } : {}),
-    ...(p.metadata?.annotations?.[COMMIT_ANNOTATION] ? { templateCommit: p.metadata.annotations[COMMIT_ANNOTATION] } : {}),
+    ...(p.metadata?.annotations?.[COMMIT_ANNOTATION]
+      ? { templateCommit: p.metadata.annotations[COMMIT_ANNOTATION] }
+      : {}),
     labels: { ...(p.metadata?.labels ?? {}) },
     ...(owner ? { owner: { kind: owner.kind, name: owner.name } } : {}),
   }
 }
 
-const PLURAL: Record<WorkloadRef['kind'], string> = { Deployment: 'deployments', StatefulSet: 'statefulsets', DaemonSet: 'daemonsets' }
+const PLURAL: Record<WorkloadRef['kind'], string> = {
+  Deployment: 'deployments',
+  StatefulSet: 'statefulsets',
+  DaemonSet: 'daemonsets',
+}
 
 export function createKube(opts: KubeOptions): Kube {
   const log = opts.logger.child({ component: 'kube' })
@@ -183,7 +255,9 @@ export function createKube(opts: KubeOptions): Kube {
   else kc.loadFromCluster()
   // A PING every half deadline: a connection whose peer stopped answering
   // (unacked at the next PING) is closed, and the next request connects afresh.
-  const pool = shareOneConnectionPool(kc, { pingIntervalMs: Math.max(1000, Math.floor((opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS) / 2)) })
+  const pool = shareOneConnectionPool(kc, {
+    pingIntervalMs: Math.max(1000, Math.floor((opts.requestTimeoutMs ?? REQUEST_TIMEOUT_MS) / 2)),
+  })
   const apps = appsApi(kc, opts.requestTimeoutMs)
   const core = coreApi(kc, opts.requestTimeoutMs)
   const version = versionApi(kc, opts.requestTimeoutMs)
@@ -194,23 +268,32 @@ export function createKube(opts: KubeOptions): Kube {
   async function read(ref: WorkloadRef): Promise<AnyWorkload> {
     const p = { name: ref.name, namespace: ref.namespace }
     switch (ref.kind) {
-      case 'Deployment': return apps.readNamespacedDeployment(p)
-      case 'StatefulSet': return apps.readNamespacedStatefulSet(p)
-      case 'DaemonSet': return apps.readNamespacedDaemonSet(p)
+      case 'Deployment':
+        return apps.readNamespacedDeployment(p)
+      case 'StatefulSet':
+        return apps.readNamespacedStatefulSet(p)
+      case 'DaemonSet':
+        return apps.readNamespacedDaemonSet(p)
     }
   }
 
   async function patch(ref: WorkloadRef, body: unknown, kind: PatchKind): Promise<AnyWorkload> {
     const p = { name: ref.name, namespace: ref.namespace, body, fieldManager: component, kind }
     switch (ref.kind) {
-      case 'Deployment': return apps.patchNamespacedDeployment(p)
-      case 'StatefulSet': return apps.patchNamespacedStatefulSet(p)
-      case 'DaemonSet': return apps.patchNamespacedDaemonSet(p)
+      case 'Deployment':
+        return apps.patchNamespacedDeployment(p)
+      case 'StatefulSet':
+        return apps.patchNamespacedStatefulSet(p)
+      case 'DaemonSet':
+        return apps.patchNamespacedDaemonSet(p)
     }
   }
 
   /** The workload's own ReplicaSets (Deployment) or ControllerRevisions, by revision number. */
-  async function history(ref: WorkloadRef, w: AnyWorkload): Promise<Map<number, { commit?: string; name?: string; apply: () => Promise<AnyWorkload> }>> {
+  async function history(
+    ref: WorkloadRef,
+    w: AnyWorkload,
+  ): Promise<Map<number, { commit?: string; name?: string; apply: () => Promise<AnyWorkload> }>> {
     const uid = w.metadata?.uid
     const labelSelector = selectorString(w.spec?.selector)
     const out = new Map<number, { commit?: string; name?: string; apply: () => Promise<AnyWorkload> }>()
@@ -225,7 +308,10 @@ export function createKube(opts: KubeOptions): Kube {
         const template = structuredClone(rs.spec.template)
         if (template.metadata?.labels) delete template.metadata.labels['pod-template-hash']
         const commit = template.metadata?.annotations?.[COMMIT_ANNOTATION]
-        out.set(n, { ...(commit ? { commit } : {}), apply: () => patch(ref, [{ op: 'replace', path: '/spec/template', value: template }], 'json') })
+        out.set(n, {
+          ...(commit ? { commit } : {}),
+          apply: () => patch(ref, [{ op: 'replace', path: '/spec/template', value: template }], 'json'),
+        })
       }
       return out
     }
@@ -236,7 +322,11 @@ export function createKube(opts: KubeOptions): Kube {
       // `$patch: replace`: the same patch `kubectl rollout undo` sends.
       const data = cr.data as { spec?: { template?: V1PodTemplateSpec } } | undefined
       const commit = data?.spec?.template?.metadata?.annotations?.[COMMIT_ANNOTATION]
-      out.set(cr.revision, { ...(commit ? { commit } : {}), ...(cr.metadata?.name ? { name: cr.metadata.name } : {}), apply: () => patch(ref, cr.data, 'strategic') })
+      out.set(cr.revision, {
+        ...(commit ? { commit } : {}),
+        ...(cr.metadata?.name ? { name: cr.metadata.name } : {}),
+        apply: () => patch(ref, cr.data, 'strategic'),
+      })
     }
     return out
   }
@@ -264,10 +354,21 @@ export function createKube(opts: KubeOptions): Kube {
       try {
         const w = await read(ref)
         const rev = (await history(ref, w)).get(toRevision)
-        if (!rev) throw Errors.kubeNotFound(`${label(ref)} has no revision ${toRevision} to restore (revisionHistoryLimit?)`)
+        if (!rev)
+          throw Errors.kubeNotFound(`${label(ref)} has no revision ${toRevision} to restore (revisionHistoryLimit?)`)
         const out = toWorkloadState(ref, await rev.apply())
-        log.info({ workload: label(ref), toRevision, commit: rev.commit, generation: out.generation }, 'pod template restored')
-        return { workload: out, restored: { revision: toRevision, ...(rev.commit ? { commit: rev.commit } : {}), ...(rev.name ? { name: rev.name } : {}) } }
+        log.info(
+          { workload: label(ref), toRevision, commit: rev.commit, generation: out.generation },
+          'pod template restored',
+        )
+        return {
+          workload: out,
+          restored: {
+            revision: toRevision,
+            ...(rev.commit ? { commit: rev.commit } : {}),
+            ...(rev.name ? { name: rev.name } : {}),
+          },
+        }
       } catch (e) {
         throw kubeError(e, `roll back ${label(ref)} to revision ${toRevision}`)
       }
@@ -293,7 +394,14 @@ export function createKube(opts: KubeOptions): Kube {
     async replaceAnnotationIf(ref, key, expected, value) {
       const at = `/metadata/annotations/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`
       try {
-        await patch(ref, [{ op: 'test', path: at, value: expected }, { op: 'replace', path: at, value }], 'json')
+        await patch(
+          ref,
+          [
+            { op: 'test', path: at, value: expected },
+            { op: 'replace', path: at, value },
+          ],
+          'json',
+        )
         return 'replaced'
       } catch (e) {
         // 422: the test failed (another value) or the path is gone.
@@ -311,19 +419,34 @@ export function createKube(opts: KubeOptions): Kube {
         // container name and env name leaves everything else alone. The
         // names come with the state the patch's resourceVersion was read
         // at; only a caller without them makes us read the workload.
-        const all = r.containers ?? toWorkloadState(ref, await read(ref).catch((e: unknown) => { throw kubeError(e, `read ${label(ref)}`) })).containers
+        const all =
+          r.containers ??
+          toWorkloadState(
+            ref,
+            await read(ref).catch((e: unknown) => {
+              throw kubeError(e, `read ${label(ref)}`)
+            }),
+          ).containers
         // A container that declares the variable with valueFrom (e.g. from the
         // commit annotation through the downward API) already gets it: adding
         // `value` beside `valueFrom` would be refused by the API server.
-        const pin = (init: boolean) => all
-          .filter((c) => c.init === init && !c.valueFromEnv.includes(r.commitEnv!))
-          .map((c) => ({ name: c.name, env: [{ name: r.commitEnv!, value: r.commit! }] }))
+        const pin = (init: boolean) =>
+          all
+            .filter((c) => c.init === init && !c.valueFromEnv.includes(r.commitEnv!))
+            .map((c) => ({ name: c.name, env: [{ name: r.commitEnv!, value: r.commit! }] }))
         const containers = pin(false)
         const inits = pin(true)
-        if (containers.length > 0 || inits.length > 0) (spec.template as Record<string, unknown>).spec = { ...(containers.length > 0 ? { containers } : {}), ...(inits.length > 0 ? { initContainers: inits } : {}) }
+        if (containers.length > 0 || inits.length > 0)
+          (spec.template as Record<string, unknown>).spec = {
+            ...(containers.length > 0 ? { containers } : {}),
+            ...(inits.length > 0 ? { initContainers: inits } : {}),
+          }
       }
       const body = {
-        metadata: { ...(r.annotations ? { annotations: r.annotations } : {}), ...(r.resourceVersion ? { resourceVersion: r.resourceVersion } : {}) },
+        metadata: {
+          ...(r.annotations ? { annotations: r.annotations } : {}),
+          ...(r.resourceVersion ? { resourceVersion: r.resourceVersion } : {}),
+        },
         spec,
       }
       try {
@@ -353,21 +476,35 @@ export function createKube(opts: KubeOptions): Kube {
         // One watch until it drops (server timeout, network); then read again and resume.
         await new Promise<void>((resolve) => {
           let controller: AbortController | undefined
-          const onAbort = (): void => { controller?.abort(); resolve() }
-          signal.addEventListener('abort', onAbort, { once: true })
-          watcher.watch(path, { fieldSelector: `metadata.name=${ref.name}`, resourceVersion: rv, allowWatchBookmarks: true },
-            (phase, obj) => {
-              if (phase === 'ADDED' || phase === 'MODIFIED') onState(toWorkloadState(ref, obj as AnyWorkload))
-            },
-            (err) => {
-              signal.removeEventListener('abort', onAbort)
-              if (err && !signal.aborted) log.debug({ workload: label(ref), err: (err as Error).name }, 'watch ended; resuming')
-              resolve()
-            },
-          ).then((c) => { controller = c; if (signal.aborted) c.abort() }, () => {
-            signal.removeEventListener('abort', onAbort)
+          const onAbort = (): void => {
+            controller?.abort()
             resolve()
-          })
+          }
+          signal.addEventListener('abort', onAbort, { once: true })
+          watcher
+            .watch(
+              path,
+              { fieldSelector: `metadata.name=${ref.name}`, resourceVersion: rv, allowWatchBookmarks: true },
+              (phase, obj) => {
+                if (phase === 'ADDED' || phase === 'MODIFIED') onState(toWorkloadState(ref, obj as AnyWorkload))
+              },
+              (err) => {
+                signal.removeEventListener('abort', onAbort)
+                if (err && !signal.aborted)
+                  log.debug({ workload: label(ref), err: (err as Error).name }, 'watch ended; resuming')
+                resolve()
+              },
+            )
+            .then(
+              (c) => {
+                controller = c
+                if (signal.aborted) c.abort()
+              },
+              () => {
+                signal.removeEventListener('abort', onAbort)
+                resolve()
+              },
+            )
         })
         if (!signal.aborted) await new Promise((r) => setTimeout(r, 200))
       }
@@ -409,7 +546,8 @@ export function createKube(opts: KubeOptions): Kube {
 
     async ownerWorkload(pod) {
       if (!pod.owner) return undefined
-      if (pod.owner.kind === 'StatefulSet' || pod.owner.kind === 'DaemonSet') return { kind: pod.owner.kind, namespace: pod.namespace, name: pod.owner.name }
+      if (pod.owner.kind === 'StatefulSet' || pod.owner.kind === 'DaemonSet')
+        return { kind: pod.owner.kind, namespace: pod.namespace, name: pod.owner.name }
       if (pod.owner.kind !== 'ReplicaSet') return undefined
       try {
         const rs = await apps.readNamespacedReplicaSet({ name: pod.owner.name, namespace: pod.namespace })
@@ -427,7 +565,13 @@ export function createKube(opts: KubeOptions): Kube {
           namespace: on.ref.namespace,
           body: {
             metadata: { generateName: `${on.ref.name}.`, namespace: on.ref.namespace },
-            involvedObject: { apiVersion: 'apps/v1', kind: on.ref.kind, namespace: on.ref.namespace, name: on.ref.name, uid: on.uid },
+            involvedObject: {
+              apiVersion: 'apps/v1',
+              kind: on.ref.kind,
+              namespace: on.ref.namespace,
+              name: on.ref.name,
+              uid: on.uid,
+            },
             reason: ev.reason,
             message: ev.message.slice(0, 1000),
             type: ev.type,
@@ -462,7 +606,10 @@ export function createKube(opts: KubeOptions): Kube {
     },
 
     objects(namespace, kind) {
-      return createObjectStore(kc, namespace, kind, { requestTimeoutMs: opts.requestTimeoutMs, watchSilenceMs: opts.watchSilenceMs })
+      return createObjectStore(kc, namespace, kind, {
+        requestTimeoutMs: opts.requestTimeoutMs,
+        watchSilenceMs: opts.watchSilenceMs,
+      })
     },
 
     close() {

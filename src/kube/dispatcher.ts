@@ -21,7 +21,10 @@ import { createHash } from 'node:crypto'
 import { Agent } from 'undici'
 import type { KubeConfig } from './api.ts'
 
-interface DispatcherOptions { type: string; connect?: Record<string, unknown> }
+interface DispatcherOptions {
+  type: string
+  connect?: Record<string, unknown>
+}
 
 interface Patchable {
   createDispatcher(cluster: unknown, options: unknown): unknown
@@ -59,14 +62,21 @@ export function shareOneConnectionPool(kc: KubeConfig, opts: { pingIntervalMs: n
     const key = keyOf(o.connect)
     if (current?.key !== key) {
       const old = current
-      current = { key, agent: new Agent({ connect: o.connect ?? {}, allowH2: true, h2Options: { pingInterval: opts.pingIntervalMs } }) }
+      current = {
+        key,
+        agent: new Agent({ connect: o.connect ?? {}, allowH2: true, h2Options: { pingInterval: opts.pingIntervalMs } }),
+      }
       made++
       void old?.agent.close().catch(() => undefined)
     }
     return current.agent
   }
   return {
-    get made() { return made },
-    close() { void current?.agent.close().catch(() => undefined) },
+    get made() {
+      return made
+    },
+    close() {
+      void current?.agent.close().catch(() => undefined)
+    },
   }
 }

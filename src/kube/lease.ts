@@ -50,10 +50,13 @@ export function createLeaseApi(kc: KubeConfig, namespace: string, name: string, 
         },
       }
       try {
-        const out = prev ? await api.replaceNamespacedLease({ name, namespace, body, signal }) : await api.createNamespacedLease({ namespace, body, signal })
+        const out = prev
+          ? await api.replaceNamespacedLease({ name, namespace, body, signal })
+          : await api.createNamespacedLease({ namespace, body, signal })
         return toRecord(out)
       } catch (e) {
-        if (e instanceof ApiException && e.code === 409) throw Errors.kubeConflict(`Lease ${namespace}/${name}: another replica wrote it first`)
+        if (e instanceof ApiException && e.code === 409)
+          throw Errors.kubeConflict(`Lease ${namespace}/${name}: another replica wrote it first`)
         throw kubeError(e, `write Lease ${namespace}/${name}`)
       }
     },

@@ -16,10 +16,18 @@ export const STATE_LABEL = 'kube-recycler.io/state'
 export type ObjectKind = 'site' | 'heartbeat'
 const DATA_KEY: Record<ObjectKind, string> = { site: 'state.json', heartbeat: 'heartbeat.json' }
 
-export function createObjectStore(kc: KubeConfig, namespace: string, kind: ObjectKind = 'site', opts: { requestTimeoutMs?: number | undefined; watchSilenceMs?: number | undefined } = {}): ObjectStore {
+export function createObjectStore(
+  kc: KubeConfig,
+  namespace: string,
+  kind: ObjectKind = 'site',
+  opts: { requestTimeoutMs?: number | undefined; watchSilenceMs?: number | undefined } = {},
+): ObjectStore {
   const SELECTOR = `${STATE_LABEL}=${kind}`
   const key = DATA_KEY[kind]
-  const stored = (cm: V1ConfigMap): StoredObject => ({ data: cm.data?.[key] ?? '', version: cm.metadata?.resourceVersion ?? '' })
+  const stored = (cm: V1ConfigMap): StoredObject => ({
+    data: cm.data?.[key] ?? '',
+    version: cm.metadata?.resourceVersion ?? '',
+  })
   const core = coreApi(kc, opts.requestTimeoutMs)
   const watcher = silenceBoundWatch(kc, opts.watchSilenceMs)
   const body = (name: string, data: string, version: string | undefined): V1ConfigMap => ({
@@ -55,14 +63,27 @@ export function createObjectStore(kc: KubeConfig, namespace: string, kind: Objec
     async write(name, data, version, signal) {
       try {
         const out = version
-          ? await core.replaceNamespacedConfigMap({ name, namespace, body: body(name, data, version), fieldManager: 'kube-recycler', signal })
-          : await core.createNamespacedConfigMap({ namespace, body: body(name, data, undefined), fieldManager: 'kube-recycler', signal })
+          ? await core.replaceNamespacedConfigMap({
+              name,
+              namespace,
+              body: body(name, data, version),
+              fieldManager: 'kube-recycler',
+              signal,
+            })
+          : await core.createNamespacedConfigMap({
+              namespace,
+              body: body(name, data, undefined),
+              fieldManager: 'kube-recycler',
+              signal,
+            })
         return out.metadata?.resourceVersion ?? ''
       } catch (e) {
         // 409 on create (it exists) or on replace (it moved): read again and retry.
-        if (e instanceof ApiException && e.code === 409) throw Errors.kubeConflict(`ConfigMap ${namespace}/${name}: written by another replica first`)
+        if (e instanceof ApiException && e.code === 409)
+          throw Errors.kubeConflict(`ConfigMap ${namespace}/${name}: written by another replica first`)
         // Replacing an object someone deleted: say conflict too, so the caller reads (and creates) again.
-        if (e instanceof ApiException && e.code === 404 && version) throw Errors.kubeConflict(`ConfigMap ${namespace}/${name}: deleted underneath us`)
+        if (e instanceof ApiException && e.code === 404 && version)
+          throw Errors.kubeConflict(`ConfigMap ${namespace}/${name}: deleted underneath us`)
         throw kubeError(e, `write ConfigMap ${namespace}/${name}`)
       }
     },
@@ -70,19 +91,35 @@ export function createObjectStore(kc: KubeConfig, namespace: string, kind: Objec
       if (signal.aborted) return
       await new Promise<void>((resolve) => {
         let controller: AbortController | undefined
-        const onAbort = (): void => { controller?.abort(); resolve() }
+        const onAbort = (): void => {
+          controller?.abort()
+          resolve()
+        }
         signal.addEventListener('abort', onAbort, { once: true })
-        const done = (): void => { signal.removeEventListener('abort', onAbort); resolve() }
-        watcher.watch(`/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps`, { labelSelector: SELECTOR, resourceVersion: version, allowWatchBookmarks: true },
-          (phase, obj) => {
-            const cm = obj as V1ConfigMap
-            const name = cm.metadata?.name
-            if (!name) return
-            if (phase === 'ADDED' || phase === 'MODIFIED') onEvent({ name, object: stored(cm) })
-            else if (phase === 'DELETED') onEvent({ name, object: undefined })
-          },
-          () => done(),
-        ).then((c) => { controller = c; if (signal.aborted) c.abort() }, () => done())
+        const done = (): void => {
+          signal.removeEventListener('abort', onAbort)
+          resolve()
+        }
+        watcher
+          .watch(
+            `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps`,
+            { labelSelector: SELECTOR, resourceVersion: version, allowWatchBookmarks: true },
+            (phase, obj) => {
+              const cm = obj as V1ConfigMap
+              const name = cm.metadata?.name
+              if (!name) return
+              if (phase === 'ADDED' || phase === 'MODIFIED') onEvent({ name, object: stored(cm) })
+              else if (phase === 'DELETED') onEvent({ name, object: undefined })
+            },
+            () => done(),
+          )
+          .then(
+            (c) => {
+              controller = c
+              if (signal.aborted) c.abort()
+            },
+            () => done(),
+          )
       })
     },
   }

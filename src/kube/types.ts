@@ -134,7 +134,11 @@ export interface KubeEvent {
 export interface Kube {
   getWorkload(ref: WorkloadRef): Promise<WorkloadState>
   /** Merge-patches workload annotations (null deletes), with an optional resourceVersion precondition. */
-  patchAnnotations(ref: WorkloadRef, annotations: Record<string, string | null>, resourceVersion?: string): Promise<WorkloadState>
+  patchAnnotations(
+    ref: WorkloadRef,
+    annotations: Record<string, string | null>,
+    resourceVersion?: string,
+  ): Promise<WorkloadState>
   /** Patches the pod template so the controller rolls every pod. */
   restartWorkload(ref: WorkloadRef, patch: RestartPatch): Promise<WorkloadState>
   /**
@@ -157,7 +161,12 @@ export interface Kube {
    * watch when it drops. `from`: a state already in hand (the restart
    * patch's answer): given to onState and watched from, instead of a read.
    */
-  watchWorkload(ref: WorkloadRef, onState: (s: WorkloadState) => void, signal: AbortSignal, from?: WorkloadState): Promise<void>
+  watchWorkload(
+    ref: WorkloadRef,
+    onState: (s: WorkloadState) => void,
+    signal: AbortSignal,
+    from?: WorkloadState,
+  ): Promise<void>
   /**
    * Sets one workload annotation to `value` only if it still holds exactly
    * `expected` (a JSON patch test + replace: one request, no read first, no
@@ -200,7 +209,13 @@ export interface LeaseApi {
    * `prev`'s resourceVersion as precondition; `now` is written as renewTime.
    * Throws Errors.kubeConflict when someone else wrote first.
    */
-  write(holder: string | undefined, prev: LeaseRecord | undefined, now: number, durationSeconds: number, signal?: AbortSignal): Promise<LeaseRecord>
+  write(
+    holder: string | undefined,
+    prev: LeaseRecord | undefined,
+    now: number,
+    durationSeconds: number,
+    signal?: AbortSignal,
+  ): Promise<LeaseRecord>
 }
 
 /** One stored object: its text and its resourceVersion (the write precondition). */

@@ -11,7 +11,10 @@ import { sign } from '../triggers/signature.ts'
 import type { NotifyTarget } from './targets.ts'
 import type { Notice } from './types.ts'
 
-export interface Outgoing { body: string; headers: Record<string, string> }
+export interface Outgoing {
+  body: string
+  headers: Record<string, string>
+}
 
 /** Slack's escaping of message text: &, < and > only (https://api.slack.com/reference/surfaces/formatting#escaping). */
 export function slackEscape(text: string): string {
@@ -22,7 +25,10 @@ export function format(t: NotifyTarget, n: Notice, opts: { now: number; publicUr
   const base = opts.publicUrl ?? ''
   if (t.format === 'slack') {
     const link = (url: string, label: string): string => `<${slackEscape(url)}|${slackEscape(label)}>`
-    const links = [link(`${base}/status`, 'status'), ...(n.recycle ? [link(`${base}${n.recycle.url}`, n.recycle.id)] : [])]
+    const links = [
+      link(`${base}/status`, 'status'),
+      ...(n.recycle ? [link(`${base}${n.recycle.url}`, n.recycle.id)] : []),
+    ]
     const text = `kube-recycler: ${n.site ? `*${slackEscape(n.site)}* ` : ''}${n.event}: ${slackEscape(n.message)} (${links.join(' · ')})`
     return { body: JSON.stringify({ text }), headers: { 'content-type': 'application/json' } }
   }

@@ -27,7 +27,11 @@ export interface NotifierOptions {
   backoffMs?: number
 }
 
-interface Lane { target: NotifyTarget; queue: { n: Notice; id: string }[]; running: Promise<void> | undefined }
+interface Lane {
+  target: NotifyTarget
+  queue: { n: Notice; id: string }[]
+  running: Promise<void> | undefined
+}
 
 export function createNotifier(opts: NotifierOptions): Notifier {
   const log = opts.logger.child({ component: 'notify' })
@@ -38,17 +42,28 @@ export function createNotifier(opts: NotifierOptions): Notifier {
   // Own connections: closed with the notifier, never shared with the probes.
   const agent = new Agent({ connections: 4, keepAliveTimeout: 10_000 })
   const lanes: Lane[] = opts.targets.map((target) => ({ target, queue: [], running: undefined }))
-  const count = (receiver: string, result: 'sent' | 'failed' | 'retried' | 'dropped'): void => opts.counter?.inc({ receiver, result })
+  const count = (receiver: string, result: 'sent' | 'failed' | 'retried' | 'dropped'): void =>
+    opts.counter?.inc({ receiver, result })
 
   async function attempt(t: NotifyTarget, n: Notice, id: string): Promise<string | undefined> {
     const out = format(t, n, { now: opts.clock.now(), id, ...(opts.publicUrl ? { publicUrl: opts.publicUrl } : {}) })
     const signal = AbortSignal.any([stop.signal, AbortSignal.timeout(t.timeoutMs)])
     try {
-      const res = await request(t.url, { method: 'POST', body: out.body, headers: out.headers, dispatcher: agent, signal, headersTimeout: t.timeoutMs, bodyTimeout: t.timeoutMs })
+      const res = await request(t.url, {
+        method: 'POST',
+        body: out.body,
+        headers: out.headers,
+        dispatcher: agent,
+        signal,
+        headersTimeout: t.timeoutMs,
+        bodyTimeout: t.timeoutMs,
+      })
       await res.body.dump().catch(() => undefined)
       return res.statusCode >= 200 && res.statusCode < 300 ? undefined : `answered ${res.statusCode}`
     } catch (e) {
-      return signal.aborted && !stop.signal.aborted ? `no answer within ${t.timeoutMs} ms` : `could not be reached (${(e as { code?: string }).code ?? (e as Error).name})`
+      return signal.aborted && !stop.signal.aborted
+        ? `no answer within ${t.timeoutMs} ms`
+        : `could not be reached (${(e as { code?: string }).code ?? (e as Error).name})`
     }
   }
 
@@ -67,7 +82,10 @@ export function createNotifier(opts: NotifierOptions): Notifier {
       if (why === undefined && !stop.signal.aborted) count(lane.target.name, 'sent')
       else {
         count(lane.target.name, 'failed')
-        log.warn({ receiver: lane.target.name, event: n.event, site: n.site, notice: id }, `notification not delivered: the receiver ${why ?? 'was not tried (shutting down)'}`)
+        log.warn(
+          { receiver: lane.target.name, event: n.event, site: n.site, notice: id },
+          `notification not delivered: the receiver ${why ?? 'was not tried (shutting down)'}`,
+        )
       }
     }
   }
@@ -89,7 +107,10 @@ export function createNotifier(opts: NotifierOptions): Notifier {
         if (lane.queue.length >= maxQueue) {
           const dropped = lane.queue.shift()!
           count(lane.target.name, 'dropped')
-          log.warn({ receiver: lane.target.name, event: dropped.n.event, notice: dropped.id }, 'notification queue full: the oldest notice is dropped')
+          log.warn(
+            { receiver: lane.target.name, event: dropped.n.event, notice: dropped.id },
+            'notification queue full: the oldest notice is dropped',
+          )
         }
         lane.queue.push({ n, id })
         kick(lane)

@@ -16,7 +16,14 @@ export interface NotifyTarget {
   timeoutMs: number
 }
 
-function from(env: NodeJS.ProcessEnv, envName: string | undefined, file: string | undefined, path: string, what: string, problems: string[]): string | undefined {
+function from(
+  env: NodeJS.ProcessEnv,
+  envName: string | undefined,
+  file: string | undefined,
+  path: string,
+  what: string,
+  problems: string[],
+): string | undefined {
   if (envName !== undefined) {
     const v = env[envName]?.trim()
     if (!v) problems.push(`${path}.${what}Env: the environment variable ${envName} is not set`)
@@ -40,13 +47,23 @@ export function resolveTargets(list: NotificationConfig[], env: NodeJS.ProcessEn
     const path = `notifications[${i}]`
     const url = from(env, n.urlEnv, n.urlFile, path, 'url', problems)
     const secret = from(env, n.secretEnv, n.secretFile, path, 'secret', problems)
-    if (url !== undefined && !/^https?:\/\/\S+$/.test(url)) problems.push(`${path}: the URL from ${n.urlEnv ?? n.urlFile} must be an http(s) URL`)
-    if (n.format === 'json' && secret === undefined && n.secretEnv === undefined && n.secretFile === undefined) problems.push(`${path}: format json is signed: give secretEnv or secretFile`)
+    if (url !== undefined && !/^https?:\/\/\S+$/.test(url))
+      problems.push(`${path}: the URL from ${n.urlEnv ?? n.urlFile} must be an http(s) URL`)
+    if (n.format === 'json' && secret === undefined && n.secretEnv === undefined && n.secretFile === undefined)
+      problems.push(`${path}: format json is signed: give secretEnv or secretFile`)
     if (url === undefined) return
-    out.push({ name: n.name, format: n.format, url, ...(secret ? { secret } : {}), events: n.events.length > 0 ? new Set(n.events) : 'all', timeoutMs: n.timeoutMs })
+    out.push({
+      name: n.name,
+      format: n.format,
+      url,
+      ...(secret ? { secret } : {}),
+      events: n.events.length > 0 ? new Set(n.events) : 'all',
+      timeoutMs: n.timeoutMs,
+    })
   })
   return out
 }
 
 /** Every secret value of the targets, for the logger's redaction by value. */
-export const targetSecrets = (ts: NotifyTarget[]): string[] => ts.flatMap((t) => [t.url, ...(t.secret ? [t.secret] : [])])
+export const targetSecrets = (ts: NotifyTarget[]): string[] =>
+  ts.flatMap((t) => [t.url, ...(t.secret ? [t.secret] : [])])

@@ -17,7 +17,12 @@ export { resetSite, type Actor } from './lifecycle.ts'
 const iso = (t: number): string => new Date(t).toISOString()
 
 export function newPause(actor: Actor, now: number, until?: string): Pause {
-  return { by: clip(actor.by, 100), reason: clip(actor.reason ?? ''), since: iso(now), ...(until !== undefined ? { until } : {}) }
+  return {
+    by: clip(actor.by, 100),
+    reason: clip(actor.reason ?? ''),
+    since: iso(now),
+    ...(until !== undefined ? { until } : {}),
+  }
 }
 
 /** `scope` site: this site's own pause; service: the service's copy in this site's state. */
@@ -27,7 +32,11 @@ export function setPause(s: SiteState, scope: 'site' | 'service', pause: Pause |
   return pause ? { ...rest, [key]: pause } : rest
 }
 
-export interface Decided { next: SiteState; record: RecycleRecord; effects: Effect[] }
+export interface Decided {
+  next: SiteState
+  record: RecycleRecord
+  effects: Effect[]
+}
 
 /** Approved: pending for the leader to run; its start counts from now. Throws 404/409 as the lifecycle does. */
 export function approve(s: SiteState, site: SiteConfig, id: string, actor: Actor, now: number): Decided {

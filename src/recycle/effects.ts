@@ -32,14 +32,27 @@ export function createEffects(opts: EffectsOptions): Perform {
   return async (r, effects, local = {}) => {
     if (!r) return
     const site = opts.sites.get(r.site)
-    const fields = { site: r.site, recycle: r.id, state: r.state, workload: r.target, ...(r.reasonKind ? { reasonKind: r.reasonKind } : {}), ...(r.repeats ? { repeats: r.repeats } : {}) }
+    const fields = {
+      site: r.site,
+      recycle: r.id,
+      state: r.state,
+      workload: r.target,
+      ...(r.reasonKind ? { reasonKind: r.reasonKind } : {}),
+      ...(r.repeats ? { repeats: r.repeats } : {}),
+    }
     for (const e of effects) {
       switch (e.kind) {
         case 'log':
           log[e.level](fields, e.message)
           break
         case 'notify':
-          opts.notifier?.notify({ event: e.event, site: r.site, message: e.message, recycle: { id: r.id, state: r.state, url: `/recycles/${r.id}` }, ...(e.by ?? r.by ? { by: e.by ?? r.by } : {}) })
+          opts.notifier?.notify({
+            event: e.event,
+            site: r.site,
+            message: e.message,
+            recycle: { id: r.id, state: r.state, url: `/recycles/${r.id}` },
+            ...((e.by ?? r.by) ? { by: e.by ?? r.by } : {}),
+          })
           break
         case 'count':
           opts.metrics.recycles.inc({ site: r.site, strategy: r.strategy, outcome: e.outcome })
@@ -48,7 +61,10 @@ export function createEffects(opts: EffectsOptions): Perform {
           opts.metrics.recycleSeconds.observe({ site: r.site, strategy: r.strategy }, e.seconds)
           break
         case 'event':
-          if (site) await opts.executor?.recordEvent?.(site, { type: e.type, reason: e.reason, message: e.message }).catch(() => undefined)
+          if (site)
+            await opts.executor
+              ?.recordEvent?.(site, { type: e.type, reason: e.reason, message: e.message })
+              .catch(() => undefined)
           break
         case 'hand-off':
           local.handOff?.(r)

@@ -28,7 +28,10 @@ export interface EngineOptions {
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>
 }
 
-export function createEngine(opts: EngineOptions): Executor & Required<Pick<Executor, 'inspect' | 'recordEvent' | 'resume' | 'rollBack'>> & { resolve(site: SiteConfig): Promise<WorkloadRef> } {
+export function createEngine(opts: EngineOptions): Executor &
+  Required<Pick<Executor, 'inspect' | 'recordEvent' | 'resume' | 'rollBack'>> & {
+    resolve(site: SiteConfig): Promise<WorkloadRef>
+  } {
   const { kube, clock } = opts
   const log = opts.logger.child({ component: 'engine' })
   const holder = opts.holder ?? hostname()
@@ -38,16 +41,24 @@ export function createEngine(opts: EngineOptions): Executor & Required<Pick<Exec
   async function resolve(site: SiteConfig): Promise<WorkloadRef> {
     const t = site.target
     if ('name' in t) return { kind: t.kind, namespace: t.namespace, name: t.name }
-    const selector = Object.entries(t.selector).map(([k, v]) => `${k}=${v}`).join(',')
+    const selector = Object.entries(t.selector)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(',')
     const pods = await kube.listPods(t.namespace, selector)
     if (pods.length === 0) throw Errors.kubeNotFound(`no pods match ${selector} in ${t.namespace}`)
     const owners = new Map<string, WorkloadRef>()
     for (const p of pods) {
       const o = await kube.ownerWorkload(p)
-      if (!o) throw Errors.kube(`pod ${p.namespace}/${p.name} has no Deployment, StatefulSet or DaemonSet owner; kube-recycler only recycles managed pods`)
+      if (!o)
+        throw Errors.kube(
+          `pod ${p.namespace}/${p.name} has no Deployment, StatefulSet or DaemonSet owner; kube-recycler only recycles managed pods`,
+        )
       owners.set(`${o.kind}/${o.name}`, o)
     }
-    if (owners.size > 1) throw Errors.kube(`the selector ${selector} spans ${[...owners.keys()].join(', ')}; name one workload in the site's target`)
+    if (owners.size > 1)
+      throw Errors.kube(
+        `the selector ${selector} spans ${[...owners.keys()].join(', ')}; name one workload in the site's target`,
+      )
     return [...owners.values()][0]!
   }
 
@@ -56,10 +67,20 @@ export function createEngine(opts: EngineOptions): Executor & Required<Pick<Exec
    * lock exactly as written (`written`): one JSON-patch test + replace, no
    * read first. Anything else there means the lock moved on: left alone.
    */
-  async function writeOutcome(ref: WorkloadRef, lock: LastRecycle, written: string, outcome: RunOutcome): Promise<void> {
-    const final: LastRecycle = { ...lock, outcome: outcome.state === 'succeeded' ? 'succeeded' : 'failed', finishedAt: new Date(clock.now()).toISOString() }
+  async function writeOutcome(
+    ref: WorkloadRef,
+    lock: LastRecycle,
+    written: string,
+    outcome: RunOutcome,
+  ): Promise<void> {
+    const final: LastRecycle = {
+      ...lock,
+      outcome: outcome.state === 'succeeded' ? 'succeeded' : 'failed',
+      finishedAt: new Date(clock.now()).toISOString(),
+    }
     const r = await kube.replaceAnnotationIf(ref, LAST_RECYCLE_ANNOTATION, written, JSON.stringify(final))
-    if (r === 'changed') log.warn({ workload: ref, ours: lock.id }, 'the lock moved on before our outcome was written; leaving it')
+    if (r === 'changed')
+      log.warn({ workload: ref, ours: lock.id }, 'the lock moved on before our outcome was written; leaving it')
   }
 
   return {
@@ -72,7 +93,16 @@ export function createEngine(opts: EngineOptions): Executor & Required<Pick<Exec
       const running = w.templateAnnotations['kube-recycler.io/commit']
       return {
         ...(running ? { runningCommit: running } : {}),
-        ...(last ? { lastRecycle: { id: last.id, at: last.at, outcome: last.outcome, ...(last.commit ? { commit: last.commit } : {}) } } : {}),
+        ...(last
+          ? {
+              lastRecycle: {
+                id: last.id,
+                at: last.at,
+                outcome: last.outcome,
+                ...(last.commit ? { commit: last.commit } : {}),
+              },
+            }
+          : {}),
       }
     },
 
@@ -81,27 +111,47 @@ export function createEngine(opts: EngineOptions): Executor & Required<Pick<Exec
       const workload = await kube.getWorkload(ref)
       const lock = parseLastRecycle(workload.annotations)
       if (!lock || lock.id !== inflight.id) {
-        return { state: 'skipped', reason: `never acted: the workload's lock is ${lock ? `recycle ${lock.id}` : 'free'}, so the replica that took this recycle stopped before it changed anything` }
+        return {
+          state: 'skipped',
+          reason: `never acted: the workload's lock is ${lock ? `recycle ${lock.id}` : 'free'}, so the replica that took this recycle stopped before it changed anything`,
+        }
       }
       if (lock.outcome !== 'running') {
         // It ended on the cluster before its holder could record it in the service state.
         ctx.step(`adopted: the workload says it ${lock.outcome}${lock.finishedAt ? ` at ${lock.finishedAt}` : ''}`)
-        return lock.outcome === 'succeeded' ? { state: 'succeeded', message: `${inflight.strategy} finished before its replica stopped` } : { state: 'failed', reason: `${inflight.strategy} failed before its replica stopped` }
+        return lock.outcome === 'succeeded'
+          ? { state: 'succeeded', message: `${inflight.strategy} finished before its replica stopped` }
+          : { state: 'failed', reason: `${inflight.strategy} failed before its replica stopped` }
       }
       // Whatever the strategy, its end is the workload at its desired pods,
       // updated and available: a rollout finishes under its controller; pods
       // an interrupted evict/delete took are replaced by theirs. Nothing is
       // evicted or patched again.
       ctx.step(`watching the ${inflight.strategy} started at ${inflight.at} to its end`)
-      const outcome: RunOutcome = await watchRollout({
-        kube, clock, workload, commitEnv: ctx.site.recycle.commitEnv, maxUnavailable: ctx.site.recycle.maxUnavailable, unhealthyPods: ctx.site.recycle.unhealthyPods,
-        deadline: Math.max(Date.parse(inflight.at) + ctx.site.recycle.timeoutMs, clock.now() + 60_000),
-        step: ctx.step, signal: ctx.signal, sleep,
-      }, workload.generation, Date.parse(inflight.at))
+      const outcome: RunOutcome = await watchRollout(
+        {
+          kube,
+          clock,
+          workload,
+          commitEnv: ctx.site.recycle.commitEnv,
+          maxUnavailable: ctx.site.recycle.maxUnavailable,
+          unhealthyPods: ctx.site.recycle.unhealthyPods,
+          deadline: Math.max(Date.parse(inflight.at) + ctx.site.recycle.timeoutMs, clock.now() + 60_000),
+          step: ctx.step,
+          signal: ctx.signal,
+          sleep,
+        },
+        workload.generation,
+        Date.parse(inflight.at),
+      )
       if (ctx.signal.aborted) return outcome
       await writeOutcome(ref, lock, workload.annotations[LAST_RECYCLE_ANNOTATION]!, outcome).catch(() => undefined)
       const type = outcome.state === 'succeeded' ? 'Normal' : 'Warning'
-      await kube.recordEvent(workload, { type, reason: outcome.state === 'succeeded' ? 'Recycled' : 'RecycleFailed', message: `kube-recycler ${inflight.id} (adopted): ${outcome.state === 'succeeded' ? outcome.message : outcome.state === 'failed' ? outcome.reason : 'skipped'}` })
+      await kube.recordEvent(workload, {
+        type,
+        reason: outcome.state === 'succeeded' ? 'Recycled' : 'RecycleFailed',
+        message: `kube-recycler ${inflight.id} (adopted): ${outcome.state === 'succeeded' ? outcome.message : outcome.state === 'failed' ? outcome.reason : 'skipped'}`,
+      })
       return outcome
     },
 
@@ -109,14 +159,34 @@ export function createEngine(opts: EngineOptions): Executor & Required<Pick<Exec
       const ref = await resolve(site)
       const workload = await kube.getWorkload(ref)
       const outcome = await rollback({
-        kube, clock, workload, commitEnv: site.recycle.commitEnv, maxUnavailable: site.recycle.maxUnavailable, unhealthyPods: site.recycle.unhealthyPods,
+        kube,
+        clock,
+        workload,
+        commitEnv: site.recycle.commitEnv,
+        maxUnavailable: site.recycle.maxUnavailable,
+        unhealthyPods: site.recycle.unhealthyPods,
         deadline: clock.now() + site.recycle.timeoutMs,
-        step: o.step, signal: o.signal, sleep, toRevision: o.toRevision, because: o.because,
+        step: o.step,
+        signal: o.signal,
+        sleep,
+        toRevision: o.toRevision,
+        because: o.because,
       })
       if (!o.signal.aborted) {
-        await kube.recordEvent(workload, outcome.state === 'succeeded'
-          ? { type: 'Warning', reason: 'RecycleRolledBack', message: `kube-recycler ${o.recycleId}: ${o.because}; ${outcome.message}` }
-          : { type: 'Warning', reason: 'RecycleRollbackFailed', message: `kube-recycler ${o.recycleId}: ${o.because}; ${outcome.state === 'failed' ? outcome.reason : 'skipped'}` })
+        await kube.recordEvent(
+          workload,
+          outcome.state === 'succeeded'
+            ? {
+                type: 'Warning',
+                reason: 'RecycleRolledBack',
+                message: `kube-recycler ${o.recycleId}: ${o.because}; ${outcome.message}`,
+              }
+            : {
+                type: 'Warning',
+                reason: 'RecycleRollbackFailed',
+                message: `kube-recycler ${o.recycleId}: ${o.because}; ${outcome.state === 'failed' ? outcome.reason : 'skipped'}`,
+              },
+        )
       }
       return outcome
     },
@@ -135,13 +205,24 @@ export function createEngine(opts: EngineOptions): Executor & Required<Pick<Exec
       const w = await kube.getWorkload(ref)
       const pods = (await kube.listPods(ref.namespace, w.selector)).filter((p) => !p.terminating)
       const last = parseLastRecycle(w.annotations)
-      const verdict = mayTakeLock(last, { id: '(plan)', now: clock.now(), cooldownMs: site.recycle.cooldownMs, timeoutMs: site.recycle.timeoutMs })
-      const how = strategy === 'rollout'
-        ? `patch the pod template of ${ref.kind} ${ref.namespace}/${ref.name}; its controller replaces ${pods.length} pods`
-        : `${strategy} ${pods.length} pods, ${site.recycle.maxUnavailable} at a time, waiting for replacements to be Ready`
+      const verdict = mayTakeLock(last, {
+        id: '(plan)',
+        now: clock.now(),
+        cooldownMs: site.recycle.cooldownMs,
+        timeoutMs: site.recycle.timeoutMs,
+      })
+      const how =
+        strategy === 'rollout'
+          ? `patch the pod template of ${ref.kind} ${ref.namespace}/${ref.name}; its controller replaces ${pods.length} pods`
+          : `${strategy} ${pods.length} pods, ${site.recycle.maxUnavailable} at a time, waiting for replacements to be Ready`
       const paused = w.paused ? ' — refused: the Deployment is paused' : ''
       const blocked = verdict.ok ? '' : ` — would be skipped now: ${verdict.reason}`
-      return { workload: `${ref.kind}/${ref.namespace}/${ref.name}`, strategy, pods: pods.map((p) => p.name), why: `${how}${paused}${blocked}` }
+      return {
+        workload: `${ref.kind}/${ref.namespace}/${ref.name}`,
+        strategy,
+        pods: pods.map((p) => p.name),
+        why: `${how}${paused}${blocked}`,
+      }
     },
 
     async run(ctx: RunContext): Promise<RunOutcome> {
@@ -226,14 +307,22 @@ export function createEngine(opts: EngineOptions): Executor & Required<Pick<Exec
       }
       // What the template pinned before: a rollback after a recycle that did
       // not help makes sense only when the recycle changed the pin.
-      if (outcome.state === 'succeeded' && workload?.templateAnnotations['kube-recycler.io/commit']) outcome = { ...outcome, commitBefore: workload.templateAnnotations['kube-recycler.io/commit'] }
+      if (outcome.state === 'succeeded' && workload?.templateAnnotations['kube-recycler.io/commit'])
+        outcome = { ...outcome, commitBefore: workload.templateAnnotations['kube-recycler.io/commit'] }
       // A failed rollout is undone once (recycle.rollback: auto), still under our lock.
       if (outcome.state === 'failed' && lock && acted) outcome = await rollbackFailed(acted, outcome, site.recycle)
-      if (outcome.state === 'failed') log.warn({ site: site.name, recycle: record.id, cause: outcome.cause, rolledBack: outcome.rolledBack }, outcome.reason)
+      if (outcome.state === 'failed')
+        log.warn(
+          { site: site.name, recycle: record.id, cause: outcome.cause, rolledBack: outcome.rolledBack },
+          outcome.reason,
+        )
       if (ctx.signal.aborted && lock) {
         // Shutting down (or no longer leading) mid-recycle: the lock stays
         // `running`, and the next leader adopts the recycle (resume).
-        log.warn({ site: site.name, recycle: record.id }, 'stopped while a recycle was in flight; the next leader adopts it')
+        log.warn(
+          { site: site.name, recycle: record.id },
+          'stopped while a recycle was in flight; the next leader adopts it',
+        )
         return outcome
       }
       if (lock) {
@@ -246,11 +335,23 @@ export function createEngine(opts: EngineOptions): Executor & Required<Pick<Exec
       if (workload) {
         const commit = ctx.commit ? ` onto ${ctx.commit.slice(0, 12)}` : ''
         if (outcome.state === 'succeeded') {
-          await kube.recordEvent(workload, { type: 'Normal', reason: 'Recycled', message: `kube-recycler ${record.id} (${ctx.strategy}${commit}): ${outcome.message}; trigger: ${record.trigger.source}: ${record.trigger.reason}` })
+          await kube.recordEvent(workload, {
+            type: 'Normal',
+            reason: 'Recycled',
+            message: `kube-recycler ${record.id} (${ctx.strategy}${commit}): ${outcome.message}; trigger: ${record.trigger.source}: ${record.trigger.reason}`,
+          })
         } else if (outcome.state === 'failed') {
-          await kube.recordEvent(workload, { type: 'Warning', reason: outcome.rolledBack ? 'RecycleRolledBack' : 'RecycleFailed', message: `kube-recycler ${record.id} (${ctx.strategy}${commit}): ${outcome.reason}` })
+          await kube.recordEvent(workload, {
+            type: 'Warning',
+            reason: outcome.rolledBack ? 'RecycleRolledBack' : 'RecycleFailed',
+            message: `kube-recycler ${record.id} (${ctx.strategy}${commit}): ${outcome.reason}`,
+          })
         } else {
-          await kube.recordEvent(workload, { type: 'Normal', reason: 'RecycleSkipped', message: `kube-recycler ${record.id}: ${outcome.reason}` })
+          await kube.recordEvent(workload, {
+            type: 'Normal',
+            reason: 'RecycleSkipped',
+            message: `kube-recycler ${record.id}: ${outcome.reason}`,
+          })
         }
       }
       return outcome

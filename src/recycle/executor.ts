@@ -63,7 +63,10 @@ export interface Executor {
    * rollout undo --to-revision`) and waits for it; for a recycle whose
    * rollout finished but whose verification says it did not help.
    */
-  rollBack?(site: SiteConfig, opts: { toRevision: number; because: string; recycleId: string; step(message: string): void; signal: AbortSignal }): Promise<RunOutcome>
+  rollBack?(
+    site: SiteConfig,
+    opts: { toRevision: number; because: string; recycleId: string; step(message: string): void; signal: AbortSignal },
+  ): Promise<RunOutcome>
   /** An Event on the site's workload, for outcomes decided outside run() (verification). */
   recordEvent?(site: SiteConfig, event: { type: 'Normal' | 'Warning'; reason: string; message: string }): Promise<void>
 }

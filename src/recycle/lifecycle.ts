@@ -71,7 +71,10 @@ export type LifecycleEvent =
   | { type: 'verified'; by: string; ok: boolean; verdict: Verdict; trail: Trail; message: string }
 
 /** A running recycle's steps as its holder keeps them: the steps, and how many were left out between them (state/bounds.ts). */
-export interface Trail { steps: RecycleStep[]; leftOut?: number }
+export interface Trail {
+  steps: RecycleStep[]
+  leftOut?: number
+}
 
 /** The record with its steps replaced by `t`. */
 function withTrail(r: RecycleRecord, t: Trail): RecycleRecord {
@@ -123,9 +126,14 @@ const withStart = (s: SiteState, site: SiteConfig, now: number): SiteState => {
   return { ...s, starts: [...s.starts.filter((t) => now - Date.parse(t) < keep), iso(now)] }
 }
 
-const refuse = (why: Refusal, record?: RecycleRecord): Transition => ({ effects: [], refused: why, ...(record ? { record } : {}) })
+const refuse = (why: Refusal, record?: RecycleRecord): Transition => ({
+  effects: [],
+  refused: why,
+  ...(record ? { record } : {}),
+})
 
-const requestedWords = (r: RecycleRecord): string => `${r.target} by ${r.trigger.source}${r.by ? ` (${r.by})` : ''}: ${r.trigger.reason}${r.reason ? `; ${r.reason}` : ''}`
+const requestedWords = (r: RecycleRecord): string =>
+  `${r.target} by ${r.trigger.source}${r.by ? ` (${r.by})` : ''}: ${r.trigger.reason}${r.reason ? `; ${r.reason}` : ''}`
 
 /** Refuses what no state could make valid (a rollout of a selector). */
 function checkRequest(site: SiteConfig, req: Pick<RecycleRequest, 'strategy'>): StrategyName {
@@ -146,7 +154,12 @@ function request(s: SiteState, id: string, e: Extract<LifecycleEvent, { type: 'r
     site: site.name,
     target: targetLabel(site.target),
     strategy,
-    trigger: { source: req.source, reason: clip(req.reason), ...(req.ref ? { ref: clip(req.ref) } : {}), ...(req.key ? { key: req.key } : {}) },
+    trigger: {
+      source: req.source,
+      reason: clip(req.reason),
+      ...(req.ref ? { ref: clip(req.ref) } : {}),
+      ...(req.key ? { key: req.key } : {}),
+    },
     ...(req.commit ? { commit: req.commit } : {}),
     dryRun,
     state: 'pending',
@@ -154,13 +167,28 @@ function request(s: SiteState, id: string, e: Extract<LifecycleEvent, { type: 'r
     createdAt: at,
     ...(req.by ? { by: clip(req.by, 100) } : {}),
   }
-  const decision = decide(s, site, { source: req.source, dryRun, ...(req.outsideCause !== undefined ? { outsideCause: req.outsideCause } : {}) }, now)
+  const decision = decide(
+    s,
+    site,
+    { source: req.source, dryRun, ...(req.outsideCause !== undefined ? { outsideCause: req.outsideCause } : {}) },
+    now,
+  )
   if (decision.kind === 'plan') {
     const notify = decision.why !== 'dry-run'
     const last = s.recycles.at(-1)
-    const said = (r: RecycleRecord): Effect[] => [...(dryRun ? [] : [{ kind: 'notify', event: 'recycle-requested', message: requestedWords(r) } as const]), { kind: 'hand-off' }]
-    if (req.source !== 'operator' && last && last.state === 'planned' && last.trigger.source === req.source && last.dryRun === dryRun
-      && (last.reasonKind ?? 'dry-run') === decision.why && e.freshEpisode === false) {
+    const said = (r: RecycleRecord): Effect[] => [
+      ...(dryRun ? [] : [{ kind: 'notify', event: 'recycle-requested', message: requestedWords(r) } as const]),
+      { kind: 'hand-off' },
+    ]
+    if (
+      req.source !== 'operator' &&
+      last &&
+      last.state === 'planned' &&
+      last.trigger.source === req.source &&
+      last.dryRun === dryRun &&
+      (last.reasonKind ?? 'dry-run') === decision.why &&
+      e.freshEpisode === false
+    ) {
       // The same failure planned again (a flood of failing reports in
       // dry-run or notify mode): one record, counted, as the live service
       // would act once. Switched to live, the policy answers `run`, not
@@ -169,9 +197,16 @@ function request(s: SiteState, id: string, e: Extract<LifecycleEvent, { type: 'r
       return { next: put(s, record), record, effects: said(record) }
     }
     const record: RecycleRecord = {
-      ...base, state: 'planned', finishedAt: at,
+      ...base,
+      state: 'planned',
+      finishedAt: at,
       ...(notify ? { reason: decision.reason, reasonKind: decision.why } : {}),
-      steps: [step(now, `${notify ? 'notify mode' : 'dry-run'}: planned ${strategy} of ${base.target} (${base.trigger.reason}); nothing changes in the cluster`)],
+      steps: [
+        step(
+          now,
+          `${notify ? 'notify mode' : 'dry-run'}: planned ${strategy} of ${base.target} (${base.trigger.reason}); nothing changes in the cluster`,
+        ),
+      ],
     }
     return { next: put(s, record), record, effects: said(record) }
   }
@@ -186,24 +221,52 @@ function request(s: SiteState, id: string, e: Extract<LifecycleEvent, { type: 'r
       ...(decision.kind === 'await' ? { expiresAt: decision.expiresAt } : {}),
       steps: [step(now, `recycle requested by ${req.source}: ${base.trigger.reason}`), step(now, decision.reason)],
     }
-    const effects: Effect[] = decision.kind === 'await'
-      ? [{ kind: 'notify', event: 'approval-needed', message: `${record.target}: ${record.trigger.reason}; ${record.reason ?? ''}` }]
-      : [{ kind: 'notify', event: 'recycle-requested', message: requestedWords(record) }]
-    return { next: recycleStarted(put(s, record)), record, effects: [...effects, { kind: 'log', level: 'info', message: `recycle requested: ${record.trigger.reason}` }] }
+    const effects: Effect[] =
+      decision.kind === 'await'
+        ? [
+            {
+              kind: 'notify',
+              event: 'approval-needed',
+              message: `${record.target}: ${record.trigger.reason}; ${record.reason ?? ''}`,
+            },
+          ]
+        : [{ kind: 'notify', event: 'recycle-requested', message: requestedWords(record) }]
+    return {
+      next: recycleStarted(put(s, record)),
+      record,
+      effects: [...effects, { kind: 'log', level: 'info', message: `recycle requested: ${record.trigger.reason}` }],
+    }
   }
   if (decision.kind === 'skip') {
     const last = s.recycles.at(-1)
     const effects = (r: RecycleRecord, first: boolean): Effect[] => [
       { kind: 'count', outcome: 'skipped' },
       ...(decision.why === 'circuit-open'
-        ? [{ kind: 'log', level: 'error', message: `circuit open: ${site.recycle.maxPerWindow} recycles within the window; automatic recycles stopped` } as const,
-          ...(first ? [{ kind: 'notify', event: 'recycle-skipped-circuit', message: decision.reason } as const] : [])]
+        ? [
+            {
+              kind: 'log',
+              level: 'error',
+              message: `circuit open: ${site.recycle.maxPerWindow} recycles within the window; automatic recycles stopped`,
+            } as const,
+            ...(first ? [{ kind: 'notify', event: 'recycle-skipped-circuit', message: decision.reason } as const] : []),
+          ]
         : []),
       ...(decision.why === 'cannot-help'
-        // Loud, once per refusal record (repeats of it are merged): an
-        // operator must fix what is outside the pods.
-        ? [{ kind: 'log', level: 'error', message: `not restarting ${r.site}: ${decision.reason}` } as const,
-          ...(first ? [{ kind: 'event', type: 'Warning', reason: 'RecycleCannotHelp', message: `kube-recycler: ${decision.reason}` } as const] : [])]
+        ? // Loud, once per refusal record (repeats of it are merged): an
+          // operator must fix what is outside the pods.
+          [
+            { kind: 'log', level: 'error', message: `not restarting ${r.site}: ${decision.reason}` } as const,
+            ...(first
+              ? [
+                  {
+                    kind: 'event',
+                    type: 'Warning',
+                    reason: 'RecycleCannotHelp',
+                    message: `kube-recycler: ${decision.reason}`,
+                  } as const,
+                ]
+              : []),
+          ]
         : [{ kind: 'log', level: 'info', message: `skipped: ${decision.reason}` } as const]),
     ]
     if (last && last.state === 'skipped' && last.trigger.source === req.source && last.reasonKind === decision.why) {
@@ -211,15 +274,30 @@ function request(s: SiteState, id: string, e: Extract<LifecycleEvent, { type: 'r
       const record: RecycleRecord = { ...last, reason: decision.reason, repeats: (last.repeats ?? 1) + 1, lastAt: at }
       return { next: put(s, record), record, effects: effects(record, false) }
     }
-    const record: RecycleRecord = { ...base, state: 'skipped', reason: decision.reason, reasonKind: decision.why, finishedAt: at, steps: [step(now, `skipped: ${decision.reason}`)] }
+    const record: RecycleRecord = {
+      ...base,
+      state: 'skipped',
+      reason: decision.reason,
+      reasonKind: decision.why,
+      finishedAt: at,
+      steps: [step(now, `skipped: ${decision.reason}`)],
+    }
     return { next: put(s, record), record, effects: effects(record, true) }
   }
-  const record: RecycleRecord = { ...base, steps: [step(now, `recycle requested by ${req.source}: ${base.trigger.reason}`)] }
+  const record: RecycleRecord = {
+    ...base,
+    steps: [step(now, `recycle requested by ${req.source}: ${base.trigger.reason}`)],
+  }
   let next = req.source === 'operator' ? operatorRecycled(s) : s
   next = withStart(recycleStarted(put(next, record)), site, now)
   return {
-    next, record,
-    effects: [{ kind: 'notify', event: 'recycle-requested', message: requestedWords(record) }, { kind: 'log', level: 'info', message: `recycle requested: ${record.trigger.reason}` }, { kind: 'hand-off' }],
+    next,
+    record,
+    effects: [
+      { kind: 'notify', event: 'recycle-requested', message: requestedWords(record) },
+      { kind: 'log', level: 'info', message: `recycle requested: ${record.trigger.reason}` },
+      { kind: 'hand-off' },
+    ],
   }
 }
 
@@ -228,7 +306,8 @@ function awaiting(s: SiteState, id: string, now: number): RecycleRecord {
   const r = findRecord(s, id)
   if (!r) throw Errors.notFound(`no recycle with id "${id}" on site "${s.site}"`)
   if (r.state !== 'awaiting-approval') throw Errors.conflict(`recycle ${id} is ${r.state}, not awaiting approval`)
-  if (r.expiresAt !== undefined && Date.parse(r.expiresAt) <= now) throw Errors.conflict(`recycle ${id} expired at ${r.expiresAt}`)
+  if (r.expiresAt !== undefined && Date.parse(r.expiresAt) <= now)
+    throw Errors.conflict(`recycle ${id} expired at ${r.expiresAt}`)
   return r
 }
 
@@ -241,23 +320,74 @@ const goesOn = (r: RecycleRecord): RecycleRecord => {
 function review(s: SiteState, r: RecycleRecord, site: SiteConfig, now: number): Transition {
   if (r.state === 'awaiting-approval' && s.health === 'healthy') {
     // Nothing left to approve: a restart of a healthy site (a resolved alert, a passing report) helps nobody.
-    const record: RecycleRecord = { ...r, state: 'expired', finishedAt: iso(now), reason: 'the site recovered before an operator approved', reasonKind: 'not-needed', steps: [...r.steps, step(now, 'not needed: the site recovered before an operator approved')] }
-    return { next: recycleFinished(put(s, record), false), record, effects: [{ kind: 'log', level: 'info', message: 'not needed: the site recovered before an operator approved' }, { kind: 'notify', event: 'recycle-expired', message: record.reason! }] }
+    const record: RecycleRecord = {
+      ...r,
+      state: 'expired',
+      finishedAt: iso(now),
+      reason: 'the site recovered before an operator approved',
+      reasonKind: 'not-needed',
+      steps: [...r.steps, step(now, 'not needed: the site recovered before an operator approved')],
+    }
+    return {
+      next: recycleFinished(put(s, record), false),
+      record,
+      effects: [
+        { kind: 'log', level: 'info', message: 'not needed: the site recovered before an operator approved' },
+        { kind: 'notify', event: 'recycle-expired', message: record.reason! },
+      ],
+    }
   }
   if (r.state === 'awaiting-approval' && r.expiresAt !== undefined && Date.parse(r.expiresAt) <= now) {
-    const record: RecycleRecord = { ...r, state: 'expired', finishedAt: iso(now), reason: `not approved before ${r.expiresAt}`, reasonKind: 'expired', steps: [...r.steps, step(now, `expired: not approved before ${r.expiresAt}`)] }
-    return { next: recycleFinished(put(s, record), false), record, effects: [{ kind: 'log', level: 'info', message: `expired: not approved before ${r.expiresAt}` }, { kind: 'notify', event: 'recycle-expired', message: record.reason! }] }
+    const record: RecycleRecord = {
+      ...r,
+      state: 'expired',
+      finishedAt: iso(now),
+      reason: `not approved before ${r.expiresAt}`,
+      reasonKind: 'expired',
+      steps: [...r.steps, step(now, `expired: not approved before ${r.expiresAt}`)],
+    }
+    return {
+      next: recycleFinished(put(s, record), false),
+      record,
+      effects: [
+        { kind: 'log', level: 'info', message: `expired: not approved before ${r.expiresAt}` },
+        { kind: 'notify', event: 'recycle-expired', message: record.reason! },
+      ],
+    }
   }
   if (r.state !== 'waiting') return refuse('moved-on', r)
   if (s.health !== 'failing') {
-    const record: RecycleRecord = { ...r, state: 'expired', finishedAt: iso(now), reason: 'the site recovered before a recycle window opened', reasonKind: 'not-needed', steps: [...r.steps, step(now, 'not needed: the site recovered before a recycle window opened')] }
-    return { next: recycleFinished(put(s, record), false), record, effects: [{ kind: 'log', level: 'info', message: 'not needed: the site recovered before a recycle window opened' }, { kind: 'notify', event: 'recycle-expired', message: record.reason! }] }
+    const record: RecycleRecord = {
+      ...r,
+      state: 'expired',
+      finishedAt: iso(now),
+      reason: 'the site recovered before a recycle window opened',
+      reasonKind: 'not-needed',
+      steps: [...r.steps, step(now, 'not needed: the site recovered before a recycle window opened')],
+    }
+    return {
+      next: recycleFinished(put(s, record), false),
+      record,
+      effects: [
+        { kind: 'log', level: 'info', message: 'not needed: the site recovered before a recycle window opened' },
+        { kind: 'notify', event: 'recycle-expired', message: record.reason! },
+      ],
+    }
   }
   const open = windowsAt(site.recycleWindows, now).open
   if (!open || activePause(s.servicePause, now) || activePause(s.pause, now)) return refuse('moved-on', r)
   const message = `a recycle window is open (until ${open.until}) and the site still fails: released`
-  const record: RecycleRecord = { ...goesOn(r), state: 'pending', startAt: iso(now), steps: [...r.steps, step(now, message)] }
-  return { next: withStart(put(s, record), site, now), record, effects: [{ kind: 'log', level: 'info', message }, { kind: 'hand-off' }] }
+  const record: RecycleRecord = {
+    ...goesOn(r),
+    state: 'pending',
+    startAt: iso(now),
+    steps: [...r.steps, step(now, message)],
+  }
+  return {
+    next: withStart(put(s, record), site, now),
+    record,
+    effects: [{ kind: 'log', level: 'info', message }, { kind: 'hand-off' }],
+  }
 }
 
 /**
@@ -266,7 +396,12 @@ function review(s: SiteState, r: RecycleRecord, site: SiteConfig, now: number): 
  * or before a pause. Its own start and itself are left out, so a record the
  * service wrote a moment ago passes exactly as it passed when requested.
  */
-export function reconsider(s: SiteState, r: RecycleRecord, site: SiteConfig, now: number): { why: ReasonKind; reason: string } | undefined {
+export function reconsider(
+  s: SiteState,
+  r: RecycleRecord,
+  site: SiteConfig,
+  now: number,
+): { why: ReasonKind; reason: string } | undefined {
   const problem = recordProblem(r, site)
   if (problem) return { why: 'invalid', reason: `not a valid recycle: ${problem}` }
   const own = r.startAt ?? r.createdAt
@@ -274,7 +409,10 @@ export function reconsider(s: SiteState, r: RecycleRecord, site: SiteConfig, now
   const keep = Math.max(site.recycle.windowMs, site.recycle.cooldownMs)
   if (!(age >= -60_000)) return { why: 'invalid', reason: `not a valid recycle: it starts in the future (${own})` }
   if (!(age < keep) || !s.starts.includes(own)) {
-    return { why: 'stale', reason: `stale: pending since ${own} and no longer counted by the cooldown or the circuit breaker; a new failure asks again` }
+    return {
+      why: 'stale',
+      reason: `stale: pending since ${own} and no longer counted by the cooldown or the circuit breaker; a new failure asks again`,
+    }
   }
   const others: SiteState = { ...withoutStart(s, own), recycles: s.recycles.filter((x) => x.id !== r.id) }
   const d = decide(others, site, { source: r.trigger.source, dryRun: false }, now)
@@ -287,16 +425,35 @@ function claim(s: SiteState, r: RecycleRecord, e: Extract<LifecycleEvent, { type
   if (r.state !== 'pending' || r.dryRun) return refuse('moved-on', r)
   const no = reconsider(s, r, e.site, now)
   if (no) {
-    const record: RecycleRecord = { ...r, state: 'skipped', reason: no.reason, reasonKind: no.why, finishedAt: iso(now), steps: [...r.steps, step(now, `skipped when claimed: ${no.reason}`)] }
+    const record: RecycleRecord = {
+      ...r,
+      state: 'skipped',
+      reason: no.reason,
+      reasonKind: no.why,
+      finishedAt: iso(now),
+      steps: [...r.steps, step(now, `skipped when claimed: ${no.reason}`)],
+    }
     const next = recycleFinished(withoutStart(put(s, record), r.startAt ?? r.createdAt), false)
-    return { next, record, effects: [{ kind: 'log', level: 'warn', message: `not running recycle ${r.id}: ${no.reason}` }, { kind: 'count', outcome: 'skipped' }] }
+    return {
+      next,
+      record,
+      effects: [
+        { kind: 'log', level: 'warn', message: `not running recycle ${r.id}: ${no.reason}` },
+        { kind: 'count', outcome: 'skipped' },
+      ],
+    }
   }
   const message = `started by ${e.by}`
   const record: RecycleRecord = { ...r, state: 'running', holder: e.by, steps: [...r.steps, step(now, message)] }
   return { next: put(s, record), record, effects: [{ kind: 'log', level: 'info', message }] }
 }
 
-function outcome(s: SiteState, r: RecycleRecord, e: Extract<LifecycleEvent, { type: 'outcome' }>, now: number): Transition {
+function outcome(
+  s: SiteState,
+  r: RecycleRecord,
+  e: Extract<LifecycleEvent, { type: 'outcome' }>,
+  now: number,
+): Transition {
   const o = e.outcome
   const ran = o.state !== 'skipped'
   // A failed rollout whose revision before was restored (and is Ready) is `rolled-back`.
@@ -312,7 +469,9 @@ function outcome(s: SiteState, r: RecycleRecord, e: Extract<LifecycleEvent, { ty
     ...('revisionBefore' in o && o.revisionBefore !== undefined ? { revisionBefore: o.revisionBefore } : {}),
     ...(o.state === 'succeeded' && o.commitBefore !== undefined ? { commitBefore: o.commitBefore } : {}),
     finishedAt: iso(now),
-    ...(o.state !== 'succeeded' ? { reason: o.reason, reasonKind: o.state === 'skipped' ? (o.why ?? 'not-acted') : 'failed' } : {}),
+    ...(o.state !== 'succeeded'
+      ? { reason: o.reason, reasonKind: o.state === 'skipped' ? (o.why ?? 'not-acted') : 'failed' }
+      : {}),
     ...(e.willVerify ? { verification: 'pending' as const } : {}),
   }
   let next = put(s, record)
@@ -322,8 +481,17 @@ function outcome(s: SiteState, r: RecycleRecord, e: Extract<LifecycleEvent, { ty
   if (!e.willVerify) next = recycleFinished(next, ran)
   const effects: Effect[] = [{ kind: 'log', level: 'info', message: `recycle ${state}` }]
   if (o.state === 'succeeded') effects.push({ kind: 'notify', event: 'recycle-succeeded', message: o.message })
-  else if (o.state === 'failed') effects.push({ kind: 'notify', event: state === 'rolled-back' ? 'recycle-rolled-back' : 'recycle-failed', message: o.reason })
-  effects.push({ kind: 'count', outcome: state as CountedOutcome }, { kind: 'duration', seconds: (now - Date.parse(r.createdAt)) / 1000 }, { kind: 'finished' })
+  else if (o.state === 'failed')
+    effects.push({
+      kind: 'notify',
+      event: state === 'rolled-back' ? 'recycle-rolled-back' : 'recycle-failed',
+      message: o.reason,
+    })
+  effects.push(
+    { kind: 'count', outcome: state as CountedOutcome },
+    { kind: 'duration', seconds: (now - Date.parse(r.createdAt)) / 1000 },
+    { kind: 'finished' },
+  )
   return { next, record, effects }
 }
 
@@ -331,9 +499,21 @@ function verifiedIt(s: SiteState, r: RecycleRecord, e: Extract<LifecycleEvent, {
   const record: RecycleRecord = { ...withTrail(r, e.trail), verification: e.ok ? 'recovered' : 'recycle-did-not-help' }
   const next = recycleFinished(verified({ ...put(s, record), lastVerdict: boundVerdict(e.verdict) }, e.ok), true)
   const effects: Effect[] = e.ok
-    ? [{ kind: 'log', level: 'info', message: e.message }, { kind: 'event', type: 'Normal', reason: 'RecycleVerified', message: `kube-recycler ${r.id}: the site is healthy again (${e.verdict.summary})` }]
-    : [{ kind: 'log', level: 'error', message: e.message }, { kind: 'count', outcome: 'did-not-help' }, { kind: 'notify', event: 'recycle-did-not-help', message: e.message },
-      { kind: 'event', type: 'Warning', reason: 'RecycleDidNotHelp', message: e.message }]
+    ? [
+        { kind: 'log', level: 'info', message: e.message },
+        {
+          kind: 'event',
+          type: 'Normal',
+          reason: 'RecycleVerified',
+          message: `kube-recycler ${r.id}: the site is healthy again (${e.verdict.summary})`,
+        },
+      ]
+    : [
+        { kind: 'log', level: 'error', message: e.message },
+        { kind: 'count', outcome: 'did-not-help' },
+        { kind: 'notify', event: 'recycle-did-not-help', message: e.message },
+        { kind: 'event', type: 'Warning', reason: 'RecycleDidNotHelp', message: e.message },
+      ]
   return { next, record, effects: [...effects, { kind: 'finished' }] }
 }
 
@@ -349,15 +529,28 @@ export function transition(s: SiteState, id: string, event: LifecycleEvent, now:
     const at = iso(now)
     const { actor } = event
     const record: RecycleRecord = {
-      ...goesOn(r), state: 'pending', startAt: at,
-      approval: { decision: 'approved', by: clip(actor.by, 100), at, ...(actor.reason ? { reason: clip(actor.reason) } : {}) },
+      ...goesOn(r),
+      state: 'pending',
+      startAt: at,
+      approval: {
+        decision: 'approved',
+        by: clip(actor.by, 100),
+        at,
+        ...(actor.reason ? { reason: clip(actor.reason) } : {}),
+      },
       steps: [...r.steps, step(now, `approved by ${actor.by}${actor.reason ? `: ${actor.reason}` : ''}`)],
     }
     return {
-      next: withStart(put(s, record), event.site, now), record,
+      next: withStart(put(s, record), event.site, now),
+      record,
       effects: [
         { kind: 'log', level: 'warn', message: `recycle ${id} approved by ${actor.by}` },
-        { kind: 'notify', event: 'recycle-approved', by: actor.by, message: `recycle of ${r.target} approved by ${actor.by}` },
+        {
+          kind: 'notify',
+          event: 'recycle-approved',
+          by: actor.by,
+          message: `recycle of ${r.target} approved by ${actor.by}`,
+        },
         { kind: 'notify', event: 'recycle-requested', message: requestedWords(record) },
         { kind: 'hand-off' },
       ],
@@ -369,19 +562,46 @@ export function transition(s: SiteState, id: string, event: LifecycleEvent, now:
     const { actor } = event
     const reason = `rejected by ${actor.by}${actor.reason ? `: ${actor.reason}` : ''}`
     const record: RecycleRecord = {
-      ...r, state: 'rejected', finishedAt: at, reason, reasonKind: 'rejected',
-      approval: { decision: 'rejected', by: clip(actor.by, 100), at, ...(actor.reason ? { reason: clip(actor.reason) } : {}) },
+      ...r,
+      state: 'rejected',
+      finishedAt: at,
+      reason,
+      reasonKind: 'rejected',
+      approval: {
+        decision: 'rejected',
+        by: clip(actor.by, 100),
+        at,
+        ...(actor.reason ? { reason: clip(actor.reason) } : {}),
+      },
       steps: [...r.steps, step(now, reason)],
     }
-    return { next: recycleFinished(put(s, record), false), record, effects: [{ kind: 'log', level: 'warn', message: `recycle ${id} ${reason}` }, { kind: 'notify', event: 'recycle-rejected', by: actor.by, message: reason }] }
+    return {
+      next: recycleFinished(put(s, record), false),
+      record,
+      effects: [
+        { kind: 'log', level: 'warn', message: `recycle ${id} ${reason}` },
+        { kind: 'notify', event: 'recycle-rejected', by: actor.by, message: reason },
+      ],
+    }
   }
   const r = findRecord(s, id)
   if (!r) return refuse('gone')
   switch (event.type) {
     case 'plan':
-      return { next: put(s, { ...r, plan: event.plan, steps: [...r.steps, step(now, `plan: ${event.plan.why}`)] }), effects: [] }
+      return {
+        next: put(s, { ...r, plan: event.plan, steps: [...r.steps, step(now, `plan: ${event.plan.why}`)] }),
+        effects: [],
+      }
     case 'plan-failed':
-      return { next: put(s, { ...r, reason: event.why, reasonKind: 'plan-failed', steps: [...r.steps, step(now, `plan failed: ${event.why}`)] }), effects: [] }
+      return {
+        next: put(s, {
+          ...r,
+          reason: event.why,
+          reasonKind: 'plan-failed',
+          steps: [...r.steps, step(now, `plan failed: ${event.why}`)],
+        }),
+        effects: [],
+      }
     case 'review':
       return review(s, r, event.site, now)
     case 'claim':
@@ -394,7 +614,11 @@ export function transition(s: SiteState, id: string, event: LifecycleEvent, now:
     }
     case 'take-verification': {
       if (r.verification !== 'pending') return refuse('moved-on', r)
-      const record: RecycleRecord = { ...r, holder: event.by, steps: [...r.steps, step(now, `verification taken over by ${event.by}`)] }
+      const record: RecycleRecord = {
+        ...r,
+        holder: event.by,
+        steps: [...r.steps, step(now, `verification taken over by ${event.by}`)],
+      }
       return { next: put(s, record), record, effects: [] }
     }
   }
@@ -414,8 +638,13 @@ export function transition(s: SiteState, id: string, event: LifecycleEvent, now:
       if (r.verification !== 'pending') return refuse('moved-on', r)
       const record: RecycleRecord = { ...withTrail(r, event.trail), state: 'rolled-back' }
       return {
-        next: put(s, record), record,
-        effects: [{ kind: 'count', outcome: 'rolled-back' }, { kind: 'notify', event: 'recycle-rolled-back', message: event.message }, { kind: 'log', level: 'warn', message: `rolled back: ${event.message}` }],
+        next: put(s, record),
+        record,
+        effects: [
+          { kind: 'count', outcome: 'rolled-back' },
+          { kind: 'notify', event: 'recycle-rolled-back', message: event.message },
+          { kind: 'log', level: 'warn', message: `rolled back: ${event.message}` },
+        ],
       }
     }
     case 'verified':
@@ -425,9 +654,13 @@ export function transition(s: SiteState, id: string, event: LifecycleEvent, now:
 }
 
 /** The records of a site the leader's review may change (an approval past its time, a waiting one). */
-export const hasWaiting = (s: SiteState): boolean => s.recycles.some((r) => r.state === 'waiting' || r.state === 'awaiting-approval')
+export const hasWaiting = (s: SiteState): boolean =>
+  s.recycles.some((r) => r.state === 'waiting' || r.state === 'awaiting-approval')
 
 /** Closes the circuit and lifts the did-not-help stop; the pods are not touched. */
 export function resetSite(s: SiteState, actor: Actor, now: number): SiteState {
-  return { ...operatorRecycled(s), lastReset: { by: clip(actor.by, 100), at: iso(now), ...(actor.reason ? { reason: clip(actor.reason) } : {}) } }
+  return {
+    ...operatorRecycled(s),
+    lastReset: { by: clip(actor.by, 100), at: iso(now), ...(actor.reason ? { reason: clip(actor.reason) } : {}) },
+  }
 }

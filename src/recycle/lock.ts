@@ -48,17 +48,26 @@ export function parseLastRecycle(annotations: Record<string, string>): LastRecyc
 export type LockVerdict = { ok: true } | { ok: false; reason: string }
 
 /** May a new recycle take the lock, given what the annotation says? */
-export function mayTakeLock(last: LastRecycle | undefined, req: { id: string; key?: string; now: number; cooldownMs: number; timeoutMs: number }): LockVerdict {
+export function mayTakeLock(
+  last: LastRecycle | undefined,
+  req: { id: string; key?: string; now: number; cooldownMs: number; timeoutMs: number },
+): LockVerdict {
   if (!last || last.id === req.id) return { ok: true }
   const age = req.now - Date.parse(last.at)
   if (req.key !== undefined && last.key === req.key) {
     return { ok: false, reason: `duplicate: ${req.key} already caused recycle ${last.id}` }
   }
   if (last.outcome === 'running' && age < req.timeoutMs + 60_000) {
-    return { ok: false, reason: `another recycle (${last.id}${last.holder ? ` by ${last.holder}` : ''}) has been running for ${Math.round(age / 1000)} s` }
+    return {
+      ok: false,
+      reason: `another recycle (${last.id}${last.holder ? ` by ${last.holder}` : ''}) has been running for ${Math.round(age / 1000)} s`,
+    }
   }
   if (age < req.cooldownMs) {
-    return { ok: false, reason: `cooldown: the last recycle (${last.id}, ${last.outcome}) started ${Math.round(age / 1000)} s ago (cooldown ${Math.round(req.cooldownMs / 1000)} s)` }
+    return {
+      ok: false,
+      reason: `cooldown: the last recycle (${last.id}, ${last.outcome}) started ${Math.round(age / 1000)} s ago (cooldown ${Math.round(req.cooldownMs / 1000)} s)`,
+    }
   }
   return { ok: true }
 }

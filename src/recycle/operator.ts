@@ -67,10 +67,15 @@ export function createOperator(opts: OperatorOptions): Operator {
     },
     async pause(name, actor, until) {
       const now = clock.now()
-      if (until !== undefined && Date.parse(until) <= now) throw Errors.invalidField(`body.until: must be in the future (got ${until})`)
+      if (until !== undefined && Date.parse(until) <= now)
+        throw Errors.invalidField(`body.until: must be in the future (got ${until})`)
       const p = newPause(actor, now, until)
       const targets = name === undefined ? [...sites.values()] : [siteOf(name)]
-      for (const site of targets) await store.update(site.name, (s) => ({ next: setPause(s, name === undefined ? 'service' : 'site', p), result: undefined }))
+      for (const site of targets)
+        await store.update(site.name, (s) => ({
+          next: setPause(s, name === undefined ? 'service' : 'site', p),
+          result: undefined,
+        }))
       const what = name === undefined ? 'the service' : `site ${name}`
       const msg = `${what} paused by ${p.by}${p.until ? ` until ${p.until}` : ''}: ${p.reason}; automatic recycles are answered "paused", verdicts are still taken`
       log.warn({ site: name, by: p.by, until: p.until }, msg)
@@ -83,7 +88,11 @@ export function createOperator(opts: OperatorOptions): Operator {
       const targets = name === undefined ? [...sites.values()] : [siteOf(name)]
       const scope = name === undefined ? 'service' : 'site'
       for (const site of targets) {
-        await store.update(site.name, (s) => (s[scope === 'site' ? 'pause' : 'servicePause'] ? { next: setPause(s, scope, undefined), result: undefined } : { result: undefined }))
+        await store.update(site.name, (s) =>
+          s[scope === 'site' ? 'pause' : 'servicePause']
+            ? { next: setPause(s, scope, undefined), result: undefined }
+            : { result: undefined },
+        )
       }
       const what = name === undefined ? 'the service' : `site ${name}`
       const msg = `${what} resumed by ${actor.by}${was ? ` (paused by ${was.by} since ${was.since})` : ' (it was not paused)'}`

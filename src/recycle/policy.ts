@@ -35,7 +35,8 @@ export function activePause(p: Pause | undefined, now: number): Pause | undefine
   return p.until !== undefined && Date.parse(p.until) <= now ? undefined : p
 }
 
-const pauseWords = (what: string, p: Pause): string => `paused: ${what} paused by ${p.by} since ${p.since}${p.until ? ` until ${p.until}` : ''} (${p.reason})`
+const pauseWords = (what: string, p: Pause): string =>
+  `paused: ${what} paused by ${p.by} since ${p.since}${p.until ? ` until ${p.until}` : ''} (${p.reason})`
 
 /** Start times that still matter (within the window or the cooldown). */
 export function recentStarts(s: SiteState, site: SiteConfig, now: number): number[] {
@@ -46,12 +47,23 @@ export function recentStarts(s: SiteState, site: SiteConfig, now: number): numbe
 /** Open: maxPerWindow recycles started within the window (and after an operator's reset). */
 export function circuitOpen(s: SiteState, site: SiteConfig, now: number): boolean {
   const reset = s.lastReset ? Date.parse(s.lastReset.at) : -Infinity
-  return recentStarts(s, site, now).filter((t) => now - t < site.recycle.windowMs && t > reset).length >= site.recycle.maxPerWindow
+  return (
+    recentStarts(s, site, now).filter((t) => now - t < site.recycle.windowMs && t > reset).length >=
+    site.recycle.maxPerWindow
+  )
 }
 
 /** The recycle of this site that has not finished (waiting, awaiting approval, pending, running, or being verified). */
 export function activeRecycle(s: SiteState): SiteState['recycles'][number] | undefined {
-  return s.recycles.find((r) => !r.dryRun && (r.state === 'pending' || r.state === 'running' || r.state === 'waiting' || r.state === 'awaiting-approval' || r.verification === 'pending'))
+  return s.recycles.find(
+    (r) =>
+      !r.dryRun &&
+      (r.state === 'pending' ||
+        r.state === 'running' ||
+        r.state === 'waiting' ||
+        r.state === 'awaiting-approval' ||
+        r.verification === 'pending'),
+  )
 }
 
 /**
@@ -73,30 +85,61 @@ export function decide(s: SiteState, site: SiteConfig, req: PolicyRequest, now: 
     if (p) return { kind: 'skip', why: 'paused', reason: pauseWords('this site is', p) }
     if (site.maintenance.length > 0) {
       const m = windowsAt(site.maintenance, now).open
-      if (m) return { kind: 'skip', why: 'maintenance', reason: `maintenance window: no automatic recycle until ${m.until}` }
+      if (m)
+        return { kind: 'skip', why: 'maintenance', reason: `maintenance window: no automatic recycle until ${m.until}` }
     }
   }
   // An operator decides for themselves; an automatic recycle that cannot
   // help (an expired certificate, a name that does not resolve) is not done.
-  if (req.outsideCause !== undefined && auto) return { kind: 'skip', why: 'cannot-help', reason: `cannot help: ${req.outsideCause}` }
+  if (req.outsideCause !== undefined && auto)
+    return { kind: 'skip', why: 'cannot-help', reason: `cannot help: ${req.outsideCause}` }
   if (req.dryRun) return { kind: 'plan', why: 'dry-run', reason: 'dry-run' }
   const active = activeRecycle(s)
-  if (active) return { kind: 'skip', why: 'busy', reason: `a recycle of this site is already ${active.state === 'waiting' ? 'waiting for a recycle window' : active.state === 'awaiting-approval' ? 'awaiting approval' : 'running'} (${active.id})` }
+  if (active)
+    return {
+      kind: 'skip',
+      why: 'busy',
+      reason: `a recycle of this site is already ${active.state === 'waiting' ? 'waiting for a recycle window' : active.state === 'awaiting-approval' ? 'awaiting approval' : 'running'} (${active.id})`,
+    }
   const last = recentStarts(s, site, now).at(-1)
   if (last !== undefined && now - last < site.recycle.cooldownMs) {
-    return { kind: 'skip', why: 'cooldown', reason: `cooldown: the last recycle started ${Math.round((now - last) / 1000)} s ago (cooldown ${Math.round(site.recycle.cooldownMs / 1000)} s)` }
+    return {
+      kind: 'skip',
+      why: 'cooldown',
+      reason: `cooldown: the last recycle started ${Math.round((now - last) / 1000)} s ago (cooldown ${Math.round(site.recycle.cooldownMs / 1000)} s)`,
+    }
   }
   if (req.source !== 'operator' && circuitOpen(s, site, now)) {
-    return { kind: 'skip', why: 'circuit-open', reason: `circuit open: ${site.recycle.maxPerWindow} recycles within ${Math.round(site.recycle.windowMs / 60_000)} min; an operator must look` }
+    return {
+      kind: 'skip',
+      why: 'circuit-open',
+      reason: `circuit open: ${site.recycle.maxPerWindow} recycles within ${Math.round(site.recycle.windowMs / 60_000)} min; an operator must look`,
+    }
   }
-  if (auto && site.recycle.mode === 'notify') return { kind: 'plan', why: 'notify-mode', reason: 'notify mode: the recycle is planned and announced, nothing is restarted' }
+  if (auto && site.recycle.mode === 'notify')
+    return {
+      kind: 'plan',
+      why: 'notify-mode',
+      reason: 'notify mode: the recycle is planned and announced, nothing is restarted',
+    }
   if (auto && site.recycle.mode === 'approve') {
     const expiresAt = new Date(now + site.recycle.approvalTimeoutMs).toISOString()
-    return { kind: 'await', why: 'approve-mode', expiresAt, reason: `approve mode: waiting for an operator to approve (POST /recycles/{id}/approve) until ${expiresAt}` }
+    return {
+      kind: 'await',
+      why: 'approve-mode',
+      expiresAt,
+      reason: `approve mode: waiting for an operator to approve (POST /recycles/{id}/approve) until ${expiresAt}`,
+    }
   }
   if (auto && site.recycleWindows.length > 0) {
     const w = windowsAt(site.recycleWindows, now)
-    if (!w.open) return { kind: 'wait', why: 'outside-windows', ...(w.next ? { next: w.next } : {}), reason: `outside the recycle windows: waiting for the next one${w.next ? ` (${w.next})` : ''}, then acting only if the site still fails` }
+    if (!w.open)
+      return {
+        kind: 'wait',
+        why: 'outside-windows',
+        ...(w.next ? { next: w.next } : {}),
+        reason: `outside the recycle windows: waiting for the next one${w.next ? ` (${w.next})` : ''}, then acting only if the site still fails`,
+      }
   }
   return { kind: 'run' }
 }

@@ -18,12 +18,37 @@ export function newRecycleId(now: number): string {
 }
 
 const KIND: Record<RecycleRecord['state'], PolicyDecision['kind']> = {
-  'skipped': 'skip', 'planned': 'plan', 'awaiting-approval': 'await', 'waiting': 'wait', 'pending': 'run',
+  skipped: 'skip',
+  planned: 'plan',
+  'awaiting-approval': 'await',
+  waiting: 'wait',
+  pending: 'run',
   // A request makes none of these.
-  'running': 'run', 'succeeded': 'run', 'failed': 'run', 'rolled-back': 'run', 'rejected': 'skip', 'expired': 'skip',
+  running: 'run',
+  succeeded: 'run',
+  failed: 'run',
+  'rolled-back': 'run',
+  rejected: 'skip',
+  expired: 'skip',
 }
 
-export function applyRequest(s: SiteState, site: SiteConfig, req: RecycleRequest, ctx: { now: number; id: string; dryRun: boolean; freshEpisode?: boolean }): { next: SiteState; record: RecycleRecord; decision: { kind: PolicyDecision['kind'] }; effects: Effect[] } {
-  const t = transition(s, ctx.id, { type: 'request', site, req, dryRun: ctx.dryRun, ...(ctx.freshEpisode !== undefined ? { freshEpisode: ctx.freshEpisode } : {}) }, ctx.now)
+export function applyRequest(
+  s: SiteState,
+  site: SiteConfig,
+  req: RecycleRequest,
+  ctx: { now: number; id: string; dryRun: boolean; freshEpisode?: boolean },
+): { next: SiteState; record: RecycleRecord; decision: { kind: PolicyDecision['kind'] }; effects: Effect[] } {
+  const t = transition(
+    s,
+    ctx.id,
+    {
+      type: 'request',
+      site,
+      req,
+      dryRun: ctx.dryRun,
+      ...(ctx.freshEpisode !== undefined ? { freshEpisode: ctx.freshEpisode } : {}),
+    },
+    ctx.now,
+  )
   return { next: t.next!, record: t.record!, decision: { kind: KIND[t.record!.state] }, effects: t.effects }
 }

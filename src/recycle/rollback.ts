@@ -32,13 +32,16 @@ export async function rollback(ctx: RollbackContext): Promise<RunOutcome> {
     let to = ctx.toRevision
     if (to === undefined) {
       const current = await ctx.kube.currentRevision(ref)
-      if (current === undefined || current <= 1) return { state: 'failed', reason: `${where} has no earlier revision to roll back to` }
+      if (current === undefined || current <= 1)
+        return { state: 'failed', reason: `${where} has no earlier revision to roll back to` }
       to = current - 1
     }
     ctx.step(`rolling back: ${ctx.because}; restoring revision ${to} of ${where}`)
     const since = ctx.clock.now()
     const { workload, restored } = await ctx.kube.undoRollout(ref, to)
-    ctx.step(`restored the pod template of revision ${to}${restored.commit ? ` (commit ${restored.commit.slice(0, 12)})` : ' (no pinned commit)'}, generation ${workload.generation}; watching it`)
+    ctx.step(
+      `restored the pod template of revision ${to}${restored.commit ? ` (commit ${restored.commit.slice(0, 12)})` : ' (no pinned commit)'}, generation ${workload.generation}; watching it`,
+    )
     if (ref.kind === 'StatefulSet' && restored.name) {
       // A StatefulSet waits for a broken pod to become Ready before it
       // replaces anything, even after its template is restored (Kubernetes'
@@ -46,14 +49,24 @@ export async function rollback(ctx: RollbackContext): Promise<RunOutcome> {
       for (const p of await ctx.kube.listPods(ref.namespace, ctx.workload.selector)) {
         if (p.terminating || !unhealthy(p) || p.labels['controller-revision-hash'] === restored.name) continue
         await ctx.kube.deletePod(ref.namespace, p.name)
-        ctx.step(`deleted ${p.name}: not Ready on the failed revision; a StatefulSet does not replace it by itself after a rollback`)
+        ctx.step(
+          `deleted ${p.name}: not Ready on the failed revision; a StatefulSet does not replace it by itself after a rollback`,
+        )
       }
     }
-    const watched = await watchRollout({ ...ctx, workload: { ...ctx.workload, ...workload, selector: ctx.workload.selector } }, workload.generation, since)
-    if (watched.state === 'succeeded') return { state: 'succeeded', message: `rolled back to revision ${to}: ${watched.message}` }
+    const watched = await watchRollout(
+      { ...ctx, workload: { ...ctx.workload, ...workload, selector: ctx.workload.selector } },
+      workload.generation,
+      since,
+    )
+    if (watched.state === 'succeeded')
+      return { state: 'succeeded', message: `rolled back to revision ${to}: ${watched.message}` }
     return { state: 'failed', reason: `the rollback to revision ${to} did not finish: ${watched.reason}` }
   } catch (e) {
-    return { state: 'failed', reason: `the rollback failed: ${isAppError(e) ? e.message : 'unexpected error (see the log)'}` }
+    return {
+      state: 'failed',
+      reason: `the rollback failed: ${isAppError(e) ? e.message : 'unexpected error (see the log)'}`,
+    }
   }
 }
 
@@ -66,17 +79,30 @@ type Failed = Extract<RunOutcome, { state: 'failed' }>
  * the outcome (`rolledBack`). The rollback gets its own `timeout`: the
  * recycle's may be spent by the time it failed.
  */
-export async function rollbackFailed(ctx: StrategyContext, failed: Failed, cfg: Pick<RecycleConfig, 'rollback' | 'timeoutMs'>): Promise<Failed> {
+export async function rollbackFailed(
+  ctx: StrategyContext,
+  failed: Failed,
+  cfg: Pick<RecycleConfig, 'rollback' | 'timeoutMs'>,
+): Promise<Failed> {
   if (failed.revisionBefore === undefined || ctx.signal.aborted) return failed
   if (cfg.rollback === 'off') {
-    ctx.step(`not rolling back (recycle.rollback: off): the failed template stays; revision ${failed.revisionBefore} is the one before it`)
+    ctx.step(
+      `not rolling back (recycle.rollback: off): the failed template stays; revision ${failed.revisionBefore} is the one before it`,
+    )
     return failed
   }
   if (ctx.workload.desired > 0 && ctx.workload.available === 0) {
-    ctx.step(`not rolling back: before this recycle no pod of revision ${failed.revisionBefore} was available either, so restoring it cannot heal the site`)
+    ctx.step(
+      `not rolling back: before this recycle no pod of revision ${failed.revisionBefore} was available either, so restoring it cannot heal the site`,
+    )
     return failed
   }
-  const r = await rollback({ ...ctx, deadline: ctx.clock.now() + cfg.timeoutMs, toRevision: failed.revisionBefore, because: failed.reason })
+  const r = await rollback({
+    ...ctx,
+    deadline: ctx.clock.now() + cfg.timeoutMs,
+    toRevision: failed.revisionBefore,
+    because: failed.reason,
+  })
   if (r.state === 'succeeded') {
     ctx.step(r.message)
     return { ...failed, reason: `${failed.reason}; ${r.message}`, rolledBack: true }

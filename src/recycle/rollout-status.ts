@@ -9,7 +9,15 @@ import type { PodState, WorkloadState } from '../kube/types.ts'
  * Container waiting reasons that will not fix themselves by waiting. The one
  * list: rollout, evict and delete all judge pods by it.
  */
-export const STUCK_REASONS: ReadonlySet<string> = new Set(['CrashLoopBackOff', 'ImagePullBackOff', 'ErrImagePull', 'CreateContainerConfigError', 'CreateContainerError', 'InvalidImageName', 'RunContainerError'])
+export const STUCK_REASONS: ReadonlySet<string> = new Set([
+  'CrashLoopBackOff',
+  'ImagePullBackOff',
+  'ErrImagePull',
+  'CreateContainerConfigError',
+  'CreateContainerError',
+  'InvalidImageName',
+  'RunContainerError',
+])
 
 /** Restarts after which a container that is not Ready is crash-looping, whatever its state says right now. */
 export const CRASH_LOOP_RESTARTS = 3
@@ -18,7 +26,8 @@ export const CRASH_LOOP_RESTARTS = 3
 export const READY_GRACE_SECONDS = 30
 
 /** Why a rollout (or the replacement of pods) cannot finish: one reason each, in the record, Event and log. */
-export type RolloutFailure = 'crash-loop' | 'cannot-start' | 'not-ready' | 'progress-deadline' | 'deadline' | 'update-strategy'
+export type RolloutFailure =
+  'crash-loop' | 'cannot-start' | 'not-ready' | 'progress-deadline' | 'deadline' | 'update-strategy'
 
 export function crashLooping(p: PodState): boolean {
   return p.waitingReason === 'CrashLoopBackOff' || (!p.ready && p.restarts >= CRASH_LOOP_RESTARTS)
@@ -55,18 +64,39 @@ export interface PodVerdict {
  * waiting, or running past notReadyLimit without being Ready. `fresh` picks
  * the new pods; `now` is epoch ms. undefined: nothing says it cannot finish.
  */
-export function judgePods(w: WorkloadState, pods: readonly PodState[], fresh: (p: PodState) => boolean, now: number): PodVerdict | undefined {
+export function judgePods(
+  w: WorkloadState,
+  pods: readonly PodState[],
+  fresh: (p: PodState) => boolean,
+  now: number,
+): PodVerdict | undefined {
   const live = pods.filter((p) => !p.terminating && fresh(p))
   const looping = live.filter(crashLooping)
   if (looping.length > 0) {
-    return { cause: 'crash-loop', message: `new pods are crash-looping: ${looping.map((p) => `${p.name} (${p.waitingReason ?? 'not Ready'}, ${p.restarts} restarts)`).join(', ')}` }
+    return {
+      cause: 'crash-loop',
+      message: `new pods are crash-looping: ${looping.map((p) => `${p.name} (${p.waitingReason ?? 'not Ready'}, ${p.restarts} restarts)`).join(', ')}`,
+    }
   }
   const stuck = live.filter((p) => p.waitingReason !== undefined && STUCK_REASONS.has(p.waitingReason))
-  if (stuck.length > 0) return { cause: 'cannot-start', message: `new pods cannot start: ${stuck.map((p) => `${p.name} ${p.waitingReason}`).join(', ')}` }
+  if (stuck.length > 0)
+    return {
+      cause: 'cannot-start',
+      message: `new pods cannot start: ${stuck.map((p) => `${p.name} ${p.waitingReason}`).join(', ')}`,
+    }
   const limit = notReadyLimit(w)
-  const late = live.filter((p) => !p.ready && p.phase === 'Running' && p.startedAt !== undefined && now - Date.parse(p.startedAt) > limit.seconds * 1000)
+  const late = live.filter(
+    (p) =>
+      !p.ready &&
+      p.phase === 'Running' &&
+      p.startedAt !== undefined &&
+      now - Date.parse(p.startedAt) > limit.seconds * 1000,
+  )
   if (late.length > 0) {
-    return { cause: 'not-ready', message: `new pods never became Ready within ${limit.seconds}s (${limit.why}): ${late.map((p) => `${p.name} running ${Math.round((now - Date.parse(p.startedAt!)) / 1000)}s`).join(', ')}` }
+    return {
+      cause: 'not-ready',
+      message: `new pods never became Ready within ${limit.seconds}s (${limit.why}): ${late.map((p) => `${p.name} running ${Math.round((now - Date.parse(p.startedAt!)) / 1000)}s`).join(', ')}`,
+    }
   }
   return undefined
 }
@@ -89,36 +119,74 @@ export function judgeRollout(s: WorkloadState, since?: number): RolloutJudgement
   switch (s.ref.kind) {
     case 'Deployment': {
       const progressing = s.conditions.find((c) => c.type === 'Progressing')
-      const stale = since !== undefined && progressing?.lastUpdateTime !== undefined && Date.parse(progressing.lastUpdateTime) < Math.floor(since / 1000) * 1000
+      const stale =
+        since !== undefined &&
+        progressing?.lastUpdateTime !== undefined &&
+        Date.parse(progressing.lastUpdateTime) < Math.floor(since / 1000) * 1000
       if (progressing?.reason === 'ProgressDeadlineExceeded' && !stale) {
-        return { done: false, failed: true, cause: 'progress-deadline', message: `${name} exceeded its progress deadline (ProgressDeadlineExceeded after ${s.progressDeadlineSeconds ?? 600}s)` }
+        return {
+          done: false,
+          failed: true,
+          cause: 'progress-deadline',
+          message: `${name} exceeded its progress deadline (ProgressDeadlineExceeded after ${s.progressDeadlineSeconds ?? 600}s)`,
+        }
       }
       if (s.updated < s.desired) {
-        return { done: false, failed: false, message: `Waiting for ${name} rollout to finish: ${s.updated} out of ${s.desired} new replicas have been updated...` }
+        return {
+          done: false,
+          failed: false,
+          message: `Waiting for ${name} rollout to finish: ${s.updated} out of ${s.desired} new replicas have been updated...`,
+        }
       }
       if (s.current > s.updated) {
-        return { done: false, failed: false, message: `Waiting for ${name} rollout to finish: ${s.current - s.updated} old replicas are pending termination...` }
+        return {
+          done: false,
+          failed: false,
+          message: `Waiting for ${name} rollout to finish: ${s.current - s.updated} old replicas are pending termination...`,
+        }
       }
       if (s.available < s.updated) {
-        return { done: false, failed: false, message: `Waiting for ${name} rollout to finish: ${s.available} of ${s.updated} updated replicas are available...` }
+        return {
+          done: false,
+          failed: false,
+          message: `Waiting for ${name} rollout to finish: ${s.available} of ${s.updated} updated replicas are available...`,
+        }
       }
       return { done: true, message: `${name} successfully rolled out` }
     }
     case 'DaemonSet': {
       if (s.updateStrategy !== 'RollingUpdate') {
-        return { done: false, failed: true, cause: 'update-strategy', message: `${name} uses updateStrategy ${s.updateStrategy}: a restart would not roll its pods` }
+        return {
+          done: false,
+          failed: true,
+          cause: 'update-strategy',
+          message: `${name} uses updateStrategy ${s.updateStrategy}: a restart would not roll its pods`,
+        }
       }
       if (s.updated < s.desired) {
-        return { done: false, failed: false, message: `Waiting for ${name} rollout to finish: ${s.updated} out of ${s.desired} new pods have been updated...` }
+        return {
+          done: false,
+          failed: false,
+          message: `Waiting for ${name} rollout to finish: ${s.updated} out of ${s.desired} new pods have been updated...`,
+        }
       }
       if (s.available < s.desired) {
-        return { done: false, failed: false, message: `Waiting for ${name} rollout to finish: ${s.available} of ${s.desired} updated pods are available...` }
+        return {
+          done: false,
+          failed: false,
+          message: `Waiting for ${name} rollout to finish: ${s.available} of ${s.desired} updated pods are available...`,
+        }
       }
       return { done: true, message: `${name} successfully rolled out` }
     }
     case 'StatefulSet': {
       if (s.updateStrategy !== 'RollingUpdate') {
-        return { done: false, failed: true, cause: 'update-strategy', message: `${name} uses updateStrategy ${s.updateStrategy}: a restart would not roll its pods` }
+        return {
+          done: false,
+          failed: true,
+          cause: 'update-strategy',
+          message: `${name} uses updateStrategy ${s.updateStrategy}: a restart would not roll its pods`,
+        }
       }
       if (s.ready < s.desired) {
         return { done: false, failed: false, message: `Waiting for ${s.desired - s.ready} pods to be ready...` }
@@ -126,14 +194,25 @@ export function judgeRollout(s: WorkloadState, since?: number): RolloutJudgement
       const partition = s.partition ?? 0
       if (partition > 0) {
         if (s.updated < s.desired - partition) {
-          return { done: false, failed: false, message: `Waiting for partitioned roll out to finish: ${s.updated} out of ${s.desired - partition} new pods have been updated...` }
+          return {
+            done: false,
+            failed: false,
+            message: `Waiting for partitioned roll out to finish: ${s.updated} out of ${s.desired - partition} new pods have been updated...`,
+          }
         }
         return { done: true, message: `partitioned roll out complete: ${s.updated} new pods have been updated...` }
       }
       if (s.updateRevision !== s.currentRevision) {
-        return { done: false, failed: false, message: `waiting for statefulset rolling update to complete ${s.updated} pods at revision ${s.updateRevision ?? '?'}...` }
+        return {
+          done: false,
+          failed: false,
+          message: `waiting for statefulset rolling update to complete ${s.updated} pods at revision ${s.updateRevision ?? '?'}...`,
+        }
       }
-      return { done: true, message: `${name} rolling update complete ${s.current} pods at revision ${s.currentRevision ?? '?'}...` }
+      return {
+        done: true,
+        message: `${name} rolling update complete ${s.current} pods at revision ${s.currentRevision ?? '?'}...`,
+      }
     }
   }
 }

@@ -86,7 +86,13 @@ export function createRunner(opts: RunnerOptions): Runner {
   let timer: NodeJS.Timeout | undefined
   let stopped = false
   const reviewing = new Set<string>()
-  const perform = createEffects({ logger: log, metrics: opts.metrics, sites, executor, ...(opts.notifier ? { notifier: opts.notifier } : {}) })
+  const perform = createEffects({
+    logger: log,
+    metrics: opts.metrics,
+    sites,
+    executor,
+    ...(opts.notifier ? { notifier: opts.notifier } : {}),
+  })
   const here: Local = { finished: (site) => opts.onFinished?.(site), handOff: (r) => kick(r.site) }
 
   /**
@@ -109,12 +115,21 @@ export function createRunner(opts: RunnerOptions): Runner {
   function reviewSite(site: SiteConfig): void {
     if (reviewing.has(site.name) || !review(store.get(site.name), site, clock.now())) return
     reviewing.add(site.name)
-    void store.update(site.name, (s) => {
-      const r = review(s, site, clock.now())
-      return r ? { next: r.next, result: r } : { result: undefined }
-    }).then(async (done) => {
-      for (const [i, r] of (done?.changed ?? []).entries()) await perform(r, done!.effects[i]!, here)
-    }, (e: unknown) => log.warn({ site: site.name, code: isAppError(e) ? e.code : undefined }, 'could not review the waiting recycles; the next sweep tries again'))
+    void store
+      .update(site.name, (s) => {
+        const r = review(s, site, clock.now())
+        return r ? { next: r.next, result: r } : { result: undefined }
+      })
+      .then(
+        async (done) => {
+          for (const [i, r] of (done?.changed ?? []).entries()) await perform(r, done!.effects[i]!, here)
+        },
+        (e: unknown) =>
+          log.warn(
+            { site: site.name, code: isAppError(e) ? e.code : undefined },
+            'could not review the waiting recycles; the next sweep tries again',
+          ),
+      )
       .finally(() => reviewing.delete(site.name))
   }
 
@@ -136,7 +151,9 @@ export function createRunner(opts: RunnerOptions): Runner {
     const onStop = (): void => abort.abort()
     stopAll.signal.addEventListener('abort', onStop, { once: true })
     const done = work(site, r, mode, abort)
-      .catch((e: unknown) => log.error({ site: site.name, recycle: r.id, err: e }, 'recycle bookkeeping failed; the next sweep tries again'))
+      .catch((e: unknown) =>
+        log.error({ site: site.name, recycle: r.id, err: e }, 'recycle bookkeeping failed; the next sweep tries again'),
+      )
       .finally(() => {
         stopAll.signal.removeEventListener('abort', onStop)
         local.delete(r.id)
@@ -145,11 +162,20 @@ export function createRunner(opts: RunnerOptions): Runner {
   }
 
   async function work(site: SiteConfig, r: RecycleRecord, mode: Mode, abort: AbortController): Promise<void> {
-    const event: LifecycleEvent = mode === 'claim' ? { type: 'claim', site, by: identity } : mode === 'adopt' ? { type: 'adopt', by: identity } : { type: 'take-verification', by: identity }
+    const event: LifecycleEvent =
+      mode === 'claim'
+        ? { type: 'claim', site, by: identity }
+        : mode === 'adopt'
+          ? { type: 'adopt', by: identity }
+          : { type: 'take-verification', by: identity }
     const t = await apply(site.name, r.id, event)
     if (!t.next || !t.record) {
       // Another replica claimed it first (the 409's re-read says so), or it moved on.
-      if (t.refused !== 'gone') log.info({ site: site.name, recycle: r.id, mode, refused: t.refused, holder: t.record?.holder }, `not taking recycle ${r.id}: ${t.refused}`)
+      if (t.refused !== 'gone')
+        log.info(
+          { site: site.name, recycle: r.id, mode, refused: t.refused, holder: t.record?.holder },
+          `not taking recycle ${r.id}: ${t.refused}`,
+        )
       return
     }
     await perform(t.record, t.effects, here)
@@ -162,19 +188,32 @@ export function createRunner(opts: RunnerOptions): Runner {
   async function execute(site: SiteConfig, rec: RecycleRecord, mode: Mode, abort: AbortController): Promise<void> {
     const signal = abort.signal
     const live: RecycleRecord = { ...rec, steps: [...rec.steps] }
-    const trail = (): Trail => ({ steps: [...live.steps], ...(live.stepsLeftOut ? { leftOut: live.stepsLeftOut } : {}) })
+    const trail = (): Trail => ({
+      steps: [...live.steps],
+      ...(live.stepsLeftOut ? { leftOut: live.stepsLeftOut } : {}),
+    })
     let flushed = clock.now()
     let flushing: Promise<unknown> | undefined
     const flush = (): void => {
       if (flushing || clock.now() - flushed < (opts.flushEveryMs ?? 5000)) return
       flushed = clock.now()
-      flushing = apply(site.name, live.id, { type: 'steps', by: identity, trail: trail() }).then((t) => {
-        // The record is no longer ours (adopted by the next leader): stop acting on it.
-        if (t.refused === 'not-holder') {
-          log.warn({ site: site.name, recycle: live.id, holder: t.record?.holder }, 'another replica holds this recycle now; letting go of it')
-          abort.abort()
-        }
-      }, () => undefined).finally(() => { flushing = undefined })
+      flushing = apply(site.name, live.id, { type: 'steps', by: identity, trail: trail() })
+        .then(
+          (t) => {
+            // The record is no longer ours (adopted by the next leader): stop acting on it.
+            if (t.refused === 'not-holder') {
+              log.warn(
+                { site: site.name, recycle: live.id, holder: t.record?.holder },
+                'another replica holds this recycle now; letting go of it',
+              )
+              abort.abort()
+            }
+          },
+          () => undefined,
+        )
+        .finally(() => {
+          flushing = undefined
+        })
     }
     const say = (m: string, fields: Record<string, unknown> = {}): void => {
       live.steps.push(step(clock.now(), m))
@@ -187,10 +226,27 @@ export function createRunner(opts: RunnerOptions): Runner {
     let outcome: RunOutcome
     try {
       if (mode === 'adopt') {
-        outcome = !executor.resume ? { state: 'failed', reason: 'this replica cannot adopt a recycle (no cluster)' } : await executor.resume({ record: live, site, strategy: live.strategy, ...(live.commit ? { commit: live.commit } : {}), step: say, signal }, {
-          id: live.id, at: live.createdAt, strategy: live.strategy, reason: live.trigger.reason, trigger: live.trigger.source,
-          ...(live.trigger.key ? { key: live.trigger.key } : {}), ...(live.commit ? { commit: live.commit } : {}),
-        })
+        outcome = !executor.resume
+          ? { state: 'failed', reason: 'this replica cannot adopt a recycle (no cluster)' }
+          : await executor.resume(
+              {
+                record: live,
+                site,
+                strategy: live.strategy,
+                ...(live.commit ? { commit: live.commit } : {}),
+                step: say,
+                signal,
+              },
+              {
+                id: live.id,
+                at: live.createdAt,
+                strategy: live.strategy,
+                reason: live.trigger.reason,
+                trigger: live.trigger.source,
+                ...(live.trigger.key ? { key: live.trigger.key } : {}),
+                ...(live.commit ? { commit: live.commit } : {}),
+              },
+            )
       } else {
         // The commit to pin (recycle/pin.ts): the production head; else an
         // operator's explicit commit; a Jenkins payload's commit only when
@@ -212,17 +268,32 @@ export function createRunner(opts: RunnerOptions): Runner {
             }
           }
         }
-        const commit = unpinned ? undefined
-          : live.trigger.source === 'operator' ? (head ?? asked)
-            : pinCommit(site, { ...(head !== undefined ? { head } : {}), ...(asked !== undefined ? { payloadCommit: asked } : {}) })
+        const commit = unpinned
+          ? undefined
+          : live.trigger.source === 'operator'
+            ? (head ?? asked)
+            : pinCommit(site, {
+                ...(head !== undefined ? { head } : {}),
+                ...(asked !== undefined ? { payloadCommit: asked } : {}),
+              })
         if (!unpinned && head === undefined && asked !== undefined && commit === undefined) {
-          say(`not pinning ${asked.slice(0, 12)}: a Jenkins payload's commit is the job's repository, not the site's (set jenkins.commitIsSite: true if it is)`)
+          say(
+            `not pinning ${asked.slice(0, 12)}: a Jenkins payload's commit is the job's repository, not the site's (set jenkins.commitIsSite: true if it is)`,
+          )
         }
         if (commit !== undefined) live.commit = commit
         else delete live.commit
-        outcome = gitSkip !== undefined
-          ? { state: 'skipped', reason: gitSkip, why: 'git' }
-          : await executor.run({ record: live, site, strategy: live.strategy, ...(commit !== undefined ? { commit } : {}), step: say, signal })
+        outcome =
+          gitSkip !== undefined
+            ? { state: 'skipped', reason: gitSkip, why: 'git' }
+            : await executor.run({
+                record: live,
+                site,
+                strategy: live.strategy,
+                ...(commit !== undefined ? { commit } : {}),
+                step: say,
+                signal,
+              })
       }
     } catch (e) {
       const reason = isAppError(e) ? e.message : 'unexpected error (see the log)'
@@ -233,13 +304,26 @@ export function createRunner(opts: RunnerOptions): Runner {
     if (signal.aborted) {
       // Shutting down, or no longer the leader: the record stays `running`
       // in the store and the next leader adopts it.
-      log.warn({ site: site.name, recycle: live.id }, 'stopped while a recycle was in flight; the next leader adopts it')
+      log.warn(
+        { site: site.name, recycle: live.id },
+        'stopped while a recycle was in flight; the next leader adopts it',
+      )
       return
     }
     const willVerify = outcome.state === 'succeeded' && opts.verifier !== undefined && site.checks.length > 0
-    const t = await apply(site.name, live.id, { type: 'outcome', by: identity, outcome, trail: trail(), commit: live.commit, willVerify })
+    const t = await apply(site.name, live.id, {
+      type: 'outcome',
+      by: identity,
+      outcome,
+      trail: trail(),
+      commit: live.commit,
+      willVerify,
+    })
     if (!t.next || !t.record) {
-      log.warn({ site: site.name, recycle: live.id, refused: t.refused, holder: t.record?.holder }, 'the record is no longer this replica\'s: its outcome is not written over the holder\'s')
+      log.warn(
+        { site: site.name, recycle: live.id, refused: t.refused, holder: t.record?.holder },
+        "the record is no longer this replica's: its outcome is not written over the holder's",
+      )
       return
     }
     await perform(t.record, t.effects, here)
@@ -247,7 +331,11 @@ export function createRunner(opts: RunnerOptions): Runner {
   }
 
   /** Probes the site `attempts` times, `interval` apart, after `delay`; the last verdict (undefined when stopped). */
-  async function probeUntilOk(site: SiteConfig, say: (m: string) => void, signal: AbortSignal): Promise<Verdict | undefined> {
+  async function probeUntilOk(
+    site: SiteConfig,
+    say: (m: string) => void,
+    signal: AbortSignal,
+  ): Promise<Verdict | undefined> {
     const { delayMs, attempts, intervalMs } = site.recycle.verify
     await sleep(delayMs, signal)
     let last: Verdict | undefined
@@ -268,8 +356,15 @@ export function createRunner(opts: RunnerOptions): Runner {
    * revision before runs the same code.
    */
   function mayRollBack(site: SiteConfig, rec: RecycleRecord): boolean {
-    return site.recycle.rollback === 'auto' && rec.strategy === 'rollout' && rec.state === 'succeeded' && executor.rollBack !== undefined
-      && rec.revisionBefore !== undefined && rec.commit !== undefined && rec.commit !== rec.commitBefore
+    return (
+      site.recycle.rollback === 'auto' &&
+      rec.strategy === 'rollout' &&
+      rec.state === 'succeeded' &&
+      executor.rollBack !== undefined &&
+      rec.revisionBefore !== undefined &&
+      rec.commit !== undefined &&
+      rec.commit !== rec.commitBefore
+    )
   }
 
   /**
@@ -281,18 +376,37 @@ export function createRunner(opts: RunnerOptions): Runner {
     const { delayMs, attempts } = site.recycle.verify
     const steps = [...rec.steps]
     const trail = (): Trail => ({ steps: [...steps], ...(rec.stepsLeftOut ? { leftOut: rec.stepsLeftOut } : {}) })
-    const say = (m: string): void => { steps.push(step(clock.now(), m)) }
+    const say = (m: string): void => {
+      steps.push(step(clock.now(), m))
+    }
     say(`verifying: probing ${site.name} again in ${Math.round(delayMs / 1000)} s (up to ${attempts} tries)`)
     let last = await probeUntilOk(site, say, signal)
     if (!last) return
     if (!last.ok && mayRollBack(site, rec)) {
       const because = `still failing on ${rec.commit!.slice(0, 12)} after the rollout: ${last.summary}`
-      const rolled = await executor.rollBack!(site, { toRevision: rec.revisionBefore!, because, recycleId: rec.id, step: say, signal })
+      const rolled = await executor.rollBack!(site, {
+        toRevision: rec.revisionBefore!,
+        because,
+        recycleId: rec.id,
+        step: say,
+        signal,
+      })
       if (signal.aborted) return
       if (rolled.state === 'succeeded') {
-        say(`rolled-back: ${rolled.message}${rec.commitBefore ? ` (back on ${rec.commitBefore.slice(0, 12)})` : ''}; verifying again`)
-        const t = await apply(site.name, rec.id, { type: 'rolled-back', by: identity, trail: trail(), message: `${because}; ${rolled.message}` })
-        if (!t.next) return log.warn({ site: site.name, recycle: rec.id, refused: t.refused }, 'the record is no longer this replica\'s: the rollback is not written over the holder\'s')
+        say(
+          `rolled-back: ${rolled.message}${rec.commitBefore ? ` (back on ${rec.commitBefore.slice(0, 12)})` : ''}; verifying again`,
+        )
+        const t = await apply(site.name, rec.id, {
+          type: 'rolled-back',
+          by: identity,
+          trail: trail(),
+          message: `${because}; ${rolled.message}`,
+        })
+        if (!t.next)
+          return log.warn(
+            { site: site.name, recycle: rec.id, refused: t.refused },
+            "the record is no longer this replica's: the rollback is not written over the holder's",
+          )
         await perform(t.record, t.effects, here)
         last = await probeUntilOk(site, say, signal)
         if (!last) return
@@ -305,21 +419,48 @@ export function createRunner(opts: RunnerOptions): Runner {
       ? `recovered: ${last.summary}`
       : `recycle-did-not-help: ${site.name} still fails after recycle ${rec.id}${rec.commit ? ` onto ${rec.commit.slice(0, 12)}` : ''}: ${last.summary}; automatic recycles stop until it recovers or an operator recycles it`
     say(message)
-    const t = await apply(site.name, rec.id, { type: 'verified', by: identity, ok, verdict: last, trail: trail(), message })
-    if (!t.next) return log.warn({ site: site.name, recycle: rec.id, refused: t.refused }, 'the record is no longer this replica\'s: the verification is not written over the holder\'s')
+    const t = await apply(site.name, rec.id, {
+      type: 'verified',
+      by: identity,
+      ok,
+      verdict: last,
+      trail: trail(),
+      message,
+    })
+    if (!t.next)
+      return log.warn(
+        { site: site.name, recycle: rec.id, refused: t.refused },
+        "the record is no longer this replica's: the verification is not written over the holder's",
+      )
     await perform(t.record, t.effects, here)
   }
 
   /** Jenkins silent past expectEvery: said once per silence, by the leader, remembered in the state. */
   function announceStale(site: SiteConfig): void {
-    if (!opts.notifier || reviewing.has(`stale:${site.name}`) || !staleToAnnounce(store.get(site.name), site, clock.now())) return
+    if (
+      !opts.notifier ||
+      reviewing.has(`stale:${site.name}`) ||
+      !staleToAnnounce(store.get(site.name), site, clock.now())
+    )
+      return
     reviewing.add(`stale:${site.name}`)
-    void store.update(site.name, (s) => {
-      const next = staleToAnnounce(s, site, clock.now())
-      return next ? { next, result: next.staleNoticeFor } : { result: undefined }
-    }).then((from) => {
-      if (from) opts.notifier?.notify({ event: 'jenkins-stale', site: site.name, message: `no Jenkins report since ${from} (expected every ${Math.round(site.jenkins.expectEveryMs! / 60_000)} min)` })
-    }, () => undefined).finally(() => reviewing.delete(`stale:${site.name}`))
+    void store
+      .update(site.name, (s) => {
+        const next = staleToAnnounce(s, site, clock.now())
+        return next ? { next, result: next.staleNoticeFor } : { result: undefined }
+      })
+      .then(
+        (from) => {
+          if (from)
+            opts.notifier?.notify({
+              event: 'jenkins-stale',
+              site: site.name,
+              message: `no Jenkins report since ${from} (expected every ${Math.round(site.jenkins.expectEveryMs! / 60_000)} min)`,
+            })
+        },
+        () => undefined,
+      )
+      .finally(() => reviewing.delete(`stale:${site.name}`))
   }
 
   function sweep(): void {
@@ -342,7 +483,10 @@ export function createRunner(opts: RunnerOptions): Runner {
       store.onChange((name) => kick(name))
       const every = opts.sweepEveryMs ?? 1000
       const loop = (): void => {
-        timer = setTimeout(() => { sweep(); loop() }, every)
+        timer = setTimeout(() => {
+          sweep()
+          loop()
+        }, every)
       }
       sweep()
       loop()

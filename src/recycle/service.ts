@@ -58,7 +58,13 @@ export function createRecycler(opts: RecyclerOptions): Recycler {
     void p.finally(() => background.delete(p))
   }
 
-  const perform = createEffects({ logger: opts.logger, metrics, sites, ...(opts.notifier ? { notifier: opts.notifier } : {}), ...(executor ? { executor } : {}) })
+  const perform = createEffects({
+    logger: opts.logger,
+    metrics,
+    sites,
+    ...(opts.notifier ? { notifier: opts.notifier } : {}),
+    ...(executor ? { executor } : {}),
+  })
   const write = (site: string, id: string, event: LifecycleEvent): Promise<unknown> =>
     store.update(site, (s) => {
       const t = transition(s, id, event, clock.now())
@@ -68,10 +74,16 @@ export function createRecycler(opts: RecyclerOptions): Recycler {
   function plan(r: RecycleRecord): void {
     const site = sites.get(r.site)
     if (!site || !executor) return
-    track(executor.plan(site, r.strategy).then(
-      (p) => write(site.name, r.id, { type: 'plan', plan: p }),
-      (e: unknown) => write(site.name, r.id, { type: 'plan-failed', why: isAppError(e) ? e.message : 'could not plan' }),
-    ).catch(() => undefined))
+    track(
+      executor
+        .plan(site, r.strategy)
+        .then(
+          (p) => write(site.name, r.id, { type: 'plan', plan: p }),
+          (e: unknown) =>
+            write(site.name, r.id, { type: 'plan-failed', why: isAppError(e) ? e.message : 'could not plan' }),
+        )
+        .catch(() => undefined),
+    )
   }
 
   function handOff(r: RecycleRecord): void {

@@ -32,12 +32,18 @@ export function compileCron(expr: string): Fields {
   const hit = compiled.get(expr)
   if (hit) return hit
   const p = parse(expr)
-  const nums = (xs: (number | string)[], what: string): Set<number> => new Set(xs.map((x) => {
-    if (typeof x !== 'number') throw new Error(`"${x}" in the ${what} field is not supported in a window`)
-    return x
-  }))
+  const nums = (xs: (number | string)[], what: string): Set<number> =>
+    new Set(
+      xs.map((x) => {
+        if (typeof x !== 'number') throw new Error(`"${x}" in the ${what} field is not supported in a window`)
+        return x
+      }),
+    )
   const lastDom = p.dayOfMonth.includes('L')
-  const dom = nums(p.dayOfMonth.filter((x) => x !== 'L'), 'day-of-month')
+  const dom = nums(
+    p.dayOfMonth.filter((x) => x !== 'L'),
+    'day-of-month',
+  )
   const f: Fields = {
     second: new Set(p.second),
     minute: new Set(p.minute),
@@ -61,7 +67,8 @@ export function windowProblem(w: WindowConfig): string | undefined {
   } catch (e) {
     return `not a valid cron expression: ${JSON.stringify(w.cron)} (${(e as Error).message})`
   }
-  if (w.durationMs / 1000 / f.stepS > MAX_WINDOW_STEPS) return `too long for this schedule (at most ${Math.floor(MAX_WINDOW_STEPS * f.stepS / 3600)} h)`
+  if (w.durationMs / 1000 / f.stepS > MAX_WINDOW_STEPS)
+    return `too long for this schedule (at most ${Math.floor((MAX_WINDOW_STEPS * f.stepS) / 3600)} h)`
   return undefined
 }
 
@@ -69,18 +76,44 @@ const formats = new Map<string, Intl.DateTimeFormat>()
 function fmt(tz: string): Intl.DateTimeFormat {
   let f = formats.get(tz)
   if (!f) {
-    f = new Intl.DateTimeFormat('en-US', { timeZone: tz, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric', weekday: 'short' })
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone: tz,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      hour: 'numeric',
+      minute: 'numeric',
+      second: 'numeric',
+      weekday: 'short',
+    })
     formats.set(tz, f)
   }
   return f
 }
 const WEEKDAYS: Record<string, number> = { Sun: 0, Mon: 1, Tue: 2, Wed: 3, Thu: 4, Fri: 5, Sat: 6 }
 
-interface Local { year: number; month: number; day: number; hour: number; minute: number; second: number; dow: number }
+interface Local {
+  year: number
+  month: number
+  day: number
+  hour: number
+  minute: number
+  second: number
+  dow: number
+}
 function local(t: number, tz: string): Local {
   const o: Record<string, string> = {}
   for (const p of fmt(tz).formatToParts(new Date(t))) o[p.type] = p.value
-  return { year: Number(o.year), month: Number(o.month), day: Number(o.day), hour: Number(o.hour), minute: Number(o.minute), second: Number(o.second), dow: WEEKDAYS[o.weekday!] ?? 0 }
+  return {
+    year: Number(o.year),
+    month: Number(o.month),
+    day: Number(o.day),
+    hour: Number(o.hour),
+    minute: Number(o.minute),
+    second: Number(o.second),
+    dow: WEEKDAYS[o.weekday!] ?? 0,
+  }
 }
 
 function dayMatches(f: Fields, l: Local): boolean {
@@ -92,7 +125,13 @@ function dayMatches(f: Fields, l: Local): boolean {
 
 /** Does the expression match the start of this second (or minute)? */
 function matchesAt(f: Fields, l: Local): boolean {
-  return f.month.has(l.month) && dayMatches(f, l) && f.hour.has(l.hour) && f.minute.has(l.minute) && f.second.has(f.stepS === 60 ? 0 : l.second)
+  return (
+    f.month.has(l.month) &&
+    dayMatches(f, l) &&
+    f.hour.has(l.hour) &&
+    f.minute.has(l.minute) &&
+    f.second.has(f.stepS === 60 ? 0 : l.second)
+  )
 }
 
 const tzOf = (w: WindowConfig): string => w.timezone ?? 'UTC'
@@ -177,7 +216,9 @@ export function windowsAt(windows: WindowConfig[], now: number): WindowView {
     if (n !== undefined && (next === undefined || n < next)) next = n
   }
   return {
-    ...(until !== undefined ? { open: { from: new Date(from!).toISOString(), until: new Date(until).toISOString() } } : {}),
+    ...(until !== undefined
+      ? { open: { from: new Date(from!).toISOString(), until: new Date(until).toISOString() } }
+      : {}),
     ...(next !== undefined ? { next: new Date(next).toISOString() } : {}),
   }
 }

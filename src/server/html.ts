@@ -7,7 +7,10 @@ import Type, { type TSchema } from 'typebox'
 import { PAGE_SECURITY_HEADERS } from '../status/page.ts'
 
 /** `?format=json|html`, which overrides the Accept header. */
-export const FormatQuery = Type.Object({ format: Type.Optional(Type.Enum(['json', 'html'], { description: 'overrides the Accept header' })) }, { additionalProperties: false })
+export const FormatQuery = Type.Object(
+  { format: Type.Optional(Type.Enum(['json', 'html'], { description: 'overrides the Accept header' })) },
+  { additionalProperties: false },
+)
 
 /** A 200 that is `json` as JSON, or the page as text/html. */
 export function jsonOrPage(description: string, json: TSchema, page: string): Record<string, unknown> {
@@ -45,6 +48,10 @@ export function wantsPage(request: FastifyRequest, reply: FastifyReply): boolean
 
 /** Sends a rendered page: its security headers, never cached, past the JSON serializer. */
 export function sendPage(reply: FastifyReply, html: string): FastifyReply {
-  return reply.headers(PAGE_SECURITY_HEADERS).header('Cache-Control', 'no-store').type('text/html; charset=utf-8')
-    .serializer((p: unknown) => p as string).send(html)
+  return reply
+    .headers(PAGE_SECURITY_HEADERS)
+    .header('Cache-Control', 'no-store')
+    .type('text/html; charset=utf-8')
+    .serializer((p: unknown) => p as string)
+    .send(html)
 }

@@ -34,9 +34,10 @@ export function openapiOptions(opts: { version: string }): SwaggerOptions {
       info: {
         title: 'kube-recycler',
         version: opts.version,
-        description: 'Keeps a website on Kubernetes healthy: Jenkins (or the service\'s own probes) reports whether a site works; '
-          + 'when it fails, kube-recycler restarts its pods safely onto the production branch head, then probes it again. '
-          + 'Every error answer is `{ code, message }`; the codes are listed in src/errors.ts.',
+        description:
+          "Keeps a website on Kubernetes healthy: Jenkins (or the service's own probes) reports whether a site works; " +
+          'when it fails, kube-recycler restarts its pods safely onto the production branch head, then probes it again. ' +
+          'Every error answer is `{ code, message }`; the codes are listed in src/errors.ts.',
         license: { name: 'Apache-2.0', url: 'https://www.apache.org/licenses/LICENSE-2.0' },
       },
       servers: [
@@ -44,31 +45,40 @@ export function openapiOptions(opts: { version: string }): SwaggerOptions {
         { url: 'http://kube-recycler.kube-recycler.svc:8080', description: 'inside the cluster, as k8s/ installs it' },
       ],
       tags: [
-        { name: TAGS.webhooks, description: 'Results from Jenkins\' integrity job, and Alertmanager\'s notifications' },
-        { name: TAGS.operator, description: 'An operator\'s actions (the operator token)' },
+        { name: TAGS.webhooks, description: "Results from Jenkins' integrity job, and Alertmanager's notifications" },
+        { name: TAGS.operator, description: "An operator's actions (the operator token)" },
         { name: TAGS.status, description: 'Sites, health and recycles, the same on every replica' },
-        { name: TAGS.service, description: 'The service\'s own probes and metrics' },
+        { name: TAGS.service, description: "The service's own probes and metrics" },
       ],
       components: {
         securitySchemes: {
           webhookSignature: {
-            type: 'apiKey', in: 'header', name: 'X-Recycler-Signature',
-            description: '`sha256=<hex HMAC-SHA256(KUBE_RECYCLER_WEBHOOK_SECRET, "<timestamp>.<raw body>")>`; send with X-Recycler-Timestamp.',
+            type: 'apiKey',
+            in: 'header',
+            name: 'X-Recycler-Signature',
+            description:
+              '`sha256=<hex HMAC-SHA256(KUBE_RECYCLER_WEBHOOK_SECRET, "<timestamp>.<raw body>")>`; send with X-Recycler-Timestamp.',
           },
           webhookTimestamp: {
-            type: 'apiKey', in: 'header', name: 'X-Recycler-Timestamp',
-            description: 'Unix seconds of the signature, within 300 s of the service\'s clock (replays are refused).',
+            type: 'apiKey',
+            in: 'header',
+            name: 'X-Recycler-Timestamp',
+            description: "Unix seconds of the signature, within 300 s of the service's clock (replays are refused).",
           },
           webhookBearer: {
-            type: 'http', scheme: 'bearer',
+            type: 'http',
+            scheme: 'bearer',
             description: '`Authorization: Bearer <KUBE_RECYCLER_WEBHOOK_TOKEN>`.',
           },
           webhookBasic: {
-            type: 'http', scheme: 'basic',
-            description: 'Basic with any user and KUBE_RECYCLER_WEBHOOK_TOKEN as the password (the Jenkins Notification plugin puts it in the URL).',
+            type: 'http',
+            scheme: 'basic',
+            description:
+              'Basic with any user and KUBE_RECYCLER_WEBHOOK_TOKEN as the password (the Jenkins Notification plugin puts it in the URL).',
           },
           operatorBearer: {
-            type: 'http', scheme: 'bearer',
+            type: 'http',
+            scheme: 'bearer',
             description: '`Authorization: Bearer <KUBE_RECYCLER_RECYCLE_TOKEN>`, the operator token.',
           },
         },

@@ -3,10 +3,13 @@
 
 import Type, { type TObject } from 'typebox'
 
-export const ErrorBody = Type.Object({
-  code: Type.String({ description: 'stable error code, see src/errors.ts' }),
-  message: Type.String({ description: 'what was wrong, naming the field or header' }),
-}, { title: 'Error' })
+export const ErrorBody = Type.Object(
+  {
+    code: Type.String({ description: 'stable error code, see src/errors.ts' }),
+    message: Type.String({ description: 'what was wrong, naming the field or header' }),
+  },
+  { title: 'Error' },
+)
 
 // The stored shapes are declared once, in state/schema.ts; routes answer with them.
 export { RecycleRecordSchema, VerdictSchema } from '../state/schema.ts'
@@ -32,8 +35,15 @@ export function errors<S extends ErrorStatus>(...statuses: S[]): Record<S, TObje
   for (const s of statuses) {
     const schema = Type.Object(ErrorBody.properties, { title: 'Error', description: ERROR_STATUSES[s] })
     // A response header, as @fastify/swagger reads it (not a JSON Schema keyword).
-    const retry = s === 503 ? 'seconds to wait before retrying' : s === 429 ? 'seconds until the rate limit lets this client in again' : undefined
-    out[s] = retry ? Object.assign(schema, { headers: { 'Retry-After': { type: 'integer', description: retry } } }) : schema
+    const retry =
+      s === 503
+        ? 'seconds to wait before retrying'
+        : s === 429
+          ? 'seconds until the rate limit lets this client in again'
+          : undefined
+    out[s] = retry
+      ? Object.assign(schema, { headers: { 'Retry-After': { type: 'integer', description: retry } } })
+      : schema
   }
   return out
 }

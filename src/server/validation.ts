@@ -10,7 +10,7 @@ import { Errors } from '../errors.ts'
 
 export const validatorCompiler: FastifySchemaCompiler<TSchema> = ({ schema, httpPart }) => {
   const check = Compile(schema as TSchema)
-  const root = httpPart === 'body' ? 'body' : httpPart ?? ''
+  const root = httpPart === 'body' ? 'body' : (httpPart ?? '')
   return (data: unknown) => {
     if (check.Check(data)) return { value: data }
     return { error: Errors.invalidField(formatSchemaErrors(check.Errors(data), root).slice(0, 10).join('; ')) }

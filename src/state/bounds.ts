@@ -62,7 +62,8 @@ export function boundRecord(r: RecycleRecord): RecycleRecord {
     trigger: { ...r.trigger, reason: clip(r.trigger.reason) },
     ...(r.reason !== undefined ? { reason: clip(r.reason) } : {}),
     ...(r.plan ? { plan: { ...r.plan, pods: r.plan.pods.slice(0, 50), why: clip(r.plan.why) } } : {}),
-    steps: over > 0 ? [...clipped.slice(0, LIMITS.stepsHead), ...clipped.slice(clipped.length - LIMITS.stepsTail)] : clipped,
+    steps:
+      over > 0 ? [...clipped.slice(0, LIMITS.stepsHead), ...clipped.slice(clipped.length - LIMITS.stepsTail)] : clipped,
     ...(over > 0 ? { stepsLeftOut: (r.stepsLeftOut ?? 0) + over } : {}),
   }
 }
@@ -99,14 +100,22 @@ const bytes = (s: SiteState): number => {
  */
 export function boundSiteState(s: SiteState, opts: { now: number; windowMs: number }): SiteState {
   const out: SiteState = { ...s, deliveries: s.deliveries.slice(-LIMITS.deliveries) }
-  const unfinished = (r: RecycleRecord): boolean => r.state === 'pending' || r.state === 'running' || r.state === 'waiting' || r.state === 'awaiting-approval' || r.verification === 'pending'
+  const unfinished = (r: RecycleRecord): boolean =>
+    r.state === 'pending' ||
+    r.state === 'running' ||
+    r.state === 'waiting' ||
+    r.state === 'awaiting-approval' ||
+    r.verification === 'pending'
   const inWindow = (r: RecycleRecord): boolean => opts.now - Date.parse(r.createdAt) < opts.windowMs
   let recycles = s.recycles
   if (recycles.length > LIMITS.recycles) {
     const excess = recycles.length - LIMITS.recycles
     let dropped = 0
     recycles = recycles.filter((r) => {
-      if (dropped < excess && !unfinished(r) && !inWindow(r)) { dropped++; return false }
+      if (dropped < excess && !unfinished(r) && !inWindow(r)) {
+        dropped++
+        return false
+      }
       return true
     })
   }
@@ -119,13 +128,17 @@ export function boundSiteState(s: SiteState, opts: { now: number; windowMs: numb
   const kept = [...recycles]
   for (let i = 0; i < kept.length && size > LIMITS.siteBytes;) {
     const r = kept[i]!
-    if (unfinished(r)) { i++; continue }
+    if (unfinished(r)) {
+      i++
+      continue
+    }
     size -= sizeOf(r) + (kept.length > 1 ? 1 : 0)
     kept.splice(i, 1)
   }
   out.recycles = kept
   if (size <= LIMITS.siteBytes) return out
-  while (out.deliveries.length > 0 && bytes(out) > LIMITS.siteBytes) out.deliveries = out.deliveries.slice(Math.ceil(out.deliveries.length / 2))
+  while (out.deliveries.length > 0 && bytes(out) > LIMITS.siteBytes)
+    out.deliveries = out.deliveries.slice(Math.ceil(out.deliveries.length / 2))
   if (out.timeline && bytes(out) > LIMITS.siteBytes) delete out.timeline
   for (size = bytes(out); out.recycles.length > 0 && size > LIMITS.siteBytes;) {
     size -= sizeOf(out.recycles[0]!) + (out.recycles.length > 1 ? 1 : 0)

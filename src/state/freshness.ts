@@ -44,11 +44,13 @@ export interface HeartbeatDoc {
  * warnings? Latency and times may differ (they do on every probe).
  */
 export function sameStory(lv: Verdict, v: Verdict): boolean {
-  if (lv.ok !== v.ok || lv.source !== v.source || lv.summary !== v.summary || lv.checks.length !== v.checks.length) return false
+  if (lv.ok !== v.ok || lv.source !== v.source || lv.summary !== v.summary || lv.checks.length !== v.checks.length)
+    return false
   for (let i = 0; i < v.checks.length; i++) {
     const a = lv.checks[i]!
     const b = v.checks[i]!
-    if (a.name !== b.name || a.ok !== b.ok || a.status !== b.status || a.cause !== b.cause || a.message !== b.message) return false
+    if (a.name !== b.name || a.ok !== b.ok || a.status !== b.status || a.cause !== b.cause || a.message !== b.message)
+      return false
     if ((a.warnings ?? []).join('\n') !== (b.warnings ?? []).join('\n')) return false
   }
   return true
@@ -79,12 +81,17 @@ export function noteRepeat(prev: Confirmation | undefined, stored: SiteState, at
 }
 
 /** The timeline with its last run stretched over the confirmed repeats of the stored verdict. */
-export function foldTimeline<T extends readonly TimelineRun[] | undefined>(timeline: T, s: SiteState, c: Confirmation | undefined): T | TimelineRun[] {
+export function foldTimeline<T extends readonly TimelineRun[] | undefined>(
+  timeline: T,
+  s: SiteState,
+  c: Confirmation | undefined,
+): T | TimelineRun[] {
   const ok = validFor(s, c)
   const last = timeline?.at(-1)
   if (!ok || !timeline || !last || !s.lastVerdict) return timeline
   // Only the run the stored verdict closes: its `to` is that verdict's time.
-  if (last.to !== s.lastVerdict.at || last.ok !== s.lastVerdict.ok || last.source !== s.lastVerdict.source) return timeline
+  if (last.to !== s.lastVerdict.at || last.ok !== s.lastVerdict.ok || last.source !== s.lastVerdict.source)
+    return timeline
   return [...timeline.slice(0, -1), { ...last, to: new Date(ok.at).toISOString(), count: last.count + ok.n }]
 }
 
@@ -97,11 +104,17 @@ export function freshVerdict(s: SiteState, c: Confirmation | undefined): Verdict
 
 // The object's text: small, because it is written every minute and sent to
 // every replica. Per site [of, at - of, n], times in unix ms.
-interface Wire { v: 1; at: number; by: string; sites: Record<string, [number, number, number]> }
+interface Wire {
+  v: 1
+  at: number
+  by: string
+  sites: Record<string, [number, number, number]>
+}
 
 export function encodeHeartbeat(doc: HeartbeatDoc): string {
   const sites: Wire['sites'] = {}
-  for (const [name, c] of [...doc.sites].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) sites[name] = [c.of, c.at - c.of, c.n]
+  for (const [name, c] of [...doc.sites].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+    sites[name] = [c.of, c.at - c.of, c.n]
   const w: Wire = { v: 1, at: doc.at, by: doc.by, sites }
   return JSON.stringify(w)
 }
@@ -113,10 +126,12 @@ export function decodeHeartbeat(text: string): HeartbeatDoc | undefined {
   if (text === '') return undefined
   try {
     const w = JSON.parse(text) as Partial<Wire>
-    if (w.v !== 1 || !isInt(w.at) || typeof w.by !== 'string' || typeof w.sites !== 'object' || w.sites === null) return undefined
+    if (w.v !== 1 || !isInt(w.at) || typeof w.by !== 'string' || typeof w.sites !== 'object' || w.sites === null)
+      return undefined
     const sites = new Map<string, Confirmation>()
     for (const [name, e] of Object.entries(w.sites)) {
-      if (!Array.isArray(e) || e.length !== 3 || !isInt(e[0]) || !isInt(e[1]) || !isInt(e[2]) || e[1] <= 0 || e[2] < 1) return undefined
+      if (!Array.isArray(e) || e.length !== 3 || !isInt(e[0]) || !isInt(e[1]) || !isInt(e[2]) || e[1] <= 0 || e[2] < 1)
+        return undefined
       sites.set(name, { of: e[0], at: e[0] + e[1], n: e[2] })
     }
     return { at: w.at, by: w.by, sites }

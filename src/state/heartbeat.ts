@@ -17,7 +17,17 @@ import { Errors, isAppError } from '../errors.ts'
 import type { ObjectStore } from '../kube/types.ts'
 import type { Verdict } from '../health/verdict.ts'
 import type { SiteState } from './schema.ts'
-import { decodeHeartbeat, encodeHeartbeat, fresher, noteRepeat, sameSites, validFor, type Confirmation, type Confirmations, type HeartbeatDoc } from './freshness.ts'
+import {
+  decodeHeartbeat,
+  encodeHeartbeat,
+  fresher,
+  noteRepeat,
+  sameSites,
+  validFor,
+  type Confirmation,
+  type Confirmations,
+  type HeartbeatDoc,
+} from './freshness.ts'
 import { newer, type WriteResult } from './store.ts'
 
 /** Named statically: the service's Role may update this one ConfigMap by name. */
@@ -69,14 +79,19 @@ export function createHeartbeat(opts: HeartbeatOptions): Heartbeat {
   let loops: Promise<void>[] = []
   let beating: Promise<unknown> = Promise.resolve()
   let resolveLoaded!: () => void
-  const loadedP = new Promise<void>((r) => { resolveLoaded = r })
+  const loadedP = new Promise<void>((r) => {
+    resolveLoaded = r
+  })
 
   async function call<T>(what: string, p: Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined
     try {
-      return await Promise.race([p, new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(Errors.kube(`${what}: no answer within ${timeoutMs} ms`)), timeoutMs)
-      })])
+      return await Promise.race([
+        p,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(Errors.kube(`${what}: no answer within ${timeoutMs} ms`)), timeoutMs)
+        }),
+      ])
     } finally {
       clearTimeout(timer)
     }
@@ -85,7 +100,8 @@ export function createHeartbeat(opts: HeartbeatOptions): Heartbeat {
   function set(o: { data: string; version: string } | undefined, force: boolean): void {
     if (o && !force && version !== undefined && !newer(o.version, version)) return
     doc = o ? decodeHeartbeat(o.data) : undefined
-    if (o && o.data !== '' && !doc) log.warn({ version: o.version }, 'the heartbeat object is not valid; the next heartbeat replaces it')
+    if (o && o.data !== '' && !doc)
+      log.warn({ version: o.version }, 'the heartbeat object is not valid; the next heartbeat replaces it')
     version = o?.version
   }
 
@@ -101,12 +117,23 @@ export function createHeartbeat(opts: HeartbeatOptions): Heartbeat {
         resolveLoaded()
         backoff = 500
       } catch (e) {
-        log.warn({ err: e, retryInMs: backoff }, `could not load the heartbeat: ${isAppError(e) ? e.message : 'unexpected error'}`)
+        log.warn(
+          { err: e, retryInMs: backoff },
+          `could not load the heartbeat: ${isAppError(e) ? e.message : 'unexpected error'}`,
+        )
         await sleep(backoff, stop.signal)
         backoff = Math.min(backoff * 2, 10_000)
         continue
       }
-      await opts.objects.watch(listVersion, (ev) => { if (ev.name === HEARTBEAT_OBJECT) set(ev.object, false) }, stop.signal).catch(() => undefined)
+      await opts.objects
+        .watch(
+          listVersion,
+          (ev) => {
+            if (ev.name === HEARTBEAT_OBJECT) set(ev.object, false)
+          },
+          stop.signal,
+        )
+        .catch(() => undefined)
       if (!stop.signal.aborted) await sleep(200, stop.signal)
     }
   }
@@ -141,16 +168,25 @@ export function createHeartbeat(opts: HeartbeatOptions): Heartbeat {
     try {
       const v = await call('write the heartbeat', opts.objects.write(HEARTBEAT_OBJECT, data, version))
       opts.onWrite?.('ok')
-      if (version === undefined || newer(v, version)) { doc = next; version = v }
+      if (version === undefined || newer(v, version)) {
+        doc = next
+        version = v
+      }
       return 'written'
     } catch (e) {
       if (isAppError(e) && e.code === Errors.kubeConflict.code) {
         // Another replica wrote it (a leader change): read it, merge at the next beat.
         opts.onWrite?.('conflict')
-        await call('read the heartbeat', opts.objects.read(HEARTBEAT_OBJECT)).then((o) => set(o, true), () => undefined)
+        await call('read the heartbeat', opts.objects.read(HEARTBEAT_OBJECT)).then(
+          (o) => set(o, true),
+          () => undefined,
+        )
       } else {
         opts.onWrite?.('error')
-        log.warn({ err: e }, `could not write the heartbeat: ${isAppError(e) ? e.message : 'unexpected error'}; /status shows older verdict times until it can`)
+        log.warn(
+          { err: e },
+          `could not write the heartbeat: ${isAppError(e) ? e.message : 'unexpected error'}; /status shows older verdict times until it can`,
+        )
       }
       return 'failed'
     }

@@ -17,7 +17,9 @@ export function memoryObjectStore(): MemoryObjectStore {
   let revision = 0
   let writes = 0
   return {
-    get writes() { return writes },
+    get writes() {
+      return writes
+    },
     async list() {
       return { items: new Map(items), version: String(revision) }
     },
@@ -26,19 +28,29 @@ export function memoryObjectStore(): MemoryObjectStore {
     },
     async write(name, data, version) {
       const cur = items.get(name)
-      if ((cur?.version ?? undefined) !== version) throw Errors.kubeConflict(`${name}: written by another replica first`)
+      if ((cur?.version ?? undefined) !== version)
+        throw Errors.kubeConflict(`${name}: written by another replica first`)
       const next = { data, version: String(++revision) }
       items.set(name, next)
       writes++
       // Delivered after the writer has its answer, as a watch event would be.
-      queueMicrotask(() => { for (const w of watchers) w({ name, object: next }) })
+      queueMicrotask(() => {
+        for (const w of watchers) w({ name, object: next })
+      })
       return next.version
     },
     watch(_version, onEvent, signal) {
       return new Promise<void>((resolve) => {
         if (signal.aborted) return resolve()
         watchers.add(onEvent)
-        signal.addEventListener('abort', () => { watchers.delete(onEvent); resolve() }, { once: true })
+        signal.addEventListener(
+          'abort',
+          () => {
+            watchers.delete(onEvent)
+            resolve()
+          },
+          { once: true },
+        )
       })
     },
   }

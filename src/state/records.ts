@@ -22,8 +22,12 @@ export const step = (at: number, message: string): RecycleStep => ({ at: new Dat
  */
 export function recordProblem(r: RecycleRecord, site: SiteConfig): string | undefined {
   if (r.site !== site.name) return `it names site "${r.site}", but is kept in the state of "${site.name}"`
-  if (r.strategy === 'rollout' && !('name' in site.target)) return `strategy "rollout" needs a named workload; site "${site.name}" targets a selector`
-  for (const [field, value] of [['createdAt', r.createdAt], ['startAt', r.startAt]] as const) {
+  if (r.strategy === 'rollout' && !('name' in site.target))
+    return `strategy "rollout" needs a named workload; site "${site.name}" targets a selector`
+  for (const [field, value] of [
+    ['createdAt', r.createdAt],
+    ['startAt', r.startAt],
+  ] as const) {
     if (value !== undefined && Number.isNaN(Date.parse(value))) return `${field} is not a time`
   }
   return undefined

@@ -29,16 +29,31 @@ export type RecyclePlan = Static<typeof RecyclePlanSchema>
  * releases it (`pending`) when a window opens and the site still fails, or
  * ends it (`expired`) when the site recovered meanwhile.
  */
-export const RECYCLE_STATES = ['planned', 'pending', 'running', 'succeeded', 'failed', 'rolled-back', 'skipped', 'awaiting-approval', 'waiting', 'rejected', 'expired'] as const
+export const RECYCLE_STATES = [
+  'planned',
+  'pending',
+  'running',
+  'succeeded',
+  'failed',
+  'rolled-back',
+  'skipped',
+  'awaiting-approval',
+  'waiting',
+  'rejected',
+  'expired',
+] as const
 export type RecycleState = (typeof RECYCLE_STATES)[number]
 
 /** Who stopped automatic recycles, why, since when and (optionally) until when. */
-export const PauseSchema = Type.Object({
-  by: Type.String(),
-  reason: Type.String(),
-  since: Type.String(),
-  until: Type.Optional(Type.String()),
-}, { title: 'Pause' })
+export const PauseSchema = Type.Object(
+  {
+    by: Type.String(),
+    reason: Type.String(),
+    since: Type.String(),
+    until: Type.Optional(Type.String()),
+  },
+  { title: 'Pause' },
+)
 export type Pause = Static<typeof PauseSchema>
 
 export const ApprovalSchema = Type.Object({
@@ -56,8 +71,25 @@ export const VERIFICATIONS = ['pending', 'recovered', 'recycle-did-not-help'] as
  * (invalid, stale, lock …) and an executor that did not act (not-acted).
  */
 export const REASON_KINDS = [
-  'paused', 'maintenance', 'cannot-help', 'dry-run', 'busy', 'cooldown', 'circuit-open', 'notify-mode', 'approve-mode', 'outside-windows',
-  'invalid', 'stale', 'git', 'not-acted', 'failed', 'rejected', 'expired', 'not-needed', 'plan-failed',
+  'paused',
+  'maintenance',
+  'cannot-help',
+  'dry-run',
+  'busy',
+  'cooldown',
+  'circuit-open',
+  'notify-mode',
+  'approve-mode',
+  'outside-windows',
+  'invalid',
+  'stale',
+  'git',
+  'not-acted',
+  'failed',
+  'rejected',
+  'expired',
+  'not-needed',
+  'plan-failed',
 ] as const
 export type ReasonKind = (typeof REASON_KINDS)[number]
 
@@ -66,47 +98,50 @@ export const COMMIT_PATTERN = '^[0-9a-f]{7,64}$'
 /** Ids the service makes (recycle/lifecycle.ts newRecycleId). */
 export const RECYCLE_ID_PATTERN = '^rc-[0-9a-z]{1,16}-[0-9a-f]{8}$'
 
-export const RecycleRecordSchema = Type.Object({
-  id: Type.String({ pattern: RECYCLE_ID_PATTERN }),
-  site: Type.String(),
-  target: Type.String(),
-  strategy: Type.Enum(STRATEGIES),
-  trigger: Type.Object({
-    source: Type.Enum(VERDICT_SOURCES),
-    reason: Type.String(),
-    ref: Type.Optional(Type.String()),
-    key: Type.Optional(Type.String()),
-  }),
-  commit: Type.Optional(Type.String({ pattern: COMMIT_PATTERN })),
-  dryRun: Type.Boolean(),
-  state: Type.Enum(RECYCLE_STATES),
-  /** Why it was skipped or failed, in plain words; its kind in reasonKind. */
-  reason: Type.Optional(Type.String()),
-  reasonKind: Type.Optional(Type.Enum(REASON_KINDS)),
-  plan: Type.Optional(RecyclePlanSchema),
-  /** The first and the last steps (state/bounds.ts LIMITS); how many between them were left out. */
-  steps: Type.Array(RecycleStepSchema),
-  stepsLeftOut: Type.Optional(Type.Integer({ minimum: 1 })),
-  createdAt: Type.String(),
-  /** The replica that runs (or ran) it: the Lease holder of the time. */
-  holder: Type.Optional(Type.String()),
-  finishedAt: Type.Optional(Type.String()),
-  /** After a succeeded recycle: did probing the site again show it healthy? */
-  verification: Type.Optional(Type.Enum(VERIFICATIONS)),
-  /** The workload's template revision and pinned commit before this recycle (a rollback restores them). */
-  revisionBefore: Type.Optional(Type.Integer()),
-  commitBefore: Type.Optional(Type.String()),
-  /** The operator who asked for it (manual recycles), by token name. */
-  by: Type.Optional(Type.String()),
-  /** recycle.mode approve: until when it may be approved, and who decided. */
-  expiresAt: Type.Optional(Type.String()),
-  approval: Type.Optional(ApprovalSchema),
-  /** The start counted for it (cooldown, circuit) when that is not createdAt: approved or released later. */
-  startAt: Type.Optional(Type.String()),
-  /** Identical skips in a row are one record: how many, and the last one's time. */
-  repeats: Type.Optional(Type.Integer({ minimum: 1 })),
-  lastAt: Type.Optional(Type.String()),
-}, { title: 'Recycle' })
+export const RecycleRecordSchema = Type.Object(
+  {
+    id: Type.String({ pattern: RECYCLE_ID_PATTERN }),
+    site: Type.String(),
+    target: Type.String(),
+    strategy: Type.Enum(STRATEGIES),
+    trigger: Type.Object({
+      source: Type.Enum(VERDICT_SOURCES),
+      reason: Type.String(),
+      ref: Type.Optional(Type.String()),
+      key: Type.Optional(Type.String()),
+    }),
+    commit: Type.Optional(Type.String({ pattern: COMMIT_PATTERN })),
+    dryRun: Type.Boolean(),
+    state: Type.Enum(RECYCLE_STATES),
+    /** Why it was skipped or failed, in plain words; its kind in reasonKind. */
+    reason: Type.Optional(Type.String()),
+    reasonKind: Type.Optional(Type.Enum(REASON_KINDS)),
+    plan: Type.Optional(RecyclePlanSchema),
+    /** The first and the last steps (state/bounds.ts LIMITS); how many between them were left out. */
+    steps: Type.Array(RecycleStepSchema),
+    stepsLeftOut: Type.Optional(Type.Integer({ minimum: 1 })),
+    createdAt: Type.String(),
+    /** The replica that runs (or ran) it: the Lease holder of the time. */
+    holder: Type.Optional(Type.String()),
+    finishedAt: Type.Optional(Type.String()),
+    /** After a succeeded recycle: did probing the site again show it healthy? */
+    verification: Type.Optional(Type.Enum(VERIFICATIONS)),
+    /** The workload's template revision and pinned commit before this recycle (a rollback restores them). */
+    revisionBefore: Type.Optional(Type.Integer()),
+    commitBefore: Type.Optional(Type.String()),
+    /** The operator who asked for it (manual recycles), by token name. */
+    by: Type.Optional(Type.String()),
+    /** recycle.mode approve: until when it may be approved, and who decided. */
+    expiresAt: Type.Optional(Type.String()),
+    approval: Type.Optional(ApprovalSchema),
+    /** The start counted for it (cooldown, circuit) when that is not createdAt: approved or released later. */
+    startAt: Type.Optional(Type.String()),
+    /** Identical skips in a row are one record: how many, and the last one's time. */
+    repeats: Type.Optional(Type.Integer({ minimum: 1 })),
+    lastAt: Type.Optional(Type.String()),
+  },
+  { title: 'Recycle' },
+)
 export type RecycleRecord = Static<typeof RecycleRecordSchema>
 
 /** A recycle as /status lists it: no steps (they live behind GET /recycles/:id). */
@@ -114,10 +149,23 @@ export type RecycleBrief = Omit<RecycleRecord, 'steps' | 'plan'> & { url: string
 
 /** Why a check failed, machine-readable (the prober sets it; Jenkins reports may carry it). */
 export const FAILURE_CAUSES = [
-  'tls-expired', 'tls-not-yet-valid', 'tls-untrusted', 'tls-hostname', 'tls-other',
-  'dns-not-found', 'dns-temporary',
-  'refused', 'reset', 'unreachable', 'timeout',
-  'status', 'body', 'latency', 'invalid-response', 'config', 'other',
+  'tls-expired',
+  'tls-not-yet-valid',
+  'tls-untrusted',
+  'tls-hostname',
+  'tls-other',
+  'dns-not-found',
+  'dns-temporary',
+  'refused',
+  'reset',
+  'unreachable',
+  'timeout',
+  'status',
+  'body',
+  'latency',
+  'invalid-response',
+  'config',
+  'other',
 ] as const
 
 export const CheckResultSchema = Type.Object({
@@ -137,21 +185,24 @@ export const CheckResultSchema = Type.Object({
   at: Type.Optional(Type.String()),
 })
 
-export const VerdictSchema = Type.Object({
-  site: Type.String(),
-  ok: Type.Boolean(),
-  source: Type.Enum(VERDICT_SOURCES),
-  /** ISO 8601. */
-  at: Type.String(),
-  checks: Type.Array(CheckResultSchema),
-  /** Commit the trigger names (Jenkins payload), if any. */
-  commit: Type.Optional(Type.String()),
-  /** Jenkins build URL, probe run id, operator reason. */
-  ref: Type.Optional(Type.String()),
-  /** Idempotency key `jenkins:<job>#<build>@<site>`: the same key acts once. */
-  key: Type.Optional(Type.String()),
-  summary: Type.String(),
-}, { title: 'Verdict' })
+export const VerdictSchema = Type.Object(
+  {
+    site: Type.String(),
+    ok: Type.Boolean(),
+    source: Type.Enum(VERDICT_SOURCES),
+    /** ISO 8601. */
+    at: Type.String(),
+    checks: Type.Array(CheckResultSchema),
+    /** Commit the trigger names (Jenkins payload), if any. */
+    commit: Type.Optional(Type.String()),
+    /** Jenkins build URL, probe run id, operator reason. */
+    ref: Type.Optional(Type.String()),
+    /** Idempotency key `jenkins:<job>#<build>@<site>`: the same key acts once. */
+    key: Type.Optional(Type.String()),
+    summary: Type.String(),
+  },
+  { title: 'Verdict' },
+)
 
 /**
  * Verdicts in a row alike (same ok, same source), as /status draws them:
@@ -159,16 +210,19 @@ export const VerdictSchema = Type.Object({
  * within a minute is not counted; repeated probes are, through the
  * heartbeat), and the last written one's summary, ref (Jenkins build URL) and commit.
  */
-export const TimelineRunSchema = Type.Object({
-  from: Type.String(),
-  to: Type.String(),
-  ok: Type.Boolean(),
-  source: Type.Enum(VERDICT_SOURCES),
-  count: Type.Integer({ minimum: 1 }),
-  summary: Type.String(),
-  ref: Type.Optional(Type.String()),
-  commit: Type.Optional(Type.String()),
-}, { title: 'TimelineRun' })
+export const TimelineRunSchema = Type.Object(
+  {
+    from: Type.String(),
+    to: Type.String(),
+    ok: Type.Boolean(),
+    source: Type.Enum(VERDICT_SOURCES),
+    count: Type.Integer({ minimum: 1 }),
+    summary: Type.String(),
+    ref: Type.Optional(Type.String()),
+    commit: Type.Optional(Type.String()),
+  },
+  { title: 'TimelineRun' },
+)
 export type TimelineRun = Static<typeof TimelineRunSchema>
 
 export const HEALTH_STATES = ['healthy', 'failing', 'unknown'] as const
@@ -210,39 +264,53 @@ export const SilenceHoldSchema = Type.Object({
 })
 export type SilenceHold = Static<typeof SilenceHoldSchema>
 
-export const SiteStateSchema = Type.Object({
-  v: Type.Literal(1),
-  site: Type.String(),
-  /** When the service started watching the site (the dead-man's switch counts from here until a first report). */
-  since: Type.Optional(Type.String()),
-  health: Type.Enum(HEALTH_STATES),
-  consecutiveFailures: Type.Integer({ minimum: 0 }),
-  consecutiveSuccesses: Type.Integer({ minimum: 0 }),
-  episode: Type.Optional(EpisodeSchema),
-  lastVerdict: Type.Optional(VerdictSchema),
-  /** The last verdicts as runs, oldest first (LIMITS.timeline; state/timeline.ts). Optional: states written before it load. */
-  timeline: Type.Optional(Type.Array(TimelineRunSchema)),
-  /** The last Jenkins report the service received (dead-man's switch). */
-  lastReportAt: Type.Optional(Type.String()),
-  /** Delivery keys already counted, oldest first (bounded). */
-  deliveries: Type.Array(DeliverySchema),
-  /** Start times (ISO) of recycles that acted, for the cooldown and the circuit breaker. */
-  starts: Type.Array(Type.String()),
-  /** An operator paused automatic recycles of this site. */
-  pause: Type.Optional(PauseSchema),
-  /** An operator paused the whole service: a copy in every site's state, so one conditional write decides. */
-  servicePause: Type.Optional(PauseSchema),
-  /** POST /sites/{site}/reset: the circuit breaker counts only the starts after this. */
-  lastReset: Type.Optional(Type.Object({ by: Type.String(), at: Type.String(), reason: Type.Optional(Type.String()) })),
-  /** The Jenkins silence (counted from this time) already announced as stale. */
-  staleNoticeFor: Type.Optional(Type.String()),
-  /** Recycles, oldest first (bounded in count and bytes). */
-  recycles: Type.Array(RecycleRecordSchema),
-  /** Alertmanager silences held while recycles run (alerts/holds.ts). Optional: states written before it load. */
-  silences: Type.Optional(Type.Array(SilenceHoldSchema)),
-}, { title: 'SiteState' })
+export const SiteStateSchema = Type.Object(
+  {
+    v: Type.Literal(1),
+    site: Type.String(),
+    /** When the service started watching the site (the dead-man's switch counts from here until a first report). */
+    since: Type.Optional(Type.String()),
+    health: Type.Enum(HEALTH_STATES),
+    consecutiveFailures: Type.Integer({ minimum: 0 }),
+    consecutiveSuccesses: Type.Integer({ minimum: 0 }),
+    episode: Type.Optional(EpisodeSchema),
+    lastVerdict: Type.Optional(VerdictSchema),
+    /** The last verdicts as runs, oldest first (LIMITS.timeline; state/timeline.ts). Optional: states written before it load. */
+    timeline: Type.Optional(Type.Array(TimelineRunSchema)),
+    /** The last Jenkins report the service received (dead-man's switch). */
+    lastReportAt: Type.Optional(Type.String()),
+    /** Delivery keys already counted, oldest first (bounded). */
+    deliveries: Type.Array(DeliverySchema),
+    /** Start times (ISO) of recycles that acted, for the cooldown and the circuit breaker. */
+    starts: Type.Array(Type.String()),
+    /** An operator paused automatic recycles of this site. */
+    pause: Type.Optional(PauseSchema),
+    /** An operator paused the whole service: a copy in every site's state, so one conditional write decides. */
+    servicePause: Type.Optional(PauseSchema),
+    /** POST /sites/{site}/reset: the circuit breaker counts only the starts after this. */
+    lastReset: Type.Optional(
+      Type.Object({ by: Type.String(), at: Type.String(), reason: Type.Optional(Type.String()) }),
+    ),
+    /** The Jenkins silence (counted from this time) already announced as stale. */
+    staleNoticeFor: Type.Optional(Type.String()),
+    /** Recycles, oldest first (bounded in count and bytes). */
+    recycles: Type.Array(RecycleRecordSchema),
+    /** Alertmanager silences held while recycles run (alerts/holds.ts). Optional: states written before it load. */
+    silences: Type.Optional(Type.Array(SilenceHoldSchema)),
+  },
+  { title: 'SiteState' },
+)
 export type SiteState = Static<typeof SiteStateSchema>
 
 export function emptySiteState(site: string): SiteState {
-  return { v: 1, site, health: 'unknown', consecutiveFailures: 0, consecutiveSuccesses: 0, deliveries: [], starts: [], recycles: [] }
+  return {
+    v: 1,
+    site,
+    health: 'unknown',
+    consecutiveFailures: 0,
+    consecutiveSuccesses: 0,
+    deliveries: [],
+    starts: [],
+    recycles: [],
+  }
 }

@@ -78,7 +78,10 @@ export interface StoreOptions {
 
 export const objectName = (site: string): string => `kube-recycler-site-${site}`
 
-interface Entry { state: SiteState; version: string | undefined }
+interface Entry {
+  state: SiteState
+  version: string | undefined
+}
 
 /** resourceVersions are opaque, but etcd's are integers: an older watch event never replaces a newer copy. */
 export function newer(a: string, b: string | undefined): boolean {
@@ -92,7 +95,9 @@ export function createStore(opts: StoreOptions): StateStore {
   const log = opts.logger.child({ component: 'state' })
   const sites = new Map(opts.sites.map((s) => [s.name, s]))
   const byObject = new Map(opts.sites.map((s) => [objectName(s.name), s.name]))
-  const entries = new Map<string, Entry>(opts.sites.map((s) => [s.name, { state: emptySiteState(s.name), version: undefined }]))
+  const entries = new Map<string, Entry>(
+    opts.sites.map((s) => [s.name, { state: emptySiteState(s.name), version: undefined }]),
+  )
   const queues = new Map<string, Promise<unknown>>()
   const listeners: ((site: string, s: SiteState) => void)[] = []
   const stop = new AbortController()
@@ -106,7 +111,9 @@ export function createStore(opts: StoreOptions): StateStore {
   let lastError = 'loading the state from the cluster'
   let loops: Promise<void>[] = []
   let resolveLoaded!: () => void
-  const loadedP = new Promise<void>((r) => { resolveLoaded = r })
+  const loadedP = new Promise<void>((r) => {
+    resolveLoaded = r
+  })
 
   /**
    * A call to the API server with a deadline: the request itself is aborted
@@ -115,7 +122,10 @@ export function createStore(opts: StoreOptions): StateStore {
    */
   async function call<T>(what: string, request: (signal: AbortSignal) => Promise<T>, ms = timeoutMs): Promise<T> {
     const deadline = new AbortController()
-    const timer = setTimeout(() => deadline.abort(new DOMException(`${what}: no answer within ${ms} ms`, 'TimeoutError')), ms)
+    const timer = setTimeout(
+      () => deadline.abort(new DOMException(`${what}: no answer within ${ms} ms`, 'TimeoutError')),
+      ms,
+    )
     try {
       const out = await request(AbortSignal.any([deadline.signal, stop.signal]))
       lastOk = opts.clock.now()
@@ -149,11 +159,17 @@ export function createStore(opts: StoreOptions): StateStore {
           for (const r of stored) {
             const problem = recordCheck.Check(r) ? recordProblem(r, cfg) : 'it does not match the recycle record schema'
             if (problem === undefined) recycles.push(boundRecord(r as RecycleRecord))
-            else log.error({ site, version: o.version, recycle: (r as { id?: unknown } | null)?.id }, `a stored recycle record is not valid (${problem}); dropped, never run`)
+            else
+              log.error(
+                { site, version: o.version, recycle: (r as { id?: unknown } | null)?.id },
+                `a stored recycle record is not valid (${problem}); dropped, never run`,
+              )
           }
           const loaded: SiteState = { ...rest, recycles }
           // Sized only when the text is over the bound: bounding only shrinks.
-          return Buffer.byteLength(o.data) > LIMITS.siteBytes ? boundSiteState(loaded, { now: opts.clock.now(), windowMs: cfg.recycle.windowMs }) : loaded
+          return Buffer.byteLength(o.data) > LIMITS.siteBytes
+            ? boundSiteState(loaded, { now: opts.clock.now(), windowMs: cfg.recycle.windowMs })
+            : loaded
         }
       }
     } catch {
@@ -199,15 +215,24 @@ export function createStore(opts: StoreOptions): StateStore {
           resolveLoaded()
         }
       } catch (e) {
-        log.warn({ err: e, retryInMs: backoff }, `could not load the state: ${isAppError(e) ? e.message : 'unexpected error'}`)
+        log.warn(
+          { err: e, retryInMs: backoff },
+          `could not load the state: ${isAppError(e) ? e.message : 'unexpected error'}`,
+        )
         await sleep(backoff, stop.signal)
         backoff = Math.min(backoff * 2, 10_000)
         continue
       }
-      await opts.objects.watch(version, (ev) => {
-        const site = byObject.get(ev.name)
-        if (site) set(site, ev.object, false)
-      }, stop.signal).catch(() => undefined)
+      await opts.objects
+        .watch(
+          version,
+          (ev) => {
+            const site = byObject.get(ev.name)
+            if (site) set(site, ev.object, false)
+          },
+          stop.signal,
+        )
+        .catch(() => undefined)
       if (!stop.signal.aborted) await sleep(200, stop.signal)
     }
   }
@@ -220,7 +245,11 @@ export function createStore(opts: StoreOptions): StateStore {
   }
 
   /** `first`: the change already applied to a state; used while that is still the state in hand. */
-  async function write<R>(site: string, change: (s: SiteState) => Change<R>, first?: { on: SiteState; change: Change<R> }): Promise<R> {
+  async function write<R>(
+    site: string,
+    change: (s: SiteState) => Change<R>,
+    first?: { on: SiteState; change: Change<R> },
+  ): Promise<R> {
     const cfg = sites.get(site)
     if (!cfg) throw Errors.unknownSite(`no site named "${site}"`)
     for (let attempt = 0; ; attempt++) {
@@ -233,7 +262,9 @@ export function createStore(opts: StoreOptions): StateStore {
       try {
         const data = JSON.stringify(bounded)
         writing.set(site, { data, state: bounded })
-        const version = await call(`write the state of ${site}`, (signal) => opts.objects.write(objectName(site), data, cur.version, signal)).finally(() => writing.delete(site))
+        const version = await call(`write the state of ${site}`, (signal) =>
+          opts.objects.write(objectName(site), data, cur.version, signal),
+        ).finally(() => writing.delete(site))
         opts.onWrite?.('ok')
         if (newer(version, entries.get(site)!.version)) {
           entries.set(site, { state: bounded, version })
@@ -249,14 +280,20 @@ export function createStore(opts: StoreOptions): StateStore {
           // per change, the loser two, so without it the loser can lose
           // every round of the burst.
           await sleep(Math.min(5 * 2 ** attempt, 200) * (0.5 + Math.random()), stop.signal)
-          const fresh = await call(`read the state of ${site}`, (signal) => opts.objects.read(objectName(site), signal)).catch((re: unknown) => {
-            throw Errors.unavailable(`the service state could not be read (${isAppError(re) ? re.message : 'error'}); retry shortly`)
+          const fresh = await call(`read the state of ${site}`, (signal) =>
+            opts.objects.read(objectName(site), signal),
+          ).catch((re: unknown) => {
+            throw Errors.unavailable(
+              `the service state could not be read (${isAppError(re) ? re.message : 'error'}); retry shortly`,
+            )
           })
           set(site, fresh, true)
           continue
         }
         opts.onWrite?.('error')
-        throw Errors.unavailable(`the service state could not be written (${isAppError(e) ? e.message : 'error'}); retry shortly`)
+        throw Errors.unavailable(
+          `the service state could not be written (${isAppError(e) ? e.message : 'error'}); retry shortly`,
+        )
       }
     }
   }
@@ -281,19 +318,35 @@ export function createStore(opts: StoreOptions): StateStore {
         if (!first.change.next) return Promise.resolve(first.change.result)
       }
       const prev = queues.get(site) ?? Promise.resolve()
-      const run = prev.then(() => write(site, change, first), () => write(site, change, first))
-      const tail = run.then(() => undefined, () => undefined)
+      const run = prev.then(
+        () => write(site, change, first),
+        () => write(site, change, first),
+      )
+      const tail = run.then(
+        () => undefined,
+        () => undefined,
+      )
       queues.set(site, tail)
-      void tail.then(() => { if (queues.get(site) === tail) queues.delete(site) })
+      void tail.then(() => {
+        if (queues.get(site) === tail) queues.delete(site)
+      })
       return run
     },
-    onChange(l) { listeners.push(l) },
+    onChange(l) {
+      listeners.push(l)
+    },
     ready() {
       if (!isLoaded) return { ready: false, reason: `state not loaded: ${lastError}` }
       if (opts.ping && opts.clock.now() - lastOk > silentMs) {
-        return { ready: false, reason: `the Kubernetes API has not answered for ${Math.round((opts.clock.now() - lastOk) / 1000)} s (${lastError})` }
+        return {
+          ready: false,
+          reason: `the Kubernetes API has not answered for ${Math.round((opts.clock.now() - lastOk) / 1000)} s (${lastError})`,
+        }
       }
-      return { ready: true, reason: opts.durable ? 'state loaded from the cluster' : 'no cluster: dry-run, state in this process only' }
+      return {
+        ready: true,
+        reason: opts.durable ? 'state loaded from the cluster' : 'no cluster: dry-run, state in this process only',
+      }
     },
     loaded: () => loadedP,
     start() {

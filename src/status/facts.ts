@@ -30,7 +30,12 @@ export interface SiteFactsBook {
   idle(): Promise<void>
 }
 
-export function createSiteFacts(opts: { executor?: Executor; commits?: CommitResolver; clock: Clock; logger: Logger }): SiteFactsBook {
+export function createSiteFacts(opts: {
+  executor?: Executor
+  commits?: CommitResolver
+  clock: Clock
+  logger: Logger
+}): SiteFactsBook {
   const log = opts.logger.child({ component: 'facts' })
   const book = new Map<string, GitFacts & { at: number }>()
   const running = new Map<string, Promise<void>>()
@@ -59,7 +64,8 @@ export function createSiteFacts(opts: { executor?: Executor; commits?: CommitRes
       f.drift = f.head !== undefined && f.running !== undefined && f.head !== f.running
       f.checkedAt = new Date(opts.clock.now()).toISOString()
       book.set(site.name, { ...f, at: opts.clock.now() })
-      if (f.drift) log.info({ site: site.name, head: f.head, running: f.running }, 'the site does not run the production head')
+      if (f.drift)
+        log.info({ site: site.name, head: f.head, running: f.running }, 'the site does not run the production head')
     })().finally(() => running.delete(site.name))
     running.set(site.name, p)
     return p

@@ -53,7 +53,14 @@ export interface Metrics {
 /** Recycle outcomes the alert rules look for (charts/kube-recycler/files/alerts.yaml). */
 export const ALERTED_OUTCOMES = ['failed', 'did-not-help', 'rolled-back'] as const
 /** Why a request was refused (kube_recycler_auth_failures_total{reason}). */
-export const AUTH_FAILURE_REASONS = ['missing', 'malformed', 'not-configured', 'bad-token', 'bad-signature', 'stale-signature'] as const
+export const AUTH_FAILURE_REASONS = [
+  'missing',
+  'malformed',
+  'not-configured',
+  'bad-token',
+  'bad-signature',
+  'stale-signature',
+] as const
 export type AuthFailureReason = (typeof AUTH_FAILURE_REASONS)[number]
 const AUTHENTICATED_ROUTES = ['/webhooks/jenkins', '/webhooks/alertmanager', '/recycle'] as const
 
@@ -63,11 +70,16 @@ const AUTHENTICATED_ROUTES = ['/webhooks/jenkins', '/webhooks/alertmanager', '/r
  * Prometheus sees no increase in a series' first sample: the first failed
  * recycle of a site would never alert.
  */
-export function primeMetrics(metrics: Metrics, sites: ReadonlyArray<{ name: string; recycle: { strategy: string } }>): void {
+export function primeMetrics(
+  metrics: Metrics,
+  sites: ReadonlyArray<{ name: string; recycle: { strategy: string } }>,
+): void {
   for (const s of sites) {
-    for (const outcome of ALERTED_OUTCOMES) metrics.recycles.inc({ site: s.name, strategy: s.recycle.strategy, outcome }, 0)
+    for (const outcome of ALERTED_OUTCOMES)
+      metrics.recycles.inc({ site: s.name, strategy: s.recycle.strategy, outcome }, 0)
   }
-  for (const route of AUTHENTICATED_ROUTES) for (const reason of AUTH_FAILURE_REASONS) metrics.authFailures.inc({ route, reason }, 0)
+  for (const route of AUTHENTICATED_ROUTES)
+    for (const reason of AUTH_FAILURE_REASONS) metrics.authFailures.inc({ route, reason }, 0)
   metrics.webhooks.inc({ result: 'rejected' }, 0)
 }
 
@@ -80,7 +92,8 @@ export function createMetrics(opts: { defaultMetrics?: boolean; version?: string
     // prom-client names three gauges *_total, which Prometheus reserves for
     // counters (promtool check metrics refuses them). The same numbers are
     // nodejs_active_{handles,requests,resources}{type}: sum() them.
-    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(name)
+    for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total'])
+      registry.removeSingleMetric(name)
   }
   const registers = [registry]
   let read: (() => ScrapeState) | undefined
@@ -94,7 +107,12 @@ export function createMetrics(opts: { defaultMetrics?: boolean; version?: string
     }
   }
 
-  const buildInfo = new Gauge({ name: 'kube_recycler_build_info', help: 'Always 1; the labels say which version runs', labelNames: ['version', 'nodejs_version'], registers })
+  const buildInfo = new Gauge({
+    name: 'kube_recycler_build_info',
+    help: 'Always 1; the labels say which version runs',
+    labelNames: ['version', 'nodejs_version'],
+    registers,
+  })
   buildInfo.set({ version: opts.version ?? 'unknown', nodejs_version: process.versions.node }, 1)
 
   new Gauge({
@@ -104,7 +122,8 @@ export function createMetrics(opts: { defaultMetrics?: boolean; version?: string
     registers,
     collect() {
       this.reset()
-      for (const s of state()?.sites ?? []) if (s.lastReportAtMs !== undefined) this.set({ site: s.name }, s.lastReportAtMs / 1000)
+      for (const s of state()?.sites ?? [])
+        if (s.lastReportAtMs !== undefined) this.set({ site: s.name }, s.lastReportAtMs / 1000)
     },
   })
   new Gauge({
@@ -140,22 +159,93 @@ export function createMetrics(opts: { defaultMetrics?: boolean; version?: string
 
   const out: Metrics = {
     registry,
-    webhooks: new Counter({ name: 'kube_recycler_webhooks_total', help: 'Webhook deliveries by result (Jenkins: one per report; Alertmanager: one per alert and site)', labelNames: ['result'], registers }),
-    verdicts: new Counter({ name: 'kube_recycler_verdicts_total', help: 'Verdicts by site, source and outcome', labelNames: ['site', 'source', 'ok'], registers }),
-    recycles: new Counter({ name: 'kube_recycler_recycles_total', help: 'Recycles by site, strategy and outcome', labelNames: ['site', 'strategy', 'outcome'], registers }),
-    recycleSeconds: new Histogram({ name: 'kube_recycler_recycle_duration_seconds', help: 'Time from start to the outcome of a recycle', labelNames: ['site', 'strategy'], buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1200], registers }),
-    health: new Gauge({ name: 'kube_recycler_site_health', help: '1 healthy, 0 failing, -1 unknown', labelNames: ['site'], registers }),
-    circuitOpen: new Gauge({ name: 'kube_recycler_circuit_open', help: '1 while automatic recycles of the site are stopped', labelNames: ['site'], registers }),
-    probes: new Counter({ name: 'kube_recycler_probes_total', help: 'Probe results by site and check', labelNames: ['site', 'check', 'ok'], registers }),
-    stateWrites: new Counter({ name: 'kube_recycler_state_writes_total', help: 'Writes of the shared service state (ConfigMaps) by result: ok, conflict (another replica wrote first; retried), error', labelNames: ['result'], registers }),
-    probeSeconds: new Histogram({ name: 'kube_recycler_probe_duration_seconds', help: 'Latency of one probe check, request to verdict', labelNames: ['site', 'check'], buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers }),
-    httpSeconds: new Histogram({ name: 'kube_recycler_http_request_duration_seconds', help: 'Time to answer an HTTP request, by route pattern', labelNames: ['method', 'route', 'status_code'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5], registers }),
-    authFailures: new Counter({ name: 'kube_recycler_auth_failures_total', help: 'Requests refused for authentication, by route pattern and reason', labelNames: ['route', 'reason'], registers }),
+    webhooks: new Counter({
+      name: 'kube_recycler_webhooks_total',
+      help: 'Webhook deliveries by result (Jenkins: one per report; Alertmanager: one per alert and site)',
+      labelNames: ['result'],
+      registers,
+    }),
+    verdicts: new Counter({
+      name: 'kube_recycler_verdicts_total',
+      help: 'Verdicts by site, source and outcome',
+      labelNames: ['site', 'source', 'ok'],
+      registers,
+    }),
+    recycles: new Counter({
+      name: 'kube_recycler_recycles_total',
+      help: 'Recycles by site, strategy and outcome',
+      labelNames: ['site', 'strategy', 'outcome'],
+      registers,
+    }),
+    recycleSeconds: new Histogram({
+      name: 'kube_recycler_recycle_duration_seconds',
+      help: 'Time from start to the outcome of a recycle',
+      labelNames: ['site', 'strategy'],
+      buckets: [1, 5, 15, 30, 60, 120, 300, 600, 1200],
+      registers,
+    }),
+    health: new Gauge({
+      name: 'kube_recycler_site_health',
+      help: '1 healthy, 0 failing, -1 unknown',
+      labelNames: ['site'],
+      registers,
+    }),
+    circuitOpen: new Gauge({
+      name: 'kube_recycler_circuit_open',
+      help: '1 while automatic recycles of the site are stopped',
+      labelNames: ['site'],
+      registers,
+    }),
+    probes: new Counter({
+      name: 'kube_recycler_probes_total',
+      help: 'Probe results by site and check',
+      labelNames: ['site', 'check', 'ok'],
+      registers,
+    }),
+    stateWrites: new Counter({
+      name: 'kube_recycler_state_writes_total',
+      help: 'Writes of the shared service state (ConfigMaps) by result: ok, conflict (another replica wrote first; retried), error',
+      labelNames: ['result'],
+      registers,
+    }),
+    probeSeconds: new Histogram({
+      name: 'kube_recycler_probe_duration_seconds',
+      help: 'Latency of one probe check, request to verdict',
+      labelNames: ['site', 'check'],
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    httpSeconds: new Histogram({
+      name: 'kube_recycler_http_request_duration_seconds',
+      help: 'Time to answer an HTTP request, by route pattern',
+      labelNames: ['method', 'route', 'status_code'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    }),
+    authFailures: new Counter({
+      name: 'kube_recycler_auth_failures_total',
+      help: 'Requests refused for authentication, by route pattern and reason',
+      labelNames: ['route', 'reason'],
+      registers,
+    }),
     observeState(fn) {
       read = fn
     },
-    paused: new Gauge({ name: 'kube_recycler_paused', help: '1 while an operator paused automatic recycles of the site (scope="site") or of the whole service (scope="service")', labelNames: ['site', 'scope'], registers, collect() { out.refreshPaused?.() } }),
-    notifications: new Counter({ name: 'kube_recycler_notifications_total', help: 'Notifications by receiver and result: sent, retried (an attempt failed), failed (given up), dropped (queue full)', labelNames: ['receiver', 'result'], registers }),
+    paused: new Gauge({
+      name: 'kube_recycler_paused',
+      help: '1 while an operator paused automatic recycles of the site (scope="site") or of the whole service (scope="service")',
+      labelNames: ['site', 'scope'],
+      registers,
+      collect() {
+        out.refreshPaused?.()
+      },
+    }),
+    notifications: new Counter({
+      name: 'kube_recycler_notifications_total',
+      help: 'Notifications by receiver and result: sent, retried (an attempt failed), failed (given up), dropped (queue full)',
+      labelNames: ['receiver', 'result'],
+      registers,
+    }),
   }
   return out
 }

@@ -44,7 +44,15 @@ export interface SiteStatus {
 
 export interface StatusModel {
   service: {
-    version: string; startedAt: string; dryRun: boolean; cluster: string; note?: string; replica: string; leader: boolean; ready: boolean; paused: Pause | null
+    version: string
+    startedAt: string
+    dryRun: boolean
+    cluster: string
+    note?: string
+    replica: string
+    leader: boolean
+    ready: boolean
+    paused: Pause | null
     /** The leader's last heartbeat: verdict times of unchanged sites are as fresh as this. */
     heartbeat?: { at: string; by: string } | null
   }
@@ -69,7 +77,9 @@ export function statusModel(ctx: AppContext): StatusModel {
     // object (the same on every replica) says when it was last said.
     const repeat = ctx.heartbeat.shown(s.name, st)
     all.push(...st.recycles)
-    const note = st.episode?.didNotHelp ? 'recycle-did-not-help: automatic recycles stopped until the site recovers or an operator recycles it' : undefined
+    const note = st.episode?.didNotHelp
+      ? 'recycle-did-not-help: automatic recycles stopped until the site recovers or an operator recycles it'
+      : undefined
     ctx.facts.refreshIfStale(s)
     const git = ctx.facts.get(s)
     const last = st.recycles.at(-1)
@@ -100,7 +110,10 @@ export function statusModel(ctx: AppContext): StatusModel {
       ...(note ? { note } : {}),
     }
   })
-  const recent = all.sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0)).slice(0, 50).map(brief)
+  const recent = all
+    .sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0))
+    .slice(0, 50)
+    .map(brief)
   return {
     service: {
       version: ctx.version,

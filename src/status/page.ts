@@ -108,7 +108,10 @@ export function timelineBars(runs: readonly TimelineRun[], recycles: readonly Re
   }))
   for (const r of recycles) {
     if (r.createdAt < first) continue
-    items.push({ at: r.createdAt, html: `<a class="bar recycle" href="/recycles/${escapeHtml(r.id)}" data-state="${escapeHtml(r.state)}" title="${escapeHtml(`${r.createdAt} · recycle ${r.state}: ${r.trigger.reason}`)}"></a>` })
+    items.push({
+      at: r.createdAt,
+      html: `<a class="bar recycle" href="/recycles/${escapeHtml(r.id)}" data-state="${escapeHtml(r.state)}" title="${escapeHtml(`${r.createdAt} · recycle ${r.state}: ${r.trigger.reason}`)}"></a>`,
+    })
   }
   // By start time; the sort is stable, so a recycle made by a verdict sorts
   // after that verdict's run. A run that went on after a recycle (still
@@ -120,10 +123,14 @@ export function timelineBars(runs: readonly TimelineRun[], recycles: readonly Re
 /** The last verdict's checks: status, latency, certificate and other warnings. */
 function checksTable(v: StatusModel['sites'][number]['lastVerdict']): string {
   if (!v || v.checks.length === 0) return ''
-  const rows = v.checks.map((c) => `<tr class="check" data-ok="${c.ok}">
+  const rows = v.checks
+    .map(
+      (c) => `<tr class="check" data-ok="${c.ok}">
       <td class="${c.ok ? 'check-ok' : 'check-bad'}">${c.ok ? 'ok' : 'failed'}</td><td>${escapeHtml(c.name)}${c.url ? `<div class="muted">${escapeHtml(c.url)}</div>` : ''}</td>
       <td>${c.status !== undefined ? escapeHtml(c.status) : '—'}</td><td>${c.latencyMs !== undefined ? `${escapeHtml(Math.round(c.latencyMs))} ms` : '—'}</td>
-      <td>${c.message ? escapeHtml(c.message) : ''}${c.cause ? ` <span class="muted">(${escapeHtml(c.cause)})</span>` : ''}${(c.warnings ?? []).map((w) => `<div class="warn">⚠ ${escapeHtml(w)}</div>`).join('')}</td></tr>`).join('')
+      <td>${c.message ? escapeHtml(c.message) : ''}${c.cause ? ` <span class="muted">(${escapeHtml(c.cause)})</span>` : ''}${(c.warnings ?? []).map((w) => `<div class="warn">⚠ ${escapeHtml(w)}</div>`).join('')}</td></tr>`,
+    )
+    .join('')
   return `<table class="checks"><thead><tr><th>Check</th><th>Name</th><th>Status</th><th>Latency</th><th>Detail</th></tr></thead><tbody>${rows}</tbody></table>`
 }
 
@@ -131,7 +138,9 @@ function commitCell(s: StatusModel['sites'][number]): string {
   const g = s.git
   if (!g || (!g.head && !g.running && !g.error)) return '—'
   const short = (c?: string) => commitLink(c, s.commitUrl)
-  const drift = g.drift ? ' <span class="badge failing" title="the workload does not run the production head">drift</span>' : ''
+  const drift = g.drift
+    ? ' <span class="badge failing" title="the workload does not run the production head">drift</span>'
+    : ''
   const err = g.error ? `<div class="muted">${escapeHtml(g.error)}</div>` : ''
   return `runs ${short(g.running)}${drift}<div class="muted">${escapeHtml(g.branch || 'branch')} head ${short(g.head)}</div>${err}`
 }
@@ -144,20 +153,31 @@ function controlCell(s: StatusModel['sites'][number]): string {
   const parts: string[] = []
   if (s.paused) parts.push(`<span class="badge paused">paused</span><div class="muted">${pauseText(s.paused)}</div>`)
   if (s.mode !== 'auto') parts.push(`<span class="badge unknown">mode ${escapeHtml(s.mode)}</span>`)
-  if (s.waiting) parts.push(`<div><a href="/recycles/${escapeHtml(s.waiting.id)}">${escapeHtml(s.waiting.state)}</a>${s.waiting.expiresAt ? ` until ${escapeHtml(s.waiting.expiresAt)}` : ''}</div>`)
+  if (s.waiting)
+    parts.push(
+      `<div><a href="/recycles/${escapeHtml(s.waiting.id)}">${escapeHtml(s.waiting.state)}</a>${s.waiting.expiresAt ? ` until ${escapeHtml(s.waiting.expiresAt)}` : ''}</div>`,
+    )
   const m = s.windows?.maintenance
-  if (m) parts.push(`<div class="muted">maintenance: ${m.open ? `<strong>open until ${escapeHtml(m.open.until)}</strong>` : 'closed'}${m.next ? ` · next ${escapeHtml(m.next)}` : ''}</div>`)
+  if (m)
+    parts.push(
+      `<div class="muted">maintenance: ${m.open ? `<strong>open until ${escapeHtml(m.open.until)}</strong>` : 'closed'}${m.next ? ` · next ${escapeHtml(m.next)}` : ''}</div>`,
+    )
   const r = s.windows?.recycle
-  if (r) parts.push(`<div class="muted">recycle window: ${r.open ? `open until ${escapeHtml(r.open.until)}` : '<strong>closed</strong>'}${r.next ? ` · next ${escapeHtml(r.next)}` : ''}</div>`)
-  if (s.lastReset) parts.push(`<div class="muted">reset by ${escapeHtml(s.lastReset.by)} ${escapeHtml(s.lastReset.at)}</div>`)
+  if (r)
+    parts.push(
+      `<div class="muted">recycle window: ${r.open ? `open until ${escapeHtml(r.open.until)}` : '<strong>closed</strong>'}${r.next ? ` · next ${escapeHtml(r.next)}` : ''}</div>`,
+    )
+  if (s.lastReset)
+    parts.push(`<div class="muted">reset by ${escapeHtml(s.lastReset.by)} ${escapeHtml(s.lastReset.at)}</div>`)
   return parts.join('') || '—'
 }
 
 export function renderStatusPage(m: StatusModel, now: number, refreshSeconds = 10): string {
-  const rows = m.sites.map((s) => {
-    const badge = s.stale ? `${s.health} · stale` : s.health
-    const lr = s.lastRecycle
-    return `<tr class="site" data-site="${escapeHtml(s.name)}" data-health="${escapeHtml(s.health)}">
+  const rows = m.sites
+    .map((s) => {
+      const badge = s.stale ? `${s.health} · stale` : s.health
+      const lr = s.lastRecycle
+      return `<tr class="site" data-site="${escapeHtml(s.name)}" data-health="${escapeHtml(s.health)}">
       <td><strong>${escapeHtml(s.name)}</strong><div class="muted">${escapeHtml(s.target)} · ${escapeHtml(s.strategy)}</div></td>
       <td><span class="badge ${escapeHtml(s.health)}">${escapeHtml(badge)}</span>${s.circuitOpen ? ' <span class="badge failing">circuit open</span>' : ''}${s.note ? `<div class="muted">${escapeHtml(s.note)}</div>` : ''}</td>
       <td>${s.consecutiveFailures}</td>
@@ -167,15 +187,24 @@ export function renderStatusPage(m: StatusModel, now: number, refreshSeconds = 1
       <td>${lr ? `<a href="/recycles/${escapeHtml(lr.id)}">${escapeHtml(lr.state)}</a>${lr.verification ? ` · ${escapeHtml(lr.verification)}` : ''}${lr.commit ? ` ${commitLink(lr.commit, s.commitUrl)}` : ''}<div class="muted">${ago(lr.createdAt, now)}${lr.reason ? ` · ${escapeHtml(lr.reason)}` : ''}</div>` : '—'}</td>
     </tr>
     <tr class="details" data-site="${escapeHtml(s.name)}"><td colspan="7">
-      <div class="timeline" aria-label="last verdicts of ${escapeHtml(s.name)}">${timelineBars(s.timeline ?? [], m.recent.filter((r) => r.site === s.name))}</div>
+      <div class="timeline" aria-label="last verdicts of ${escapeHtml(s.name)}">${timelineBars(
+        s.timeline ?? [],
+        m.recent.filter((r) => r.site === s.name),
+      )}</div>
       ${checksTable(s.lastVerdict)}
     </td></tr>`
-  }).join('\n')
+    })
+    .join('\n')
   const commitUrls = new Map(m.sites.flatMap((s) => (s.commitUrl ? [[s.name, s.commitUrl] as const] : [])))
-  const recent = m.recent.slice(0, 20).map((r) => `<tr class="recycle" data-state="${escapeHtml(r.state)}">
+  const recent = m.recent
+    .slice(0, 20)
+    .map(
+      (r) => `<tr class="recycle" data-state="${escapeHtml(r.state)}">
       <td><a href="/recycles/${escapeHtml(r.id)}"><code>${escapeHtml(r.id)}</code></a></td><td>${escapeHtml(r.site)}</td>
       <td>${escapeHtml(r.state)}${r.repeats ? ` ×${r.repeats}` : ''}${r.dryRun ? ' (dry-run)' : ''}</td><td>${escapeHtml(r.trigger.source)}: ${escapeHtml(r.trigger.reason)}</td>
-      <td>${commitLink(r.commit, commitUrls.get(r.site))}</td><td>${ago(r.createdAt, now)}</td></tr>`).join('\n')
+      <td>${commitLink(r.commit, commitUrls.get(r.site))}</td><td>${ago(r.createdAt, now)}</td></tr>`,
+    )
+    .join('\n')
   const banner = m.service.dryRun
     ? `<div class="banner" role="alert">Dry-run: recycles are planned and recorded, nothing changes in the cluster${m.service.note ? ` — ${escapeHtml(m.service.note)}` : ''}.</div>`
     : ''
@@ -202,30 +231,51 @@ ${paused}
 </body></html>`
 }
 
-
 /** GET /recycles/:id for a browser: the record's facts, plan, steps, verification and rollback. */
 export function renderRecyclePage(r: RecycleRecord, now: number, commitUrl?: string): string {
   const fact = (k: string, v: string): string => `<dt>${escapeHtml(k)}</dt><dd>${v}</dd>`
   const facts = [
     fact('site', escapeHtml(r.site)),
     fact('target', escapeHtml(r.target)),
-    fact('state', `<span class="badge ${r.state === 'succeeded' ? 'healthy' : r.state === 'failed' || r.state === 'rolled-back' ? 'failing' : 'unknown'}" id="state">${escapeHtml(r.state)}</span>${r.repeats ? ` ×${escapeHtml(r.repeats)}` : ''}${r.dryRun ? ' (dry-run)' : ''}`),
-    ...(r.state === 'rolled-back' ? [fact('rollback', `rolled back to the revision before${r.revisionBefore !== undefined ? ` (${escapeHtml(r.revisionBefore)})` : ''}${r.commitBefore ? `, commit ${commitLink(r.commitBefore, commitUrl)}` : ''}`)] : []),
+    fact(
+      'state',
+      `<span class="badge ${r.state === 'succeeded' ? 'healthy' : r.state === 'failed' || r.state === 'rolled-back' ? 'failing' : 'unknown'}" id="state">${escapeHtml(r.state)}</span>${r.repeats ? ` ×${escapeHtml(r.repeats)}` : ''}${r.dryRun ? ' (dry-run)' : ''}`,
+    ),
+    ...(r.state === 'rolled-back'
+      ? [
+          fact(
+            'rollback',
+            `rolled back to the revision before${r.revisionBefore !== undefined ? ` (${escapeHtml(r.revisionBefore)})` : ''}${r.commitBefore ? `, commit ${commitLink(r.commitBefore, commitUrl)}` : ''}`,
+          ),
+        ]
+      : []),
     ...(r.reason ? [fact('reason', escapeHtml(r.reason))] : []),
     fact('strategy', escapeHtml(r.strategy)),
-    fact('trigger', `${escapeHtml(r.trigger.source)}: ${escapeHtml(r.trigger.reason)}${buildLink(r.trigger.ref, r.trigger.source)}`),
+    fact(
+      'trigger',
+      `${escapeHtml(r.trigger.source)}: ${escapeHtml(r.trigger.reason)}${buildLink(r.trigger.ref, r.trigger.source)}`,
+    ),
     ...(r.commit ? [fact('commit', commitLink(r.commit, commitUrl, 40))] : []),
     fact('created', ago(r.createdAt, now)),
     ...(r.finishedAt ? [fact('finished', ago(r.finishedAt, now))] : []),
     ...(r.verification ? [fact('verification', `<span id="verification">${escapeHtml(r.verification)}</span>`)] : []),
     ...(r.holder ? [fact('run by', `<code>${escapeHtml(r.holder)}</code>`)] : []),
     ...(r.by ? [fact('asked by', escapeHtml(r.by))] : []),
-    ...(r.approval ? [fact('approval', `${escapeHtml(r.approval.decision)} by ${escapeHtml(r.approval.by)} ${ago(r.approval.at, now)}${r.approval.reason ? `: ${escapeHtml(r.approval.reason)}` : ''}`)] : []),
+    ...(r.approval
+      ? [
+          fact(
+            'approval',
+            `${escapeHtml(r.approval.decision)} by ${escapeHtml(r.approval.by)} ${ago(r.approval.at, now)}${r.approval.reason ? `: ${escapeHtml(r.approval.reason)}` : ''}`,
+          ),
+        ]
+      : []),
   ].join('')
   const plan = r.plan
     ? `<h2>Plan</h2><dl class="facts" id="plan">${fact('workload', escapeHtml(r.plan.workload))}${fact('strategy', escapeHtml(r.plan.strategy))}${fact('why', escapeHtml(r.plan.why))}${fact('pods', r.plan.pods.length ? r.plan.pods.map((p) => `<code>${escapeHtml(p)}</code>`).join(' ') : '—')}</dl>`
     : ''
-  const steps = r.steps.map((st) => `<tr class="step"><td>${ago(st.at, now)}</td><td>${escapeHtml(st.message)}</td></tr>`).join('')
+  const steps = r.steps
+    .map((st) => `<tr class="step"><td>${ago(st.at, now)}</td><td>${escapeHtml(st.message)}</td></tr>`)
+    .join('')
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">

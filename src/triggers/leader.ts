@@ -56,7 +56,8 @@ export function leaderTimes(leaseMs: number): LeaderTimes {
 /** Refuses times under which two replicas could lead at once. */
 export function checkLeaderTimes(t: LeaderTimes): void {
   if (!(t.leaseMs > t.renewDeadlineMs)) throw new Error('the lease duration must be longer than the renew deadline')
-  if (!(t.renewDeadlineMs > t.retryMs * 1.2)) throw new Error('the renew deadline must be longer than 1.2 retry periods')
+  if (!(t.renewDeadlineMs > t.retryMs * 1.2))
+    throw new Error('the renew deadline must be longer than 1.2 retry periods')
   if (!(t.retryMs > 0)) throw new Error('the retry period must be positive')
 }
 
@@ -184,7 +185,10 @@ export function createLeader(opts: LeaderOptions): Leader {
   const schedule = (): void => {
     if (stopped) return
     timer = setTimeout(() => {
-      running = round().finally(() => { running = undefined; schedule() })
+      running = round().finally(() => {
+        running = undefined
+        schedule()
+      })
     }, nextRoundMs())
   }
 
@@ -195,7 +199,10 @@ export function createLeader(opts: LeaderOptions): Leader {
     nextRoundMs,
     start() {
       stopped = false
-      running = round().finally(() => { running = undefined; schedule() })
+      running = round().finally(() => {
+        running = undefined
+        schedule()
+      })
     },
     async stop() {
       stopped = true
@@ -203,7 +210,13 @@ export function createLeader(opts: LeaderOptions): Leader {
       await running
       if (leading() && observed?.record) {
         try {
-          await opts.lease.write(undefined, observed.record, opts.clock.now(), 1, AbortSignal.timeout(times.renewDeadlineMs))
+          await opts.lease.write(
+            undefined,
+            observed.record,
+            opts.clock.now(),
+            1,
+            AbortSignal.timeout(times.renewDeadlineMs),
+          )
           log.info('released the Lease')
         } catch {
           // Someone else has it already, or the API is gone: it runs out on its own.

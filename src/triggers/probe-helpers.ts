@@ -82,7 +82,8 @@ export function lookupJsonPath(root: unknown, path: JsonPath): JsonLookup {
   for (let i = 0; i < path.length; i++) {
     const seg = path[i]!
     if (typeof seg === 'number') {
-      if (!Array.isArray(cur) || seg >= cur.length) return { found: false, missing: formatJsonPath(path, i + 1), parentType: jsonType(cur) }
+      if (!Array.isArray(cur) || seg >= cur.length)
+        return { found: false, missing: formatJsonPath(path, i + 1), parentType: jsonType(cur) }
       cur = cur[seg]
     } else {
       if (cur === null || typeof cur !== 'object' || Array.isArray(cur) || !Object.hasOwn(cur, seg)) {
@@ -142,7 +143,12 @@ const DAY_MS = 86_400_000
  * The alert for a certificate that ends within `warnDays` of `now` (both
  * epoch ms), or undefined when it does not.
  */
-export function certExpiryWarning(notAfter: number, now: number, warnDays: number, hostPort: string): string | undefined {
+export function certExpiryWarning(
+  notAfter: number,
+  now: number,
+  warnDays: number,
+  hostPort: string,
+): string | undefined {
   const left = notAfter - now
   if (left >= warnDays * DAY_MS) return undefined
   const when = new Date(notAfter).toISOString()
@@ -153,7 +159,6 @@ export function certExpiryWarning(notAfter: number, now: number, warnDays: numbe
 }
 
 // ---------------------------------------------------------------- errors
-
 
 interface ErrorLike {
   name?: unknown
@@ -184,7 +189,11 @@ function rootCause(err: unknown): ErrorLike {
       continue
     }
     const c = e.cause as ErrorLike | undefined
-    if (c && typeof c === 'object' && (typeof e.code !== 'string' || e.code === 'UND_ERR_SOCKET' && typeof c.code === 'string')) {
+    if (
+      c &&
+      typeof c === 'object' &&
+      (typeof e.code !== 'string' || (e.code === 'UND_ERR_SOCKET' && typeof c.code === 'string'))
+    ) {
       e = c
       continue
     }
@@ -198,17 +207,33 @@ export function errorCause(err: unknown): FailureCause {
   const e = rootCause(err)
   const code = typeof e.code === 'string' ? e.code : ''
   switch (code) {
-    case 'ECONNREFUSED': return 'refused'
-    case 'ENOTFOUND': return 'dns-not-found'
-    case 'EAI_AGAIN': return 'dns-temporary'
-    case 'ECONNRESET': case 'UND_ERR_SOCKET': case 'EPIPE': return 'reset'
-    case 'ETIMEDOUT': case 'UND_ERR_CONNECT_TIMEOUT': return 'timeout'
-    case 'EHOSTUNREACH': case 'ENETUNREACH': return 'unreachable'
-    case 'CERT_HAS_EXPIRED': return 'tls-expired'
-    case 'CERT_NOT_YET_VALID': return 'tls-not-yet-valid'
-    case 'ERR_TLS_CERT_ALTNAME_INVALID': return 'tls-hostname'
-    case 'UND_ERR_INVALID_ARG': return 'config'
-    case 'UND_ERR_HEADERS_OVERFLOW': case 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH': return 'invalid-response'
+    case 'ECONNREFUSED':
+      return 'refused'
+    case 'ENOTFOUND':
+      return 'dns-not-found'
+    case 'EAI_AGAIN':
+      return 'dns-temporary'
+    case 'ECONNRESET':
+    case 'UND_ERR_SOCKET':
+    case 'EPIPE':
+      return 'reset'
+    case 'ETIMEDOUT':
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return 'timeout'
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return 'unreachable'
+    case 'CERT_HAS_EXPIRED':
+      return 'tls-expired'
+    case 'CERT_NOT_YET_VALID':
+      return 'tls-not-yet-valid'
+    case 'ERR_TLS_CERT_ALTNAME_INVALID':
+      return 'tls-hostname'
+    case 'UND_ERR_INVALID_ARG':
+      return 'config'
+    case 'UND_ERR_HEADERS_OVERFLOW':
+    case 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH':
+      return 'invalid-response'
   }
   if (UNTRUSTED.has(code)) return 'tls-untrusted'
   if (code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_')) return 'tls-other'
@@ -260,8 +285,10 @@ export function describeError(err: unknown, host: string): string {
   if (UNTRUSTED.has(code)) {
     return `TLS: the certificate of ${host} is not trusted, self-signed or from an unknown CA (${code})`
   }
-  if (code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_')) return `TLS handshake with ${host} failed: ${msg} (${code})`
+  if (code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_'))
+    return `TLS handshake with ${host} failed: ${msg} (${code})`
   // undici 8's HTTPParserError often carries no code: know it by name.
-  if (code.startsWith('HPE_') || e.name === 'HTTPParserError') return `invalid HTTP response from ${host}: ${msg}${code ? ` (${code})` : ''}`
+  if (code.startsWith('HPE_') || e.name === 'HTTPParserError')
+    return `invalid HTTP response from ${host}: ${msg}${code ? ` (${code})` : ''}`
   return code ? `request to ${host} failed: ${msg} (${code})` : `request to ${host} failed: ${msg}`
 }

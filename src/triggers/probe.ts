@@ -270,7 +270,12 @@ function start(s: State, check: CheckConfig, resolve: Resolve): void {
   // Failures before dispatch are delivered a turn later too: release() starts
   // the next queued probe, and a long queue of bad checks must not recurse.
   if (c.error !== undefined || s.closed) {
-    setImmediate(deliver, s, resolve, failed(check, startedAt, s.closed ? 'the prober is closed' : c.error!, s.closed ? 'other' : 'config'))
+    setImmediate(
+      deliver,
+      s,
+      resolve,
+      failed(check, startedAt, s.closed ? 'the prober is closed' : c.error!, s.closed ? 'other' : 'config'),
+    )
     return
   }
   let agent: Agent
@@ -302,7 +307,10 @@ function agentFor(s: State, c: Compiled): Agent {
     try {
       ca = readFileSync(c.caFile)
     } catch (err) {
-      throw new Error(`cannot read the CA file ${c.caFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err })
+      throw new Error(
+        `cannot read the CA file ${c.caFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+        { cause: err },
+      )
     }
   }
   const base = buildConnector({
@@ -318,16 +326,19 @@ function agentFor(s: State, c: Compiled): Agent {
   const connect: buildConnector.connector = (options, callback) => {
     let settled = false
     // buildConnector's connect returns the socket (its type says void).
-    const sock = (base as unknown as (o: typeof options, cb: buildConnector.Callback) => Socket | undefined)(options, (err, socket) => {
-      settled = true
-      if (sock !== undefined) connecting.delete(sock)
-      if (err === null && (socket as TLSSocket).getPeerCertificate !== undefined) {
-        const cert = (socket as TLSSocket).getPeerCertificate(false)
-        const notAfter = cert?.valid_to ? Date.parse(cert.valid_to) : NaN
-        if (!Number.isNaN(notAfter)) certs.set(`${options.hostname}:${options.port || '443'}`, notAfter)
-      }
-      ;(callback as (e: Error | null, s: unknown) => void)(err, socket)
-    })
+    const sock = (base as unknown as (o: typeof options, cb: buildConnector.Callback) => Socket | undefined)(
+      options,
+      (err, socket) => {
+        settled = true
+        if (sock !== undefined) connecting.delete(sock)
+        if (err === null && (socket as TLSSocket).getPeerCertificate !== undefined) {
+          const cert = (socket as TLSSocket).getPeerCertificate(false)
+          const notAfter = cert?.valid_to ? Date.parse(cert.valid_to) : NaN
+          if (!Number.isNaN(notAfter)) certs.set(`${options.hostname}:${options.port || '443'}`, notAfter)
+        }
+        ;(callback as (e: Error | null, s: unknown) => void)(err, socket)
+      },
+    )
     if (!settled && sock !== undefined) connecting.add(sock)
     if (!keepAlive && sock !== undefined) unmuteOnDestroy(sock)
   }
@@ -382,11 +393,13 @@ function onTimeout(p: Probe): void {
   if (p.done) return
   const t = p.c.timeoutMs
   p.cause = 'timeout'
-  p.finish(p.controller === undefined
-    ? `no connection within ${t} ms (TCP connect or TLS handshake)`
-    : p.status === 0
-      ? `no response within ${t} ms`
-      : `response body not complete within ${t} ms (status ${p.status})`)
+  p.finish(
+    p.controller === undefined
+      ? `no connection within ${t} ms (TCP connect or TLS handshake)`
+      : p.status === 0
+        ? `no response within ${t} ms`
+        : `response body not complete within ${t} ms (status ${p.status})`,
+  )
   // Started: drop the connection. Not started yet (connecting): onRequestStart drops it.
   p.controller?.abort(new Error('probe timed out'))
 }
@@ -501,7 +514,10 @@ class Probe implements Dispatcher.DispatchHandler {
       if (warning !== undefined) result.warnings = [warning]
     }
     if (message !== undefined && this.s.log !== undefined) {
-      this.s.log.debug({ check: check.name, url: c.url, status: result.status, latencyMs, reason: message }, 'probe failed')
+      this.s.log.debug(
+        { check: check.name, url: c.url, status: result.status, latencyMs, reason: message },
+        'probe failed',
+      )
     }
     // Hand the result over after undici has put the connection back in its
     // pool: for HTTP/1.1 it waits one event-loop turn (a setImmediate queued

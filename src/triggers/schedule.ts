@@ -34,7 +34,12 @@ export interface SchedulerOptions {
   onProbe?: (site: SiteConfig, v: Verdict) => void
 }
 
-export function verdictFromChecks(site: SiteConfig, checks: CheckResult[], at: string, source: Verdict['source'] = 'probe'): Verdict {
+export function verdictFromChecks(
+  site: SiteConfig,
+  checks: CheckResult[],
+  at: string,
+  source: Verdict['source'] = 'probe',
+): Verdict {
   const failed = checks.filter((c) => !c.ok)
   const ok = failed.length === 0
   return {
@@ -45,7 +50,10 @@ export function verdictFromChecks(site: SiteConfig, checks: CheckResult[], at: s
     checks,
     summary: ok
       ? `all ${checks.length} checks passed`
-      : `${failed.length}/${checks.length} checks failed: ${failed.map((c) => `${c.name} (${c.message ?? 'failed'})`).join('; ')}`.slice(0, 500),
+      : `${failed.length}/${checks.length} checks failed: ${failed.map((c) => `${c.name} (${c.message ?? 'failed'})`).join('; ')}`.slice(
+          0,
+          500,
+        ),
   }
 }
 
@@ -86,7 +94,10 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
       } catch (e) {
         // The state store is not reachable: this tick's verdict is lost, and
         // said; the next tick tries again. Nothing is decided on a local copy.
-        log.warn({ site: name, err: e }, `probe verdict not recorded: ${isAppError(e) ? e.message : 'unexpected error'}`)
+        log.warn(
+          { site: name, err: e },
+          `probe verdict not recorded: ${isAppError(e) ? e.message : 'unexpected error'}`,
+        )
       }
       return v
     })()
@@ -99,24 +110,38 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
   }
 
   return {
-    get ticks() { return ticks },
+    get ticks() {
+      return ticks
+    },
     start() {
       for (const site of sites.values()) {
         if (!site.schedule) continue
-        const task = createTask(site.schedule.cron, async () => { await tick(site.name) }, {
-          name: `probe:${site.name}`,
-          noOverlap: true,
-          ...(site.schedule.timezone ? { timezone: site.schedule.timezone } : {}),
-          logger: {
-            info: (m: string) => log.debug(m),
-            warn: (m: string) => log.warn({ site: site.name }, m),
-            error: (m: string | Error) => (typeof m === 'string' ? log.error({ site: site.name }, m) : log.error({ site: site.name, err: m }, m.message)),
-            debug: (m: string) => log.debug(m),
+        const task = createTask(
+          site.schedule.cron,
+          async () => {
+            await tick(site.name)
           },
-        } as Parameters<typeof createTask>[2])
+          {
+            name: `probe:${site.name}`,
+            noOverlap: true,
+            ...(site.schedule.timezone ? { timezone: site.schedule.timezone } : {}),
+            logger: {
+              info: (m: string) => log.debug(m),
+              warn: (m: string) => log.warn({ site: site.name }, m),
+              error: (m: string | Error) =>
+                typeof m === 'string'
+                  ? log.error({ site: site.name }, m)
+                  : log.error({ site: site.name, err: m }, m.message),
+              debug: (m: string) => log.debug(m),
+            },
+          } as Parameters<typeof createTask>[2],
+        )
         tasks.push(task)
         void task.start()
-        log.info({ site: site.name, cron: site.schedule.cron, timezone: site.schedule.timezone ?? 'local' }, 'probe schedule started')
+        log.info(
+          { site: site.name, cron: site.schedule.cron, timezone: site.schedule.timezone ?? 'local' },
+          'probe schedule started',
+        )
       }
     },
     tick,

@@ -16,7 +16,8 @@ export function sign(secret: string, timestamp: string | number, body: Buffer | 
   return `sha256=${mac(secret, String(timestamp), Buffer.isBuffer(body) ? body : Buffer.from(body, 'utf8')).toString('hex')}`
 }
 
-export type SignatureResult = { ok: true } | { ok: false; why: 'missing' | 'malformed' | 'stale' | 'future' | 'mismatch'; message: string }
+export type SignatureResult =
+  { ok: true } | { ok: false; why: 'missing' | 'malformed' | 'stale' | 'future' | 'mismatch'; message: string }
 
 export function verifySignature(opts: {
   secret: string
@@ -38,10 +39,12 @@ export function verifySignature(opts: {
   }
   const skew = Number(opts.timestamp) - Math.floor(opts.nowMs / 1000)
   if (skew < -windowS) return { ok: false, why: 'stale', message: `the timestamp is more than ${windowS} s old` }
-  if (skew > windowS) return { ok: false, why: 'future', message: `the timestamp is more than ${windowS} s in the future` }
+  if (skew > windowS)
+    return { ok: false, why: 'future', message: `the timestamp is more than ${windowS} s in the future` }
   const expected = mac(opts.secret, opts.timestamp, opts.body)
   const given = Buffer.from(opts.signature.slice(7), 'hex')
-  if (!timingSafeEqual(expected, given)) return { ok: false, why: 'mismatch', message: 'the signature does not match the body' }
+  if (!timingSafeEqual(expected, given))
+    return { ok: false, why: 'mismatch', message: 'the signature does not match the body' }
   return { ok: true }
 }
 

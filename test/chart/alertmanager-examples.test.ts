@@ -20,12 +20,15 @@ t.test('the plain receiver snippet loads in a real Alertmanager, with its route 
   const am = await startAlertmanager({
     config: (dir) => {
       writeFileSync(join(dir, 'token'), 'a-test-token\n')
-      return readFileSync(join(EXAMPLES, 'alertmanager-receiver.yaml'), 'utf8').replaceAll('/etc/alertmanager/secrets/kube-recycler/webhook-token', join(dir, 'token'))
+      return readFileSync(join(EXAMPLES, 'alertmanager-receiver.yaml'), 'utf8').replaceAll(
+        '/etc/alertmanager/secrets/kube-recycler/webhook-token',
+        join(dir, 'token'),
+      )
     },
   })
   t.teardown(() => am.stop())
   const res = await request(`${am.url}/api/v2/status`)
-  const status = await res.body.json() as { config: { original: string } }
+  const status = (await res.body.json()) as { config: { original: string } }
   const loaded = parseYaml(status.config.original) as any
   t.equal(loaded.route.routes[0].receiver, 'kube-recycler')
   t.equal(loaded.route.routes[0].continue, true)
@@ -34,15 +37,33 @@ t.test('the plain receiver snippet loads in a real Alertmanager, with its route 
 
 t.test('the AlertmanagerConfig and its Secret pass the real API server with the prometheus-operator CRD', async (t) => {
   const crds = toolPath('crds')
-  await kubectl(['apply', '--server-side', '--force-conflicts', '-f', join(crds, 'monitoring.coreos.com_alertmanagerconfigs.yaml')])
-  await waitFor(async () => ((await kubectlJson(['get', 'crd', 'alertmanagerconfigs.monitoring.coreos.com'])).status?.conditions ?? [])
-    .some((c: { type: string; status: string }) => c.type === 'Established' && c.status === 'True'), { timeoutMs: 60_000, description: 'the CRD established' })
+  await kubectl([
+    'apply',
+    '--server-side',
+    '--force-conflicts',
+    '-f',
+    join(crds, 'monitoring.coreos.com_alertmanagerconfigs.yaml'),
+  ])
+  await waitFor(
+    async () =>
+      ((await kubectlJson(['get', 'crd', 'alertmanagerconfigs.monitoring.coreos.com'])).status?.conditions ?? []).some(
+        (c: { type: string; status: string }) => c.type === 'Established' && c.status === 'True',
+      ),
+    { timeoutMs: 60_000, description: 'the CRD established' },
+  )
   const ns = await freshNamespace('am-example')
   t.teardown(ns.cleanup)
-  const text = readFileSync(join(EXAMPLES, 'alertmanagerconfig.yaml'), 'utf8').replaceAll('namespace: monitoring', `namespace: ${ns.name}`)
+  const text = readFileSync(join(EXAMPLES, 'alertmanagerconfig.yaml'), 'utf8').replaceAll(
+    'namespace: monitoring',
+    `namespace: ${ns.name}`,
+  )
   const out = await kubectl(['apply', '--dry-run=server', '--validate=strict', '-f', '-'], { input: text })
   t.match(out, /secret\/kube-recycler-webhook created \(server dry run\)/)
   t.match(out, /alertmanagerconfig.monitoring.coreos.com\/kube-recycler created \(server dry run\)/)
   // A typo in a field is refused by the same check (the test can fail).
-  await t.rejects(kubectl(['apply', '--dry-run=server', '--validate=strict', '-f', '-'], { input: text.replace('sendResolved', 'sendResolve') }))
+  await t.rejects(
+    kubectl(['apply', '--dry-run=server', '--validate=strict', '-f', '-'], {
+      input: text.replace('sendResolved', 'sendResolve'),
+    }),
+  )
 })

@@ -38,7 +38,11 @@ const tmp = mkdtempSync(join(tmpdir(), 'kr-chart-cluster-'))
 t.teardown(() => rmSync(tmp, { recursive: true, force: true }))
 const suffix = `${Date.now().toString(36)}-${randomBytes(2).toString('hex')}`
 
-interface Run { code: number | null; stdout: string; stderr: string }
+interface Run {
+  code: number | null
+  stdout: string
+  stderr: string
+}
 
 /** helm or kubectl against the test cluster, with helm's own dirs in a temp dir. */
 function run(bin: string, args: string[], input = ''): Promise<Run> {
@@ -54,26 +58,39 @@ function run(bin: string, args: string[], input = ''): Promise<Run> {
     const child = spawn(bin, args, { env })
     let stdout = ''
     let stderr = ''
-    child.stdout.on('data', (d) => { stdout += String(d) })
-    child.stderr.on('data', (d) => { stderr += String(d) })
+    child.stdout.on('data', (d) => {
+      stdout += String(d)
+    })
+    child.stderr.on('data', (d) => {
+      stderr += String(d)
+    })
     const timer = setTimeout(() => child.kill('SIGKILL'), 240_000)
     child.on('error', reject)
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }) })
+    child.on('close', (code) => {
+      clearTimeout(timer)
+      resolve({ code, stdout, stderr })
+    })
     child.stdin.end(input)
   })
 }
 const kubectlBin = () => join(clusterState().binDir, 'kubectl')
 async function ok(bin: string, args: string[], input = ''): Promise<Run> {
   const r = await run(bin, args, input)
-  if (r.code !== 0) throw new Error(`${bin.split('/').pop()} ${args.join(' ')} exited ${r.code}: ${r.stderr}${r.stdout}`)
+  if (r.code !== 0)
+    throw new Error(`${bin.split('/').pop()} ${args.join(' ')} exited ${r.code}: ${r.stderr}${r.stdout}`)
   return r
 }
 /** stderr lines that are warnings about what we sent (not kubectl's notice about a namespace made without --save-config). */
-const warnings = (stderr: string) => stderr.split('\n').filter((l) => l.trim() !== '' && !/last-applied-configuration/.test(l))
+const warnings = (stderr: string) =>
+  stderr.split('\n').filter((l) => l.trim() !== '' && !/last-applied-configuration/.test(l))
 
 async function namespace(name: string, restricted = false): Promise<void> {
-  const labels = restricted ? { 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/warn': 'restricted' } : {}
-  await kubectl(['create', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } }) })
+  const labels = restricted
+    ? { 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/warn': 'restricted' }
+    : {}
+  await kubectl(['create', '-f', '-'], {
+    input: JSON.stringify({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } }),
+  })
   t.teardown(() => kubectl(['delete', 'namespace', name, '--wait=false', '--ignore-not-found']).then(() => undefined))
 }
 
@@ -122,16 +139,28 @@ function defaultValues(site: string): string {
 
 t.test('kubectl apply --dry-run=server accepts the one-file install and the full-values render', async (t) => {
   const manifest = readFileSync(MANIFEST_PATH, 'utf8')
-  const objs = parseAllDocuments(manifest).map((d) => d.toJS() as K8sObject | null).filter((o): o is K8sObject => o !== null)
+  const objs = parseAllDocuments(manifest)
+    .map((d) => d.toJS() as K8sObject | null)
+    .filter((o): o is K8sObject => o !== null)
   // The objects' namespaces must exist for a dry run (it creates nothing).
-  for (const ns of new Set(objs.map((o) => o.metadata.namespace).filter((n): n is string => n !== undefined))) await ensureNamespace(ns)
+  for (const ns of new Set(objs.map((o) => o.metadata.namespace).filter((n): n is string => n !== undefined)))
+    await ensureNamespace(ns)
   const r = await ok(kubectlBin(), ['apply', '--dry-run=server', '-f', '-'], manifest)
   const lines = r.stdout.trim().split('\n')
   t.equal(lines.length, objs.length, 'one line per object')
-  t.ok(lines.every((l) => / \(server dry run\)$/.test(l)), 'every object went through the API server', { stdout: r.stdout })
+  t.ok(
+    lines.every((l) => / \(server dry run\)$/.test(l)),
+    'every object went through the API server',
+    { stdout: r.stdout },
+  )
   t.same(warnings(r.stderr), [], 'no warnings')
 
-  const ns = { rel: `chart-dry-${suffix}`, shop: `chart-dry-shop-${suffix}`, pool: `chart-dry-pool-${suffix}`, extra: `chart-dry-extra-${suffix}` }
+  const ns = {
+    rel: `chart-dry-${suffix}`,
+    shop: `chart-dry-shop-${suffix}`,
+    pool: `chart-dry-pool-${suffix}`,
+    extra: `chart-dry-extra-${suffix}`,
+  }
   await namespace(ns.rel, true)
   for (const n of [ns.shop, ns.pool, ns.extra]) await namespace(n)
   const full = renderText(helm, ['-f', fullValues(ns)], 'full', ns.rel)
@@ -144,30 +173,73 @@ t.test('kubectl apply --dry-run=server accepts the one-file install and the full
 
   // The HTTPRoute (off in the full values: most clusters lack the CRDs), checked by the Gateway API's own CRD schema.
   const routeValues = join(tmp, 'route.yaml')
-  writeFileSync(routeValues, stringify({ httpRoute: { enabled: true, parentRefs: [{ name: 'public', namespace: 'gateway-system', sectionName: 'https' }], hostnames: ['recycler.example.com'] } }))
-  const route = renderText(helm, ['-f', fullValues(ns), '-f', routeValues, '--show-only', 'templates/httproute.yaml'], 'full', ns.rel)
+  writeFileSync(
+    routeValues,
+    stringify({
+      httpRoute: {
+        enabled: true,
+        parentRefs: [{ name: 'public', namespace: 'gateway-system', sectionName: 'https' }],
+        hostnames: ['recycler.example.com'],
+      },
+    }),
+  )
+  const route = renderText(
+    helm,
+    ['-f', fullValues(ns), '-f', routeValues, '--show-only', 'templates/httproute.yaml'],
+    'full',
+    ns.rel,
+  )
   const rr = await ok(kubectlBin(), ['apply', '--dry-run=server', '-f', '-'], route)
-  t.match(rr.stdout, /httproute.gateway.networking.k8s.io\/recycler created \(server dry run\)/, 'the API server accepts the HTTPRoute')
+  t.match(
+    rr.stdout,
+    /httproute.gateway.networking.k8s.io\/recycler created \(server dry run\)/,
+    'the API server accepts the HTTPRoute',
+  )
   t.same(warnings(rr.stderr), [], 'no warnings')
-  const bad = await run(kubectlBin(), ['apply', '--dry-run=server', '-f', '-'], route.replace('type: Exact', 'type: Anything'))
+  const bad = await run(
+    kubectlBin(),
+    ['apply', '--dry-run=server', '-f', '-'],
+    route.replace('type: Exact', 'type: Anything'),
+  )
   t.not(bad.code, 0, 'and refuses a match type the Gateway API does not know (the schema really checks)')
 })
 
-interface Install { release: string; ns: string; sa: string; sites: string[]; extra?: string }
+interface Install {
+  release: string
+  ns: string
+  sa: string
+  sites: string[]
+  extra?: string
+}
 
 async function assertInstalled(t: Test, inst: Install, replicas: number, fullname: string): Promise<void> {
   const status = await ok(helm, ['status', inst.release, '-n', inst.ns, '-o', 'json'])
   t.equal(JSON.parse(status.stdout).info.status, 'deployed')
   const manifest = (await ok(helm, ['get', 'manifest', inst.release, '-n', inst.ns])).stdout
-  const objs = parseAllDocuments(manifest).map((d) => d.toJS() as K8sObject | null).filter((o): o is K8sObject => o !== null)
+  const objs = parseAllDocuments(manifest)
+    .map((d) => d.toJS() as K8sObject | null)
+    .filter((o): o is K8sObject => o !== null)
   for (const o of objs) {
-    const got = await kubectlJson([`get`, `${o.kind.toLowerCase()}.${o.apiVersion.includes('/') ? o.apiVersion.split('/')[0] : ''}`.replace(/\.$/, ''), o.metadata.name], { namespace: o.metadata.namespace ?? inst.ns })
-    t.equal(got.metadata.labels?.['app.kubernetes.io/instance'], inst.release, `${o.kind} ${o.metadata.namespace}/${o.metadata.name} exists, labelled with the release`)
+    const got = await kubectlJson(
+      [
+        `get`,
+        `${o.kind.toLowerCase()}.${o.apiVersion.includes('/') ? o.apiVersion.split('/')[0] : ''}`.replace(/\.$/, ''),
+        o.metadata.name,
+      ],
+      { namespace: o.metadata.namespace ?? inst.ns },
+    )
+    t.equal(
+      got.metadata.labels?.['app.kubernetes.io/instance'],
+      inst.release,
+      `${o.kind} ${o.metadata.namespace}/${o.metadata.name} exists, labelled with the release`,
+    )
   }
 
   const d = await kubectlJson(['get', 'deployment', fullname], { namespace: inst.ns })
   t.equal(d.status.availableReplicas, replicas, `${replicas} replicas available`)
-  const pods = (await kubectlJson(['get', 'pods', '-l', `app.kubernetes.io/instance=${inst.release}`], { namespace: inst.ns })).items as any[]
+  const pods = (
+    await kubectlJson(['get', 'pods', '-l', `app.kubernetes.io/instance=${inst.release}`], { namespace: inst.ns })
+  ).items as any[]
   const running = pods.filter((p) => !p.metadata.deletionTimestamp)
   t.equal(new Set(running.map((p) => p.spec.nodeName)).size, Math.min(replicas, 3), 'one replica per node')
 
@@ -196,51 +268,117 @@ async function assertInstalled(t: Test, inst: Install, replicas: number, fullnam
         }
       }
     }
-    if (rules.some((r) => r.resourceNames)) no.push(['patch', 'deployments.apps/not-a-site', '-n', site], ['list', 'deployments.apps', '-n', site])
-    if (!rules.some((r) => r.resources.includes('pods') && r.verbs.includes('delete'))) no.push(['delete', 'pods', '-n', site])
+    if (rules.some((r) => r.resourceNames))
+      no.push(['patch', 'deployments.apps/not-a-site', '-n', site], ['list', 'deployments.apps', '-n', site])
+    if (!rules.some((r) => r.resources.includes('pods') && r.verbs.includes('delete')))
+      no.push(['delete', 'pods', '-n', site])
     no.push(
-      ['get', 'secrets', '-n', site], ['list', 'secrets', '-n', site], ['get', 'configmaps', '-n', site],
-      ['create', 'deployments.apps', '-n', site], ['delete', 'deployments.apps', '-n', site], ['update', 'deployments.apps', '-n', site],
-      ['create', 'pods', '--subresource=exec', '-n', site], ['patch', 'pods', '-n', site], ['get', 'leases.coordination.k8s.io', '-n', site],
+      ['get', 'secrets', '-n', site],
+      ['list', 'secrets', '-n', site],
+      ['get', 'configmaps', '-n', site],
+      ['create', 'deployments.apps', '-n', site],
+      ['delete', 'deployments.apps', '-n', site],
+      ['update', 'deployments.apps', '-n', site],
+      ['create', 'pods', '--subresource=exec', '-n', site],
+      ['patch', 'pods', '-n', site],
+      ['get', 'leases.coordination.k8s.io', '-n', site],
     )
   }
   const state = ownRules(config).find((r) => r.resources[0] === 'configmaps' && r.resourceNames)!.resourceNames!
-  t.same(state, config.sites.map((s) => `kube-recycler-site-${s.name}`).sort(), 'the state ConfigMaps of the configured sites')
+  t.same(
+    state,
+    config.sites.map((s) => `kube-recycler-site-${s.name}`).sort(),
+    'the state ConfigMaps of the configured sites',
+  )
   yes.push(
-    ['get', 'leases.coordination.k8s.io/kube-recycler', '-n', inst.ns], ['update', 'leases.coordination.k8s.io/kube-recycler', '-n', inst.ns], ['create', 'leases.coordination.k8s.io', '-n', inst.ns],
+    ['get', 'leases.coordination.k8s.io/kube-recycler', '-n', inst.ns],
+    ['update', 'leases.coordination.k8s.io/kube-recycler', '-n', inst.ns],
+    ['create', 'leases.coordination.k8s.io', '-n', inst.ns],
     ...['list', 'watch', 'create'].map((v) => [v, 'configmaps', '-n', inst.ns]),
     ...state.flatMap((n) => ['get', 'update'].map((v) => [v, `configmaps/${n}`, '-n', inst.ns])),
     ['create', 'events', '-n', inst.ns],
   )
   no.push(
-    ['update', 'leases.coordination.k8s.io/someone-else', '-n', inst.ns], ['delete', 'leases.coordination.k8s.io/kube-recycler', '-n', inst.ns],
+    ['update', 'leases.coordination.k8s.io/someone-else', '-n', inst.ns],
+    ['delete', 'leases.coordination.k8s.io/kube-recycler', '-n', inst.ns],
     ...['update', 'patch', 'delete'].map((v) => [v, `configmaps/${cmName}`, '-n', inst.ns]),
-    ['update', 'configmaps', '-n', inst.ns], ['get', 'configmaps', '-n', inst.ns],
-    ['delete', 'configmaps', '-n', inst.ns], ['patch', 'configmaps', '-n', inst.ns], ['get', 'secrets', '-n', inst.ns], ['list', 'pods', '-n', inst.ns],
-    ['list', 'namespaces'], ['list', 'deployments.apps', '--all-namespaces'], ['get', 'pods', '-n', 'default'],
+    ['update', 'configmaps', '-n', inst.ns],
+    ['get', 'configmaps', '-n', inst.ns],
+    ['delete', 'configmaps', '-n', inst.ns],
+    ['patch', 'configmaps', '-n', inst.ns],
+    ['get', 'secrets', '-n', inst.ns],
+    ['list', 'pods', '-n', inst.ns],
+    ['list', 'namespaces'],
+    ['list', 'deployments.apps', '--all-namespaces'],
+    ['get', 'pods', '-n', 'default'],
   )
   for (const q of yes) t.equal(await can(q), 'yes', `can ${q.join(' ')}`)
   for (const q of no) t.equal(await can(q), 'no', `cannot ${q.join(' ')}`)
 }
 
 t.test('helm install of the defaults (the demo site moved to a fresh namespace)', async (t) => {
-  const inst: Install = { release: 'kube-recycler', ns: `chart-def-${suffix}`, sa: 'kube-recycler', sites: [`chart-def-shop-${suffix}`] }
+  const inst: Install = {
+    release: 'kube-recycler',
+    ns: `chart-def-${suffix}`,
+    sa: 'kube-recycler',
+    sites: [`chart-def-shop-${suffix}`],
+  }
   await namespace(inst.ns, true)
   await namespace(inst.sites[0]!)
-  await ok(kubectlBin(), ['-n', inst.ns, 'create', 'secret', 'generic', 'kube-recycler', `--from-literal=webhook-secret=${randomBytes(16).toString('hex')}`])
-  const r = await ok(helm, ['install', inst.release, CHART_DIR, '-n', inst.ns, '-f', defaultValues(inst.sites[0]!), '--wait', '--timeout', '180s'])
+  await ok(kubectlBin(), [
+    '-n',
+    inst.ns,
+    'create',
+    'secret',
+    'generic',
+    'kube-recycler',
+    `--from-literal=webhook-secret=${randomBytes(16).toString('hex')}`,
+  ])
+  const r = await ok(helm, [
+    'install',
+    inst.release,
+    CHART_DIR,
+    '-n',
+    inst.ns,
+    '-f',
+    defaultValues(inst.sites[0]!),
+    '--wait',
+    '--timeout',
+    '180s',
+  ])
   t.same(warnings(r.stderr), [], 'helm install: no warnings')
-  t.match(r.stdout, /Jenkins posts to: +http:\/\/kube-recycler\.chart-def-[^.]+\.svc:8080\/webhooks\/jenkins/, 'NOTES say where Jenkins posts')
+  t.match(
+    r.stdout,
+    /Jenkins posts to: +http:\/\/kube-recycler\.chart-def-[^.]+\.svc:8080\/webhooks\/jenkins/,
+    'NOTES say where Jenkins posts',
+  )
   await assertInstalled(t, inst, 2, 'kube-recycler')
 
   // A new config is a new immutable ConfigMap, and rolls the pods onto it.
-  const mounted = (d: any) => d.spec.template.spec.volumes.find((v: any) => v.name === 'config').configMap.name as string
+  const mounted = (d: any) =>
+    d.spec.template.spec.volumes.find((v: any) => v.name === 'config').configMap.name as string
   const before = await kubectlJson(['get', 'deployment', 'kube-recycler'], { namespace: inst.ns })
-  await ok(helm, ['upgrade', inst.release, CHART_DIR, '-n', inst.ns, '--reuse-values', '--set', 'config.defaults.failureThreshold=4', '--wait', '--timeout', '180s'])
+  await ok(helm, [
+    'upgrade',
+    inst.release,
+    CHART_DIR,
+    '-n',
+    inst.ns,
+    '--reuse-values',
+    '--set',
+    'config.defaults.failureThreshold=4',
+    '--wait',
+    '--timeout',
+    '180s',
+  ])
   const after = await kubectlJson(['get', 'deployment', 'kube-recycler'], { namespace: inst.ns })
   t.not(mounted(after), mounted(before), 'another ConfigMap')
   t.equal(after.metadata.generation, before.metadata.generation + 1, 'one new pod template')
-  await waitFor(async () => (await kubectlJson(['get', 'deployment', 'kube-recycler'], { namespace: inst.ns })).status.updatedReplicas === 2, { timeoutMs: 90_000, description: 'rolled onto the new config' })
+  await waitFor(
+    async () =>
+      (await kubectlJson(['get', 'deployment', 'kube-recycler'], { namespace: inst.ns })).status.updatedReplicas === 2,
+    { timeoutMs: 90_000, description: 'rolled onto the new config' },
+  )
   const cm = await kubectlJson(['get', 'configmap', mounted(after)], { namespace: inst.ns })
   t.equal(cm.immutable, true)
   t.equal(parseConfig(cm.data['config.yaml']).sites[0]!.failureThreshold, 4)
@@ -250,19 +388,52 @@ t.test('helm install of the defaults (the demo site moved to a fresh namespace)'
   await ok(helm, ['uninstall', inst.release, '-n', inst.ns, '--wait', '--timeout', '120s'])
   const roles = await run(kubectlBin(), ['get', 'roles.rbac.authorization.k8s.io', '-n', inst.sites[0]!, '-o', 'name'])
   t.equal(roles.stdout.trim(), '', 'uninstall removes the site namespace Role')
-  t.equal(await (await run(kubectlBin(), ['auth', 'can-i', `--as=system:serviceaccount:${inst.ns}:kube-recycler`, 'patch', 'deployments.apps', '-n', inst.sites[0]!])).stdout.trim(), 'no')
+  t.equal(
+    await (
+      await run(kubectlBin(), [
+        'auth',
+        'can-i',
+        `--as=system:serviceaccount:${inst.ns}:kube-recycler`,
+        'patch',
+        'deployments.apps',
+        '-n',
+        inst.sites[0]!,
+      ])
+    ).stdout.trim(),
+    'no',
+  )
 })
 
 t.test('helm install of the full values: monitoring objects, created Secret, every site namespace', async (t) => {
-  const ns = { rel: `chart-full-${suffix}`, shop: `chart-full-shop-${suffix}`, pool: `chart-full-pool-${suffix}`, extra: `chart-full-extra-${suffix}` }
+  const ns = {
+    rel: `chart-full-${suffix}`,
+    shop: `chart-full-shop-${suffix}`,
+    pool: `chart-full-pool-${suffix}`,
+    extra: `chart-full-extra-${suffix}`,
+  }
   await namespace(ns.rel, true)
   for (const n of [ns.shop, ns.pool, ns.extra]) await namespace(n)
   const inst: Install = { release: 'full', ns: ns.rel, sa: 'recycler-sa', sites: [ns.shop, ns.pool], extra: ns.extra }
-  const r = await ok(helm, ['install', inst.release, CHART_DIR, '-n', inst.ns, '-f', fullValues(ns), '--wait', '--timeout', '180s'])
+  const r = await ok(helm, [
+    'install',
+    inst.release,
+    CHART_DIR,
+    '-n',
+    inst.ns,
+    '-f',
+    fullValues(ns),
+    '--wait',
+    '--timeout',
+    '180s',
+  ])
   t.same(warnings(r.stderr), [], 'helm install: no warnings')
   await assertInstalled(t, inst, 3, 'recycler')
   const rule = await kubectlJson(['get', 'prometheusrules.monitoring.coreos.com', 'recycler'], { namespace: inst.ns })
-  t.same(rule.spec.groups.map((g: any) => g.rules.length), [10], 'the PrometheusRule holds the ten alerts')
+  t.same(
+    rule.spec.groups.map((g: any) => g.rules.length),
+    [10],
+    'the PrometheusRule holds the ten alerts',
+  )
   const secret = await kubectlJson(['get', 'secret', 'recycler'], { namespace: inst.ns })
   t.same(Object.keys(secret.data).sort(), ['git', 'hmac', 'operator', 'token'])
   await ok(helm, ['uninstall', inst.release, '-n', inst.ns, '--wait', '--timeout', '120s'])

@@ -45,7 +45,10 @@ const suffix = `${Date.now().toString(36)}-${Math.random().toString(16).slice(2,
 /** What each install puts in the service's namespace that this test looks at. */
 const KINDS = new Set(['Namespace', 'ServiceAccount', 'Role', 'RoleBinding', 'ConfigMap'])
 
-const docs = (text: string): K8sObject[] => parseAllDocuments(text).map((d) => d.toJS() as K8sObject | null).filter((o): o is K8sObject => o !== null)
+const docs = (text: string): K8sObject[] =>
+  parseAllDocuments(text)
+    .map((d) => d.toJS() as K8sObject | null)
+    .filter((o): o is K8sObject => o !== null)
 
 /** Moves objects into other namespaces (Namespace names, metadata.namespace, RoleBinding subjects). */
 function retarget(objs: K8sObject[], to: Record<string, string>): K8sObject[] {
@@ -59,14 +62,24 @@ function retarget(objs: K8sObject[], to: Record<string, string>): K8sObject[] {
   return out
 }
 
-interface Install { ns: string; sa: string; configMap: string; sites: string[]; jobs: Map<string, string> }
+interface Install {
+  ns: string
+  sa: string
+  configMap: string
+  sites: string[]
+  jobs: Map<string, string>
+}
 
 /** Creates the namespaces (fresh, deleted afterwards) and applies the objects of KINDS; returns what the service runs with. */
 async function install(t: Test, objs: K8sObject[], namespaces: string[]): Promise<Install> {
   for (const name of namespaces) {
     const given = objs.find((o) => o.kind === 'Namespace' && o.metadata.name === name)
-    await kubectl(['create', '-f', '-'], { input: JSON.stringify(given ?? { apiVersion: 'v1', kind: 'Namespace', metadata: { name } }) })
-    t.teardown(async () => { await kubectl(['delete', 'namespace', name, '--wait=false', '--ignore-not-found']) })
+    await kubectl(['create', '-f', '-'], {
+      input: JSON.stringify(given ?? { apiVersion: 'v1', kind: 'Namespace', metadata: { name } }),
+    })
+    t.teardown(async () => {
+      await kubectl(['delete', 'namespace', name, '--wait=false', '--ignore-not-found'])
+    })
   }
   const applied = objs.filter((o) => KINDS.has(o.kind) && o.kind !== 'Namespace')
   await kubectl(['apply', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: applied }) })
@@ -75,18 +88,30 @@ async function install(t: Test, objs: K8sObject[], namespaces: string[]): Promis
   const configMap = pod.volumes.find((v: any) => v.name === 'config').configMap.name as string
   const cm = objs.find((o) => o.kind === 'ConfigMap' && o.metadata.name === configMap)!
   const config = parseConfig(cm.data!['config.yaml']!, `the ConfigMap ${configMap}`)
-  return { ns: deployment.metadata.namespace!, sa: pod.serviceAccountName, configMap, sites: config.sites.map((s) => s.name), jobs: new Map(config.sites.map((s) => [s.name, s.jenkins.jobs[0]!])) }
+  return {
+    ns: deployment.metadata.namespace!,
+    sa: pod.serviceAccountName,
+    configMap,
+    sites: config.sites.map((s) => s.name),
+    jobs: new Map(config.sites.map((s) => [s.name, s.jenkins.jobs[0]!])),
+  }
 }
 
 function saKubeconfig(token: string): string {
   const s = clusterState()
   const file = join(mkdtempSync(join(tmp, 'sa-')), 'kubeconfig')
-  writeFileSync(file, JSON.stringify({
-    apiVersion: 'v1', kind: 'Config', 'current-context': 'sa',
-    clusters: [{ name: 'test', cluster: { server: s.apiserver, 'certificate-authority': s.caFile } }],
-    users: [{ name: 'sa', user: { token } }],
-    contexts: [{ name: 'sa', context: { cluster: 'test', user: 'sa' } }],
-  }), { mode: 0o600 })
+  writeFileSync(
+    file,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      'current-context': 'sa',
+      clusters: [{ name: 'test', cluster: { server: s.apiserver, 'certificate-authority': s.caFile } }],
+      users: [{ name: 'sa', user: { token } }],
+      contexts: [{ name: 'sa', context: { cluster: 'test', user: 'sa' } }],
+    }),
+    { mode: 0o600 },
+  )
   return file
 }
 
@@ -106,21 +131,32 @@ async function serveAs(t: Test, inst: Install, kubeconfig: string, configText: s
   const file = join(mkdtempSync(join(tmp, 'config-')), 'config.yaml')
   writeFileSync(file, stringify(config))
   const proc = await startService({
-    env: { KUBE_RECYCLER_CONFIG: file, KUBECONFIG: kubeconfig, POD_NAMESPACE: inst.ns, HOSTNAME: 'config-rbac', KUBE_RECYCLER_WEBHOOK_TOKEN: WEBHOOK_TOKEN, LOG_LEVEL: 'info' },
+    env: {
+      KUBE_RECYCLER_CONFIG: file,
+      KUBECONFIG: kubeconfig,
+      POD_NAMESPACE: inst.ns,
+      HOSTNAME: 'config-rbac',
+      KUBE_RECYCLER_WEBHOOK_TOKEN: WEBHOOK_TOKEN,
+      LOG_LEVEL: 'info',
+    },
     // Generous: the machine is shared, and a cold start compiles the sources.
     timeoutMs: 60_000,
   })
   t.teardown(() => proc.stop('SIGKILL').then(() => undefined))
-  await waitFor(async () => {
-    const r = await request(`${proc.url}/readyz`)
-    await r.body.dump()
-    return r.statusCode === 200
-  }, { timeoutMs: 30_000, description: 'serve as the ServiceAccount is ready' })
+  await waitFor(
+    async () => {
+      const r = await request(`${proc.url}/readyz`)
+      await r.body.dump()
+      return r.statusCode === 200
+    },
+    { timeoutMs: 30_000, description: 'serve as the ServiceAccount is ready' },
+  )
   let build = 1
   for (const site of inst.sites) {
     for (const status of ['FAILURE', 'SUCCESS']) {
       const res = await request(`${proc.url}/webhooks/jenkins`, {
-        method: 'POST', headers: { authorization: `Bearer ${WEBHOOK_TOKEN}`, 'content-type': 'application/json' },
+        method: 'POST',
+        headers: { authorization: `Bearer ${WEBHOOK_TOKEN}`, 'content-type': 'application/json' },
         body: JSON.stringify({ job: inst.jobs.get(site), build: build++, status }),
       })
       const body = await res.body.text()
@@ -130,7 +166,13 @@ async function serveAs(t: Test, inst: Install, kubeconfig: string, configText: s
     t.match(stored.data['state.json'], /SUCCESS/, `the state of ${site} holds the last report`)
   }
   t.equal(await proc.stop('SIGTERM'), 0, 'serve stops cleanly')
-  t.notMatch(proc.output(), /forbidden/i, 'serve was refused nothing', { log: proc.output().split('\n').filter((l) => /forbidden/i.test(l)).slice(0, 5) })
+  t.notMatch(proc.output(), /forbidden/i, 'serve was refused nothing', {
+    log: proc
+      .output()
+      .split('\n')
+      .filter((l) => /forbidden/i.test(l))
+      .slice(0, 5),
+  })
 }
 
 async function assertConfigNotWritable(t: Test, inst: Install): Promise<void> {
@@ -139,51 +181,91 @@ async function assertConfigNotWritable(t: Test, inst: Install): Promise<void> {
   t.equal(live.immutable, true, 'and immutable')
 
   const as = `--as=system:serviceaccount:${inst.ns}:${inst.sa}`
-  const can = async (args: string[]) => (await kubectl(['auth', 'can-i', as, ...args, '-n', inst.ns]).catch((e: { stdout?: string }) => e.stdout ?? '')).trim()
+  const can = async (args: string[]) =>
+    (
+      await kubectl(['auth', 'can-i', as, ...args, '-n', inst.ns]).catch((e: { stdout?: string }) => e.stdout ?? '')
+    ).trim()
   const no = [
     ...['update', 'patch', 'delete'].map((v) => [v, `configmaps/${inst.configMap}`]),
     ...['update', 'patch', 'delete'].map((v) => [v, 'configmaps']),
-    ['update', 'configmaps/kube-recycler-config'], ['update', 'configmaps/kube-recycler-site-not-configured'],
-    ['delete', `configmaps/${objectName(inst.sites[0]!)}`], ['patch', `configmaps/${objectName(inst.sites[0]!)}`],
-    ['get', 'secrets'], ['deletecollection', 'configmaps'],
+    ['update', 'configmaps/kube-recycler-config'],
+    ['update', 'configmaps/kube-recycler-site-not-configured'],
+    ['delete', `configmaps/${objectName(inst.sites[0]!)}`],
+    ['patch', `configmaps/${objectName(inst.sites[0]!)}`],
+    ['get', 'secrets'],
+    ['deletecollection', 'configmaps'],
   ]
   const yes = [
-    ['create', 'configmaps'], ['list', 'configmaps'], ['watch', 'configmaps'],
-    ...inst.sites.flatMap((s) => [['get', `configmaps/${objectName(s)}`], ['update', `configmaps/${objectName(s)}`]]),
+    ['create', 'configmaps'],
+    ['list', 'configmaps'],
+    ['watch', 'configmaps'],
+    ...inst.sites.flatMap((s) => [
+      ['get', `configmaps/${objectName(s)}`],
+      ['update', `configmaps/${objectName(s)}`],
+    ]),
   ]
   for (const q of no) t.equal(await can(q), 'no', `cannot ${q.join(' ')}`)
   for (const q of yes) t.equal(await can(q), 'yes', `can ${q.join(' ')}`)
 
   // The API server itself, with the ServiceAccount's token.
   const token = (await kubectl(['create', 'token', inst.sa, '--duration=10m'], { namespace: inst.ns })).trim()
-  const evil = JSON.stringify({ data: { 'config.yaml': 'sites:\n  - name: shop\n    git: { repo: https://attacker.example/x.git }\n' } })
-  await t.rejects(kubectl(['patch', 'configmap', inst.configMap, '--type=merge', '-p', evil], { namespace: inst.ns, token }), /forbidden/, 'a patch of the config is forbidden')
-  await t.rejects(kubectl(['delete', 'configmap', inst.configMap], { namespace: inst.ns, token }), /forbidden/, 'a delete of the config is forbidden')
+  const evil = JSON.stringify({
+    data: { 'config.yaml': 'sites:\n  - name: shop\n    git: { repo: https://attacker.example/x.git }\n' },
+  })
+  await t.rejects(
+    kubectl(['patch', 'configmap', inst.configMap, '--type=merge', '-p', evil], { namespace: inst.ns, token }),
+    /forbidden/,
+    'a patch of the config is forbidden',
+  )
+  await t.rejects(
+    kubectl(['delete', 'configmap', inst.configMap], { namespace: inst.ns, token }),
+    /forbidden/,
+    'a delete of the config is forbidden',
+  )
   const kubeconfig = saKubeconfig(token)
   await serveAs(t, inst, kubeconfig, live.data['config.yaml'])
   await kubectl(['delete', 'configmap', ...inst.sites.map(objectName)], { namespace: inst.ns })
   const kube = createKube({ kubeconfig, logger: quietLogger(), env: {} })
   t.teardown(() => kube.close())
   const objects = kube.objects(inst.ns)
-  await t.rejects(objects.write(inst.configMap, 'sites: []', live.metadata.resourceVersion), /forbidden/i, 'the state store\'s own replace call cannot overwrite the config')
+  await t.rejects(
+    objects.write(inst.configMap, 'sites: []', live.metadata.resourceVersion),
+    /forbidden/i,
+    "the state store's own replace call cannot overwrite the config",
+  )
   for (const site of inst.sites) {
     const v1 = await objects.write(objectName(site), '{}', undefined)
     const v2 = await objects.write(objectName(site), '{"a":1}', v1)
     t.not(v2, v1, `the state of ${site}: created, then replaced`)
     t.equal((await objects.read(objectName(site)))?.data, '{"a":1}', `and read back by name`)
   }
-  t.same([...(await objects.list()).items.keys()].sort(), inst.sites.map(objectName).sort(), 'listed by label: the sites\' state, not the config')
+  t.same(
+    [...(await objects.list()).items.keys()].sort(),
+    inst.sites.map(objectName).sort(),
+    "listed by label: the sites' state, not the config",
+  )
 
   // Immutable for everyone: a new config is a new ConfigMap.
-  await t.rejects(kubectl(['patch', 'configmap', inst.configMap, '--type=merge', '-p', evil], { namespace: inst.ns }), /immutable/i, 'even the cluster admin cannot change it')
-  t.equal((await kubectlJson(['get', 'configmap', inst.configMap], { namespace: inst.ns })).data['config.yaml'], live.data['config.yaml'], 'the config is as installed')
+  await t.rejects(
+    kubectl(['patch', 'configmap', inst.configMap, '--type=merge', '-p', evil], { namespace: inst.ns }),
+    /immutable/i,
+    'even the cluster admin cannot change it',
+  )
+  t.equal(
+    (await kubectlJson(['get', 'configmap', inst.configMap], { namespace: inst.ns })).data['config.yaml'],
+    live.data['config.yaml'],
+    'the config is as installed',
+  )
 }
 
 t.test('the one-file install (deploy/kube-recycler.yaml)', async (t) => {
   const ns = `cfg-file-${suffix}`
   const site = `cfg-file-shop-${suffix}`
   const objs = retarget(docs(readFileSync(MANIFEST_PATH, 'utf8')), { 'kube-recycler': ns, shop: site })
-  t.ok(objs.some((o) => o.kind === 'Namespace' && o.metadata.name === ns), 'it makes its namespace')
+  t.ok(
+    objs.some((o) => o.kind === 'Namespace' && o.metadata.name === ns),
+    'it makes its namespace',
+  )
   await assertConfigNotWritable(t, await install(t, objs, [ns, site]))
 })
 
@@ -192,9 +274,25 @@ t.test('a chart render (helm template): two sites, another release name and Serv
   const site = `cfg-chart-site-${suffix}`
   const v = parseYaml(readFileSync(join(CHART_DIR, 'values.yaml'), 'utf8')) as any
   v.config.sites[0].target.namespace = site
-  v.config.sites.push({ ...structuredClone(v.config.sites[0]), name: 'blog', target: { kind: 'Deployment', namespace: site, name: 'blog' }, jenkins: { jobs: ['blog-integrity'] } })
+  v.config.sites.push({
+    ...structuredClone(v.config.sites[0]),
+    name: 'blog',
+    target: { kind: 'Deployment', namespace: site, name: 'blog' },
+    jenkins: { jobs: ['blog-integrity'] },
+  })
   const file = join(tmp, 'values.yaml')
-  writeFileSync(file, stringify({ config: v.config, fullnameOverride: 'recycler', serviceAccount: { name: 'recycler-sa' }, namespace: { create: true } }, { version: '1.1' }))
+  writeFileSync(
+    file,
+    stringify(
+      {
+        config: v.config,
+        fullnameOverride: 'recycler',
+        serviceAccount: { name: 'recycler-sa' },
+        namespace: { create: true },
+      },
+      { version: '1.1' },
+    ),
+  )
   const objs = render(toolPath('helm'), ['-f', file], 'rel', ns)
   const inst = await install(t, objs, [ns, site])
   t.same(inst.sites, ['shop', 'blog'])

@@ -30,7 +30,14 @@ export const RUNNER_NODES = ['run-node-0', 'run-node-1']
 const HERE = path.dirname(fileURLToPath(import.meta.url))
 const BINARIES = ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kubectl', 'kwok'] as const
 /** Stop order: clients of the API first, etcd last. */
-const COMPONENTS = ['pod-runner', 'kwok', 'kube-scheduler', 'kube-controller-manager', 'kube-apiserver', 'etcd'] as const
+const COMPONENTS = [
+  'pod-runner',
+  'kwok',
+  'kube-scheduler',
+  'kube-controller-manager',
+  'kube-apiserver',
+  'etcd',
+] as const
 type Component = (typeof COMPONENTS)[number]
 
 export interface ClusterState {
@@ -188,7 +195,8 @@ async function stopPids(state: ClusterState, log: Logger): Promise<StopReport> {
   }
   // Pod processes the runner did not get to kill (it crashed, or was killed itself)
   report.podGroups = killRecordedGroups(path.join(state.runDir, 'pod-runner', 'pgids'))
-  if (report.podGroups.length > 0) log(`killed ${report.podGroups.length} pod process groups left behind: ${report.podGroups.join(' ')}`)
+  if (report.podGroups.length > 0)
+    log(`killed ${report.podGroups.length} pod process groups left behind: ${report.podGroups.join(' ')}`)
   return report
 }
 
@@ -308,20 +316,64 @@ function ensurePki(log: Logger): Pki {
   const dir = path.join(runDir(), 'pki')
   const p = (f: string) => path.join(dir, f)
   const pki = pkiPaths(dir)
-  const all = [pki.caCrt, pki.caKey, pki.saKey, pki.saPub, pki.serverCrt, pki.serverKey, ...Object.values(pki.client).flatMap((c) => [c.crt, c.key])]
+  const all = [
+    pki.caCrt,
+    pki.caKey,
+    pki.saKey,
+    pki.saPub,
+    pki.serverCrt,
+    pki.serverKey,
+    ...Object.values(pki.client).flatMap((c) => [c.crt, c.key]),
+  ]
   if (all.every((f) => fs.existsSync(f))) return pki
 
   log('generating CA and certificates with openssl')
   fs.rmSync(dir, { recursive: true, force: true })
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
-  openssl(['req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '3650', '-subj', '/CN=kube-recycler-test-ca',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature'], dir)
+  openssl(
+    [
+      'req',
+      '-x509',
+      ...ec,
+      '-keyout',
+      'ca.key',
+      '-out',
+      'ca.crt',
+      '-days',
+      '3650',
+      '-subj',
+      '/CN=kube-recycler-test-ca',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
+    ],
+    dir,
+  )
   const sign = (name: string, subj: string, ext: string[]) => {
     openssl(['req', '-new', ...ec, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', subj], dir)
     fs.writeFileSync(p(`${name}.ext`), ext.join('\n') + '\n')
-    openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '3650',
-      '-out', `${name}.crt`, '-extfile', `${name}.ext`], dir)
+    openssl(
+      [
+        'x509',
+        '-req',
+        '-in',
+        `${name}.csr`,
+        '-CA',
+        'ca.crt',
+        '-CAkey',
+        'ca.key',
+        '-CAcreateserial',
+        '-days',
+        '3650',
+        '-out',
+        `${name}.crt`,
+        '-extfile',
+        `${name}.ext`,
+      ],
+      dir,
+    )
     fs.rmSync(p(`${name}.csr`))
     fs.rmSync(p(`${name}.ext`))
   }
@@ -332,7 +384,11 @@ function ensurePki(log: Logger): Pki {
     'subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local',
   ])
   for (const [name, subj] of Object.entries(CLIENTS)) {
-    sign(name, subj, ['basicConstraints=CA:FALSE', 'keyUsage=critical,digitalSignature,keyEncipherment', 'extendedKeyUsage=clientAuth'])
+    sign(name, subj, [
+      'basicConstraints=CA:FALSE',
+      'keyUsage=critical,digitalSignature,keyEncipherment',
+      'extendedKeyUsage=clientAuth',
+    ])
   }
   openssl(['genpkey', '-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048', '-out', 'sa.key'], dir)
   openssl(['pkey', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], dir)
@@ -384,7 +440,12 @@ async function freePorts(n: number): Promise<number[]> {
 }
 
 interface ApiClient {
-  request(method: string, urlPath: string, body?: unknown, timeoutMs?: number): Promise<{ status: number; body: string; json(): any }>
+  request(
+    method: string,
+    urlPath: string,
+    body?: unknown,
+    timeoutMs?: number,
+  ): Promise<{ status: number; body: string; json(): any }>
 }
 
 function apiClient(server: string, pki: Pki): ApiClient {
@@ -516,7 +577,13 @@ async function startCluster(log: Logger): Promise<ClusterState> {
   fs.mkdirSync(logs, { recursive: true })
   const pki = ensurePki(log)
 
-  const [etcdClient, etcdPeer, apiPort, kcmPort, schedPort] = (await freePorts(5)) as [number, number, number, number, number]
+  const [etcdClient, etcdPeer, apiPort, kcmPort, schedPort] = (await freePorts(5)) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+  ]
   const apiserver = `https://127.0.0.1:${apiPort}`
   const kubeconfig = path.join(run, 'kubeconfig')
   const kcfg = (who: keyof Pki['client']) => {
@@ -557,12 +624,17 @@ async function startCluster(log: Logger): Promise<ClusterState> {
     for (;;) {
       for (const c of watch) {
         const why = exited.get(c)
-        if (why) throw new Error(`${c} ${why} while waiting for ${what}; last log lines:\n${tail(path.join(logs, `${c}.log`))}`)
+        if (why)
+          throw new Error(
+            `${c} ${why} while waiting for ${what}; last log lines:\n${tail(path.join(logs, `${c}.log`))}`,
+          )
       }
       if (await fn().catch(() => false)) return
       if (Date.now() > deadline) {
-        throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}; logs in ${logs}\n` +
-          watch.map((c) => `--- ${c}:\n${tail(path.join(logs, `${c}.log`), 10)}`).join('\n'))
+        throw new Error(
+          `timed out after ${timeoutMs / 1000}s waiting for ${what}; logs in ${logs}\n` +
+            watch.map((c) => `--- ${c}:\n${tail(path.join(logs, `${c}.log`), 10)}`).join('\n'),
+        )
       }
       await sleep(200)
     }
@@ -606,7 +678,12 @@ async function startCluster(log: Logger): Promise<ClusterState> {
       '--event-ttl=1h',
     ])
     const api = apiClient(apiserver, pki)
-    await waitUntil('kube-apiserver /readyz', async () => (await api.request('GET', '/readyz', undefined, 2000)).status === 200, 60_000, ['etcd', 'kube-apiserver'])
+    await waitUntil(
+      'kube-apiserver /readyz',
+      async () => (await api.request('GET', '/readyz', undefined, 2000)).status === 200,
+      60_000,
+      ['etcd', 'kube-apiserver'],
+    )
     log(`kube-apiserver ready at ${apiserver}`)
 
     start('kube-controller-manager', [
@@ -637,18 +714,22 @@ async function startCluster(log: Logger): Promise<ClusterState> {
       '--leader-elect=false',
       '--profiling=false',
     ])
-    const kwokHome = path.join(run, 'kwok-home'); // so a stray ~/.kwok/kwok.yaml is never loaded
+    const kwokHome = path.join(run, 'kwok-home') // so a stray ~/.kwok/kwok.yaml is never loaded
     fs.mkdirSync(kwokHome, { recursive: true })
-    start('kwok', [
-      `--kubeconfig=${kcfg('kwok')}`,
-      `--config=${path.join(HERE, 'kwok-stages.yaml')}`,
-      `--manage-nodes-with-annotation-selector=${KWOK_NODE_ANNOTATION}=fake`,
-      `--cidr=${KWOK_POD_CIDR}`,
-      '--node-ip=10.240.0.1',
-      // Without node leases kwok posts node status only every ~45 s, past the
-      // controller-manager's 40 s grace: nodes flap NotReady and pods with them.
-      '--node-lease-duration-seconds=40',
-    ], { ...process.env, HOME: kwokHome })
+    start(
+      'kwok',
+      [
+        `--kubeconfig=${kcfg('kwok')}`,
+        `--config=${path.join(HERE, 'kwok-stages.yaml')}`,
+        `--manage-nodes-with-annotation-selector=${KWOK_NODE_ANNOTATION}=fake`,
+        `--cidr=${KWOK_POD_CIDR}`,
+        '--node-ip=10.240.0.1',
+        // Without node leases kwok posts node status only every ~45 s, past the
+        // controller-manager's 40 s grace: nodes flap NotReady and pods with them.
+        '--node-lease-duration-seconds=40',
+      ],
+      { ...process.env, HOME: kwokHome },
+    )
 
     for (let i = 0; i < NODE_COUNT; i++) await createNode(api, `kwok-node-${i}`, `10.240.0.${10 + i}`)
     log(`created ${NODE_COUNT} fake nodes`)
@@ -657,45 +738,83 @@ async function startCluster(log: Logger): Promise<ClusterState> {
     fs.rmSync(runnerDir, { recursive: true, force: true })
     fs.mkdirSync(runnerDir, { recursive: true })
     const runnerConfig = path.join(runnerDir, 'config.json')
-    fs.writeFileSync(runnerConfig, JSON.stringify({
-      apiserver,
-      caFile: pki.caCrt,
-      certFile: pki.client.admin.crt,
-      keyFile: pki.client.admin.key,
-      dir: runnerDir,
-      nodes: RUNNER_NODES,
-      hostIP: '127.0.0.1',
-      podCidr: RUNNER_POD_CIDR,
-      serviceCidr: RUNNER_SERVICE_CIDR,
-      kwokCidr: KWOK_POD_CIDR,
-      kubeletVersion: K8S_VERSION,
-    }, null, 2))
+    fs.writeFileSync(
+      runnerConfig,
+      JSON.stringify(
+        {
+          apiserver,
+          caFile: pki.caCrt,
+          certFile: pki.client.admin.crt,
+          keyFile: pki.client.admin.key,
+          dir: runnerDir,
+          nodes: RUNNER_NODES,
+          hostIP: '127.0.0.1',
+          podCidr: RUNNER_POD_CIDR,
+          serviceCidr: RUNNER_SERVICE_CIDR,
+          kwokCidr: KWOK_POD_CIDR,
+          kubeletVersion: K8S_VERSION,
+        },
+        null,
+        2,
+      ),
+    )
     state.nodeBin = realPath(process.execPath)
     start('pod-runner', [path.join(HERE, 'pod-runner', 'main.ts'), runnerConfig], process.env, process.execPath)
 
     const all: Component[] = [...COMPONENTS]
-    await waitUntil(`${NODE_COUNT} Ready nodes without taints`, async () => {
-      const res = await api.request('GET', '/api/v1/nodes')
-      if (res.status !== 200) return false
-      const nodes = (res.json().items as any[]).filter((n) => n.metadata?.annotations?.[KWOK_NODE_ANNOTATION] === 'fake')
-      return nodes.length >= NODE_COUNT && nodes.every((n) =>
-        (n.spec?.taints ?? []).length === 0 &&
-        (n.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True'))
-    }, 60_000, all)
+    await waitUntil(
+      `${NODE_COUNT} Ready nodes without taints`,
+      async () => {
+        const res = await api.request('GET', '/api/v1/nodes')
+        if (res.status !== 200) return false
+        const nodes = (res.json().items as any[]).filter(
+          (n) => n.metadata?.annotations?.[KWOK_NODE_ANNOTATION] === 'fake',
+        )
+        return (
+          nodes.length >= NODE_COUNT &&
+          nodes.every(
+            (n) =>
+              (n.spec?.taints ?? []).length === 0 &&
+              (n.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True'),
+          )
+        )
+      },
+      60_000,
+      all,
+    )
     log('nodes Ready')
-    await waitUntil(`pod runner nodes ${RUNNER_NODES.join(', ')} Ready`, async () => {
-      if (!fs.existsSync(path.join(runnerDir, 'ready'))) return false
-      const res = await api.request('GET', '/api/v1/nodes?labelSelector=type%3Dpod-runner')
-      if (res.status !== 200) return false
-      const nodes = res.json().items as any[]
-      return nodes.length === RUNNER_NODES.length && nodes.every((n) =>
-        !(n.spec?.taints ?? []).some((t: any) => t.key.startsWith('node.kubernetes.io/')) &&
-        (n.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True'))
-    }, 60_000, all)
-    await waitUntil('ServiceAccount default/default', async () =>
-      (await api.request('GET', '/api/v1/namespaces/default/serviceaccounts/default')).status === 200, 60_000, all)
+    await waitUntil(
+      `pod runner nodes ${RUNNER_NODES.join(', ')} Ready`,
+      async () => {
+        if (!fs.existsSync(path.join(runnerDir, 'ready'))) return false
+        const res = await api.request('GET', '/api/v1/nodes?labelSelector=type%3Dpod-runner')
+        if (res.status !== 200) return false
+        const nodes = res.json().items as any[]
+        return (
+          nodes.length === RUNNER_NODES.length &&
+          nodes.every(
+            (n) =>
+              !(n.spec?.taints ?? []).some((t: any) => t.key.startsWith('node.kubernetes.io/')) &&
+              (n.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True'),
+          )
+        )
+      },
+      60_000,
+      all,
+    )
+    await waitUntil(
+      'ServiceAccount default/default',
+      async () => (await api.request('GET', '/api/v1/namespaces/default/serviceaccounts/default')).status === 200,
+      60_000,
+      all,
+    )
     await waitUntil('kube-scheduler /healthz', () => httpGetOk(`https://127.0.0.1:${schedPort}/healthz`), 30_000, all)
-    await waitUntil('kube-controller-manager /healthz', () => httpGetOk(`https://127.0.0.1:${kcmPort}/healthz`), 30_000, all)
+    await waitUntil(
+      'kube-controller-manager /healthz',
+      () => httpGetOk(`https://127.0.0.1:${kcmPort}/healthz`),
+      30_000,
+      all,
+    )
   } catch (err) {
     log(`start failed; stopping what was started`)
     await stopPids(state, log)
@@ -728,8 +847,16 @@ async function createNode(api: ApiClient, name: string, ip: string): Promise<voi
       allocatable: { cpu: '32', memory: '256Gi', pods: '250' },
       capacity: { cpu: '32', memory: '256Gi', pods: '250' },
       // kwok's node-initialize stage keeps these instead of its own defaults
-      addresses: [{ type: 'InternalIP', address: ip }, { type: 'Hostname', address: name }],
-      nodeInfo: { kubeletVersion: K8S_VERSION, kubeProxyVersion: K8S_VERSION, operatingSystem: 'linux', architecture: 'amd64' },
+      addresses: [
+        { type: 'InternalIP', address: ip },
+        { type: 'Hostname', address: name },
+      ],
+      nodeInfo: {
+        kubeletVersion: K8S_VERSION,
+        kubeProxyVersion: K8S_VERSION,
+        operatingSystem: 'linux',
+        architecture: 'amd64',
+      },
     },
   }
   const res = await api.request('POST', '/api/v1/nodes', node)
@@ -753,8 +880,13 @@ export async function stopCluster(opts: { log?: Logger } = {}): Promise<StopRepo
     }
     const report = await stopPids(state, log)
     fs.rmSync(statePath(), { force: true })
-    log(report.stopped.length > 0 ? `stopped: ${report.stopped.join(', ')}` : 'stopped: nothing (no recorded process was running)')
-    if (report.leftRunning.length > 0) log(`LEFT RUNNING (not recognised as ours, so not signalled): ${report.leftRunning.join('; ')}`)
+    log(
+      report.stopped.length > 0
+        ? `stopped: ${report.stopped.join(', ')}`
+        : 'stopped: nothing (no recorded process was running)',
+    )
+    if (report.leftRunning.length > 0)
+      log(`LEFT RUNNING (not recognised as ours, so not signalled): ${report.leftRunning.join('; ')}`)
     return report
   })
 }

@@ -16,7 +16,9 @@ if (process.env.KUBE_RECYCLER_NO_CLUSTER === '1') {
     }
   } catch (err) {
     // Tests that need the cluster will fail with a clear message from the fixture.
-    process.stderr.write(`[cluster] could not start the test cluster: ${err instanceof Error ? err.message : String(err)}\n`)
+    process.stderr.write(
+      `[cluster] could not start the test cluster: ${err instanceof Error ? err.message : String(err)}\n`,
+    )
     process.exitCode = 1
   }
 }

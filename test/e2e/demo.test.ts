@@ -9,10 +9,18 @@ import { spawn } from 'node:child_process'
 import { ROOT } from '../fixtures/process.ts'
 
 t.test('npm run demo tells the whole story and recovers', async (t) => {
-  const child = spawn(process.execPath, ['scripts/demo.ts', '--once', '--keep-cluster'], { cwd: ROOT, env: { ...process.env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, ['scripts/demo.ts', '--once', '--keep-cluster'], {
+    cwd: ROOT,
+    env: { ...process.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   let out = ''
-  child.stdout.on('data', (d) => { out += String(d) })
-  child.stderr.on('data', (d) => { out += String(d) })
+  child.stdout.on('data', (d) => {
+    out += String(d)
+  })
+  child.stderr.on('data', (d) => {
+    out += String(d)
+  })
   const timer = setTimeout(() => child.kill('SIGKILL'), 300_000)
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
   clearTimeout(timer)
@@ -35,6 +43,14 @@ t.test('npm run demo tells the whole story and recovers', async (t) => {
     t.match(out, line)
   }
   const fix = /the fix lands on production: release 3 \(([0-9a-f]{12})\)/.exec(out)?.[1]
-  t.match(out, new RegExp(`the Service answers from commit\\(s\\) ${fix}\\n`), 'every answer of the Service comes from the fix')
-  t.match(out, new RegExp(`running ${fix} \\(production head ${fix}\\)`), '/status: the running commit is the head, the fix')
+  t.match(
+    out,
+    new RegExp(`the Service answers from commit\\(s\\) ${fix}\\n`),
+    'every answer of the Service comes from the fix',
+  )
+  t.match(
+    out,
+    new RegExp(`running ${fix} \\(production head ${fix}\\)`),
+    '/status: the running commit is the head, the fix',
+  )
 })

@@ -22,17 +22,28 @@ const RSS_LIMIT_MB = 256
 t.test('a flood of huge failing reports leaves /status small and memory bounded', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'kr-flood-'))
   const config = join(dir, 'config.yaml')
-  writeFileSync(config, 'service: { rateLimit: { max: 100000, window: 1m } }\nsites:\n  - name: shop\n    target: { kind: Deployment, namespace: shop, name: web }\n    jenkins: { jobs: [shop-integrity] }\n    failureThreshold: 1\n')
+  writeFileSync(
+    config,
+    'service: { rateLimit: { max: 100000, window: 1m } }\nsites:\n  - name: shop\n    target: { kind: Deployment, namespace: shop, name: web }\n    jenkins: { jobs: [shop-integrity] }\n    failureThreshold: 1\n',
+  )
   const svc = await startService({ env: { KUBE_RECYCLER_CONFIG: config, KUBE_RECYCLER_WEBHOOK_TOKEN: TOKEN } })
   t.teardown(() => svc.stop('SIGKILL'))
-  const checks = Array.from({ length: 1000 }, (_, i) => ({ name: `check-${i}-${'n'.repeat(190)}`, ok: false, status: 500 }))
+  const checks = Array.from({ length: 1000 }, (_, i) => ({
+    name: `check-${i}-${'n'.repeat(190)}`,
+    ok: false,
+    status: 500,
+  }))
   await new Promise((r) => setTimeout(r, 1000))
   const idle = procMemMB(svc.child.pid!).rss
   let peak = 0
   for (let build = 1; build <= 60; build++) {
     const body = JSON.stringify({ job: 'shop-integrity', build, status: 'FAILURE', checks })
     if (build === 1) t.ok(body.length > 200_000, `each report is ${Math.round(body.length / 1024)} KiB`)
-    const res = await request(`${svc.url}/webhooks/jenkins`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body })
+    const res = await request(`${svc.url}/webhooks/jenkins`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body,
+    })
     t.equal(res.statusCode, 202, `report ${build}`)
     await res.body.dump()
     peak = Math.max(peak, procMemMB(svc.child.pid!).rss)
@@ -47,11 +58,26 @@ t.test('a flood of huge failing reports leaves /status small and memory bounded'
   // Twelve at once, while /healthz must still answer promptly.
   const started = Date.now()
   const [health] = await Promise.all([
-    (async () => { await new Promise((r) => setTimeout(r, 5)); const h0 = Date.now(); const h = await request(`${svc.url}/healthz`); await h.body.dump(); return Date.now() - h0 })(),
-    ...Array.from({ length: 12 }, async () => { const r = await request(`${svc.url}/status`); await r.body.dump() }),
+    (async () => {
+      await new Promise((r) => setTimeout(r, 5))
+      const h0 = Date.now()
+      const h = await request(`${svc.url}/healthz`)
+      await h.body.dump()
+      return Date.now() - h0
+    })(),
+    ...Array.from({ length: 12 }, async () => {
+      const r = await request(`${svc.url}/status`)
+      await r.body.dump()
+    }),
   ])
   peak = Math.max(peak, procMemMB(svc.child.pid!).rss)
-  t.ok(health! < 250, `/healthz answered in ${health} ms during 12 parallel GET /status (${Date.now() - started} ms for all)`)
-  t.ok(peak - idle < RSS_GROWTH_MAX_MB, `peak RSS ${Math.round(peak)} MB, ${Math.round(peak - idle)} MB above idle (< ${RSS_GROWTH_MAX_MB} MB)`)
+  t.ok(
+    health! < 250,
+    `/healthz answered in ${health} ms during 12 parallel GET /status (${Date.now() - started} ms for all)`,
+  )
+  t.ok(
+    peak - idle < RSS_GROWTH_MAX_MB,
+    `peak RSS ${Math.round(peak)} MB, ${Math.round(peak - idle)} MB above idle (< ${RSS_GROWTH_MAX_MB} MB)`,
+  )
   t.ok(peak < RSS_LIMIT_MB, `under the Deployment's 256 Mi limit`)
 })

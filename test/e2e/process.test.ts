@@ -18,7 +18,7 @@ t.test('starts on the example config and answers /healthz within 10 s', async (t
   t.same(await res.body.json(), { status: 'ok' })
   t.ok(Date.now() - started < 10_000, `answered after ${Date.now() - started} ms`)
   t.match(svc.output(), /every webhook will be answered 401/, 'warns when no webhook secret is set')
-  const status = await (await request(`${svc.url}/status`)).body.json() as { service: { dryRun: boolean } }
+  const status = (await (await request(`${svc.url}/status`)).body.json()) as { service: { dryRun: boolean } }
   t.equal(status.service.dryRun, true)
 })
 
@@ -32,7 +32,9 @@ t.test('SIGTERM: stops gracefully, exit code 0', async (t) => {
 
 t.test('no secret reaches the process arguments or the log', async (t) => {
   const secret = 'proc-secret-value-9f8e7d6c'
-  const svc = await startService({ env: { KUBE_RECYCLER_WEBHOOK_TOKEN: secret, KUBE_RECYCLER_RECYCLE_TOKEN: `${secret}-op` } })
+  const svc = await startService({
+    env: { KUBE_RECYCLER_WEBHOOK_TOKEN: secret, KUBE_RECYCLER_RECYCLE_TOKEN: `${secret}-op` },
+  })
   t.teardown(() => svc.stop('SIGKILL'))
   const res = await request(`${svc.url}/webhooks/jenkins`, {
     method: 'POST',
@@ -49,7 +51,9 @@ t.test('no secret reaches the process arguments or the log', async (t) => {
 t.test('a bad config exits 2 naming every bad field', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'kr-config-'))
   const file = join(dir, 'bad.yaml')
-  writeFileSync(file, `
+  writeFileSync(
+    file,
+    `
 sites:
   - name: shop
     target: { kind: Pod, namespace: shop, name: web }
@@ -57,7 +61,8 @@ sites:
     target: { namespace: blog, name: web }
     checks:
       - { name: home, url: 42 }
-`)
+`,
+  )
   const r = await runCli(['serve', '--config', file])
   t.equal(r.code, 2)
   t.match(r.stderr, `invalid configuration in ${file}`)

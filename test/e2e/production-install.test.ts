@@ -15,7 +15,11 @@ import { delimiter, dirname, join } from 'node:path'
 import { request } from 'undici'
 import { ROOT } from '../fixtures/process.ts'
 
-interface Instruction { cmd: string; args: string; flags: Record<string, string> }
+interface Instruction {
+  cmd: string
+  args: string
+  flags: Record<string, string>
+}
 
 /** The instructions of each stage (comments and `\` continuations handled). */
 const stageNames: (string | undefined)[] = []
@@ -39,19 +43,35 @@ function stagesOf(text: string): Instruction[][] {
       args = args.slice(f[0].length)
     }
     const cmd = m[1]!.toUpperCase()
-    if (cmd === 'FROM') { stages.push([]); stageNames.push(/\bAS\s+(\S+)/i.exec(args)?.[1]) }
-    else stages.at(-1)?.push({ cmd, args, flags })
+    if (cmd === 'FROM') {
+      stages.push([])
+      stageNames.push(/\bAS\s+(\S+)/i.exec(args)?.[1])
+    } else stages.at(-1)?.push({ cmd, args, flags })
   }
   return stages
 }
 
 function ignoredBy(text: string): (path: string) => boolean {
-  const rules = text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#')).map((l) => {
-    const negate = l.startsWith('!')
-    const pattern = (negate ? l.slice(1) : l).replace(/^\/+|\/+$/g, '')
-    const source = pattern.split('/').map((p) => p === '**' ? '.*' : p.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]')).join('/')
-    return { negate, re: new RegExp(`^${source}$`) }
-  })
+  const rules = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'))
+    .map((l) => {
+      const negate = l.startsWith('!')
+      const pattern = (negate ? l.slice(1) : l).replace(/^\/+|\/+$/g, '')
+      const source = pattern
+        .split('/')
+        .map((p) =>
+          p === '**'
+            ? '.*'
+            : p
+                .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+                .replace(/\*/g, '[^/]*')
+                .replace(/\?/g, '[^/]'),
+        )
+        .join('/')
+      return { negate, re: new RegExp(`^${source}$`) }
+    })
   return (path) => {
     const parts = path.split('/')
     let ignored = false
@@ -73,7 +93,10 @@ function copyContext(stage: Instruction[], app: string): string[] {
     const dest = parts.pop()!
     for (const src of parts) {
       const to = parts.length > 1 || dest.endsWith('/') ? join(app, dest, src.split('/').pop()!) : join(app, dest)
-      cpSync(join(ROOT, src), to, { recursive: true, filter: (from) => !ignored(from.slice(ROOT.length).replace(/^\/+/, '')) || from === ROOT })
+      cpSync(join(ROOT, src), to, {
+        recursive: true,
+        filter: (from) => !ignored(from.slice(ROOT.length).replace(/^\/+/, '')) || from === ROOT,
+      })
       copied.push(src)
     }
   }
@@ -88,14 +111,29 @@ function npmEnv(): NodeJS.ProcessEnv {
   return env
 }
 
-function exec(cmd: string, args: string[], cwd: string, timeoutMs: number): Promise<{ code: number | null; out: string }> {
+function exec(
+  cmd: string,
+  args: string[],
+  cwd: string,
+  timeoutMs: number,
+): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve) => {
     const child = spawn(cmd, args, { cwd, env: npmEnv() })
     let out = ''
-    child.stdout.on('data', (d) => { out += String(d) })
-    child.stderr.on('data', (d) => { out += String(d) })
-    const timer = setTimeout(() => { out += `\n(killed after ${timeoutMs} ms)`; child.kill('SIGKILL') }, timeoutMs)
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code, out }) })
+    child.stdout.on('data', (d) => {
+      out += String(d)
+    })
+    child.stderr.on('data', (d) => {
+      out += String(d)
+    })
+    const timer = setTimeout(() => {
+      out += `\n(killed after ${timeoutMs} ms)`
+      child.kill('SIGKILL')
+    }, timeoutMs)
+    child.on('close', (code) => {
+      clearTimeout(timer)
+      resolve({ code, out })
+    })
   })
 }
 
@@ -103,16 +141,26 @@ function exec(cmd: string, args: string[], cwd: string, timeoutMs: number): Prom
 async function start(argv: string[], app: string, env: Record<string, string>) {
   const child = spawn(argv[0]!, argv.slice(1), { cwd: app, env, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
-  child.stdout.on('data', (d) => { out += String(d) })
-  child.stderr.on('data', (d) => { out += String(d) })
+  child.stdout.on('data', (d) => {
+    out += String(d)
+  })
+  child.stderr.on('data', (d) => {
+    out += String(d)
+  })
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`did not listen within 15 s:\n${out}`)), 15_000)
     child.stdout.on('data', () => {
       const m = /"url":"(http:\/\/[^"]+)","msg":"kube-recycler listening"/.exec(out)
-      if (m) { clearTimeout(timer); resolve(m[1]!) }
+      if (m) {
+        clearTimeout(timer)
+        resolve(m[1]!)
+      }
     })
-    void exited.then((code) => { clearTimeout(timer); reject(new Error(`exited with ${code} before listening:\n${out}`)) })
+    void exited.then((code) => {
+      clearTimeout(timer)
+      reject(new Error(`exited with ${code} before listening:\n${out}`))
+    })
   })
   return { child, url, exited, output: () => out }
 }
@@ -127,12 +175,22 @@ t.test('the Dockerfile entry starts the service from a production-only install',
 
   // The deps stage: its COPY lines, then its `npm ci` exactly as written (not `npm cache clean`).
   const deps = stages.find((s) => s.some((i) => i.cmd === 'RUN' && /\bnpm ci\b/.test(i.args)))!
-  t.same(copyContext(deps, app).sort(), ['package-lock.json', 'package.json'], 'the deps stage copies only the manifests')
-  const npmCi = deps.find((i) => i.cmd === 'RUN' && /\bnpm ci\b/.test(i.args))!.args.split('&&').map((s) => s.trim()).find((s) => s.startsWith('npm ci'))!
+  t.same(
+    copyContext(deps, app).sort(),
+    ['package-lock.json', 'package.json'],
+    'the deps stage copies only the manifests',
+  )
+  const npmCi = deps
+    .find((i) => i.cmd === 'RUN' && /\bnpm ci\b/.test(i.args))!
+    .args.split('&&')
+    .map((s) => s.trim())
+    .find((s) => s.startsWith('npm ci'))!
   t.match(npmCi, /--omit=dev/, `it runs: ${npmCi}`)
   const started = Date.now()
   const installed = await exec('npm', npmCi.split(/\s+/).slice(1), app, 180_000)
-  t.equal(installed.code, 0, `${npmCi} in ${((Date.now() - started) / 1000).toFixed(1)} s`, { output: installed.out.slice(-2000) })
+  t.equal(installed.code, 0, `${npmCi} in ${((Date.now() - started) / 1000).toFixed(1)} s`, {
+    output: installed.out.slice(-2000),
+  })
   t.comment(`${npmCi}: ${((Date.now() - started) / 1000).toFixed(1)} s`)
 
   // The build stage: its COPY lines into a folder of its own, then its RUN
@@ -162,10 +220,21 @@ t.test('the Dockerfile entry starts the service from a production-only install',
   const missing = Object.keys(pkg.dependencies).filter((d) => !existsSync(join(app, 'node_modules', d, 'package.json')))
   t.same(missing, [], `all ${Object.keys(pkg.dependencies).length} production dependencies are installed`)
   // Every package the lock file marks dev-only (tap, typescript, the `node` package, …) is absent.
-  const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean }> }
-  const devOnly = Object.entries(lock.packages).filter(([p, v]) => v.dev && /^node_modules\/(@[^/]+\/)?[^/]+$/.test(p)).map(([p]) => p)
-  t.ok(devOnly.includes('node_modules/tap') && devOnly.includes('node_modules/node'), `${devOnly.length} dev-only packages in the lock file`)
-  t.same(devOnly.filter((p) => existsSync(join(app, p))), [], 'none of them is installed')
+  const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as {
+    packages: Record<string, { dev?: boolean }>
+  }
+  const devOnly = Object.entries(lock.packages)
+    .filter(([p, v]) => v.dev && /^node_modules\/(@[^/]+\/)?[^/]+$/.test(p))
+    .map(([p]) => p)
+  t.ok(
+    devOnly.includes('node_modules/tap') && devOnly.includes('node_modules/node'),
+    `${devOnly.length} dev-only packages in the lock file`,
+  )
+  t.same(
+    devOnly.filter((p) => existsSync(join(app, p))),
+    [],
+    'none of them is installed',
+  )
   t.notOk(existsSync(join(app, 'test')), 'no tests in the image')
 
   const env: Record<string, string> = { PATH: nodeFirst, HOME: home, TMPDIR: join(dir, 'tmp') }
@@ -179,13 +248,18 @@ t.test('the Dockerfile entry starts the service from a production-only install',
   const cmd = JSON.parse(final.find((i) => i.cmd === 'CMD')!.args) as string[]
   const entrypoint = JSON.parse(final.find((i) => i.cmd === 'ENTRYPOINT')?.args ?? '[]') as string[]
   const withNode = (argv: string[]) => argv.map((a) => (a === 'node' ? process.execPath : a))
-  const ways: [string, string[]][] = [['CMD', withNode(cmd)], ['bin/kube-recycler.js (no src/: runs dist/)', [process.execPath, 'bin/kube-recycler.js', 'serve']]]
+  const ways: [string, string[]][] = [
+    ['CMD', withNode(cmd)],
+    ['bin/kube-recycler.js (no src/: runs dist/)', [process.execPath, 'bin/kube-recycler.js', 'serve']],
+  ]
   if (entrypoint.length > 0 && existsSync(entrypoint[0]!)) ways.push(['ENTRYPOINT + CMD', [...entrypoint, ...cmd]])
   else t.comment(`${entrypoint[0]} is not installed here: ENTRYPOINT + CMD not run (apt-get install tini)`)
 
   for (const [label, argv] of ways) {
     const svc = await start(argv, app, env)
-    const killed = () => { if (svc.child.exitCode === null) svc.child.kill('SIGKILL') }
+    const killed = () => {
+      if (svc.child.exitCode === null) svc.child.kill('SIGKILL')
+    }
     t.teardown(killed)
     const res = await request(`${svc.url}/healthz`)
     t.equal(res.statusCode, 200, `${label} (${argv.join(' ')}): GET /healthz answers 200`)
@@ -197,7 +271,9 @@ t.test('the Dockerfile entry starts the service from a production-only install',
     const stopping = Date.now()
     svc.child.kill('SIGTERM')
     const code = await Promise.race([svc.exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 15_000))])
-    t.equal(code, 0, `${label}: SIGTERM exits 0 (in ${Date.now() - stopping} ms)`, { output: svc.output().slice(-2000) })
+    t.equal(code, 0, `${label}: SIGTERM exits 0 (in ${Date.now() - stopping} ms)`, {
+      output: svc.output().slice(-2000),
+    })
     t.match(svc.output(), /"signal":"SIGTERM","msg":"shutting down"/, `${label}: the service itself got SIGTERM`)
     t.match(svc.output(), /"msg":"stopped"/, `${label}: closed gracefully ("stopped")`)
     killed()

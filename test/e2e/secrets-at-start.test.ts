@@ -6,7 +6,11 @@ import { runCli } from '../fixtures/process.ts'
 
 const rows: Array<[string, string, RegExp]> = [
   ['KUBE_RECYCLER_WEBHOOK_TOKEN', 'q7z', /KUBE_RECYCLER_WEBHOOK_TOKEN: must be at least 16 characters/],
-  ['KUBE_RECYCLER_RECYCLE_TOKEN', 'op-"quoted"-token', /KUBE_RECYCLER_RECYCLE_TOKEN: must not contain a double quote, a backslash or a control character/],
+  [
+    'KUBE_RECYCLER_RECYCLE_TOKEN',
+    'op-"quoted"-token',
+    /KUBE_RECYCLER_RECYCLE_TOKEN: must not contain a double quote, a backslash or a control character/,
+  ],
   ['KUBE_RECYCLER_WEBHOOK_SECRET', 'back\\slash-secret', /KUBE_RECYCLER_WEBHOOK_SECRET: must not contain/],
 ]
 

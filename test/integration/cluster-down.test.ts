@@ -16,9 +16,18 @@ t.setTimeout(240_000)
 
 const ROOT = path.resolve(import.meta.dirname, '../..')
 
-function run(script: string, cache: string, args: string[] = [], input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function run(
+  script: string,
+  cache: string,
+  args: string[] = [],
+  input?: string,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [script, ...args], { cwd: ROOT, env: { ...process.env, KUBE_RECYCLER_CACHE: cache }, stdio: ['pipe', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [script, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, KUBE_RECYCLER_CACHE: cache },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()))
@@ -41,7 +50,9 @@ function alive(pid: number): boolean {
 
 function kubectl(state: ClusterState, args: string[], input?: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(path.join(state.binDir, 'kubectl'), [`--kubeconfig=${state.kubeconfig}`, ...args], { stdio: ['pipe', 'pipe', 'pipe'] })
+    const child = spawn(path.join(state.binDir, 'kubectl'), [`--kubeconfig=${state.kubeconfig}`, ...args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    })
     let out = ''
     let err = ''
     child.stdout.on('data', (d: Buffer) => (out += d.toString()))
@@ -67,15 +78,33 @@ t.test('a cache whose bin/ is a symlink: down stops every process, and the pods 
   const state = JSON.parse(fs.readFileSync(path.join(scratch, 'run', 'state.json'), 'utf8')) as ClusterState
   const pids = Object.entries(state.pids) as Array<[string, number]>
   started = pids.map(([, pid]) => pid)
-  t.same(pids.map(([c]) => c).sort(), ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kwok', 'pod-runner'])
+  t.same(pids.map(([c]) => c).sort(), [
+    'etcd',
+    'kube-apiserver',
+    'kube-controller-manager',
+    'kube-scheduler',
+    'kwok',
+    'pod-runner',
+  ])
 
   // a pod process of the runner, then the runner dies without cleaning up
   const ns = { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'down', ...RUN_PODS_NAMESPACE } }
   await kubectl(state, ['create', '-f', '-'], JSON.stringify(ns))
-  const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'sleeper', namespace: 'down' }, spec: { containers: [{ name: 's', image: 'busybox', command: ['sh', '-c', 'sleep 600'] }] } }
-  await waitFor(() => kubectl(state, ['create', '-f', '-'], JSON.stringify(pod)), { timeoutMs: 30_000, description: 'pod created (ServiceAccount ready)' })
+  const pod = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'sleeper', namespace: 'down' },
+    spec: { containers: [{ name: 's', image: 'busybox', command: ['sh', '-c', 'sleep 600'] }] },
+  }
+  await waitFor(() => kubectl(state, ['create', '-f', '-'], JSON.stringify(pod)), {
+    timeoutMs: 30_000,
+    description: 'pod created (ServiceAccount ready)',
+  })
   const pgidFile = path.join(scratch, 'run', 'pod-runner', 'pgids')
-  const pgid = await waitFor(() => Number(fs.readFileSync(pgidFile, 'utf8').split(' ')[0]), { timeoutMs: 60_000, description: 'pod process started' })
+  const pgid = await waitFor(() => Number(fs.readFileSync(pgidFile, 'utf8').split(' ')[0]), {
+    timeoutMs: 60_000,
+    description: 'pod process started',
+  })
   t.ok(alive(pgid), 'the pod process runs')
   started.push(-pgid)
   process.kill(state.pids['pod-runner']!, 'SIGKILL')
@@ -101,12 +130,24 @@ t.test('down names a recorded process it would not stop, and exits 1', async (t)
     fs.rmSync(scratch, { recursive: true, force: true })
   })
   fs.mkdirSync(path.join(scratch, 'run'), { recursive: true })
-  const state = { pids: { etcd: stranger.pid }, binDir: path.join(scratch, 'bin'), runDir: path.join(scratch, 'run'), kubeconfig: '', apiserver: '', caFile: '', startedAt: '', ports: {} }
+  const state = {
+    pids: { etcd: stranger.pid },
+    binDir: path.join(scratch, 'bin'),
+    runDir: path.join(scratch, 'run'),
+    kubeconfig: '',
+    apiserver: '',
+    caFile: '',
+    startedAt: '',
+    ports: {},
+  }
   fs.writeFileSync(path.join(scratch, 'run', 'state.json'), JSON.stringify(state))
   const down = await run('test/cluster/down.ts', scratch)
   t.equal(down.code, 1)
   t.match(down.stderr, /stopped: nothing/)
-  t.match(down.stderr, new RegExp(`LEFT RUNNING.*etcd \\(pid ${stranger.pid}\\): pid ${stranger.pid} runs /\\S*sleep, not`))
+  t.match(
+    down.stderr,
+    new RegExp(`LEFT RUNNING.*etcd \\(pid ${stranger.pid}\\): pid ${stranger.pid} runs /\\S*sleep, not`),
+  )
   t.notMatch(down.stderr, /cluster stopped/)
   t.ok(alive(stranger.pid!), 'the stranger was not signalled')
 })

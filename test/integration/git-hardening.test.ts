@@ -44,12 +44,23 @@ function heads(t: Test, opts: Partial<GitHeadsOptions> = {}) {
   return h
 }
 
-interface Seen { method: string; url: string; basic?: string }
-async function httpServer(t: Test, handle: (req: IncomingMessage, res: import('node:http').ServerResponse, seen: Seen[]) => void): Promise<{ server: Server; port: number; seen: Seen[] }> {
+interface Seen {
+  method: string
+  url: string
+  basic?: string
+}
+async function httpServer(
+  t: Test,
+  handle: (req: IncomingMessage, res: import('node:http').ServerResponse, seen: Seen[]) => void,
+): Promise<{ server: Server; port: number; seen: Seen[] }> {
   const seen: Seen[] = []
   const s = createServer((req, res) => {
     const m = /^Basic\s+(\S+)$/i.exec(req.headers.authorization ?? '')
-    seen.push({ method: req.method ?? '', url: req.url ?? '', ...(m ? { basic: Buffer.from(m[1]!, 'base64').toString('utf8') } : {}) })
+    seen.push({
+      method: req.method ?? '',
+      url: req.url ?? '',
+      ...(m ? { basic: Buffer.from(m[1]!, 'base64').toString('utf8') } : {}),
+    })
     handle(req, res, seen)
   })
   await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve))
@@ -88,19 +99,31 @@ t.test('a remote that redirects to another host gets no token there', async (t) 
     res.end()
   })
   const h = heads(t)
-  const err = await h.headCommit(`http://127.0.0.1:${front.port}/site.git`, 'production', { username: USER }).then(() => undefined, (e: unknown) => e as Error & { code?: string })
+  const err = await h.headCommit(`http://127.0.0.1:${front.port}/site.git`, 'production', { username: USER }).then(
+    () => undefined,
+    (e: unknown) => e as Error & { code?: string },
+  )
   t.ok(err, 'the call fails')
   t.equal(err!.code, 'KR_GIT')
   t.ok(front.seen.length > 0, 'git asked the configured remote')
-  t.same(thief.seen.filter((s) => s.basic !== undefined), [], 'the other host never received credentials')
+  t.same(
+    thief.seen.filter((s) => s.basic !== undefined),
+    [],
+    'the other host never received credentials',
+  )
   t.same(thief.seen, [], 'and git did not follow the redirect at all')
   for (const line of logLines) t.notMatch(line, TOKEN)
 })
 
-t.test('askpass answers only the configured origin\'s prompts', async (t) => {
+t.test("askpass answers only the configured origin's prompts", async (t) => {
   const h = heads(t)
   t.equal(await h.headCommit(server.url('site'), 'production', { username: USER }), await site.head())
-  const env = Object.fromEntries(readFileSync(envLog, 'utf8').split('\0').filter(Boolean).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]))
+  const env = Object.fromEntries(
+    readFileSync(envLog, 'utf8')
+      .split('\0')
+      .filter(Boolean)
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  )
   t.equal(env.GIT_CONFIG_COUNT, '1')
   t.equal(env.GIT_CONFIG_KEY_0, 'http.followRedirects')
   t.equal(env.GIT_CONFIG_VALUE_0, 'false')
@@ -125,14 +148,27 @@ t.test('askpass answers only the configured origin\'s prompts', async (t) => {
 
 t.test('a token is never sent over plain http:// to a remote host; loopback and https are fine', async (t) => {
   const h = heads(t)
-  const err = await h.headCommit('http://git.example.invalid/shop/site.git', 'production', { username: USER }).then(() => undefined, (e: unknown) => e as Error & { code?: string })
+  const err = await h.headCommit('http://git.example.invalid/shop/site.git', 'production', { username: USER }).then(
+    () => undefined,
+    (e: unknown) => e as Error & { code?: string },
+  )
   t.equal(err?.code, 'KR_GIT')
-  t.equal(err?.message, 'git: refusing to send KUBE_RECYCLER_GIT_TOKEN over plain http:// to git.example.invalid; use an https:// URL in git.repo')
-  t.equal(await h.headCommit(server.url('site'), 'production', { username: USER }), await site.head(), 'http to 127.0.0.1 works')
+  t.equal(
+    err?.message,
+    'git: refusing to send KUBE_RECYCLER_GIT_TOKEN over plain http:// to git.example.invalid; use an https:// URL in git.repo',
+  )
+  t.equal(
+    await h.headCommit(server.url('site'), 'production', { username: USER }),
+    await site.head(),
+    'http to 127.0.0.1 works',
+  )
   // Without a token there is nothing to leak: plain http is the operator's choice.
   const anon = createGitHeads({ logger })
   t.teardown(() => anon.close())
-  const e2 = await anon.headCommit('http://git.example.invalid/shop/site.git', 'production').then(() => undefined, (e: unknown) => e as Error)
+  const e2 = await anon.headCommit('http://git.example.invalid/shop/site.git', 'production').then(
+    () => undefined,
+    (e: unknown) => e as Error,
+  )
   t.notMatch(e2?.message ?? '', /refusing/, 'no token: not refused for the scheme')
 })
 
@@ -149,13 +185,20 @@ t.test('a remote trickling bytes forever is cut, and no git process is left behi
   const url = `http://127.0.0.1:${trickle.port}/site.git`
   for (let round = 0; round < 2; round++) {
     const started = Date.now()
-    const err = await h.headCommit(url, 'production', { username: USER, cacheMs: 0 }).then(() => undefined, (e: unknown) => e as Error & { cause?: { kind?: string } })
+    const err = await h.headCommit(url, 'production', { username: USER, cacheMs: 0 }).then(
+      () => undefined,
+      (e: unknown) => e as Error & { cause?: { kind?: string } },
+    )
     const took = Date.now() - started
     t.match(err?.message, /could not be reached: no answer within 1000ms/)
     t.equal(err?.cause?.kind, 'timeout')
     t.ok(took >= 2500 && took < 8000, `round ${round}: killed after ${took} ms (timeout + 2 s grace)`)
     // The kill is synchronous with the rejection; give the kernel a moment to reap.
     await new Promise((r) => setTimeout(r, 300))
-    t.same(processesMentioning(`127.0.0.1:${trickle.port}`), [], `round ${round}: no git or git-remote-http left running`)
+    t.same(
+      processesMentioning(`127.0.0.1:${trickle.port}`),
+      [],
+      `round ${round}: no git or git-remote-http left running`,
+    )
   }
 })

@@ -33,11 +33,18 @@ t.test('a remote trickling 200 bytes/s is ended by the low-speed floor, before t
   const h = createGitHeads({ logger, timeoutMs: 2000 })
   t.after(() => h.close())
   const started = performance.now()
-  const err = await h.headCommit(url, 'production').then(() => undefined, (e: unknown) => e as Error & { cause?: Error & { kind?: string } })
+  const err = await h.headCommit(url, 'production').then(
+    () => undefined,
+    (e: unknown) => e as Error & { cause?: Error & { kind?: string } },
+  )
   const took = performance.now() - started
   t.ok(err, 'the refresh fails')
   t.equal(err?.cause?.kind, 'timeout')
-  t.match(err?.cause?.message ?? '', /Operation too slow/i, `curl's low-speed limit ended it, not the kill (${err?.cause?.message})`)
+  t.match(
+    err?.cause?.message ?? '',
+    /Operation too slow/i,
+    `curl's low-speed limit ended it, not the kill (${err?.cause?.message})`,
+  )
   t.ok(took < 3800, `ended within the bound: ${Math.round(took)} ms (low-speed time 2 s, kill at 4 s)`)
 })
 
@@ -46,7 +53,10 @@ t.test('a remote trickling above the floor is still cut by the backstop kill', a
   const h = createGitHeads({ logger, timeoutMs: 1000 })
   t.after(() => h.close())
   const started = performance.now()
-  const err = await h.headCommit(url, 'production').then(() => undefined, (e: unknown) => e as Error & { cause?: Error & { kind?: string } })
+  const err = await h.headCommit(url, 'production').then(
+    () => undefined,
+    (e: unknown) => e as Error & { cause?: Error & { kind?: string } },
+  )
   const took = performance.now() - started
   t.equal(err?.cause?.kind, 'timeout')
   t.match(err?.cause?.message ?? '', /killed after 3000ms/)

@@ -42,7 +42,10 @@ writeFileSync(
 writeFileSync(shimLog, '')
 process.env.PATH = `${shimDir}:${process.env.PATH ?? ''}`
 const shimText = (): string => readFileSync(shimLog, 'utf8')
-const lsRemoteRuns = (): number => shimText().split('\n').filter((l) => l.startsWith('ARGV ls-remote')).length
+const lsRemoteRuns = (): number =>
+  shimText()
+    .split('\n')
+    .filter((l) => l.startsWith('ARGV ls-remote')).length
 
 // Every log line, at every level.
 const logLines: string[] = []
@@ -144,7 +147,10 @@ t.test('the right token never appears in argv, environment or logs', async (t) =
   t.notMatch(text, TOKEN)
   t.notMatch(text, Buffer.from(`${USER}:${TOKEN}`).toString('base64'))
   for (const line of logLines) t.notMatch(line, TOKEN)
-  t.ok(server.requests.some((r) => r.user === USER && r.status === 200), 'the server saw the credentials')
+  t.ok(
+    server.requests.some((r) => r.user === USER && r.status === 200),
+    'the server saw the credentials',
+  )
 })
 
 t.test('a missing branch fails naming the branch and the repo', async (t) => {
@@ -173,7 +179,10 @@ t.test('a remote that never answers is cut off by the timeout, leaving no proces
   const silent = await silentServer(t)
   const h = heads(t, { timeoutMs: 1000 })
   const started = Date.now()
-  const err = await gitError(t, h.headCommit(`http://127.0.0.1:${silent.port}/site.git`, 'production', { username: USER }))
+  const err = await gitError(
+    t,
+    h.headCommit(`http://127.0.0.1:${silent.port}/site.git`, 'production', { username: USER }),
+  )
   t.match(err.message, /could not be reached: no answer within 1000ms/)
   t.ok(Date.now() - started < 5000, `failed in ${Date.now() - started}ms`)
   t.ok(silent.accepted() > 0, 'git did connect')
@@ -254,7 +263,9 @@ t.test('close() aborts a running ls-remote', async (t) => {
 })
 
 /** A TCP server that accepts connections and never says a word. */
-async function silentServer(t: Test): Promise<{ port: number; accepted(): number; drained(ms: number): Promise<boolean> }> {
+async function silentServer(
+  t: Test,
+): Promise<{ port: number; accepted(): number; drained(ms: number): Promise<boolean> }> {
   const sockets = new Set<Socket>()
   let accepted = 0
   const server = createTcpServer((socket) => {
@@ -279,4 +290,3 @@ async function silentServer(t: Test): Promise<{ port: number; accepted(): number
     },
   }
 }
-

@@ -30,18 +30,32 @@ async function stalledApiServer(t: Test, cert: { cert: string; key: string }, al
     s.on('close', () => sockets.delete(s))
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => { for (const s of sockets) s.destroy(); server.close() })
-  return { port: (server.address() as { port: number }).port, open: () => sockets.size, accepted: () => accepted, protocol: () => protocol }
+  t.teardown(() => {
+    for (const s of sockets) s.destroy()
+    server.close()
+  })
+  return {
+    port: (server.address() as { port: number }).port,
+    open: () => sockets.size,
+    accepted: () => accepted,
+    protocol: () => protocol,
+  }
 }
 
 function kubeconfigFor(dir: string, port: number, caFile: string): string {
   const path = join(dir, `config-${port}`)
-  writeFileSync(path, [
-    'apiVersion: v1', 'kind: Config', 'current-context: x',
-    `clusters: [{name: c, cluster: {server: "https://127.0.0.1:${port}", certificate-authority: ${JSON.stringify(caFile)}}}]`,
-    'users: [{name: u, user: {token: not-a-secret}}]',
-    'contexts: [{name: x, context: {cluster: c, user: u}}]', '',
-  ].join('\n'))
+  writeFileSync(
+    path,
+    [
+      'apiVersion: v1',
+      'kind: Config',
+      'current-context: x',
+      `clusters: [{name: c, cluster: {server: "https://127.0.0.1:${port}", certificate-authority: ${JSON.stringify(caFile)}}}]`,
+      'users: [{name: u, user: {token: not-a-secret}}]',
+      'contexts: [{name: x, context: {cluster: c, user: u}}]',
+      '',
+    ].join('\n'),
+  )
   return path
 }
 
@@ -62,13 +76,23 @@ t.test('a request to an API server that never answers is aborted at its deadline
   for (const alpn of [['h2'], ['http/1.1']]) {
     await t.test(`over ${alpn[0]}`, async (t) => {
       const api = await stalledApiServer(t, pki.server, alpn)
-      const kube = createKube({ kubeconfig: kubeconfigFor(dir, api.port, pki.caFile), logger: quietLogger(), env: {}, requestTimeoutMs: DEADLINE_MS })
+      const kube = createKube({
+        kubeconfig: kubeconfigFor(dir, api.port, pki.caFile),
+        logger: quietLogger(),
+        env: {},
+        requestTimeoutMs: DEADLINE_MS,
+      })
       t.teardown(() => kube.close())
       const started = performance.now()
       let guard: NodeJS.Timeout | undefined
       const outcome = await Promise.race([
-        kube.ping().then(() => 'answered', (e: Error) => e.message),
-        new Promise<string>((resolve) => { guard = setTimeout(() => resolve('still waiting after 15 s'), 15_000) }),
+        kube.ping().then(
+          () => 'answered',
+          (e: Error) => e.message,
+        ),
+        new Promise<string>((resolve) => {
+          guard = setTimeout(() => resolve('still waiting after 15 s'), 15_000)
+        }),
       ])
       clearTimeout(guard)
       const took = Math.round(performance.now() - started)
@@ -76,8 +100,13 @@ t.test('a request to an API server that never answers is aborted at its deadline
       t.equal(api.protocol(), alpn[0], `the connection speaks ${alpn[0]}`)
       t.match(outcome, /^GET \/version: no answer in time \(aborted\)$/, 'the request failed as one without an answer')
       t.ok(took >= DEADLINE_MS - 50 && took < DEADLINE_MS + 1000, `at its deadline: ${took} ms`)
-      t.ok(await until(() => api.open() === 0, 2 * DEADLINE_MS), `and its socket is closed (${api.open()} open of ${api.accepted()} accepted)`)
-      t.comment(`${alpn[0]}: the socket closed ${Math.round(performance.now() - started)} ms after the request was sent`)
+      t.ok(
+        await until(() => api.open() === 0, 2 * DEADLINE_MS),
+        `and its socket is closed (${api.open()} open of ${api.accepted()} accepted)`,
+      )
+      t.comment(
+        `${alpn[0]}: the socket closed ${Math.round(performance.now() - started)} ms after the request was sent`,
+      )
     })
   }
 })

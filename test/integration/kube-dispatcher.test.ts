@@ -44,7 +44,11 @@ t.test('every request carries the current credential, all over one connection', 
 
   await t.test('an exec credential plugin, a new token for each request', async (t) => {
     const { ours, theirs } = await pings(t, files.kubeconfig(api.url, pki.caFile, files.exec()))
-    t.same(ours.seen.map((s) => s.authorization), Array.from({ length: N }, (_, i) => `Bearer exec-token-${i + 1}`), 'the API server saw each token the plugin printed')
+    t.same(
+      ours.seen.map((s) => s.authorization),
+      Array.from({ length: N }, (_, i) => `Bearer exec-token-${i + 1}`),
+      'the API server saw each token the plugin printed',
+    )
     t.equal(ours.connections, 1, `one connection for ${N} requests`)
     t.equal(ours.seen[0]?.protocol, '2.0', 'speaking HTTP/2')
     t.equal(theirs.connections, N, `the control: client-node's own dispatcher opened ${theirs.connections} for ${N}`)
@@ -52,23 +56,38 @@ t.test('every request carries the current credential, all over one connection', 
 
   await t.test('an exec credential plugin whose client certificate rotates', async (t) => {
     const certs = [pki.server, pki.expiring]
-    const { ours } = await pings(t, files.kubeconfig(api.url, pki.caFile, files.exec(certs.map((c) => ({ cert: c.cert, key: c.key })))))
+    const { ours } = await pings(
+      t,
+      files.kubeconfig(api.url, pki.caFile, files.exec(certs.map((c) => ({ cert: c.cert, key: c.key })))),
+    )
     // The plugin runs for every request and alternates its certificates.
-    t.same(ours.seen.map((s) => s.clientCert), Array.from({ length: N }, (_, i) => fingerprint(certs[i % 2]!.cert)), 'each request presented the certificate the plugin handed out for it')
+    t.same(
+      ours.seen.map((s) => s.clientCert),
+      Array.from({ length: N }, (_, i) => fingerprint(certs[i % 2]!.cert)),
+      'each request presented the certificate the plugin handed out for it',
+    )
     t.equal(ours.connections, N, 'a new connection only because the certificate changed')
   })
 
   await t.test('an OIDC id-token', async (t) => {
     const oidc = files.oidc()
     const { ours, theirs } = await pings(t, files.kubeconfig(api.url, pki.caFile, oidc.user))
-    t.same(ours.seen.map((s) => s.authorization), Array(N).fill(`Bearer ${oidc.token}`), 'the API server saw the id-token')
+    t.same(
+      ours.seen.map((s) => s.authorization),
+      Array(N).fill(`Bearer ${oidc.token}`),
+      'the API server saw the id-token',
+    )
     t.equal(ours.connections, 1, 'one connection')
     t.equal(theirs.connections, N, 'the control: one per request')
   })
 
   await t.test('a token file', async (t) => {
     const { ours, theirs } = await pings(t, files.kubeconfig(api.url, pki.caFile, files.tokenFile('file-token-1')))
-    t.same(ours.seen.map((s) => s.authorization), Array(N).fill('Bearer file-token-1'), 'the API server saw the file\'s token')
+    t.same(
+      ours.seen.map((s) => s.authorization),
+      Array(N).fill('Bearer file-token-1'),
+      "the API server saw the file's token",
+    )
     t.equal(ours.connections, 1, 'one connection')
     t.equal(theirs.connections, N, 'the control: one per request')
   })

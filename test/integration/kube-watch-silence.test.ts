@@ -26,31 +26,62 @@ t.test('a silent watch asks for bookmarks and is started again after its silence
   const watches: { path: string; query: URLSearchParams; at: number }[] = []
   const started = performance.now()
   const sockets = new Set<Socket>()
-  const deployment = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'shop', uid: 'u1', resourceVersion: '7', generation: 1 }, spec: { replicas: 1, selector: { matchLabels: { app: 'web' } }, template: { spec: { containers: [{ name: 'c' }] } } }, status: {} }
-  const server = createServer({ cert: pki.server.cert, key: pki.server.key }, (req: IncomingMessage, res: ServerResponse) => {
-    const url = new URL(req.url ?? '/', 'https://x')
-    if (url.searchParams.get('watch') === 'true') {
-      watches.push({ path: url.pathname, query: url.searchParams, at: performance.now() - started })
-      // The headers, then nothing: no event, no bookmark.
+  const deployment = {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'web', namespace: 'shop', uid: 'u1', resourceVersion: '7', generation: 1 },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: { app: 'web' } },
+      template: { spec: { containers: [{ name: 'c' }] } },
+    },
+    status: {},
+  }
+  const server = createServer(
+    { cert: pki.server.cert, key: pki.server.key },
+    (req: IncomingMessage, res: ServerResponse) => {
+      const url = new URL(req.url ?? '/', 'https://x')
+      if (url.searchParams.get('watch') === 'true') {
+        watches.push({ path: url.pathname, query: url.searchParams, at: performance.now() - started })
+        // The headers, then nothing: no event, no bookmark.
+        res.writeHead(200, { 'content-type': 'application/json' })
+        res.flushHeaders()
+        return
+      }
       res.writeHead(200, { 'content-type': 'application/json' })
-      res.flushHeaders()
-      return
-    }
-    res.writeHead(200, { 'content-type': 'application/json' })
-    res.end(JSON.stringify(url.pathname.endsWith('/deployments/web') ? deployment : { kind: 'List', metadata: { resourceVersion: '7' }, items: [] }))
+      res.end(
+        JSON.stringify(
+          url.pathname.endsWith('/deployments/web')
+            ? deployment
+            : { kind: 'List', metadata: { resourceVersion: '7' }, items: [] },
+        ),
+      )
+    },
+  )
+  server.on('connection', (s: Socket) => {
+    sockets.add(s)
+    s.on('close', () => sockets.delete(s))
   })
-  server.on('connection', (s: Socket) => { sockets.add(s); s.on('close', () => sockets.delete(s)) })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => { for (const s of sockets) s.destroy(); server.close() })
+  t.teardown(() => {
+    for (const s of sockets) s.destroy()
+    server.close()
+  })
   const dir = mkdtempSync(join(tmpdir(), 'kr-watch-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
   const kubeconfig = join(dir, 'config')
-  writeFileSync(kubeconfig, [
-    'apiVersion: v1', 'kind: Config', 'current-context: x',
-    `clusters: [{name: c, cluster: {server: "https://127.0.0.1:${(server.address() as { port: number }).port}", certificate-authority: ${JSON.stringify(pki.caFile)}}}]`,
-    'users: [{name: u, user: {token: not-a-secret}}]',
-    'contexts: [{name: x, context: {cluster: c, user: u}}]', '',
-  ].join('\n'))
+  writeFileSync(
+    kubeconfig,
+    [
+      'apiVersion: v1',
+      'kind: Config',
+      'current-context: x',
+      `clusters: [{name: c, cluster: {server: "https://127.0.0.1:${(server.address() as { port: number }).port}", certificate-authority: ${JSON.stringify(pki.caFile)}}}]`,
+      'users: [{name: u, user: {token: not-a-secret}}]',
+      'contexts: [{name: x, context: {cluster: c, user: u}}]',
+      '',
+    ].join('\n'),
+  )
   const kube = createKube({ kubeconfig, logger: quietLogger(), env: {}, watchSilenceMs: SILENCE_MS })
   t.teardown(() => kube.close())
 
@@ -59,8 +90,13 @@ t.test('a silent watch asks for bookmarks and is started again after its silence
     let guard: NodeJS.Timeout | undefined
     const stop = new AbortController()
     const outcome = await Promise.race([
-      kube.objects('kube-recycler').watch('7', () => undefined, stop.signal).then(() => 'ended'),
-      new Promise<string>((resolve) => { guard = setTimeout(() => resolve('still open after 10 s'), 10_000) }),
+      kube
+        .objects('kube-recycler')
+        .watch('7', () => undefined, stop.signal)
+        .then(() => 'ended'),
+      new Promise<string>((resolve) => {
+        guard = setTimeout(() => resolve('still open after 10 s'), 10_000)
+      }),
     ])
     clearTimeout(guard)
     stop.abort()
@@ -76,14 +112,29 @@ t.test('a silent watch asks for bookmarks and is started again after its silence
     const stop = new AbortController()
     const before = watches.filter((x) => x.path.endsWith('/deployments')).length
     const states: string[] = []
-    const done = kube.watchWorkload({ kind: 'Deployment', namespace: 'shop', name: 'web' }, (s) => states.push(s.resourceVersion), stop.signal)
+    const done = kube.watchWorkload(
+      { kind: 'Deployment', namespace: 'shop', name: 'web' },
+      (s) => states.push(s.resourceVersion),
+      stop.signal,
+    )
     const from = performance.now()
-    while (watches.filter((x) => x.path.endsWith('/deployments')).length < before + 2 && performance.now() - from < 10_000) await new Promise((r) => setTimeout(r, 50))
+    while (
+      watches.filter((x) => x.path.endsWith('/deployments')).length < before + 2 &&
+      performance.now() - from < 10_000
+    )
+      await new Promise((r) => setTimeout(r, 50))
     stop.abort()
     await done
     const mine = watches.filter((x) => x.path.endsWith('/deployments')).slice(before)
-    t.ok(mine.length >= 2, `watched again after the silence (${mine.length} watches in ${Math.round(performance.now() - from)} ms)`)
-    if (mine.length >= 2) t.ok(mine[1]!.at - mine[0]!.at >= SILENCE_MS - 50, `the second ${Math.round(mine[1]!.at - mine[0]!.at)} ms after the first`)
+    t.ok(
+      mine.length >= 2,
+      `watched again after the silence (${mine.length} watches in ${Math.round(performance.now() - from)} ms)`,
+    )
+    if (mine.length >= 2)
+      t.ok(
+        mine[1]!.at - mine[0]!.at >= SILENCE_MS - 50,
+        `the second ${Math.round(mine[1]!.at - mine[0]!.at)} ms after the first`,
+      )
     t.equal(mine[0]?.query.get('allowWatchBookmarks'), 'true', 'it asked for bookmarks')
     t.ok(states.length >= 2, `read again before watching again (${states.length} reads)`)
   })

@@ -14,7 +14,8 @@ t.test('exactly one leader; release and expiry hand over', async (t) => {
   const logger = quietLogger()
   const kube = createKube({ kubeconfig: clusterKubeconfig(), logger, env: {} })
   const clock = manualClock(Date.now())
-  const mk = (id: string) => createLeader({ lease: kube.lease(ns.name, 'kube-recycler'), identity: id, clock, logger, durationSeconds: 15 })
+  const mk = (id: string) =>
+    createLeader({ lease: kube.lease(ns.name, 'kube-recycler'), identity: id, clock, logger, durationSeconds: 15 })
   const a = mk('replica-a')
   const b = mk('replica-b')
   const c = mk('replica-c')
@@ -49,7 +50,14 @@ t.test('the timer renews and stop() ends it', async (t) => {
   t.teardown(ns.cleanup)
   const logger = quietLogger()
   const kube = createKube({ kubeconfig: clusterKubeconfig(), logger, env: {} })
-  const l = createLeader({ lease: kube.lease(ns.name, 'kube-recycler'), identity: 'solo', clock: systemClock, logger, durationSeconds: 3, retryMs: 400 })
+  const l = createLeader({
+    lease: kube.lease(ns.name, 'kube-recycler'),
+    identity: 'solo',
+    clock: systemClock,
+    logger,
+    durationSeconds: 3,
+    retryMs: 400,
+  })
   l.start()
   await new Promise((r) => setTimeout(r, 2500))
   const renew1 = (await kubectlJson(['get', 'lease', 'kube-recycler'], { namespace: ns.name })).spec.renewTime

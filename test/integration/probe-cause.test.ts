@@ -16,13 +16,24 @@ import { startSite } from '../fixtures/sites.ts'
 import { makePki, type TestPki } from '../fixtures/tls.ts'
 
 function check(url: string, more: Partial<CheckConfig> = {}): CheckConfig {
-  return { name: 'home', url, method: 'GET', headers: {}, timeoutMs: 3000, expectStatus: [{ min: 200, max: 299 }], tls: { verify: true }, ...more }
+  return {
+    name: 'home',
+    url,
+    method: 'GET',
+    headers: {},
+    timeoutMs: 3000,
+    expectStatus: [{ min: 200, max: 299 }],
+    tls: { verify: true },
+    ...more,
+  }
 }
 
 const site = parseConfig('sites:\n  - name: shop\n    target: { namespace: shop, name: web }\n').sites[0]!
 
 let pki: TestPki
-t.before(async () => { pki = await makePki() })
+t.before(async () => {
+  pki = await makePki()
+})
 t.teardown(() => pki?.cleanup())
 
 type Test = Parameters<Extract<Parameters<typeof t.test>[0], (t: never) => unknown>>[0]
@@ -40,7 +51,10 @@ t.test('an expired certificate: cause tls-expired, outside the pods', async (tt)
   tt.equal(r.ok, false)
   tt.equal(r.cause, 'tls-expired')
   tt.match(r.message, /has expired \(CERT_HAS_EXPIRED\)/)
-  tt.equal(outsideCause(site, [r]), 'the cause is outside the pods, a restart cannot help (home: the TLS certificate has expired; recycle.skipWhen: tls-expired, tls-not-yet-valid, dns-not-found)')
+  tt.equal(
+    outsideCause(site, [r]),
+    'the cause is outside the pods, a restart cannot help (home: the TLS certificate has expired; recycle.skipWhen: tls-expired, tls-not-yet-valid, dns-not-found)',
+  )
 })
 
 t.test('a certificate not valid yet: cause tls-not-yet-valid, outside the pods', async (tt) => {
@@ -89,8 +103,12 @@ t.test('a cause a site does not skip recycles; skipWhen: [] recycles always', as
   const s = await startSite({ tls: pki.expired })
   tt.teardown(() => s.close())
   const r = await probe(tt, check(s.url('/'), { tls: { verify: true, caFile: pki.caFile } }))
-  const never = parseConfig('sites:\n  - name: shop\n    target: { namespace: shop, name: web }\n    recycle: { skipWhen: [] }\n').sites[0]!
+  const never = parseConfig(
+    'sites:\n  - name: shop\n    target: { namespace: shop, name: web }\n    recycle: { skipWhen: [] }\n',
+  ).sites[0]!
   tt.equal(outsideCause(never, [r]), undefined)
-  const dnsOnly = parseConfig('sites:\n  - name: shop\n    target: { namespace: shop, name: web }\n    recycle: { skipWhen: [dns-not-found] }\n').sites[0]!
+  const dnsOnly = parseConfig(
+    'sites:\n  - name: shop\n    target: { namespace: shop, name: web }\n    recycle: { skipWhen: [dns-not-found] }\n',
+  ).sites[0]!
   tt.equal(outsideCause(dnsOnly, [r]), undefined)
 })

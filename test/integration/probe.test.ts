@@ -45,7 +45,10 @@ function prober(tt: Test, opts: Partial<ProberOptions> = {}): Prober {
 }
 
 /** A TCP server on 127.0.0.1; `onSocket` decides what each connection gets. */
-async function tcpServer(tt: Test, onSocket: (s: Socket) => void): Promise<{ port: number; open: () => number; server: Server }> {
+async function tcpServer(
+  tt: Test,
+  onSocket: (s: Socket) => void,
+): Promise<{ port: number; open: () => number; server: Server }> {
   const sockets = new Set<Socket>()
   const server = createServer((sock) => {
     sockets.add(sock)
@@ -104,7 +107,14 @@ t.test('expected status ranges other than 2xx', async (tt) => {
   const s = await site(tt)
   s.set('broken')
   const p = prober(tt)
-  const r = await p.runCheck(check(s.url('/'), { expectStatus: [{ min: 200, max: 200 }, { min: 500, max: 503 }] }))
+  const r = await p.runCheck(
+    check(s.url('/'), {
+      expectStatus: [
+        { min: 200, max: 200 },
+        { min: 500, max: 503 },
+      ],
+    }),
+  )
   tt.equal(r.ok, true, r.message ?? '')
   s.set('healthy')
   const r2 = await p.runCheck(check(s.url('/'), { expectStatus: [{ min: 301, max: 302 }] }))
@@ -117,7 +127,10 @@ t.test('a wrong body fails with the start of the body as evidence', async (tt) =
   const r = await prober(tt).runCheck(check(s.url('/'), { bodyContains: s.marker }))
   tt.equal(r.ok, false)
   tt.equal(r.status, 200)
-  tt.match(r.message, /^body does not contain "site-ok-marker"; body starts: "<!doctype html> <html><head><title>Maintenance<\/title>/)
+  tt.match(
+    r.message,
+    /^body does not contain "site-ok-marker"; body starts: "<!doctype html> <html><head><title>Maintenance<\/title>/,
+  )
   // The snippet is one printable line of about 120 bytes.
   const snippet = /body starts: "(.*)"$/.exec(r.message!)![1]!
   tt.ok(snippet.length <= 121, `snippet is short (${snippet.length})`)
@@ -160,7 +173,10 @@ t.test('json path: equal, different, missing, not JSON', async (tt) => {
   s.commit = 'def456'
   const different = await p.runCheck(check(url, { json: { path: '$.commit', equals: 'abc123' } }))
   tt.equal(different.ok, false)
-  tt.match(different.message, /^json \$\.commit is "def456", expected "abc123"; body starts: "\{"status":"ok","commit":"def456"\}"$/)
+  tt.match(
+    different.message,
+    /^json \$\.commit is "def456", expected "abc123"; body starts: "\{"status":"ok","commit":"def456"\}"$/,
+  )
 
   const missing = await p.runCheck(check(url, { json: { path: '$.build.version', equals: 3 } }))
   tt.equal(missing.ok, false)
@@ -203,7 +219,11 @@ t.test('a hanging endpoint costs at most its timeout (headers and body)', async 
     }
   }
   // The timed-out connections are dropped, not left hanging on the server.
-  await waitFor(() => s.openConnections === 0, { timeoutMs: 1000, intervalMs: 10, description: 'no connection left open' })
+  await waitFor(() => s.openConnections === 0, {
+    timeoutMs: 1000,
+    intervalMs: 10,
+    description: 'no connection left open',
+  })
 })
 
 t.test('a TLS handshake that never completes costs at most the timeout', async (tt) => {
@@ -218,7 +238,11 @@ t.test('a TLS handshake that never completes costs at most the timeout', async (
   tt.ok(took < 300 + 250, `returned after ${Math.round(took)} ms`)
   // The abandoned handshake is reaped by close() (or by the 10 s connect timeout).
   await p.close()
-  await waitFor(() => silent.open() === 0, { timeoutMs: 1000, intervalMs: 10, description: 'the silent connection closed' })
+  await waitFor(() => silent.open() === 0, {
+    timeoutMs: 1000,
+    intervalMs: 10,
+    description: 'the silent connection closed',
+  })
 })
 
 t.test('a connection that completes after the timeout is dropped, not used', async (tt) => {
@@ -236,12 +260,18 @@ t.test('a connection that completes after the timeout is dropped, not used', asy
     }, 400)
   })
   const p = prober(tt)
-  const r = await p.runCheck(check(`https://127.0.0.1:${lagging.port}/`, { timeoutMs: 200, tls: { verify: true, caFile: pki.caFile } }))
+  const r = await p.runCheck(
+    check(`https://127.0.0.1:${lagging.port}/`, { timeoutMs: 200, tls: { verify: true, caFile: pki.caFile } }),
+  )
   tt.equal(r.message, 'no connection within 200 ms (TCP connect or TLS handshake)')
   // The handshake finishes at ~400 ms; the late request must be aborted before it is sent.
   await new Promise((r) => setTimeout(r, 600))
   tt.equal(s.requests, 0, 'the abandoned request never reached the site')
-  await waitFor(() => lagging.open() === 0, { timeoutMs: 1000, intervalMs: 10, description: 'its connection was dropped' })
+  await waitFor(() => lagging.open() === 0, {
+    timeoutMs: 1000,
+    intervalMs: 10,
+    description: 'its connection was dropped',
+  })
 })
 
 t.test('connection refused on a closed port', async (tt) => {
@@ -269,7 +299,12 @@ t.test('a server that does not speak HTTP', async (tt) => {
   })
   const r = await prober(tt).runCheck(check(`http://127.0.0.1:${garbage.port}/`))
   tt.equal(r.ok, false)
-  tt.match(r.message, new RegExp(`^invalid HTTP response from 127\\.0\\.0\\.1:${garbage.port}: Response does not match the HTTP/1\\.1 protocol`))
+  tt.match(
+    r.message,
+    new RegExp(
+      `^invalid HTTP response from 127\\.0\\.0\\.1:${garbage.port}: Response does not match the HTTP/1\\.1 protocol`,
+    ),
+  )
 })
 
 t.test('TLS', async (tt) => {
@@ -277,13 +312,18 @@ t.test('TLS', async (tt) => {
     const s = await site(t2, { tls: pki.server })
     const r = await prober(t2).runCheck(check(s.url('/')))
     t2.equal(r.ok, false)
-    t2.match(r.message, /^TLS: the certificate of 127\.0\.0\.1:\d+ is not trusted, self-signed or from an unknown CA \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\)$/)
+    t2.match(
+      r.message,
+      /^TLS: the certificate of 127\.0\.0\.1:\d+ is not trusted, self-signed or from an unknown CA \(UNABLE_TO_VERIFY_LEAF_SIGNATURE\)$/,
+    )
   })
 
   tt.test('with caFile it passes; with verify:false it passes', async (t2) => {
     const s = await site(t2, { tls: pki.server })
     const p = prober(t2)
-    const withCa = await p.runCheck(check(s.url('/'), { tls: { verify: true, caFile: pki.caFile }, bodyContains: s.marker }))
+    const withCa = await p.runCheck(
+      check(s.url('/'), { tls: { verify: true, caFile: pki.caFile }, bodyContains: s.marker }),
+    )
     t2.equal(withCa.ok, true, withCa.message ?? '')
     const noVerify = await p.runCheck(check(s.url('/'), { tls: { verify: false } }))
     t2.equal(noVerify.ok, true, noVerify.message ?? '')
@@ -316,7 +356,12 @@ t.test('TLS', async (tt) => {
     const r = await p.runCheck(check(s.url('/'), { tls, certExpiryWarnDays: 14 }))
     t2.equal(r.ok, true, r.message ?? '')
     t2.equal(r.warnings?.length, 1)
-    t2.match(r.warnings?.[0], new RegExp(`^the TLS certificate of 127\\.0\\.0\\.1:${s.port} expires in (1\\.9|2\\.0) days \\(${pki.expiring.notAfter.toISOString().replace(/\./g, '\\.')}\\), within the 14-day warning window$`))
+    t2.match(
+      r.warnings?.[0],
+      new RegExp(
+        `^the TLS certificate of 127\\.0\\.0\\.1:${s.port} expires in (1\\.9|2\\.0) days \\(${pki.expiring.notAfter.toISOString().replace(/\./g, '\\.')}\\), within the 14-day warning window$`,
+      ),
+    )
     // Outside the window, or no window: no warning.
     t2.equal((await p.runCheck(check(s.url('/'), { tls, certExpiryWarnDays: 1 }))).warnings, undefined)
     t2.equal((await p.runCheck(check(s.url('/'), { tls }))).warnings, undefined)
@@ -340,7 +385,9 @@ t.test('TLS', async (tt) => {
   })
 
   tt.test('an unreadable CA file is a failed result, not a throw', async (t2) => {
-    const r = await prober(t2).runCheck(check('https://127.0.0.1:1/', { tls: { verify: true, caFile: `${pki.dir}/nope.pem` } }))
+    const r = await prober(t2).runCheck(
+      check('https://127.0.0.1:1/', { tls: { verify: true, caFile: `${pki.dir}/nope.pem` } }),
+    )
     t2.equal(r.ok, false)
     t2.match(r.message, /^cannot read the CA file .*nope\.pem: ENOENT$/)
   })
@@ -354,7 +401,11 @@ t.test('concurrency is bounded across all calls', async (tt) => {
   const results = await p.runChecks(checks)
   tt.equal(s.maxInFlight, 3)
   tt.equal(s.requests, 10)
-  tt.same(results.map((r) => r.name), checks.map((c) => c.name), 'results in the order of the checks')
+  tt.same(
+    results.map((r) => r.name),
+    checks.map((c) => c.name),
+    'results in the order of the checks',
+  )
   tt.ok(results.every((r) => r.ok))
 
   // Two callers at once share the same bound.
@@ -389,7 +440,12 @@ t.test('a large body is read to a cap; the connection stays reusable', async (tt
   // The marker sits after LARGE_BYTES of filler, beyond the 64 KiB kept.
   const r = await p.runCheck(check(s.url('/large'), { bodyContains: s.marker }))
   tt.equal(r.ok, false)
-  tt.match(r.message, new RegExp(`^body does not contain "site-ok-marker" \\(only the first 65536 of ${LARGE_BYTES + s.marker.length}\\+ bytes are checked\\); body starts: "filler line filler line`))
+  tt.match(
+    r.message,
+    new RegExp(
+      `^body does not contain "site-ok-marker" \\(only the first 65536 of ${LARGE_BYTES + s.marker.length}\\+ bytes are checked\\); body starts: "filler line filler line`,
+    ),
+  )
   const statusOnly = await p.runCheck(check(s.url('/large')))
   tt.equal(statusOnly.ok, true)
   tt.equal(s.connections, 1, 'the big answer was drained, the connection reused')
@@ -400,7 +456,11 @@ t.test('a body past the read limit is cut: the probe ends, the connection is dro
   const p = prober(tt, { concurrency: 1 })
   const r = await p.runCheck(check(s.url('/large?bytes=3000000')))
   tt.equal(r.ok, true, r.message ?? '')
-  await waitFor(() => s.openConnections === 0, { timeoutMs: 1000, intervalMs: 10, description: 'the connection was closed rather than drained' })
+  await waitFor(() => s.openConnections === 0, {
+    timeoutMs: 1000,
+    intervalMs: 10,
+    description: 'the connection was closed rather than drained',
+  })
   const again = await p.runCheck(check(s.url('/')))
   tt.equal(again.ok, true)
   tt.equal(s.connections, 2)
@@ -433,17 +493,25 @@ t.test('failures are logged at debug with the component', async (tt) => {
   await p.runCheck(check(s.url('/'), { name: 'front' }))
   await new Promise((r) => setImmediate(r))
   tt.equal(lines.length, 1, 'only the failure is logged')
-  tt.match(lines[0], { component: 'probe', check: 'front', status: 500, reason: 'expected status 200-299, got 500', msg: 'probe failed' })
+  tt.match(lines[0], {
+    component: 'probe',
+    check: 'front',
+    status: 500,
+    reason: 'expected status 200-299, got 500',
+    msg: 'probe failed',
+  })
 })
 
 t.test('method, headers and body are sent as configured', async (tt) => {
   const s = await site(tt)
   const p = prober(tt)
-  const r = await p.runCheck(check(s.url('/submit?x=1'), {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-probe': 'kube-recycler' },
-    body: '{"ping":true}',
-  }))
+  const r = await p.runCheck(
+    check(s.url('/submit?x=1'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-probe': 'kube-recycler' },
+      body: '{"ping":true}',
+    }),
+  )
   tt.equal(r.ok, true, r.message ?? '')
   tt.equal(s.last?.method, 'POST')
   tt.equal(s.last?.url, '/submit?x=1')
@@ -462,7 +530,10 @@ t.test('a check that cannot run is a failed result', async (tt) => {
     [{ url: 'ftp://127.0.0.1/' }, /^unsupported URL scheme "ftp:"/],
     [{ url: 'http://127.0.0.1:1/', bodyMatches: '(' }, /^invalid bodyMatches regex: /],
     [{ url: 'http://127.0.0.1:1/', json: { path: '$..a', equals: 1 } }, /^invalid json\.path: empty name/],
-    [{ url: 'http://127.0.0.1:1/', headers: { 'x-a': 'one\r\ntwo' } }, /^the request cannot be sent: invalid x-a header/],
+    [
+      { url: 'http://127.0.0.1:1/', headers: { 'x-a': 'one\r\ntwo' } },
+      /^the request cannot be sent: invalid x-a header/,
+    ],
   ]
   for (const [c, re] of cases) {
     const r = await p.runCheck(check(c.url, c))
@@ -477,16 +548,27 @@ t.test('close() aborts probes in flight and leaves no socket open', async (tt) =
   // Idle keep-alive connections, then two hanging probes and one queued.
   await p.runChecks([check(s.url('/')), check(s.url('/'))])
   s.set('hang')
-  const pending = p.runChecks([check(s.url('/'), { timeoutMs: 10_000 }), check(s.url('/'), { timeoutMs: 10_000 }), check(s.url('/'))])
+  const pending = p.runChecks([
+    check(s.url('/'), { timeoutMs: 10_000 }),
+    check(s.url('/'), { timeoutMs: 10_000 }),
+    check(s.url('/')),
+  ])
   await waitFor(() => s.inFlight === 2, { timeoutMs: 1000, intervalMs: 10 })
   const t0 = performance.now()
   await p.close()
   const results = await pending
   tt.ok(performance.now() - t0 < 1000, 'close does not wait for the hanging probes')
-  tt.same(results.map((r) => r.ok), [false, false, false])
+  tt.same(
+    results.map((r) => r.ok),
+    [false, false, false],
+  )
   tt.equal(results[0]!.message, 'the prober was closed during the probe')
   tt.equal(results[2]!.message, 'the prober is closed')
-  await waitFor(() => s.openConnections === 0, { timeoutMs: 1000, intervalMs: 10, description: `open connections: ${s.openConnections}` })
+  await waitFor(() => s.openConnections === 0, {
+    timeoutMs: 1000,
+    intervalMs: 10,
+    description: `open connections: ${s.openConnections}`,
+  })
   const after = await p.runCheck(check(s.url('/')))
   tt.equal(after.message, 'the prober is closed')
 })

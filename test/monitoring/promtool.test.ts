@@ -21,7 +21,9 @@ const HERE = fileURLToPath(new URL('.', import.meta.url))
 const RULES = join(CHART_DIR, 'files', 'alerts.yaml')
 const DASHBOARD = join(CHART_DIR, 'files', 'dashboard.json')
 
-interface RuleFile { groups: Array<{ name: string; rules: Array<{ alert?: string; record?: string; expr: string }> }> }
+interface RuleFile {
+  groups: Array<{ name: string; rules: Array<{ alert?: string; record?: string; expr: string }> }>
+}
 const rules = parseYaml(readFileSync(RULES, 'utf8')) as RuleFile
 
 t.test('promtool check rules', async (t) => {
@@ -30,33 +32,73 @@ t.test('promtool check rules', async (t) => {
   t.match(r.stdout, /SUCCESS: 10 rules found/)
 })
 
-t.test('promtool test rules: the alert rules\' unit tests pass', async (t) => {
+t.test("promtool test rules: the alert rules' unit tests pass", async (t) => {
   const r = spawnSync(promtool, ['test', 'rules', 'alerts.test.yaml'], { cwd: HERE, encoding: 'utf8' })
   t.equal(r.status, 0, r.stdout + r.stderr)
   t.match(r.stdout, /SUCCESS/)
 })
 
 t.test('every alert has a unit test that expects it to fire', async (t) => {
-  const tests = parseYaml(readFileSync(join(HERE, 'alerts.test.yaml'), 'utf8')) as { tests: Array<{ alert_rule_test: Array<{ alertname: string; exp_alerts: unknown[] }> }> }
-  const firing = new Set(tests.tests.flatMap((x) => x.alert_rule_test.filter((a) => a.exp_alerts.length > 0).map((a) => a.alertname)))
-  const silent = new Set(tests.tests.flatMap((x) => x.alert_rule_test.filter((a) => a.exp_alerts.length === 0).map((a) => a.alertname)))
+  const tests = parseYaml(readFileSync(join(HERE, 'alerts.test.yaml'), 'utf8')) as {
+    tests: Array<{ alert_rule_test: Array<{ alertname: string; exp_alerts: unknown[] }> }>
+  }
+  const firing = new Set(
+    tests.tests.flatMap((x) => x.alert_rule_test.filter((a) => a.exp_alerts.length > 0).map((a) => a.alertname)),
+  )
+  const silent = new Set(
+    tests.tests.flatMap((x) => x.alert_rule_test.filter((a) => a.exp_alerts.length === 0).map((a) => a.alertname)),
+  )
   for (const alert of rules.groups.flatMap((g) => g.rules.map((r) => r.alert!))) {
     t.ok(firing.has(alert), `${alert} is expected to fire somewhere`)
     t.ok(silent.has(alert), `${alert} is expected to stay silent somewhere`)
   }
 })
 
-t.test('promtool check metrics: the service\'s /metrics, with every family observed', async (t) => {
+t.test("promtool check metrics: the service's /metrics, with every family observed", async (t) => {
   const h = await testApp({ extra: { defaultMetrics: true } })
   t.teardown(() => h.app.close())
   const body = JSON.stringify({ job: 'shop-integrity', build: 1, status: 'FAILURE' })
-  t.equal((await h.app.inject({ method: 'POST', url: '/webhooks/jenkins', headers: h.signed(body), payload: body })).statusCode, 202)
-  t.equal((await h.app.inject({ method: 'POST', url: '/webhooks/jenkins', headers: { authorization: 'Bearer nope', 'content-type': 'application/json' }, payload: body })).statusCode, 401)
-  t.equal((await h.app.inject({ method: 'POST', url: '/recycle', headers: { authorization: `Bearer ${SECRETS.recycleToken}` }, payload: { site: 'shop', reason: 'promtool', dryRun: true } })).statusCode, 202)
+  t.equal(
+    (await h.app.inject({ method: 'POST', url: '/webhooks/jenkins', headers: h.signed(body), payload: body }))
+      .statusCode,
+    202,
+  )
+  t.equal(
+    (
+      await h.app.inject({
+        method: 'POST',
+        url: '/webhooks/jenkins',
+        headers: { authorization: 'Bearer nope', 'content-type': 'application/json' },
+        payload: body,
+      })
+    ).statusCode,
+    401,
+  )
+  t.equal(
+    (
+      await h.app.inject({
+        method: 'POST',
+        url: '/recycle',
+        headers: { authorization: `Bearer ${SECRETS.recycleToken}` },
+        payload: { site: 'shop', reason: 'promtool', dryRun: true },
+      })
+    ).statusCode,
+    202,
+  )
   h.app.core.metrics.probeSeconds.observe({ site: 'shop', check: 'home' }, 0.02)
   const res = await h.app.inject({ method: 'GET', url: '/metrics' })
   t.equal(res.statusCode, 200)
-  for (const family of ['kube_recycler_build_info', 'kube_recycler_http_request_duration_seconds_bucket', 'kube_recycler_auth_failures_total', 'kube_recycler_verdicts_total', 'kube_recycler_recycles_total', 'kube_recycler_leader', 'kube_recycler_probe_duration_seconds_bucket', 'process_cpu_seconds_total', 'nodejs_heap_size_used_bytes']) {
+  for (const family of [
+    'kube_recycler_build_info',
+    'kube_recycler_http_request_duration_seconds_bucket',
+    'kube_recycler_auth_failures_total',
+    'kube_recycler_verdicts_total',
+    'kube_recycler_recycles_total',
+    'kube_recycler_leader',
+    'kube_recycler_probe_duration_seconds_bucket',
+    'process_cpu_seconds_total',
+    'nodejs_heap_size_used_bytes',
+  ]) {
     t.match(res.body, new RegExp(`^${family}[{ ]`, 'm'), `${family} has samples`)
   }
   const r = spawnSync(promtool, ['check', 'metrics'], { input: res.body, encoding: 'utf8' })
@@ -65,7 +107,8 @@ t.test('promtool check metrics: the service\'s /metrics, with every family obser
 })
 
 t.test('a metric that breaks the conventions fails promtool check metrics (the check really looks)', async (t) => {
-  const bad = '# HELP kube_recycler_recycles A counter without _total\n# TYPE kube_recycler_recycles counter\nkube_recycler_recycles 1\n'
+  const bad =
+    '# HELP kube_recycler_recycles A counter without _total\n# TYPE kube_recycler_recycles counter\nkube_recycler_recycles 1\n'
   const r = spawnSync(promtool, ['check', 'metrics'], { input: bad, encoding: 'utf8' })
   t.not(r.status, 0)
   t.match(r.stdout + r.stderr, /_total/)
@@ -73,7 +116,22 @@ t.test('a metric that breaks the conventions fails promtool check metrics (the c
 
 // ------------------------------------------------ names used vs names exported
 
-const PROMQL_WORDS = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'and', 'or', 'unless', 'bool', 'offset', 'inf', 'nan', 'le'])
+const PROMQL_WORDS = new Set([
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'and',
+  'or',
+  'unless',
+  'bool',
+  'offset',
+  'inf',
+  'nan',
+  'le',
+])
 
 /** Metric names an expression selects: identifiers outside strings, label matchers, groupings and ranges, that are not function calls. */
 function metricNames(expr: string): string[] {
@@ -106,7 +164,10 @@ function exportedNames(): Set<string> {
 }
 
 function dashboardExprs(): string[] {
-  const d = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as { panels: Array<{ targets?: Array<{ expr: string }> }>; templating: { list: Array<{ query?: unknown }> } }
+  const d = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as {
+    panels: Array<{ targets?: Array<{ expr: string }> }>
+    templating: { list: Array<{ query?: unknown }> }
+  }
   const exprs = d.panels.flatMap((p) => (p.targets ?? []).map((x) => x.expr))
   for (const v of d.templating.list) {
     const q = typeof v.query === 'object' && v.query !== null ? (v.query as { query?: string }).query : undefined
@@ -117,16 +178,32 @@ function dashboardExprs(): string[] {
 }
 
 t.test('the name extractor finds the selected metrics and nothing else', async (t) => {
-  t.same(metricNames('histogram_quantile(0.95, sum by (le, route) (rate(kube_recycler_http_request_duration_seconds_bucket{namespace="$namespace"}[$__rate_interval])))'), ['kube_recycler_http_request_duration_seconds_bucket'])
-  t.same(metricNames('sum by (namespace) (increase(a_total{route="/x"}[30m])) > 0 or sum by (namespace) (b_total) > 0').sort(), ['a_total', 'b_total'])
-  t.same(metricNames('time() - max by (site) (kube_recycler_last_report_timestamp_seconds{site=~"$site"})'), ['kube_recycler_last_report_timestamp_seconds'])
-  t.same(metricNames('process_resident_memory_bytes{pod=~".+"} and on (namespace, pod) kube_recycler_build_info').sort(), ['kube_recycler_build_info', 'process_resident_memory_bytes'])
+  t.same(
+    metricNames(
+      'histogram_quantile(0.95, sum by (le, route) (rate(kube_recycler_http_request_duration_seconds_bucket{namespace="$namespace"}[$__rate_interval])))',
+    ),
+    ['kube_recycler_http_request_duration_seconds_bucket'],
+  )
+  t.same(
+    metricNames(
+      'sum by (namespace) (increase(a_total{route="/x"}[30m])) > 0 or sum by (namespace) (b_total) > 0',
+    ).sort(),
+    ['a_total', 'b_total'],
+  )
+  t.same(metricNames('time() - max by (site) (kube_recycler_last_report_timestamp_seconds{site=~"$site"})'), [
+    'kube_recycler_last_report_timestamp_seconds',
+  ])
+  t.same(
+    metricNames('process_resident_memory_bytes{pod=~".+"} and on (namespace, pod) kube_recycler_build_info').sort(),
+    ['kube_recycler_build_info', 'process_resident_memory_bytes'],
+  )
 })
 
 t.test('the rules and the dashboard query only metrics the service exports', async (t) => {
   const exported = exportedNames()
   const used = new Map<string, string>()
-  for (const r of rules.groups.flatMap((g) => g.rules)) for (const n of metricNames(r.expr)) used.set(n, `rule ${r.alert}`)
+  for (const r of rules.groups.flatMap((g) => g.rules))
+    for (const n of metricNames(r.expr)) used.set(n, `rule ${r.alert}`)
   for (const e of dashboardExprs()) for (const n of metricNames(e)) used.set(n, 'the dashboard')
   t.ok(used.size >= 15, `many names are checked (${used.size})`)
   for (const [name, where] of used) t.ok(exported.has(name), `${name} (${where}) is exported by the service`)

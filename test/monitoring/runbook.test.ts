@@ -10,9 +10,15 @@ import { join } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import { CHART_DIR, ROOT } from '../../scripts/chart.ts'
 
-interface Rule { alert?: string; annotations?: Record<string, string> }
-const rules = (parseYaml(readFileSync(join(CHART_DIR, 'files', 'alerts.yaml'), 'utf8')) as { groups: Array<{ rules: Rule[] }> })
-  .groups.flatMap((g) => g.rules).filter((r) => r.alert !== undefined)
+interface Rule {
+  alert?: string
+  annotations?: Record<string, string>
+}
+const rules = (
+  parseYaml(readFileSync(join(CHART_DIR, 'files', 'alerts.yaml'), 'utf8')) as { groups: Array<{ rules: Rule[] }> }
+).groups
+  .flatMap((g) => g.rules)
+  .filter((r) => r.alert !== undefined)
 const home = (parseYaml(readFileSync(join(CHART_DIR, 'Chart.yaml'), 'utf8')) as { home: string }).home
 
 /** The anchors GitHub gives a Markdown file's headings: lower case, punctuation dropped, spaces as `-`, repeats numbered. */
@@ -24,7 +30,10 @@ function anchors(markdown: string): Map<string, string> {
     if (/^```/.test(line)) fenced = !fenced
     const m = fenced ? null : /^#{1,6}\s+(.*?)\s*#*\s*$/.exec(line)
     if (!m) continue
-    const base = m[1]!.toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/\s/g, '-')
+    const base = m[1]!
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+      .replace(/\s/g, '-')
     const n = seen.get(base) ?? 0
     seen.set(base, n + 1)
     out.set(n === 0 ? base : `${base}-${n}`, m[1]!)
@@ -32,9 +41,15 @@ function anchors(markdown: string): Map<string, string> {
   return out
 }
 
-t.test('the anchor function makes GitHub\'s anchors', async (t) => {
-  t.same([...anchors('# Runbook: the alerts\n## KubeRecyclerNoLeader\n```sh\n# not a heading\n```\n## A `code` word, and (more)\n## KubeRecyclerNoLeader\n').keys()],
-    ['runbook-the-alerts', 'kuberecyclernoleader', 'a-code-word-and-more', 'kuberecyclernoleader-1'])
+t.test("the anchor function makes GitHub's anchors", async (t) => {
+  t.same(
+    [
+      ...anchors(
+        '# Runbook: the alerts\n## KubeRecyclerNoLeader\n```sh\n# not a heading\n```\n## A `code` word, and (more)\n## KubeRecyclerNoLeader\n',
+      ).keys(),
+    ],
+    ['runbook-the-alerts', 'kuberecyclernoleader', 'a-code-word-and-more', 'kuberecyclernoleader-1'],
+  )
 })
 
 t.test('every alert has a runbook_url whose anchor exists in the docs file', async (t) => {
@@ -55,7 +70,10 @@ t.test('every alert has a runbook_url whose anchor exists in the docs file', asy
 
 t.test('each runbook section belongs to an alert and says what to do', async (t) => {
   const text = readFileSync(join(ROOT, 'docs', 'runbook.md'), 'utf8')
-  const sections = text.split(/^## /m).slice(1).map((s) => ({ name: s.split('\n', 1)[0]!.trim(), body: s }))
+  const sections = text
+    .split(/^## /m)
+    .slice(1)
+    .map((s) => ({ name: s.split('\n', 1)[0]!.trim(), body: s }))
   t.same(sections.map((s) => s.name).sort(), rules.map((r) => r.alert!).sort(), 'one section per alert, no other')
   for (const s of sections) {
     for (const part of ['**Means:**', '**Look at:**', '**Do:**']) t.ok(s.body.includes(part), `${s.name}: ${part}`)

@@ -20,8 +20,12 @@ const ROUTES: { url: string; body?: unknown }[] = [
 ]
 
 const wrong = (url: string, body: unknown, i: number) => ({
-  method: 'POST' as const, url,
-  headers: { authorization: `Bearer wrong-token-${i}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+  method: 'POST' as const,
+  url,
+  headers: {
+    authorization: `Bearer wrong-token-${i}`,
+    ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+  },
   ...(body !== undefined ? { payload: JSON.stringify(body) } : {}),
 })
 
@@ -32,7 +36,12 @@ for (const route of ROUTES) {
     const codes: number[] = []
     for (let i = 0; i < 11; i++) codes.push((await h.app.inject(wrong(route.url, route.body, i))).statusCode)
     t.same(codes, [...Array(10).fill(401), 429], 'ten 401s, then 429')
-    const other = await h.app.inject({ method: 'POST', url: '/recycle', headers: { authorization: 'Bearer also-wrong', 'content-type': 'application/json' }, payload: { site: 'shop', reason: 'x' } })
+    const other = await h.app.inject({
+      method: 'POST',
+      url: '/recycle',
+      headers: { authorization: 'Bearer also-wrong', 'content-type': 'application/json' },
+      payload: { site: 'shop', reason: 'x' },
+    })
     t.equal(other.statusCode, 429, 'the failures on this route count on POST /recycle too: one count per client')
   })
 
@@ -40,7 +49,12 @@ for (const route of ROUTES) {
     const h = await testApp({ config: CONFIG })
     t.after(() => h.app.close())
     for (let i = 0; i < 10; i++) {
-      const r = await h.app.inject({ method: 'POST', url: '/recycle', headers: { authorization: `Bearer nope-${i}`, 'content-type': 'application/json' }, payload: { site: 'shop', reason: 'x' } })
+      const r = await h.app.inject({
+        method: 'POST',
+        url: '/recycle',
+        headers: { authorization: `Bearer nope-${i}`, 'content-type': 'application/json' },
+        payload: { site: 'shop', reason: 'x' },
+      })
       t.equal(r.statusCode, 401)
     }
     const r = await h.app.inject(wrong(route.url, route.body, 99))
@@ -50,13 +64,28 @@ for (const route of ROUTES) {
   })
 }
 
-t.test('GET /status with statusAuth is in the operators\' scope: counted, limited, and served with the token', async (t) => {
-  const h = await testApp({ config: CONFIG.replace('service:\n', 'service:\n  statusAuth: true\n') })
-  t.after(() => h.app.close())
-  const codes: number[] = []
-  for (let i = 0; i < 11; i++) codes.push((await h.app.inject({ method: 'GET', url: '/status', headers: { authorization: `Bearer wrong-${i}` } })).statusCode)
-  t.same(codes, [...Array(10).fill(401), 429])
-  const ok = await h.app.inject({ method: 'GET', url: '/status', headers: { authorization: `Bearer ${SECRETS.recycleToken}` } })
-  t.equal(ok.statusCode, 200, 'the operator token is served from the blocked address')
-  t.equal((await h.app.inject({ method: 'GET', url: '/recycles/rc-x' })).statusCode, 404, 'GET /recycles/:id stays open')
-})
+t.test(
+  "GET /status with statusAuth is in the operators' scope: counted, limited, and served with the token",
+  async (t) => {
+    const h = await testApp({ config: CONFIG.replace('service:\n', 'service:\n  statusAuth: true\n') })
+    t.after(() => h.app.close())
+    const codes: number[] = []
+    for (let i = 0; i < 11; i++)
+      codes.push(
+        (await h.app.inject({ method: 'GET', url: '/status', headers: { authorization: `Bearer wrong-${i}` } }))
+          .statusCode,
+      )
+    t.same(codes, [...Array(10).fill(401), 429])
+    const ok = await h.app.inject({
+      method: 'GET',
+      url: '/status',
+      headers: { authorization: `Bearer ${SECRETS.recycleToken}` },
+    })
+    t.equal(ok.statusCode, 200, 'the operator token is served from the blocked address')
+    t.equal(
+      (await h.app.inject({ method: 'GET', url: '/recycles/rc-x' })).statusCode,
+      404,
+      'GET /recycles/:id stays open',
+    )
+  },
+)

@@ -45,7 +45,13 @@ t.test('numbers and ratios as printed', async (t) => {
 })
 
 t.test('tables: figures right, words left; Markdown escapes pipes', async (t) => {
-  const text = textTable(['what', 'n', 'note'], [['a', '1,000', 'x'], ['bb', '2', 'y|z']])
+  const text = textTable(
+    ['what', 'n', 'note'],
+    [
+      ['a', '1,000', 'x'],
+      ['bb', '2', 'y|z'],
+    ],
+  )
   t.equal(text, ['what      n  note', '----  -----  ----', 'a     1,000  x', 'bb        2  y|z'].join('\n'))
   const md = markdownTable(['what', 'n'], [['a|b', '1']])
   t.equal(md, ['| what | n |', '|---|---:|', '| a\\|b | 1 |'].join('\n'))

@@ -11,15 +11,27 @@ import { ACTIONS, type ActionName } from '../../src/cli/action-routes.ts'
 
 const TOKEN = 'op-token-actions-77e1'
 
-interface Seen { method: string; url: string; authorization: string | undefined; body: unknown }
+interface Seen {
+  method: string
+  url: string
+  authorization: string | undefined
+  body: unknown
+}
 
 async function recorder(t: Test, answer: (req: IncomingMessage) => { status: number; body: unknown }) {
   const seen: Seen[] = []
   const server = createServer((req, res) => {
     let text = ''
-    req.on('data', (d) => { text += String(d) })
+    req.on('data', (d) => {
+      text += String(d)
+    })
     req.on('end', () => {
-      seen.push({ method: req.method!, url: req.url!, authorization: req.headers.authorization, body: text === '' ? undefined : JSON.parse(text) })
+      seen.push({
+        method: req.method!,
+        url: req.url!,
+        authorization: req.headers.authorization,
+        body: text === '' ? undefined : JSON.parse(text),
+      })
       const a = answer(req)
       res.writeHead(a.status, { 'content-type': 'application/json' }).end(JSON.stringify(a.body))
     })
@@ -31,7 +43,20 @@ async function recorder(t: Test, answer: (req: IncomingMessage) => { status: num
 
 function ctx(args: string[], env: NodeJS.ProcessEnv = { KUBE_RECYCLER_RECYCLE_TOKEN: TOKEN }) {
   const out = { stdout: '', stderr: '' }
-  const c: CliContext = { args, env, stdout: { write: (s: string) => { out.stdout += s } }, stderr: { write: (s: string) => { out.stderr += s } } }
+  const c: CliContext = {
+    args,
+    env,
+    stdout: {
+      write: (s: string) => {
+        out.stdout += s
+      },
+    },
+    stderr: {
+      write: (s: string) => {
+        out.stderr += s
+      },
+    },
+  }
   return { c, out }
 }
 
@@ -52,7 +77,11 @@ t.test('each action: its exact route, the operator token, the reason', async (t)
     t.equal(await actionCommand(name, c), 0, `${name} ${args.join(' ')}`)
     t.equal(out.stdout, `${said}\n`)
     const last = r.seen.at(-1)!
-    t.same([last.method, last.url, last.authorization], ['POST', path, `Bearer ${TOKEN}`], `${name} ${args.join(' ')}: POST ${path}`)
+    t.same(
+      [last.method, last.url, last.authorization],
+      ['POST', path, `Bearer ${TOKEN}`],
+      `${name} ${args.join(' ')}: POST ${path}`,
+    )
     const reason = args.indexOf('--reason')
     t.same(last.body, reason >= 0 ? { reason: args[reason + 1] } : {}, 'the reason, when given')
   }
@@ -62,11 +91,23 @@ t.test('each action: its exact route, the operator token, the reason', async (t)
 })
 
 t.test('refusals and mistakes', async (t) => {
-  const r = await recorder(t, () => ({ status: 404, body: { code: 'KR_NOT_FOUND', message: 'no route POST /sites/shop/pause' } }))
-  await t.rejects(actionCommand('pause', ctx(['shop', '--url', r.url]).c), new ServiceError('refused (404) KR_NOT_FOUND: no route POST /sites/shop/pause', { status: 404, code: 'KR_NOT_FOUND' }), 'a service without the API says so')
+  const r = await recorder(t, () => ({
+    status: 404,
+    body: { code: 'KR_NOT_FOUND', message: 'no route POST /sites/shop/pause' },
+  }))
+  await t.rejects(
+    actionCommand('pause', ctx(['shop', '--url', r.url]).c),
+    new ServiceError('refused (404) KR_NOT_FOUND: no route POST /sites/shop/pause', {
+      status: 404,
+      code: 'KR_NOT_FOUND',
+    }),
+    'a service without the API says so',
+  )
   await t.rejects(actionCommand('approve', ctx(['--url', r.url]).c), UsageError, 'approve needs an ID')
   await t.rejects(actionCommand('reset', ctx([]).c), { message: 'which site? kube-recycler reset SITE' })
-  await t.rejects(actionCommand('pause', ctx(['a', 'b']).c), { message: 'unexpected argument: this command takes one SITE and --options' })
+  await t.rejects(actionCommand('pause', ctx(['a', 'b']).c), {
+    message: 'unexpected argument: this command takes one SITE and --options',
+  })
   await t.rejects(actionCommand('pause', ctx(['--token', 'x']).c), { message: /secrets are never arguments/ })
   t.equal(r.seen.length, 1, 'no request for a usage mistake')
   for (const name of Object.keys(ACTIONS) as ActionName[]) {

@@ -30,11 +30,28 @@ t.test('recycle: the exit code and the last line, by outcome', async (t) => {
     t.equal(recycleExitCode(r), code, `${r.state}/${r.verification ?? '-'} exits ${code}`)
   }
   t.same(Object.values(RECYCLE_EXIT), [0, 1, 2, 3, 4, 5, 6], 'the codes the usage text lists')
-  const base: RecycleRecord = { id: 'rc-1', site: 'shop', target: 'Deployment/shop/web', strategy: 'rollout', trigger: { source: 'operator', reason: 'x' }, dryRun: false, state: 'succeeded', steps: [], createdAt: '2026-12-02T04:00:00.000Z' }
+  const base: RecycleRecord = {
+    id: 'rc-1',
+    site: 'shop',
+    target: 'Deployment/shop/web',
+    strategy: 'rollout',
+    trigger: { source: 'operator', reason: 'x' },
+    dryRun: false,
+    state: 'succeeded',
+    steps: [],
+    createdAt: '2026-12-02T04:00:00.000Z',
+  }
   t.equal(describeRecycle({ ...base, verification: 'recovered' }), 'rc-1: succeeded, recovered')
   t.equal(describeRecycle({ ...base, state: 'planned', dryRun: true }), 'rc-1: planned (dry-run: nothing changed)')
-  t.equal(describeRecycle({ ...base, state: 'skipped', reason: 'cooldown: 3 s ago', repeats: 4 }), 'rc-1: skipped: cooldown: 3 s ago (refused 4 times in a row)')
-  t.equal(describeRecycle({ ...base, state: 'failed', reason: 'boom\u001b[2J' }), 'rc-1: failed: boom\\u001b[2J', 'an escape from the service is shown, not obeyed')
+  t.equal(
+    describeRecycle({ ...base, state: 'skipped', reason: 'cooldown: 3 s ago', repeats: 4 }),
+    'rc-1: skipped: cooldown: 3 s ago (refused 4 times in a row)',
+  )
+  t.equal(
+    describeRecycle({ ...base, state: 'failed', reason: 'boom\u001b[2J' }),
+    'rc-1: failed: boom\\u001b[2J',
+    'an escape from the service is shown, not obeyed',
+  )
   t.equal(describeRecycle({ ...base, state: 'running', verification: 'pending' }), 'rc-1: running, verifying')
 })
 
@@ -49,7 +66,16 @@ t.test('the service URL: --url, then KUBE_RECYCLER_URL, then 127.0.0.1:8080; no 
     ['http://host/?x=1', /query string/],
   ] as const) {
     t.throws(() => serviceUrl(bad, {}), { name: 'UsageError', message }, bad)
-    t.type((() => { try { serviceUrl(bad, {}) } catch (e) { return e } })(), UsageError)
+    t.type(
+      (() => {
+        try {
+          serviceUrl(bad, {})
+        } catch (e) {
+          return e
+        }
+      })(),
+      UsageError,
+    )
   }
 })
 
@@ -65,41 +91,106 @@ t.test('printable and jsonForTerminal: control characters from the service are s
 t.test('ago: seconds, minutes, hours, days; a future time is now', async (t) => {
   const now = Date.parse('2026-12-02T12:00:00Z')
   const at = (ms: number) => new Date(now - ms).toISOString()
-  t.same([ago(at(12_000), now), ago(at(5 * 60_000), now), ago(at(3 * 3_600_000), now), ago(at(3 * 86_400_000), now), ago(at(-5000), now), ago(undefined, now), ago('garbage', now)],
-    ['12s ago', '5m ago', '3h ago', '3d ago', '0s ago', '', ''])
+  t.same(
+    [
+      ago(at(12_000), now),
+      ago(at(5 * 60_000), now),
+      ago(at(3 * 3_600_000), now),
+      ago(at(3 * 86_400_000), now),
+      ago(at(-5000), now),
+      ago(undefined, now),
+      ago('garbage', now),
+    ],
+    ['12s ago', '5m ago', '3h ago', '3d ago', '0s ago', '', ''],
+  )
 })
 
 t.test('the status table: a row per site, then what an operator must know', async (t) => {
   const now = Date.parse('2026-12-02T12:00:00Z')
   const model: StatusModel = {
-    service: { version: '0.1.0', startedAt: '2026-12-02T11:00:00.000Z', dryRun: false, cluster: 'connected', replica: 'kr-a1', leader: true, ready: true, paused: null },
+    service: {
+      version: '0.1.0',
+      startedAt: '2026-12-02T11:00:00.000Z',
+      dryRun: false,
+      cluster: 'connected',
+      replica: 'kr-a1',
+      leader: true,
+      ready: true,
+      paused: null,
+    },
     sites: [
       {
-        name: 'shop', target: 'Deployment/shop/web', strategy: 'rollout', health: 'failing', consecutiveFailures: 3, circuitOpen: true, stale: true, paused: null, mode: 'auto', waiting: null,
-        lastVerdict: { site: 'shop', ok: false, source: 'jenkins', at: '2026-12-02T11:59:30.000Z', summary: 'shop-integrity #9 FAILURE: home failed', checks: [{ name: 'home', ok: false, warnings: ['the certificate of shop:443 expires in 3 days'] }] },
-        lastRecycle: { id: 'rc-9', site: 'shop', target: 'Deployment/shop/web', strategy: 'rollout', trigger: { source: 'probe', reason: 'x' }, dryRun: false, state: 'succeeded', verification: 'recycle-did-not-help', createdAt: '2026-12-02T11:50:00.000Z', url: '/recycles/rc-9' },
+        name: 'shop',
+        target: 'Deployment/shop/web',
+        strategy: 'rollout',
+        health: 'failing',
+        consecutiveFailures: 3,
+        circuitOpen: true,
+        stale: true,
+        paused: null,
+        mode: 'auto',
+        waiting: null,
+        lastVerdict: {
+          site: 'shop',
+          ok: false,
+          source: 'jenkins',
+          at: '2026-12-02T11:59:30.000Z',
+          summary: 'shop-integrity #9 FAILURE: home failed',
+          checks: [{ name: 'home', ok: false, warnings: ['the certificate of shop:443 expires in 3 days'] }],
+        },
+        lastRecycle: {
+          id: 'rc-9',
+          site: 'shop',
+          target: 'Deployment/shop/web',
+          strategy: 'rollout',
+          trigger: { source: 'probe', reason: 'x' },
+          dryRun: false,
+          state: 'succeeded',
+          verification: 'recycle-did-not-help',
+          createdAt: '2026-12-02T11:50:00.000Z',
+          url: '/recycles/rc-9',
+        },
         note: 'recycle-did-not-help: automatic recycles stopped',
         git: { branch: 'production', head: 'b'.repeat(40), running: 'a'.repeat(40), drift: true },
       },
-      { name: 'blog\u001b[31m', target: 'Deployment/blog/web', strategy: 'rollout', health: 'healthy', consecutiveFailures: 0, circuitOpen: false, stale: false, lastVerdict: null, lastRecycle: null, paused: null, mode: 'auto', waiting: null },
+      {
+        name: 'blog\u001b[31m',
+        target: 'Deployment/blog/web',
+        strategy: 'rollout',
+        health: 'healthy',
+        consecutiveFailures: 0,
+        circuitOpen: false,
+        stale: false,
+        lastVerdict: null,
+        lastRecycle: null,
+        paused: null,
+        mode: 'auto',
+        waiting: null,
+      },
     ],
     recent: [],
   }
-  t.equal(renderStatus(model, now), [
-    'kube-recycler 0.1.0, replica kr-a1 (leader), cluster connected, ready, up since 2026-12-02T11:00:00.000Z',
-    '',
-    'SITE            HEALTH                          FAILURES  TARGET               LAST VERDICT                                                  LAST RECYCLE',
-    'shop            failing (circuit open) (stale)  3         Deployment/shop/web  FAIL jenkins 30s ago: shop-integrity #9 FAILURE: home failed  rc-9 succeeded, recycle-did-not-help 10m ago',
-    'blog\\u001b[31m  healthy                         0         Deployment/blog/web  -                                                             -',
-    '',
-    'shop: circuit open: automatic recycles stopped (recycle by hand once the cause is fixed)',
-    'shop: stale: no Jenkins report yet',
-    'shop: drift: runs aaaaaaaaaaaa, the production head is bbbbbbbbbbbb',
-    'shop: recycle-did-not-help: automatic recycles stopped',
-    'shop: home: the certificate of shop:443 expires in 3 days',
-    '',
-  ].join('\n'))
-  t.match(renderStatus({ ...model, service: { ...model.service, dryRun: true, note: 'no cluster' }, sites: [] }, now), /^DRY-RUN: no cluster; recycles are planned and recorded, nothing changes in the cluster\n\nno sites configured\n$/m)
+  t.equal(
+    renderStatus(model, now),
+    [
+      'kube-recycler 0.1.0, replica kr-a1 (leader), cluster connected, ready, up since 2026-12-02T11:00:00.000Z',
+      '',
+      'SITE            HEALTH                          FAILURES  TARGET               LAST VERDICT                                                  LAST RECYCLE',
+      'shop            failing (circuit open) (stale)  3         Deployment/shop/web  FAIL jenkins 30s ago: shop-integrity #9 FAILURE: home failed  rc-9 succeeded, recycle-did-not-help 10m ago',
+      'blog\\u001b[31m  healthy                         0         Deployment/blog/web  -                                                             -',
+      '',
+      'shop: circuit open: automatic recycles stopped (recycle by hand once the cause is fixed)',
+      'shop: stale: no Jenkins report yet',
+      'shop: drift: runs aaaaaaaaaaaa, the production head is bbbbbbbbbbbb',
+      'shop: recycle-did-not-help: automatic recycles stopped',
+      'shop: home: the certificate of shop:443 expires in 3 days',
+      '',
+    ].join('\n'),
+  )
+  t.match(
+    renderStatus({ ...model, service: { ...model.service, dryRun: true, note: 'no cluster' }, sites: [] }, now),
+    /^DRY-RUN: no cluster; recycles are planned and recorded, nothing changes in the cluster\n\nno sites configured\n$/m,
+  )
 })
 
 t.test('status and recycle in-process against a listening app (a fake executor): the follow loop', async (t) => {
@@ -109,7 +200,20 @@ t.test('status and recycle in-process against a listening app (a fake executor):
   const url = await h.app.listen({ host: '127.0.0.1', port: 0 })
   const run = async (command: (c: CliContext) => Promise<number>, args: string[]) => {
     const out = { stdout: '', stderr: '' }
-    const code = await command({ args: [...args, '--url', url], env: { KUBE_RECYCLER_RECYCLE_TOKEN: SECRETS.recycleToken }, stdout: { write: (s: string) => { out.stdout += s } }, stderr: { write: (s: string) => { out.stderr += s } } })
+    const code = await command({
+      args: [...args, '--url', url],
+      env: { KUBE_RECYCLER_RECYCLE_TOKEN: SECRETS.recycleToken },
+      stdout: {
+        write: (s: string) => {
+          out.stdout += s
+        },
+      },
+      stderr: {
+        write: (s: string) => {
+          out.stderr += s
+        },
+      },
+    })
     return { code, ...out }
   }
   const s = await run(statusCommand, [])

@@ -9,22 +9,64 @@ import { ConfigError, parseConfig } from '../../src/config/load.ts'
 const target = (tgt: string) => `sites:\n  - name: shop\n    target: ${tgt}\n    recycle: { strategy: evict }\n`
 
 const BAD: { name: string; target: string; error: RegExp }[] = [
-  { name: 'a path in the name', target: '{ namespace: shop, name: "web/../../secrets" }', error: /^sites\[0\]\.target\.name: must be a Kubernetes object name \(DNS-1123 subdomain/ },
-  { name: 'a query in the name', target: '{ namespace: shop, name: "web?watch=1" }', error: /^sites\[0\]\.target\.name: must be a Kubernetes object name/ },
-  { name: 'capitals', target: '{ namespace: shop, name: Web }', error: /^sites\[0\]\.target\.name: must be a Kubernetes object name/ },
-  { name: 'a leading dash', target: '{ namespace: shop, name: -web }', error: /^sites\[0\]\.target\.name: must be a Kubernetes object name/ },
-  { name: 'a comma (a second field selector)', target: '{ namespace: shop, name: "web,metadata.namespace=kube-system" }', error: /^sites\[0\]\.target\.name: must be a Kubernetes object name/ },
-  { name: 'a namespace with a slash', target: '{ namespace: "shop/x", name: web }', error: /^sites\[0\]\.target\.namespace: must match/ },
-  { name: 'a selector value with a comma', target: '{ namespace: shop, selector: { app: "web,tier!=db" } }', error: /^sites\[0\]\.target\.selector\.app: must be a Kubernetes label value/ },
-  { name: 'a selector key with a space', target: '{ namespace: shop, selector: { "my app": web } }', error: /^sites\[0\]\.target\.selector\["my app"\]: must be a Kubernetes label key/ },
+  {
+    name: 'a path in the name',
+    target: '{ namespace: shop, name: "web/../../secrets" }',
+    error: /^sites\[0\]\.target\.name: must be a Kubernetes object name \(DNS-1123 subdomain/,
+  },
+  {
+    name: 'a query in the name',
+    target: '{ namespace: shop, name: "web?watch=1" }',
+    error: /^sites\[0\]\.target\.name: must be a Kubernetes object name/,
+  },
+  {
+    name: 'capitals',
+    target: '{ namespace: shop, name: Web }',
+    error: /^sites\[0\]\.target\.name: must be a Kubernetes object name/,
+  },
+  {
+    name: 'a leading dash',
+    target: '{ namespace: shop, name: -web }',
+    error: /^sites\[0\]\.target\.name: must be a Kubernetes object name/,
+  },
+  {
+    name: 'a comma (a second field selector)',
+    target: '{ namespace: shop, name: "web,metadata.namespace=kube-system" }',
+    error: /^sites\[0\]\.target\.name: must be a Kubernetes object name/,
+  },
+  {
+    name: 'a namespace with a slash',
+    target: '{ namespace: "shop/x", name: web }',
+    error: /^sites\[0\]\.target\.namespace: must match/,
+  },
+  {
+    name: 'a selector value with a comma',
+    target: '{ namespace: shop, selector: { app: "web,tier!=db" } }',
+    error: /^sites\[0\]\.target\.selector\.app: must be a Kubernetes label value/,
+  },
+  {
+    name: 'a selector key with a space',
+    target: '{ namespace: shop, selector: { "my app": web } }',
+    error: /^sites\[0\]\.target\.selector\["my app"\]: must be a Kubernetes label key/,
+  },
 ]
 
 for (const row of BAD) {
   t.test(`refused: ${row.name}`, async (t) => {
-    const e = (() => { try { parseConfig(target(row.target), 'test.yaml'); return undefined } catch (err) { return err } })()
+    const e = (() => {
+      try {
+        parseConfig(target(row.target), 'test.yaml')
+        return undefined
+      } catch (err) {
+        return err
+      }
+    })()
     t.type(e, ConfigError, 'the config is refused')
     const problems = (e as ConfigError | undefined)?.problems ?? []
-    t.ok(problems.some((p) => row.error.test(p)), `${row.error} in ${JSON.stringify(problems)}`)
+    t.ok(
+      problems.some((p) => row.error.test(p)),
+      `${row.error} in ${JSON.stringify(problems)}`,
+    )
   })
 }
 

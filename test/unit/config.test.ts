@@ -19,35 +19,147 @@ const rows: { name: string; yaml: string; errors: RegExp[] }[] = [
   { name: 'no sites', yaml: 'service: {}', errors: [/^sites: is required$/] },
   { name: 'empty sites', yaml: 'sites: []', errors: [/^sites: must have at least 1 item/] },
   { name: 'unknown top-level key', yaml: site('') + 'extras: 1\n', errors: [/^extras: unknown field$/] },
-  { name: 'site name with capitals', yaml: 'sites:\n  - name: Shop\n    target: { namespace: shop, name: web }', errors: [/^sites\[0\]\.name: must match/] },
+  {
+    name: 'site name with capitals',
+    yaml: 'sites:\n  - name: Shop\n    target: { namespace: shop, name: web }',
+    errors: [/^sites\[0\]\.name: must match/],
+  },
   { name: 'missing target', yaml: 'sites:\n  - name: shop', errors: [/^sites\[0\]\.target: is required$/] },
-  { name: 'unknown kind', yaml: 'sites:\n  - name: shop\n    target: { kind: Pod, namespace: shop, name: web }', errors: [/^sites\[0\]\.target\.kind: must be one of "Deployment", "StatefulSet", "DaemonSet"$/] },
-  { name: 'target without name or selector', yaml: 'sites:\n  - name: shop\n    target: { namespace: shop }', errors: [/^sites\[0\]\.target: must name a workload/] },
-  { name: 'target with both name and selector', yaml: 'sites:\n  - name: shop\n    target: { namespace: shop, name: web, selector: { app: web } }', errors: [/^sites\[0\]\.target: give either kind\+name or selector/] },
-  { name: 'rollout with a selector', yaml: 'sites:\n  - name: shop\n    target: { namespace: shop, selector: { app: web } }', errors: [/^sites\[0\]\.recycle\.strategy: "rollout" needs a named workload target/] },
-  { name: 'check url relative', yaml: site('    checks:\n      - { name: home, url: /health }'), errors: [/^sites\[0\]\.checks\[0\]\.url: must be an absolute http\(s\) URL$/] },
-  { name: 'check url ftp', yaml: site('    checks:\n      - { name: home, url: "ftp://x/" }'), errors: [/^sites\[0\]\.checks\[0\]\.url: must be an absolute http\(s\) URL$/] },
-  { name: 'check url a number', yaml: site('    checks:\n      - { name: home, url: 3 }'), errors: [/^sites\[0\]\.checks\[0\]\.url: must be a string$/] },
-  { name: 'bad timeout', yaml: site('    checks:\n      - { name: home, url: "http://x/", timeout: soon }'), errors: [/^sites\[0\]\.checks\[0\]\.timeout: must be a duration like "90s"/] },
-  { name: 'maxLatency beyond timeout', yaml: site('    checks:\n      - { name: home, url: "http://x/", timeout: 1s, maxLatency: 2s }'), errors: [/^sites\[0\]\.checks\[0\]\.maxLatency: must not exceed timeout/] },
-  { name: 'bad expectStatus', yaml: site('    checks:\n      - { name: home, url: "http://x/", expectStatus: [200, "6xx"] }'), errors: [/^sites\[0\]\.checks\[0\]\.expectStatus\[1\]: must be a status/] },
-  { name: 'bad regex', yaml: site('    checks:\n      - { name: home, url: "http://x/", bodyMatches: "(" }'), errors: [/^sites\[0\]\.checks\[0\]\.bodyMatches: not a valid regular expression/] },
-  { name: 'duplicate check names', yaml: site('    checks:\n      - { name: home, url: "http://x/" }\n      - { name: home, url: "http://y/" }'), errors: [/^sites\[0\]\.checks\[1\]\.name: duplicate check name "home"/] },
-  { name: 'unknown check field', yaml: site('    checks:\n      - { name: home, url: "http://x/", retries: 3 }'), errors: [/^sites\[0\]\.checks\[0\]\.retries: unknown field$/] },
-  { name: 'bad cron', yaml: site('    schedule: "every hour"\n    checks:\n      - { name: home, url: "http://x/" }'), errors: [/^sites\[0\]\.schedule: not a valid cron expression/] },
-  { name: 'schedule without checks', yaml: site('    schedule: "0 * * * *"'), errors: [/^sites\[0\]\.schedule: needs at least one entry in checks/] },
-  { name: 'unknown timezone', yaml: site('    timezone: Mars/Olympus'), errors: [/^sites\[0\]\.timezone: unknown time zone "Mars\/Olympus"/] },
-  { name: 'unknown strategy', yaml: site('    recycle: { strategy: nuke }'), errors: [/^sites\[0\]\.recycle\.strategy: must be one of "rollout", "evict", "delete"$/] },
-  { name: 'cooldown not a duration', yaml: site('    recycle: { cooldown: "ten minutes" }'), errors: [/^sites\[0\]\.recycle\.cooldown: must be a duration/] },
-  { name: 'maxPerWindow zero', yaml: site('    recycle: { maxPerWindow: 0 }'), errors: [/^sites\[0\]\.recycle\.maxPerWindow: must be >= 1$/] },
-  { name: 'bad commitEnv', yaml: site('    recycle: { commitEnv: "SITE-COMMIT" }'), errors: [/^sites\[0\]\.recycle\.commitEnv: must match/] },
-  { name: 'unknown failing status', yaml: site('    jenkins: { failingStatuses: [BROKEN] }'), errors: [/^sites\[0\]\.jenkins\.failingStatuses\[0\]: must be one of/] },
-  { name: 'duplicate site names', yaml: 'sites:\n  - name: a\n    target: { namespace: a, name: w }\n  - name: a\n    target: { namespace: b, name: w }', errors: [/^sites\[1\]\.name: duplicate site name "a" \(also sites\[0\]\)/] },
-  { name: 'git repo with credentials', yaml: site('    git: { repo: "https://u:p@git.example/x.git" }'), errors: [/^sites\[0\]\.git\.repo: must not contain credentials/] },
-  { name: 'git repo not a URL', yaml: site('    git: { repo: "git@host:x.git" }'), errors: [/^sites\[0\]\.git\.repo: must be an http\(s\) URL/] },
-  { name: 'service.bodyLimit too small', yaml: 'service: { bodyLimit: 10 }\n' + site(''), errors: [/^service\.bodyLimit: must be >= 1024$/] },
-  { name: 'service.dryRun a string', yaml: 'service: { dryRun: "yes" }\n' + site(''), errors: [/^service\.dryRun: must be a boolean$/] },
-  { name: 'failureThreshold a string', yaml: site('    failureThreshold: two'), errors: [/^sites\[0\]\.failureThreshold: must be an integer$/] },
+  {
+    name: 'unknown kind',
+    yaml: 'sites:\n  - name: shop\n    target: { kind: Pod, namespace: shop, name: web }',
+    errors: [/^sites\[0\]\.target\.kind: must be one of "Deployment", "StatefulSet", "DaemonSet"$/],
+  },
+  {
+    name: 'target without name or selector',
+    yaml: 'sites:\n  - name: shop\n    target: { namespace: shop }',
+    errors: [/^sites\[0\]\.target: must name a workload/],
+  },
+  {
+    name: 'target with both name and selector',
+    yaml: 'sites:\n  - name: shop\n    target: { namespace: shop, name: web, selector: { app: web } }',
+    errors: [/^sites\[0\]\.target: give either kind\+name or selector/],
+  },
+  {
+    name: 'rollout with a selector',
+    yaml: 'sites:\n  - name: shop\n    target: { namespace: shop, selector: { app: web } }',
+    errors: [/^sites\[0\]\.recycle\.strategy: "rollout" needs a named workload target/],
+  },
+  {
+    name: 'check url relative',
+    yaml: site('    checks:\n      - { name: home, url: /health }'),
+    errors: [/^sites\[0\]\.checks\[0\]\.url: must be an absolute http\(s\) URL$/],
+  },
+  {
+    name: 'check url ftp',
+    yaml: site('    checks:\n      - { name: home, url: "ftp://x/" }'),
+    errors: [/^sites\[0\]\.checks\[0\]\.url: must be an absolute http\(s\) URL$/],
+  },
+  {
+    name: 'check url a number',
+    yaml: site('    checks:\n      - { name: home, url: 3 }'),
+    errors: [/^sites\[0\]\.checks\[0\]\.url: must be a string$/],
+  },
+  {
+    name: 'bad timeout',
+    yaml: site('    checks:\n      - { name: home, url: "http://x/", timeout: soon }'),
+    errors: [/^sites\[0\]\.checks\[0\]\.timeout: must be a duration like "90s"/],
+  },
+  {
+    name: 'maxLatency beyond timeout',
+    yaml: site('    checks:\n      - { name: home, url: "http://x/", timeout: 1s, maxLatency: 2s }'),
+    errors: [/^sites\[0\]\.checks\[0\]\.maxLatency: must not exceed timeout/],
+  },
+  {
+    name: 'bad expectStatus',
+    yaml: site('    checks:\n      - { name: home, url: "http://x/", expectStatus: [200, "6xx"] }'),
+    errors: [/^sites\[0\]\.checks\[0\]\.expectStatus\[1\]: must be a status/],
+  },
+  {
+    name: 'bad regex',
+    yaml: site('    checks:\n      - { name: home, url: "http://x/", bodyMatches: "(" }'),
+    errors: [/^sites\[0\]\.checks\[0\]\.bodyMatches: not a valid regular expression/],
+  },
+  {
+    name: 'duplicate check names',
+    yaml: site('    checks:\n      - { name: home, url: "http://x/" }\n      - { name: home, url: "http://y/" }'),
+    errors: [/^sites\[0\]\.checks\[1\]\.name: duplicate check name "home"/],
+  },
+  {
+    name: 'unknown check field',
+    yaml: site('    checks:\n      - { name: home, url: "http://x/", retries: 3 }'),
+    errors: [/^sites\[0\]\.checks\[0\]\.retries: unknown field$/],
+  },
+  {
+    name: 'bad cron',
+    yaml: site('    schedule: "every hour"\n    checks:\n      - { name: home, url: "http://x/" }'),
+    errors: [/^sites\[0\]\.schedule: not a valid cron expression/],
+  },
+  {
+    name: 'schedule without checks',
+    yaml: site('    schedule: "0 * * * *"'),
+    errors: [/^sites\[0\]\.schedule: needs at least one entry in checks/],
+  },
+  {
+    name: 'unknown timezone',
+    yaml: site('    timezone: Mars/Olympus'),
+    errors: [/^sites\[0\]\.timezone: unknown time zone "Mars\/Olympus"/],
+  },
+  {
+    name: 'unknown strategy',
+    yaml: site('    recycle: { strategy: nuke }'),
+    errors: [/^sites\[0\]\.recycle\.strategy: must be one of "rollout", "evict", "delete"$/],
+  },
+  {
+    name: 'cooldown not a duration',
+    yaml: site('    recycle: { cooldown: "ten minutes" }'),
+    errors: [/^sites\[0\]\.recycle\.cooldown: must be a duration/],
+  },
+  {
+    name: 'maxPerWindow zero',
+    yaml: site('    recycle: { maxPerWindow: 0 }'),
+    errors: [/^sites\[0\]\.recycle\.maxPerWindow: must be >= 1$/],
+  },
+  {
+    name: 'bad commitEnv',
+    yaml: site('    recycle: { commitEnv: "SITE-COMMIT" }'),
+    errors: [/^sites\[0\]\.recycle\.commitEnv: must match/],
+  },
+  {
+    name: 'unknown failing status',
+    yaml: site('    jenkins: { failingStatuses: [BROKEN] }'),
+    errors: [/^sites\[0\]\.jenkins\.failingStatuses\[0\]: must be one of/],
+  },
+  {
+    name: 'duplicate site names',
+    yaml: 'sites:\n  - name: a\n    target: { namespace: a, name: w }\n  - name: a\n    target: { namespace: b, name: w }',
+    errors: [/^sites\[1\]\.name: duplicate site name "a" \(also sites\[0\]\)/],
+  },
+  {
+    name: 'git repo with credentials',
+    yaml: site('    git: { repo: "https://u:p@git.example/x.git" }'),
+    errors: [/^sites\[0\]\.git\.repo: must not contain credentials/],
+  },
+  {
+    name: 'git repo not a URL',
+    yaml: site('    git: { repo: "git@host:x.git" }'),
+    errors: [/^sites\[0\]\.git\.repo: must be an http\(s\) URL/],
+  },
+  {
+    name: 'service.bodyLimit too small',
+    yaml: 'service: { bodyLimit: 10 }\n' + site(''),
+    errors: [/^service\.bodyLimit: must be >= 1024$/],
+  },
+  {
+    name: 'service.dryRun a string',
+    yaml: 'service: { dryRun: "yes" }\n' + site(''),
+    errors: [/^service\.dryRun: must be a boolean$/],
+  },
+  {
+    name: 'failureThreshold a string',
+    yaml: site('    failureThreshold: two'),
+    errors: [/^sites\[0\]\.failureThreshold: must be an integer$/],
+  },
 ]
 
 t.test('bad config table', async (t) => {
@@ -58,7 +170,11 @@ t.test('bad config table', async (t) => {
     } catch (e) {
       t.type(e, ConfigError, row.name)
       const problems = (e as ConfigError).problems
-      for (const re of row.errors) t.ok(problems.some((p) => re.test(p)), `${row.name}: ${re} in ${JSON.stringify(problems)}`)
+      for (const re of row.errors)
+        t.ok(
+          problems.some((p) => re.test(p)),
+          `${row.name}: ${re} in ${JSON.stringify(problems)}`,
+        )
     }
   }
 })
@@ -84,7 +200,11 @@ sites:
   t.equal(err.problems.length, 2)
   const sound = yaml.replace('kind: Pod', 'kind: Deployment').replace('url: 7', 'url: "http://x/"')
   const next = t.throws(() => parseConfig(sound, 'x.yaml')) as unknown as ConfigError
-  t.same(next.problems.map((p) => p.split(':')[0]), ['sites[1].checks[1].url'], JSON.stringify(next.problems))
+  t.same(
+    next.problems.map((p) => p.split(':')[0]),
+    ['sites[1].checks[1].url'],
+    JSON.stringify(next.problems),
+  )
 })
 
 t.test('defaults fill in and durations normalize', async (t) => {
@@ -106,7 +226,10 @@ sites:
   t.equal(s.recycle.cooldownMs, 300_000)
   t.equal(s.recycle.windowMs, 3_600_000)
   t.equal(s.checks[0]!.timeoutMs, 1500)
-  t.same(s.checks[0]!.expectStatus, [{ min: 200, max: 299 }, { min: 301, max: 301 }])
+  t.same(s.checks[0]!.expectStatus, [
+    { min: 200, max: 299 },
+    { min: 301, max: 301 },
+  ])
   t.same(s.schedule, { cron: '*/5 * * * *' })
   t.same(s.jenkins.failingStatuses, ['FAILURE', 'UNSTABLE'])
   t.equal(c.service.bodyLimitBytes, 262144)
@@ -115,9 +238,12 @@ sites:
 t.test('the example config is valid', async (t) => {
   const c = loadConfigFile(EXAMPLE_CONFIG_PATH)
   // Every site written in the example is loaded, none dropped or invented.
-  const written = [...readFileSync(EXAMPLE_CONFIG_PATH, 'utf8').matchAll(/^  - name: (\S+)/gm)].map((m) => m[1])
+  const written = [...readFileSync(EXAMPLE_CONFIG_PATH, 'utf8').matchAll(/^ {2}- name: (\S+)/gm)].map((m) => m[1])
   t.ok(written.length > 0, 'the example names sites')
-  t.same(c.sites.map((s) => s.name), written)
+  t.same(
+    c.sites.map((s) => s.name),
+    written,
+  )
   t.match(readFileSync(EXAMPLE_CONFIG_PATH, 'utf8'), /KUBE_RECYCLER_WEBHOOK_SECRET/)
 })
 

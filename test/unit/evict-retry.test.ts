@@ -11,10 +11,35 @@ import type { Kube, PodState, WorkloadState } from '../../src/kube/types.ts'
 
 const w: WorkloadState = {
   ref: { kind: 'Deployment', namespace: 'ns', name: 'web' },
-  uid: 'u', resourceVersion: '1', generation: 2, observedGeneration: 2, annotations: {}, templateAnnotations: {}, selector: 'app=web',
-  desired: 1, current: 1, updated: 1, ready: 1, available: 1, paused: false, conditions: [], minReadySeconds: 0, readyBudgetSeconds: 0, containers: [],
+  uid: 'u',
+  resourceVersion: '1',
+  generation: 2,
+  observedGeneration: 2,
+  annotations: {},
+  templateAnnotations: {},
+  selector: 'app=web',
+  desired: 1,
+  current: 1,
+  updated: 1,
+  ready: 1,
+  available: 1,
+  paused: false,
+  conditions: [],
+  minReadySeconds: 0,
+  readyBudgetSeconds: 0,
+  containers: [],
 }
-const pod = (name: string, ready = true): PodState => ({ name, namespace: 'ns', uid: name, phase: 'Running', ready, terminating: false, createdAt: '2026-01-01T00:00:00Z', restarts: 0, labels: {} })
+const pod = (name: string, ready = true): PodState => ({
+  name,
+  namespace: 'ns',
+  uid: name,
+  phase: 'Running',
+  ready,
+  terminating: false,
+  createdAt: '2026-01-01T00:00:00Z',
+  restarts: 0,
+  labels: {},
+})
 
 function setup(fail: Error) {
   const calls: string[] = []
@@ -32,9 +57,18 @@ function setup(fail: Error) {
   const steps: string[] = []
   const clock = manualClock()
   const ctx = {
-    kube, clock, workload: w, commitEnv: 'SITE_COMMIT', maxUnavailable: 1, unhealthyPods: 'delete' as const,
-    deadline: clock.now() + 60_000, step: (m: string) => steps.push(m),
-    signal: new AbortController().signal, sleep: async (ms: number) => { clock.advance(ms) },
+    kube,
+    clock,
+    workload: w,
+    commitEnv: 'SITE_COMMIT',
+    maxUnavailable: 1,
+    unhealthyPods: 'delete' as const,
+    deadline: clock.now() + 60_000,
+    step: (m: string) => steps.push(m),
+    signal: new AbortController().signal,
+    sleep: async (ms: number) => {
+      clock.advance(ms)
+    },
   }
   return { ctx, calls, steps }
 }

@@ -14,11 +14,13 @@ import { quietLogger } from '../fixtures/engine.ts'
 
 const op = { authorization: `Bearer ${SECRETS.recycleToken}`, 'content-type': 'application/json' }
 
-
 function resolver(token: string): { commits: CommitResolver; close(): Promise<void> } {
   const heads = createGitHeads({ logger: quietLogger(), token })
   return {
-    commits: { headCommit: (site) => heads.headCommit(site.git!.repo, site.git!.branch, { username: site.git!.username, cacheMs: 0 }) },
+    commits: {
+      headCommit: (site) =>
+        heads.headCommit(site.git!.repo, site.git!.branch, { username: site.git!.username, cacheMs: 0 }),
+    },
     close: () => heads.close(),
   }
 }
@@ -37,12 +39,20 @@ t.test('the recycle pins the production head found by ls-remote', async (t) => {
   })
   t.teardown(() => h.app.close())
   // The operator's commit loses to the production head: the branch is the truth.
-  const res = await h.app.inject({ method: 'POST', url: '/recycle', headers: op, payload: { site: 'shop', reason: 'pin', commit: 'abcdef1' } })
+  const res = await h.app.inject({
+    method: 'POST',
+    url: '/recycle',
+    headers: op,
+    payload: { site: 'shop', reason: 'pin', commit: 'abcdef1' },
+  })
   t.equal(res.statusCode, 202)
   await h.app.core.recycler.idle()
   t.equal(ex.runs[0]!.commit, head)
   const rec = h.app.core.recycler.get(res.json().id)!
-  t.match(rec.steps.map((s) => s.message).join('\n'), new RegExp(`production head of production is ${head.slice(0, 12)}`))
+  t.match(
+    rec.steps.map((s) => s.message).join('\n'),
+    new RegExp(`production head of production is ${head.slice(0, 12)}`),
+  )
 })
 
 for (const mode of ['skip', 'recycle-unpinned'] as const) {
@@ -56,7 +66,12 @@ for (const mode of ['skip', 'recycle-unpinned'] as const) {
       extra: { executor: ex, commits: r.commits },
     })
     t.teardown(() => h.app.close())
-    const res = await h.app.inject({ method: 'POST', url: '/recycle', headers: op, payload: { site: 'shop', reason: 'git down' } })
+    const res = await h.app.inject({
+      method: 'POST',
+      url: '/recycle',
+      headers: op,
+      payload: { site: 'shop', reason: 'git down' },
+    })
     await h.app.core.recycler.idle()
     const rec = h.app.core.recycler.get(res.json().id)!
     if (mode === 'skip') {
@@ -75,13 +90,21 @@ for (const mode of ['skip', 'recycle-unpinned'] as const) {
 
 t.test('dead-man switch: Jenkins silent past expectEvery marks the site stale (no restart)', async (t) => {
   const ex = fakeExecutor()
-  const h = await testApp({ config: `sites:\n  - name: shop\n    target: { namespace: shop, name: web }\n    jenkins: { jobs: [j], expectEvery: 90m }\n`, extra: { executor: ex } })
+  const h = await testApp({
+    config: `sites:\n  - name: shop\n    target: { namespace: shop, name: web }\n    jenkins: { jobs: [j], expectEvery: 90m }\n`,
+    extra: { executor: ex },
+  })
   t.teardown(() => h.app.close())
   const stale = async () => (await h.app.inject({ method: 'GET', url: '/status' })).json().sites[0].stale
   t.equal(await stale(), false)
   h.clock.advance(91 * 60_000)
   t.equal(await stale(), true, 'no report since start for 91 minutes')
-  await h.app.inject({ method: 'POST', url: '/webhooks/jenkins', headers: { authorization: `Bearer ${SECRETS.webhookToken}`, 'content-type': 'application/json' }, payload: { job: 'j', build: 1, status: 'SUCCESS' } })
+  await h.app.inject({
+    method: 'POST',
+    url: '/webhooks/jenkins',
+    headers: { authorization: `Bearer ${SECRETS.webhookToken}`, 'content-type': 'application/json' },
+    payload: { job: 'j', build: 1, status: 'SUCCESS' },
+  })
   t.equal(await stale(), false, 'a report clears it')
   h.clock.advance(89 * 60_000)
   t.equal(await stale(), false)

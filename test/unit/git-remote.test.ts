@@ -69,7 +69,29 @@ t.test('checkBranch', async (t) => {
   for (const ok of ['production', 'release/2026-11', 'prod_1', 'feature.x', 'a/b/c']) {
     t.doesNotThrow(() => checkBranch(ok), ok)
   }
-  for (const bad of ['', '-production', '--heads', 'a..b', 'prod*', 'pro duction', 'x:y', 'x~1', 'x^', 'a/', '/a', 'a.lock', 'a//b', '@', 'x@{1}', '.hidden', 'a/.b', 'x\ny', 'x[0]', 'a\\b', 'end.']) {
+  for (const bad of [
+    '',
+    '-production',
+    '--heads',
+    'a..b',
+    'prod*',
+    'pro duction',
+    'x:y',
+    'x~1',
+    'x^',
+    'a/',
+    '/a',
+    'a.lock',
+    'a//b',
+    '@',
+    'x@{1}',
+    '.hidden',
+    'a/.b',
+    'x\ny',
+    'x[0]',
+    'a\\b',
+    'end.',
+  ]) {
     t.throws(() => checkBranch(bad), { code: 'KR_GIT', message: /branch name .* is not valid/ }, JSON.stringify(bad))
   }
 })
@@ -96,12 +118,21 @@ t.test('classifyFailure on real git/curl messages (LC_ALL=C)', async (t) => {
     ['git@github.com: Permission denied (publickey).\nfatal: Could not read from remote repository.', 'auth'],
     ["fatal: repository 'http://127.0.0.1:1/nope.git/' not found", 'not-found'],
     ['ERROR: Repository not found.\nfatal: Could not read from remote repository.', 'not-found'],
-    ["fatal: unable to access 'http://127.0.0.1:1/x.git/': Failed to connect to 127.0.0.1 port 1 after 0 ms: Couldn't connect to server", 'unreachable'],
+    [
+      "fatal: unable to access 'http://127.0.0.1:1/x.git/': Failed to connect to 127.0.0.1 port 1 after 0 ms: Couldn't connect to server",
+      'unreachable',
+    ],
     ["fatal: unable to access 'https://nope.invalid/x.git/': Could not resolve host: nope.invalid", 'unreachable'],
     ["fatal: unable to access 'https://h/x.git/': The requested URL returned error: 502", 'unreachable'],
-    ["fatal: unable to access 'http://127.0.0.1:1/x.git/': Operation too slow. Less than 1 bytes/sec transferred the last 1 seconds", 'timeout'],
+    [
+      "fatal: unable to access 'http://127.0.0.1:1/x.git/': Operation too slow. Less than 1 bytes/sec transferred the last 1 seconds",
+      'timeout',
+    ],
     ["fatal: unable to access 'https://h/x.git/': SSL certificate problem: self-signed certificate", 'tls'],
-    ["fatal: unable to access 'https://h/x.git/': server certificate verification failed. CAfile: none CRLfile: none", 'tls'],
+    [
+      "fatal: unable to access 'https://h/x.git/': server certificate verification failed. CAfile: none CRLfile: none",
+      'tls',
+    ],
     ['Error: spawn git ENOENT', 'no-git'],
     ['fatal: something new and strange', 'unknown'],
   ]

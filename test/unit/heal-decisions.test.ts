@@ -7,23 +7,31 @@ import { outsideCause } from '../../src/health/cause.ts'
 import { parseConfig, ConfigError } from '../../src/config/load.ts'
 import type { CheckResult } from '../../src/health/verdict.ts'
 
-const site = (extra = '') => parseConfig(`sites:\n  - name: shop\n    target: { namespace: shop, name: web }\n${extra}`).sites[0]!
+const site = (extra = '') =>
+  parseConfig(`sites:\n  - name: shop\n    target: { namespace: shop, name: web }\n${extra}`).sites[0]!
 
-t.test('defaults: rollback auto, unhealthy pods deleted, outside causes skipped, payload commits not pinned', async (t) => {
-  const s = site()
-  t.equal(s.recycle.rollback, 'auto')
-  t.equal(s.recycle.unhealthyPods, 'delete')
-  t.same(s.recycle.skipWhen, ['tls-expired', 'tls-not-yet-valid', 'dns-not-found'])
-  t.equal(s.jenkins.commitIsSite, false)
-  const o = site('    jenkins: { commitIsSite: true }\n    recycle: { rollback: "off", unhealthyPods: evict, skipWhen: [dns-not-found] }\n')
-  t.equal(o.recycle.rollback, 'off')
-  t.equal(o.recycle.unhealthyPods, 'evict')
-  t.same(o.recycle.skipWhen, ['dns-not-found'])
-  t.equal(o.jenkins.commitIsSite, true)
-  const viaDefaults = parseConfig('defaults:\n  recycle: { rollback: "off", skipWhen: [] }\nsites:\n  - name: shop\n    target: { namespace: shop, name: web }\n').sites[0]!
-  t.equal(viaDefaults.recycle.rollback, 'off')
-  t.same(viaDefaults.recycle.skipWhen, [])
-})
+t.test(
+  'defaults: rollback auto, unhealthy pods deleted, outside causes skipped, payload commits not pinned',
+  async (t) => {
+    const s = site()
+    t.equal(s.recycle.rollback, 'auto')
+    t.equal(s.recycle.unhealthyPods, 'delete')
+    t.same(s.recycle.skipWhen, ['tls-expired', 'tls-not-yet-valid', 'dns-not-found'])
+    t.equal(s.jenkins.commitIsSite, false)
+    const o = site(
+      '    jenkins: { commitIsSite: true }\n    recycle: { rollback: "off", unhealthyPods: evict, skipWhen: [dns-not-found] }\n',
+    )
+    t.equal(o.recycle.rollback, 'off')
+    t.equal(o.recycle.unhealthyPods, 'evict')
+    t.same(o.recycle.skipWhen, ['dns-not-found'])
+    t.equal(o.jenkins.commitIsSite, true)
+    const viaDefaults = parseConfig(
+      'defaults:\n  recycle: { rollback: "off", skipWhen: [] }\nsites:\n  - name: shop\n    target: { namespace: shop, name: web }\n',
+    ).sites[0]!
+    t.equal(viaDefaults.recycle.rollback, 'off')
+    t.same(viaDefaults.recycle.skipWhen, [])
+  },
+)
 
 t.test('bad values are named by path', async (t) => {
   const bad = (extra: string) => {
@@ -43,7 +51,8 @@ t.test('bad values are named by path', async (t) => {
 t.test('pinCommit: the head wins; a payload commit only when the site opts in', async (t) => {
   const off = site()
   const on = site('    jenkins: { commitIsSite: true }\n')
-  const head = 'a'.repeat(40), payload = 'b'.repeat(40)
+  const head = 'a'.repeat(40),
+    payload = 'b'.repeat(40)
   t.equal(pinCommit(off, { head, payloadCommit: payload }), head)
   t.equal(pinCommit(on, { head, payloadCommit: payload }), head)
   t.equal(pinCommit(off, { payloadCommit: payload }), undefined, 'the job repo commit is not the site')
@@ -53,13 +62,21 @@ t.test('pinCommit: the head wins; a payload commit only when the site opts in', 
 
 t.test('outsideCause: every failing check must name a skipped cause', async (t) => {
   const s = site()
-  const c = (name: string, ok: boolean, cause?: CheckResult['cause']): CheckResult => ({ name, ok, ...(cause ? { cause } : {}) })
+  const c = (name: string, ok: boolean, cause?: CheckResult['cause']): CheckResult => ({
+    name,
+    ok,
+    ...(cause ? { cause } : {}),
+  })
   const rows: [string, CheckResult[], RegExp | undefined][] = [
     ['no checks', [], undefined],
     ['all pass', [c('a', true)], undefined],
     ['expired', [c('a', false, 'tls-expired')], /a: the TLS certificate has expired/],
     ['expired + passing', [c('a', false, 'tls-expired'), c('b', true)], /^the cause is outside the pods.*a: the TLS/],
-    ['expired + dns', [c('a', false, 'tls-expired'), c('b', false, 'dns-not-found')], /a: the TLS certificate has expired; b: the DNS name does not resolve/],
+    [
+      'expired + dns',
+      [c('a', false, 'tls-expired'), c('b', false, 'dns-not-found')],
+      /a: the TLS certificate has expired; b: the DNS name does not resolve/,
+    ],
     ['expired + 500', [c('a', false, 'tls-expired'), c('b', false, 'status')], undefined],
     ['a Jenkins result (no cause)', [c('a', false)], undefined],
     ['refused', [c('a', false, 'refused')], undefined],
@@ -72,7 +89,10 @@ t.test('outsideCause: every failing check must name a skipped cause', async (t) 
     if (want) t.match(got, want, name)
     else t.equal(got, undefined, name)
   }
-  t.match(outsideCause(site('    recycle: { skipWhen: [tls-untrusted] }\n'), [c('a', false, 'tls-untrusted')]), /not trusted/)
+  t.match(
+    outsideCause(site('    recycle: { skipWhen: [tls-untrusted] }\n'), [c('a', false, 'tls-untrusted')]),
+    /not trusted/,
+  )
 })
 
 t.test('errorCause: transport errors by their code, wrapped or not', async (t) => {
@@ -100,11 +120,21 @@ t.test('errorCause: transport errors by their code, wrapped or not', async (t) =
 
 t.test('a Jenkins report carries the cause `kube-recycler check` measured; an unknown one is refused', async (t) => {
   const { parseJenkinsPayload, jenkinsVerdict } = await import('../../src/triggers/jenkins.ts')
-  const config = parseConfig('sites:\n  - name: shop\n    target: { namespace: shop, name: web }\n    jenkins: { jobs: [shop-integrity] }\n')
-  const body = { job: 'shop-integrity', build: 7, status: 'FAILURE', checks: [{ name: 'home', ok: false, message: 'TLS: expired', cause: 'tls-expired' }] }
+  const config = parseConfig(
+    'sites:\n  - name: shop\n    target: { namespace: shop, name: web }\n    jenkins: { jobs: [shop-integrity] }\n',
+  )
+  const body = {
+    job: 'shop-integrity',
+    build: 7,
+    status: 'FAILURE',
+    checks: [{ name: 'home', ok: false, message: 'TLS: expired', cause: 'tls-expired' }],
+  }
   const v = jenkinsVerdict(config, parseJenkinsPayload(body), new Date('2026-12-02T00:00:00Z'))
   t.match(v, { verdict: { checks: [{ name: 'home', ok: false, cause: 'tls-expired' }] } })
   const checks = (v as { verdict: { checks: CheckResult[] } }).verdict.checks
   t.match(outsideCause(config.sites[0]!, checks), /home: the TLS certificate has expired/)
-  t.throws(() => parseJenkinsPayload({ ...body, checks: [{ name: 'home', ok: false, cause: 'made-up' }] }), /checks\/0\/cause|cause/)
+  t.throws(
+    () => parseJenkinsPayload({ ...body, checks: [{ name: 'home', ok: false, cause: 'made-up' }] }),
+    /checks\/0\/cause|cause/,
+  )
 })

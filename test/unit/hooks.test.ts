@@ -11,7 +11,15 @@ const reply = {} as FastifyReply
 
 t.test('runs every step in order, then calls done() without an error', (t) => {
   const seen: string[] = []
-  steps((r) => { t.equal(r, request); seen.push('a') }, () => { seen.push('b') })(request, reply, (err?: unknown) => {
+  steps(
+    (r) => {
+      t.equal(r, request)
+      seen.push('a')
+    },
+    () => {
+      seen.push('b')
+    },
+  )(request, reply, (err?: unknown) => {
     t.same(seen, ['a', 'b'])
     t.equal(err, undefined)
     t.end()
@@ -22,7 +30,15 @@ t.test('stops at the first step that throws and passes its error on, once', (t) 
   const seen: string[] = []
   const boom = new Error('bad signature')
   let calls = 0
-  steps(() => { seen.push('auth'); throw boom }, () => { seen.push('parse') })(request, reply, (err?: unknown) => {
+  steps(
+    () => {
+      seen.push('auth')
+      throw boom
+    },
+    () => {
+      seen.push('parse')
+    },
+  )(request, reply, (err?: unknown) => {
     calls++
     t.equal(err, boom)
     t.same(seen, ['auth'], 'the step after the failing one never ran')

@@ -8,19 +8,40 @@ import t from 'tap'
 import { toPodState } from '../../src/kube/client.ts'
 import { crashLooping, unhealthy } from '../../src/recycle/rollout-status.ts'
 
-const pod = (init: Record<string, unknown>, restartCount: number) => ({
-  metadata: { name: 'web-1', namespace: 'shop', uid: 'u1', creationTimestamp: new Date('2026-12-06T09:00:00Z') },
-  spec: { nodeName: 'run-node-0', containers: [{ name: 'web', image: 'nginx' }], initContainers: [{ name: 'checkout', image: 'alpine/git' }] },
-  status: {
-    phase: 'Pending',
-    conditions: [{ type: 'Initialized', status: 'False' }, { type: 'Ready', status: 'False' }],
-    initContainerStatuses: [{ name: 'checkout', ready: false, restartCount, image: 'alpine/git', imageID: '', state: init }],
-    containerStatuses: [{ name: 'web', ready: false, restartCount: 0, image: 'nginx', imageID: '', state: { waiting: { reason: 'PodInitializing' } } }],
-  },
-}) as any
+const pod = (init: Record<string, unknown>, restartCount: number) =>
+  ({
+    metadata: { name: 'web-1', namespace: 'shop', uid: 'u1', creationTimestamp: new Date('2026-12-06T09:00:00Z') },
+    spec: {
+      nodeName: 'run-node-0',
+      containers: [{ name: 'web', image: 'nginx' }],
+      initContainers: [{ name: 'checkout', image: 'alpine/git' }],
+    },
+    status: {
+      phase: 'Pending',
+      conditions: [
+        { type: 'Initialized', status: 'False' },
+        { type: 'Ready', status: 'False' },
+      ],
+      initContainerStatuses: [
+        { name: 'checkout', ready: false, restartCount, image: 'alpine/git', imageID: '', state: init },
+      ],
+      containerStatuses: [
+        {
+          name: 'web',
+          ready: false,
+          restartCount: 0,
+          image: 'nginx',
+          imageID: '',
+          state: { waiting: { reason: 'PodInitializing' } },
+        },
+      ],
+    },
+  }) as any
 
 t.test('an init container in CrashLoopBackOff makes the pod crash-looping', async (t) => {
-  const p = toPodState(pod({ waiting: { reason: 'CrashLoopBackOff', message: 'back-off 10s restarting failed container=checkout' } }, 2))
+  const p = toPodState(
+    pod({ waiting: { reason: 'CrashLoopBackOff', message: 'back-off 10s restarting failed container=checkout' } }, 2),
+  )
   t.equal(p.waitingReason, 'CrashLoopBackOff')
   t.equal(p.restarts, 2, 'init container restarts count')
   t.ok(crashLooping(p))

@@ -19,7 +19,15 @@ import { credentialFiles, recordingApiServer } from '../fixtures/kube-auth.ts'
 
 const NODE = process.execPath
 
-interface Seen { index: boolean; wrappers: boolean; models: boolean; config: boolean; watch: boolean; ping: string; heapMb: number }
+interface Seen {
+  index: boolean
+  wrappers: boolean
+  models: boolean
+  config: boolean
+  watch: boolean
+  ping: string
+  heapMb: number
+}
 
 function run(lean: boolean, kubeconfig: string): Promise<Seen> {
   const load = pathToFileURL(join(ROOT, 'src/kube/load.ts')).href
@@ -47,8 +55,12 @@ function run(lean: boolean, kubeconfig: string): Promise<Seen> {
     const child = spawn(NODE, ['--input-type=module', '-e', script], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
     let err = ''
-    child.stdout.on('data', (d: Buffer) => { out += d.toString() })
-    child.stderr.on('data', (d: Buffer) => { err += d.toString() })
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString()
+    })
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString()
+    })
     const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
     child.once('exit', (code) => {
       clearTimeout(timer)
@@ -66,7 +78,10 @@ t.test('the Kubernetes client loads only the parts of client-node it calls', asy
   const files = credentialFiles(t)
 
   const control = await run(false, files.kubeconfig(api.url, pki.caFile, files.exec()))
-  t.ok(control.index && control.wrappers && control.models, 'without the hook, KubeConfig loads the generated index, every wrapper and every model (the control)')
+  t.ok(
+    control.index && control.wrappers && control.models,
+    'without the hook, KubeConfig loads the generated index, every wrapper and every model (the control)',
+  )
   t.equal(control.ping, 'answered')
   t.equal(api.seen.at(-1)?.authorization, 'Bearer exec-token-1')
 
@@ -78,7 +93,9 @@ t.test('the Kubernetes client loads only the parts of client-node it calls', asy
   t.equal(lean.ping, 'answered', 'the lean client is answered: nothing it needs is missing')
   t.equal(api.seen.at(-1)?.authorization, 'Bearer exec-token-1', 'with the token its exec credential plugin printed')
   // The gain the hook is kept for, in the same two processes.
-  t.comment(`JS heap after one request: ${control.heapMb.toFixed(1)} MB without the hook, ${lean.heapMb.toFixed(1)} MB with it`)
+  t.comment(
+    `JS heap after one request: ${control.heapMb.toFixed(1)} MB without the hook, ${lean.heapMb.toFixed(1)} MB with it`,
+  )
   t.ok(control.heapMb - lean.heapMb > 10, `the hook saves ${(control.heapMb - lean.heapMb).toFixed(1)} MB of heap`)
 
   const oidc = files.oidc()

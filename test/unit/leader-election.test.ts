@@ -16,9 +16,10 @@ import { quietLogger } from '../fixtures/engine.ts'
 function fakeLease() {
   let rec: LeaseRecord | undefined
   let rv = 0
-  const hang = (signal: AbortSignal | undefined): Promise<never> => new Promise((_, reject) => {
-    signal?.addEventListener('abort', () => reject(Errors.kube('aborted at its deadline')), { once: true })
-  })
+  const hang = (signal: AbortSignal | undefined): Promise<never> =>
+    new Promise((_, reject) => {
+      signal?.addEventListener('abort', () => reject(Errors.kube('aborted at its deadline')), { once: true })
+    })
   return {
     current: () => rec,
     view(stalled: () => boolean): LeaseApi {
@@ -29,7 +30,8 @@ function fakeLease() {
         },
         async write(holder, prev, now, durationSeconds, signal) {
           if (stalled()) return hang(signal)
-          if (prev?.resourceVersion !== rec?.resourceVersion) throw Errors.kubeConflict('another replica wrote it first')
+          if (prev?.resourceVersion !== rec?.resourceVersion)
+            throw Errors.kubeConflict('another replica wrote it first')
           const changed = prev?.holder !== holder
           rec = {
             ...(holder ? { holder } : {}),
@@ -83,48 +85,78 @@ const STEP = 50
 
 const rows: Row[] = [
   {
-    name: 'a replica whose clock runs 20 s ahead never takes a live leader\'s Lease',
+    name: "a replica whose clock runs 20 s ahead never takes a live leader's Lease",
     replicas: [{ id: 'a' }, { id: 'b', skewMs: 20_000, joinsAt: 1000 }],
     runMs: 3 * L,
-    leads: [[500, 'a'], [L, 'a'], [3 * L - STEP, 'a']],
+    leads: [
+      [500, 'a'],
+      [L, 'a'],
+      [3 * L - STEP, 'a'],
+    ],
     neverLeads: ['b'],
   },
   {
     name: 'a replica whose clock runs 20 s behind takes over a killed leader within the lease duration and a retry period',
-    replicas: [{ id: 'a', diesAt: 10_000 }, { id: 'b', skewMs: -20_000, joinsAt: 1000 }],
+    replicas: [
+      { id: 'a', diesAt: 10_000 },
+      { id: 'b', skewMs: -20_000, joinsAt: 1000 },
+    ],
     runMs: 10_000 + 2 * L,
     takeover: { by: 'b', after: 10_000, minMs: L - RETRY, maxMs: L + RETRY },
   },
   {
     name: 'a replica whose clock runs 20 s ahead still waits out the lease of a killed leader',
-    replicas: [{ id: 'a', diesAt: 10_000 }, { id: 'b', skewMs: 20_000, joinsAt: 1000 }],
+    replicas: [
+      { id: 'a', diesAt: 10_000 },
+      { id: 'b', skewMs: 20_000, joinsAt: 1000 },
+    ],
     runMs: 10_000 + 2 * L,
     takeover: { by: 'b', after: 10_000, minMs: L - RETRY, maxMs: L + RETRY },
   },
   {
     name: 'a leader that cannot renew steps down at the renew deadline, before another may take over',
-    replicas: [{ id: 'a', stallsAt: 10_000 }, { id: 'b', joinsAt: 1000 }],
+    replicas: [
+      { id: 'a', stallsAt: 10_000 },
+      { id: 'b', joinsAt: 1000 },
+    ],
     runMs: 10_000 + 2 * L,
     stepsDown: { who: 'a', after: 10_000, withinMs: RD + STEP },
     takeover: { by: 'b', after: 10_000, minMs: L - RETRY, maxMs: L + RETRY },
   },
   {
     name: 'a leader whose wall clock steps an hour ahead keeps leading, and the other keeps waiting',
-    replicas: [{ id: 'a', wallJump: { at: 10_000, byMs: 3_600_000 } }, { id: 'b', joinsAt: 1000 }],
+    replicas: [
+      { id: 'a', wallJump: { at: 10_000, byMs: 3_600_000 } },
+      { id: 'b', joinsAt: 1000 },
+    ],
     runMs: 10_000 + 2 * L,
-    leads: [[9_000, 'a'], [10_000 + STEP, 'a'], [10_000 + 2 * L - STEP, 'a']],
+    leads: [
+      [9_000, 'a'],
+      [10_000 + STEP, 'a'],
+      [10_000 + 2 * L - STEP, 'a'],
+    ],
     neverLeads: ['b'],
   },
   {
     name: 'a leader whose wall clock steps an hour back keeps leading, and the other keeps waiting',
-    replicas: [{ id: 'a', wallJump: { at: 10_000, byMs: -3_600_000 } }, { id: 'b', joinsAt: 1000 }],
+    replicas: [
+      { id: 'a', wallJump: { at: 10_000, byMs: -3_600_000 } },
+      { id: 'b', joinsAt: 1000 },
+    ],
     runMs: 10_000 + 2 * L,
-    leads: [[9_000, 'a'], [10_000 + STEP, 'a'], [10_000 + 2 * L - STEP, 'a']],
+    leads: [
+      [9_000, 'a'],
+      [10_000 + STEP, 'a'],
+      [10_000 + 2 * L - STEP, 'a'],
+    ],
     neverLeads: ['b'],
   },
   {
     name: 'a stopped leader releases the Lease: the other takes it at its next round',
-    replicas: [{ id: 'a', stopsAt: 10_000 }, { id: 'b', joinsAt: 1000 }],
+    replicas: [
+      { id: 'a', stopsAt: 10_000 },
+      { id: 'b', joinsAt: 1000 },
+    ],
     runMs: 20_000,
     takeover: { by: 'b', after: 10_000, minMs: 0, maxMs: RETRY + STEP },
   },
@@ -154,18 +186,32 @@ async function run(row: Row): Promise<Map<string, Sim>> {
   const sims = new Map<string, Sim>()
   let elapsed = 0
   for (const r of row.replicas) {
-    const wall = (): number => base.now() + (r.skewMs ?? 0) + (r.wallJump && elapsed >= r.wallJump.at ? r.wallJump.byMs : 0)
+    const wall = (): number =>
+      base.now() + (r.skewMs ?? 0) + (r.wallJump && elapsed >= r.wallJump.at ? r.wallJump.byMs : 0)
     const clock: Clock = { now: wall, monotonic: () => base.monotonic() }
     const stalled = (): boolean => r.stallsAt !== undefined && elapsed >= r.stallsAt
-    const leader = createLeader({ lease: lease.view(stalled), identity: r.id, clock, logger, durationSeconds: L / 1000 })
+    const leader = createLeader({
+      lease: lease.view(stalled),
+      identity: r.id,
+      clock,
+      logger,
+      durationSeconds: L / 1000,
+    })
     sims.set(r.id, { leader, row: r, due: r.joinsAt ?? 0, busy: false, gone: false, led: [] })
   }
   const flush = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
   for (elapsed = 0; elapsed <= row.runMs; elapsed += STEP, base.advance(STEP)) {
     for (const s of sims.values()) {
       if (s.gone) continue
-      if (s.row.diesAt !== undefined && elapsed >= s.row.diesAt) { s.gone = true; continue }
-      if (s.row.stopsAt !== undefined && elapsed >= s.row.stopsAt) { s.gone = true; await s.leader.stop(); continue }
+      if (s.row.diesAt !== undefined && elapsed >= s.row.diesAt) {
+        s.gone = true
+        continue
+      }
+      if (s.row.stopsAt !== undefined && elapsed >= s.row.stopsAt) {
+        s.gone = true
+        await s.leader.stop()
+        continue
+      }
       if (s.busy || elapsed < s.due) continue
       s.busy = true
       const done = s.leader.round().finally(() => {
@@ -179,7 +225,8 @@ async function run(row: Row): Promise<Map<string, Sim>> {
     await flush()
     const leading = [...sims.values()].filter((s) => !s.gone && s.leader.isLeader())
     for (const s of leading) s.led.push(elapsed)
-    if (leading.length > 1) throw new Error(`at ${elapsed} ms two replicas lead: ${leading.map((s) => s.row.id).join(', ')}`)
+    if (leading.length > 1)
+      throw new Error(`at ${elapsed} ms two replicas lead: ${leading.map((s) => s.row.id).join(', ')}`)
   }
   return sims
 }
@@ -207,17 +254,35 @@ for (const row of rows) {
       const first = sims.get(by)!.led.find((at) => at >= after)
       t.ok(first !== undefined, `${by} takes over`)
       t.comment(`${by} took over ${first! - after} ms after ${after} ms`)
-      t.ok(first! - after >= minMs && first! - after <= maxMs, `${by} took over ${first! - after} ms after: within [${minMs}, ${maxMs}]`)
-      if (row.stepsDown) t.ok(Math.max(...sims.get(row.stepsDown.who)!.led) < first!, 'the old leader had stepped down before')
+      t.ok(
+        first! - after >= minMs && first! - after <= maxMs,
+        `${by} took over ${first! - after} ms after: within [${minMs}, ${maxMs}]`,
+      )
+      if (row.stepsDown)
+        t.ok(Math.max(...sims.get(row.stepsDown.who)!.led) < first!, 'the old leader had stepped down before')
     }
   })
 }
 
-t.test('the three durations: the renew deadline is shorter than the lease, the retry period shorter still', async (t) => {
-  t.same(leaderTimes(15_000), { leaseMs: 15_000, renewDeadlineMs: 10_000, retryMs: 2000 }, "client-go's defaults")
-  for (const ms of [2000, 4000, 15_000, 60_000, 2500]) {
-    const d = leaderTimes(ms)
-    t.ok(d.leaseMs > d.renewDeadlineMs && d.renewDeadlineMs > d.retryMs * 1.2, `${ms} ms: ${JSON.stringify(d)}`)
-  }
-  t.throws(() => createLeader({ lease: fakeLease().view(() => false), identity: 'x', clock: manualClock(), logger: quietLogger(), durationSeconds: 10, renewDeadlineMs: 10_000 }), /longer than the renew deadline/)
-})
+t.test(
+  'the three durations: the renew deadline is shorter than the lease, the retry period shorter still',
+  async (t) => {
+    t.same(leaderTimes(15_000), { leaseMs: 15_000, renewDeadlineMs: 10_000, retryMs: 2000 }, "client-go's defaults")
+    for (const ms of [2000, 4000, 15_000, 60_000, 2500]) {
+      const d = leaderTimes(ms)
+      t.ok(d.leaseMs > d.renewDeadlineMs && d.renewDeadlineMs > d.retryMs * 1.2, `${ms} ms: ${JSON.stringify(d)}`)
+    }
+    t.throws(
+      () =>
+        createLeader({
+          lease: fakeLease().view(() => false),
+          identity: 'x',
+          clock: manualClock(),
+          logger: quietLogger(),
+          durationSeconds: 10,
+          renewDeadlineMs: 10_000,
+        }),
+      /longer than the renew deadline/,
+    )
+  },
+)

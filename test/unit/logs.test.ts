@@ -44,48 +44,95 @@ t.test('probe, readiness and scrape requests log at debug; the others at info', 
   })
 })
 
-t.test('a probe that fails is not demoted: its 500 is an error line with the cause, and the completion stays info', async (t) => {
-  const h = await testApp({ extra: { readiness: () => { throw new Error('cannot read readiness', { cause: new Error('disk on fire') }) } } })
-  t.teardown(() => h.app.close())
-  const r = await h.app.inject({ method: 'GET', url: '/readyz' })
-  t.equal(r.statusCode, 500)
-  t.same(r.json(), { code: 'KR_INTERNAL', message: 'internal error' }, 'nothing of the cause on the wire')
-  const failed = parse(h.logs).find((l) => l.msg === 'request failed')
-  t.equal(failed?.level, 'error')
-  t.match(failed?.err, { type: 'Error', message: 'cannot read readiness', stack: /^Error: cannot read readiness/, cause: { message: 'disk on fire' } }, 'the cause is in the log line')
-  t.same(requestLines(h.logs)['/readyz'], ['debug incoming request', 'info request completed'])
-})
+t.test(
+  'a probe that fails is not demoted: its 500 is an error line with the cause, and the completion stays info',
+  async (t) => {
+    const h = await testApp({
+      extra: {
+        readiness: () => {
+          throw new Error('cannot read readiness', { cause: new Error('disk on fire') })
+        },
+      },
+    })
+    t.teardown(() => h.app.close())
+    const r = await h.app.inject({ method: 'GET', url: '/readyz' })
+    t.equal(r.statusCode, 500)
+    t.same(r.json(), { code: 'KR_INTERNAL', message: 'internal error' }, 'nothing of the cause on the wire')
+    const failed = parse(h.logs).find((l) => l.msg === 'request failed')
+    t.equal(failed?.level, 'error')
+    t.match(
+      failed?.err,
+      {
+        type: 'Error',
+        message: 'cannot read readiness',
+        stack: /^Error: cannot read readiness/,
+        cause: { message: 'disk on fire' },
+      },
+      'the cause is in the log line',
+    )
+    t.same(requestLines(h.logs)['/readyz'], ['debug incoming request', 'info request completed'])
+  },
+)
 
-t.test('the err serializer: type, code, message and the causes; stacks only for bugs; never an ApiException\'s headers', async (t) => {
-  const net = Object.assign(new Error('connect ECONNREFUSED 10.0.0.1:443'), { code: 'ECONNREFUSED' })
-  const fetchFailed = new TypeError('fetch failed', { cause: net })
-  const wrapped = Errors.kube('list configmaps: ECONNREFUSED', { cause: fetchFailed })
-  t.same(errorFields(wrapped), {
-    type: 'AppError', code: 'KR_KUBE', message: 'list configmaps: ECONNREFUSED',
-    cause: { type: 'TypeError', message: 'fetch failed', cause: { type: 'Error', code: 'ECONNREFUSED', message: 'connect ECONNREFUSED 10.0.0.1:443' } },
-  }, 'our own error: no stack; its causes, without theirs')
+t.test(
+  "the err serializer: type, code, message and the causes; stacks only for bugs; never an ApiException's headers",
+  async (t) => {
+    const net = Object.assign(new Error('connect ECONNREFUSED 10.0.0.1:443'), { code: 'ECONNREFUSED' })
+    const fetchFailed = new TypeError('fetch failed', { cause: net })
+    const wrapped = Errors.kube('list configmaps: ECONNREFUSED', { cause: fetchFailed })
+    t.same(
+      errorFields(wrapped),
+      {
+        type: 'AppError',
+        code: 'KR_KUBE',
+        message: 'list configmaps: ECONNREFUSED',
+        cause: {
+          type: 'TypeError',
+          message: 'fetch failed',
+          cause: { type: 'Error', code: 'ECONNREFUSED', message: 'connect ECONNREFUSED 10.0.0.1:443' },
+        },
+      },
+      'our own error: no stack; its causes, without theirs',
+    )
 
-  const bug = new RangeError('index out of range')
-  const f = errorFields(bug) as Record<string, unknown>
-  t.match(f, { type: 'RangeError', message: 'index out of range', stack: /^RangeError: index out of range\n\s+at / }, 'a bug keeps its stack')
+    const bug = new RangeError('index out of range')
+    const f = errorFields(bug) as Record<string, unknown>
+    t.match(
+      f,
+      { type: 'RangeError', message: 'index out of range', stack: /^RangeError: index out of range\n\s+at / },
+      'a bug keeps its stack',
+    )
 
-  class ApiException extends Error {
-    code = 403
-    constructor() { super('HTTP-Code: 403 Message: forbidden Headers: {"authorization":"Bearer kube-token-123"}') }
-  }
-  const api = errorFields(new AppError('KR_KUBE', 502, 'get deployment: HTTP 500', { cause: new ApiException() })) as Record<string, unknown>
-  t.same(api.cause, { type: 'ApiException', status: 403 })
-  t.notOk(JSON.stringify(api).includes('kube-token-123'), 'the headers of an ApiException are never logged')
+    class ApiException extends Error {
+      code = 403
+      constructor() {
+        super('HTTP-Code: 403 Message: forbidden Headers: {"authorization":"Bearer kube-token-123"}')
+      }
+    }
+    const api = errorFields(
+      new AppError('KR_KUBE', 502, 'get deployment: HTTP 500', { cause: new ApiException() }),
+    ) as Record<string, unknown>
+    t.same(api.cause, { type: 'ApiException', status: 403 })
+    t.notOk(JSON.stringify(api).includes('kube-token-123'), 'the headers of an ApiException are never logged')
 
-  const loop = new Error('again') as Error & { cause?: unknown }
-  loop.cause = loop
-  let depth = 0
-  for (let c: any = errorFields(loop); c; c = c.cause) depth++
-  t.same(errorFields({ code: 'KR_X', message: 'a field already' }), { code: 'KR_X', message: 'a field already' }, 'a plain object stays as it is')
-  t.equal(depth, 5, 'a cycle of causes is cut off')
-  t.equal(errorFields('a string'), 'a string')
-  t.equal(((errorFields(new Error('x'.repeat(5000))) as { message: string }).message).length, 500, 'messages are clipped')
-})
+    const loop = new Error('again') as Error & { cause?: unknown }
+    loop.cause = loop
+    let depth = 0
+    for (let c: any = errorFields(loop); c; c = c.cause) depth++
+    t.same(
+      errorFields({ code: 'KR_X', message: 'a field already' }),
+      { code: 'KR_X', message: 'a field already' },
+      'a plain object stays as it is',
+    )
+    t.equal(depth, 5, 'a cycle of causes is cut off')
+    t.equal(errorFields('a string'), 'a string')
+    t.equal(
+      (errorFields(new Error('x'.repeat(5000))) as { message: string }).message.length,
+      500,
+      'messages are clipped',
+    )
+  },
+)
 
 t.test('regression: the state store said "could not load the state" without why', async (t) => {
   const config = parseConfig('sites:\n  - name: shop\n    target: { namespace: shop, name: web }\n')
@@ -94,18 +141,45 @@ t.test('regression: the state store said "could not load the state" without why'
   const down: ObjectStore = {
     list: () => {
       calls++
-      return Promise.reject(Errors.kube('list configmaps: ECONNREFUSED', { cause: new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED 10.0.0.1:443'), { code: 'ECONNREFUSED' }) }) }))
+      return Promise.reject(
+        Errors.kube('list configmaps: ECONNREFUSED', {
+          cause: new TypeError('fetch failed', {
+            cause: Object.assign(new Error('connect ECONNREFUSED 10.0.0.1:443'), { code: 'ECONNREFUSED' }),
+          }),
+        }),
+      )
     },
     read: (n) => real.read(n),
     write: (n, d, v) => real.write(n, d, v),
     watch: (v, cb, s) => real.watch(v, cb, s),
   }
   const logs: string[] = []
-  const store = createStore({ objects: down, sites: config.sites, clock: manualClock(), logger: quietLogger(logs), durable: true, sleep: (_ms, signal) => new Promise((r) => { const i = setTimeout(r, 5); signal.addEventListener('abort', () => { clearTimeout(i); r() }) }) })
+  const store = createStore({
+    objects: down,
+    sites: config.sites,
+    clock: manualClock(),
+    logger: quietLogger(logs),
+    durable: true,
+    sleep: (_ms, signal) =>
+      new Promise((r) => {
+        const i = setTimeout(r, 5)
+        signal.addEventListener('abort', () => {
+          clearTimeout(i)
+          r()
+        })
+      }),
+  })
   store.start()
   t.teardown(() => store.close())
   while (calls < 2) await new Promise((r) => setTimeout(r, 5))
   const line = parse(logs).find((l) => l.msg.startsWith('could not load the state'))
   t.equal(line?.level, 'warn')
-  t.match(line?.err, { code: 'KR_KUBE', cause: { message: 'fetch failed', cause: { code: 'ECONNREFUSED', message: 'connect ECONNREFUSED 10.0.0.1:443' } } }, 'the address it could not reach is in the line')
+  t.match(
+    line?.err,
+    {
+      code: 'KR_KUBE',
+      cause: { message: 'fetch failed', cause: { code: 'ECONNREFUSED', message: 'connect ECONNREFUSED 10.0.0.1:443' } },
+    },
+    'the address it could not reach is in the line',
+  )
 })

@@ -5,16 +5,31 @@ import t from 'tap'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { BASE_BYTES, checkMemoryAtStart, memoryNeeded, memoryWarning, PER_SITE_BYTES, readMemoryLimit } from '../../src/config/memory.ts'
+import {
+  BASE_BYTES,
+  checkMemoryAtStart,
+  memoryNeeded,
+  memoryWarning,
+  PER_SITE_BYTES,
+  readMemoryLimit,
+} from '../../src/config/memory.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'kr-cgroup-'))
-const cgroup = (name: string, text: string) => { const p = join(dir, name); writeFileSync(p, text); return p }
+const cgroup = (name: string, text: string) => {
+  const p = join(dir, name)
+  writeFileSync(p, text)
+  return p
+}
 const MiB = 1024 * 1024
 
 t.test('the limit is read from cgroup v2, then v1; "max", v1 unlimited or no file: none', async (t) => {
   t.equal(readMemoryLimit([cgroup('v2', '268435456\n')]), 256 * MiB)
   t.equal(readMemoryLimit([cgroup('max', 'max\n')]), undefined)
-  t.equal(readMemoryLimit([join(dir, 'absent'), cgroup('v1', '536870912\n')]), 512 * MiB, 'the v1 file when v2 is absent')
+  t.equal(
+    readMemoryLimit([join(dir, 'absent'), cgroup('v1', '536870912\n')]),
+    512 * MiB,
+    'the v1 file when v2 is absent',
+  )
   t.equal(readMemoryLimit([cgroup('v1-unlimited', '9223372036854771712\n')]), undefined)
   t.equal(readMemoryLimit([join(dir, 'absent')]), undefined)
   t.equal(readMemoryLimit([cgroup('junk', 'lots\n')]), undefined)
@@ -30,14 +45,21 @@ t.test('the budget: the process plus what a site adds, with a margin', async (t)
   t.match(w, /it fits about \d+ sites/)
 })
 
-t.test('at start: a warning in the log when the sites do not fit the fake cgroup limit; none when they do', async (t) => {
-  const lines: Array<{ o: any; m: string }> = []
-  const logger = { warn: (o: object, m: string) => { lines.push({ o, m }) } }
-  checkMemoryAtStart(logger, 5000, [cgroup('small', String(256 * MiB))])
-  t.equal(lines.length, 1)
-  t.equal(lines[0]!.o.memoryLimitBytes, 256 * MiB)
-  t.equal(lines[0]!.o.sites, 5000)
-  checkMemoryAtStart(logger, 10, [cgroup('big', String(256 * MiB))])
-  checkMemoryAtStart(logger, 5000, [cgroup('unlimited', 'max')])
-  t.equal(lines.length, 1, '10 sites fit 256 MiB; no limit says nothing')
-})
+t.test(
+  'at start: a warning in the log when the sites do not fit the fake cgroup limit; none when they do',
+  async (t) => {
+    const lines: Array<{ o: any; m: string }> = []
+    const logger = {
+      warn: (o: object, m: string) => {
+        lines.push({ o, m })
+      },
+    }
+    checkMemoryAtStart(logger, 5000, [cgroup('small', String(256 * MiB))])
+    t.equal(lines.length, 1)
+    t.equal(lines[0]!.o.memoryLimitBytes, 256 * MiB)
+    t.equal(lines[0]!.o.sites, 5000)
+    checkMemoryAtStart(logger, 10, [cgroup('big', String(256 * MiB))])
+    checkMemoryAtStart(logger, 5000, [cgroup('unlimited', 'max')])
+    t.equal(lines.length, 1, '10 sites fit 256 MiB; no limit says nothing')
+  },
+)

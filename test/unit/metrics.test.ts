@@ -12,7 +12,9 @@ import { parseConfig } from '../../src/config/load.ts'
 import { createLogger } from '../../src/logger.ts'
 import { createProber } from '../../src/triggers/probe.ts'
 
-const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version
+const VERSION = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version
 
 const CONFIG = `
 service:
@@ -47,7 +49,10 @@ t.test('build info names the package version and the Node.js version', async (t)
   const h = await testApp({ config: CONFIG })
   t.teardown(() => h.app.close())
   const text = await scrape(h.app)
-  t.equal(sample(text, 'kube_recycler_build_info', `{version="${VERSION}",nodejs_version="${process.versions.node}"}`), 1)
+  t.equal(
+    sample(text, 'kube_recycler_build_info', `{version="${VERSION}",nodejs_version="${process.versions.node}"}`),
+    1,
+  )
 })
 
 t.test('request durations carry the route pattern, never the raw URL', async (t) => {
@@ -57,9 +62,30 @@ t.test('request durations carry the route pattern, never the raw URL', async (t)
   t.equal((await h.app.inject({ method: 'GET', url: '/no/such/path/0815' })).statusCode, 404)
   t.equal((await h.app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200)
   const text = await scrape(h.app)
-  t.equal(sample(text, 'kube_recycler_http_request_duration_seconds_count', '{method="GET",route="/recycles/:id",status_code="404"}'), 1)
-  t.equal(sample(text, 'kube_recycler_http_request_duration_seconds_count', '{method="GET",route="unmatched",status_code="404"}'), 1)
-  t.equal(sample(text, 'kube_recycler_http_request_duration_seconds_count', '{method="GET",route="/healthz",status_code="200"}'), 1)
+  t.equal(
+    sample(
+      text,
+      'kube_recycler_http_request_duration_seconds_count',
+      '{method="GET",route="/recycles/:id",status_code="404"}',
+    ),
+    1,
+  )
+  t.equal(
+    sample(
+      text,
+      'kube_recycler_http_request_duration_seconds_count',
+      '{method="GET",route="unmatched",status_code="404"}',
+    ),
+    1,
+  )
+  t.equal(
+    sample(
+      text,
+      'kube_recycler_http_request_duration_seconds_count',
+      '{method="GET",route="/healthz",status_code="200"}',
+    ),
+    1,
+  )
   t.notMatch(text, /does-not-exist-4711|0815/, 'no raw URL reaches a label')
 })
 
@@ -67,18 +93,23 @@ t.test('refused authentication is counted by route pattern and reason', async (t
   const h = await testApp({ config: CONFIG })
   t.teardown(() => h.app.close())
   const body = JSON.stringify({ job: 'shop-integrity', build: 1, status: 'SUCCESS' })
-  const post = (url: string, headers: Record<string, string>) => h.app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json', ...headers }, payload: body })
+  const post = (url: string, headers: Record<string, string>) =>
+    h.app.inject({ method: 'POST', url, headers: { 'content-type': 'application/json', ...headers }, payload: body })
   t.equal((await post('/webhooks/jenkins', {})).statusCode, 401)
   t.equal((await post('/webhooks/jenkins', { authorization: 'Bearer wrong' })).statusCode, 401)
   t.equal((await post('/webhooks/jenkins', { authorization: 'Digest x' })).statusCode, 401)
   const signed = h.signed(body)
-  t.equal((await post('/webhooks/jenkins', { ...signed, 'x-recycler-signature': 'sha256=' + '0'.repeat(64) })).statusCode, 401)
+  t.equal(
+    (await post('/webhooks/jenkins', { ...signed, 'x-recycler-signature': 'sha256=' + '0'.repeat(64) })).statusCode,
+    401,
+  )
   t.equal((await post('/webhooks/jenkins', h.signed(body, Math.floor(h.clock.now() / 1000) - 3600))).statusCode, 401)
   t.equal((await post('/webhooks/jenkins', h.signed(body))).statusCode, 202, 'a good signature is not counted')
   t.equal((await post('/recycle', {})).statusCode, 401)
   t.equal((await post('/recycle', { authorization: `Bearer ${SECRETS.webhookToken}` })).statusCode, 401)
   const text = await scrape(h.app)
-  const failures = (route: string, reason: string) => sample(text, 'kube_recycler_auth_failures_total', `{route="${route}",reason="${reason}"}`)
+  const failures = (route: string, reason: string) =>
+    sample(text, 'kube_recycler_auth_failures_total', `{route="${route}",reason="${reason}"}`)
   t.equal(failures('/webhooks/jenkins', 'missing'), 1)
   t.equal(failures('/webhooks/jenkins', 'bad-token'), 1)
   t.equal(failures('/webhooks/jenkins', 'malformed'), 1)
@@ -86,15 +117,25 @@ t.test('refused authentication is counted by route pattern and reason', async (t
   t.equal(failures('/webhooks/jenkins', 'stale-signature'), 1)
   t.equal(failures('/recycle', 'missing'), 1)
   t.equal(failures('/recycle', 'bad-token'), 1)
-  const total = text.split('\n').filter((l) => l.startsWith('kube_recycler_auth_failures_total{')).reduce((n, l) => n + Number(l.split(' ').pop()), 0)
+  const total = text
+    .split('\n')
+    .filter((l) => l.startsWith('kube_recycler_auth_failures_total{'))
+    .reduce((n, l) => n + Number(l.split(' ').pop()), 0)
   t.equal(total, 7, 'exactly the seven refusals')
 })
 
 t.test('an operator route without a configured token counts not-configured', async (t) => {
   const h = await testApp({ config: CONFIG, secrets: { webhookSecret: SECRETS.webhookSecret } })
   t.teardown(() => h.app.close())
-  t.equal((await h.app.inject({ method: 'POST', url: '/recycle', headers: { authorization: 'Bearer x' }, payload: {} })).statusCode, 401)
-  t.equal(sample(await scrape(h.app), 'kube_recycler_auth_failures_total', '{route="/recycle",reason="not-configured"}'), 1)
+  t.equal(
+    (await h.app.inject({ method: 'POST', url: '/recycle', headers: { authorization: 'Bearer x' }, payload: {} }))
+      .statusCode,
+    401,
+  )
+  t.equal(
+    sample(await scrape(h.app), 'kube_recycler_auth_failures_total', '{route="/recycle",reason="not-configured"}'),
+    1,
+  )
 })
 
 t.test('the counters the alerts take increase() of exist at 0 from the start', async (t) => {
@@ -103,7 +144,11 @@ t.test('the counters the alerts take increase() of exist at 0 from the start', a
   const text = await scrape(h.app)
   for (const site of ['shop', 'blog']) {
     for (const outcome of ['failed', 'did-not-help', 'rolled-back']) {
-      t.equal(sample(text, 'kube_recycler_recycles_total', `{site="${site}",strategy="rollout",outcome="${outcome}"}`), 0, `${site} ${outcome}`)
+      t.equal(
+        sample(text, 'kube_recycler_recycles_total', `{site="${site}",strategy="rollout",outcome="${outcome}"}`),
+        0,
+        `${site} ${outcome}`,
+      )
     }
   }
   t.equal(sample(text, 'kube_recycler_auth_failures_total', '{route="/webhooks/jenkins",reason="bad-signature"}'), 0)
@@ -124,7 +169,11 @@ t.test('the Jenkins report gauges follow the reports and expectEvery', async (t)
   const h = await testApp({ config: CONFIG })
   t.teardown(() => h.app.close())
   let text = await scrape(h.app)
-  t.equal(sample(text, 'kube_recycler_last_report_timestamp_seconds', '{site="shop"}'), undefined, 'no report yet: no timestamp')
+  t.equal(
+    sample(text, 'kube_recycler_last_report_timestamp_seconds', '{site="shop"}'),
+    undefined,
+    'no report yet: no timestamp',
+  )
   t.equal(sample(text, 'kube_recycler_report_stale', '{site="shop"}'), 0, 'within expectEvery of the start')
   t.equal(sample(text, 'kube_recycler_report_stale', '{site="blog"}'), undefined, 'no expectEvery: no stale series')
 

@@ -19,7 +19,14 @@ sites:
 `).sites[0]!
 const T0 = Date.parse('2026-12-01T00:00:00Z')
 const at = (min: number) => new Date(T0 + min * 60_000).toISOString()
-const verdict = (ok: boolean, min = 0): Verdict => ({ site: 'shop', ok, source: 'jenkins', at: at(min), checks: [], summary: ok ? 'ok' : 'bad' })
+const verdict = (ok: boolean, min = 0): Verdict => ({
+  site: 'shop',
+  ok,
+  source: 'jenkins',
+  at: at(min),
+  checks: [],
+  summary: ok ? 'ok' : 'bad',
+})
 
 t.test('health machine: verdict by verdict', async (t) => {
   // [ok?, expected health, recycle asked?, reason pattern, transition]
@@ -74,17 +81,64 @@ t.test('health machine: one recycle per episode, did-not-help stops, operator an
 
 t.test('policy: state × request × time', async (t) => {
   const withStarts = (...mins: number[]): SiteState => ({ ...emptySiteState('shop'), starts: mins.map(at) })
-  const running: SiteState = { ...emptySiteState('shop'), recycles: [{ id: 'rc-1', site: 'shop', target: 't', strategy: 'rollout', trigger: { source: 'probe', reason: 'r' }, dryRun: false, state: 'running', steps: [], createdAt: at(0) }] }
-  const verifying: SiteState = { ...running, recycles: [{ ...running.recycles[0]!, state: 'succeeded', verification: 'pending' }] }
-  const rows: { name: string; s: SiteState; source: 'jenkins' | 'operator'; dryRun?: boolean; now: number; kind: string; reason?: RegExp }[] = [
+  const running: SiteState = {
+    ...emptySiteState('shop'),
+    recycles: [
+      {
+        id: 'rc-1',
+        site: 'shop',
+        target: 't',
+        strategy: 'rollout',
+        trigger: { source: 'probe', reason: 'r' },
+        dryRun: false,
+        state: 'running',
+        steps: [],
+        createdAt: at(0),
+      },
+    ],
+  }
+  const verifying: SiteState = {
+    ...running,
+    recycles: [{ ...running.recycles[0]!, state: 'succeeded', verification: 'pending' }],
+  }
+  const rows: {
+    name: string
+    s: SiteState
+    source: 'jenkins' | 'operator'
+    dryRun?: boolean
+    now: number
+    kind: string
+    reason?: RegExp
+  }[] = [
     { name: 'nothing before', s: emptySiteState('shop'), source: 'jenkins', now: 0, kind: 'run' },
     { name: 'dry-run plans', s: withStarts(0), source: 'jenkins', dryRun: true, now: 1, kind: 'plan' },
     { name: 'one running', s: running, source: 'operator', now: 30, kind: 'skip', reason: /already running \(rc-1\)/ },
     { name: 'one being verified', s: verifying, source: 'jenkins', now: 30, kind: 'skip', reason: /already running/ },
-    { name: 'within the cooldown', s: withStarts(0), source: 'jenkins', now: 5, kind: 'skip', reason: /^cooldown: the last recycle started 300 s ago \(cooldown 600 s\)$/ },
-    { name: 'cooldown holds for operators too', s: withStarts(0), source: 'operator', now: 9, kind: 'skip', reason: /^cooldown/ },
+    {
+      name: 'within the cooldown',
+      s: withStarts(0),
+      source: 'jenkins',
+      now: 5,
+      kind: 'skip',
+      reason: /^cooldown: the last recycle started 300 s ago \(cooldown 600 s\)$/,
+    },
+    {
+      name: 'cooldown holds for operators too',
+      s: withStarts(0),
+      source: 'operator',
+      now: 9,
+      kind: 'skip',
+      reason: /^cooldown/,
+    },
     { name: 'past the cooldown', s: withStarts(0), source: 'jenkins', now: 11, kind: 'run' },
-    { name: 'circuit open at maxPerWindow', s: withStarts(0, 20), source: 'jenkins', now: 40, kind: 'skip', reason: /^circuit open: 2 recycles within 60 min; an operator must look$/ },
+    {
+      name: 'circuit open at maxPerWindow',
+      s: withStarts(0, 20),
+      source: 'jenkins',
+      now: 40,
+      kind: 'skip',
+      reason: /^circuit open: 2 recycles within 60 min; an operator must look$/,
+    },
     { name: 'operators pass an open circuit', s: withStarts(0, 20), source: 'operator', now: 40, kind: 'run' },
     { name: 'the window slides', s: withStarts(0, 20), source: 'jenkins', now: 61, kind: 'run' },
   ]
@@ -99,16 +153,40 @@ t.test('policy: state × request × time', async (t) => {
 
 t.test('requests: a start is recorded with the pending record; repeated skips merge into one record', async (t) => {
   let s = observe(observe(emptySiteState('shop'), site, verdict(false)).next, site, verdict(false, 1)).next
-  const first = applyRequest(s, site, { site: 'shop', source: 'jenkins', reason: 'r' }, { now: T0, id: 'rc-a', dryRun: false })
+  const first = applyRequest(
+    s,
+    site,
+    { site: 'shop', source: 'jenkins', reason: 'r' },
+    { now: T0, id: 'rc-a', dryRun: false },
+  )
   t.equal(first.record.state, 'pending')
   t.same(first.next.starts, [at(0)])
   t.equal(first.next.episode?.recycleActive, true)
   s = { ...first.next, recycles: [{ ...first.record, state: 'succeeded' }] }
-  const skip1 = applyRequest(s, site, { site: 'shop', source: 'operator', reason: 'x' }, { now: T0 + 60_000, id: 'rc-b', dryRun: false })
+  const skip1 = applyRequest(
+    s,
+    site,
+    { site: 'shop', source: 'operator', reason: 'x' },
+    { now: T0 + 60_000, id: 'rc-b', dryRun: false },
+  )
   t.equal(skip1.record.state, 'skipped')
-  const skip2 = applyRequest(skip1.next, site, { site: 'shop', source: 'operator', reason: 'y' }, { now: T0 + 120_000, id: 'rc-c', dryRun: false })
+  const skip2 = applyRequest(
+    skip1.next,
+    site,
+    { site: 'shop', source: 'operator', reason: 'y' },
+    { now: T0 + 120_000, id: 'rc-c', dryRun: false },
+  )
   t.equal(skip2.next.recycles.length, 2, 'the second identical skip is merged')
   t.match(skip2.record, { id: 'rc-b', repeats: 2, lastAt: at(2) })
   t.match(skip2.record.reason, /started 120 s ago/, 'with the latest reason')
-  t.throws(() => applyRequest(s, { ...site, target: { namespace: 'shop', selector: { app: 'x' } } }, { site: 'shop', source: 'operator', reason: 'x', strategy: 'rollout' }, { now: T0, id: 'rc-d', dryRun: false }), /needs a named workload/)
+  t.throws(
+    () =>
+      applyRequest(
+        s,
+        { ...site, target: { namespace: 'shop', selector: { app: 'x' } } },
+        { site: 'shop', source: 'operator', reason: 'x', strategy: 'rollout' },
+        { now: T0, id: 'rc-d', dryRun: false },
+      ),
+    /needs a named workload/,
+  )
 })

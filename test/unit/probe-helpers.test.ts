@@ -24,15 +24,35 @@ t.test('statusInRanges and formatRanges', async (t) => {
     [199, ok2xx, false],
     [300, ok2xx, false],
     [500, ok2xx, false],
-    [302, [{ min: 200, max: 200 }, { min: 301, max: 302 }], true],
-    [204, [{ min: 200, max: 200 }, { min: 301, max: 302 }], false],
+    [
+      302,
+      [
+        { min: 200, max: 200 },
+        { min: 301, max: 302 },
+      ],
+      true,
+    ],
+    [
+      204,
+      [
+        { min: 200, max: 200 },
+        { min: 301, max: 302 },
+      ],
+      false,
+    ],
     [200, [], false],
   ]
   for (const [status, ranges, want] of rows) {
     t.equal(statusInRanges(status, ranges), want, `${status} in ${formatRanges(ranges)}`)
   }
   t.equal(formatRanges(ok2xx), '200-299')
-  t.equal(formatRanges([{ min: 200, max: 200 }, { min: 301, max: 302 }]), '200, 301-302')
+  t.equal(
+    formatRanges([
+      { min: 200, max: 200 },
+      { min: 301, max: 302 },
+    ]),
+    '200, 301-302',
+  )
   t.equal(formatRanges([]), '(none)')
 })
 
@@ -77,7 +97,11 @@ t.test('lookupJsonPath', async (t) => {
 
   t.same(lookupJsonPath(doc, ['version']), { found: false, missing: '$.version', parentType: 'an object' })
   t.same(lookupJsonPath(doc, ['build', 'x', 'y']), { found: false, missing: '$.build.x', parentType: 'an object' })
-  t.same(lookupJsonPath(doc, ['build', 'commits', 5]), { found: false, missing: '$.build.commits[5]', parentType: 'an array' })
+  t.same(lookupJsonPath(doc, ['build', 'commits', 5]), {
+    found: false,
+    missing: '$.build.commits[5]',
+    parentType: 'an array',
+  })
   t.same(lookupJsonPath(doc, ['status', 'x']), { found: false, missing: '$.status.x', parentType: 'a string' })
   t.same(lookupJsonPath(doc, ['build', 'none', 'x']), { found: false, missing: '$.build.none.x', parentType: 'null' })
   t.same(lookupJsonPath(doc, ['list', 'id']), { found: false, missing: '$.list.id', parentType: 'an array' })
@@ -125,12 +149,19 @@ t.test('certExpiryWarning', async (t) => {
   const day = 24 * hour
   t.equal(certExpiryWarning(now + 30 * day, now, 14, 'a:443'), undefined)
   t.equal(certExpiryWarning(now + 14 * day, now, 14, 'a:443'), undefined, 'exactly at the window edge')
-  t.equal(certExpiryWarning(now + 2 * day, now, 14, 'a:443'),
-    'the TLS certificate of a:443 expires in 2.0 days (2030-01-03T00:00:00.000Z), within the 14-day warning window')
-  t.equal(certExpiryWarning(now + 5 * hour, now, 1, 'a:443'),
-    'the TLS certificate of a:443 expires in 5 hours (2030-01-01T05:00:00.000Z), within the 1-day warning window')
+  t.equal(
+    certExpiryWarning(now + 2 * day, now, 14, 'a:443'),
+    'the TLS certificate of a:443 expires in 2.0 days (2030-01-03T00:00:00.000Z), within the 14-day warning window',
+  )
+  t.equal(
+    certExpiryWarning(now + 5 * hour, now, 1, 'a:443'),
+    'the TLS certificate of a:443 expires in 5 hours (2030-01-01T05:00:00.000Z), within the 1-day warning window',
+  )
   t.match(certExpiryWarning(now + 60_000, now, 1, 'a:443'), /expires in 1 hours/)
-  t.equal(certExpiryWarning(now - day, now, 14, 'a:443'), 'the TLS certificate of a:443 expired on 2029-12-31T00:00:00.000Z')
+  t.equal(
+    certExpiryWarning(now - day, now, 14, 'a:443'),
+    'the TLS certificate of a:443 expired on 2029-12-31T00:00:00.000Z',
+  )
 })
 
 t.test('describeError', async (t) => {
@@ -142,22 +173,48 @@ t.test('describeError', async (t) => {
     [err('ENOTFOUND', 'getaddrinfo ENOTFOUND site.example'), 'DNS lookup failed: site.example not found (ENOTFOUND)'],
     [err('EAI_AGAIN'), 'DNS lookup failed for site.example: temporary failure (EAI_AGAIN)'],
     [err('ECONNRESET'), 'connection reset by site.example:443 (ECONNRESET)'],
-    [err('UND_ERR_SOCKET', 'other side closed'), 'connection closed by site.example:443 before a complete response (other side closed)'],
-    [err('UND_ERR_SOCKET', 'closed', { cause: err('ECONNRESET') }), 'connection reset by site.example:443 (ECONNRESET)'],
+    [
+      err('UND_ERR_SOCKET', 'other side closed'),
+      'connection closed by site.example:443 before a complete response (other side closed)',
+    ],
+    [
+      err('UND_ERR_SOCKET', 'closed', { cause: err('ECONNRESET') }),
+      'connection reset by site.example:443 (ECONNRESET)',
+    ],
     [err('EPIPE'), /while sending the request \(EPIPE\)$/],
     [err('UND_ERR_CONNECT_TIMEOUT'), 'could not connect to site.example:443: timed out (UND_ERR_CONNECT_TIMEOUT)'],
     [err('ETIMEDOUT'), /timed out \(ETIMEDOUT\)$/],
     [err('EHOSTUNREACH'), 'could not connect to site.example:443: no route (EHOSTUNREACH)'],
     [err('CERT_HAS_EXPIRED'), 'TLS: the certificate of site.example:443 has expired (CERT_HAS_EXPIRED)'],
     [err('CERT_NOT_YET_VALID'), /is not valid yet/],
-    [err('ERR_TLS_CERT_ALTNAME_INVALID', 'Hostname/IP does not match', { reason: "Host: site.example. is not in the cert's altnames: DNS:other.example" }),
-      "TLS: the certificate does not match the hostname site.example (Host: site.example. is not in the cert's altnames: DNS:other.example)"],
-    [err('DEPTH_ZERO_SELF_SIGNED_CERT'), 'TLS: the certificate of site.example:443 is not trusted, self-signed or from an unknown CA (DEPTH_ZERO_SELF_SIGNED_CERT)'],
-    [err('UNABLE_TO_GET_ISSUER_CERT_LOCALLY'), /not trusted, self-signed or from an unknown CA \(UNABLE_TO_GET_ISSUER_CERT_LOCALLY\)$/],
-    [err('ERR_SSL_WRONG_VERSION_NUMBER', 'wrong version number'), 'TLS handshake with site.example:443 failed: wrong version number (ERR_SSL_WRONG_VERSION_NUMBER)'],
-    [err('HPE_INVALID_CONSTANT', 'Expected HTTP/'), 'invalid HTTP response from site.example:443: Expected HTTP/ (HPE_INVALID_CONSTANT)'],
-    [Object.assign(new Error('Response does not match the HTTP/1.1 protocol (Expected HTTP/)'), { name: 'HTTPParserError' }),
-      'invalid HTTP response from site.example:443: Response does not match the HTTP/1.1 protocol (Expected HTTP/)'],
+    [
+      err('ERR_TLS_CERT_ALTNAME_INVALID', 'Hostname/IP does not match', {
+        reason: "Host: site.example. is not in the cert's altnames: DNS:other.example",
+      }),
+      "TLS: the certificate does not match the hostname site.example (Host: site.example. is not in the cert's altnames: DNS:other.example)",
+    ],
+    [
+      err('DEPTH_ZERO_SELF_SIGNED_CERT'),
+      'TLS: the certificate of site.example:443 is not trusted, self-signed or from an unknown CA (DEPTH_ZERO_SELF_SIGNED_CERT)',
+    ],
+    [
+      err('UNABLE_TO_GET_ISSUER_CERT_LOCALLY'),
+      /not trusted, self-signed or from an unknown CA \(UNABLE_TO_GET_ISSUER_CERT_LOCALLY\)$/,
+    ],
+    [
+      err('ERR_SSL_WRONG_VERSION_NUMBER', 'wrong version number'),
+      'TLS handshake with site.example:443 failed: wrong version number (ERR_SSL_WRONG_VERSION_NUMBER)',
+    ],
+    [
+      err('HPE_INVALID_CONSTANT', 'Expected HTTP/'),
+      'invalid HTTP response from site.example:443: Expected HTTP/ (HPE_INVALID_CONSTANT)',
+    ],
+    [
+      Object.assign(new Error('Response does not match the HTTP/1.1 protocol (Expected HTTP/)'), {
+        name: 'HTTPParserError',
+      }),
+      'invalid HTTP response from site.example:443: Response does not match the HTTP/1.1 protocol (Expected HTTP/)',
+    ],
     [err('UND_ERR_HEADERS_OVERFLOW'), /headers .* too large/],
     [err('UND_ERR_RES_CONTENT_LENGTH_MISMATCH'), /does not match its content-length/],
     [err('UND_ERR_INVALID_ARG', 'invalid header key'), /^the request cannot be sent: invalid header key/],
@@ -165,9 +222,15 @@ t.test('describeError', async (t) => {
     [new Error('plain'), 'request to site.example:443 failed: plain'],
     [null, 'request to site.example:443 failed: null'],
     // Happy eyeballs: every address failed.
-    [Object.assign(new AggregateError([err('ECONNREFUSED'), err('ECONNREFUSED')], 'all failed')), 'connection refused by site.example:443 (ECONNREFUSED)'],
+    [
+      Object.assign(new AggregateError([err('ECONNREFUSED'), err('ECONNREFUSED')], 'all failed')),
+      'connection refused by site.example:443 (ECONNREFUSED)',
+    ],
     // An undici wrapper without a code of its own.
-    [Object.assign(new Error('wrapped'), { cause: err('ENOTFOUND') }), 'DNS lookup failed: site.example not found (ENOTFOUND)'],
+    [
+      Object.assign(new Error('wrapped'), { cause: err('ENOTFOUND') }),
+      'DNS lookup failed: site.example not found (ENOTFOUND)',
+    ],
   ]
   for (const [e, want] of rows) {
     const got = describeError(e, host)

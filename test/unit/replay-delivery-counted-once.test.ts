@@ -15,7 +15,14 @@ const deliver = async (h: H, body: unknown) => {
   const raw = JSON.stringify(body)
   const headers = h.signed(raw)
   const r = await h.app.inject({ method: 'POST', url: '/webhooks/jenkins', headers, payload: raw })
-  return { status: r.statusCode, json: r.json() as Record<string, any>, replay: () => h.app.inject({ method: 'POST', url: '/webhooks/jenkins', headers, payload: raw }).then((x) => ({ status: x.statusCode, json: x.json() as Record<string, any> })) }
+  return {
+    status: r.statusCode,
+    json: r.json() as Record<string, any>,
+    replay: () =>
+      h.app
+        .inject({ method: 'POST', url: '/webhooks/jenkins', headers, payload: raw })
+        .then((x) => ({ status: x.statusCode, json: x.json() as Record<string, any> })),
+  }
 }
 
 t.test('a captured signed SUCCESS replayed within the window is a duplicate and resets nothing', async (t) => {
@@ -36,7 +43,11 @@ t.test('a captured signed SUCCESS replayed within the window is a duplicate and 
   t.equal(replayed.json.action, 'duplicate', 'the replay is a duplicate')
   t.equal(h.app.core.store.get('blog').consecutiveFailures, 1, 'the failure count stands')
   const f2 = await deliver(h, { job: 'blog-integrity', build: 4, status: 'FAILURE' })
-  t.match(f2.json.action, /^(planned|recycle-requested)$/, 'the next failure is the second in a row: a recycle (planned: no cluster)')
+  t.match(
+    f2.json.action,
+    /^(planned|recycle-requested)$/,
+    'the next failure is the second in a row: a recycle (planned: no cluster)',
+  )
 })
 
 t.test('a build re-reported with another status is counted once', async (t) => {
@@ -62,7 +73,14 @@ t.test('a probe verdict that changes nothing writes nothing (no delivery key)', 
   const h = await testApp()
   t.after(() => h.app.close())
   const site = parseConfig(TEST_CONFIG).sites.find((s) => s.name === 'blog')!
-  const probe = (at: number): Verdict => ({ site: 'blog', ok: true, source: 'probe', at: new Date(at).toISOString(), checks: [], summary: 'all checks passed' })
+  const probe = (at: number): Verdict => ({
+    site: 'blog',
+    ok: true,
+    source: 'probe',
+    at: new Date(at).toISOString(),
+    checks: [],
+    summary: 'all checks passed',
+  })
   const writes = async () => (await h.app.core.metrics.stateWrites.get()).values.reduce((n, v) => n + v.value, 0)
   await h.app.core.intake.submit(site, probe(h.clock.now()))
   const before = await writes()

@@ -9,27 +9,59 @@ import type { Kube, WorkloadState } from '../../src/kube/types.ts'
 
 const w: WorkloadState = {
   ref: { kind: 'Deployment', namespace: 'ns', name: 'web' },
-  uid: 'u', resourceVersion: '1', generation: 2, observedGeneration: 2, annotations: {}, templateAnnotations: {}, selector: 'app=web',
-  desired: 3, current: 3, updated: 3, ready: 3, available: 3, paused: false, conditions: [], minReadySeconds: 0, readyBudgetSeconds: 0, containers: [],
+  uid: 'u',
+  resourceVersion: '1',
+  generation: 2,
+  observedGeneration: 2,
+  annotations: {},
+  templateAnnotations: {},
+  selector: 'app=web',
+  desired: 3,
+  current: 3,
+  updated: 3,
+  ready: 3,
+  available: 3,
+  paused: false,
+  conditions: [],
+  minReadySeconds: 0,
+  readyBudgetSeconds: 0,
+  containers: [],
 }
 
 function ctx(over: Partial<WorkloadState> = {}, undo?: () => Promise<never>) {
   const calls: string[] = []
   const steps: string[] = []
   const kube = {
-    undoRollout: async (_ref: unknown, to: number) => { calls.push(`undo ${to}`); return undo ? undo() : Promise.reject(new Error('not here')) },
+    undoRollout: async (_ref: unknown, to: number) => {
+      calls.push(`undo ${to}`)
+      return undo ? undo() : Promise.reject(new Error('not here'))
+    },
     currentRevision: async () => 2,
   } as unknown as Kube
   return {
-    calls, steps,
+    calls,
+    steps,
     c: {
-      kube, clock: manualClock(), workload: { ...w, ...over }, commitEnv: 'SITE_COMMIT', maxUnavailable: 1, unhealthyPods: 'delete' as const,
-      deadline: 0, step: (m: string) => steps.push(m), signal: new AbortController().signal, sleep: async () => {},
+      kube,
+      clock: manualClock(),
+      workload: { ...w, ...over },
+      commitEnv: 'SITE_COMMIT',
+      maxUnavailable: 1,
+      unhealthyPods: 'delete' as const,
+      deadline: 0,
+      step: (m: string) => steps.push(m),
+      signal: new AbortController().signal,
+      sleep: async () => {},
     },
   }
 }
 
-const failed = { state: 'failed' as const, reason: 'new pods are crash-looping: web-x', cause: 'crash-loop' as const, revisionBefore: 1 }
+const failed = {
+  state: 'failed' as const,
+  reason: 'new pods are crash-looping: web-x',
+  cause: 'crash-loop' as const,
+  revisionBefore: 1,
+}
 
 t.test('no revision before (evict/delete, or unreadable): unchanged, nothing restored', async (t) => {
   const { c, calls } = ctx()
@@ -56,7 +88,12 @@ t.test('a rollback that cannot restore is reported once, rolledBack false', asyn
   const { c, calls } = ctx()
   const out = await rollbackFailed(c, failed, { rollback: 'auto', timeoutMs: 1000 })
   t.same(calls, ['undo 1'], 'one attempt, never a loop')
-  t.match(out, { state: 'failed', cause: 'crash-loop', rolledBack: false, reason: /^new pods are crash-looping: web-x; the rollback failed: / })
+  t.match(out, {
+    state: 'failed',
+    cause: 'crash-loop',
+    rolledBack: false,
+    reason: /^new pods are crash-looping: web-x; the rollback failed: /,
+  })
 })
 
 t.test('shutting down: no rollback', async (t) => {

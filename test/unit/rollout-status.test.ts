@@ -6,18 +6,45 @@ import type { WorkloadState } from '../../src/kube/types.ts'
 
 const base = (kind: WorkloadState['ref']['kind'], over: Partial<WorkloadState> = {}): WorkloadState => ({
   ref: { kind, namespace: 'ns', name: 'web' },
-  uid: 'u', resourceVersion: '1', generation: 2, observedGeneration: 2,
-  annotations: {}, templateAnnotations: {}, selector: 'app=web',
-  desired: 3, current: 3, updated: 3, ready: 3, available: 3, paused: false, conditions: [], minReadySeconds: 0, readyBudgetSeconds: 0, containers: [],
+  uid: 'u',
+  resourceVersion: '1',
+  generation: 2,
+  observedGeneration: 2,
+  annotations: {},
+  templateAnnotations: {},
+  selector: 'app=web',
+  desired: 3,
+  current: 3,
+  updated: 3,
+  ready: 3,
+  available: 3,
+  paused: false,
+  conditions: [],
+  minReadySeconds: 0,
+  readyBudgetSeconds: 0,
+  containers: [],
   updateStrategy: 'RollingUpdate',
   ...over,
 })
 
 const rows: [string, WorkloadState, 'done' | 'waiting' | 'failed', RegExp][] = [
   ['generation not observed', base('Deployment', { observedGeneration: 1 }), 'waiting', /spec update to be observed/],
-  ['progress deadline exceeded', base('Deployment', { updated: 1, conditions: [{ type: 'Progressing', status: 'False', reason: 'ProgressDeadlineExceeded' }] }), 'failed', /exceeded its progress deadline/],
+  [
+    'progress deadline exceeded',
+    base('Deployment', {
+      updated: 1,
+      conditions: [{ type: 'Progressing', status: 'False', reason: 'ProgressDeadlineExceeded' }],
+    }),
+    'failed',
+    /exceeded its progress deadline/,
+  ],
   ['updated < desired', base('Deployment', { updated: 1 }), 'waiting', /1 out of 3 new replicas have been updated/],
-  ['old replicas pending termination', base('Deployment', { current: 4 }), 'waiting', /1 old replicas are pending termination/],
+  [
+    'old replicas pending termination',
+    base('Deployment', { current: 4 }),
+    'waiting',
+    /1 old replicas are pending termination/,
+  ],
   ['available < updated', base('Deployment', { available: 2 }), 'waiting', /2 of 3 updated replicas are available/],
   ['deployment done', base('Deployment'), 'done', /successfully rolled out/],
   ['daemonset OnDelete', base('DaemonSet', { updateStrategy: 'OnDelete' }), 'failed', /updateStrategy OnDelete/],
@@ -26,10 +53,30 @@ const rows: [string, WorkloadState, 'done' | 'waiting' | 'failed', RegExp][] = [
   ['daemonset done', base('DaemonSet'), 'done', /successfully rolled out/],
   ['statefulset OnDelete', base('StatefulSet', { updateStrategy: 'OnDelete' }), 'failed', /updateStrategy OnDelete/],
   ['statefulset not ready', base('StatefulSet', { ready: 2 }), 'waiting', /Waiting for 1 pods to be ready/],
-  ['statefulset partition waiting', base('StatefulSet', { partition: 1, updated: 1 }), 'waiting', /1 out of 2 new pods/],
-  ['statefulset partition done', base('StatefulSet', { partition: 1, updated: 2 }), 'done', /partitioned roll out complete/],
-  ['statefulset revisions differ', base('StatefulSet', { currentRevision: 'a', updateRevision: 'b' }), 'waiting', /rolling update to complete/],
-  ['statefulset done', base('StatefulSet', { currentRevision: 'b', updateRevision: 'b' }), 'done', /rolling update complete 3 pods at revision b/],
+  [
+    'statefulset partition waiting',
+    base('StatefulSet', { partition: 1, updated: 1 }),
+    'waiting',
+    /1 out of 2 new pods/,
+  ],
+  [
+    'statefulset partition done',
+    base('StatefulSet', { partition: 1, updated: 2 }),
+    'done',
+    /partitioned roll out complete/,
+  ],
+  [
+    'statefulset revisions differ',
+    base('StatefulSet', { currentRevision: 'a', updateRevision: 'b' }),
+    'waiting',
+    /rolling update to complete/,
+  ],
+  [
+    'statefulset done',
+    base('StatefulSet', { currentRevision: 'b', updateRevision: 'b' }),
+    'done',
+    /rolling update complete 3 pods at revision b/,
+  ],
 ]
 
 for (const [name, state, want, msg] of rows) {

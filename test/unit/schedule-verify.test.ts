@@ -27,7 +27,10 @@ t.test('failureThreshold ticks → one recycle → verified recovered', async (t
   const site = await startSite()
   t.teardown(() => site.close())
   const ex = fakeExecutor()
-  const h = await testApp({ config: config(site.origin), extra: { executor: ex, prober: createProber({ concurrency: 4 }), sleep: fast } })
+  const h = await testApp({
+    config: config(site.origin),
+    extra: { executor: ex, prober: createProber({ concurrency: 4 }), sleep: fast },
+  })
   t.teardown(() => h.app.close())
   const sched = h.app.core.scheduler!
   t.equal((await sched.tick('shop'))!.ok, true)
@@ -61,7 +64,10 @@ t.test('still failing after the recycle → recycle-did-not-help, no second auto
   const site = await startSite()
   t.teardown(() => site.close())
   const ex = fakeExecutor({ auto: { state: 'succeeded', message: 'rolled out' } })
-  const h = await testApp({ config: config(site.origin, '0 0 1 1 *', 1), extra: { executor: ex, prober: createProber({ concurrency: 4 }), sleep: fast } })
+  const h = await testApp({
+    config: config(site.origin, '0 0 1 1 *', 1),
+    extra: { executor: ex, prober: createProber({ concurrency: 4 }), sleep: fast },
+  })
   t.teardown(() => h.app.close())
   const sched = h.app.core.scheduler!
   site.set('wrong-body')
@@ -69,8 +75,14 @@ t.test('still failing after the recycle → recycle-did-not-help, no second auto
   await h.app.core.recycler.idle()
   const rec = h.app.core.store.get('shop').recycles.at(-1)!
   t.equal(rec.verification, 'recycle-did-not-help')
-  t.match(rec.steps.map((s) => s.message).join('\n'), /verification 1\/2: still failing[\s\S]*verification 2\/2: still failing[\s\S]*recycle-did-not-help: shop still fails after recycle/)
-  t.ok(h.logs.some((l) => l.includes('"level":"error"') && l.includes('recycle-did-not-help')), 'a loud log line')
+  t.match(
+    rec.steps.map((s) => s.message).join('\n'),
+    /verification 1\/2: still failing[\s\S]*verification 2\/2: still failing[\s\S]*recycle-did-not-help: shop still fails after recycle/,
+  )
+  t.ok(
+    h.logs.some((l) => l.includes('"level":"error"') && l.includes('recycle-did-not-help')),
+    'a loud log line',
+  )
   for (let i = 0; i < 3; i++) await sched.tick('shop')
   await h.app.core.recycler.idle()
   t.equal(ex.runs.length, 1, 'no second automatic recycle')
@@ -85,7 +97,10 @@ t.test('still failing after the recycle → recycle-did-not-help, no second auto
 t.test('cron ticks run on schedule, never overlap, and none runs after close', async (t) => {
   const site = await startSite({ mode: 'slow', delayMs: 1500 })
   t.teardown(() => site.close())
-  const h = await testApp({ config: config(site.origin, '* * * * * *', 100), extra: { prober: createProber({ concurrency: 4 }), schedule: true } })
+  const h = await testApp({
+    config: config(site.origin, '* * * * * *', 100),
+    extra: { prober: createProber({ concurrency: 4 }), schedule: true },
+  })
   await new Promise((r) => setTimeout(r, 3500))
   const ticks = h.app.core.scheduler!.ticks
   t.ok(ticks >= 1 && ticks <= 3, `each 1.5 s tick blocks the next (ticks: ${ticks})`)
@@ -102,7 +117,10 @@ t.test('only the leader probes', async (t) => {
   const site = await startSite()
   t.teardown(() => site.close())
   let leader = false
-  const h = await testApp({ config: config(site.origin), extra: { prober: createProber({ concurrency: 4 }), isLeader: () => leader } })
+  const h = await testApp({
+    config: config(site.origin),
+    extra: { prober: createProber({ concurrency: 4 }), isLeader: () => leader },
+  })
   t.teardown(() => h.app.close())
   t.equal(await h.app.core.scheduler!.tick('shop'), undefined)
   t.equal(site.requests, 0)
@@ -111,37 +129,62 @@ t.test('only the leader probes', async (t) => {
   t.equal(site.requests, 2)
 })
 
-t.test('did not help on a newly pinned commit → the revision before is restored once and verified again (rolled-back)', async (t) => {
-  const site = await startSite()
-  t.teardown(() => site.close())
-  const rollBacks: { toRevision: number; because: string }[] = []
-  const ex = {
-    ...fakeExecutor({ auto: { state: 'succeeded', message: 'rolled out', revisionBefore: 4, commitBefore: 'aaaaaaa0000' } }),
-    async rollBack(_site: unknown, o: { toRevision: number; because: string; step(m: string): void }) {
-      rollBacks.push({ toRevision: o.toRevision, because: o.because })
-      o.step('restored the pod template of revision 4')
-      site.set('healthy')
-      return { state: 'succeeded' as const, message: 'rolled back to revision 4: done' }
-    },
-  }
-  const h = await testApp({ config: config(site.origin, '0 0 1 1 *', 1), extra: { executor: ex, prober: createProber({ concurrency: 4 }), sleep: fast } })
-  t.teardown(() => h.app.close())
-  site.set('broken')
-  const op = { authorization: `Bearer ${SECRETS.recycleToken}`, 'content-type': 'application/json' }
-  const res = await h.app.inject({ method: 'POST', url: '/recycle', headers: op, payload: { site: 'shop', reason: 'new release', commit: 'bbbbbbb1111' } })
-  await h.app.core.recycler.idle()
-  const rec = h.app.core.recycler.get(res.json().id)!
-  t.same(rollBacks.map((r) => r.toRevision), [4], 'one rollback, to the revision before')
-  t.match(rollBacks[0]!.because, /still failing on bbbbbbb1111 after the rollout/)
-  t.equal(rec.state, 'rolled-back')
-  t.equal(rec.verification, 'recovered', 'verified again after the rollback')
-  t.match(rec.steps.map((s) => s.message).join('\n'), /rolled-back: rolled back to revision 4: done \(back on aaaaaaa0000\); verifying again[\s\S]*recovered/)
-  t.match((await h.app.inject({ method: 'GET', url: '/metrics' })).body, /outcome="rolled-back"\} 1/)
-  // The same pin as before: the revision before runs the same code; no rollback.
-  site.set('broken')
-  h.clock.advance(3600_000)
-  const same = await h.app.inject({ method: 'POST', url: '/recycle', headers: op, payload: { site: 'shop', reason: 'again', commit: 'aaaaaaa0000' } })
-  await h.app.core.recycler.idle()
-  t.equal(rollBacks.length, 1, 'no rollback when the pin did not change')
-  t.equal(h.app.core.recycler.get(same.json().id)!.verification, 'recycle-did-not-help')
-})
+t.test(
+  'did not help on a newly pinned commit → the revision before is restored once and verified again (rolled-back)',
+  async (t) => {
+    const site = await startSite()
+    t.teardown(() => site.close())
+    const rollBacks: { toRevision: number; because: string }[] = []
+    const ex = {
+      ...fakeExecutor({
+        auto: { state: 'succeeded', message: 'rolled out', revisionBefore: 4, commitBefore: 'aaaaaaa0000' },
+      }),
+      async rollBack(_site: unknown, o: { toRevision: number; because: string; step(m: string): void }) {
+        rollBacks.push({ toRevision: o.toRevision, because: o.because })
+        o.step('restored the pod template of revision 4')
+        site.set('healthy')
+        return { state: 'succeeded' as const, message: 'rolled back to revision 4: done' }
+      },
+    }
+    const h = await testApp({
+      config: config(site.origin, '0 0 1 1 *', 1),
+      extra: { executor: ex, prober: createProber({ concurrency: 4 }), sleep: fast },
+    })
+    t.teardown(() => h.app.close())
+    site.set('broken')
+    const op = { authorization: `Bearer ${SECRETS.recycleToken}`, 'content-type': 'application/json' }
+    const res = await h.app.inject({
+      method: 'POST',
+      url: '/recycle',
+      headers: op,
+      payload: { site: 'shop', reason: 'new release', commit: 'bbbbbbb1111' },
+    })
+    await h.app.core.recycler.idle()
+    const rec = h.app.core.recycler.get(res.json().id)!
+    t.same(
+      rollBacks.map((r) => r.toRevision),
+      [4],
+      'one rollback, to the revision before',
+    )
+    t.match(rollBacks[0]!.because, /still failing on bbbbbbb1111 after the rollout/)
+    t.equal(rec.state, 'rolled-back')
+    t.equal(rec.verification, 'recovered', 'verified again after the rollback')
+    t.match(
+      rec.steps.map((s) => s.message).join('\n'),
+      /rolled-back: rolled back to revision 4: done \(back on aaaaaaa0000\); verifying again[\s\S]*recovered/,
+    )
+    t.match((await h.app.inject({ method: 'GET', url: '/metrics' })).body, /outcome="rolled-back"\} 1/)
+    // The same pin as before: the revision before runs the same code; no rollback.
+    site.set('broken')
+    h.clock.advance(3600_000)
+    const same = await h.app.inject({
+      method: 'POST',
+      url: '/recycle',
+      headers: op,
+      payload: { site: 'shop', reason: 'again', commit: 'aaaaaaa0000' },
+    })
+    await h.app.core.recycler.idle()
+    t.equal(rollBacks.length, 1, 'no rollback when the pin did not change')
+    t.equal(h.app.core.recycler.get(same.json().id)!.verification, 'recycle-did-not-help')
+  },
+)

@@ -31,9 +31,14 @@ function untilClosed(s: Socket, limitMs: number): Promise<{ data: string; ms: nu
   return new Promise((resolve) => {
     let data = ''
     const timer = setTimeout(() => resolve({ data, ms: Date.now() - started, closed: false }), limitMs)
-    s.on('data', (b) => { data += b.toString('latin1') })
+    s.on('data', (b) => {
+      data += b.toString('latin1')
+    })
     s.on('error', () => undefined)
-    s.on('close', () => { clearTimeout(timer); resolve({ data, ms: Date.now() - started, closed: true }) })
+    s.on('close', () => {
+      clearTimeout(timer)
+      resolve({ data, ms: Date.now() - started, closed: true })
+    })
   })
 }
 
@@ -54,16 +59,23 @@ t.test('a body trickled at 1 byte/s is cut at the request timeout with 408 { cod
   const s = await open(h.port)
   t.teardown(() => s.destroy())
   // Authenticated, so the route waits for the body (an unauthenticated one is answered 401 at once).
-  s.write(`POST /webhooks/jenkins HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${SECRETS.webhookToken}\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n`)
-  const trickle = setInterval(() => { if (!s.destroyed) s.write('{') }, 1000)
+  s.write(
+    `POST /webhooks/jenkins HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${SECRETS.webhookToken}\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n`,
+  )
+  const trickle = setInterval(() => {
+    if (!s.destroyed) s.write('{')
+  }, 1000)
   t.teardown(() => clearInterval(trickle))
   const r = await untilClosed(s, 10_000)
   t.ok(r.closed, `the server closed the connection (after ${r.ms} ms)`)
-  t.ok(r.ms < 5000, 'within the 2 s request timeout plus Node\'s check interval')
+  t.ok(r.ms < 5000, "within the 2 s request timeout plus Node's check interval")
   const res = parse(r.data)
   t.equal(res.status, 408)
   t.equal(res.headers.connection, 'close')
-  t.same(JSON.parse(res.body), { code: 'KR_REQUEST_TIMEOUT', message: 'the request (headers and body) did not arrive in time; the connection is closed' })
+  t.same(JSON.parse(res.body), {
+    code: 'KR_REQUEST_TIMEOUT',
+    message: 'the request (headers and body) did not arrive in time; the connection is closed',
+  })
 })
 
 t.test('headers trickled slowly are cut at the headers timeout', async (t) => {
@@ -72,7 +84,9 @@ t.test('headers trickled slowly are cut at the headers timeout', async (t) => {
   const s = await open(h.port)
   t.teardown(() => s.destroy())
   s.write('GET /status HTTP/1.1\r\n')
-  const trickle = setInterval(() => { if (!s.destroyed) s.write('X-A: b\r\n') }, 300)
+  const trickle = setInterval(() => {
+    if (!s.destroyed) s.write('X-A: b\r\n')
+  }, 300)
   t.teardown(() => clearInterval(trickle))
   const r = await untilClosed(s, 10_000)
   t.ok(r.closed && r.ms < 3500, `closed after ${r.ms} ms`)
@@ -83,7 +97,9 @@ t.test('one address holds at most maxConnectionsPerClient connections; more are 
   const h = await listening(`service: { maxConnectionsPerClient: 4, timeouts: { idle: 30s } }\n${SITES}`)
   t.teardown(() => h.app.close())
   const held: Socket[] = []
-  t.teardown(() => { for (const s of held) s.destroy() })
+  t.teardown(() => {
+    for (const s of held) s.destroy()
+  })
   for (let i = 0; i < 4; i++) held.push(await open(h.port))
   const extra: Array<Promise<{ data: string; closed: boolean }>> = []
   for (let i = 0; i < 6; i++) {
@@ -111,11 +127,40 @@ t.test('one address holds at most maxConnectionsPerClient connections; more are 
 })
 
 const RAW_ERRORS: Array<{ name: string; send: string; status: number; code: string; notEcho?: string }> = [
-  { name: 'a bad request line', send: 'GARBAGE /<script>secret-path HTTP/1.1\r\n\r\n', status: 400, code: 'KR_BAD_REQUEST', notEcho: 'secret-path' },
-  { name: 'headers larger than 16 KiB', send: `GET /status HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, status: 431, code: 'KR_HEADERS_TOO_LARGE' },
-  { name: 'a URL larger than 16 KiB', send: `GET /${'p'.repeat(20_000)} HTTP/1.1\r\nHost: x\r\n\r\n`, status: 431, code: 'KR_HEADERS_TOO_LARGE', notEcho: 'ppppp' },
-  { name: 'a path segment over 200 characters', send: `GET /recycles/${'x'.repeat(300)}-marker HTTP/1.1\r\nHost: x\r\n\r\n`, status: 414, code: 'KR_URI_TOO_LONG', notEcho: 'marker' },
-  { name: 'bad percent-encoding in a parameter', send: 'GET /recycles/%E0%A4%A-marker HTTP/1.1\r\nHost: x\r\n\r\n', status: 400, code: 'KR_BAD_REQUEST', notEcho: 'marker' },
+  {
+    name: 'a bad request line',
+    send: 'GARBAGE /<script>secret-path HTTP/1.1\r\n\r\n',
+    status: 400,
+    code: 'KR_BAD_REQUEST',
+    notEcho: 'secret-path',
+  },
+  {
+    name: 'headers larger than 16 KiB',
+    send: `GET /status HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
+    status: 431,
+    code: 'KR_HEADERS_TOO_LARGE',
+  },
+  {
+    name: 'a URL larger than 16 KiB',
+    send: `GET /${'p'.repeat(20_000)} HTTP/1.1\r\nHost: x\r\n\r\n`,
+    status: 431,
+    code: 'KR_HEADERS_TOO_LARGE',
+    notEcho: 'ppppp',
+  },
+  {
+    name: 'a path segment over 200 characters',
+    send: `GET /recycles/${'x'.repeat(300)}-marker HTTP/1.1\r\nHost: x\r\n\r\n`,
+    status: 414,
+    code: 'KR_URI_TOO_LONG',
+    notEcho: 'marker',
+  },
+  {
+    name: 'bad percent-encoding in a parameter',
+    send: 'GET /recycles/%E0%A4%A-marker HTTP/1.1\r\nHost: x\r\n\r\n',
+    status: 400,
+    code: 'KR_BAD_REQUEST',
+    notEcho: 'marker',
+  },
 ]
 
 t.test('errors before routing: { code, message }, no echo of the path, Connection: close', async (t) => {
@@ -148,18 +193,40 @@ t.test('the read routes have their own rate limit', async (t) => {
   const r = await h.app.inject({ method: 'GET', url: '/status' })
   t.equal(r.json().code, 'KR_RATE_LIMITED')
   t.ok(Number(r.headers['retry-after']) > 0, 'with Retry-After')
-  t.equal((await h.app.inject({ method: 'GET', url: '/healthz' })).statusCode, 200, 'the service probes are not limited')
+  t.equal(
+    (await h.app.inject({ method: 'GET', url: '/healthz' })).statusCode,
+    200,
+    'the service probes are not limited',
+  )
 })
 
 t.test('trustProxy: X-Forwarded-For is believed only from a listed proxy, and the limits key on it', async (t) => {
-  const h = await testApp({ config: `service: { readRateLimit: { max: 2, window: 1m }, trustProxy: ["10.0.0.0/8"] }\n${SITES}` })
+  const h = await testApp({
+    config: `service: { readRateLimit: { max: 2, window: 1m }, trustProxy: ["10.0.0.0/8"] }\n${SITES}`,
+  })
   t.teardown(() => h.app.close())
-  const get = (remoteAddress: string, xff?: string) => h.app.inject({ method: 'GET', url: '/status', remoteAddress, headers: xff ? { 'x-forwarded-for': xff } : {} })
+  const get = (remoteAddress: string, xff?: string) =>
+    h.app.inject({ method: 'GET', url: '/status', remoteAddress, headers: xff ? { 'x-forwarded-for': xff } : {} })
   // Through the proxy, two clients have two budgets.
-  t.same([(await get('10.1.1.1', '203.0.113.5')).statusCode, (await get('10.1.1.1', '203.0.113.5')).statusCode, (await get('10.1.1.1', '203.0.113.5')).statusCode], [200, 200, 429])
+  t.same(
+    [
+      (await get('10.1.1.1', '203.0.113.5')).statusCode,
+      (await get('10.1.1.1', '203.0.113.5')).statusCode,
+      (await get('10.1.1.1', '203.0.113.5')).statusCode,
+    ],
+    [200, 200, 429],
+  )
   t.equal((await get('10.1.1.1', '203.0.113.6')).statusCode, 200, 'another client behind the proxy has its own budget')
   // A direct client cannot pick a fresh address with the header.
-  t.same([(await get('192.0.2.9', '198.51.100.1')).statusCode, (await get('192.0.2.9', '198.51.100.2')).statusCode, (await get('192.0.2.9', '198.51.100.3')).statusCode], [200, 200, 429], 'an untrusted peer\'s X-Forwarded-For is ignored')
+  t.same(
+    [
+      (await get('192.0.2.9', '198.51.100.1')).statusCode,
+      (await get('192.0.2.9', '198.51.100.2')).statusCode,
+      (await get('192.0.2.9', '198.51.100.3')).statusCode,
+    ],
+    [200, 200, 429],
+    "an untrusted peer's X-Forwarded-For is ignored",
+  )
 })
 
 t.test('the HTML page sends nosniff, a CSP and frame-ancestors', async (t) => {

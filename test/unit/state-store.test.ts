@@ -15,11 +15,22 @@ import { createStore, objectName } from '../../src/state/store.ts'
 import { quietLogger } from '../fixtures/engine.ts'
 
 const config = parseConfig('sites:\n  - name: shop\n    target: { namespace: shop, name: web }\n')
-const bump = (s: SiteState) => ({ next: { ...s, consecutiveFailures: s.consecutiveFailures + 1 }, result: s.consecutiveFailures + 1 })
+const bump = (s: SiteState) => ({
+  next: { ...s, consecutiveFailures: s.consecutiveFailures + 1 },
+  result: s.consecutiveFailures + 1,
+})
 
 function replica(objects: ObjectStore, extra: Partial<Parameters<typeof createStore>[0]> = {}) {
   const writes: string[] = []
-  const store = createStore({ objects, sites: config.sites, clock: manualClock(), logger: quietLogger(), durable: true, onWrite: (r) => writes.push(r), ...extra })
+  const store = createStore({
+    objects,
+    sites: config.sites,
+    clock: manualClock(),
+    logger: quietLogger(),
+    durable: true,
+    onWrite: (r) => writes.push(r),
+    ...extra,
+  })
   store.start()
   return { store, writes }
 }
@@ -28,10 +39,20 @@ t.test('two replicas count every change once (conflicts are retried on what the 
   const objects = memoryObjectStore()
   const a = replica(objects)
   const b = replica(objects)
-  t.teardown(async () => { await a.store.close(); await b.store.close() })
+  t.teardown(async () => {
+    await a.store.close()
+    await b.store.close()
+  })
   await Promise.all([a.store.loaded(), b.store.loaded()])
-  const results = await Promise.all([...Array.from({ length: 10 }, () => a.store.update('shop', bump)), ...Array.from({ length: 10 }, () => b.store.update('shop', bump))])
-  t.same([...results].sort((x, y) => x - y), Array.from({ length: 20 }, (_, i) => i + 1), 'each change saw a distinct state')
+  const results = await Promise.all([
+    ...Array.from({ length: 10 }, () => a.store.update('shop', bump)),
+    ...Array.from({ length: 10 }, () => b.store.update('shop', bump)),
+  ])
+  t.same(
+    [...results].sort((x, y) => x - y),
+    Array.from({ length: 20 }, (_, i) => i + 1),
+    'each change saw a distinct state',
+  )
   t.equal(a.store.get('shop').consecutiveFailures, 20)
   await new Promise((r) => setImmediate(r))
   t.equal(b.store.get('shop').consecutiveFailures, 20, 'the other replica sees it through the watch')
@@ -57,7 +78,16 @@ t.test('not loaded or not reachable: refused with 503, never applied to a local 
     write: (n, d, v) => (up ? real.write(n, d, v) : Promise.reject(Errors.kube('write: ECONNREFUSED'))),
     watch: (v, cb, s) => real.watch(v, cb, s),
   }
-  const a = replica(flaky, { sleep: (_ms, signal) => new Promise((r) => { const i = setTimeout(r, 5); signal.addEventListener('abort', () => { clearTimeout(i); r() }) }) })
+  const a = replica(flaky, {
+    sleep: (_ms, signal) =>
+      new Promise((r) => {
+        const i = setTimeout(r, 5)
+        signal.addEventListener('abort', () => {
+          clearTimeout(i)
+          r()
+        })
+      }),
+  })
   t.teardown(() => a.store.close())
   await new Promise((r) => setTimeout(r, 20))
   t.match(a.store.ready(), { ready: false, reason: /state not loaded: list: ECONNREFUSED/ })
@@ -66,7 +96,10 @@ t.test('not loaded or not reachable: refused with 503, never applied to a local 
   await a.store.loaded()
   t.equal(a.store.ready().ready, true, 'it kept trying, and is ready once the API answers')
   up = false
-  await t.rejects(a.store.update('shop', bump), { code: Errors.unavailable.code, message: /could not be written \(write: ECONNREFUSED\)/ })
+  await t.rejects(a.store.update('shop', bump), {
+    code: Errors.unavailable.code,
+    message: /could not be written \(write: ECONNREFUSED\)/,
+  })
   t.equal(a.store.get('shop').consecutiveFailures, 0, 'the refused change is not kept locally')
 })
 
@@ -75,16 +108,25 @@ t.test('a write the API server does not answer is aborted at its deadline, not o
   const signals: AbortSignal[] = []
   // As the Kubernetes side does: the request ends when its signal aborts.
   const hung: ObjectStore = {
-    ...real, list: () => real.list(), read: (n) => real.read(n), watch: (v, cb, s) => real.watch(v, cb, s),
-    write: (_n, _d, _v, signal) => new Promise((_, reject) => {
-      if (signal) signals.push(signal)
-      signal?.addEventListener('abort', () => reject(Errors.kube('write ConfigMap: no answer in time (aborted)')), { once: true })
-    }),
+    ...real,
+    list: () => real.list(),
+    read: (n) => real.read(n),
+    watch: (v, cb, s) => real.watch(v, cb, s),
+    write: (_n, _d, _v, signal) =>
+      new Promise((_, reject) => {
+        if (signal) signals.push(signal)
+        signal?.addEventListener('abort', () => reject(Errors.kube('write ConfigMap: no answer in time (aborted)')), {
+          once: true,
+        })
+      }),
   }
   const a = replica(hung, { callTimeoutMs: 50 })
   t.teardown(() => a.store.close())
   await a.store.loaded()
-  await t.rejects(a.store.update('shop', bump), { code: Errors.unavailable.code, message: /could not be written \(write ConfigMap: no answer in time \(aborted\)\)/ })
+  await t.rejects(a.store.update('shop', bump), {
+    code: Errors.unavailable.code,
+    message: /could not be written \(write ConfigMap: no answer in time \(aborted\)\)/,
+  })
   t.equal(signals.length, 1, 'the write was given a signal')
   t.ok(signals[0]!.aborted, 'which aborted: the request itself ends')
 })
@@ -93,12 +135,21 @@ t.test('a stored state that is not ours is refused (the site starts afresh), nev
   const objects = memoryObjectStore()
   await objects.write(objectName('shop'), JSON.stringify({ v: 1, site: 'shop', health: 'bogus' }), undefined)
   const logs: string[] = []
-  const a = createStore({ objects, sites: config.sites, clock: manualClock(), logger: quietLogger(logs), durable: true })
+  const a = createStore({
+    objects,
+    sites: config.sites,
+    clock: manualClock(),
+    logger: quietLogger(logs),
+    durable: true,
+  })
   a.start()
   t.teardown(() => a.close())
   await a.loaded()
   t.same(a.get('shop'), emptySiteState('shop'))
-  t.ok(logs.some((l) => l.includes('"level":"error"') && l.includes('not valid')), 'said loudly')
+  t.ok(
+    logs.some((l) => l.includes('"level":"error"') && l.includes('not valid')),
+    'said loudly',
+  )
   t.equal(await a.update('shop', bump), 1, 'and the next write replaces it (with the precondition)')
 })
 
@@ -106,10 +157,20 @@ t.test('bounds: a flood of records keeps the state within its bytes, unfinished 
   const now = Date.parse('2026-12-01T12:00:00Z')
   const big = 'x'.repeat(LIMITS.text)
   const rec = (i: number, state: 'succeeded' | 'running', ageMin: number) => ({
-    id: `rc-${i}`, site: 'shop', target: 't', strategy: 'rollout' as const, trigger: { source: 'jenkins' as const, reason: big }, dryRun: false, state,
-    steps: Array.from({ length: 40 }, () => ({ at: new Date(now).toISOString(), message: big })), createdAt: new Date(now - ageMin * 60_000).toISOString(),
+    id: `rc-${i}`,
+    site: 'shop',
+    target: 't',
+    strategy: 'rollout' as const,
+    trigger: { source: 'jenkins' as const, reason: big },
+    dryRun: false,
+    state,
+    steps: Array.from({ length: 40 }, () => ({ at: new Date(now).toISOString(), message: big })),
+    createdAt: new Date(now - ageMin * 60_000).toISOString(),
   })
-  const s: SiteState = { ...emptySiteState('shop'), recycles: [rec(0, 'running', 600), ...Array.from({ length: 500 }, (_, i) => rec(i + 1, 'succeeded', 500 - i))] }
+  const s: SiteState = {
+    ...emptySiteState('shop'),
+    recycles: [rec(0, 'running', 600), ...Array.from({ length: 500 }, (_, i) => rec(i + 1, 'succeeded', 500 - i))],
+  }
   const out = boundSiteState(s, { now, windowMs: 6 * 3600_000 })
   t.ok(Buffer.byteLength(JSON.stringify(out)) <= LIMITS.siteBytes, `fits ${LIMITS.siteBytes} bytes`)
   t.equal(out.recycles[0]!.id, 'rc-0', 'the running one stays, however old')
@@ -117,6 +178,13 @@ t.test('bounds: a flood of records keeps the state within its bytes, unfinished 
   // Tight: the last record dropped would not have fitted (the sizes are counted exactly).
   const firstKept = Number(out.recycles[1]!.id.slice(3))
   const withOneMore = { ...out, recycles: [out.recycles[0]!, s.recycles[firstKept - 1]!, ...out.recycles.slice(1)] }
-  t.ok(Buffer.byteLength(JSON.stringify(withOneMore)) > LIMITS.siteBytes, `rc-${firstKept - 1} was dropped because it did not fit`)
-  t.equal(boundSiteState(out, { now, windowMs: 6 * 3600_000 }).recycles.length, out.recycles.length, 'bounding again drops nothing more')
+  t.ok(
+    Buffer.byteLength(JSON.stringify(withOneMore)) > LIMITS.siteBytes,
+    `rc-${firstKept - 1} was dropped because it did not fit`,
+  )
+  t.equal(
+    boundSiteState(out, { now, windowMs: 6 * 3600_000 }).recycles.length,
+    out.recycles.length,
+    'bounding again drops nothing more',
+  )
 })

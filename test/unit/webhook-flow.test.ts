@@ -9,7 +9,12 @@ const auth = { authorization: `Bearer ${SECRETS.webhookToken}`, 'content-type': 
 const op = { authorization: `Bearer ${SECRETS.recycleToken}`, 'content-type': 'application/json' }
 
 async function post(app: Awaited<ReturnType<typeof testApp>>['app'], body: unknown) {
-  const res = await app.inject({ method: 'POST', url: '/webhooks/jenkins', headers: auth, payload: JSON.stringify(body) })
+  const res = await app.inject({
+    method: 'POST',
+    url: '/webhooks/jenkins',
+    headers: auth,
+    payload: JSON.stringify(body),
+  })
   return { status: res.statusCode, json: res.json() as Record<string, any> }
 }
 
@@ -17,7 +22,13 @@ t.test('a failure requests one recycle, pinned to the commit Jenkins names', asy
   const ex = fakeExecutor()
   const h = await testApp({ extra: { executor: ex } })
   t.teardown(() => h.app.close())
-  const r = await post(h.app, { job: 'shop-integrity', build: 1, status: 'FAILURE', commit: 'ABCDEF1234567', checks: [{ name: 'home', ok: false, status: 500 }] })
+  const r = await post(h.app, {
+    job: 'shop-integrity',
+    build: 1,
+    status: 'FAILURE',
+    commit: 'ABCDEF1234567',
+    checks: [{ name: 'home', ok: false, status: 500 }],
+  })
   t.equal(r.status, 202)
   t.equal(r.json.action, 'recycle-requested')
   t.equal(r.json.health, 'failing')
@@ -69,7 +80,16 @@ t.test('thresholds and per-site failing statuses', async (t) => {
   const f1 = await post(h.app, { job: 'blog-integrity', build: 2, status: 'FAILURE' })
   t.equal(f1.json.action, 'none')
   t.equal(f1.json.reason, '1/2 consecutive failures')
-  const f2 = await post(h.app, { name: 'blog-integrity', build: { number: 3, phase: 'COMPLETED', status: 'FAILURE', full_url: 'http://jenkins/job/blog/3/', scm: { commit: '0123456789abcdef0123456789abcdef01234567' } } })
+  const f2 = await post(h.app, {
+    name: 'blog-integrity',
+    build: {
+      number: 3,
+      phase: 'COMPLETED',
+      status: 'FAILURE',
+      full_url: 'http://jenkins/job/blog/3/',
+      scm: { commit: '0123456789abcdef0123456789abcdef01234567' },
+    },
+  })
   t.equal(f2.json.action, 'recycle-requested')
   t.equal(f2.json.verdict.ref, 'http://jenkins/job/blog/3/')
   await h.app.core.recycler.idle()
@@ -79,7 +99,10 @@ t.test('thresholds and per-site failing statuses', async (t) => {
 t.test('a SITE build parameter names the site (one of whose jobs sent it)', async (t) => {
   const h = await testApp()
   t.teardown(() => h.app.close())
-  const r = await post(h.app, { name: 'shop-nightly', build: { number: 5, phase: 'COMPLETED', status: 'FAILURE', parameters: { SITE: 'shop' } } })
+  const r = await post(h.app, {
+    name: 'shop-nightly',
+    build: { number: 5, phase: 'COMPLETED', status: 'FAILURE', parameters: { SITE: 'shop' } },
+  })
   t.equal(r.status, 202)
   t.equal(r.json.site, 'shop')
   t.equal(r.json.action, 'planned', 'no cluster: said as planned, never as requested')
@@ -91,7 +114,10 @@ t.test('cooldown and circuit breaker', async (t) => {
   const ex = fakeExecutor({ auto: { state: 'succeeded', message: 'ok' } })
   const h = await testApp({ extra: { executor: ex } })
   t.teardown(() => h.app.close())
-  const manual = async () => (await h.app.inject({ method: 'POST', url: '/recycle', headers: op, payload: { site: 'shop', reason: 'test' } })).json()
+  const manual = async () =>
+    (
+      await h.app.inject({ method: 'POST', url: '/recycle', headers: op, payload: { site: 'shop', reason: 'test' } })
+    ).json()
   const first = await manual()
   t.match(first.state, /^(pending|running)$/)
   await h.app.core.recycler.idle()
@@ -135,7 +161,12 @@ t.test('POST /recycle and GET /recycles/:id, dry-run', async (t) => {
   const ex = fakeExecutor()
   const h = await testApp({ extra: { executor: ex } })
   t.teardown(() => h.app.close())
-  const res = await h.app.inject({ method: 'POST', url: '/recycle', headers: op, payload: { site: 'pool', reason: 'check the plan', dryRun: true } })
+  const res = await h.app.inject({
+    method: 'POST',
+    url: '/recycle',
+    headers: op,
+    payload: { site: 'pool', reason: 'check the plan', dryRun: true },
+  })
   t.equal(res.statusCode, 202)
   const body = res.json()
   t.match(body, { site: 'pool', state: 'planned', strategy: 'evict', dryRun: true, url: `/recycles/${body.id}` })
@@ -154,11 +185,22 @@ t.test('GET /status: JSON by default, HTML for a browser', async (t) => {
   t.equal(json.headers['content-type'], 'application/json; charset=utf-8')
   const s = json.json()
   t.match(s.service, { version: '0.1.0', dryRun: true, cluster: 'none' })
-  t.same(s.sites.map((x: any) => [x.name, x.health]), [['shop', 'failing'], ['blog', 'unknown'], ['pool', 'unknown']])
+  t.same(
+    s.sites.map((x: any) => [x.name, x.health]),
+    [
+      ['shop', 'failing'],
+      ['blog', 'unknown'],
+      ['pool', 'unknown'],
+    ],
+  )
   t.equal(s.sites[0].lastVerdict.summary, 'shop-integrity #1 FAILURE')
   t.equal(s.sites[0].lastRecycle.state, 'planned')
   t.equal(s.recent.length, 1)
-  const html = await h.app.inject({ method: 'GET', url: '/status', headers: { accept: 'text/html,application/xhtml+xml,*/*;q=0.8' } })
+  const html = await h.app.inject({
+    method: 'GET',
+    url: '/status',
+    headers: { accept: 'text/html,application/xhtml+xml,*/*;q=0.8' },
+  })
   t.match(html.headers['content-type'], /text\/html/)
   t.match(html.body, /<title>kube-recycler status<\/title>/)
   t.match(html.body, /data-site="shop" data-health="failing"/)
@@ -170,14 +212,22 @@ t.test('GET /status: JSON by default, HTML for a browser', async (t) => {
 t.test('status page escapes what it shows', async (t) => {
   const h = await testApp()
   t.teardown(() => h.app.close())
-  await h.app.inject({ method: 'POST', url: '/recycle', headers: op, payload: { site: 'shop', reason: '<script>alert(1)</script>' } })
+  await h.app.inject({
+    method: 'POST',
+    url: '/recycle',
+    headers: op,
+    payload: { site: 'shop', reason: '<script>alert(1)</script>' },
+  })
   const html = (await h.app.inject({ method: 'GET', url: '/status?format=html' })).body
   t.notMatch(html, /<script>alert/)
   t.match(html, /&lt;script&gt;alert\(1\)&lt;\/script&gt;/)
 })
 
 t.test('rate limit answers 429 with a reason', async (t) => {
-  const h = await testApp({ config: 'service: { rateLimit: { max: 2, window: 1m } }\nsites:\n  - name: shop\n    target: { namespace: shop, name: web }\n    jenkins: { jobs: [j] }' })
+  const h = await testApp({
+    config:
+      'service: { rateLimit: { max: 2, window: 1m } }\nsites:\n  - name: shop\n    target: { namespace: shop, name: web }\n    jenkins: { jobs: [j] }',
+  })
   t.teardown(() => h.app.close())
   const codes = []
   for (let i = 0; i < 3; i++) codes.push((await post(h.app, { job: 'j', build: i, status: 'SUCCESS' })).status)
@@ -192,7 +242,10 @@ t.test('/healthz, /readyz, /docs/json', async (t) => {
   const h = await testApp()
   t.teardown(() => h.app.close())
   t.same((await h.app.inject({ method: 'GET', url: '/healthz' })).json(), { status: 'ok' })
-  t.same((await h.app.inject({ method: 'GET', url: '/readyz' })).json(), { status: 'ready', reason: 'no cluster: dry-run, state in this process only' })
+  t.same((await h.app.inject({ method: 'GET', url: '/readyz' })).json(), {
+    status: 'ready',
+    reason: 'no cluster: dry-run, state in this process only',
+  })
   const docs = (await h.app.inject({ method: 'GET', url: '/docs/json' })).json()
   t.ok(docs.paths['/webhooks/jenkins'].post)
   t.ok(docs.paths['/recycle'].post)
@@ -204,56 +257,101 @@ t.test('/healthz, /readyz, /docs/json', async (t) => {
   t.same(r.json(), { status: 'not-ready', reason: 'cluster unreachable' })
 })
 
-t.test('a Jenkins commit is the job\'s, not the site\'s: not pinned unless jenkins.commitIsSite', async (t) => {
+t.test("a Jenkins commit is the job's, not the site's: not pinned unless jenkins.commitIsSite", async (t) => {
   const ex = fakeExecutor({ auto: { state: 'succeeded', message: 'ok' } })
-  const h = await testApp({ config: 'sites:\n  - name: shop\n    target: { namespace: shop, name: web }\n    jenkins: { jobs: [j] }\n    failureThreshold: 1\n', extra: { executor: ex } })
+  const h = await testApp({
+    config:
+      'sites:\n  - name: shop\n    target: { namespace: shop, name: web }\n    jenkins: { jobs: [j] }\n    failureThreshold: 1\n',
+    extra: { executor: ex },
+  })
   t.teardown(() => h.app.close())
   const r = await post(h.app, { job: 'j', build: 1, status: 'FAILURE', commit: 'abcdef1234567' })
   t.equal(r.json.action, 'recycle-requested')
   await h.app.core.recycler.idle()
   t.equal(ex.runs[0]!.commit, undefined, 'recycled unpinned')
-  t.match(h.app.core.recycler.get(r.json.recycle.id)!.steps.map((s) => s.message).join('\n'), /not pinning abcdef123456: a Jenkins payload's commit is the job's repository/)
+  t.match(
+    h.app.core.recycler
+      .get(r.json.recycle.id)!
+      .steps.map((s) => s.message)
+      .join('\n'),
+    /not pinning abcdef123456: a Jenkins payload's commit is the job's repository/,
+  )
 })
 
 t.test('a failure whose cause is outside the pods is not a restart: recorded, said, merged', async (t) => {
   const ex = fakeExecutor({ auto: { state: 'succeeded', message: 'ok' } })
-  const h = await testApp({ config: 'sites:\n  - name: shop\n    target: { namespace: shop, name: web }\n    jenkins: { jobs: [j] }\n    failureThreshold: 1\n', extra: { executor: ex } })
+  const h = await testApp({
+    config:
+      'sites:\n  - name: shop\n    target: { namespace: shop, name: web }\n    jenkins: { jobs: [j] }\n    failureThreshold: 1\n',
+    extra: { executor: ex },
+  })
   t.teardown(() => h.app.close())
-  const expired = [{ name: 'home', ok: false, cause: 'tls-expired' }, { name: 'api', ok: false, cause: 'dns-not-found' }]
+  const expired = [
+    { name: 'home', ok: false, cause: 'tls-expired' },
+    { name: 'api', ok: false, cause: 'dns-not-found' },
+  ]
   const r = await post(h.app, { job: 'j', build: 1, status: 'FAILURE', checks: expired })
   t.equal(r.json.action, 'none')
-  t.match(r.json.reason, /^cannot help: the cause is outside the pods, a restart cannot help \(home: the TLS certificate has expired; api: the DNS name does not resolve/)
+  t.match(
+    r.json.reason,
+    /^cannot help: the cause is outside the pods, a restart cannot help \(home: the TLS certificate has expired; api: the DNS name does not resolve/,
+  )
   t.equal(r.json.recycle.state, 'skipped')
-  t.equal((await post(h.app, { job: 'j', build: 2, status: 'FAILURE', checks: expired })).json.recycle.repeats, 2, 'the same refusal again is one record')
+  t.equal(
+    (await post(h.app, { job: 'j', build: 2, status: 'FAILURE', checks: expired })).json.recycle.repeats,
+    2,
+    'the same refusal again is one record',
+  )
   await h.app.core.recycler.idle()
   t.equal(ex.runs.length, 0, 'nothing restarted')
-  t.ok(h.logs.some((l) => l.includes('"level":"error"') && l.includes('not restarting shop: cannot help')), 'a loud log line')
+  t.ok(
+    h.logs.some((l) => l.includes('"level":"error"') && l.includes('not restarting shop: cannot help')),
+    'a loud log line',
+  )
   // One check failing for a reason a restart may fix: the recycle goes ahead.
-  const mixed = await post(h.app, { job: 'j', build: 3, status: 'FAILURE', checks: [expired[0], { name: 'api', ok: false, status: 500, cause: 'status' }] })
+  const mixed = await post(h.app, {
+    job: 'j',
+    build: 3,
+    status: 'FAILURE',
+    checks: [expired[0], { name: 'api', ok: false, status: 500, cause: 'status' }],
+  })
   t.equal(mixed.json.action, 'recycle-requested')
   // An operator decides for themselves.
   await h.app.core.recycler.idle()
 })
 
-t.test('a rollout that failed and was rolled back is recorded rolled-back, counted, and ends the episode\'s automatic recycles', async (t) => {
-  const ex = fakeExecutor({ auto: { state: 'failed', reason: 'new pods never Ready', rolledBack: true } })
-  const h = await testApp({ extra: { executor: ex } })
-  t.teardown(() => h.app.close())
-  const r = await post(h.app, { job: 'shop-integrity', build: 1, status: 'FAILURE' })
-  await h.app.core.recycler.idle()
-  const rec = h.app.core.recycler.get(r.json.recycle.id)!
-  t.equal(rec.state, 'rolled-back')
-  t.match(rec.steps.at(-1)!.message, /^rolled-back: new pods never Ready/)
-  t.match((await h.app.inject({ method: 'GET', url: '/metrics' })).body, /kube_recycler_recycles_total\{site="shop",strategy="rollout",outcome="rolled-back"\} 1/)
-  t.equal(h.app.core.store.get('shop').starts.length, 1, 'it counts toward the circuit breaker')
-  const again = await post(h.app, { job: 'shop-integrity', build: 2, status: 'FAILURE' })
-  t.match(again.json.reason, /recycle-did-not-help/, 'still failing after a rollback: no loop')
-})
+t.test(
+  "a rollout that failed and was rolled back is recorded rolled-back, counted, and ends the episode's automatic recycles",
+  async (t) => {
+    const ex = fakeExecutor({ auto: { state: 'failed', reason: 'new pods never Ready', rolledBack: true } })
+    const h = await testApp({ extra: { executor: ex } })
+    t.teardown(() => h.app.close())
+    const r = await post(h.app, { job: 'shop-integrity', build: 1, status: 'FAILURE' })
+    await h.app.core.recycler.idle()
+    const rec = h.app.core.recycler.get(r.json.recycle.id)!
+    t.equal(rec.state, 'rolled-back')
+    t.match(rec.steps.at(-1)!.message, /^rolled-back: new pods never Ready/)
+    t.match(
+      (await h.app.inject({ method: 'GET', url: '/metrics' })).body,
+      /kube_recycler_recycles_total\{site="shop",strategy="rollout",outcome="rolled-back"\} 1/,
+    )
+    t.equal(h.app.core.store.get('shop').starts.length, 1, 'it counts toward the circuit breaker')
+    const again = await post(h.app, { job: 'shop-integrity', build: 2, status: 'FAILURE' })
+    t.match(again.json.reason, /recycle-did-not-help/, 'still failing after a rollback: no loop')
+  },
+)
 
 t.test('the outcome is one step, not said twice when the strategy just said it', async (t) => {
   const words = 'deployment "web" successfully rolled out'
   const base = fakeExecutor()
-  const ex = { ...base, run: async (ctx: Parameters<typeof base.run>[0]) => { base.runs.push(ctx); ctx.step(words); return { state: 'succeeded' as const, message: words } } }
+  const ex = {
+    ...base,
+    run: async (ctx: Parameters<typeof base.run>[0]) => {
+      base.runs.push(ctx)
+      ctx.step(words)
+      return { state: 'succeeded' as const, message: words }
+    },
+  }
   const h = await testApp({ extra: { executor: ex } })
   t.teardown(() => h.app.close())
   const r = await post(h.app, { job: 'shop-integrity', build: 1, status: 'FAILURE' })
@@ -262,19 +360,31 @@ t.test('the outcome is one step, not said twice when the strategy just said it',
   t.equal(steps.filter((m) => m === words).length, 1, steps.join(' | '))
 })
 
-t.test('dry-run: a flood of failing reports plans one recycle for the failure, counted, not one per report', async (t) => {
-  const h = await testApp()
-  t.teardown(() => h.app.close())
-  const answers = []
-  for (let build = 1; build <= 4; build++) answers.push(await post(h.app, { job: 'shop-integrity', build, status: 'FAILURE' }))
-  t.same(answers.map((a) => a.json.action), ['planned', 'planned', 'planned', 'planned'], 'each report is answered as planned')
-  t.equal(new Set(answers.map((a) => a.json.recycle.id)).size, 1, 'all of them the same plan')
-  const rec = (await h.app.inject({ method: 'GET', url: answers[0]!.json.recycle.url })).json()
-  t.match(rec, { state: 'planned', dryRun: true, repeats: 4 })
-  t.equal(h.app.core.store.get('shop').recycles.filter((r) => r.state === 'planned').length, 1, 'one record in the state')
-  // Recovered, then failing again: a new failure, a new plan.
-  await post(h.app, { job: 'shop-integrity', build: 5, status: 'SUCCESS' })
-  const again = await post(h.app, { job: 'shop-integrity', build: 6, status: 'FAILURE' })
-  t.equal(again.json.action, 'planned')
-  t.not(again.json.recycle.id, answers[0]!.json.recycle.id, 'a new episode plans anew')
-})
+t.test(
+  'dry-run: a flood of failing reports plans one recycle for the failure, counted, not one per report',
+  async (t) => {
+    const h = await testApp()
+    t.teardown(() => h.app.close())
+    const answers = []
+    for (let build = 1; build <= 4; build++)
+      answers.push(await post(h.app, { job: 'shop-integrity', build, status: 'FAILURE' }))
+    t.same(
+      answers.map((a) => a.json.action),
+      ['planned', 'planned', 'planned', 'planned'],
+      'each report is answered as planned',
+    )
+    t.equal(new Set(answers.map((a) => a.json.recycle.id)).size, 1, 'all of them the same plan')
+    const rec = (await h.app.inject({ method: 'GET', url: answers[0]!.json.recycle.url })).json()
+    t.match(rec, { state: 'planned', dryRun: true, repeats: 4 })
+    t.equal(
+      h.app.core.store.get('shop').recycles.filter((r) => r.state === 'planned').length,
+      1,
+      'one record in the state',
+    )
+    // Recovered, then failing again: a new failure, a new plan.
+    await post(h.app, { job: 'shop-integrity', build: 5, status: 'SUCCESS' })
+    const again = await post(h.app, { job: 'shop-integrity', build: 6, status: 'FAILURE' })
+    t.equal(again.json.action, 'planned')
+    t.not(again.json.recycle.id, answers[0]!.json.recycle.id, 'a new episode plans anew')
+  },
+)

@@ -33,7 +33,8 @@ import { Errors, isAppError } from '../../errors.ts'
 import { rollout } from './rollout.ts'
 import type { Prepared, Strategy, StrategyContext } from './types.ts'
 
-const NO_ROLLBACK = 'no template to roll back: evict/delete change no pod template; the controller keeps replacing pods from the one it has'
+const NO_ROLLBACK =
+  'no template to roll back: evict/delete change no pod template; the controller keeps replacing pods from the one it has'
 
 /** Unhealthy first (crash-looping, then NotReady), then healthy; by name within each. */
 export function replacementOrder(pods: readonly PodState[]): { unhealthy: PodState[]; healthy: PodState[] } {
@@ -44,7 +45,11 @@ export function replacementOrder(pods: readonly PodState[]): { unhealthy: PodSta
 }
 
 function describe(p: PodState): string {
-  return crashLooping(p) ? `${p.name} (crash-looping, ${p.restarts} restarts)` : p.waitingReason ? `${p.name} (${p.waitingReason})` : `${p.name} (not Ready)`
+  return crashLooping(p)
+    ? `${p.name} (crash-looping, ${p.restarts} restarts)`
+    : p.waitingReason
+      ? `${p.name} (${p.waitingReason})`
+      : `${p.name} (not Ready)`
 }
 
 type Removal = { ok: true } | { ok: false; outcome: RunOutcome }
@@ -60,7 +65,8 @@ async function retrying<T>(ctx: StrategyContext, what: string, call: () => Promi
     try {
       return await call()
     } catch (e) {
-      if (!isAppError(e) || e.code !== Errors.kube.code || ctx.signal.aborted || ctx.clock.now() + wait > ctx.deadline) throw e
+      if (!isAppError(e) || e.code !== Errors.kube.code || ctx.signal.aborted || ctx.clock.now() + wait > ctx.deadline)
+        throw e
       ctx.step(`${what} failed (${e.message}); trying again in ${wait} ms`)
       await ctx.sleep(wait, ctx.signal)
       wait = Math.min(wait * 2, 5000)
@@ -68,36 +74,57 @@ async function retrying<T>(ctx: StrategyContext, what: string, call: () => Promi
   }
 }
 
-async function removePod(ctx: StrategyContext, mode: 'evict' | 'delete', pod: PodState, wasUnhealthy: boolean, progress: () => string): Promise<Removal> {
+async function removePod(
+  ctx: StrategyContext,
+  mode: 'evict' | 'delete',
+  pod: PodState,
+  wasUnhealthy: boolean,
+  progress: () => string,
+): Promise<Removal> {
   const ns = ctx.workload.ref.namespace
   let backoff = 500
   let said = false
   for (;;) {
     if (ctx.signal.aborted) return { ok: false, outcome: { state: 'failed', reason: 'shutting down' } }
     if (ctx.clock.now() > ctx.deadline) {
-      return { ok: false, outcome: { state: 'failed', cause: 'deadline', reason: `deadline passed while ${mode === 'evict' ? 'evicting' : 'deleting'} ${pod.name} (${progress()}): a PodDisruptionBudget kept refusing` } }
+      return {
+        ok: false,
+        outcome: {
+          state: 'failed',
+          cause: 'deadline',
+          reason: `deadline passed while ${mode === 'evict' ? 'evicting' : 'deleting'} ${pod.name} (${progress()}): a PodDisruptionBudget kept refusing`,
+        },
+      }
     }
-    const r = await retrying(ctx, `${mode} ${pod.name}`, () => mode === 'evict' ? ctx.kube.evictPod(ns, pod.name) : ctx.kube.deletePod(ns, pod.name))
+    const r = await retrying(ctx, `${mode} ${pod.name}`, () =>
+      mode === 'evict' ? ctx.kube.evictPod(ns, pod.name) : ctx.kube.deletePod(ns, pod.name),
+    )
     if (r !== 'blocked') {
       ctx.step(`${r === 'gone' ? 'already gone' : mode === 'evict' ? 'evicted' : 'deleted'}: ${pod.name}`)
       return { ok: true }
     }
     if (wasUnhealthy && ctx.unhealthyPods === 'delete') {
       // Look again: a pod that became Ready meanwhile is healthy and waits for the budget like any other.
-      const now = (await retrying(ctx, 'listing the pods', () => ctx.kube.listPods(ns, ctx.workload.selector))).find((p) => p.uid === pod.uid)
+      const now = (await retrying(ctx, 'listing the pods', () => ctx.kube.listPods(ns, ctx.workload.selector))).find(
+        (p) => p.uid === pod.uid,
+      )
       if (!now || now.terminating) {
         ctx.step(`already gone: ${pod.name}`)
         return { ok: true }
       }
       if (unhealthy(now)) {
         const d = await retrying(ctx, `delete ${pod.name}`, () => ctx.kube.deletePod(ns, pod.name))
-        ctx.step(`a PodDisruptionBudget refuses to evict ${describe(now)}: its budget is spent by the unhealthy pods (unhealthyPodEvictionPolicy IfHealthyBudget); ${d === 'gone' ? 'it is already gone' : 'deleted it instead'}: a pod that is not Ready serves no traffic, so deleting it cannot lower availability (recycle.unhealthyPods: delete)`)
+        ctx.step(
+          `a PodDisruptionBudget refuses to evict ${describe(now)}: its budget is spent by the unhealthy pods (unhealthyPodEvictionPolicy IfHealthyBudget); ${d === 'gone' ? 'it is already gone' : 'deleted it instead'}: a pod that is not Ready serves no traffic, so deleting it cannot lower availability (recycle.unhealthyPods: delete)`,
+        )
         return { ok: true }
       }
       wasUnhealthy = false
     }
     if (!said || backoff >= 5000) {
-      ctx.step(`a PodDisruptionBudget blocks evicting ${pod.name}${wasUnhealthy ? ' (not Ready; recycle.unhealthyPods: evict keeps asking)' : ''}; retrying in ${backoff} ms`)
+      ctx.step(
+        `a PodDisruptionBudget blocks evicting ${pod.name}${wasUnhealthy ? ' (not Ready; recycle.unhealthyPods: evict keeps asking)' : ''}; retrying in ${backoff} ms`,
+      )
       said = true
     }
     await ctx.sleep(backoff, ctx.signal)
@@ -117,7 +144,9 @@ async function replaceInBatches(ctx: StrategyContext, mode: 'evict' | 'delete'):
   const batches: { pods: PodState[]; unhealthy: boolean }[] = []
   if (sick.length > 0) batches.push({ pods: sick, unhealthy: true })
   for (let i = 0; i < healthy.length; i += size) batches.push({ pods: healthy.slice(i, i + size), unhealthy: false })
-  ctx.step(`${mode}: ${total} pods${sick.length > 0 ? `; first the ${sick.length} unhealthy at once, they serve nothing: ${sick.map(describe).join(', ')}` : ''}${healthy.length > 0 ? `; then ${healthy.length} healthy, ${size} at a time` : ''}`)
+  ctx.step(
+    `${mode}: ${total} pods${sick.length > 0 ? `; first the ${sick.length} unhealthy at once, they serve nothing: ${sick.map(describe).join(', ')}` : ''}${healthy.length > 0 ? `; then ${healthy.length} healthy, ${size} at a time` : ''}`,
+  )
   const started = ctx.clock.now()
   let removed = 0
   for (const [b, batch] of batches.entries()) {
@@ -138,17 +167,27 @@ async function replaceInBatches(ctx: StrategyContext, mode: 'evict' | 'delete'):
       if (ready >= need) break
       // A replacement that cannot start (crash-looping, stuck, NotReady past the workload's limits) fails it early.
       const v = judgePods(ctx.workload, pods, fresh, ctx.clock.now())
-      if (v) return failed(ctx, { state: 'failed', cause: v.cause, reason: `replacement ${v.message.replace(/^new /, '')}` })
+      if (v)
+        return failed(ctx, { state: 'failed', cause: v.cause, reason: `replacement ${v.message.replace(/^new /, '')}` })
       if (ctx.clock.now() > ctx.deadline) {
         const notReady = pods.filter((p) => !p.terminating && fresh(p) && !p.ready).map((p) => p.name)
-        return failed(ctx, { state: 'failed', cause: 'deadline', reason: `replacements not Ready before the deadline: ${ready}/${need} ready${notReady.length ? `; not ready: ${notReady.join(', ')}` : ''}` })
+        return failed(ctx, {
+          state: 'failed',
+          cause: 'deadline',
+          reason: `replacements not Ready before the deadline: ${ready}/${need} ready${notReady.length ? `; not ready: ${notReady.join(', ')}` : ''}`,
+        })
       }
       await ctx.sleep(poll, ctx.signal)
       poll = Math.min(poll * 2, 2000)
     }
-    ctx.step(`batch ${b + 1}: replacements Ready (${need} new pods Ready after ${Math.round((ctx.clock.now() - started) / 100) / 10}s; batch ${b + 1} of ${batches.length}${batch.unhealthy ? ', the unhealthy pods' : ''})`)
+    ctx.step(
+      `batch ${b + 1}: replacements Ready (${need} new pods Ready after ${Math.round((ctx.clock.now() - started) / 100) / 10}s; batch ${b + 1} of ${batches.length}${batch.unhealthy ? ', the unhealthy pods' : ''})`,
+    )
   }
-  return { state: 'succeeded', message: `${mode}: all ${total} pods replaced and Ready${sick.length > 0 ? ` (${sick.length} were unhealthy)` : ''}` }
+  return {
+    state: 'succeeded',
+    message: `${mode}: all ${total} pods replaced and Ready${sick.length > 0 ? ` (${sick.length} were unhealthy)` : ''}`,
+  }
 }
 
 function failed(ctx: StrategyContext, outcome: RunOutcome): RunOutcome {
@@ -173,7 +212,9 @@ async function pinFirst(ctx: StrategyContext, mode: 'evict' | 'delete'): Promise
     return {
       kind: 'act',
       proceed: () => {
-        ctx.step(`${mode}: ${what}, but the Deployment is paused: its ReplicaSet keeps the current template until it is resumed, so the pods are replaced on the current template, unpinned`)
+        ctx.step(
+          `${mode}: ${what}, but the Deployment is paused: its ReplicaSet keeps the current template until it is resumed, so the pods are replaced on the current template, unpinned`,
+        )
         return replace()
       },
     }
@@ -182,14 +223,23 @@ async function pinFirst(ctx: StrategyContext, mode: 'evict' | 'delete'): Promise
     // Patching rolls nothing here: pin, then replace the pods onto the new template.
     return {
       kind: 'act',
-      first: { restartedAt: new Date(ctx.clock.now()).toISOString(), commit: ctx.commit, commitEnv: ctx.commitEnv, containers: ctx.workload.containers },
+      first: {
+        restartedAt: new Date(ctx.clock.now()).toISOString(),
+        commit: ctx.commit,
+        commitEnv: ctx.commitEnv,
+        containers: ctx.workload.containers,
+      },
       proceed: (patched) => {
-        ctx.step(`${mode}: ${what}; pinned it in the template (updateStrategy OnDelete: nothing rolls), generation ${patched.generation}; now replacing the pods onto it`)
+        ctx.step(
+          `${mode}: ${what}; pinned it in the template (updateStrategy OnDelete: nothing rolls), generation ${patched.generation}; now replacing the pods onto it`,
+        )
         return replace()
       },
     }
   }
-  ctx.step(`${mode}: ${what}; pinning it changes the pod template, and the ${ref.kind}'s own ${ctx.workload.updateStrategy ?? 'RollingUpdate'} strategy rolls every pod onto it: that rollout is this recycle (nothing is ${mode === 'evict' ? 'evicted' : 'deleted'} on top)`)
+  ctx.step(
+    `${mode}: ${what}; pinning it changes the pod template, and the ${ref.kind}'s own ${ctx.workload.updateStrategy ?? 'RollingUpdate'} strategy rolls every pod onto it: that rollout is this recycle (nothing is ${mode === 'evict' ? 'evicted' : 'deleted'} on top)`,
+  )
   return rollout.prepare(ctx)
 }
 

@@ -30,7 +30,11 @@ export const rollout: Strategy = {
   name: 'rollout',
   async prepare(ctx) {
     const ref = ctx.workload.ref
-    if (ctx.workload.paused) return { kind: 'skip', reason: `${ref.kind} ${ref.namespace}/${ref.name} is paused: resume it (kubectl rollout resume) or recycle with evict` }
+    if (ctx.workload.paused)
+      return {
+        kind: 'skip',
+        reason: `${ref.kind} ${ref.namespace}/${ref.name} is paused: resume it (kubectl rollout resume) or recycle with evict`,
+      }
     // What a rollback would restore: read before the patch makes a new one.
     // Not knowing it only means no rollback: the recycle goes on.
     // A Deployment's is in the state the lock was read with (no request).
@@ -42,9 +46,15 @@ export const rollout: Strategy = {
     return {
       kind: 'act',
       // Read with the lock's resourceVersion: the patch fails (409) if they changed.
-      first: { restartedAt, ...(ctx.commit ? { commit: ctx.commit, commitEnv: ctx.commitEnv } : {}), containers: ctx.workload.containers },
+      first: {
+        restartedAt,
+        ...(ctx.commit ? { commit: ctx.commit, commitEnv: ctx.commitEnv } : {}),
+        containers: ctx.workload.containers,
+      },
       async proceed(patched) {
-        ctx.step(`patched the pod template of ${ref.kind} ${ref.namespace}/${ref.name} (restartedAt ${restartedAt}${ctx.commit ? `, commit ${ctx.commit.slice(0, 12)}` : ''}), generation ${patched.generation}${revisionBefore !== undefined ? `; revision ${revisionBefore} before it` : ''}`)
+        ctx.step(
+          `patched the pod template of ${ref.kind} ${ref.namespace}/${ref.name} (restartedAt ${restartedAt}${ctx.commit ? `, commit ${ctx.commit.slice(0, 12)}` : ''}), generation ${patched.generation}${revisionBefore !== undefined ? `; revision ${revisionBefore} before it` : ''}`,
+        )
         // Watched from the patch's answer: no read before the watch.
         const outcome = await watchRollout(ctx, patched.generation, Date.parse(restartedAt), patched)
         return revisionBefore !== undefined && outcome.state !== 'skipped' ? { ...outcome, revisionBefore } : outcome
@@ -56,7 +66,12 @@ export const rollout: Strategy = {
 const SHUTTING_DOWN = 'shutting down: the rollout is left to its controller and will be watched again'
 
 /** Watches until the rollout is done, failed, stuck, or past the deadline. */
-export async function watchRollout(ctx: StrategyContext, generation: number, since: number, from?: WorkloadState): Promise<RunOutcome> {
+export async function watchRollout(
+  ctx: StrategyContext,
+  generation: number,
+  since: number,
+  from?: WorkloadState,
+): Promise<RunOutcome> {
   const ref = ctx.workload.ref
   const pollMs = ctx.pollMs ?? ROLLOUT_POLL_MS
   const stop = new AbortController()
@@ -83,13 +98,19 @@ export async function watchRollout(ctx: StrategyContext, generation: number, sin
         try {
           const pods = await ctx.kube.listPods(ref.namespace, ctx.workload.selector)
           const notReady = pods.filter((p) => !p.terminating && !p.ready && fresh(p))
-          if (notReady.length > 0) detail = `; not ready: ${notReady.map((p) => `${p.name}${p.waitingReason ? ` (${p.waitingReason})` : ` (${p.phase})`}`).join(', ')}`
+          if (notReady.length > 0)
+            detail = `; not ready: ${notReady.map((p) => `${p.name}${p.waitingReason ? ` (${p.waitingReason})` : ` (${p.phase})`}`).join(', ')}`
         } catch {
           detail = ''
         }
         fail('deadline', `the rollout did not finish before its deadline: ${lastMessage || 'no progress'}${detail}`)
       }
-      const timer = setTimeout(() => { void onDeadline() }, Math.max(0, ctx.deadline - ctx.clock.now()))
+      const timer = setTimeout(
+        () => {
+          void onDeadline()
+        },
+        Math.max(0, ctx.deadline - ctx.clock.now()),
+      )
       // The workload's state comes from the watch (latest); a poll reads the
       // pods, whose changes never show on the workload, and the workload
       // itself only every ROLLOUT_READ_EVERY polls or before the watch said anything.
@@ -109,7 +130,10 @@ export async function watchRollout(ctx: StrategyContext, generation: number, sin
       const judgeNow = async (): Promise<void> => {
         polls++
         const read = latest === undefined || polls % ROLLOUT_READ_EVERY === 0
-        const [w, pods] = await Promise.all([read ? ctx.kube.getWorkload(ref) : latest!, ctx.kube.listPods(ref.namespace, ctx.workload.selector)])
+        const [w, pods] = await Promise.all([
+          read ? ctx.kube.getWorkload(ref) : latest!,
+          ctx.kube.listPods(ref.namespace, ctx.workload.selector),
+        ])
         if (settled) return
         onState(w)
         if (settled || w.generation < generation) return
@@ -131,7 +155,9 @@ export async function watchRollout(ctx: StrategyContext, generation: number, sin
       if (stop.signal.aborted) return settle({ state: 'failed', reason: SHUTTING_DOWN })
       void poll()
       ctx.kube.watchWorkload(ref, onState, stop.signal, from).then(
-        () => { if (!settled && ctx.signal.aborted) settle({ state: 'failed', reason: SHUTTING_DOWN }) },
+        () => {
+          if (!settled && ctx.signal.aborted) settle({ state: 'failed', reason: SHUTTING_DOWN })
+        },
         (e: unknown) => settle({ state: 'failed', reason: `watching the rollout failed: ${(e as Error).message}` }),
       )
     })

@@ -23,8 +23,12 @@ export function createFailureBook(limit: RateLimit, maxKeys = 10_000): FailureBo
       const w = windows.peek(key, now)
       return w && w.count >= limit.max ? w.resetAt - now : 0
     },
-    fail(key, now) { windows.count(key, now) },
+    fail(key, now) {
+      windows.count(key, now)
+    },
     limit,
-    get size() { return windows.size },
+    get size() {
+      return windows.size
+    },
   }
 }

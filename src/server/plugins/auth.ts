@@ -23,12 +23,19 @@ export interface AuthFailures {
   inc(labels: { route: string; reason: AuthFailureReason }): void
 }
 
-function refuse(request: FastifyRequest, failures: AuthFailures | undefined, reason: AuthFailureReason, error: Error): never {
+function refuse(
+  request: FastifyRequest,
+  failures: AuthFailures | undefined,
+  reason: AuthFailureReason,
+  error: Error,
+): never {
   failures?.inc({ route: routeLabel(request.routeOptions.url), reason })
   throw error
 }
 
-function credentials(request: FastifyRequest): { scheme: 'bearer' | 'basic'; secret: string } | undefined | 'malformed' {
+function credentials(
+  request: FastifyRequest,
+): { scheme: 'bearer' | 'basic'; secret: string } | undefined | 'malformed' {
   const h = request.headers.authorization
   if (h === undefined || h === '') return undefined
   const m = /^(\S+)\s+(\S+)\s*$/.exec(h)
@@ -43,7 +50,6 @@ function credentials(request: FastifyRequest): { scheme: 'bearer' | 'basic'; sec
   }
   return 'malformed'
 }
-
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -60,7 +66,8 @@ export function webhookAuth(secrets: Secrets, clock: Clock, failures?: AuthFailu
   const key = secrets.webhookSecret ?? randomBytes(32).toString('hex')
   return {
     onRequest(request) {
-      const fail = (reason: AuthFailureReason, message: string): never => refuse(request, failures, reason, Errors.unauthorized(message))
+      const fail = (reason: AuthFailureReason, message: string): never =>
+        refuse(request, failures, reason, Errors.unauthorized(message))
       const c = credentials(request)
       if (c === 'malformed') fail('malformed', 'Authorization must be "Bearer <token>" or "Basic <base64 user:token>"')
       else if (c !== undefined) {
@@ -68,7 +75,8 @@ export function webhookAuth(secrets: Secrets, clock: Clock, failures?: AuthFailu
         if (!safeEqual(c.secret, secrets.webhookToken!)) fail('bad-token', 'the token is not valid')
         return
       }
-      const hasSig = request.headers['x-recycler-signature'] !== undefined || request.headers['x-recycler-timestamp'] !== undefined
+      const hasSig =
+        request.headers['x-recycler-signature'] !== undefined || request.headers['x-recycler-timestamp'] !== undefined
       if (hasSig) {
         request.needsSignature = true
         return
@@ -90,8 +98,19 @@ export function webhookAuth(secrets: Secrets, clock: Clock, failures?: AuthFailu
       })
       if (!result.ok || !secrets.webhookSecret) {
         if (result.ok) refuse(request, failures, 'not-configured', Errors.badSignature('the signature does not match'))
-        if (result.why === 'stale' || result.why === 'future') refuse(request, failures, secrets.webhookSecret ? 'stale-signature' : 'not-configured', Errors.staleSignature(result.message))
-        refuse(request, failures, secrets.webhookSecret ? 'bad-signature' : 'not-configured', Errors.badSignature(result.message))
+        if (result.why === 'stale' || result.why === 'future')
+          refuse(
+            request,
+            failures,
+            secrets.webhookSecret ? 'stale-signature' : 'not-configured',
+            Errors.staleSignature(result.message),
+          )
+        refuse(
+          request,
+          failures,
+          secrets.webhookSecret ? 'bad-signature' : 'not-configured',
+          Errors.badSignature(result.message),
+        )
       }
     },
   }
@@ -99,7 +118,10 @@ export function webhookAuth(secrets: Secrets, clock: Clock, failures?: AuthFailu
 
 /** Every operator token: the named ones, and KUBE_RECYCLER_RECYCLE_TOKEN as the operator named `operator`. */
 export function operatorTokens(secrets: Secrets): { name: string; token: string }[] {
-  return [...(secrets.recycleToken ? [{ name: 'operator', token: secrets.recycleToken }] : []), ...(secrets.operators ?? [])]
+  return [
+    ...(secrets.recycleToken ? [{ name: 'operator', token: secrets.recycleToken }] : []),
+    ...(secrets.operators ?? []),
+  ]
 }
 
 /**
@@ -112,10 +134,12 @@ export function operatorAuth(secrets: Secrets, failures?: AuthFailures): Authent
   const tokens = operatorTokens(secrets)
   return {
     onRequest(request) {
-      const fail = (reason: AuthFailureReason, message: string): never => refuse(request, failures, reason, Errors.unauthorized(message))
+      const fail = (reason: AuthFailureReason, message: string): never =>
+        refuse(request, failures, reason, Errors.unauthorized(message))
       const c = credentials(request)
       if (c === undefined) fail('missing', 'missing credentials: send Authorization: Bearer <operator token>')
-      else if (c === 'malformed' || c.scheme !== 'bearer') fail('malformed', 'Authorization must be "Bearer <operator token>"')
+      else if (c === 'malformed' || c.scheme !== 'bearer')
+        fail('malformed', 'Authorization must be "Bearer <operator token>"')
       else if (tokens.length === 0) fail('not-configured', 'the token is not valid')
       else {
         let who: string | undefined

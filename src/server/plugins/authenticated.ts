@@ -19,7 +19,13 @@
 // refusing it would; guessing is bounded by the tokens' length (at least
 // 16 characters, checked at start) rather than by the block.
 
-import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fastify'
+import type {
+  FastifyInstance,
+  FastifyPluginAsync,
+  FastifyReply,
+  FastifyRequest,
+  HookHandlerDoneFunction,
+} from 'fastify'
 import type { Clock } from '../../clock.ts'
 import { Errors, isAppError } from '../../errors.ts'
 import type { FailureBook } from './auth-limit.ts'
@@ -54,24 +60,35 @@ function refusal(o: ScopeOptions, request: FastifyRequest, reply: FastifyReply, 
   const s = Math.ceil(ms / 1000)
   const { max, windowMs } = o.failures.limit
   void reply.header('retry-after', String(s))
-  return Errors.rateLimited(`too many failed authentications from this address (at most ${max} per ${Math.round(windowMs / 1000)} s); retry after ${s} s`)
+  return Errors.rateLimited(
+    `too many failed authentications from this address (at most ${max} per ${Math.round(windowMs / 1000)} s); retry after ${s} s`,
+  )
 }
 
 /** Register with `app.register(authenticatedScope(...), { prefix? })`. */
 export function authenticatedScope(o: ScopeOptions): FastifyPluginAsync {
   // Callback hooks, not async ones: no promise and no extra turn per request.
-  const step = (check: (request: FastifyRequest) => void) => (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void => {
-    try {
-      check(request)
-    } catch (e) {
-      done(refusal(o, request, reply, e))
-      return
+  const step =
+    (check: (request: FastifyRequest) => void) =>
+    (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction): void => {
+      try {
+        check(request)
+      } catch (e) {
+        done(refusal(o, request, reply, e))
+        return
+      }
+      done()
     }
-    done()
-  }
   return async (scope) => {
-    scope.addHook('onRequest', step((r) => o.auth.onRequest(r)))
-    if (o.auth.preValidation) scope.addHook('preValidation', step((r) => o.auth.preValidation!(r)))
+    scope.addHook(
+      'onRequest',
+      step((r) => o.auth.onRequest(r)),
+    )
+    if (o.auth.preValidation)
+      scope.addHook(
+        'preValidation',
+        step((r) => o.auth.preValidation!(r)),
+      )
     await o.routes(scope)
   }
 }

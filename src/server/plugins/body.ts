@@ -37,7 +37,9 @@ export function parseJsonBody(app: FastifyInstance): (request: FastifyRequest) =
     if (raw.length === 0) throw Errors.invalidJson('body: is empty; expected a JSON object')
     const text = raw.toString('utf8')
     let outcome: { value: unknown } | { err: Error } | undefined
-    secure(request, text, (err, value) => { outcome = err ? { err } : { value } })
+    secure(request, text, (err, value) => {
+      outcome = err ? { err } : { value }
+    })
     if (outcome === undefined) throw new Error('the JSON parser did not answer synchronously')
     if ('value' in outcome) {
       request.body = outcome.value
@@ -48,7 +50,9 @@ export function parseJsonBody(app: FastifyInstance): (request: FastifyRequest) =
     try {
       parseJson(text)
     } catch (e) {
-      throw Errors.invalidJson(`body: is not valid JSON (${(e as Error).message.replace(/"[^"]*"/g, '…').slice(0, 120)})`)
+      throw Errors.invalidJson(
+        `body: is not valid JSON (${(e as Error).message.replace(/"[^"]*"/g, '…').slice(0, 120)})`,
+      )
     }
     throw Errors.invalidJson('body: contains a forbidden key (__proto__ or constructor.prototype)')
   }

@@ -9,7 +9,10 @@ import { AppError, Errors, isAppError, publicMessage } from '../../errors.ts'
 
 const FASTIFY_CODES: Record<string, (e: FastifyError) => AppError> = {
   FST_ERR_CTP_BODY_TOO_LARGE: () => Errors.bodyTooLarge('the body is larger than the limit'),
-  FST_ERR_CTP_INVALID_MEDIA_TYPE: (e) => Errors.unsupportedMediaType(`the content type must be application/json${/: (.+)$/.exec(e.message)?.[1] ? ` (got ${/: (.+)$/.exec(e.message)![1]})` : ''}`),
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: (e) =>
+    Errors.unsupportedMediaType(
+      `the content type must be application/json${/: (.+)$/.exec(e.message)?.[1] ? ` (got ${/: (.+)$/.exec(e.message)![1]})` : ''}`,
+    ),
   FST_ERR_CTP_EMPTY_JSON_BODY: () => Errors.invalidJson('body: is empty; expected a JSON object'),
   FST_ERR_CTP_INVALID_CONTENT_LENGTH: () => Errors.badRequest('Content-Length does not match the body'),
   FST_ERR_CTP_INVALID_JSON_BODY: () => Errors.invalidJson('body: is not valid JSON'),
@@ -42,11 +45,17 @@ export function registerErrorHandling(app: FastifyInstance): void {
     const status = e.statusCode >= 500 && e.code !== Errors.unavailable.code ? 500 : e.statusCode
     // Not ready (the state store cannot be reached): nothing was done; come back.
     if (e.code === Errors.unavailable.code) void reply.header('Retry-After', '5')
-    void reply.status(status).type('application/json').send({ code: e.code, message: publicMessage(e) })
+    void reply
+      .status(status)
+      .type('application/json')
+      .send({ code: e.code, message: publicMessage(e) })
   })
   app.setNotFoundHandler((request, reply) => {
     // The path is echoed only short and JSON-escaped (the serializer's job).
     const path = request.url.split('?')[0]!
-    void reply.status(404).send({ code: Errors.notFound.code, message: `no route ${request.method} ${path.length > 100 ? `${path.slice(0, 100)}…` : path}` })
+    void reply.status(404).send({
+      code: Errors.notFound.code,
+      message: `no route ${request.method} ${path.length > 100 ? `${path.slice(0, 100)}…` : path}`,
+    })
   })
 }

@@ -7,7 +7,9 @@ import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction } from 'fast
 /** A step that returns to go on, or throws the answer (an AppError). */
 export type SyncStep = (request: FastifyRequest) => void
 
-export function steps(...all: SyncStep[]): (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void {
+export function steps(
+  ...all: SyncStep[]
+): (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void {
   return (request, _reply, done) => {
     try {
       for (const step of all) step(request)

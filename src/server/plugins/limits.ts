@@ -43,25 +43,38 @@ function isTrusted(list: BlockList, address: string | undefined): boolean {
 /** A raw HTTP/1.1 answer `{ code, message }` that closes the connection. */
 export function rawErrorResponse(e: AppError): string {
   const body = JSON.stringify({ code: e.code, message: e.message })
-  const reason = { 400: 'Bad Request', 408: 'Request Timeout', 414: 'URI Too Long', 429: 'Too Many Requests', 431: 'Request Header Fields Too Large' }[e.statusCode] ?? 'Bad Request'
+  const reason =
+    {
+      400: 'Bad Request',
+      408: 'Request Timeout',
+      414: 'URI Too Long',
+      429: 'Too Many Requests',
+      431: 'Request Header Fields Too Large',
+    }[e.statusCode] ?? 'Bad Request'
   return `HTTP/1.1 ${e.statusCode} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
 }
 
 /** What Node's HTTP parser (or its timers) raise before a request exists, as our error. Never echoes input. */
 export function clientError(err: NodeJS.ErrnoException): AppError {
   switch (err.code) {
-    case 'ERR_HTTP_REQUEST_TIMEOUT': return Errors.requestTimeout('the request (headers and body) did not arrive in time; the connection is closed')
-    case 'HPE_HEADER_OVERFLOW': return Errors.headersTooLarge('the request line and headers are larger than allowed')
-    default: return Errors.badRequest('the request is not valid HTTP/1.1')
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return Errors.requestTimeout('the request (headers and body) did not arrive in time; the connection is closed')
+    case 'HPE_HEADER_OVERFLOW':
+      return Errors.headersTooLarge('the request line and headers are larger than allowed')
+    default:
+      return Errors.badRequest('the request is not valid HTTP/1.1')
   }
 }
 
 /** Fastify's errors raised before a route is chosen, as our error. Never echoes the path. */
 export function frameworkError(err: FastifyError): AppError {
   switch (err.code) {
-    case 'FST_ERR_MAX_PARAM_LENGTH': return Errors.uriTooLong('a path segment of the URL is too long')
-    case 'FST_ERR_BAD_URL': return Errors.badRequest('the URL is not valid (bad percent-encoding)')
-    default: return Errors.badRequest('the request could not be routed')
+    case 'FST_ERR_MAX_PARAM_LENGTH':
+      return Errors.uriTooLong('a path segment of the URL is too long')
+    case 'FST_ERR_BAD_URL':
+      return Errors.badRequest('the URL is not valid (bad percent-encoding)')
+    default:
+      return Errors.badRequest('the request could not be routed')
   }
 }
 
@@ -103,7 +116,11 @@ export function serverLimitOptions(service: ServiceConfig): LimitOptions {
     frameworkErrors(err: FastifyError, request: FastifyRequest, reply: FastifyReply) {
       const e = frameworkError(err)
       request.log.info({ code: e.code, err: err.code }, e.message)
-      void reply.status(e.statusCode).header('connection', 'close').type('application/json').send({ code: e.code, message: e.message })
+      void reply
+        .status(e.statusCode)
+        .header('connection', 'close')
+        .type('application/json')
+        .send({ code: e.code, message: e.message })
     },
   }
 }
@@ -117,7 +134,11 @@ export function requireClientAddress(app: FastifyInstance, service: ServiceConfi
   if (service.trustProxy.length === 0) return
   app.addHook('onRequest', (request, _reply, done) => {
     if (isIP(request.ip) !== 0) return done()
-    done(Errors.badRequest('X-Forwarded-For: the client address (the right-most hop not a trusted proxy) is not an IP address'))
+    done(
+      Errors.badRequest(
+        'X-Forwarded-For: the client address (the right-most hop not a trusted proxy) is not an IP address',
+      ),
+    )
   })
 }
 

@@ -38,7 +38,11 @@ export interface Windows {
   readonly size: number
 }
 
-interface Window { key: string; count: number; resetAt: number }
+interface Window {
+  key: string
+  count: number
+  resetAt: number
+}
 
 export function createWindows(windowMs: number, maxKeys: number): Windows {
   const windows = new Map<string, Window>()
@@ -83,7 +87,9 @@ export function createWindows(windowMs: number, maxKeys: number): Windows {
       w.count++
       return w
     },
-    get size() { return windows.size },
+    get size() {
+      return windows.size
+    },
   }
 }
 
@@ -101,7 +107,9 @@ export function createRequestBook(limit: RateLimit, maxKeys = 5000): RequestBook
       const w = windows.count(key, now)
       return { left: limit.max - w.count, resetAt: w.resetAt }
     },
-    get size() { return windows.size },
+    get size() {
+      return windows.size
+    },
   }
 }
 
@@ -115,17 +123,27 @@ export function clientKey(ip: string): string {
   const left = head === '' ? [] : head.split(':')
   const right = tail === undefined || tail === '' ? [] : tail.split(':')
   // An embedded IPv4 tail (a.b.c.d) is the last 32 bits: past the /64 anyway.
-  const groups = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right]
-  return `${groups.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, '')).join(':')}::/64`
+  const groups =
+    tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right]
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`
 }
 
 /** The book a route counts in: HEAD shares its GET's. */
 function bookKey(method: string | string[], url: string): string {
-  const methods = [...new Set((Array.isArray(method) ? method : [method]).map((m) => (m === 'HEAD' ? 'GET' : m)))].sort()
+  const methods = [
+    ...new Set((Array.isArray(method) ? method : [method]).map((m) => (m === 'HEAD' ? 'GET' : m))),
+  ].sort()
   return `${methods.join(',')} ${url}`
 }
 
-export function registerRateLimit(app: FastifyInstance, clock: Clock, service: Pick<ServiceConfig, 'rateLimit' | 'readRateLimit'>): void {
+export function registerRateLimit(
+  app: FastifyInstance,
+  clock: Clock,
+  service: Pick<ServiceConfig, 'rateLimit' | 'readRateLimit'>,
+): void {
   const books = new Map<string, RequestBook>()
   app.addHook('onRoute', (route) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method]
@@ -134,7 +152,7 @@ export function registerRateLimit(app: FastifyInstance, clock: Clock, service: P
     if (!limit) return
     const key = bookKey(route.method, route.url)
     let book = books.get(key)
-    if (!book) books.set(key, book = createRequestBook(limit))
+    if (!book) books.set(key, (book = createRequestBook(limit)))
     const own = book
     const windowS = Math.round(limit.windowMs / 1000)
     const hook: onRequestHookHandler = (request, reply, done) => {
@@ -142,10 +160,16 @@ export function registerRateLimit(app: FastifyInstance, clock: Clock, service: P
       const { left, resetAt } = own.take(clientKey(request.ip), now)
       if (left >= 0) return done()
       const s = Math.max(1, Math.ceil((resetAt - now) / 1000))
-      void reply.headers({ 'retry-after': String(s), 'x-ratelimit-limit': String(limit.max), 'x-ratelimit-remaining': '0', 'x-ratelimit-reset': String(s) })
+      void reply.headers({
+        'retry-after': String(s),
+        'x-ratelimit-limit': String(limit.max),
+        'x-ratelimit-remaining': '0',
+        'x-ratelimit-reset': String(s),
+      })
       done(Errors.rateLimited(`too many requests: at most ${limit.max} per ${windowS} s; retry after ${s} s`))
     }
     const routeHooks = route.onRequest
-    route.onRequest = routeHooks === undefined ? [hook] : [...(Array.isArray(routeHooks) ? routeHooks : [routeHooks]), hook]
+    route.onRequest =
+      routeHooks === undefined ? [hook] : [...(Array.isArray(routeHooks) ? routeHooks : [routeHooks]), hook]
   })
 }

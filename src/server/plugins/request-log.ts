@@ -25,8 +25,14 @@ export class RouteLevelLogController extends LogController {
     request.log.debug({ req: request }, 'incoming request')
   }
 
-  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply, metadata?: Record<string, unknown>): void {
-    if (error || reply.statusCode >= 500 || !demoted(request)) return super.requestCompleted(error, request, reply, metadata)
+  override requestCompleted(
+    error: Error | null | undefined,
+    request: FastifyRequest,
+    reply: FastifyReply,
+    metadata?: Record<string, unknown>,
+  ): void {
+    if (error || reply.statusCode >= 500 || !demoted(request))
+      return super.requestCompleted(error, request, reply, metadata)
     if (this.isLogDisabled(request)) return
     reply.log.debug({ res: reply, responseTime: reply.elapsedTime }, 'request completed')
   }

@@ -16,64 +16,77 @@ import { steps } from '../plugins/hooks.ts'
 import { toAppError } from '../plugins/errors.ts'
 import { recycleSummary, RecycleSummary } from './recycle.ts'
 
-const Accepted = Type.Object({
-  site: Type.String(),
-  verdict: Type.Union([VerdictSchema, Type.Null()]),
-  action: Type.Enum(ACTIONS),
-  reason: Type.String(),
-  health: Type.Enum(['healthy', 'failing', 'unknown']),
-  recycle: Type.Optional(RecycleSummary),
-}, { title: 'WebhookDecision' })
+const Accepted = Type.Object(
+  {
+    site: Type.String(),
+    verdict: Type.Union([VerdictSchema, Type.Null()]),
+    action: Type.Enum(ACTIONS),
+    reason: Type.String(),
+    health: Type.Enum(['healthy', 'failing', 'unknown']),
+    recycle: Type.Optional(RecycleSummary),
+  },
+  { title: 'WebhookDecision' },
+)
 
 export default async function webhookJenkins(app: FastifyInstance, ctx: AppContext): Promise<void> {
   const parse = parseJsonBody(app)
-  app.post('/jenkins', {
-    schema: {
-      operationId: 'receiveJenkinsResult',
-      tags: [TAGS.webhooks],
-      summary: 'Receive a Jenkins integrity result',
-      description: 'One site per delivery, in the project\'s own format or the Jenkins Notification plugin\'s. '
-        + 'Authenticated by an HMAC signature over the raw body (X-Recycler-Timestamp and X-Recycler-Signature), a bearer token, '
-        + 'or Basic with the token as password. The same job and build delivered twice, to any replica, acts once (`duplicate`).',
-      security: SECURITY.webhook,
-      body: JenkinsPayload,
-      response: { 202: { ...Accepted, description: 'Accepted: what was decided for the site' }, ...errors(400, 401, 403, 404, 413, 415, 429, 500, 503) },
+  app.post(
+    '/jenkins',
+    {
+      schema: {
+        operationId: 'receiveJenkinsResult',
+        tags: [TAGS.webhooks],
+        summary: 'Receive a Jenkins integrity result',
+        description:
+          "One site per delivery, in the project's own format or the Jenkins Notification plugin's. " +
+          'Authenticated by an HMAC signature over the raw body (X-Recycler-Timestamp and X-Recycler-Signature), a bearer token, ' +
+          'or Basic with the token as password. The same job and build delivered twice, to any replica, acts once (`duplicate`).',
+        security: SECURITY.webhook,
+        body: JenkinsPayload,
+        response: {
+          202: { ...Accepted, description: 'Accepted: what was decided for the site' },
+          ...errors(400, 401, 403, 404, 413, 415, 429, 500, 503),
+        },
+      },
+      // The body is one of two formats; parseJenkinsPayload tells them apart
+      // and names the bad field, which a plain union cannot do.
+      validatorCompiler: () => (data: unknown) => {
+        try {
+          return { value: parseJenkinsPayload(data) }
+        } catch (e) {
+          return { error: toAppError(e) }
+        }
+      },
+      config: { rateLimit: ctx.config.service.rateLimit },
+      // After the scope's signature check: an unauthenticated caller learns nothing from parse errors.
+      preValidation: steps(parse),
     },
-    // The body is one of two formats; parseJenkinsPayload tells them apart
-    // and names the bad field, which a plain union cannot do.
-    validatorCompiler: () => (data: unknown) => {
+    async (request, reply) => {
+      const parsed = request.body as unknown as ReturnType<typeof parseJenkinsPayload>
       try {
-        return { value: parseJenkinsPayload(data) }
+        const v = jenkinsVerdict(ctx.config, parsed, new Date(ctx.clock.now()))
+        if (v.kind === 'ignored') {
+          const d = ctx.intake.ignore(v.site, v.key, v.reason)
+          ctx.metrics.webhooks.inc({ result: d.action })
+          return reply
+            .status(202)
+            .send({ site: d.site, verdict: null, action: d.action, reason: d.reason, health: d.health })
+        }
+        const d = await ctx.intake.submit(v.site, v.verdict, v.status ? { status: v.status } : {})
+        ctx.metrics.webhooks.inc({ result: d.action })
+        return reply.status(202).send({
+          site: d.site,
+          // What was recorded, as stored: bounded, whatever the size of the report.
+          verdict: d.action === 'duplicate' ? null : boundVerdict(v.verdict),
+          action: d.action,
+          reason: d.reason,
+          health: d.health,
+          ...(d.recycle ? { recycle: recycleSummary(d.recycle) } : {}),
+        })
       } catch (e) {
-        return { error: toAppError(e) }
+        ctx.metrics.webhooks.inc({ result: 'rejected' })
+        throw e
       }
     },
-    config: { rateLimit: ctx.config.service.rateLimit },
-    // After the scope's signature check: an unauthenticated caller learns nothing from parse errors.
-    preValidation: steps(parse),
-  }, async (request, reply) => {
-    const parsed = request.body as unknown as ReturnType<typeof parseJenkinsPayload>
-    try {
-      const v = jenkinsVerdict(ctx.config, parsed, new Date(ctx.clock.now()))
-      if (v.kind === 'ignored') {
-        const d = ctx.intake.ignore(v.site, v.key, v.reason)
-        ctx.metrics.webhooks.inc({ result: d.action })
-        return reply.status(202).send({ site: d.site, verdict: null, action: d.action, reason: d.reason, health: d.health })
-      }
-      const d = await ctx.intake.submit(v.site, v.verdict, v.status ? { status: v.status } : {})
-      ctx.metrics.webhooks.inc({ result: d.action })
-      return reply.status(202).send({
-        site: d.site,
-        // What was recorded, as stored: bounded, whatever the size of the report.
-        verdict: d.action === 'duplicate' ? null : boundVerdict(v.verdict),
-        action: d.action,
-        reason: d.reason,
-        health: d.health,
-        ...(d.recycle ? { recycle: recycleSummary(d.recycle) } : {}),
-      })
-    } catch (e) {
-      ctx.metrics.webhooks.inc({ result: 'rejected' })
-      throw e
-    }
-  })
+  )
 }

@@ -19,7 +19,10 @@ export interface ApiResponse {
   json(): any
 }
 
-export type Obj = { metadata: { name: string; namespace?: string; uid: string; resourceVersion?: string; [k: string]: any }; [k: string]: any }
+export type Obj = {
+  metadata: { name: string; namespace?: string; uid: string; resourceVersion?: string; [k: string]: any }
+  [k: string]: any
+}
 
 export class Api {
   readonly #url: URL
@@ -37,7 +40,13 @@ export class Api {
     })
   }
 
-  request(method: string, path: string, body?: unknown, contentType = 'application/json', timeoutMs = 10_000): Promise<ApiResponse> {
+  request(
+    method: string,
+    path: string,
+    body?: unknown,
+    contentType = 'application/json',
+    timeoutMs = 10_000,
+  ): Promise<ApiResponse> {
     return new Promise((resolve, reject) => {
       const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body))
       const req = https.request(
@@ -48,7 +57,10 @@ export class Api {
           path,
           agent: this.#agent,
           timeout: timeoutMs,
-          headers: { accept: 'application/json', ...(data ? { 'content-type': contentType, 'content-length': data.length } : {}) },
+          headers: {
+            accept: 'application/json',
+            ...(data ? { 'content-type': contentType, 'content-length': data.length } : {}),
+          },
         },
         (res) => {
           const chunks: Buffer[] = []
@@ -71,7 +83,15 @@ export class Api {
   watch(path: string, onEvent: (type: string, obj: any) => void, signal: AbortSignal): Promise<void> {
     return new Promise((resolve, reject) => {
       const req = https.request(
-        { host: this.#url.hostname, port: this.#url.port, method: 'GET', path, agent: this.#agent, headers: { accept: 'application/json' }, signal },
+        {
+          host: this.#url.hostname,
+          port: this.#url.port,
+          method: 'GET',
+          path,
+          agent: this.#agent,
+          headers: { accept: 'application/json' },
+          signal,
+        },
         (res) => {
           if (res.statusCode !== 200) {
             res.resume()
@@ -147,7 +167,8 @@ export class Informer<T extends Obj> {
     while (!this.#abort.signal.aborted) {
       try {
         const res = await this.#api.request('GET', `${this.#collection}?${this.#query}`)
-        if (res.status !== 200) throw new Error(`list ${this.#collection}: HTTP ${res.status} ${res.body.slice(0, 200)}`)
+        if (res.status !== 200)
+          throw new Error(`list ${this.#collection}: HTTP ${res.status} ${res.body.slice(0, 200)}`)
         const list = res.json()
         const seen = new Set<string>()
         for (const item of list.items as T[]) {

@@ -122,7 +122,9 @@ export async function resolveEnv(
         }
         if (!(ref.key in data)) {
           if (ref.optional) continue
-          throw new ConfigError(`couldn't find key ${ref.key} in ${vf.secretKeyRef ? 'Secret' : 'ConfigMap'} ${ns}/${ref.name}`)
+          throw new ConfigError(
+            `couldn't find key ${ref.key} in ${vf.secretKeyRef ? 'Secret' : 'ConfigMap'} ${ns}/${ref.name}`,
+          )
         }
         value = data[ref.key]!
       } else if (vf.resourceFieldRef) {

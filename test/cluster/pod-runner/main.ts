@@ -89,7 +89,13 @@ const podIPs = new IpPool(podBlock)
 const workers = new Map<string, PodWorker>()
 const optedIn = new Set<string>()
 
-const services = new Services(api, new IpPool(serviceBlock), path.join(cfg.dir, 'services.json'), () => workers.values(), log)
+const services = new Services(
+  api,
+  new IpPool(serviceBlock),
+  path.join(cfg.dir, 'services.json'),
+  () => workers.values(),
+  log,
+)
 const backoff = Number(process.env.KUBE_RECYCLER_POD_RUNNER_BACKOFF_MS)
 const ctx: RunnerContext = {
   api,
@@ -104,50 +110,79 @@ const ctx: RunnerContext = {
 
 const terminal = (pod: any) => pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed'
 
-const podInformers = cfg.nodes.map((node) => new Informer<Obj>(api, '/api/v1/pods', `fieldSelector=${encodeURIComponent(`spec.nodeName=${node}`)}`, {
-  onUpsert(pod) {
-    const w = workers.get(pod.metadata.uid)
-    if (w) return w.update(pod)
-    if (terminal(pod)) return
-    const ip = podIPs.allocate()
-    log(`${pod.metadata.namespace}/${pod.metadata.name}: starting on ${pod.spec.nodeName} at ${ip}`)
-    const worker = new PodWorker(ctx, pod, ip)
-    workers.set(pod.metadata.uid, worker)
-    if (pod.metadata.deletionTimestamp) worker.update(pod)
-    void worker.done.finally(() => {
-      workers.delete(pod.metadata.uid)
-      podIPs.release(ip)
-      // the pod's data volumes go; its logs stay (run/pod-runner/pods/<ns>/<pod>.<uid>/logs)
-      fs.rmSync(path.join(worker.dir, 'volumes'), { recursive: true, force: true })
-      log(`${pod.metadata.namespace}/${pod.metadata.name}: done`)
-    })
-  },
-  onDelete(pod) {
-    workers.get(pod.metadata.uid)?.vanish()
-  },
-}, log))
+const podInformers = cfg.nodes.map(
+  (node) =>
+    new Informer<Obj>(
+      api,
+      '/api/v1/pods',
+      `fieldSelector=${encodeURIComponent(`spec.nodeName=${node}`)}`,
+      {
+        onUpsert(pod) {
+          const w = workers.get(pod.metadata.uid)
+          if (w) return w.update(pod)
+          if (terminal(pod)) return
+          const ip = podIPs.allocate()
+          log(`${pod.metadata.namespace}/${pod.metadata.name}: starting on ${pod.spec.nodeName} at ${ip}`)
+          const worker = new PodWorker(ctx, pod, ip)
+          workers.set(pod.metadata.uid, worker)
+          if (pod.metadata.deletionTimestamp) worker.update(pod)
+          void worker.done.finally(() => {
+            workers.delete(pod.metadata.uid)
+            podIPs.release(ip)
+            // the pod's data volumes go; its logs stay (run/pod-runner/pods/<ns>/<pod>.<uid>/logs)
+            fs.rmSync(path.join(worker.dir, 'volumes'), { recursive: true, force: true })
+            log(`${pod.metadata.namespace}/${pod.metadata.name}: done`)
+          })
+        },
+        onDelete(pod) {
+          workers.get(pod.metadata.uid)?.vanish()
+        },
+      },
+      log,
+    ),
+)
 
-const serviceInformer = new Informer<Obj>(api, '/api/v1/services', '', {
-  onUpsert: (svc) => void services.upsert(svc, optedIn.has(svc.metadata.namespace!)).catch((err) => log(`service: ${err.message}`)),
-  onDelete: (svc) => services.remove(svc.metadata.uid),
-}, log)
+const serviceInformer = new Informer<Obj>(
+  api,
+  '/api/v1/services',
+  '',
+  {
+    onUpsert: (svc) =>
+      void services.upsert(svc, optedIn.has(svc.metadata.namespace!)).catch((err) => log(`service: ${err.message}`)),
+    onDelete: (svc) => services.remove(svc.metadata.uid),
+  },
+  log,
+)
 
-const namespaceInformer = new Informer<Obj>(api, '/api/v1/namespaces', '', {
-  onUpsert(ns) {
-    const on = ns.metadata.labels?.[RUN_PODS_LABEL] === 'true' && !ns.metadata.deletionTimestamp
-    const was = optedIn.has(ns.metadata.name)
-    if (on) optedIn.add(ns.metadata.name)
-    else optedIn.delete(ns.metadata.name)
-    if (on && Object.entries(NAMESPACE_ANNOTATIONS).some(([k, v]) => ns.metadata.annotations?.[k] !== v)) {
-      // A labelled namespace without the admission annotations: add them (pods created before land on kwok's nodes).
-      void api.request('PATCH', `/api/v1/namespaces/${ns.metadata.name}`, { metadata: { annotations: NAMESPACE_ANNOTATIONS } }, 'application/merge-patch+json')
-    }
-    if (on !== was) for (const svc of serviceInformer.items.values()) if (svc.metadata.namespace === ns.metadata.name) void services.upsert(svc, on)
+const namespaceInformer = new Informer<Obj>(
+  api,
+  '/api/v1/namespaces',
+  '',
+  {
+    onUpsert(ns) {
+      const on = ns.metadata.labels?.[RUN_PODS_LABEL] === 'true' && !ns.metadata.deletionTimestamp
+      const was = optedIn.has(ns.metadata.name)
+      if (on) optedIn.add(ns.metadata.name)
+      else optedIn.delete(ns.metadata.name)
+      if (on && Object.entries(NAMESPACE_ANNOTATIONS).some(([k, v]) => ns.metadata.annotations?.[k] !== v)) {
+        // A labelled namespace without the admission annotations: add them (pods created before land on kwok's nodes).
+        void api.request(
+          'PATCH',
+          `/api/v1/namespaces/${ns.metadata.name}`,
+          { metadata: { annotations: NAMESPACE_ANNOTATIONS } },
+          'application/merge-patch+json',
+        )
+      }
+      if (on !== was)
+        for (const svc of serviceInformer.items.values())
+          if (svc.metadata.namespace === ns.metadata.name) void services.upsert(svc, on)
+    },
+    onDelete(ns) {
+      optedIn.delete(ns.metadata.name)
+    },
   },
-  onDelete(ns) {
-    optedIn.delete(ns.metadata.name)
-  },
-}, log)
+  log,
+)
 
 const nodes = new Nodes(api, cfg.nodes, cfg.hostIP, cfg.kubeletVersion, log)
 
@@ -185,4 +220,6 @@ serviceInformer.start()
 for (const i of podInformers) i.start()
 await Promise.all(podInformers.map((i) => i.synced))
 fs.writeFileSync(path.join(cfg.dir, 'ready'), `${process.pid}\n`)
-log(`pod runner ready: nodes ${cfg.nodes.join(', ')}; pod IPs ${podBlock.text} (of ${cfg.podCidr}); services ${serviceBlock.text} (of ${cfg.serviceCidr})`)
+log(
+  `pod runner ready: nodes ${cfg.nodes.join(', ')}; pod IPs ${podBlock.text} (of ${cfg.podCidr}); services ${serviceBlock.text} (of ${cfg.serviceCidr})`,
+)

@@ -29,7 +29,7 @@ export function parseCidr(text: string): Cidr {
 export function inCidr(ip: string, cidr: Cidr): boolean {
   if (!net.isIPv4(ip)) return false
   const mask = (~0 << (32 - cidr.bits)) >>> 0
-  return ((ipToInt(ip) & mask) >>> 0) === cidr.base
+  return (ipToInt(ip) & mask) >>> 0 === cidr.base
 }
 
 const LOOPBACK = parseCidr('127.0.0.0/8')
@@ -46,7 +46,8 @@ export function assertLoopback(host: string, what: string): void {
 /** Throws unless the whole CIDR lies inside 127.0.0.0/8. */
 export function assertLoopbackCidr(text: string, what: string): Cidr {
   const cidr = parseCidr(text)
-  if (cidr.bits < 8 || !isLoopback(intToIp(cidr.base))) throw new Error(`pod runner: ${what} ${text} is not inside 127.0.0.0/8; refusing to start`)
+  if (cidr.bits < 8 || !isLoopback(intToIp(cidr.base)))
+    throw new Error(`pod runner: ${what} ${text} is not inside 127.0.0.0/8; refusing to start`)
   return cidr
 }
 

@@ -8,7 +8,14 @@ import { RUN_PODS_LABEL, RUN_PODS_TAINT } from './opt-in.ts'
 const LEASE_SECONDS = 40
 
 function readyCondition(now: string, since: string) {
-  return { type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'pod runner is posting ready status', lastHeartbeatTime: now, lastTransitionTime: since }
+  return {
+    type: 'Ready',
+    status: 'True',
+    reason: 'KubeletReady',
+    message: 'pod runner is posting ready status',
+    lastHeartbeatTime: now,
+    lastTransitionTime: since,
+  }
 }
 
 function pressure(type: string, reason: string, now: string, since: string) {
@@ -63,13 +70,23 @@ export class Nodes {
         status: {
           allocatable: { cpu: '32', memory: '256Gi', pods: '250', 'ephemeral-storage': '100Gi' },
           capacity: { cpu: '32', memory: '256Gi', pods: '250', 'ephemeral-storage': '100Gi' },
-          addresses: [{ type: 'InternalIP', address: this.#hostIP }, { type: 'Hostname', address: name }],
+          addresses: [
+            { type: 'InternalIP', address: this.#hostIP },
+            { type: 'Hostname', address: name },
+          ],
           conditions: conditions(now, now),
-          nodeInfo: { kubeletVersion: this.#version, kubeProxyVersion: this.#version, operatingSystem: 'linux', architecture: 'amd64', containerRuntimeVersion: 'pod-runner://1' },
+          nodeInfo: {
+            kubeletVersion: this.#version,
+            kubeProxyVersion: this.#version,
+            operatingSystem: 'linux',
+            architecture: 'amd64',
+            containerRuntimeVersion: 'pod-runner://1',
+          },
         },
       }
       const res = await this.#api.request('POST', '/api/v1/nodes', node)
-      if (res.status !== 201 && res.status !== 409) throw new Error(`register node ${name}: HTTP ${res.status} ${res.body}`)
+      if (res.status !== 201 && res.status !== 409)
+        throw new Error(`register node ${name}: HTTP ${res.status} ${res.body}`)
     }
     await this.heartbeat()
     this.#timer = setInterval(() => void this.heartbeat(), 10_000)
@@ -80,7 +97,12 @@ export class Nodes {
     const micro = new Date().toISOString().replace('Z', '000Z')
     for (const name of this.#names) {
       try {
-        await this.#api.request('PATCH', `/api/v1/nodes/${name}/status`, { status: { conditions: conditions(now, this.#since) } }, 'application/strategic-merge-patch+json')
+        await this.#api.request(
+          'PATCH',
+          `/api/v1/nodes/${name}/status`,
+          { status: { conditions: conditions(now, this.#since) } },
+          'application/strategic-merge-patch+json',
+        )
         const leasePath = `/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/${name}`
         const spec = { holderIdentity: name, leaseDurationSeconds: LEASE_SECONDS, renewTime: micro }
         const res = await this.#api.request('PATCH', leasePath, { spec }, 'application/merge-patch+json')

@@ -7,5 +7,7 @@ export const NODE_SELECTOR_ANNOTATION = 'scheduler.alpha.kubernetes.io/node-sele
 export const DEFAULT_TOLERATIONS_ANNOTATION = 'scheduler.alpha.kubernetes.io/defaultTolerations'
 export const NAMESPACE_ANNOTATIONS = {
   [NODE_SELECTOR_ANNOTATION]: `${RUN_PODS_LABEL}=true`,
-  [DEFAULT_TOLERATIONS_ANNOTATION]: JSON.stringify([{ key: RUN_PODS_TAINT.key, operator: 'Equal', value: RUN_PODS_TAINT.value, effect: RUN_PODS_TAINT.effect }]),
+  [DEFAULT_TOLERATIONS_ANNOTATION]: JSON.stringify([
+    { key: RUN_PODS_TAINT.key, operator: 'Equal', value: RUN_PODS_TAINT.value, effect: RUN_PODS_TAINT.effect },
+  ]),
 }

@@ -7,11 +7,27 @@ import fs from 'node:fs'
 import path from 'node:path'
 import type { Api } from './api.ts'
 import { ConfigError, expand, resolveEnv, type DataSource } from './env.ts'
-import { lookupImage, mapPath, nginxConf, nginxDefaultPort, normalizeImage, resolveProgram, type Mount } from './images.ts'
+import {
+  lookupImage,
+  mapPath,
+  nginxConf,
+  nginxDefaultPort,
+  normalizeImage,
+  resolveProgram,
+  type Mount,
+} from './images.ts'
 import type { ProcessGroups } from './procs.ts'
 import { ProbeCounter, probeOnce, type ProbeTarget } from './probes.ts'
 import { prepareVolumes } from './volumes.ts'
-import { backoffDelay, ConditionClock, podConditions, podPhase, type ContainerState, type ContainerView, type PodView } from './status.ts'
+import {
+  backoffDelay,
+  ConditionClock,
+  podConditions,
+  podPhase,
+  type ContainerState,
+  type ContainerView,
+  type PodView,
+} from './status.ts'
 
 export interface RunnerContext {
   api: Api
@@ -46,7 +62,15 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 
 function exitCodeOf(code: number | null, signal: NodeJS.Signals | null): number {
   if (code !== null) return code
-  const n: Record<string, number> = { SIGKILL: 9, SIGTERM: 15, SIGINT: 2, SIGHUP: 1, SIGABRT: 6, SIGSEGV: 11, SIGQUIT: 3 }
+  const n: Record<string, number> = {
+    SIGKILL: 9,
+    SIGTERM: 15,
+    SIGINT: 2,
+    SIGHUP: 1,
+    SIGABRT: 6,
+    SIGSEGV: 11,
+    SIGQUIT: 3,
+  }
   return 128 + (n[signal ?? ''] ?? 0)
 }
 
@@ -70,7 +94,9 @@ class ContainerRun {
       name: spec.name,
       image: spec.image,
       imageID: `docker.io/${normalizeImage(spec.image).replace(/[:@].*$/, '')}@sha256:${createHash('sha256').update(normalizeImage(spec.image)).digest('hex')}`,
-      state: { waiting: { reason: isInit || pod.spec.initContainers?.length ? 'PodInitializing' : 'ContainerCreating' } },
+      state: {
+        waiting: { reason: isInit || pod.spec.initContainers?.length ? 'PodInitializing' : 'ContainerCreating' },
+      },
       lastState: {},
       restartCount: 0,
       ready: false,
@@ -93,7 +119,9 @@ class ContainerRun {
         await this.#pod.flush()
         await sleep(1000, stop)
         const delay = Math.max(backoffDelay(this.#failures + 1, this.#pod.backoffBaseMs, this.#pod.backoffMaxMs), 1000)
-        this.view.state = { waiting: { reason: 'ImagePullBackOff', message: `Back-off pulling image "${this.spec.image}": ${msg}` } }
+        this.view.state = {
+          waiting: { reason: 'ImagePullBackOff', message: `Back-off pulling image "${this.spec.image}": ${msg}` },
+        }
         await this.#pod.flush()
         await sleep(delay, stop)
         continue
@@ -111,7 +139,15 @@ class ContainerRun {
         }
         // No such program: the runtime's StartError, a terminated container that restarts like a crash.
         code = 128
-        this.view.state = { terminated: { exitCode: 128, reason: 'StartError', message: (err as Error).message, startedAt, finishedAt: now() } }
+        this.view.state = {
+          terminated: {
+            exitCode: 128,
+            reason: 'StartError',
+            message: (err as Error).message,
+            startedAt,
+            finishedAt: now(),
+          },
+        }
       }
       const ranMs = Date.now() - Date.parse(startedAt)
       // an init container that succeeded counts as ready, as the kubelet reports it
@@ -156,7 +192,8 @@ class ContainerRun {
     const resolved = await resolveEnv(pod.object, this.spec, base, pod.data, pod.ip, pod.ctx.hostIP)
     const env: Record<string, string> = {}
     for (const [k, v] of Object.entries(resolved)) env[k] = mapPath(v, mounts)
-    if (mounts.some((m) => m.mountPath.replace(/\/+$/, '') === '/tmp') && !('TMPDIR' in resolved)) env.TMPDIR = mapPath('/tmp', mounts)
+    if (mounts.some((m) => m.mountPath.replace(/\/+$/, '') === '/tmp') && !('TMPDIR' in resolved))
+      env.TMPDIR = mapPath('/tmp', mounts)
     env.KUBE_RECYCLER_POD_RUNNER = '1'
 
     const mapArg = (a: string) => (a.startsWith('/') ? mapPath(a, mounts) : a)
@@ -171,7 +208,8 @@ class ContainerRun {
       argv = [argv[0]!, ...argv.slice(1).map(mapArg)]
     }
     const program = resolveProgram(argv[0]!, entry.kind, pod.ctx.nodeExe, env.PATH ?? '')
-    if (!program) throw new Error(`failed to create containerd task: exec: "${argv[0]}": executable file not found in $PATH`)
+    if (!program)
+      throw new Error(`failed to create containerd task: exec: "${argv[0]}": executable file not found in $PATH`)
     const cwd = this.spec.workingDir ? mapPath(this.spec.workingDir, mounts) : dir
     fs.mkdirSync(cwd, { recursive: true })
 
@@ -179,7 +217,12 @@ class ContainerRun {
     const logFd = fs.openSync(path.join(pod.dir, 'logs', `${this.spec.name}.log`), 'a')
     let child: ChildProcess
     try {
-      child = pod.ctx.groups.spawn(program, argv.slice(1), { cwd, env, stdio: ['ignore', logFd, logFd], argv0: argv[0] })
+      child = pod.ctx.groups.spawn(program, argv.slice(1), {
+        cwd,
+        env,
+        stdio: ['ignore', logFd, logFd],
+        argv0: argv[0],
+      })
     } finally {
       fs.closeSync(logFd)
     }
@@ -234,13 +277,25 @@ class ContainerRun {
       // No volume there: the image's own welcome page.
       root = path.join(dir, 'html')
       fs.mkdirSync(root, { recursive: true })
-      fs.writeFileSync(path.join(root, 'index.html'), '<!DOCTYPE html><title>Welcome to nginx!</title><h1>Welcome to nginx!</h1>\n')
+      fs.writeFileSync(
+        path.join(root, 'index.html'),
+        '<!DOCTYPE html><title>Welcome to nginx!</title><h1>Welcome to nginx!</h1>\n',
+      )
     }
     const tcp = (this.spec.ports ?? []).filter((p: any) => (p.protocol ?? 'TCP') === 'TCP')
     const ports: number[] = tcp.length > 0 ? tcp.map((p: any) => p.containerPort) : [nginxDefaultPort(this.spec.image)]
-    for (const t of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) fs.mkdirSync(path.join(dir, 'temp', t), { recursive: true })
+    for (const t of ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'])
+      fs.mkdirSync(path.join(dir, 'temp', t), { recursive: true })
     const conf = path.join(dir, 'nginx.conf')
-    fs.writeFileSync(conf, nginxConf({ listen: ports.map((port) => ({ ip: this.#pod.ip, port })), root, dir, runAsRoot: process.getuid?.() === 0 }))
+    fs.writeFileSync(
+      conf,
+      nginxConf({
+        listen: ports.map((port) => ({ ip: this.#pod.ip, port })),
+        root,
+        dir,
+        runAsRoot: process.getuid?.() === 0,
+      }),
+    )
     return ['/usr/sbin/nginx', '-c', conf, '-p', dir, '-e', 'stderr', '-g', 'daemon off;']
   }
 
@@ -264,7 +319,11 @@ class ContainerRun {
       ports: this.spec.ports ?? [],
       exec: (command, timeoutMs) => this.#exec(command, env, cwd, mounts, timeoutMs),
     }
-    const loop = async (probe: any, initial: boolean, onFlip: (result: boolean, message: string) => void | Promise<void>) => {
+    const loop = async (
+      probe: any,
+      initial: boolean,
+      onFlip: (result: boolean, message: string) => void | Promise<void>,
+    ) => {
       const counter = new ProbeCounter(probe, initial)
       await sleep((probe.initialDelaySeconds ?? 0) * 1000, signal)
       while (!signal.aborted) {
@@ -290,8 +349,13 @@ class ContainerRun {
       if (this.spec.livenessProbe) {
         void loop(this.spec.livenessProbe, true, (ok, message) => {
           if (!ok) {
-            pod.ctx.log(`${pod.namespace}/${pod.name} ${this.spec.name}: liveness probe failed (${message}); restarting`)
-            void this.kill(this.spec.livenessProbe.terminationGracePeriodSeconds ?? pod.graceSeconds, `Container ${this.spec.name} failed liveness probe, will be restarted`)
+            pod.ctx.log(
+              `${pod.namespace}/${pod.name} ${this.spec.name}: liveness probe failed (${message}); restarting`,
+            )
+            void this.kill(
+              this.spec.livenessProbe.terminationGracePeriodSeconds ?? pod.graceSeconds,
+              `Container ${this.spec.name} failed liveness probe, will be restarted`,
+            )
           }
         })
       }
@@ -311,8 +375,13 @@ class ContainerRun {
             return
           }
           if (++fails >= (sp.failureThreshold ?? 3)) {
-            pod.ctx.log(`${pod.namespace}/${pod.name} ${this.spec.name}: startup probe failed (${r.message}); restarting`)
-            void this.kill(sp.terminationGracePeriodSeconds ?? pod.graceSeconds, `Container ${this.spec.name} failed startup probe, will be restarted`)
+            pod.ctx.log(
+              `${pod.namespace}/${pod.name} ${this.spec.name}: startup probe failed (${r.message}); restarting`,
+            )
+            void this.kill(
+              sp.terminationGracePeriodSeconds ?? pod.graceSeconds,
+              `Container ${this.spec.name} failed startup probe, will be restarted`,
+            )
             return
           }
           await sleep((sp.periodSeconds ?? 10) * 1000, signal)
@@ -324,7 +393,13 @@ class ContainerRun {
   }
 
   /** An exec probe: the command in the container's environment, its own process group, killed at the timeout. */
-  #exec(command: string[], env: Record<string, string>, cwd: string, mounts: Mount[], timeoutMs: number): Promise<number> {
+  #exec(
+    command: string[],
+    env: Record<string, string>,
+    cwd: string,
+    mounts: Mount[],
+    timeoutMs: number,
+  ): Promise<number> {
     const entry = lookupImage(this.spec.image)!
     const argv = command.map((a) => (a.startsWith('/') ? mapPath(a, mounts) : a))
     const program = resolveProgram(argv[0] ?? '', entry.kind, this.#pod.ctx.nodeExe, env.PATH ?? '')
@@ -385,7 +460,9 @@ export class PodWorker {
       const o = res.json()
       const out: Record<string, string> = { ...(o.data ?? {}) }
       if (kind === 'secrets') for (const [k, v] of Object.entries(out)) out[k] = Buffer.from(v, 'base64').toString()
-      else for (const [k, v] of Object.entries(o.binaryData ?? {})) out[k] = Buffer.from(v as string, 'base64').toString('latin1')
+      else
+        for (const [k, v] of Object.entries(o.binaryData ?? {}))
+          out[k] = Buffer.from(v as string, 'base64').toString('latin1')
       return out
     }
     this.data = { configMap: (n) => get('configmaps', n), secret: (n) => get('secrets', n) }
@@ -427,7 +504,8 @@ export class PodWorker {
   port(target: number | string): number | undefined {
     if (typeof target === 'number') return target
     if (/^\d+$/.test(target)) return Number(target)
-    for (const c of this.spec.containers ?? []) for (const p of c.ports ?? []) if (p.name === target) return p.containerPort
+    for (const c of this.spec.containers ?? [])
+      for (const p of c.ports ?? []) if (p.name === target) return p.containerPort
     return undefined
   }
 
@@ -469,7 +547,13 @@ export class PodWorker {
     // volumes first; a missing ConfigMap/Secret keeps the pod in ContainerCreating, as a kubelet's FailedMount does
     while (!stop.aborted) {
       try {
-        this.#volumes = await prepareVolumes(path.join(this.dir, 'volumes'), this.object, this.data, this.ip, this.ctx.hostIP)
+        this.#volumes = await prepareVolumes(
+          path.join(this.dir, 'volumes'),
+          this.object,
+          this.data,
+          this.ip,
+          this.ctx.hostIP,
+        )
         break
       } catch (err) {
         this.ctx.log(`${this.namespace}/${this.name}: volumes: ${(err as Error).message}`)
@@ -508,13 +592,16 @@ export class PodWorker {
     this.#terminated = true
     if (this.#gone) return
     await this.flush()
-    const res = await this.ctx.api.request('DELETE', `/api/v1/namespaces/${this.namespace}/pods/${encodeURIComponent(this.name)}`, {
-      kind: 'DeleteOptions',
-      apiVersion: 'v1',
-      gracePeriodSeconds: 0,
-      preconditions: { uid: this.uid },
-    }).catch((err: Error) => ({ status: 0, body: err.message }))
-    if (res.status !== 200 && res.status !== 404 && res.status !== 409) this.ctx.log(`${this.namespace}/${this.name}: delete: HTTP ${res.status} ${res.body.slice(0, 200)}`)
+    const res = await this.ctx.api
+      .request('DELETE', `/api/v1/namespaces/${this.namespace}/pods/${encodeURIComponent(this.name)}`, {
+        kind: 'DeleteOptions',
+        apiVersion: 'v1',
+        gracePeriodSeconds: 0,
+        preconditions: { uid: this.uid },
+      })
+      .catch((err: Error) => ({ status: 0, body: err.message }))
+    if (res.status !== 200 && res.status !== 404 && res.status !== 409)
+      this.ctx.log(`${this.namespace}/${this.name}: delete: HTTP ${res.status} ${res.body.slice(0, 200)}`)
   }
 
   /** Stops everything (the runner is shutting down). */
@@ -568,7 +655,12 @@ export class PodWorker {
     const v = this.#version
     const body = { metadata: { uid: this.uid }, status: this.#status() }
     try {
-      const res = await this.ctx.api.request('PATCH', `/api/v1/namespaces/${this.namespace}/pods/${encodeURIComponent(this.name)}/status`, body, 'application/strategic-merge-patch+json')
+      const res = await this.ctx.api.request(
+        'PATCH',
+        `/api/v1/namespaces/${this.namespace}/pods/${encodeURIComponent(this.name)}/status`,
+        body,
+        'application/strategic-merge-patch+json',
+      )
       if (res.status === 200) {
         this.#written = v
         this.object = { ...this.object, status: res.json().status, metadata: this.object.metadata }

@@ -37,15 +37,32 @@ export async function probeOnce(probe: any, target: ProbeTarget): Promise<ProbeR
     const mod = (g.scheme ?? 'HTTP') === 'HTTPS' ? https : http
     return new Promise((resolve) => {
       const req = mod.request(
-        { host, port, path: g.path ?? '/', method: 'GET', headers, timeout: timeoutMs, agent: false, rejectUnauthorized: false },
+        {
+          host,
+          port,
+          path: g.path ?? '/',
+          method: 'GET',
+          headers,
+          timeout: timeoutMs,
+          agent: false,
+          rejectUnauthorized: false,
+        },
         (res) => {
           res.resume()
           const code = res.statusCode ?? 0
-          resolve(code >= 200 && code < 400 ? { ok: true, message: `HTTP ${code}` } : { ok: false, message: `HTTP probe failed with statuscode: ${code}` })
+          resolve(
+            code >= 200 && code < 400
+              ? { ok: true, message: `HTTP ${code}` }
+              : { ok: false, message: `HTTP probe failed with statuscode: ${code}` },
+          )
         },
       )
-      req.on('timeout', () => req.destroy(new Error(`context deadline exceeded (Client.Timeout exceeded while awaiting headers)`)))
-      req.on('error', (err) => resolve({ ok: false, message: `Get "http://${host}:${port}${g.path ?? '/'}": ${err.message}` }))
+      req.on('timeout', () =>
+        req.destroy(new Error(`context deadline exceeded (Client.Timeout exceeded while awaiting headers)`)),
+      )
+      req.on('error', (err) =>
+        resolve({ ok: false, message: `Get "http://${host}:${port}${g.path ?? '/'}": ${err.message}` }),
+      )
       req.end()
     })
   }

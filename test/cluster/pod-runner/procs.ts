@@ -38,10 +38,15 @@ export function isOurGroup(pgid: number, start: string): boolean {
 
 export function readGroups(file: string): Array<{ pgid: number; start: string }> {
   try {
-    return fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => {
-      const [pgid, start] = l.split(' ')
-      return { pgid: Number(pgid), start: start ?? '' }
-    }).filter((g) => g.pgid > 1)
+    return fs
+      .readFileSync(file, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => {
+        const [pgid, start] = l.split(' ')
+        return { pgid: Number(pgid), start: start ?? '' }
+      })
+      .filter((g) => g.pgid > 1)
   } catch {
     return []
   }

@@ -50,24 +50,48 @@ export class Services {
     const uid = svc.metadata.uid
     const selector = svc.spec?.selector
     const ports = (svc.spec?.ports ?? []).filter((p: any) => (p.protocol ?? 'TCP') === 'TCP')
-    const wanted = optedIn && selector && Object.keys(selector).length > 0 && svc.spec?.type !== 'ExternalName' && ports.length > 0
+    const wanted =
+      optedIn && selector && Object.keys(selector).length > 0 && svc.spec?.type !== 'ExternalName' && ports.length > 0
     const key = JSON.stringify([selector, ports])
     const existing = this.#proxies.get(uid)
     if (existing && (!wanted || existing.key !== key)) this.remove(uid)
     if (!wanted || this.#proxies.has(uid)) return
     const address = existing?.address ?? this.#pool.allocate()
-    const proxy: Proxy = { uid, namespace: svc.metadata.namespace, name: svc.metadata.name, key, address, selector, servers: [], published: { address, ports: [] }, next: 0 }
+    const proxy: Proxy = {
+      uid,
+      namespace: svc.metadata.namespace,
+      name: svc.metadata.name,
+      key,
+      address,
+      selector,
+      servers: [],
+      published: { address, ports: [] },
+      next: 0,
+    }
     this.#proxies.set(uid, proxy)
     for (const p of ports) {
       const server = net.createServer((sock) => this.#connect(proxy, p.targetPort ?? p.port, sock))
       const local = await listen(server, address, p.port).catch(() => listen(server, address, 0))
       proxy.servers.push(server)
-      proxy.published.ports.push({ ...(p.name ? { name: p.name } : {}), port: p.port, local, targetPort: p.targetPort ?? p.port })
+      proxy.published.ports.push({
+        ...(p.name ? { name: p.name } : {}),
+        port: p.port,
+        local,
+        targetPort: p.targetPort ?? p.port,
+      })
     }
-    this.#log(`service ${proxy.namespace}/${proxy.name} at ${address} ports ${proxy.published.ports.map((p) => `${p.port}->${p.local}`).join(',')}`)
+    this.#log(
+      `service ${proxy.namespace}/${proxy.name} at ${address} ports ${proxy.published.ports.map((p) => `${p.port}->${p.local}`).join(',')}`,
+    )
     this.#save()
-    const res = await this.#api.request('PATCH', `/api/v1/namespaces/${proxy.namespace}/services/${proxy.name}`,
-      { metadata: { annotations: { [ADDRESS_ANNOTATION]: `${address}:${proxy.published.ports[0]!.local}` } } }, 'application/merge-patch+json').catch(() => undefined)
+    const res = await this.#api
+      .request(
+        'PATCH',
+        `/api/v1/namespaces/${proxy.namespace}/services/${proxy.name}`,
+        { metadata: { annotations: { [ADDRESS_ANNOTATION]: `${address}:${proxy.published.ports[0]!.local}` } } },
+        'application/merge-patch+json',
+      )
+      .catch(() => undefined)
     if (res && res.status !== 200) this.#log(`annotate service ${proxy.namespace}/${proxy.name}: HTTP ${res.status}`)
   }
 
@@ -92,7 +116,9 @@ export class Services {
   }
 
   #connect(p: Proxy, targetPort: number | string, client: net.Socket): void {
-    const eps = this.endpoints(p).map((w) => ({ ip: w.ip, port: w.port(targetPort) })).filter((e) => e.port !== undefined)
+    const eps = this.endpoints(p)
+      .map((w) => ({ ip: w.ip, port: w.port(targetPort) }))
+      .filter((e) => e.port !== undefined)
     if (eps.length === 0) {
       // kube-proxy rejects a connection to a Service without endpoints
       client.resetAndDestroy()

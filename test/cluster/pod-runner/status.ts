@@ -5,7 +5,17 @@
 export type ContainerState =
   | { waiting: { reason: string; message?: string } }
   | { running: { startedAt: string } }
-  | { terminated: { exitCode: number; reason: string; message?: string; startedAt: string; finishedAt: string; containerID?: string; signal?: number } }
+  | {
+      terminated: {
+        exitCode: number
+        reason: string
+        message?: string
+        startedAt: string
+        finishedAt: string
+        containerID?: string
+        signal?: number
+      }
+    }
 
 export interface ContainerView {
   name: string
@@ -77,32 +87,52 @@ export function podConditions(v: PodView): Array<Omit<Condition, 'lastTransition
   const done = phase === 'Succeeded' || phase === 'Failed'
   const out: Array<Omit<Condition, 'lastTransitionTime' | 'lastProbeTime'>> = []
   out.push({ type: 'PodReadyToStartContainers', status: v.terminated ? 'False' : 'True' })
-  const pendingInit = v.initContainers.filter((c) => !('terminated' in c.state && c.state.terminated.exitCode === 0)).map((c) => c.name)
-  out.push(v.initialized || pendingInit.length === 0
-    ? { type: 'Initialized', status: 'True' }
-    : { type: 'Initialized', status: 'False', reason: 'ContainersNotInitialized', message: `containers with incomplete status: [${pendingInit.join(' ')}]` })
+  const pendingInit = v.initContainers
+    .filter((c) => !('terminated' in c.state && c.state.terminated.exitCode === 0))
+    .map((c) => c.name)
+  out.push(
+    v.initialized || pendingInit.length === 0
+      ? { type: 'Initialized', status: 'True' }
+      : {
+          type: 'Initialized',
+          status: 'False',
+          reason: 'ContainersNotInitialized',
+          message: `containers with incomplete status: [${pendingInit.join(' ')}]`,
+        },
+  )
   const unready = v.containers.filter((c) => !c.ready).map((c) => c.name)
   const containersReady = unready.length === 0 && v.initialized
   const cr = done
     ? { type: 'ContainersReady', status: 'False' as const, reason: 'PodCompleted' }
     : containersReady
       ? { type: 'ContainersReady', status: 'True' as const }
-      : { type: 'ContainersReady', status: 'False' as const, reason: 'ContainersNotReady', message: `containers with unready status: [${unready.join(' ')}]` }
+      : {
+          type: 'ContainersReady',
+          status: 'False' as const,
+          reason: 'ContainersNotReady',
+          message: `containers with unready status: [${unready.join(' ')}]`,
+        }
   out.push(cr)
   if (cr.status !== 'True') {
     out.push({ ...cr, type: 'Ready' })
   } else {
     const missing = v.readinessGates.filter((g) => v.objectConditions.find((c) => c.type === g)?.status !== 'True')
-    out.push(missing.length === 0
-      ? { type: 'Ready', status: 'True' }
-      : {
-          type: 'Ready',
-          status: 'False',
-          reason: 'ReadinessGatesNotReady',
-          message: missing.map((g) => v.objectConditions.some((c) => c.type === g)
-            ? `the status of pod readiness gate "${g}" is not "True", but False`
-            : `corresponding condition of pod readiness gate "${g}" does not exist.`).join(', '),
-        })
+    out.push(
+      missing.length === 0
+        ? { type: 'Ready', status: 'True' }
+        : {
+            type: 'Ready',
+            status: 'False',
+            reason: 'ReadinessGatesNotReady',
+            message: missing
+              .map((g) =>
+                v.objectConditions.some((c) => c.type === g)
+                  ? `the status of pod readiness gate "${g}" is not "True", but False`
+                  : `corresponding condition of pod readiness gate "${g}" does not exist.`,
+              )
+              .join(', '),
+          },
+    )
   }
   return out
 }

@@ -6,7 +6,12 @@ import path from 'node:path'
 import type { DataSource } from './env.ts'
 import { ConfigError, fieldValue } from './env.ts'
 
-function writeItems(dir: string, data: Record<string, string>, items: any[] | undefined, mode: number | undefined): void {
+function writeItems(
+  dir: string,
+  data: Record<string, string>,
+  items: any[] | undefined,
+  mode: number | undefined,
+): void {
   const entries: Array<[string, string, number | undefined]> = items
     ? items.filter((i) => i.key in data).map((i) => [i.path, data[i.key]!, i.mode ?? mode])
     : Object.entries(data).map(([k, v]) => [k, v, mode])
@@ -18,7 +23,15 @@ function writeItems(dir: string, data: Record<string, string>, items: any[] | un
   }
 }
 
-async function fillSource(dir: string, source: any, pod: any, src: DataSource, podIP: string, hostIP: string, defaultMode?: number): Promise<void> {
+async function fillSource(
+  dir: string,
+  source: any,
+  pod: any,
+  src: DataSource,
+  podIP: string,
+  hostIP: string,
+  defaultMode?: number,
+): Promise<void> {
   if (source.configMap || source.secret) {
     const ref = source.configMap ?? source.secret
     const name = ref.name ?? ref.secretName
@@ -28,7 +41,8 @@ async function fillSource(dir: string, source: any, pod: any, src: DataSource, p
       throw new ConfigError(`${source.configMap ? 'configmap' : 'secret'} "${name}" not found`)
     }
     for (const i of ref.items ?? []) {
-      if (!(i.key in data) && !ref.optional) throw new ConfigError(`configmap references non-existent config key: ${i.key}`)
+      if (!(i.key in data) && !ref.optional)
+        throw new ConfigError(`configmap references non-existent config key: ${i.key}`)
     }
     writeItems(dir, data, ref.items, ref.defaultMode ?? defaultMode)
     return
@@ -45,20 +59,38 @@ async function fillSource(dir: string, source: any, pod: any, src: DataSource, p
 }
 
 export function isSupported(volume: any): boolean {
-  return Boolean(volume.emptyDir || volume.configMap || volume.secret || volume.downwardAPI ||
-    (volume.projected && (volume.projected.sources ?? []).every((s: any) => s.configMap || s.secret || s.downwardAPI || s.serviceAccountToken)))
+  return Boolean(
+    volume.emptyDir ||
+    volume.configMap ||
+    volume.secret ||
+    volume.downwardAPI ||
+    (volume.projected &&
+      (volume.projected.sources ?? []).every(
+        (s: any) => s.configMap || s.secret || s.downwardAPI || s.serviceAccountToken,
+      )),
+  )
 }
 
 /** Creates every volume's directory under `root`; returns name -> host dir. Throws ConfigError for what a kubelet could not mount. */
-export async function prepareVolumes(root: string, pod: any, src: DataSource, podIP: string, hostIP: string): Promise<Map<string, string>> {
+export async function prepareVolumes(
+  root: string,
+  pod: any,
+  src: DataSource,
+  podIP: string,
+  hostIP: string,
+): Promise<Map<string, string>> {
   const dirs = new Map<string, string>()
   for (const v of pod.spec.volumes ?? []) {
-    if (!isSupported(v)) throw new ConfigError(`volume "${v.name}": type not supported by the pod runner (emptyDir, configMap, secret, downwardAPI, projected)`)
+    if (!isSupported(v))
+      throw new ConfigError(
+        `volume "${v.name}": type not supported by the pod runner (emptyDir, configMap, secret, downwardAPI, projected)`,
+      )
     const dir = path.join(root, v.name)
     fs.mkdirSync(dir, { recursive: true })
     if (v.projected) {
       // serviceAccountToken sources are skipped: nothing here talks to the API as the pod.
-      for (const s of v.projected.sources ?? []) await fillSource(dir, s, pod, src, podIP, hostIP, v.projected.defaultMode)
+      for (const s of v.projected.sources ?? [])
+        await fillSource(dir, s, pod, src, podIP, hostIP, v.projected.defaultMode)
     } else if (!v.emptyDir) {
       await fillSource(dir, v, pod, src, podIP, hostIP)
     }
