@@ -95,8 +95,9 @@ export function valuesSchema(): Json {
               gitToken: str({ minLength: 1 }),
             }),
             webhookSecret: str(),
-            webhookToken: str(),
-            recycleToken: str(),
+            // The service refuses to start with a token shorter than 16 characters (config/secrets.ts).
+            webhookToken: str({ pattern: '^(.{16,})?$' }),
+            recycleToken: str({ pattern: '^(.{16,})?$' }),
             gitToken: str(),
           }),
           // A created Secret needs the HMAC key; a short one is guessable.

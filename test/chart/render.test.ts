@@ -164,10 +164,10 @@ t.test('the default render', async (t) => {
       ['leases', ['kube-recycler'], ['get', 'update']],
       ['leases', null, ['create']],
       ['configmaps', null, ['create', 'list', 'watch']],
-      ['configmaps', ['kube-recycler-site-shop'], ['get', 'update']],
+      ['configmaps', ['kube-recycler-heartbeat', 'kube-recycler-site-shop'], ['get', 'update']],
       ['events', null, ['create']],
     ],
-    'ConfigMaps are read and written by name: only the state of the configured site',
+    'ConfigMaps are read and written by name: only the state of the configured site and the heartbeat',
   )
   t.same(own.rules, ownRules(config), 'the own Role is what `kube-recycler rbac` makes of the config')
   const site = findObject(objs, 'Role', 'kube-recycler-site', 'shop')
@@ -440,6 +440,7 @@ t.test(
       'the own Role: the state ConfigMaps of these sites by name',
     )
     t.same((findObject(objs, 'Role', 'recycler').rules as any[])[3].resourceNames, [
+      'kube-recycler-heartbeat',
       'kube-recycler-site-pool',
       'kube-recycler-site-shop',
     ])
@@ -490,6 +491,16 @@ t.test('the schema refuses bad values before anything renders', async (t) => {
       name: 'a short HMAC key',
       values: 'secret: { create: true, webhookSecret: short }\n',
       error: /\/secret\/webhookSecret.*minLength/s,
+    },
+    {
+      name: 'a short webhook token (the service refuses to start with one)',
+      values: 'secret: { create: true, webhookSecret: 0123456789abcdef0, webhookToken: short }\n',
+      error: /\/secret\/webhookToken/,
+    },
+    {
+      name: 'a short operator token (the service refuses to start with one)',
+      values: 'secret: { create: true, webhookSecret: 0123456789abcdef0, recycleToken: short }\n',
+      error: /\/secret\/recycleToken/,
     },
     { name: 'a bad image digest', values: 'image: { digest: latest }\n', error: /\/image\/digest/ },
     { name: 'an unknown chart value', values: 'replicas: 3\n', error: /replicas/ },
