@@ -287,8 +287,8 @@ async function assertInstalled(t: Test, inst: Install, replicas: number, fullnam
   const state = ownRules(config).find((r) => r.resources[0] === 'configmaps' && r.resourceNames)!.resourceNames!
   t.same(
     state,
-    config.sites.map((s) => `kube-recycler-site-${s.name}`).sort(),
-    'the state ConfigMaps of the configured sites',
+    ['kube-recycler-heartbeat', ...config.sites.map((s) => `kube-recycler-site-${s.name}`)].sort(),
+    'the state ConfigMaps of the configured sites, and the leader\'s heartbeat',
   )
   yes.push(
     ['get', 'leases.coordination.k8s.io/kube-recycler', '-n', inst.ns],
