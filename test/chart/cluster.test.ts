@@ -288,7 +288,7 @@ async function assertInstalled(t: Test, inst: Install, replicas: number, fullnam
   t.same(
     state,
     ['kube-recycler-heartbeat', ...config.sites.map((s) => `kube-recycler-site-${s.name}`)].sort(),
-    'the state ConfigMaps of the configured sites, and the leader\'s heartbeat',
+    "the state ConfigMaps of the configured sites, and the leader's heartbeat",
   )
   yes.push(
     ['get', 'leases.coordination.k8s.io/kube-recycler', '-n', inst.ns],
