@@ -59,6 +59,7 @@ t.test(
       'POST /sites/{site}/pause',
       'POST /sites/{site}/reset',
       'POST /sites/{site}/resume',
+      'POST /webhooks/alertmanager',
       'POST /webhooks/jenkins',
     ])
     const ids = await page.$$eval('.opblock-summary-operation-id', (els) => els.map((e) => e.textContent))
