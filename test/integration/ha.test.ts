@@ -120,13 +120,26 @@ t.test(
         `${r.name}: the health gauge follows the shared state`,
       )
     }
-    // 8: state writes are bounded and visible; a repeated healthy report writes nothing.
+    // 8: state writes are bounded and visible. Each Jenkins delivery is
+    // written once (its key is kept, so a replayed SUCCESS cannot reset the
+    // count); the same delivery again writes nothing.
     const writes = async () =>
       Number(/kube_recycler_state_writes_total\{result="ok"\} (\d+)/.exec((await a.get('/metrics')).text)?.[1] ?? 0)
     t.equal((await a.post('/webhooks/jenkins', report('SUCCESS'))).json.reason, 'recovered')
     const before = await writes()
-    for (let i = 0; i < 5; i++) t.equal((await a.post('/webhooks/jenkins', report('SUCCESS'))).json.health, 'healthy')
-    t.equal(await writes(), before, 'five more healthy reports: no write')
+    let latest = report('SUCCESS')
+    for (let i = 0; i < 5; i++) {
+      latest = report('SUCCESS')
+      t.equal((await a.post('/webhooks/jenkins', latest)).json.health, 'healthy')
+    }
+    t.equal(await writes(), before + 5, 'five more healthy builds: one write each, for their delivery keys')
+    for (const r of [a, b])
+      t.equal(
+        (await r.post('/webhooks/jenkins', latest)).json.action,
+        'duplicate',
+        `${r.name}: the same build again is a duplicate`,
+      )
+    t.equal(await writes(), before + 5, 'the same build again, to either replica: no write')
   },
 )
 
