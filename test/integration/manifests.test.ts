@@ -149,12 +149,35 @@ async function endpointsReady(ns: string, service: string, count: number) {
   )
 }
 
+/**
+ * The endpoints kube-proxy would send the Service's traffic to: the Ready pods
+ * its selector picks, on its targetPort resolved against their containers.
+ * Read from the pods, as the EndpointSlice controller reads them: the test
+ * cluster's pod IPs are loopback (no packet may leave the machine), and
+ * EndpointSlices refuse loopback addresses, so it writes none.
+ */
 async function readyEndpoints(ns: string, service: string): Promise<{ count: number; ports: number[] }> {
-  const slices = (
-    await kubectlJson(['get', 'endpointslices', '-l', `kubernetes.io/service-name=${service}`], { namespace: ns })
-  ).items as any[]
-  const endpoints = slices.flatMap((s) => s.endpoints ?? []).filter((e: any) => e.conditions?.ready)
-  return { count: endpoints.length, ports: slices.flatMap((s) => (s.ports ?? []).map((p: any) => p.port)) }
+  const svc = await kubectlJson(['get', 'service', service], { namespace: ns })
+  const selector = Object.entries((svc.spec.selector ?? {}) as Record<string, string>)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',')
+  const pods = ((await kubectlJson(['get', 'pods', '-l', selector], { namespace: ns })).items as any[]).filter(
+    (p) =>
+      !p.metadata.deletionTimestamp &&
+      (p.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True'),
+  )
+  const ports = new Set<number>()
+  for (const p of pods) {
+    for (const sp of svc.spec.ports ?? []) {
+      const target = sp.targetPort ?? sp.port
+      if (typeof target === 'number') ports.add(target)
+      else {
+        for (const c of p.spec.containers ?? [])
+          for (const cp of c.ports ?? []) if (cp.name === target) ports.add(cp.containerPort)
+      }
+    }
+  }
+  return { count: pods.length, ports: [...ports] }
 }
 
 /** A kubeconfig that authenticates with a ServiceAccount token (not the admin cert). */

@@ -408,7 +408,11 @@ t.test('a failing liveness probe restarts the container', async (t) => {
     },
     { timeoutMs: 30_000, description: 'liveness pod ready' },
   )
-  await httpGet(`http://${p.status.podIP}:8080/set?live=0`)
+  // No readiness probe: Ready once started, which may be before the server listens (as on a kubelet).
+  await waitFor(async () => (await httpGet(`http://${p.status.podIP}:8080/set?live=0`)).status === 200, {
+    timeoutMs: 10_000,
+    description: 'the server takes /set',
+  })
   const after = await waitFor(
     async () => {
       const x = await getPod('liveness')
