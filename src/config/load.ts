@@ -487,6 +487,8 @@ function normalizeCheck(c: CheckShape, path: string, problems: string[]): CheckC
     ...(maxLatencyMs !== undefined ? { maxLatencyMs } : {}),
     tls: { verify: c.tls?.verify ?? true, ...(c.tls?.caFile !== undefined ? { caFile: c.tls.caFile } : {}) },
     ...(c.certExpiryWarnDays !== undefined ? { certExpiryWarnDays: c.certExpiryWarnDays } : {}),
+    ...(c.perPod === true ? { perPod: {} } : {}),
+    ...(typeof c.perPod === 'object' ? { perPod: c.perPod.port !== undefined ? { port: c.perPod.port } : {} } : {}),
   }
 }
 

@@ -59,6 +59,22 @@ export const CheckSchema = Type.Object(
       ),
     ),
     certExpiryWarnDays: Type.Optional(Type.Integer({ minimum: 1, maximum: 365 })),
+    perPod: Type.Optional(
+      Type.Union([
+        Type.Boolean(),
+        Type.Object(
+          {
+            port: Type.Optional(
+              Type.Union([Type.Integer({ minimum: 1, maximum: 65535 }), Type.String({ minLength: 1, maxLength: 15 })], {
+                description:
+                  "the container port to reach on each pod, by number or by name; default: the pods' first declared TCP port",
+              }),
+            ),
+          },
+          { additionalProperties: false },
+        ),
+      ]),
+    ),
   },
   { additionalProperties: false },
 )

@@ -40,6 +40,12 @@ export interface CheckConfig {
   tls: { verify: boolean; caFile?: string }
   /** Alert-only: an expiring certificate never restarts pods. */
   certExpiryWarnDays?: number
+  /**
+   * Also run this check against each Ready pod of the site's target, on the
+   * pod's IP and this container port (default: the first declared TCP port),
+   * with the URL's Host header and TLS server name (triggers/pod-check.ts).
+   */
+  perPod?: { port?: number | string }
 }
 
 export interface GitConfig {

@@ -236,6 +236,15 @@ export function toPodState(p: V1Pod): PodState {
       : {}),
     labels: { ...(p.metadata?.labels ?? {}) },
     ...(owner ? { owner: { kind: owner.kind, name: owner.name } } : {}),
+    ...(p.status?.podIP ? { ip: p.status.podIP } : {}),
+    ports: (p.spec?.containers ?? []).flatMap((c) =>
+      (c.ports ?? []).map((port) => ({
+        container: c.name,
+        ...(port.name ? { name: port.name } : {}),
+        containerPort: port.containerPort,
+        protocol: port.protocol ?? 'TCP',
+      })),
+    ),
   }
 }
 

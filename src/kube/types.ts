@@ -95,6 +95,17 @@ export interface PodState {
   templateCommit?: string
   labels: Record<string, string>
   owner?: { kind: string; name: string }
+  /** status.podIP: where a per-pod check reaches this pod (absent until the kubelet reports one). */
+  ip?: string
+  /** The ports its containers declare (spec.containers[].ports), for a per-pod check's `port`. */
+  ports?: PodPort[]
+}
+
+export interface PodPort {
+  container: string
+  name?: string
+  containerPort: number
+  protocol: string
 }
 
 export type EvictResult = 'evicted' | 'blocked' | 'gone'
