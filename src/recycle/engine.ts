@@ -19,6 +19,11 @@ import { rollback, rollbackFailed } from './rollback.ts'
 
 const STRATEGIES: Record<StrategyName, Strategy> = { rollout, evict, delete: del }
 
+const selectorOf = (labels: Record<string, string>): string =>
+  Object.entries(labels)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',')
+
 export interface EngineOptions {
   kube: Kube
   clock: Clock
@@ -29,7 +34,7 @@ export interface EngineOptions {
 }
 
 export function createEngine(opts: EngineOptions): Executor &
-  Required<Pick<Executor, 'inspect' | 'recordEvent' | 'resume' | 'rollBack'>> & {
+  Required<Pick<Executor, 'inspect' | 'recordEvent' | 'resume' | 'rollBack' | 'pods'>> & {
     resolve(site: SiteConfig): Promise<WorkloadRef>
   } {
   const { kube, clock } = opts
@@ -41,9 +46,7 @@ export function createEngine(opts: EngineOptions): Executor &
   async function resolve(site: SiteConfig): Promise<WorkloadRef> {
     const t = site.target
     if ('name' in t) return { kind: t.kind, namespace: t.namespace, name: t.name }
-    const selector = Object.entries(t.selector)
-      .map(([k, v]) => `${k}=${v}`)
-      .join(',')
+    const selector = selectorOf(t.selector)
     const pods = await kube.listPods(t.namespace, selector)
     if (pods.length === 0) throw Errors.kubeNotFound(`no pods match ${selector} in ${t.namespace}`)
     const owners = new Map<string, WorkloadRef>()
@@ -189,6 +192,13 @@ export function createEngine(opts: EngineOptions): Executor &
         )
       }
       return outcome
+    },
+
+    async pods(site) {
+      const t = site.target
+      if (!('name' in t)) return kube.listPods(t.namespace, selectorOf(t.selector))
+      const w = await kube.getWorkload({ kind: t.kind, namespace: t.namespace, name: t.name })
+      return kube.listPods(t.namespace, w.selector)
     },
 
     async recordEvent(site, event) {

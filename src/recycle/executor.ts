@@ -8,6 +8,7 @@
 import type { SiteConfig, StrategyName } from '../config/types.ts'
 import type { ReasonKind, RecyclePlan, RecycleRecord } from '../state/schema.ts'
 import type { RolloutFailure } from './rollout-status.ts'
+import type { PodState } from '../kube/types.ts'
 
 export interface RunContext {
   record: RecycleRecord
@@ -67,6 +68,8 @@ export interface Executor {
     site: SiteConfig,
     opts: { toRevision: number; because: string; recycleId: string; step(message: string): void; signal: AbortSignal },
   ): Promise<RunOutcome>
+  /** The pods of the site's target now (the per-pod checks and the ladder read them). */
+  pods?(site: SiteConfig): Promise<PodState[]>
   /** An Event on the site's workload, for outcomes decided outside run() (verification). */
   recordEvent?(site: SiteConfig, event: { type: 'Normal' | 'Warning'; reason: string; message: string }): Promise<void>
 }

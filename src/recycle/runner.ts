@@ -18,7 +18,8 @@ import { isAppError } from '../errors.ts'
 import type { Verdict } from '../health/verdict.ts'
 import { boundRecord } from '../state/bounds.ts'
 import { step } from '../state/records.ts'
-import type { RecycleRecord } from '../state/schema.ts'
+import type { PodResult, PodsResult, RecycleRecord } from '../state/schema.ts'
+import type { PodState } from '../kube/types.ts'
 import type { StateStore } from '../state/store.ts'
 import type { Metrics } from '../status/metrics.ts'
 import type { Notifier } from '../notify/types.ts'
@@ -37,6 +38,10 @@ export interface CommitResolver {
 /** Probes a site once, outside the schedule (the verification after a recycle). */
 export interface Verifier {
   probe(site: SiteConfig): Promise<Verdict>
+  /** The per-pod checks against every Ready pod now (the ladder decides from it); undefined: the site has none. */
+  probePods?(site: SiteConfig): Promise<PodsResult | undefined>
+  /** The per-pod checks against one pod (a replacement, on its own IP); `error`: it cannot be probed. */
+  probePod?(site: SiteConfig, pod: PodState): Promise<PodResult | { error: string }>
 }
 
 export interface Runner {

@@ -5,6 +5,7 @@
 
 import type { RecycleRecord, SiteState } from './schema.ts'
 import type { Verdict } from '../health/verdict.ts'
+import type { PodsResult } from './schema.ts'
 
 export const LIMITS = {
   /** Characters of any stored free text (reasons, messages, summaries). */
@@ -13,6 +14,8 @@ export const LIMITS = {
   /** Checks kept of a verdict; the summary still counts them all. */
   checks: 20,
   warnings: 5,
+  /** Pods listed in a verdict's per-pod results (failing ones first); the counts cover them all. */
+  pods: 30,
   /** Steps kept of a recycle: the first ones (what was decided) and the last ones (how it ended). */
   stepsHead: 10,
   stepsTail: 30,
@@ -42,9 +45,33 @@ export function boundVerdict(v: Verdict): Verdict {
   return {
     ...v,
     checks,
+    ...(v.pods !== undefined ? { pods: boundPods(v.pods) } : {}),
     summary: clip(v.summary, LIMITS.summary),
     ...(v.ref !== undefined ? { ref: clip(v.ref) } : {}),
     ...(v.key !== undefined ? { key: clip(v.key) } : {}),
+  }
+}
+
+/**
+ * A site of 200 pods must not fill the state: failing pods are kept first
+ * (they are the evidence and the pods a repair replaces), passing ones while
+ * room is left; the rest are counted in `leftOut`.
+ */
+export function boundPods(p: PodsResult): PodsResult {
+  const ordered = [...p.pods.filter((x) => !x.ok), ...p.pods.filter((x) => x.ok)]
+  const kept = ordered.slice(0, LIMITS.pods).map((x) => ({
+    ...x,
+    name: clip(x.name, 253),
+    ...(x.check !== undefined ? { check: clip(x.check, 100) } : {}),
+    ...(x.message !== undefined ? { message: clip(x.message) } : {}),
+  }))
+  const leftOut = (p.leftOut ?? 0) + ordered.length - kept.length
+  const { leftOut: _l, ...rest } = p
+  return {
+    ...rest,
+    pods: kept,
+    ...(leftOut > 0 ? { leftOut } : {}),
+    ...(p.error !== undefined ? { error: clip(p.error) } : {}),
   }
 }
 

@@ -185,6 +185,42 @@ export const CheckResultSchema = Type.Object({
   at: Type.Optional(Type.String()),
 })
 
+/**
+ * One pod as the per-pod checks saw it: where it was reached, the commit its
+ * template pins, and for a failing pod the first per-pod check it failed.
+ */
+export const PodResultSchema = Type.Object(
+  {
+    name: Type.String(),
+    ip: Type.Optional(Type.String()),
+    commit: Type.Optional(Type.String()),
+    ok: Type.Boolean(),
+    check: Type.Optional(Type.String()),
+    cause: Type.Optional(Type.Enum(FAILURE_CAUSES)),
+    message: Type.Optional(Type.String()),
+  },
+  { title: 'PodResult' },
+)
+
+/**
+ * The per-pod checks of one probe run. `pods` keeps every failing pod first,
+ * then passing ones while room is left (state/bounds.ts LIMITS.pods); the
+ * counts cover all of them. `error`: the pods could not be listed, so the
+ * per-pod checks did not run and say nothing either way.
+ */
+export const PodsResultSchema = Type.Object(
+  {
+    total: Type.Integer({ minimum: 0 }),
+    failing: Type.Integer({ minimum: 0 }),
+    pods: Type.Array(PodResultSchema),
+    leftOut: Type.Optional(Type.Integer({ minimum: 1 })),
+    error: Type.Optional(Type.String()),
+  },
+  { title: 'PodsResult' },
+)
+export type PodResult = Static<typeof PodResultSchema>
+export type PodsResult = Static<typeof PodsResultSchema>
+
 export const VerdictSchema = Type.Object(
   {
     site: Type.String(),
@@ -200,6 +236,8 @@ export const VerdictSchema = Type.Object(
     /** Idempotency key `jenkins:<job>#<build>@<site>`: the same key acts once. */
     key: Type.Optional(Type.String()),
     summary: Type.String(),
+    /** The per-pod checks (checks with perPod), each Ready pod probed on its own IP. */
+    pods: Type.Optional(PodsResultSchema),
   },
   { title: 'Verdict' },
 )

@@ -134,6 +134,23 @@ function checksTable(v: StatusModel['sites'][number]['lastVerdict']): string {
   return `<table class="checks"><thead><tr><th>Check</th><th>Name</th><th>Status</th><th>Latency</th><th>Detail</th></tr></thead><tbody>${rows}</tbody></table>`
 }
 
+/** The last verdict's per-pod results: each pod, the commit it runs, which check failed and how. */
+function podsTable(s: StatusModel['sites'][number]): string {
+  const p = s.lastVerdict?.pods
+  if (!p) return ''
+  const head = `<div class="muted pods-summary">per-pod checks: ${escapeHtml(p.failing)} of ${escapeHtml(p.total)} pods failing${p.leftOut ? ` (${escapeHtml(p.leftOut)} passing pods not listed)` : ''}${p.error ? ` · ${escapeHtml(p.error)}` : ''}</div>`
+  if (p.pods.length === 0) return head
+  const rows = p.pods
+    .map(
+      (r) => `<tr class="pod" data-pod="${escapeHtml(r.name)}" data-ok="${r.ok}">
+      <td class="${r.ok ? 'check-ok' : 'check-bad'}">${r.ok ? 'ok' : 'failed'}</td><td>${escapeHtml(r.name)}${r.ip ? `<div class="muted">${escapeHtml(r.ip)}</div>` : ''}</td>
+      <td>${r.commit ? commitLink(r.commit, s.commitUrl) : '—'}</td>
+      <td>${r.ok ? '' : `${escapeHtml(r.check ?? '')}: ${escapeHtml(r.message ?? 'failed')}${r.cause ? ` <span class="muted">(${escapeHtml(r.cause)})</span>` : ''}`}</td></tr>`,
+    )
+    .join('')
+  return `${head}<table class="checks pods"><thead><tr><th>Pod</th><th>Name</th><th>Commit</th><th>Failed check</th></tr></thead><tbody>${rows}</tbody></table>`
+}
+
 function commitCell(s: StatusModel['sites'][number]): string {
   const g = s.git
   if (!g || (!g.head && !g.running && !g.error)) return '—'
@@ -192,6 +209,7 @@ export function renderStatusPage(m: StatusModel, now: number, refreshSeconds = 1
         m.recent.filter((r) => r.site === s.name),
       )}</div>
       ${checksTable(s.lastVerdict)}
+      ${podsTable(s)}
     </td></tr>`
     })
     .join('\n')
