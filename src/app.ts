@@ -178,17 +178,19 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
           identity,
           isLeader,
           ...(opts.commits ? { commits: opts.commits } : {}),
-          ...(opts.prober ? {
-              verifier: {
-                probe: (site) => probeOnce(opts.prober!, site, clock, metrics, podLister),
-                ...(podLister
-                  ? {
-                      probePods: (site) => probePods(opts.prober!, site, podLister),
-                      probePod: (site, pod) => probePod(opts.prober!, perPodChecks(site), pod),
-                    }
-                  : {}),
-              },
-            } : {}),
+          ...(opts.prober
+            ? {
+                verifier: {
+                  probe: (site) => probeOnce(opts.prober!, site, clock, metrics, podLister),
+                  ...(podLister
+                    ? {
+                        probePods: (site) => probePods(opts.prober!, site, podLister),
+                        probePod: (site, pod) => probePod(opts.prober!, perPodChecks(site), pod),
+                      }
+                    : {}),
+                },
+              }
+            : {}),
           ...(opts.sleep ? { sleep: opts.sleep } : {}),
           ...(opts.sweepEveryMs ? { sweepEveryMs: opts.sweepEveryMs } : {}),
           onFinished: (site) => {

@@ -9,6 +9,7 @@ import type { SiteConfig, StrategyName } from '../config/types.ts'
 import type { ReasonKind, RecyclePlan, RecycleRecord } from '../state/schema.ts'
 import type { RolloutFailure } from './rollout-status.ts'
 import type { PodState } from '../kube/types.ts'
+import type { ReplaceTarget } from './strategies/replace-pods.ts'
 
 export interface RunContext {
   record: RecycleRecord
@@ -17,6 +18,8 @@ export interface RunContext {
   commit?: string
   step(message: string): void
   signal: AbortSignal
+  /** The ladder's replace-pods rung: only these pods, each replacement probed (instead of `strategy`). */
+  replace?: ReplaceTarget
 }
 
 /**

@@ -16,6 +16,8 @@ export const LIMITS = {
   warnings: 5,
   /** Pods listed in a verdict's per-pod results (failing ones first); the counts cover them all. */
   pods: 30,
+  /** Rungs kept of a recycle's ladder (a ladder has at most six: four configured, rollback, stop). */
+  rungs: 8,
   /** Steps kept of a recycle: the first ones (what was decided) and the last ones (how it ended). */
   stepsHead: 10,
   stepsTail: 30,
@@ -88,6 +90,15 @@ export function boundRecord(r: RecycleRecord): RecycleRecord {
     ...r,
     trigger: { ...r.trigger, reason: clip(r.trigger.reason) },
     ...(r.reason !== undefined ? { reason: clip(r.reason) } : {}),
+    ...(r.rungs
+      ? {
+          rungs: r.rungs.slice(-LIMITS.rungs).map((g) => ({
+            ...g,
+            ...(g.pods ? { pods: g.pods.slice(0, LIMITS.pods) } : {}),
+            ...(g.reason !== undefined ? { reason: clip(g.reason) } : {}),
+          })),
+        }
+      : {}),
     ...(r.plan ? { plan: { ...r.plan, pods: r.plan.pods.slice(0, 50), why: clip(r.plan.why) } } : {}),
     steps:
       over > 0 ? [...clipped.slice(0, LIMITS.stepsHead), ...clipped.slice(clipped.length - LIMITS.stepsTail)] : clipped,

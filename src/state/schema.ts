@@ -6,12 +6,30 @@
 // not half-read), and the routes answer with the same schemas.
 
 import Type, { type Static } from 'typebox'
-import { STRATEGIES } from '../config/types.ts'
+import { LADDER_RUNGS, STRATEGIES } from '../config/types.ts'
 
 export const VERDICT_SOURCES = ['jenkins', 'probe', 'operator', 'alertmanager'] as const
 
 export const RecycleStepSchema = Type.Object({ at: Type.String(), message: Type.String() })
 export type RecycleStep = Static<typeof RecycleStepSchema>
+
+/**
+ * One rung of the ladder of repairs a recycle climbed (recycle/ladder.ts):
+ * the configured rungs, then `rollback` and `stop` after the last one.
+ * `pods`: the pods it replaced (replace-pods).
+ */
+export const RUNG_NAMES = [...LADDER_RUNGS, 'rollback', 'stop'] as const
+export const RungSchema = Type.Object(
+  {
+    rung: Type.Enum(RUNG_NAMES),
+    at: Type.String(),
+    outcome: Type.Enum(['succeeded', 'failed', 'skipped']),
+    pods: Type.Optional(Type.Array(Type.String())),
+    reason: Type.Optional(Type.String()),
+  },
+  { title: 'Rung' },
+)
+export type RungRecord = Static<typeof RungSchema>
 
 export const RecyclePlanSchema = Type.Object({
   workload: Type.String(),
@@ -139,6 +157,8 @@ export const RecycleRecordSchema = Type.Object(
     /** Identical skips in a row are one record: how many, and the last one's time. */
     repeats: Type.Optional(Type.Integer({ minimum: 1 })),
     lastAt: Type.Optional(Type.String()),
+    /** The rungs of the ladder of repairs this recycle climbed, in order (bounded). */
+    rungs: Type.Optional(Type.Array(RungSchema)),
   },
   { title: 'Recycle' },
 )
