@@ -220,8 +220,8 @@ export function createRunner(opts: RunnerOptions): Runner {
       const decision = replaceDecision(opts.verifier?.probePods ? await opts.verifier.probePods(site) : undefined)
       let ended: RunOutcome
       if ('skip' in decision) {
+        // Said by the lifecycle with the escalation (or by the outcome, when no rung is left).
         ended = { state: 'skipped', reason: decision.skip, why: 'not-acted' }
-        say(`replace-pods: not this rung: ${decision.skip}`)
       } else {
         ended = await executor.run({
           record: live,
