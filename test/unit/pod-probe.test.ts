@@ -159,3 +159,30 @@ t.test('200 pods: every failing pod kept first, passing ones while room is left,
   t.equal(v.pods!.pods.length, LIMITS.pods, 'a stored verdict is bounded')
   t.ok(JSON.stringify(v).length < 20_000, `a 200-pod verdict stays small (${JSON.stringify(v).length} bytes)`)
 })
+
+t.test('the failing-pods gauge: one series per site, left alone when the pods could not be listed', async (t) => {
+  const { createMetrics } = await import('../../src/status/metrics.ts')
+  const { probeOnce } = await import('../../src/triggers/schedule.ts')
+  const metrics = createMetrics({ defaultMetrics: false, version: 'test' })
+  const a = await podServer('127.77.200.8', false)
+  const b = await podServer('127.77.200.9', true)
+  const s = { ...site([check({ url: `http://127.77.200.9:${b.port}/` })]), recycle: {} } as unknown as SiteConfig
+  const clock = { now: () => Date.now(), sleep: async () => undefined }
+  const lister: PodLister = {
+    pods: async () => [pod('web-a', '127.77.200.8', a.port), pod('web-b', '127.77.200.9', b.port)],
+  }
+  const v = await probeOnce(prober, s, clock as any, metrics, lister)
+  t.equal(v.ok, false)
+  t.equal(v.pods?.failing, 1)
+  const gauge = async () => (await metrics.failingPods.get()).values.find((x) => x.labels.site === 'shop')?.value
+  t.equal(await gauge(), 1)
+  const broken: PodLister = {
+    pods: async () => {
+      throw Errors.kube('the API server did not answer')
+    },
+  }
+  const w = await probeOnce(prober, s, clock as any, metrics, broken)
+  t.equal(w.ok, true, 'the site check passes; the unlisted pods are no evidence')
+  t.equal(await gauge(), 1, 'unknown is not zero: the gauge keeps its last known value')
+  t.equal((await metrics.failingPods.get()).values.length, 1, 'no series per pod')
+})
