@@ -18,6 +18,7 @@
 //   pending ─claim─> running (holder) | skipped (decided again: invalid, stale, paused, …)
 //   running ─adopt─> running (new holder)  ─steps─> running  ─outcome─> succeeded | failed | rolled-back | skipped
 //   running ─rung─> running (a rung of the ladder ended without healing: the next one starts, counted as a start)
+//   succeeded (replace-pods, verification pending) ─rung─> running (the site still fails: the next rung)
 //   succeeded (verification pending) ─rolled-back─> rolled-back ─verified─> recovered | recycle-did-not-help
 
 import type { LadderRung, SiteConfig, StrategyName } from '../config/types.ts'
@@ -528,9 +529,12 @@ function outcome(
 function climb(s: SiteState, r: RecycleRecord, e: Extract<LifecycleEvent, { type: 'rung' }>, now: number): Transition {
   const g = e.rung
   const message = `${g.rung} ${g.outcome}${g.reason ? `: ${g.reason}` : ''}; escalating to ${e.next}`
+  // A rung that ended as succeeded but whose verification failed is that same rung, now failed: replaced, not repeated.
+  const { verification: _v, finishedAt: _f, ...open } = r
   const record: RecycleRecord = {
-    ...withTrail(r, { ...e.trail, steps: [...e.trail.steps, step(now, message)] }),
-    rungs: [...(r.rungs ?? []), g],
+    ...withTrail(open, { ...e.trail, steps: [...e.trail.steps, step(now, message)] }),
+    state: 'running',
+    rungs: [...(r.rungs ?? []).filter((x) => !(x.rung === g.rung && x.at === g.at)), g],
   }
   const acted = g.outcome !== 'skipped'
   return {
@@ -700,7 +704,9 @@ export function transition(s: SiteState, id: string, event: LifecycleEvent, now:
       if (r.state !== 'running') return refuse('moved-on', r)
       return outcome(s, r, event, now)
     case 'rung':
-      if (r.state !== 'running') return refuse('moved-on', r)
+      // Running, or verifying a replace-pods that did not heal the site.
+      if (r.state !== 'running' && !(r.state === 'succeeded' && r.verification === 'pending'))
+        return refuse('moved-on', r)
       return climb(s, r, event, now)
     case 'rolled-back': {
       if (r.verification !== 'pending') return refuse('moved-on', r)

@@ -205,6 +205,7 @@ export function createRunner(opts: RunnerOptions): Runner {
     say: (m: string) => void,
     signal: AbortSignal,
     trail: () => Trail,
+    from: number,
   ): Promise<{ outcome: RunOutcome; rung?: RungRecord } | undefined> {
     const ladder = ladderFor(site, live.strategy)
     const rungOf = (rung: RungRecord['rung'], at: number, o: RunOutcome, pods?: string[]): RungRecord => ({
@@ -214,8 +215,8 @@ export function createRunner(opts: RunnerOptions): Runner {
       ...(pods ? { pods } : {}),
       ...(o.state === 'succeeded' ? {} : { reason: o.reason }),
     })
-    let next = 0
-    if (ladder[0] === 'replace-pods') {
+    let next = Math.min(from, ladder.length - 1)
+    if (next === 0 && ladder[0] === 'replace-pods') {
       const at = clock.now()
       const decision = replaceDecision(opts.verifier?.probePods ? await opts.verifier.probePods(site) : undefined)
       let ended: RunOutcome
@@ -270,7 +271,13 @@ export function createRunner(opts: RunnerOptions): Runner {
     return { outcome, ...(ladder.length > 1 ? { rung: rungOf(strategy, at, outcome) } : {}) }
   }
 
-  async function execute(site: SiteConfig, rec: RecycleRecord, mode: Mode, abort: AbortController): Promise<void> {
+  async function execute(
+    site: SiteConfig,
+    rec: RecycleRecord,
+    mode: Mode,
+    abort: AbortController,
+    fromRung = 0,
+  ): Promise<void> {
     const signal = abort.signal
     const live: RecycleRecord = { ...rec, steps: [...rec.steps] }
     const trail = (): Trail => ({
@@ -371,7 +378,7 @@ export function createRunner(opts: RunnerOptions): Runner {
         else delete live.commit
         if (gitSkip !== undefined) outcome = { state: 'skipped', reason: gitSkip, why: 'git' }
         else {
-          const climbed = await climbLadder(site, live, commit, say, signal, trail)
+          const climbed = await climbLadder(site, live, commit, say, signal, trail, fromRung)
           if (climbed === undefined) return
           ;({ outcome, rung: lastRung } = climbed)
           if (lastRung?.rung === 'replace-pods') delete live.commit
@@ -495,6 +502,38 @@ export function createRunner(opts: RunnerOptions): Runner {
         if (!last) return
       } else {
         say(`rollback failed: ${rolled.reason}`)
+      }
+    }
+    // replace-pods healed the pods it replaced (each passed on its own IP)
+    // but the site still fails: the ladder's next rung, under the same record.
+    const ladder = ladderFor(site, rec.strategy)
+    const replaced = rec.rungs?.at(-1)
+    if (!last.ok && replaced?.rung === 'replace-pods' && ladder[0] === 'replace-pods' && ladder[1] !== undefined) {
+      const t = await apply(site.name, rec.id, {
+        type: 'rung',
+        by: identity,
+        rung: {
+          ...replaced,
+          outcome: 'failed',
+          reason: `the site still fails after the replacements: ${last.summary}`,
+        },
+        next: ladder[1],
+        site,
+        trail: trail(),
+      })
+      if (!t.next || !t.record)
+        return log.warn(
+          { site: site.name, recycle: rec.id, refused: t.refused },
+          "the record is no longer this replica's: the ladder stops here",
+        )
+      await perform(t.record, t.effects, here)
+      const abort = new AbortController()
+      const onStop = (): void => abort.abort()
+      signal.addEventListener('abort', onStop, { once: true })
+      try {
+        return await execute(site, t.record, 'claim', abort, 1)
+      } finally {
+        signal.removeEventListener('abort', onStop)
       }
     }
     const ok = last.ok

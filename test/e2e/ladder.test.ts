@@ -10,6 +10,7 @@
 //   one of three sick            → replace-pods: only it, the others' uids unchanged; recovered
 //   all three sick               → replace-pods skipped → rollout pinned to the head; recovered
 //   the replacement sick too     → replace-pods failed → rollout; recovered
+//   replaced, the site still sick → replace-pods failed (at its verification) → rollout; recovered
 //   the rollout's pods sick      → rollout → rollback; recovered
 //   the rollback's pods sick too → rollout → rollback → stop (did-not-help)
 
@@ -33,7 +34,7 @@ const head = await repo.push('release 1')
 
 const readinessProbe = { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 1, failureThreshold: 1 }
 
-async function setup(t: Test, name: string, mode = 'good') {
+async function setup(t: Test, name: string, mode = 'good', extraChecks = '') {
   const ns = await freshNamespace(`ladder-${name}`, { runPods: true })
   t.teardown(ns.cleanup)
   const dir = mkdtempSync(join(tmpdir(), 'kr-ladder-'))
@@ -97,7 +98,7 @@ sites:
     failureThreshold: 1
     checks:
       - { name: live, url: "${site}/live", timeout: 2s, perPod: { port: http } }
-    git: { repo: "${git.url('site')}", branch: production, cache: 0s }
+${extraChecks.replaceAll('$SITE', site)}    git: { repo: "${git.url('site')}", branch: production, cache: 0s }
     recycle: { commitEnv: SITE_COMMIT, cooldown: 0s, maxPerWindow: 10, timeout: 90s, rollback: auto, verify: { delay: 1s, attempts: 3, interval: 2s } }
 `,
   )
@@ -131,7 +132,7 @@ sites:
       },
       { timeoutMs: 300_000, intervalMs: 1000, description: 'a recycle verified' },
     )
-  return { ns: ns.name, pods, ready, flip, status, ended, svc }
+  return { ns: ns.name, pods, ready, flip, status, ended, svc, liveFile }
 }
 
 const rungs = (r: any): string[] => (r.rungs ?? []).map((g: any) => `${g.rung}:${g.outcome}`)
@@ -209,6 +210,21 @@ t.test('the replacement fails too: the ladder escalates to a rollout, which heal
   const events = await kubectl(['get', 'events', '--field-selector', 'involvedObject.name=web'], { namespace: s.ns })
   t.match(events, /RecycleEscalated/, 'the escalation is an Event')
 })
+
+t.test(
+  'the replacement passes on its own IP but the site still fails: the ladder goes on to the rollout',
+  async (t) => {
+    // A site-level check no pod answers right until a rollout pins the commit (GET /site).
+    const s = await setup(t, 'sitewide', 'good', '      - { name: site, url: "$SITE/site", timeout: 2s }\n')
+    writeFileSync(s.liveFile, 'site-bad')
+    await s.flip((await s.pods())[0], false)
+    const r = await s.ended()
+    t.same(rungs(r), ['replace-pods:failed', 'rollout:succeeded'], JSON.stringify(r.steps.map((x: any) => x.message)))
+    t.match(r.rungs[0].reason, /the site still fails after the replacements/)
+    t.equal(r.rungs[0].pods.length, 1, 'replace-pods replaced the one sick pod first')
+    t.equal(r.verification, 'recovered')
+  },
+)
 
 t.test("the rollout's pods fail: rolled back to the template before, which heals", async (t) => {
   const s = await setup(t, 'rollback', 'pinned-bad')

@@ -141,4 +141,53 @@ t.test('a rung that ends without healing: recorded, the next one counted as a st
   )
   const late = transition(end.next!, ID, { type: 'rung', by: 'a', rung: failed, next: 'rollout', site, trail }, min(5))
   t.equal(late.refused, 'moved-on', 'no rung after the recycle ended')
+
+  // replace-pods succeeded, but the verification says the site still fails: the same rung, now failed, and the next one.
+  const replaced = { ...failed, outcome: 'succeeded' as const, reason: undefined }
+  const { reason: _r, ...ok } = replaced
+  const verifying = transition(
+    running,
+    ID,
+    {
+      type: 'outcome',
+      by: 'a',
+      outcome: { state: 'succeeded', message: 'replace-pods: 1 of 3 pods replaced' },
+      trail,
+      commit: undefined,
+      willVerify: true,
+      rung: ok,
+    },
+    min(2),
+  ).next!
+  t.equal(verifying.recycles[0]!.verification, 'pending')
+  const reopened = transition(
+    verifying,
+    ID,
+    {
+      type: 'rung',
+      by: 'a',
+      rung: { ...ok, outcome: 'failed', reason: 'the site still fails' },
+      next: 'rollout',
+      site,
+      trail,
+    },
+    min(3),
+  )
+  const again = reopened.next!.recycles[0]!
+  t.equal(again.state, 'running', 'the recycle runs again, for the next rung')
+  t.equal(again.verification, undefined)
+  t.equal(again.finishedAt, undefined)
+  t.same(
+    again.rungs!.map((g) => `${g.rung}:${g.outcome}`),
+    ['replace-pods:failed'],
+    'the rung is updated, not repeated',
+  )
+  t.equal(reopened.next!.starts.length, 2, 'the next rung counts as a start')
+  const done2 = transition(
+    { ...verifying, recycles: [{ ...verifying.recycles[0]!, verification: 'recovered' }] },
+    ID,
+    { type: 'rung', by: 'a', rung: ok, next: 'rollout', site, trail },
+    min(3),
+  )
+  t.equal(done2.refused, 'moved-on', 'a verified recycle is not reopened')
 })
