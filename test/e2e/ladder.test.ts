@@ -34,7 +34,7 @@ const head = await repo.push('release 1')
 
 const readinessProbe = { httpGet: { path: '/healthz', port: 'http' }, periodSeconds: 1, failureThreshold: 1 }
 
-async function setup(t: Test, name: string, mode = 'good', extraChecks = '') {
+async function setup(t: Test, name: string, mode = 'good', extraChecks = '', kind = 'Deployment') {
   const ns = await freshNamespace(`ladder-${name}`, { runPods: true })
   t.teardown(ns.cleanup)
   const dir = mkdtempSync(join(tmpdir(), 'kr-ladder-'))
@@ -43,12 +43,14 @@ async function setup(t: Test, name: string, mode = 'good', extraChecks = '') {
   const manifests = [
     {
       apiVersion: 'apps/v1',
-      kind: 'Deployment',
+      kind,
       metadata: { name: 'web' },
       spec: {
         replicas: 3,
         selector: { matchLabels: { app: 'web' } },
-        strategy: { rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+        ...(kind === 'Deployment'
+          ? { strategy: { rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } } }
+          : { serviceName: 'web', podManagementPolicy: 'Parallel' }),
         template: {
           metadata: { labels: { app: 'web' } },
           spec: {
@@ -93,7 +95,7 @@ async function setup(t: Test, name: string, mode = 'good', extraChecks = '') {
     `
 sites:
   - name: shop
-    target: { kind: Deployment, namespace: ${ns.name}, name: web }
+    target: { kind: ${kind}, namespace: ${ns.name}, name: web }
     schedule: "*/2 * * * * *"
     failureThreshold: 1
     checks:
@@ -186,6 +188,25 @@ t.test('one pod of three fails its per-pod check: only it is replaced, the site 
   t.match(page, /replace-pods succeeded/, 'and the ladder')
   const events = await kubectl(['get', 'events', '--field-selector', 'involvedObject.name=web'], { namespace: s.ns })
   t.match(events, /replace-pods/, 'an Event says what was done')
+})
+
+t.test('a StatefulSet: the sick pod is replaced alone (the same name, a new pod), the others untouched', async (t) => {
+  const s = await setup(t, 'sts', 'good', '', 'StatefulSet')
+  const before = await s.pods()
+  const sick = before.find((p) => p.metadata.name === 'web-1')
+  await s.flip(sick, false)
+  const r = await s.ended()
+  t.same(rungs(r), ['replace-pods:succeeded'], JSON.stringify(r.steps.map((x: any) => x.message)))
+  t.same(r.rungs[0].pods, ['web-1'])
+  t.equal(r.verification, 'recovered')
+  const after = await s.pods()
+  t.same(after.map((p) => p.metadata.name).sort(), ['web-0', 'web-1', 'web-2'])
+  t.not(after.find((p) => p.metadata.name === 'web-1').metadata.uid, sick.metadata.uid, 'web-1 is a new pod')
+  for (const p of before.filter((x) => x.metadata.name !== 'web-1'))
+    t.ok(
+      after.some((x) => x.metadata.uid === p.metadata.uid),
+      `${p.metadata.name} was left alone`,
+    )
 })
 
 t.test('every pod fails: replace-pods has nothing to tell apart, a rollout pinned to the head heals', async (t) => {
