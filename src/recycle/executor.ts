@@ -6,10 +6,17 @@
 // recycle/engine.ts.
 
 import type { SiteConfig, StrategyName } from '../config/types.ts'
-import type { ReasonKind, RecyclePlan, RecycleRecord } from '../state/schema.ts'
+import type { PodResult, ReasonKind, RecyclePlan, RecycleRecord } from '../state/schema.ts'
 import type { RolloutFailure } from './rollout-status.ts'
 import type { PodState } from '../kube/types.ts'
-import type { ReplaceTarget } from './strategies/replace-pods.ts'
+
+/** replace-pods: which pods, and the per-pod checks a replacement must pass (the runner's Verifier). */
+export interface ReplaceTarget {
+  /** The pods to replace, by name (the per-pod probe taken when the recycle started). */
+  pods: string[]
+  /** The per-pod checks against one pod; `error`: it cannot be probed (yet). */
+  probe(pod: PodState): Promise<PodResult | { error: string }>
+}
 
 export interface RunContext {
   record: RecycleRecord

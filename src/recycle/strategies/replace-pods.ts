@@ -10,18 +10,10 @@
 // replacements from the template it has.
 
 import type { PodState } from '../../kube/types.ts'
-import type { PodResult } from '../../state/schema.ts'
-import type { RunOutcome } from '../executor.ts'
+import type { ReplaceTarget, RunOutcome } from '../executor.ts'
 import { judgePods } from '../rollout-status.ts'
 import { removePod, retrying } from './evict.ts'
 import type { Strategy, StrategyContext } from './types.ts'
-
-export interface ReplaceTarget {
-  /** The pods to replace, by name (the per-pod probe taken when the recycle started). */
-  pods: string[]
-  /** The per-pod checks against one pod; `error`: it cannot be probed (yet). */
-  probe(pod: PodState): Promise<PodResult | { error: string }>
-}
 
 export function replacePods(target: ReplaceTarget): Strategy {
   return { name: 'replace-pods', prepare: async (ctx) => ({ kind: 'act', proceed: () => replace(ctx, target) }) }
