@@ -186,3 +186,23 @@ t.test('the failing-pods gauge: one series per site, left alone when the pods co
   t.equal(await gauge(), 1, 'unknown is not zero: the gauge keeps its last known value')
   t.equal((await metrics.failingPods.get()).values.length, 1, 'no series per pod')
 })
+
+t.test('a probe whose pods changed is a new story (written), not a repeat for the heartbeat', async (t) => {
+  const { sameStory } = await import('../../src/state/freshness.ts')
+  const s = site([check()])
+  const pods = (names: string[]): PodsResult => ({
+    total: names.length,
+    failing: 0,
+    pods: names.map((name) => ({ name, ok: true, commit: 'c0ffee1' })),
+  })
+  const at = '2026-12-06T00:00:00.000Z'
+  const v = (p: PodsResult) => verdictFromChecks(s, [{ name: 'home', ok: true }], at, 'probe', p)
+  t.ok(sameStory(v(pods(['web-a', 'web-b'])), v(pods(['web-a', 'web-b']))), 'the same pods: a repeat')
+  t.notOk(
+    sameStory(v(pods(['web-a', 'web-b'])), v(pods(['web-a', 'web-c']))),
+    'a pod replaced: /status must show the pods as they are now',
+  )
+  const moved = pods(['web-a', 'web-b'])
+  moved.pods[1] = { ...moved.pods[1]!, commit: 'baadbaad' }
+  t.notOk(sameStory(v(pods(['web-a', 'web-b'])), v(moved)), 'a pod on another commit')
+})
