@@ -191,3 +191,23 @@ t.test('a rung that ends without healing: recorded, the next one counted as a st
   )
   t.equal(done2.refused, 'moved-on', 'a verified recycle is not reopened')
 })
+
+t.test(
+  'a delete rung needs pod delete in its namespace: `kube-recycler rbac` grants it (the chart: test/chart/ladder-rbac.test.ts)',
+  async (t) => {
+    const { siteRules } = await import('../../src/cli/rbac.ts')
+    const yaml = `
+sites:
+  - name: shop
+    target: { kind: Deployment, namespace: shop, name: web }
+    checks: [{ name: home, url: "http://shop.test/", perPod: true }]
+    recycle: { ladder: [replace-pods, delete] }
+  - name: blog
+    target: { kind: Deployment, namespace: blog, name: web }
+`
+    const c = parseConfig(yaml)
+    const pods = (ns: string) => siteRules(c, ns).find((r) => r.resources[0] === 'pods')?.verbs
+    t.same(pods('shop'), ['delete', 'get', 'list'], 'the ladder deletes pods in shop')
+    t.same(pods('blog'), ['get', 'list'], 'replace-pods evicts: no delete where no rung deletes')
+  },
+)
