@@ -7,10 +7,12 @@
 //   heal     time to heal on running pods (the example site, a bad release): kube-recycler
 //            vs the same repair by hand (kubectl rollout restart + status + a probe) and the
 //            Deployment controller's rollout alone
+//   ladder   one bad pod of ten on running pods: the targeted repair (replace-pods) vs a full rollout,
+//            pods disrupted and time to heal
 //   scale    100, 1,000 and 5,000 sites: at rest and 10 % broken at once, one and two replicas, vs blackbox_exporter
 //
 // Flags:
-//   --only probes|recycle|webhook|heal|scale   one part (repeatable, or comma-separated)
+//   --only probes|recycle|webhook|heal|ladder|scale   one part (repeatable, or comma-separated)
 //   --quick                         a short smoke run (1 run each, fewer scenarios)
 //   --runs N                        runs per figure (default 3; the recycle part 5)
 //   --markdown                      print the tables as Markdown
@@ -36,10 +38,11 @@ import { benchProbes, formatProbes, type ProbesResult } from './probes/index.ts'
 import { benchRecycle, formatRecycle, type RecycleResult } from './recycle.ts'
 import { benchWebhook, formatWebhook, type WebhookResult } from './webhook/index.ts'
 import { benchHeal, formatHeal, type HealResult } from './heal.ts'
+import { benchLadder, formatLadder, type LadderResult } from './ladder.ts'
 import { benchScale, formatScale, type ScaleResult } from './scale.ts'
 
-type Part = 'probes' | 'recycle' | 'webhook' | 'heal' | 'scale'
-const PARTS: Part[] = ['probes', 'recycle', 'webhook', 'heal', 'scale']
+type Part = 'probes' | 'recycle' | 'webhook' | 'heal' | 'ladder' | 'scale'
+const PARTS: Part[] = ['probes', 'recycle', 'webhook', 'heal', 'ladder', 'scale']
 
 interface Args {
   only: Part[]
@@ -100,7 +103,7 @@ function parseArgs(argv: string[]): Args {
       case '-h':
       case '--help':
         process.stdout.write(
-          'usage: npm run bench -- [--only probes|recycle|webhook|heal|scale] [--quick] [--runs N] [--markdown] [--json FILE] [--profile] [--wait-quiet[=MIN]] [--keep-cluster] [--shared-cluster]\n',
+          'usage: npm run bench -- [--only probes|recycle|webhook|heal|ladder|scale] [--quick] [--runs N] [--markdown] [--json FILE] [--profile] [--wait-quiet[=MIN]] [--keep-cluster] [--shared-cluster]\n',
         )
         process.exit(0)
         break
@@ -158,6 +161,7 @@ async function main(): Promise<void> {
     recycle?: RecycleResult
     webhook?: WebhookResult
     heal?: HealResult
+    ladder?: LadderResult
     scale?: ScaleResult
     totalMs?: number
   } = { machine: m }
@@ -206,6 +210,17 @@ async function main(): Promise<void> {
         section(
           'heal: time to heal on running pods, kube-recycler vs by hand vs the rollout alone',
           formatHeal(r, args.markdown),
+          args.markdown,
+        ),
+      )
+    } else if (part === 'ladder') {
+      const r = await benchLadder({ runs: args.runs ?? 1, log, keepCluster: args.keepCluster })
+      results.ladder = r
+      targets.push(...r.targets.map((t) => ({ ...t, part })))
+      out.push(
+        section(
+          'ladder: one bad pod of ten, the targeted repair (replace-pods) vs a full rollout',
+          formatLadder(r, args.markdown),
           args.markdown,
         ),
       )

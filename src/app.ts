@@ -44,6 +44,7 @@ import { createHeartbeat, type Heartbeat } from './state/heartbeat.ts'
 import { createMetrics, primeMetrics, type Metrics } from './status/metrics.ts'
 import { createIntake, type Intake } from './triggers/intake.ts'
 import type { Prober } from './triggers/probe.ts'
+import { perPodChecks, probePod, probePods, type PodLister } from './triggers/pod-probe.ts'
 import { createScheduler, probeOnce, type Scheduler } from './triggers/schedule.ts'
 import { createSiteFacts, type SiteFactsBook } from './status/facts.ts'
 import { registerHttpMetrics } from './server/plugins/metrics.ts'
@@ -90,6 +91,8 @@ export interface AppOptions {
   notifyTargets?: NotifyTarget[]
   /** Retries of a notification: the first backoff (tests: shorter). */
   notifyBackoffMs?: number
+  /** The site's pods for the per-pod checks; default: the executor's (the cluster's), none without one. */
+  pods?: PodLister
 }
 
 export interface Core {
@@ -155,6 +158,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     ...(config.service.publicUrl ? { publicUrl: config.service.publicUrl } : {}),
     ...(opts.notifyBackoffMs !== undefined ? { backoffMs: opts.notifyBackoffMs } : {}),
   })
+  const podLister: PodLister | undefined =
+    opts.pods ?? (opts.executor?.pods ? { pods: (site) => opts.executor!.pods!(site) } : undefined)
   const facts = createSiteFacts({
     clock,
     logger,
@@ -173,7 +178,19 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
           identity,
           isLeader,
           ...(opts.commits ? { commits: opts.commits } : {}),
-          ...(opts.prober ? { verifier: { probe: (site) => probeOnce(opts.prober!, site, clock, metrics) } } : {}),
+          ...(opts.prober
+            ? {
+                verifier: {
+                  probe: (site) => probeOnce(opts.prober!, site, clock, metrics, podLister),
+                  ...(podLister
+                    ? {
+                        probePods: (site) => probePods(opts.prober!, site, podLister),
+                        probePod: (site, pod) => probePod(opts.prober!, perPodChecks(site), pod),
+                      }
+                    : {}),
+                },
+              }
+            : {}),
           ...(opts.sleep ? { sleep: opts.sleep } : {}),
           ...(opts.sweepEveryMs ? { sweepEveryMs: opts.sweepEveryMs } : {}),
           onFinished: (site) => {
@@ -214,6 +231,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
         // Only the leader probes on the schedule: one replica, one verdict per tick.
         isLeader,
         onProbe: (site) => facts.refreshIfStale(site, 30_000),
+        ...(podLister ? { pods: podLister } : {}),
       })
     : undefined
   // Silences only when the service acts: a dry-run repairs nothing to silence.

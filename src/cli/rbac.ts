@@ -93,7 +93,9 @@ export function siteRules(config: Config, namespace: string): PolicyRule[] {
     {
       apiGroups: [''],
       resources: ['pods'],
-      verbs: sites.some((s) => s.recycle.strategy === 'delete') ? ['delete', 'get', 'list'] : ['get', 'list'],
+      verbs: sites.some((s) => s.recycle.strategy === 'delete' || s.recycle.ladder.includes('delete'))
+        ? ['delete', 'get', 'list']
+        : ['get', 'list'],
     },
     { apiGroups: [''], resources: ['pods/eviction'], verbs: ['create'] },
     { apiGroups: [''], resources: ['events'], verbs: ['create'] },

@@ -24,6 +24,7 @@ import { parseDuration } from './duration.ts'
 import { compileBodyPattern } from './pattern.ts'
 import { parseMatcher, type CompiledMatcher } from './matchers.ts'
 import type {
+  LadderRung,
   CheckConfig,
   Config,
   JenkinsStatus,
@@ -71,6 +72,8 @@ const DEFAULT_RECYCLE: RecycleConfig = {
   rollback: 'auto',
   unhealthyPods: 'delete',
   skipWhen: ['tls-expired', 'tls-not-yet-valid', 'dns-not-found'],
+  // Empty: the default for the site's checks (siteLadder).
+  ladder: [],
 }
 
 export function loadConfigFile(path: string): Config {
@@ -309,7 +312,24 @@ function recycle(r: RecycleShape | undefined, base: RecycleConfig, path: string,
     rollback: r.rollback ?? base.rollback,
     unhealthyPods: r.unhealthyPods ?? base.unhealthyPods,
     skipWhen: [...(r.skipWhen ?? base.skipWhen)] as SkipCause[],
+    ladder: [...(r.ladder ?? base.ladder)],
   }
+}
+
+/**
+ * The site's ladder: as configured, else replace-pods first when the site has
+ * per-pod checks (they name the sick pods), then the strategy. replace-pods
+ * needs per-pod checks, comes first, and is followed by at most the strategies.
+ */
+function siteLadder(r: RecycleConfig, checks: CheckConfig[], path: string, problems: string[]): LadderRung[] {
+  const perPod = checks.some((c) => c.perPod !== undefined)
+  if (r.ladder.length === 0) return perPod ? ['replace-pods', r.strategy] : [r.strategy]
+  if (r.ladder.includes('replace-pods')) {
+    if (!perPod)
+      problems.push(`${path}: "replace-pods" needs a check with perPod (it replaces the pods that fail them)`)
+    if (r.ladder[0] !== 'replace-pods') problems.push(`${path}: "replace-pods" must be the first rung`)
+  }
+  return [...r.ladder]
 }
 
 // Kubernetes' own rules for names (apimachinery's validation): a target's
@@ -384,6 +404,10 @@ function normalizeSite(
   })
 
   const recycleCfg = recycle(site.recycle, defaultRecycle, `${base}.recycle`, problems)
+  recycleCfg.ladder = siteLadder(recycleCfg, checks, `${base}.recycle.ladder`, problems)
+  for (const rung of recycleCfg.ladder)
+    if (rung === 'rollout' && recycleCfg.strategy !== 'rollout' && !('name' in target))
+      problems.push(`${base}.recycle.ladder: "rollout" needs a named workload target`)
   if (recycleCfg.strategy === 'rollout' && !('name' in target)) {
     problems.push(
       `${base}.recycle.strategy: "rollout" needs a named workload target; use "evict" or "delete" with a selector`,

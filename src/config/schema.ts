@@ -4,7 +4,7 @@
 // passes is reported together, each named by its path.
 
 import Type from 'typebox'
-import { NOTIFY_EVENTS, RECYCLE_MODES, STRATEGIES } from './types.ts'
+import { LADDER_RUNGS, NOTIFY_EVENTS, RECYCLE_MODES, STRATEGIES } from './types.ts'
 
 const Duration = Type.Union([Type.String(), Type.Number()], {
   description: 'e.g. "90s", "10m", "1h30m", or milliseconds',
@@ -127,6 +127,15 @@ export const RecycleSchema = Type.Object(
     ),
     rollback: Type.Optional(Type.Enum(['auto', 'off'])),
     unhealthyPods: Type.Optional(Type.Enum(['delete', 'evict'])),
+    ladder: Type.Optional(
+      Type.Array(Type.Enum(LADDER_RUNGS), {
+        minItems: 1,
+        maxItems: 4,
+        uniqueItems: true,
+        description:
+          'the repairs climbed while one fails: replace-pods (only the pods failing their per-pod checks), then a strategy (rollout, evict, delete); default [replace-pods, <strategy>] with per-pod checks, else [<strategy>]',
+      }),
+    ),
     skipWhen: Type.Optional(
       Type.Array(Type.Enum(['tls-expired', 'tls-not-yet-valid', 'tls-untrusted', 'tls-hostname', 'dns-not-found']), {
         uniqueItems: true,

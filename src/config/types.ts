@@ -14,6 +14,15 @@ export type WorkloadKind = 'Deployment' | 'StatefulSet' | 'DaemonSet'
 export const STRATEGIES = ['rollout', 'evict', 'delete'] as const
 export type StrategyName = (typeof STRATEGIES)[number]
 
+/**
+ * The rungs a site's ladder of repairs may list: `replace-pods` (only the
+ * pods that fail their per-pod checks) and the strategies. The rollback and
+ * the stop after the last rung are not listed: `recycle.rollback` and the
+ * did-not-help stop keep them.
+ */
+export const LADDER_RUNGS = ['replace-pods', ...STRATEGIES] as const
+export type LadderRung = (typeof LADDER_RUNGS)[number]
+
 /** A workload named directly, or the pods a label selector picks in a namespace. */
 export type Target =
   { kind: WorkloadKind; namespace: string; name: string } | { namespace: string; selector: Record<string, string> }
@@ -133,6 +142,12 @@ export interface RecycleConfig {
   unhealthyPods: 'delete' | 'evict'
   /** Failure causes outside the pods: a restart cannot help, so alert and do not recycle. */
   skipWhen: SkipCause[]
+  /**
+   * The ladder of repairs, climbed while a rung fails (recycle/ladder.ts).
+   * Default: [replace-pods, strategy] when the site has per-pod checks,
+   * [strategy] (one rung, no ladder) when it has none.
+   */
+  ladder: LadderRung[]
 }
 
 /** The failure causes `recycle.skipWhen` may name. */

@@ -14,10 +14,16 @@ import type { Executor, RunContext, RunOutcome } from './executor.ts'
 import { LAST_RECYCLE_ANNOTATION, mayTakeLock, parseLastRecycle, type LastRecycle } from './lock.ts'
 import { rollout, watchRollout } from './strategies/rollout.ts'
 import { del, evict } from './strategies/evict.ts'
+import { replacePods } from './strategies/replace-pods.ts'
 import type { Strategy, StrategyContext } from './strategies/types.ts'
 import { rollback, rollbackFailed } from './rollback.ts'
 
 const STRATEGIES: Record<StrategyName, Strategy> = { rollout, evict, delete: del }
+
+const selectorOf = (labels: Record<string, string>): string =>
+  Object.entries(labels)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',')
 
 export interface EngineOptions {
   kube: Kube
@@ -29,7 +35,7 @@ export interface EngineOptions {
 }
 
 export function createEngine(opts: EngineOptions): Executor &
-  Required<Pick<Executor, 'inspect' | 'recordEvent' | 'resume' | 'rollBack'>> & {
+  Required<Pick<Executor, 'inspect' | 'recordEvent' | 'resume' | 'rollBack' | 'pods'>> & {
     resolve(site: SiteConfig): Promise<WorkloadRef>
   } {
   const { kube, clock } = opts
@@ -41,9 +47,7 @@ export function createEngine(opts: EngineOptions): Executor &
   async function resolve(site: SiteConfig): Promise<WorkloadRef> {
     const t = site.target
     if ('name' in t) return { kind: t.kind, namespace: t.namespace, name: t.name }
-    const selector = Object.entries(t.selector)
-      .map(([k, v]) => `${k}=${v}`)
-      .join(',')
+    const selector = selectorOf(t.selector)
     const pods = await kube.listPods(t.namespace, selector)
     if (pods.length === 0) throw Errors.kubeNotFound(`no pods match ${selector} in ${t.namespace}`)
     const owners = new Map<string, WorkloadRef>()
@@ -191,6 +195,13 @@ export function createEngine(opts: EngineOptions): Executor &
       return outcome
     },
 
+    async pods(site) {
+      const t = site.target
+      if (!('name' in t)) return kube.listPods(t.namespace, selectorOf(t.selector))
+      const w = await kube.getWorkload({ kind: t.kind, namespace: t.namespace, name: t.name })
+      return kube.listPods(t.namespace, w.selector)
+    },
+
     async recordEvent(site, event) {
       try {
         const w = await kube.getWorkload(await resolve(site))
@@ -228,7 +239,8 @@ export function createEngine(opts: EngineOptions): Executor &
     async run(ctx: RunContext): Promise<RunOutcome> {
       const { site, record } = ctx
       const ref = await resolve(site)
-      const strategy = STRATEGIES[ctx.strategy]
+      const strategy = ctx.replace ? replacePods(ctx.replace) : STRATEGIES[ctx.strategy]
+      const how = ctx.replace ? 'replace-pods' : ctx.strategy
       const started = clock.now()
       let workload: WorkloadState | undefined
       let lock: LastRecycle | undefined
@@ -274,7 +286,7 @@ export function createEngine(opts: EngineOptions): Executor &
             reason: record.trigger.reason.slice(0, 300),
             trigger: record.trigger.source,
             ...(record.trigger.key ? { key: record.trigger.key } : {}),
-            strategy: ctx.strategy,
+            strategy: how,
             outcome: 'running',
             holder,
           }
@@ -310,7 +322,9 @@ export function createEngine(opts: EngineOptions): Executor &
       if (outcome.state === 'succeeded' && workload?.templateAnnotations['kube-recycler.io/commit'])
         outcome = { ...outcome, commitBefore: workload.templateAnnotations['kube-recycler.io/commit'] }
       // A failed rollout is undone once (recycle.rollback: auto), still under our lock.
-      if (outcome.state === 'failed' && lock && acted) outcome = await rollbackFailed(acted, outcome, site.recycle)
+      // replace-pods changed no template: the ladder's next rung follows instead.
+      if (outcome.state === 'failed' && lock && acted && !ctx.replace)
+        outcome = await rollbackFailed(acted, outcome, site.recycle)
       if (outcome.state === 'failed')
         log.warn(
           { site: site.name, recycle: record.id, cause: outcome.cause, rolledBack: outcome.rolledBack },
@@ -338,13 +352,13 @@ export function createEngine(opts: EngineOptions): Executor &
           await kube.recordEvent(workload, {
             type: 'Normal',
             reason: 'Recycled',
-            message: `kube-recycler ${record.id} (${ctx.strategy}${commit}): ${outcome.message}; trigger: ${record.trigger.source}: ${record.trigger.reason}`,
+            message: `kube-recycler ${record.id} (${how}${commit}): ${outcome.message}; trigger: ${record.trigger.source}: ${record.trigger.reason}`,
           })
         } else if (outcome.state === 'failed') {
           await kube.recordEvent(workload, {
             type: 'Warning',
             reason: outcome.rolledBack ? 'RecycleRolledBack' : 'RecycleFailed',
-            message: `kube-recycler ${record.id} (${ctx.strategy}${commit}): ${outcome.reason}`,
+            message: `kube-recycler ${record.id} (${how}${commit}): ${outcome.reason}`,
           })
         } else {
           await kube.recordEvent(workload, {

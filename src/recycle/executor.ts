@@ -6,8 +6,17 @@
 // recycle/engine.ts.
 
 import type { SiteConfig, StrategyName } from '../config/types.ts'
-import type { ReasonKind, RecyclePlan, RecycleRecord } from '../state/schema.ts'
+import type { PodResult, ReasonKind, RecyclePlan, RecycleRecord } from '../state/schema.ts'
 import type { RolloutFailure } from './rollout-status.ts'
+import type { PodState } from '../kube/types.ts'
+
+/** replace-pods: which pods, and the per-pod checks a replacement must pass (the runner's Verifier). */
+export interface ReplaceTarget {
+  /** The pods to replace, by name (the per-pod probe taken when the recycle started). */
+  pods: string[]
+  /** The per-pod checks against one pod; `error`: it cannot be probed (yet). */
+  probe(pod: PodState): Promise<PodResult | { error: string }>
+}
 
 export interface RunContext {
   record: RecycleRecord
@@ -16,6 +25,8 @@ export interface RunContext {
   commit?: string
   step(message: string): void
   signal: AbortSignal
+  /** The ladder's replace-pods rung: only these pods, each replacement probed (instead of `strategy`). */
+  replace?: ReplaceTarget
 }
 
 /**
@@ -67,6 +78,8 @@ export interface Executor {
     site: SiteConfig,
     opts: { toRevision: number; because: string; recycleId: string; step(message: string): void; signal: AbortSignal },
   ): Promise<RunOutcome>
+  /** The pods of the site's target now (the per-pod checks and the ladder read them). */
+  pods?(site: SiteConfig): Promise<PodState[]>
   /** An Event on the site's workload, for outcomes decided outside run() (verification). */
   recordEvent?(site: SiteConfig, event: { type: 'Normal' | 'Warning'; reason: string; message: string }): Promise<void>
 }

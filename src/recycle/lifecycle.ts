@@ -17,9 +17,11 @@
 //   waiting ─review─> pending (a window opened) | expired (recovered meanwhile)
 //   pending ─claim─> running (holder) | skipped (decided again: invalid, stale, paused, …)
 //   running ─adopt─> running (new holder)  ─steps─> running  ─outcome─> succeeded | failed | rolled-back | skipped
+//   running ─rung─> running (a rung of the ladder ended without healing: the next one starts, counted as a start)
+//   succeeded (replace-pods, verification pending) ─rung─> running (the site still fails: the next rung)
 //   succeeded (verification pending) ─rolled-back─> rolled-back ─verified─> recovered | recycle-did-not-help
 
-import type { SiteConfig, StrategyName } from '../config/types.ts'
+import type { LadderRung, SiteConfig, StrategyName } from '../config/types.ts'
 import { targetLabel } from '../config/types.ts'
 import { Errors } from '../errors.ts'
 import { operatorRecycled, recycleFinished, recycleStarted, verified } from '../health/state.ts'
@@ -27,7 +29,7 @@ import type { Verdict, VerdictSource } from '../health/verdict.ts'
 import type { NotifyEvent } from '../notify/types.ts'
 import { boundRecord, boundVerdict, clip } from '../state/bounds.ts'
 import { findRecord, putRecord, recordProblem, step } from '../state/records.ts'
-import type { RecyclePlan, RecycleRecord, RecycleStep, ReasonKind, SiteState } from '../state/schema.ts'
+import type { RecyclePlan, RecycleRecord, RecycleStep, ReasonKind, RungRecord, SiteState } from '../state/schema.ts'
 import type { RunOutcome } from './executor.ts'
 import { activePause, decide } from './policy.ts'
 import { windowsAt } from './windows.ts'
@@ -66,7 +68,18 @@ export type LifecycleEvent =
   | { type: 'adopt'; by: string }
   | { type: 'take-verification'; by: string }
   | { type: 'steps'; by: string; trail: Trail }
-  | { type: 'outcome'; by: string; outcome: RunOutcome; trail: Trail; commit: string | undefined; willVerify: boolean }
+  | {
+      type: 'outcome'
+      by: string
+      outcome: RunOutcome
+      trail: Trail
+      commit: string | undefined
+      willVerify: boolean
+      /** The ladder's last rung, as it ended. */
+      rung?: RungRecord
+    }
+  /** A rung of the ladder ended without healing and `next` starts (recycle/ladder.ts). */
+  | { type: 'rung'; by: string; rung: RungRecord; next: LadderRung; site: SiteConfig; trail: Trail }
   | { type: 'rolled-back'; by: string; trail: Trail; message: string }
   | { type: 'verified'; by: string; ok: boolean; verdict: Verdict; trail: Trail; message: string }
 
@@ -473,6 +486,18 @@ function outcome(
       ? { reason: o.reason, reasonKind: o.state === 'skipped' ? (o.why ?? 'not-acted') : 'failed' }
       : {}),
     ...(e.willVerify ? { verification: 'pending' as const } : {}),
+    // The ladder's last rung; a rollout undone at once is the rollback rung after it.
+    ...(e.rung
+      ? {
+          rungs: [
+            ...(r.rungs ?? []),
+            e.rung,
+            ...(state === 'rolled-back'
+              ? [{ rung: 'rollback' as const, at: iso(now), outcome: 'succeeded' as const }]
+              : []),
+          ],
+        }
+      : {}),
   }
   let next = put(s, record)
   if (!ran) next = withoutStart(next, r.startAt ?? r.createdAt)
@@ -495,8 +520,52 @@ function outcome(
   return { next, record, effects }
 }
 
+/**
+ * A rung ended without healing and the next one starts, within the same
+ * recycle (one lock, one record). The next rung disrupts pods again, so the
+ * circuit breaker counts it as a start of its own: a site whose ladder keeps
+ * climbing opens the circuit sooner, never later.
+ */
+function climb(s: SiteState, r: RecycleRecord, e: Extract<LifecycleEvent, { type: 'rung' }>, now: number): Transition {
+  const g = e.rung
+  const message = `${g.rung} ${g.outcome}${g.reason ? `: ${g.reason}` : ''}; escalating to ${e.next}`
+  // A rung that ended as succeeded but whose verification failed is that same rung, now failed: replaced, not repeated.
+  const { verification: _v, finishedAt: _f, ...open } = r
+  const record: RecycleRecord = {
+    ...withTrail(open, { ...e.trail, steps: [...e.trail.steps, step(now, message)] }),
+    state: 'running',
+    rungs: [...(r.rungs ?? []).filter((x) => !(x.rung === g.rung && x.at === g.at)), g],
+  }
+  const acted = g.outcome !== 'skipped'
+  return {
+    next: acted ? withStart(put(s, record), e.site, now) : put(s, record),
+    record,
+    effects: [
+      { kind: 'log', level: 'warn', message },
+      {
+        kind: 'event',
+        type: acted ? 'Warning' : 'Normal',
+        reason: 'RecycleEscalated',
+        message: `kube-recycler ${r.id}: ${message}`,
+      },
+    ],
+  }
+}
+
 function verifiedIt(s: SiteState, r: RecycleRecord, e: Extract<LifecycleEvent, { type: 'verified' }>): Transition {
-  const record: RecycleRecord = { ...withTrail(r, e.trail), verification: e.ok ? 'recovered' : 'recycle-did-not-help' }
+  const record: RecycleRecord = {
+    ...withTrail(r, e.trail),
+    verification: e.ok ? 'recovered' : 'recycle-did-not-help',
+    // Still failing after the last rung: the ladder stops here, and says so.
+    ...(!e.ok && r.rungs
+      ? {
+          rungs: [
+            ...r.rungs,
+            { rung: 'stop' as const, at: e.verdict.at, outcome: 'failed' as const, reason: e.message },
+          ],
+        }
+      : {}),
+  }
   const next = recycleFinished(verified({ ...put(s, record), lastVerdict: boundVerdict(e.verdict) }, e.ok), true)
   const effects: Effect[] = e.ok
     ? [
@@ -634,9 +703,20 @@ export function transition(s: SiteState, id: string, event: LifecycleEvent, now:
     case 'outcome':
       if (r.state !== 'running') return refuse('moved-on', r)
       return outcome(s, r, event, now)
+    case 'rung':
+      // Running, or verifying a replace-pods that did not heal the site.
+      if (r.state !== 'running' && !(r.state === 'succeeded' && r.verification === 'pending'))
+        return refuse('moved-on', r)
+      return climb(s, r, event, now)
     case 'rolled-back': {
       if (r.verification !== 'pending') return refuse('moved-on', r)
-      const record: RecycleRecord = { ...withTrail(r, event.trail), state: 'rolled-back' }
+      const record: RecycleRecord = {
+        ...withTrail(r, event.trail),
+        state: 'rolled-back',
+        ...(r.rungs
+          ? { rungs: [...r.rungs, { rung: 'rollback' as const, at: iso(now), outcome: 'succeeded' as const }] }
+          : {}),
+      }
       return {
         next: put(s, record),
         record,

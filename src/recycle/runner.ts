@@ -13,12 +13,13 @@
 
 import type { Logger } from 'pino'
 import { abortableSleep, type Clock } from '../clock.ts'
-import type { Config, SiteConfig } from '../config/types.ts'
+import type { Config, SiteConfig, StrategyName } from '../config/types.ts'
 import { isAppError } from '../errors.ts'
 import type { Verdict } from '../health/verdict.ts'
 import { boundRecord } from '../state/bounds.ts'
 import { step } from '../state/records.ts'
-import type { RecycleRecord } from '../state/schema.ts'
+import type { PodResult, PodsResult, RecycleRecord, RungRecord } from '../state/schema.ts'
+import type { PodState } from '../kube/types.ts'
 import type { StateStore } from '../state/store.ts'
 import type { Metrics } from '../status/metrics.ts'
 import type { Notifier } from '../notify/types.ts'
@@ -28,6 +29,7 @@ import { createEffects, type Local } from './effects.ts'
 import type { Executor, RunOutcome } from './executor.ts'
 import { hasWaiting, transition, type LifecycleEvent, type Trail, type Transition } from './lifecycle.ts'
 import { pinCommit } from './pin.ts'
+import { ladderFor, replaceDecision } from './ladder.ts'
 
 export interface CommitResolver {
   /** Newest commit of the site's production branch. Throws Errors.git. */
@@ -37,6 +39,10 @@ export interface CommitResolver {
 /** Probes a site once, outside the schedule (the verification after a recycle). */
 export interface Verifier {
   probe(site: SiteConfig): Promise<Verdict>
+  /** The per-pod checks against every Ready pod now (the ladder decides from it); undefined: the site has none. */
+  probePods?(site: SiteConfig): Promise<PodsResult | undefined>
+  /** The per-pod checks against one pod (a replacement, on its own IP); `error`: it cannot be probed. */
+  probePod?(site: SiteConfig, pod: PodState): Promise<PodResult | { error: string }>
 }
 
 export interface Runner {
@@ -185,7 +191,93 @@ export function createRunner(opts: RunnerOptions): Runner {
     await execute(site, t.record, mode, abort)
   }
 
-  async function execute(site: SiteConfig, rec: RecycleRecord, mode: Mode, abort: AbortController): Promise<void> {
+  /**
+   * The ladder of repairs (ladder.ts): replace-pods first when the site's
+   * ladder starts with it, decided on a per-pod probe taken now; a rung that
+   * ends without healing is written (lifecycle 'rung') before the next one
+   * starts. The outcome is the last rung's, with that rung; undefined when
+   * the record is no longer this replica's (nothing more is done).
+   */
+  async function climbLadder(
+    site: SiteConfig,
+    live: RecycleRecord,
+    commit: string | undefined,
+    say: (m: string) => void,
+    signal: AbortSignal,
+    trail: () => Trail,
+    from: number,
+  ): Promise<{ outcome: RunOutcome; rung?: RungRecord } | undefined> {
+    const ladder = ladderFor(site, live.strategy)
+    const rungOf = (rung: RungRecord['rung'], at: number, o: RunOutcome, pods?: string[]): RungRecord => ({
+      rung,
+      at: new Date(at).toISOString(),
+      outcome: o.state,
+      ...(pods ? { pods } : {}),
+      ...(o.state === 'succeeded' ? {} : { reason: o.reason }),
+    })
+    let next = Math.min(from, ladder.length - 1)
+    if (next === 0 && ladder[0] === 'replace-pods') {
+      const at = clock.now()
+      const decision = replaceDecision(opts.verifier?.probePods ? await opts.verifier.probePods(site) : undefined)
+      let ended: RunOutcome
+      if ('skip' in decision) {
+        // Said by the lifecycle with the escalation (or by the outcome, when no rung is left).
+        ended = { state: 'skipped', reason: decision.skip, why: 'not-acted' }
+      } else {
+        ended = await executor.run({
+          record: live,
+          site,
+          strategy: live.strategy,
+          step: say,
+          signal,
+          replace: { pods: decision.replace, probe: (p) => opts.verifier!.probePod!(site, p) },
+        })
+      }
+      const rung = rungOf('replace-pods', at, ended, 'replace' in decision ? decision.replace : undefined)
+      // Healed (or stopped short for a reason of its own: cooldown, lock), or no rung left: this is the end.
+      const escalate = ('skip' in decision || ended.state === 'failed') && ladder.length > 1 && !signal.aborted
+      if (!escalate) return { outcome: ended, rung }
+      const t = await apply(site.name, live.id, {
+        type: 'rung',
+        by: identity,
+        rung,
+        next: ladder[1]!,
+        site,
+        trail: trail(),
+      })
+      if (!t.next || !t.record) {
+        log.warn(
+          { site: site.name, recycle: live.id, refused: t.refused },
+          "the record is no longer this replica's: the ladder stops here",
+        )
+        return undefined
+      }
+      live.steps = [...t.record.steps]
+      if (t.record.stepsLeftOut) live.stepsLeftOut = t.record.stepsLeftOut
+      await perform(t.record, t.effects, here)
+      next = 1
+    }
+    const rung = ladder[next]!
+    const strategy: StrategyName = rung === 'replace-pods' ? live.strategy : rung
+    const at = clock.now()
+    const outcome = await executor.run({
+      record: live,
+      site,
+      strategy,
+      ...(commit !== undefined ? { commit } : {}),
+      step: say,
+      signal,
+    })
+    return { outcome, ...(ladder.length > 1 ? { rung: rungOf(strategy, at, outcome) } : {}) }
+  }
+
+  async function execute(
+    site: SiteConfig,
+    rec: RecycleRecord,
+    mode: Mode,
+    abort: AbortController,
+    fromRung = 0,
+  ): Promise<void> {
     const signal = abort.signal
     const live: RecycleRecord = { ...rec, steps: [...rec.steps] }
     const trail = (): Trail => ({
@@ -224,6 +316,7 @@ export function createRunner(opts: RunnerOptions): Runner {
       flush()
     }
     let outcome: RunOutcome
+    let lastRung: RungRecord | undefined
     try {
       if (mode === 'adopt') {
         outcome = !executor.resume
@@ -283,17 +376,13 @@ export function createRunner(opts: RunnerOptions): Runner {
         }
         if (commit !== undefined) live.commit = commit
         else delete live.commit
-        outcome =
-          gitSkip !== undefined
-            ? { state: 'skipped', reason: gitSkip, why: 'git' }
-            : await executor.run({
-                record: live,
-                site,
-                strategy: live.strategy,
-                ...(commit !== undefined ? { commit } : {}),
-                step: say,
-                signal,
-              })
+        if (gitSkip !== undefined) outcome = { state: 'skipped', reason: gitSkip, why: 'git' }
+        else {
+          const climbed = await climbLadder(site, live, commit, say, signal, trail, fromRung)
+          if (climbed === undefined) return
+          ;({ outcome, rung: lastRung } = climbed)
+          if (lastRung?.rung === 'replace-pods') delete live.commit
+        }
       }
     } catch (e) {
       const reason = isAppError(e) ? e.message : 'unexpected error (see the log)'
@@ -318,6 +407,7 @@ export function createRunner(opts: RunnerOptions): Runner {
       trail: trail(),
       commit: live.commit,
       willVerify,
+      ...(lastRung ? { rung: lastRung } : {}),
     })
     if (!t.next || !t.record) {
       log.warn(
@@ -412,6 +502,38 @@ export function createRunner(opts: RunnerOptions): Runner {
         if (!last) return
       } else {
         say(`rollback failed: ${rolled.reason}`)
+      }
+    }
+    // replace-pods healed the pods it replaced (each passed on its own IP)
+    // but the site still fails: the ladder's next rung, under the same record.
+    const ladder = ladderFor(site, rec.strategy)
+    const replaced = rec.rungs?.at(-1)
+    if (!last.ok && replaced?.rung === 'replace-pods' && ladder[0] === 'replace-pods' && ladder[1] !== undefined) {
+      const t = await apply(site.name, rec.id, {
+        type: 'rung',
+        by: identity,
+        rung: {
+          ...replaced,
+          outcome: 'failed',
+          reason: `the site still fails after the replacements: ${last.summary}`,
+        },
+        next: ladder[1],
+        site,
+        trail: trail(),
+      })
+      if (!t.next || !t.record)
+        return log.warn(
+          { site: site.name, recycle: rec.id, refused: t.refused },
+          "the record is no longer this replica's: the ladder stops here",
+        )
+      await perform(t.record, t.effects, here)
+      const abort = new AbortController()
+      const onStop = (): void => abort.abort()
+      signal.addEventListener('abort', onStop, { once: true })
+      try {
+        return await execute(site, t.record, 'claim', abort, 1)
+      } finally {
+        signal.removeEventListener('abort', onStop)
       }
     }
     const ok = last.ok

@@ -5,6 +5,7 @@
 
 import type { RecycleRecord, SiteState } from './schema.ts'
 import type { Verdict } from '../health/verdict.ts'
+import type { PodsResult } from './schema.ts'
 
 export const LIMITS = {
   /** Characters of any stored free text (reasons, messages, summaries). */
@@ -13,6 +14,10 @@ export const LIMITS = {
   /** Checks kept of a verdict; the summary still counts them all. */
   checks: 20,
   warnings: 5,
+  /** Pods listed in a verdict's per-pod results (failing ones first); the counts cover them all. */
+  pods: 30,
+  /** Rungs kept of a recycle's ladder (a ladder has at most six: four configured, rollback, stop). */
+  rungs: 8,
   /** Steps kept of a recycle: the first ones (what was decided) and the last ones (how it ended). */
   stepsHead: 10,
   stepsTail: 30,
@@ -42,9 +47,33 @@ export function boundVerdict(v: Verdict): Verdict {
   return {
     ...v,
     checks,
+    ...(v.pods !== undefined ? { pods: boundPods(v.pods) } : {}),
     summary: clip(v.summary, LIMITS.summary),
     ...(v.ref !== undefined ? { ref: clip(v.ref) } : {}),
     ...(v.key !== undefined ? { key: clip(v.key) } : {}),
+  }
+}
+
+/**
+ * A site of 200 pods must not fill the state: failing pods are kept first
+ * (they are the evidence and the pods a repair replaces), passing ones while
+ * room is left; the rest are counted in `leftOut`.
+ */
+export function boundPods(p: PodsResult): PodsResult {
+  const ordered = [...p.pods.filter((x) => !x.ok), ...p.pods.filter((x) => x.ok)]
+  const kept = ordered.slice(0, LIMITS.pods).map((x) => ({
+    ...x,
+    name: clip(x.name, 253),
+    ...(x.check !== undefined ? { check: clip(x.check, 100) } : {}),
+    ...(x.message !== undefined ? { message: clip(x.message) } : {}),
+  }))
+  const leftOut = (p.leftOut ?? 0) + ordered.length - kept.length
+  const { leftOut: _l, ...rest } = p
+  return {
+    ...rest,
+    pods: kept,
+    ...(leftOut > 0 ? { leftOut } : {}),
+    ...(p.error !== undefined ? { error: clip(p.error) } : {}),
   }
 }
 
@@ -61,6 +90,15 @@ export function boundRecord(r: RecycleRecord): RecycleRecord {
     ...r,
     trigger: { ...r.trigger, reason: clip(r.trigger.reason) },
     ...(r.reason !== undefined ? { reason: clip(r.reason) } : {}),
+    ...(r.rungs
+      ? {
+          rungs: r.rungs.slice(-LIMITS.rungs).map((g) => ({
+            ...g,
+            ...(g.pods ? { pods: g.pods.slice(0, LIMITS.pods) } : {}),
+            ...(g.reason !== undefined ? { reason: clip(g.reason) } : {}),
+          })),
+        }
+      : {}),
     ...(r.plan ? { plan: { ...r.plan, pods: r.plan.pods.slice(0, 50), why: clip(r.plan.why) } } : {}),
     steps:
       over > 0 ? [...clipped.slice(0, LIMITS.stepsHead), ...clipped.slice(clipped.length - LIMITS.stepsTail)] : clipped,

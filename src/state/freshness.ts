@@ -41,7 +41,8 @@ export interface HeartbeatDoc {
 /**
  * Does `v` tell the same story as the stored verdict `lv`: same outcome,
  * summary and, per check, the same name, outcome, status, cause and
- * warnings? Latency and times may differ (they do on every probe).
+ * warnings, and the same per-pod results? Latency and times may differ
+ * (they do on every probe).
  */
 export function sameStory(lv: Verdict, v: Verdict): boolean {
   if (lv.ok !== v.ok || lv.source !== v.source || lv.summary !== v.summary || lv.checks.length !== v.checks.length)
@@ -53,7 +54,8 @@ export function sameStory(lv: Verdict, v: Verdict): boolean {
       return false
     if ((a.warnings ?? []).join('\n') !== (b.warnings ?? []).join('\n')) return false
   }
-  return true
+  // The per-pod results are the story too: a replaced pod, another commit, another failure.
+  return JSON.stringify(lv.pods) === JSON.stringify(v.pods)
 }
 
 /** The confirmation `c`, when it repeats `s`'s stored verdict and is newer than it. */

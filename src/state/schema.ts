@@ -6,12 +6,30 @@
 // not half-read), and the routes answer with the same schemas.
 
 import Type, { type Static } from 'typebox'
-import { STRATEGIES } from '../config/types.ts'
+import { LADDER_RUNGS, STRATEGIES } from '../config/types.ts'
 
 export const VERDICT_SOURCES = ['jenkins', 'probe', 'operator', 'alertmanager'] as const
 
 export const RecycleStepSchema = Type.Object({ at: Type.String(), message: Type.String() })
 export type RecycleStep = Static<typeof RecycleStepSchema>
+
+/**
+ * One rung of the ladder of repairs a recycle climbed (recycle/ladder.ts):
+ * the configured rungs, then `rollback` and `stop` after the last one.
+ * `pods`: the pods it replaced (replace-pods).
+ */
+export const RUNG_NAMES = [...LADDER_RUNGS, 'rollback', 'stop'] as const
+export const RungSchema = Type.Object(
+  {
+    rung: Type.Enum(RUNG_NAMES),
+    at: Type.String(),
+    outcome: Type.Enum(['succeeded', 'failed', 'skipped']),
+    pods: Type.Optional(Type.Array(Type.String())),
+    reason: Type.Optional(Type.String()),
+  },
+  { title: 'Rung' },
+)
+export type RungRecord = Static<typeof RungSchema>
 
 export const RecyclePlanSchema = Type.Object({
   workload: Type.String(),
@@ -139,6 +157,8 @@ export const RecycleRecordSchema = Type.Object(
     /** Identical skips in a row are one record: how many, and the last one's time. */
     repeats: Type.Optional(Type.Integer({ minimum: 1 })),
     lastAt: Type.Optional(Type.String()),
+    /** The rungs of the ladder of repairs this recycle climbed, in order (bounded). */
+    rungs: Type.Optional(Type.Array(RungSchema)),
   },
   { title: 'Recycle' },
 )
@@ -185,6 +205,42 @@ export const CheckResultSchema = Type.Object({
   at: Type.Optional(Type.String()),
 })
 
+/**
+ * One pod as the per-pod checks saw it: where it was reached, the commit its
+ * template pins, and for a failing pod the first per-pod check it failed.
+ */
+export const PodResultSchema = Type.Object(
+  {
+    name: Type.String(),
+    ip: Type.Optional(Type.String()),
+    commit: Type.Optional(Type.String()),
+    ok: Type.Boolean(),
+    check: Type.Optional(Type.String()),
+    cause: Type.Optional(Type.Enum(FAILURE_CAUSES)),
+    message: Type.Optional(Type.String()),
+  },
+  { title: 'PodResult' },
+)
+
+/**
+ * The per-pod checks of one probe run. `pods` keeps every failing pod first,
+ * then passing ones while room is left (state/bounds.ts LIMITS.pods); the
+ * counts cover all of them. `error`: the pods could not be listed, so the
+ * per-pod checks did not run and say nothing either way.
+ */
+export const PodsResultSchema = Type.Object(
+  {
+    total: Type.Integer({ minimum: 0 }),
+    failing: Type.Integer({ minimum: 0 }),
+    pods: Type.Array(PodResultSchema),
+    leftOut: Type.Optional(Type.Integer({ minimum: 1 })),
+    error: Type.Optional(Type.String()),
+  },
+  { title: 'PodsResult' },
+)
+export type PodResult = Static<typeof PodResultSchema>
+export type PodsResult = Static<typeof PodsResultSchema>
+
 export const VerdictSchema = Type.Object(
   {
     site: Type.String(),
@@ -200,6 +256,8 @@ export const VerdictSchema = Type.Object(
     /** Idempotency key `jenkins:<job>#<build>@<site>`: the same key acts once. */
     key: Type.Optional(Type.String()),
     summary: Type.String(),
+    /** The per-pod checks (checks with perPod), each Ready pod probed on its own IP. */
+    pods: Type.Optional(PodsResultSchema),
   },
   { title: 'Verdict' },
 )

@@ -37,6 +37,8 @@ export interface Metrics {
   health: Gauge<'site'>
   circuitOpen: Gauge<'site'>
   probes: Counter<'site' | 'check' | 'ok'>
+  /** Pods failing a per-pod check at the last probe run: one series per site, never one per pod. */
+  failingPods: Gauge<'site'>
   stateWrites: Counter<'result'>
   probeSeconds: Histogram<'site' | 'check'>
   httpSeconds: Histogram<'method' | 'route' | 'status_code'>
@@ -200,6 +202,12 @@ export function createMetrics(opts: { defaultMetrics?: boolean; version?: string
       name: 'kube_recycler_probes_total',
       help: 'Probe results by site and check',
       labelNames: ['site', 'check', 'ok'],
+      registers,
+    }),
+    failingPods: new Gauge({
+      name: 'kube_recycler_failing_pods',
+      help: "Pods of the site's target that failed a per-pod check at the leader's last probe run",
+      labelNames: ['site'],
       registers,
     }),
     stateWrites: new Counter({

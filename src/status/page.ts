@@ -134,6 +134,23 @@ function checksTable(v: StatusModel['sites'][number]['lastVerdict']): string {
   return `<table class="checks"><thead><tr><th>Check</th><th>Name</th><th>Status</th><th>Latency</th><th>Detail</th></tr></thead><tbody>${rows}</tbody></table>`
 }
 
+/** The last verdict's per-pod results: each pod, the commit it runs, which check failed and how. */
+function podsTable(s: StatusModel['sites'][number]): string {
+  const p = s.lastVerdict?.pods
+  if (!p) return ''
+  const head = `<div class="muted pods-summary">per-pod checks: ${escapeHtml(p.failing)} of ${escapeHtml(p.total)} pods failing${p.leftOut ? ` (${escapeHtml(p.leftOut)} passing pods not listed)` : ''}${p.error ? ` · ${escapeHtml(p.error)}` : ''}</div>`
+  if (p.pods.length === 0) return head
+  const rows = p.pods
+    .map(
+      (r) => `<tr class="pod" data-pod="${escapeHtml(r.name)}" data-ok="${r.ok}">
+      <td class="${r.ok ? 'check-ok' : 'check-bad'}">${r.ok ? 'ok' : 'failed'}</td><td>${escapeHtml(r.name)}${r.ip ? `<div class="muted">${escapeHtml(r.ip)}</div>` : ''}</td>
+      <td>${r.commit ? commitLink(r.commit, s.commitUrl) : '—'}</td>
+      <td>${r.ok ? '' : `${escapeHtml(r.check ?? '')}: ${escapeHtml(r.message ?? 'failed')}${r.cause ? ` <span class="muted">(${escapeHtml(r.cause)})</span>` : ''}`}</td></tr>`,
+    )
+    .join('')
+  return `${head}<table class="checks pods"><thead><tr><th>Pod</th><th>Name</th><th>Commit</th><th>Failed check</th></tr></thead><tbody>${rows}</tbody></table>`
+}
+
 function commitCell(s: StatusModel['sites'][number]): string {
   const g = s.git
   if (!g || (!g.head && !g.running && !g.error)) return '—'
@@ -184,7 +201,7 @@ export function renderStatusPage(m: StatusModel, now: number, refreshSeconds = 1
       <td>${s.lastVerdict ? `${escapeHtml(s.lastVerdict.summary)}<div class="muted">${escapeHtml(s.lastVerdict.source)} · ${ago(s.lastVerdict.at, now)}${s.lastVerdict.commit ? ` · ${commitLink(s.lastVerdict.commit, s.commitUrl)}` : ''}${buildLink(s.lastVerdict.ref, s.lastVerdict.source)}</div>` : '—'}</td>
       <td>${commitCell(s)}</td>
       <td class="control">${controlCell(s)}</td>
-      <td>${lr ? `<a href="/recycles/${escapeHtml(lr.id)}">${escapeHtml(lr.state)}</a>${lr.verification ? ` · ${escapeHtml(lr.verification)}` : ''}${lr.commit ? ` ${commitLink(lr.commit, s.commitUrl)}` : ''}<div class="muted">${ago(lr.createdAt, now)}${lr.reason ? ` · ${escapeHtml(lr.reason)}` : ''}</div>` : '—'}</td>
+      <td>${lr ? `<a href="/recycles/${escapeHtml(lr.id)}">${escapeHtml(lr.state)}</a>${lr.verification ? ` · ${escapeHtml(lr.verification)}` : ''}${lr.commit ? ` ${commitLink(lr.commit, s.commitUrl)}` : ''}${lr.rungs?.length ? `<div class="rungs muted">${lr.rungs.map((g) => `${escapeHtml(g.rung)} ${escapeHtml(g.outcome)}`).join(' → ')}</div>` : ''}<div class="muted">${ago(lr.createdAt, now)}${lr.reason ? ` · ${escapeHtml(lr.reason)}` : ''}</div>` : '—'}</td>
     </tr>
     <tr class="details" data-site="${escapeHtml(s.name)}"><td colspan="7">
       <div class="timeline" aria-label="last verdicts of ${escapeHtml(s.name)}">${timelineBars(
@@ -192,6 +209,7 @@ export function renderStatusPage(m: StatusModel, now: number, refreshSeconds = 1
         m.recent.filter((r) => r.site === s.name),
       )}</div>
       ${checksTable(s.lastVerdict)}
+      ${podsTable(s)}
     </td></tr>`
     })
     .join('\n')
@@ -273,6 +291,14 @@ export function renderRecyclePage(r: RecycleRecord, now: number, commitUrl?: str
   const plan = r.plan
     ? `<h2>Plan</h2><dl class="facts" id="plan">${fact('workload', escapeHtml(r.plan.workload))}${fact('strategy', escapeHtml(r.plan.strategy))}${fact('why', escapeHtml(r.plan.why))}${fact('pods', r.plan.pods.length ? r.plan.pods.map((p) => `<code>${escapeHtml(p)}</code>`).join(' ') : '—')}</dl>`
     : ''
+  const rungs = r.rungs?.length
+    ? `<h2>Ladder of repairs</h2><table id="rungs"><thead><tr><th>When</th><th>Rung</th><th>Outcome</th><th>Pods</th><th>Why</th></tr></thead><tbody>${r.rungs
+        .map(
+          (g) =>
+            `<tr class="rung" data-rung="${escapeHtml(g.rung)}" data-outcome="${escapeHtml(g.outcome)}"><td>${ago(g.at, now)}</td><td>${escapeHtml(g.rung)}</td><td>${escapeHtml(g.outcome)}</td><td>${(g.pods ?? []).map((p) => `<code>${escapeHtml(p)}</code>`).join(' ')}</td><td>${escapeHtml(g.reason ?? '')}</td></tr>`,
+        )
+        .join('')}</tbody></table>`
+    : ''
   const steps = r.steps
     .map((st) => `<tr class="step"><td>${ago(st.at, now)}</td><td>${escapeHtml(st.message)}</td></tr>`)
     .join('')
@@ -287,6 +313,7 @@ export function renderRecyclePage(r: RecycleRecord, now: number, commitUrl?: str
 <h2>Outcome</h2>
 <dl class="facts" id="facts">${facts}</dl>
 ${plan}
+${rungs}
 <h2>Steps</h2>
 <table id="steps"><thead><tr><th>When</th><th>Step</th></tr></thead><tbody>${steps || '<tr><td colspan="2">No steps yet.</td></tr>'}</tbody></table>
 </body></html>`

@@ -11,6 +11,8 @@ import type { CheckResult, Verdict } from '../health/verdict.ts'
 import { isAppError } from '../errors.ts'
 import type { Intake } from './intake.ts'
 import type { Prober } from './probe.ts'
+import { podsSummary, probePods, type PodLister } from './pod-probe.ts'
+import type { PodsResult } from '../state/schema.ts'
 import type { Metrics } from '../status/metrics.ts'
 
 export interface Scheduler {
@@ -32,6 +34,8 @@ export interface SchedulerOptions {
   isLeader?: () => boolean
   /** Called with each verdict, before the intake (git/status refresh). */
   onProbe?: (site: SiteConfig, v: Verdict) => void
+  /** The site's pods, for the per-pod checks (absent: no cluster; they do not run). */
+  pods?: PodLister
 }
 
 export function verdictFromChecks(
@@ -39,33 +43,53 @@ export function verdictFromChecks(
   checks: CheckResult[],
   at: string,
   source: Verdict['source'] = 'probe',
+  pods?: PodsResult,
 ): Verdict {
   const failed = checks.filter((c) => !c.ok)
-  const ok = failed.length === 0
+  const podWords = pods ? podsSummary(pods) : undefined
+  const ok = failed.length === 0 && podWords === undefined
+  const siteWords =
+    failed.length === 0
+      ? `all ${checks.length} checks passed`
+      : `${failed.length}/${checks.length} checks failed: ${failed.map((c) => `${c.name} (${c.message ?? 'failed'})`).join('; ')}`
   return {
     site: site.name,
     ok,
     source,
     at,
     checks,
-    summary: ok
-      ? `all ${checks.length} checks passed`
-      : `${failed.length}/${checks.length} checks failed: ${failed.map((c) => `${c.name} (${c.message ?? 'failed'})`).join('; ')}`.slice(
-          0,
-          500,
-        ),
+    summary: (podWords === undefined ? siteWords : failed.length === 0 ? podWords : `${siteWords}; ${podWords}`).slice(
+      0,
+      500,
+    ),
+    ...(pods ? { pods } : {}),
   }
 }
 
-/** One run of a site's checks, as a verdict (ticks, and the verification after a recycle). */
-export async function probeOnce(prober: Prober, site: SiteConfig, clock: Clock, metrics: Metrics): Promise<Verdict> {
+/**
+ * One run of a site's checks, as a verdict (ticks, and the verification
+ * after a recycle): the checks through the site's address and, with a pod
+ * lister, every per-pod check against each Ready pod.
+ */
+export async function probeOnce(
+  prober: Prober,
+  site: SiteConfig,
+  clock: Clock,
+  metrics: Metrics,
+  lister?: PodLister,
+): Promise<Verdict> {
   const at = new Date(clock.now()).toISOString()
-  const checks = await prober.runChecks(site.checks)
+  const [checks, pods] = await Promise.all([
+    prober.runChecks(site.checks),
+    lister ? probePods(prober, site, lister) : Promise.resolve(undefined),
+  ])
   for (const c of checks) {
     metrics.probes.inc({ site: site.name, check: c.name, ok: String(c.ok) })
     if (c.latencyMs !== undefined) metrics.probeSeconds.observe({ site: site.name, check: c.name }, c.latencyMs / 1000)
   }
-  return verdictFromChecks(site, checks, at)
+  // Unknown pods (not listed) leave the gauge as it was: no evidence either way.
+  if (pods && pods.error === undefined) metrics.failingPods.set({ site: site.name }, pods.failing)
+  return verdictFromChecks(site, checks, at, 'probe', pods)
 }
 
 export function createScheduler(opts: SchedulerOptions): Scheduler {
@@ -85,7 +109,7 @@ export function createScheduler(opts: SchedulerOptions): Scheduler {
     }
     ticks++
     const run = (async () => {
-      const v = await probeOnce(opts.prober, site, opts.clock, opts.metrics)
+      const v = await probeOnce(opts.prober, site, opts.clock, opts.metrics, opts.pods)
       if (stopped) return v
       opts.onProbe?.(site, v)
       try {

@@ -59,7 +59,7 @@ type Removal = { ok: true } | { ok: false; outcome: RunOutcome }
  * until the deadline: half an evicted batch must not end a heal. Anything
  * else (forbidden, not found) is thrown as before.
  */
-async function retrying<T>(ctx: StrategyContext, what: string, call: () => Promise<T>): Promise<T> {
+export async function retrying<T>(ctx: StrategyContext, what: string, call: () => Promise<T>): Promise<T> {
   let wait = 500
   for (;;) {
     try {
@@ -74,7 +74,7 @@ async function retrying<T>(ctx: StrategyContext, what: string, call: () => Promi
   }
 }
 
-async function removePod(
+export async function removePod(
   ctx: StrategyContext,
   mode: 'evict' | 'delete',
   pod: PodState,

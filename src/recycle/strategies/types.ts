@@ -40,7 +40,7 @@ export type Prepared =
   | { kind: 'act'; first?: TemplatePatch; proceed(landed: WorkloadState): Promise<RunOutcome> }
 
 export interface Strategy {
-  readonly name: 'rollout' | 'evict' | 'delete'
+  readonly name: 'rollout' | 'evict' | 'delete' | 'replace-pods'
   /** Reads only: decides the first change and how to go on. */
   prepare(ctx: StrategyContext): Promise<Prepared>
 }
