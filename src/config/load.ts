@@ -71,6 +71,7 @@ const DEFAULT_RECYCLE: RecycleConfig = {
   rollback: 'auto',
   unhealthyPods: 'delete',
   skipWhen: ['tls-expired', 'tls-not-yet-valid', 'dns-not-found'],
+  canary: false,
 }
 
 export function loadConfigFile(path: string): Config {
@@ -309,6 +310,7 @@ function recycle(r: RecycleShape | undefined, base: RecycleConfig, path: string,
     rollback: r.rollback ?? base.rollback,
     unhealthyPods: r.unhealthyPods ?? base.unhealthyPods,
     skipWhen: [...(r.skipWhen ?? base.skipWhen)] as SkipCause[],
+    canary: r.canary ?? base.canary,
   }
 }
 

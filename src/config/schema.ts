@@ -127,6 +127,7 @@ export const RecycleSchema = Type.Object(
     ),
     rollback: Type.Optional(Type.Enum(['auto', 'off'])),
     unhealthyPods: Type.Optional(Type.Enum(['delete', 'evict'])),
+    canary: Type.Optional(Type.Boolean()),
     skipWhen: Type.Optional(
       Type.Array(Type.Enum(['tls-expired', 'tls-not-yet-valid', 'tls-untrusted', 'tls-hostname', 'dns-not-found']), {
         uniqueItems: true,
