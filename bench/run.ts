@@ -8,9 +8,11 @@
 //            vs the same repair by hand (kubectl rollout restart + status + a probe) and the
 //            Deployment controller's rollout alone
 //   scale    100, 1,000 and 5,000 sites: at rest and 10 % broken at once, one and two replicas, vs blackbox_exporter
+//   canary   a broken production head on running pods, recycle.canary on vs off: pods that ever ran
+//            it, and how long the site answered errors (its Service polled every 100 ms)
 //
 // Flags:
-//   --only probes|recycle|webhook|heal|scale   one part (repeatable, or comma-separated)
+//   --only probes|recycle|webhook|heal|scale|canary   one part (repeatable, or comma-separated)
 //   --quick                         a short smoke run (1 run each, fewer scenarios)
 //   --runs N                        runs per figure (default 3; the recycle part 5)
 //   --markdown                      print the tables as Markdown
@@ -37,9 +39,10 @@ import { benchRecycle, formatRecycle, type RecycleResult } from './recycle.ts'
 import { benchWebhook, formatWebhook, type WebhookResult } from './webhook/index.ts'
 import { benchHeal, formatHeal, type HealResult } from './heal.ts'
 import { benchScale, formatScale, type ScaleResult } from './scale.ts'
+import { benchCanary, formatCanary, type CanaryBenchResult } from './canary.ts'
 
-type Part = 'probes' | 'recycle' | 'webhook' | 'heal' | 'scale'
-const PARTS: Part[] = ['probes', 'recycle', 'webhook', 'heal', 'scale']
+type Part = 'probes' | 'recycle' | 'webhook' | 'heal' | 'scale' | 'canary'
+const PARTS: Part[] = ['probes', 'recycle', 'webhook', 'heal', 'scale', 'canary']
 
 interface Args {
   only: Part[]
@@ -100,7 +103,7 @@ function parseArgs(argv: string[]): Args {
       case '-h':
       case '--help':
         process.stdout.write(
-          'usage: npm run bench -- [--only probes|recycle|webhook|heal|scale] [--quick] [--runs N] [--markdown] [--json FILE] [--profile] [--wait-quiet[=MIN]] [--keep-cluster] [--shared-cluster]\n',
+          'usage: npm run bench -- [--only probes|recycle|webhook|heal|scale|canary] [--quick] [--runs N] [--markdown] [--json FILE] [--profile] [--wait-quiet[=MIN]] [--keep-cluster] [--shared-cluster]\n',
         )
         process.exit(0)
         break
@@ -159,6 +162,7 @@ async function main(): Promise<void> {
     webhook?: WebhookResult
     heal?: HealResult
     scale?: ScaleResult
+    canary?: CanaryBenchResult
     totalMs?: number
   } = { machine: m }
 
@@ -206,6 +210,17 @@ async function main(): Promise<void> {
         section(
           'heal: time to heal on running pods, kube-recycler vs by hand vs the rollout alone',
           formatHeal(r, args.markdown),
+          args.markdown,
+        ),
+      )
+    } else if (part === 'canary') {
+      const r = await benchCanary({ quick: args.quick, runs: args.runs ?? 1, log, keepCluster: args.keepCluster })
+      results.canary = r
+      targets.push(...r.targets.map((t) => ({ ...t, part })))
+      out.push(
+        section(
+          'canary: a broken production head, canary-first vs a full rollout, on running pods',
+          formatCanary(r, args.markdown),
           args.markdown,
         ),
       )

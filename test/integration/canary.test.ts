@@ -53,7 +53,8 @@ const holdFields = (kind: SiteKind, w: any) =>
         progressDeadlineSeconds: w.spec.progressDeadlineSeconds,
         strategy: w.spec.strategy,
       }
-    : { updateStrategy: w.spec.updateStrategy }
+    : // An absent partition is 0 (the API server's default): the release writes 0.
+      { type: w.spec.updateStrategy.type, partition: w.spec.updateStrategy.rollingUpdate?.partition ?? 0 }
 
 for (const kind of ['Deployment', 'StatefulSet'] as const) {
   t.test(`${kind}: a broken head fails its canary; one pod ever ran it, the others never left`, async (t) => {
