@@ -45,7 +45,8 @@ export interface CanaryMark {
     | { kind: 'partition'; held: number; saved: { partition: number } }
   /** The template revision before the rollout: what the undo restores. */
   revisionBefore?: number
-  /** undone: what the canary pod answered. */
+  /** undone: the canary pod, and what it answered. */
+  pod?: string
   answer?: string
 }
 

@@ -182,10 +182,19 @@ export function createEngine(opts: EngineOptions): Executor &
           ctx.step(
             `adopted after the canary was undone (${mark.answer ?? 'failed'}); watching revision ${mark.revisionBefore} stand alone`,
           )
-          const result = { pod: '(adopted)', passed: false, ...(mark.answer ? { message: mark.answer } : {}) }
+          const result = {
+            pod: mark.pod ?? '(unknown)',
+            passed: false,
+            ...(mark.answer ? { message: mark.answer } : {}),
+          }
           outcome = await afterCanary(
             sctx,
-            { passed: false, result, reason: `canary-failed: ${mark.answer ?? 'failed'}`, undone: workload },
+            {
+              passed: false,
+              result,
+              reason: `the canary pod ${mark.pod ?? ''} answered ${mark.answer ?? 'nothing'}`,
+              undone: workload,
+            },
             since,
           )
         }

@@ -182,7 +182,7 @@ sites:
       {
         type: 'outcome',
         by: 'a',
-        outcome: { state: 'failed', reason: 'canary-failed: pod web-7f-abc answered home: no site-ok-marker', canary },
+        outcome: { state: 'failed', reason: 'the canary pod web-7f-abc answered home: no site-ok-marker', canary },
         trail: { steps: [] },
         commit: canary.commit,
         willVerify: false,

@@ -22,6 +22,7 @@
 // (kube/types.ts CanaryMark), so the next leader can end it.
 
 import type { CheckConfig, SiteConfig } from '../../config/types.ts'
+import { Errors, isAppError } from '../../errors.ts'
 import type { CheckResult } from '../../health/verdict.ts'
 import type { CanaryMark, PodState, WorkloadState } from '../../kube/types.ts'
 import { podCheck } from '../../triggers/pod-check.ts'
@@ -132,6 +133,22 @@ function unheld(w: WorkloadState, mark: CanaryMark): WorkloadState {
 }
 
 /**
+ * Ends the hold, tried again while the API server fails on the way (a reset,
+ * a 5xx): a hold must not outlive its recycle for one lost request.
+ */
+async function endHold(ctx: StrategyContext, mark: CanaryMark, undo: boolean) {
+  for (let wait = 500; ; wait = Math.min(wait * 2, 4000)) {
+    try {
+      return await ctx.kube.endCanary(ctx.workload.ref, mark, undo)
+    } catch (e) {
+      if (!isAppError(e) || e.code !== Errors.kube.code || ctx.clock.now() + wait > ctx.deadline + 60_000) throw e
+      ctx.step(`ending the canary's hold failed (${e.message}); trying again in ${wait} ms`)
+      await ctx.sleep(wait, new AbortController().signal)
+    }
+  }
+}
+
+/**
  * passed: released, `workload` as the release answered. failed: `reason`,
  * and `undone` the workload as the undo answered (absent: shutting down, or
  * the undo itself failed, which `reason` says).
@@ -199,12 +216,12 @@ export async function judgeCanary(
     ...(answer?.message ? { message: answer.message.slice(0, 500) } : {}),
   }
   if (answer?.ok) {
-    const { workload } = await ctx.kube.endCanary(ref, { ...mark, phase: 'released' }, false)
+    const { workload } = await endHold(ctx, { ...mark, phase: 'released' }, false)
     ctx.step(`canary ${name} is healthy: released the hold; the other pods follow`)
     return { passed: true, workload, result }
   }
   const said = `${result.check ? `${result.check}: ` : ''}${result.message ?? 'failed'}`
-  return undoCanary(ctx, { ...mark, phase: 'undone', answer: said }, result)
+  return undoCanary(ctx, { ...mark, phase: 'undone', pod: name, answer: said }, result)
 }
 
 /**
@@ -217,19 +234,29 @@ export async function undoCanary(
   result: CanaryResult,
 ): Promise<Extract<CanaryEnd, { passed: false }>> {
   const ref = ctx.workload.ref
-  const reason = `canary-failed: pod ${result.pod} answered ${mark.answer ?? 'nothing'}`
+  const reason = `the canary pod ${result.pod} answered ${mark.answer ?? 'nothing'}`
   try {
-    const { workload, restored } = await ctx.kube.endCanary(ref, mark, true)
+    const { workload, restored } = await endHold(ctx, mark, true)
     ctx.step(
       `${reason}; restored revision ${mark.revisionBefore} and ended the hold in one request: the other pods never left it`,
     )
     if (ref.kind === 'StatefulSet' && restored?.name) {
-      // A StatefulSet waits for a broken pod to become Ready before it
-      // replaces it: the canary pod goes now.
+      // A StatefulSet replaces a Ready pod of another revision by itself, but
+      // waits for a broken one to become Ready first: such a canary pod is
+      // evicted (or, a budget refusing, deleted where the Role allows it).
       for (const p of await ctx.kube.listPods(ref.namespace, ctx.workload.selector)) {
-        if (p.terminating || p.labels['controller-revision-hash'] === restored.name) continue
-        await ctx.kube.deletePod(ref.namespace, p.name)
-        ctx.step(`deleted the canary pod ${p.name}: its StatefulSet puts it back on revision ${mark.revisionBefore}`)
+        if (p.terminating || p.ready || p.labels['controller-revision-hash'] === restored.name) continue
+        try {
+          const r = await ctx.kube.evictPod(ref.namespace, p.name)
+          if (r === 'blocked') await ctx.kube.deletePod(ref.namespace, p.name)
+          ctx.step(
+            `removed the canary pod ${p.name} (not Ready): its StatefulSet puts it back on revision ${mark.revisionBefore}`,
+          )
+        } catch (e) {
+          ctx.step(
+            `could not remove the canary pod ${p.name} (${(e as Error).message}): it stays until it is Ready or removed by hand`,
+          )
+        }
       }
     }
     return { passed: false, result, reason, undone: workload }
