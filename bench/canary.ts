@@ -61,7 +61,8 @@ function visitor(base: string) {
       const at = Date.now()
       let ok = false
       try {
-        const res = await request(`${base}/`, { headersTimeout: 2000, bodyTimeout: 2000 })
+        // A new connection each time, as a new visitor: the Service balances connections, not requests.
+        const res = await request(`${base}/`, { headersTimeout: 2000, bodyTimeout: 2000, reset: true })
         ok = res.statusCode === 200 && (await res.body.text()).includes('site-ok-marker')
       } catch {
         ok = false

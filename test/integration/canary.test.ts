@@ -135,3 +135,31 @@ for (const kind of ['Deployment', 'StatefulSet'] as const) {
     t.equal(v.healthy, 6)
   })
 }
+
+t.test('Deployment: a canary that never becomes Ready (its commit is not on the branch) is undone early', async (t) => {
+  const site = await deployCanarySite('Deployment', REPLICAS, 'canary-never-ready')
+  t.teardown(site.cleanup)
+  const before = await getWorkload('Deployment', site.ns)
+  const originals = new Set((await livePods(site.ns)).map((p) => p.metadata.uid))
+  const stray = await site.repo.pushTo('experiment', 'not on production', siteFiles('x', true))
+  const history = podHistory(site.ns)
+  t.teardown(history.stop)
+  const started = Date.now()
+  const r = await runOnce(canaryEngine(t), siteConfig('Deployment', site.ns, site.url), { commit: stray })
+  const took = Date.now() - started
+  const steps = r.steps.join('\n')
+  t.match(r.outcome, { state: 'failed', canary: { passed: false, commit: stray } }, steps)
+  t.match((r.outcome as any).canary.message, /crash-looping|cannot start/, 'the judge of the new pod says why')
+  t.ok(took < 120_000, `undone early (${Math.round(took / 1000)} s), not at the 150 s timeout`)
+  await settled('Deployment', site.ns, REPLICAS)
+  await history.stop()
+  t.equal(history.ran(stray).length, 1, 'one pod was ever made for the stray commit')
+  t.same(
+    new Set((await livePods(site.ns)).map((p) => p.metadata.uid)),
+    originals,
+    'the held pods are the pods of before',
+  )
+  const w = await getWorkload('Deployment', site.ns)
+  t.same(holdFields('Deployment', w), holdFields('Deployment', before), 'the hold fields are as they were')
+  t.equal(w.spec.template.metadata.annotations['kube-recycler.io/commit'], site.good)
+})
