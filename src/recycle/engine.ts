@@ -280,7 +280,7 @@ export function createEngine(opts: EngineOptions): Executor &
       })
       const how =
         strategy === 'rollout'
-          ? `patch the pod template of ${ref.kind} ${ref.namespace}/${ref.name}; its controller replaces ${pods.length} pods`
+          ? `patch the pod template of ${ref.kind} ${ref.namespace}/${ref.name}; its controller replaces ${pods.length} pods${site.recycle.canary ? ' (canary first: one new pod, probed on its IP, before the others)' : ''}`
           : `${strategy} ${pods.length} pods, ${site.recycle.maxUnavailable} at a time, waiting for replacements to be Ready`
       const paused = w.paused ? ' — refused: the Deployment is paused' : ''
       const blocked = verdict.ok ? '' : ` — would be skipped now: ${verdict.reason}`
