@@ -155,6 +155,10 @@ export function createEngine(opts: EngineOptions): Executor &
       }
       const since = Date.parse(inflight.at)
       const mark = parseCanary(workload.annotations, CANARY_ANNOTATION)
+      // The canary pod is the one made after the template changed: the
+      // patch's own restartedAt (the record may be older, e.g. approved later).
+      const patchedAt = Date.parse(workload.templateAnnotations['kubectl.kubernetes.io/restartedAt'] ?? '')
+      const canarySince = Number.isFinite(patchedAt) && patchedAt > since ? patchedAt : since
       let outcome: RunOutcome
       if (mark && mark.recycle === inflight.id && mark.phase !== 'released') {
         // A canary-first rollout: the workload says where it stood. Held:
@@ -163,21 +167,16 @@ export function createEngine(opts: EngineOptions): Executor &
         const canary = canaryFor(ctx.site, inflight.id, ctx.step)
         if (mark.phase === 'holding') {
           ctx.step('adopted mid-canary: the workload is held on one new pod; judging it now')
-          const end = canary
-            ? await judgeCanary(sctx, canary, workload, mark, since)
-            : await judgeCanary(
-                sctx,
-                {
-                  recycleId: inflight.id,
-                  probe: async () => ({ ok: false, message: 'no checks to probe it with' }),
-                  attempts: 1,
-                  intervalMs: 0,
-                },
-                workload,
-                mark,
-                since,
-              )
-          outcome = await afterCanary(sctx, end, since)
+          // Without checks now (the config changed), the held pod cannot be
+          // judged healthy: it is undone, the safe end of a hold.
+          const judge = canary ?? {
+            recycleId: inflight.id,
+            probe: async () => ({ ok: false, message: 'the site has no checks to probe it with now' }),
+            attempts: 1,
+            intervalMs: 0,
+          }
+          const end = await judgeCanary(sctx, judge, workload, mark, canarySince)
+          outcome = await afterCanary(sctx, end, canarySince)
         } else {
           ctx.step(
             `adopted after the canary was undone (${mark.answer ?? 'failed'}); watching revision ${mark.revisionBefore} stand alone`,
