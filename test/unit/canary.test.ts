@@ -203,3 +203,33 @@ sites:
   const d = decide({ ...s, health: 'failing' }, site, { source: 'probe', dryRun: false }, T0 + 3 * 60_000)
   t.match(d, { kind: 'skip', why: 'circuit-open' }, 'two canary-failed recycles open a circuit of two')
 })
+
+t.test('a canary that passed: the recycle succeeds as before, the pod kept on the record', async (t) => {
+  const site = parseConfig(`
+sites:
+  - name: shop
+    target: { kind: Deployment, namespace: shop, name: web }
+    recycle: { canary: true }
+`).sites[0]!
+  const id = 'rc-mi0abc-0123abc3'
+  const now = Date.parse('2026-12-01T12:00:00Z')
+  let s: SiteState = { ...emptySiteState('shop'), health: 'failing', consecutiveFailures: 1 }
+  s = applyRequest(s, site, { site: 'shop', source: 'operator', reason: 'go' }, { now, id, dryRun: false }).next
+  s = transition(s, id, { type: 'claim', site, by: 'a' }, now).next!
+  const canary = { pod: 'web-2', passed: true, commit: 'c'.repeat(40) }
+  const out = transition(
+    s,
+    id,
+    {
+      type: 'outcome',
+      by: 'a',
+      outcome: { state: 'succeeded', message: 'rolled out', revisionBefore: 3, canary },
+      trail: { steps: [] },
+      commit: canary.commit,
+      willVerify: true,
+    },
+    now + 1000,
+  )
+  t.match(out.record, { state: 'succeeded', canary, revisionBefore: 3, verification: 'pending' })
+  t.notOk(out.record?.reasonKind)
+})
