@@ -10,9 +10,11 @@
 //   ladder   one bad pod of ten on running pods: the targeted repair (replace-pods) vs a full rollout,
 //            pods disrupted and time to heal
 //   scale    100, 1,000 and 5,000 sites: at rest and 10 % broken at once, one and two replicas, vs blackbox_exporter
+//   canary   a broken production head on running pods, recycle.canary on vs off: pods that ever ran
+//            it, and how long the site answered errors (its Service polled every 100 ms)
 //
 // Flags:
-//   --only probes|recycle|webhook|heal|ladder|scale   one part (repeatable, or comma-separated)
+//   --only probes|recycle|webhook|heal|ladder|scale|canary   one part (repeatable, or comma-separated)
 //   --quick                         a short smoke run (1 run each, fewer scenarios)
 //   --runs N                        runs per figure (default 3; the recycle part 5)
 //   --markdown                      print the tables as Markdown
@@ -40,9 +42,10 @@ import { benchWebhook, formatWebhook, type WebhookResult } from './webhook/index
 import { benchHeal, formatHeal, type HealResult } from './heal.ts'
 import { benchLadder, formatLadder, type LadderResult } from './ladder.ts'
 import { benchScale, formatScale, type ScaleResult } from './scale.ts'
+import { benchCanary, formatCanary, type CanaryBenchResult } from './canary.ts'
 
-type Part = 'probes' | 'recycle' | 'webhook' | 'heal' | 'ladder' | 'scale'
-const PARTS: Part[] = ['probes', 'recycle', 'webhook', 'heal', 'ladder', 'scale']
+type Part = 'probes' | 'recycle' | 'webhook' | 'heal' | 'ladder' | 'scale' | 'canary'
+const PARTS: Part[] = ['probes', 'recycle', 'webhook', 'heal', 'ladder', 'scale', 'canary']
 
 interface Args {
   only: Part[]
@@ -103,7 +106,7 @@ function parseArgs(argv: string[]): Args {
       case '-h':
       case '--help':
         process.stdout.write(
-          'usage: npm run bench -- [--only probes|recycle|webhook|heal|ladder|scale] [--quick] [--runs N] [--markdown] [--json FILE] [--profile] [--wait-quiet[=MIN]] [--keep-cluster] [--shared-cluster]\n',
+          'usage: npm run bench -- [--only probes|recycle|webhook|heal|ladder|scale|canary] [--quick] [--runs N] [--markdown] [--json FILE] [--profile] [--wait-quiet[=MIN]] [--keep-cluster] [--shared-cluster]\n',
         )
         process.exit(0)
         break
@@ -163,6 +166,7 @@ async function main(): Promise<void> {
     heal?: HealResult
     ladder?: LadderResult
     scale?: ScaleResult
+    canary?: CanaryBenchResult
     totalMs?: number
   } = { machine: m }
 
@@ -221,6 +225,17 @@ async function main(): Promise<void> {
         section(
           'ladder: one bad pod of ten, the targeted repair (replace-pods) vs a full rollout',
           formatLadder(r, args.markdown),
+          args.markdown,
+        ),
+      )
+    } else if (part === 'canary') {
+      const r = await benchCanary({ quick: args.quick, runs: args.runs ?? 1, log, keepCluster: args.keepCluster })
+      results.canary = r
+      targets.push(...r.targets.map((t) => ({ ...t, part })))
+      out.push(
+        section(
+          'canary: a broken production head, canary-first vs a full rollout, on running pods',
+          formatCanary(r, args.markdown),
           args.markdown,
         ),
       )

@@ -14,6 +14,7 @@ import { createLogger } from './logger.ts'
 import { findKubeconfig } from './kube/find.ts'
 import { systemClock } from './clock.ts'
 import { createEngine } from './recycle/engine.ts'
+import type { CheckRunner } from './recycle/strategies/canary.ts'
 import type { Executor } from './recycle/executor.ts'
 import type { Kube } from './kube/types.ts'
 import { createLeader, type Leader } from './triggers/leader.ts'
@@ -36,6 +37,8 @@ export async function connectCluster(opts: {
   logger: Logger
   kubeconfig?: string
   identity: string
+  /** Runs one check: what a canary-first rollout probes its new pod with. */
+  checks?: CheckRunner
 }): Promise<{ executor?: Executor; kube?: Kube; note: string }> {
   const where = findKubeconfig({ env: opts.env, ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}) })
   if (!where)
@@ -51,7 +54,13 @@ export async function connectCluster(opts: {
   opts.logger.info({ kubeconfig: where.kind === 'file' ? where.path : 'in-cluster' }, 'using the cluster')
   return {
     kube,
-    executor: createEngine({ kube, clock: systemClock, logger: opts.logger, holder: opts.identity }),
+    executor: createEngine({
+      kube,
+      clock: systemClock,
+      logger: opts.logger,
+      holder: opts.identity,
+      ...(opts.checks ? { checks: opts.checks } : {}),
+    }),
     note: '',
   }
 }
@@ -115,10 +124,12 @@ export async function serve(opts: ServeOptions = {}): Promise<Running> {
   // Unique per process: a restarted container must not take itself for
   // the leader it was before (its old Lease runs out, or was released).
   const identity = `${env.POD_NAME ?? env.HOSTNAME ?? hostname()}-${randomBytes(3).toString('hex')}`
+  const prober = createProber({ concurrency: config.service.probeConcurrency, logger })
   const cluster = await connectCluster({
     env,
     logger,
     identity,
+    checks: prober,
     ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}),
   })
   if (!cluster.executor) {
@@ -131,7 +142,6 @@ export async function serve(opts: ServeOptions = {}): Promise<Running> {
     headCommit: (site) =>
       git.headCommit(site.git!.repo, site.git!.branch, { username: site.git!.username, cacheMs: site.git!.cacheMs }),
   }
-  const prober = createProber({ concurrency: config.service.probeConcurrency, logger })
   // With a cluster, the holder of the Lease is the one replica that probes
   // on the schedule and runs recycles; `off` makes this process lead alone.
   const namespace = env.POD_NAMESPACE ?? config.service.namespace

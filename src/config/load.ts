@@ -74,6 +74,7 @@ const DEFAULT_RECYCLE: RecycleConfig = {
   skipWhen: ['tls-expired', 'tls-not-yet-valid', 'dns-not-found'],
   // Empty: the default for the site's checks (siteLadder).
   ladder: [],
+  canary: false,
 }
 
 export function loadConfigFile(path: string): Config {
@@ -313,6 +314,7 @@ function recycle(r: RecycleShape | undefined, base: RecycleConfig, path: string,
     unhealthyPods: r.unhealthyPods ?? base.unhealthyPods,
     skipWhen: [...(r.skipWhen ?? base.skipWhen)] as SkipCause[],
     ladder: [...(r.ladder ?? base.ladder)],
+    canary: r.canary ?? base.canary,
   }
 }
 

@@ -136,6 +136,7 @@ export const RecycleSchema = Type.Object(
           'the repairs climbed while one fails: replace-pods (only the pods failing their per-pod checks), then a strategy (rollout, evict, delete); default [replace-pods, <strategy>] with per-pod checks, else [<strategy>]',
       }),
     ),
+    canary: Type.Optional(Type.Boolean()),
     skipWhen: Type.Optional(
       Type.Array(Type.Enum(['tls-expired', 'tls-not-yet-valid', 'tls-untrusted', 'tls-hostname', 'dns-not-found']), {
         uniqueItems: true,

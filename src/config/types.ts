@@ -148,6 +148,13 @@ export interface RecycleConfig {
    * [strategy] (one rung, no ladder) when it has none.
    */
   ladder: LadderRung[]
+  /**
+   * A rollout first brings up ONE pod of the new template, holds the rest,
+   * and probes that pod directly (the site's checks, verify.attempts and
+   * verify.interval): healthy, the rest follow; failing, the template is
+   * undone and the other pods never leave the old revision (strategies/canary.ts).
+   */
+  canary: boolean
 }
 
 /** The failure causes `recycle.skipWhen` may name. */

@@ -19,7 +19,10 @@ import type { Logger } from 'pino'
 import { Errors } from '../errors.ts'
 import { kubeError } from './errors.ts'
 import {
+  CANARY_ANNOTATION,
+  CANARY_HOLD_SECONDS,
   COMMIT_ANNOTATION,
+  type CanaryMark,
   type EvictResult,
   type Kube,
   type KubeEvent,
@@ -135,6 +138,18 @@ export function toWorkloadState(ref: WorkloadRef, w: AnyWorkload): WorkloadState
       available: d.status?.availableReplicas ?? 0,
       paused: d.spec?.paused === true,
       updateStrategy: d.spec?.strategy?.type ?? 'RollingUpdate',
+      ...(d.spec?.strategy?.rollingUpdate
+        ? {
+            rollingUpdate: {
+              ...(d.spec.strategy.rollingUpdate.maxSurge !== undefined
+                ? { maxSurge: d.spec.strategy.rollingUpdate.maxSurge }
+                : {}),
+              ...(d.spec.strategy.rollingUpdate.maxUnavailable !== undefined
+                ? { maxUnavailable: d.spec.strategy.rollingUpdate.maxUnavailable }
+                : {}),
+            },
+          }
+        : {}),
       progressDeadlineSeconds: d.spec?.progressDeadlineSeconds ?? 600,
     }
   }
@@ -248,6 +263,29 @@ export function toPodState(p: V1Pod): PodState {
   }
 }
 
+/** The spec fields a canary's hold sets (in the template's own request). */
+export function canaryHoldSpec(mark: CanaryMark): Record<string, unknown> {
+  return mark.hold.kind === 'surge'
+    ? {
+        minReadySeconds: CANARY_HOLD_SECONDS,
+        progressDeadlineSeconds: CANARY_HOLD_SECONDS + 1,
+        strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
+      }
+    : { updateStrategy: { type: 'RollingUpdate', rollingUpdate: { partition: mark.hold.held } } }
+}
+
+/** The spec fields that end a canary's hold: what it replaced (null: the API server's default). */
+export function canaryReleaseSpec(mark: CanaryMark): Record<string, unknown> {
+  if (mark.hold.kind === 'partition')
+    return { updateStrategy: { rollingUpdate: { partition: mark.hold.saved.partition } } }
+  const s = mark.hold.saved
+  return {
+    minReadySeconds: s.minReadySeconds,
+    progressDeadlineSeconds: s.progressDeadlineSeconds ?? null,
+    strategy: { rollingUpdate: { maxSurge: s.maxSurge ?? null, maxUnavailable: s.maxUnavailable ?? null } },
+  }
+}
+
 const PLURAL: Record<WorkloadRef['kind'], string> = {
   Deployment: 'deployments',
   StatefulSet: 'statefulsets',
@@ -302,10 +340,12 @@ export function createKube(opts: KubeOptions): Kube {
   async function history(
     ref: WorkloadRef,
     w: AnyWorkload,
-  ): Promise<Map<number, { commit?: string; name?: string; apply: () => Promise<AnyWorkload> }>> {
+  ): Promise<Map<number, { commit?: string; name?: string; apply: (end?: CanaryMark) => Promise<AnyWorkload> }>> {
     const uid = w.metadata?.uid
     const labelSelector = selectorString(w.spec?.selector)
-    const out = new Map<number, { commit?: string; name?: string; apply: () => Promise<AnyWorkload> }>()
+    const out = new Map<number, { commit?: string; name?: string; apply: (end?: CanaryMark) => Promise<AnyWorkload> }>()
+    // A canary's undo: the hold ends and the mark is written in the template's own request.
+    const mark = (end: CanaryMark) => ({ annotations: { [CANARY_ANNOTATION]: JSON.stringify(end) } })
     if (ref.kind === 'Deployment') {
       const list = await apps.listNamespacedReplicaSet({ namespace: ref.namespace, labelSelector })
       for (const rs of list.items) {
@@ -319,7 +359,31 @@ export function createKube(opts: KubeOptions): Kube {
         const commit = template.metadata?.annotations?.[COMMIT_ANNOTATION]
         out.set(n, {
           ...(commit ? { commit } : {}),
-          apply: () => patch(ref, [{ op: 'replace', path: '/spec/template', value: template }], 'json'),
+          apply: (end) =>
+            patch(
+              ref,
+              [
+                { op: 'replace', path: '/spec/template', value: template },
+                ...(end
+                  ? [
+                      ...Object.entries(canaryReleaseSpec(end)).map(([k, v]) => ({
+                        op: 'add',
+                        path: `/spec/${k}`,
+                        value: k === 'strategy' ? { ...(w as V1Deployment).spec?.strategy, ...(v as object) } : v,
+                      })),
+                      {
+                        op: 'add',
+                        path: `/metadata/annotations/${CANARY_ANNOTATION.replace(/~/g, '~0').replace(/\//g, '~1')}`,
+                        value: JSON.stringify(end),
+                      },
+                    ]
+                  : []),
+              ].map((op) =>
+                // JSON patch has no null-means-default: a field to reset is removed.
+                op.value === null ? { op: 'remove', path: op.path } : op,
+              ),
+              'json',
+            ),
         })
       }
       return out
@@ -334,7 +398,15 @@ export function createKube(opts: KubeOptions): Kube {
       out.set(cr.revision, {
         ...(commit ? { commit } : {}),
         ...(cr.metadata?.name ? { name: cr.metadata.name } : {}),
-        apply: () => patch(ref, cr.data, 'strategic'),
+        apply: (end) => {
+          if (!end) return patch(ref, cr.data, 'strategic')
+          const data = (cr.data ?? {}) as { spec?: Record<string, unknown> }
+          return patch(
+            ref,
+            { ...data, metadata: mark(end), spec: { ...data.spec, ...canaryReleaseSpec(end) } },
+            'strategic',
+          )
+        },
       })
     }
     return out
@@ -383,6 +455,37 @@ export function createKube(opts: KubeOptions): Kube {
       }
     },
 
+    async endCanary(ref, mark, undo) {
+      try {
+        if (!undo) {
+          const body = {
+            metadata: { annotations: { [CANARY_ANNOTATION]: JSON.stringify(mark) } },
+            spec: canaryReleaseSpec(mark),
+          }
+          const out = toWorkloadState(ref, await patch(ref, body, 'merge'))
+          log.info({ workload: label(ref), recycle: mark.recycle, phase: mark.phase }, 'canary hold ended')
+          return { workload: out }
+        }
+        const to = mark.revisionBefore
+        if (to === undefined) throw Errors.kubeNotFound(`${label(ref)}: no revision before the canary to restore`)
+        const w = await read(ref)
+        const rev = (await history(ref, w)).get(to)
+        if (!rev) throw Errors.kubeNotFound(`${label(ref)} has no revision ${to} to restore (revisionHistoryLimit?)`)
+        const out = toWorkloadState(ref, await rev.apply(mark))
+        log.info({ workload: label(ref), recycle: mark.recycle, toRevision: to }, 'canary undone')
+        return {
+          workload: out,
+          restored: {
+            revision: to,
+            ...(rev.commit ? { commit: rev.commit } : {}),
+            ...(rev.name ? { name: rev.name } : {}),
+          },
+        }
+      } catch (e) {
+        throw kubeError(e, `end the canary of ${label(ref)}`)
+      }
+    },
+
     async getWorkload(ref) {
       try {
         return toWorkloadState(ref, await read(ref))
@@ -422,7 +525,10 @@ export function createKube(opts: KubeOptions): Kube {
     async restartWorkload(ref, r) {
       const templateAnnotations: Record<string, string> = { 'kubectl.kubernetes.io/restartedAt': r.restartedAt }
       if (r.commit) templateAnnotations[COMMIT_ANNOTATION] = r.commit
-      const spec: Record<string, unknown> = { template: { metadata: { annotations: templateAnnotations } } }
+      const spec: Record<string, unknown> = {
+        template: { metadata: { annotations: templateAnnotations } },
+        ...(r.canary ? canaryHoldSpec(r.canary) : {}),
+      }
       if (r.commit && r.commitEnv) {
         // The env var goes on every container: a strategic merge keyed by
         // container name and env name leaves everything else alone. The
@@ -451,9 +557,13 @@ export function createKube(opts: KubeOptions): Kube {
             ...(inits.length > 0 ? { initContainers: inits } : {}),
           }
       }
+      const annotations = {
+        ...r.annotations,
+        ...(r.canary ? { [CANARY_ANNOTATION]: JSON.stringify(r.canary) } : {}),
+      }
       const body = {
         metadata: {
-          ...(r.annotations ? { annotations: r.annotations } : {}),
+          ...(Object.keys(annotations).length > 0 ? { annotations } : {}),
           ...(r.resourceVersion ? { resourceVersion: r.resourceVersion } : {}),
         },
         spec,

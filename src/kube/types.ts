@@ -6,6 +6,50 @@ import type { WorkloadKind } from '../config/types.ts'
 /** The pod-template annotation that pins the commit the pods run. */
 export const COMMIT_ANNOTATION = 'kube-recycler.io/commit'
 
+/**
+ * The workload annotation a canary-first rollout keeps (a CanaryMark as
+ * JSON): which recycle holds the rest of the pods, how, and what the hold
+ * replaced; the next leader finishes or undoes the canary from it.
+ */
+export const CANARY_ANNOTATION = 'kube-recycler.io/canary'
+
+/**
+ * How long a held canary pod must be Ready before a Deployment counts it
+ * available: never, in practice. The controller then neither adds a second
+ * new pod nor removes an old one (maxSurge 1, maxUnavailable 0).
+ */
+export const CANARY_HOLD_SECONDS = 86_400
+
+/**
+ * A canary's hold, as written on the workload. `surge` (Deployment):
+ * rollingUpdate {maxSurge: 1, maxUnavailable: 0} and minReadySeconds
+ * CANARY_HOLD_SECONDS (progressDeadlineSeconds one more, as the API server
+ * requires). `partition` (StatefulSet): rollingUpdate.partition `held`, so only
+ * the highest ordinal is updated. `saved`: the values the hold replaced,
+ * restored by the release and by the undo.
+ */
+export interface CanaryMark {
+  recycle: string
+  /** holding: one new pod, the rest held; released: the rest follow; undone: the template before is back. */
+  phase: 'holding' | 'released' | 'undone'
+  hold:
+    | {
+        kind: 'surge'
+        saved: {
+          minReadySeconds: number
+          progressDeadlineSeconds?: number
+          maxSurge?: number | string
+          maxUnavailable?: number | string
+        }
+      }
+    | { kind: 'partition'; held: number; saved: { partition: number } }
+  /** The template revision before the rollout: what the undo restores. */
+  revisionBefore?: number
+  /** undone: the canary pod, and what it answered. */
+  pod?: string
+  answer?: string
+}
+
 export interface WorkloadRef {
   kind: WorkloadKind
   namespace: string
@@ -47,6 +91,8 @@ export interface WorkloadState {
   updateRevision?: string
   /** Deployment: spec.progressDeadlineSeconds (the API server defaults it to 600). */
   progressDeadlineSeconds?: number
+  /** Deployment: spec.strategy.rollingUpdate as set (absent fields: the API server's 25 %). */
+  rollingUpdate?: { maxSurge?: number | string; maxUnavailable?: number | string }
   /** spec.minReadySeconds: Ready this long before a pod counts as available. */
   minReadySeconds: number
   /**
@@ -128,6 +174,8 @@ export interface RestartPatch {
   annotations?: Record<string, string>
   /** Precondition: fail with a conflict when the workload changed. */
   resourceVersion?: string
+  /** A canary-first rollout: the hold goes in the same request as the template (and the annotation with it). */
+  canary?: CanaryMark
   /**
    * The template's containers as read at `resourceVersion` (WorkloadState.containers):
    * the commit env var goes on each without reading the workload again.
@@ -167,6 +215,16 @@ export interface Kube {
    * revision is gone (revisionHistoryLimit).
    */
   undoRollout(ref: WorkloadRef, toRevision: number): Promise<{ workload: WorkloadState; restored: Revision }>
+  /**
+   * Ends a canary's hold: restores what `mark.hold.saved` says and writes
+   * the mark with its new phase, in one request. `undo`: the template of
+   * `mark.revisionBefore` comes back in that same request (undoRollout's).
+   */
+  endCanary(
+    ref: WorkloadRef,
+    mark: CanaryMark,
+    undo: boolean,
+  ): Promise<{ workload: WorkloadState; restored?: Revision }>
   /**
    * Calls `onState` on every change until `signal` aborts; re-establishes the
    * watch when it drops. `from`: a state already in hand (the restart

@@ -8,14 +8,15 @@ import type { Logger } from 'pino'
 import { abortableSleep, type Clock } from '../clock.ts'
 import type { SiteConfig, StrategyName } from '../config/types.ts'
 import { Errors, isAppError } from '../errors.ts'
-import type { Kube, WorkloadRef, WorkloadState } from '../kube/types.ts'
+import { CANARY_ANNOTATION, type Kube, type WorkloadRef, type WorkloadState } from '../kube/types.ts'
 import type { RecyclePlan } from '../state/schema.ts'
 import type { Executor, RunContext, RunOutcome } from './executor.ts'
 import { LAST_RECYCLE_ANNOTATION, mayTakeLock, parseLastRecycle, type LastRecycle } from './lock.ts'
-import { rollout, watchRollout } from './strategies/rollout.ts'
+import { afterCanary, rollout, watchRollout } from './strategies/rollout.ts'
+import { judgeCanary, parseCanary, podProbe, type CheckRunner } from './strategies/canary.ts'
 import { del, evict } from './strategies/evict.ts'
 import { replacePods } from './strategies/replace-pods.ts'
-import type { Strategy, StrategyContext } from './strategies/types.ts'
+import type { CanaryContext, Strategy, StrategyContext } from './strategies/types.ts'
 import { rollback, rollbackFailed } from './rollback.ts'
 
 const STRATEGIES: Record<StrategyName, Strategy> = { rollout, evict, delete: del }
@@ -32,6 +33,8 @@ export interface EngineOptions {
   /** This replica's name in the lock (default: the pod's hostname). */
   holder?: string
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>
+  /** Runs one check (the prober): a canary pod is probed with the site's checks aimed at its IP. Without it, no canary. */
+  checks?: CheckRunner
 }
 
 export function createEngine(opts: EngineOptions): Executor &
@@ -42,6 +45,21 @@ export function createEngine(opts: EngineOptions): Executor &
   const log = opts.logger.child({ component: 'engine' })
   const holder = opts.holder ?? hostname()
   const sleep = opts.sleep ?? abortableSleep
+
+  /** recycle.canary, when it can be judged: a prober, and checks to aim at the pod. */
+  function canaryFor(site: SiteConfig, id: string, step: (m: string) => void): CanaryContext | undefined {
+    if (!site.recycle.canary) return undefined
+    if (!opts.checks || site.checks.length === 0) {
+      step('canary: off here, the site has no checks to probe the new pod with; rolling every pod')
+      return undefined
+    }
+    return {
+      recycleId: id,
+      probe: podProbe(opts.checks, site),
+      attempts: site.recycle.verify.attempts,
+      intervalMs: site.recycle.verify.intervalMs,
+    }
+  }
 
   /** A named workload, or the single workload that owns the selected pods. */
   async function resolve(site: SiteConfig): Promise<WorkloadRef> {
@@ -127,33 +145,81 @@ export function createEngine(opts: EngineOptions): Executor &
           ? { state: 'succeeded', message: `${inflight.strategy} finished before its replica stopped` }
           : { state: 'failed', reason: `${inflight.strategy} failed before its replica stopped` }
       }
-      // Whatever the strategy, its end is the workload at its desired pods,
-      // updated and available: a rollout finishes under its controller; pods
-      // an interrupted evict/delete took are replaced by theirs. Nothing is
-      // evicted or patched again.
-      ctx.step(`watching the ${inflight.strategy} started at ${inflight.at} to its end`)
-      const outcome: RunOutcome = await watchRollout(
-        {
-          kube,
-          clock,
-          workload,
-          commitEnv: ctx.site.recycle.commitEnv,
-          maxUnavailable: ctx.site.recycle.maxUnavailable,
-          unhealthyPods: ctx.site.recycle.unhealthyPods,
-          deadline: Math.max(Date.parse(inflight.at) + ctx.site.recycle.timeoutMs, clock.now() + 60_000),
-          step: ctx.step,
-          signal: ctx.signal,
-          sleep,
-        },
-        workload.generation,
-        Date.parse(inflight.at),
-      )
+      const sctx: StrategyContext = {
+        kube,
+        clock,
+        workload,
+        commitEnv: ctx.site.recycle.commitEnv,
+        maxUnavailable: ctx.site.recycle.maxUnavailable,
+        unhealthyPods: ctx.site.recycle.unhealthyPods,
+        deadline: Math.max(Date.parse(inflight.at) + ctx.site.recycle.timeoutMs, clock.now() + 60_000),
+        step: ctx.step,
+        signal: ctx.signal,
+        sleep,
+      }
+      const since = Date.parse(inflight.at)
+      const mark = parseCanary(workload.annotations, CANARY_ANNOTATION)
+      // The canary pod is the one made after the template changed: the
+      // patch's own restartedAt (the record may be older, e.g. approved later).
+      const patchedAt = Date.parse(workload.templateAnnotations['kubectl.kubernetes.io/restartedAt'] ?? '')
+      const canarySince = Number.isFinite(patchedAt) && patchedAt > since ? patchedAt : since
+      let outcome: RunOutcome
+      if (mark && mark.recycle === inflight.id && mark.phase !== 'released') {
+        // A canary-first rollout: the workload says where it stood. Held:
+        // judged now (the pod is probed again) and released or undone, never
+        // left held. Undone: the revision before is watched to stand alone.
+        const canary = canaryFor(ctx.site, inflight.id, ctx.step)
+        if (mark.phase === 'holding') {
+          ctx.step('adopted mid-canary: the workload is held on one new pod; judging it now')
+          // Without checks now (the config changed), the held pod cannot be
+          // judged healthy: it is undone, the safe end of a hold.
+          const judge = canary ?? {
+            recycleId: inflight.id,
+            probe: async () => ({ ok: false, message: 'the site has no checks to probe it with now' }),
+            attempts: 1,
+            intervalMs: 0,
+          }
+          const end = await judgeCanary(sctx, judge, workload, mark, canarySince)
+          outcome = await afterCanary(sctx, end, canarySince)
+        } else {
+          ctx.step(
+            `adopted after the canary was undone (${mark.answer ?? 'failed'}); watching revision ${mark.revisionBefore} stand alone`,
+          )
+          const result = {
+            pod: mark.pod ?? '(unknown)',
+            passed: false,
+            ...(mark.answer ? { message: mark.answer } : {}),
+          }
+          outcome = await afterCanary(
+            sctx,
+            {
+              passed: false,
+              result,
+              reason: `the canary pod ${mark.pod ?? ''} answered ${mark.answer ?? 'nothing'}`,
+              undone: workload,
+            },
+            since,
+          )
+        }
+      } else {
+        // Whatever the strategy, its end is the workload at its desired pods,
+        // updated and available: a rollout finishes under its controller; pods
+        // an interrupted evict/delete took are replaced by theirs. Nothing is
+        // evicted or patched again.
+        ctx.step(`watching the ${inflight.strategy} started at ${inflight.at} to its end`)
+        outcome = await watchRollout(sctx, workload.generation, since)
+      }
       if (ctx.signal.aborted) return outcome
       await writeOutcome(ref, lock, workload.annotations[LAST_RECYCLE_ANNOTATION]!, outcome).catch(() => undefined)
       const type = outcome.state === 'succeeded' ? 'Normal' : 'Warning'
       await kube.recordEvent(workload, {
         type,
-        reason: outcome.state === 'succeeded' ? 'Recycled' : 'RecycleFailed',
+        reason:
+          outcome.state === 'succeeded'
+            ? 'Recycled'
+            : outcome.state === 'failed' && outcome.canary
+              ? 'RecycleCanaryFailed'
+              : 'RecycleFailed',
         message: `kube-recycler ${inflight.id} (adopted): ${outcome.state === 'succeeded' ? outcome.message : outcome.state === 'failed' ? outcome.reason : 'skipped'}`,
       })
       return outcome
@@ -224,7 +290,7 @@ export function createEngine(opts: EngineOptions): Executor &
       })
       const how =
         strategy === 'rollout'
-          ? `patch the pod template of ${ref.kind} ${ref.namespace}/${ref.name}; its controller replaces ${pods.length} pods`
+          ? `patch the pod template of ${ref.kind} ${ref.namespace}/${ref.name}; its controller replaces ${pods.length} pods${site.recycle.canary ? ' (canary first: one new pod, probed on its IP, before the others)' : ''}`
           : `${strategy} ${pods.length} pods, ${site.recycle.maxUnavailable} at a time, waiting for replacements to be Ready`
       const paused = w.paused ? ' — refused: the Deployment is paused' : ''
       const blocked = verdict.ok ? '' : ` — would be skipped now: ${verdict.reason}`
@@ -246,6 +312,7 @@ export function createEngine(opts: EngineOptions): Executor &
       let lock: LastRecycle | undefined
       let outcome: RunOutcome
       let acted: StrategyContext | undefined
+      const canary = canaryFor(site, record.id, ctx.step)
       try {
         for (let attempt = 0; ; attempt++) {
           workload = await kube.getWorkload(ref)
@@ -274,6 +341,7 @@ export function createEngine(opts: EngineOptions): Executor &
             signal: ctx.signal,
             sleep,
           }
+          if (canary) acted.canary = canary
           const prepared = await strategy.prepare(acted)
           if (prepared.kind === 'skip') {
             outcome = { state: 'skipped', reason: prepared.reason }
@@ -357,7 +425,7 @@ export function createEngine(opts: EngineOptions): Executor &
         } else if (outcome.state === 'failed') {
           await kube.recordEvent(workload, {
             type: 'Warning',
-            reason: outcome.rolledBack ? 'RecycleRolledBack' : 'RecycleFailed',
+            reason: outcome.canary ? 'RecycleCanaryFailed' : outcome.rolledBack ? 'RecycleRolledBack' : 'RecycleFailed',
             message: `kube-recycler ${record.id} (${how}${commit}): ${outcome.reason}`,
           })
         } else {

@@ -6,7 +6,7 @@
 // recycle/engine.ts.
 
 import type { SiteConfig, StrategyName } from '../config/types.ts'
-import type { PodResult, ReasonKind, RecyclePlan, RecycleRecord } from '../state/schema.ts'
+import type { CanaryResult, PodResult, ReasonKind, RecyclePlan, RecycleRecord } from '../state/schema.ts'
 import type { RolloutFailure } from './rollout-status.ts'
 import type { PodState } from '../kube/types.ts'
 
@@ -35,10 +35,19 @@ export interface RunContext {
  * replacement could not finish. `rolledBack`: the failed recycle's template
  * was undone and the restored revision is Ready (record state `rolled-back`).
  * `why`: the kind of a skip decided before acting (default not-acted).
+ * `canary`: what the canary pod of a canary-first rollout answered.
  */
 export type RunOutcome =
-  | { state: 'succeeded'; message: string; revisionBefore?: number; commitBefore?: string }
-  | { state: 'failed'; reason: string; cause?: RolloutFailure; revisionBefore?: number; rolledBack?: boolean }
+  | { state: 'succeeded'; message: string; revisionBefore?: number; commitBefore?: string; canary?: CanaryResult }
+  | {
+      state: 'failed'
+      reason: string
+      cause?: RolloutFailure
+      revisionBefore?: number
+      rolledBack?: boolean
+      /** A canary-first rollout ended at its canary: `canary.passed` false is the record state canary-failed. */
+      canary?: CanaryResult
+    }
   | { state: 'skipped'; reason: string; why?: ReasonKind }
 
 export interface SiteFacts {

@@ -16,7 +16,7 @@
 //   awaiting-approval ─approve─> pending   ─reject─> rejected   ─review─> expired
 //   waiting ─review─> pending (a window opened) | expired (recovered meanwhile)
 //   pending ─claim─> running (holder) | skipped (decided again: invalid, stale, paused, …)
-//   running ─adopt─> running (new holder)  ─steps─> running  ─outcome─> succeeded | failed | rolled-back | skipped
+//   running ─adopt─> running (new holder)  ─steps─> running  ─outcome─> succeeded | failed | rolled-back | canary-failed | skipped
 //   running ─rung─> running (a rung of the ladder ended without healing: the next one starts, counted as a start)
 //   succeeded (replace-pods, verification pending) ─rung─> running (the site still fails: the next rung)
 //   succeeded (verification pending) ─rolled-back─> rolled-back ─verified─> recovered | recycle-did-not-help
@@ -96,7 +96,7 @@ function withTrail(r: RecycleRecord, t: Trail): RecycleRecord {
 }
 
 /** Recycle outcomes as kube_recycler_recycles_total counts them. */
-export type CountedOutcome = 'succeeded' | 'failed' | 'rolled-back' | 'skipped' | 'did-not-help'
+export type CountedOutcome = 'succeeded' | 'failed' | 'rolled-back' | 'canary-failed' | 'skipped' | 'did-not-help'
 
 /** What happens once the new state is written (recycle/effects.ts performs them), in order. */
 export type Effect =
@@ -469,8 +469,15 @@ function outcome(
 ): Transition {
   const o = e.outcome
   const ran = o.state !== 'skipped'
-  // A failed rollout whose revision before was restored (and is Ready) is `rolled-back`.
-  const state: RecycleRecord['state'] = o.state === 'failed' && o.rolledBack === true ? 'rolled-back' : o.state
+  // A failed rollout whose revision before was restored (and is Ready) is
+  // `rolled-back`; one whose canary pod failed is `canary-failed` (undone,
+  // and counted by the circuit breaker as any recycle that ran).
+  const state: RecycleRecord['state'] =
+    o.state === 'failed' && o.canary && !o.canary.passed
+      ? 'canary-failed'
+      : o.state === 'failed' && o.rolledBack === true
+        ? 'rolled-back'
+        : o.state
   // The outcome, once: the rollout judge has often just said the same words.
   const last = o.state === 'succeeded' ? o.message : `${state}: ${o.reason}`
   const steps = e.trail.steps.at(-1)?.message === last ? e.trail.steps : [...e.trail.steps, step(now, last)]
@@ -483,8 +490,12 @@ function outcome(
     ...(o.state === 'succeeded' && o.commitBefore !== undefined ? { commitBefore: o.commitBefore } : {}),
     finishedAt: iso(now),
     ...(o.state !== 'succeeded'
-      ? { reason: o.reason, reasonKind: o.state === 'skipped' ? (o.why ?? 'not-acted') : 'failed' }
+      ? {
+          reason: o.reason,
+          reasonKind: o.state === 'skipped' ? (o.why ?? 'not-acted') : state === 'canary-failed' ? state : 'failed',
+        }
       : {}),
+    ...(o.state !== 'skipped' && o.canary ? { canary: o.canary } : {}),
     ...(e.willVerify ? { verification: 'pending' as const } : {}),
     // The ladder's last rung; a rollout undone at once is the rollback rung after it.
     ...(e.rung
@@ -512,6 +523,7 @@ function outcome(
       event: state === 'rolled-back' ? 'recycle-rolled-back' : 'recycle-failed',
       message: o.reason,
     })
+
   effects.push(
     { kind: 'count', outcome: state as CountedOutcome },
     { kind: 'duration', seconds: (now - Date.parse(r.createdAt)) / 1000 },

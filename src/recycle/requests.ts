@@ -28,6 +28,7 @@ const KIND: Record<RecycleRecord['state'], PolicyDecision['kind']> = {
   succeeded: 'run',
   failed: 'run',
   'rolled-back': 'run',
+  'canary-failed': 'run',
   rejected: 'skip',
   expired: 'skip',
 }

@@ -84,7 +84,8 @@ export async function rollbackFailed(
   failed: Failed,
   cfg: Pick<RecycleConfig, 'rollback' | 'timeoutMs'>,
 ): Promise<Failed> {
-  if (failed.revisionBefore === undefined || ctx.signal.aborted) return failed
+  // A canary's failure is undone already, by the canary itself.
+  if (failed.revisionBefore === undefined || failed.canary || ctx.signal.aborted) return failed
   if (cfg.rollback === 'off') {
     ctx.step(
       `not rolling back (recycle.rollback: off): the failed template stays; revision ${failed.revisionBefore} is the one before it`,

@@ -41,7 +41,9 @@ export type RecyclePlan = Static<typeof RecyclePlanSchema>
 
 /**
  * `rolled-back`: the recycle's rollout failed (or did not help) and the
- * revision before it was restored. `awaiting-approval`: recycle.mode approve,
+ * revision before it was restored. `canary-failed`: a canary-first rollout's
+ * one new pod failed the site's checks; the template was undone and the
+ * other pods never left the revision before. `awaiting-approval`: recycle.mode approve,
  * waiting for an operator (then `pending`, `rejected`, or `expired` after
  * approvalTimeout). `waiting`: outside every recycleWindow; the leader
  * releases it (`pending`) when a window opens and the site still fails, or
@@ -54,6 +56,7 @@ export const RECYCLE_STATES = [
   'succeeded',
   'failed',
   'rolled-back',
+  'canary-failed',
   'skipped',
   'awaiting-approval',
   'waiting',
@@ -108,6 +111,7 @@ export const REASON_KINDS = [
   'expired',
   'not-needed',
   'plan-failed',
+  'canary-failed',
 ] as const
 export type ReasonKind = (typeof REASON_KINDS)[number]
 
@@ -115,6 +119,17 @@ export type ReasonKind = (typeof REASON_KINDS)[number]
 export const COMMIT_PATTERN = '^[0-9a-f]{7,64}$'
 /** Ids the service makes (recycle/lifecycle.ts newRecycleId). */
 export const RECYCLE_ID_PATTERN = '^rc-[0-9a-z]{1,16}-[0-9a-f]{8}$'
+
+/** A canary-first rollout's one new pod, and what it answered when probed on its own IP. */
+export const CanaryResultSchema = Type.Object({
+  pod: Type.String(),
+  passed: Type.Boolean(),
+  commit: Type.Optional(Type.String()),
+  /** The first check that failed, and what it said. */
+  check: Type.Optional(Type.String()),
+  message: Type.Optional(Type.String()),
+})
+export type CanaryResult = Static<typeof CanaryResultSchema>
 
 export const RecycleRecordSchema = Type.Object(
   {
@@ -159,6 +174,8 @@ export const RecycleRecordSchema = Type.Object(
     lastAt: Type.Optional(Type.String()),
     /** The rungs of the ladder of repairs this recycle climbed, in order (bounded). */
     rungs: Type.Optional(Type.Array(RungSchema)),
+    /** recycle.canary: the canary pod and its answer. */
+    canary: Type.Optional(CanaryResultSchema),
   },
   { title: 'Recycle' },
 )

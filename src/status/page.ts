@@ -219,7 +219,7 @@ export function renderStatusPage(m: StatusModel, now: number, refreshSeconds = 1
     .map(
       (r) => `<tr class="recycle" data-state="${escapeHtml(r.state)}">
       <td><a href="/recycles/${escapeHtml(r.id)}"><code>${escapeHtml(r.id)}</code></a></td><td>${escapeHtml(r.site)}</td>
-      <td>${escapeHtml(r.state)}${r.repeats ? ` ×${r.repeats}` : ''}${r.dryRun ? ' (dry-run)' : ''}</td><td>${escapeHtml(r.trigger.source)}: ${escapeHtml(r.trigger.reason)}</td>
+      <td>${escapeHtml(r.state)}${r.repeats ? ` ×${r.repeats}` : ''}${r.dryRun ? ' (dry-run)' : ''}${r.canary ? `<div class="muted canary">canary ${escapeHtml(r.canary.pod)}: ${r.canary.passed ? 'healthy' : `failed${r.canary.check ? ` ${escapeHtml(r.canary.check)}` : ''}`}</div>` : ''}</td><td>${escapeHtml(r.trigger.source)}: ${escapeHtml(r.trigger.reason)}</td>
       <td>${commitLink(r.commit, commitUrls.get(r.site))}</td><td>${ago(r.createdAt, now)}</td></tr>`,
     )
     .join('\n')
@@ -257,7 +257,7 @@ export function renderRecyclePage(r: RecycleRecord, now: number, commitUrl?: str
     fact('target', escapeHtml(r.target)),
     fact(
       'state',
-      `<span class="badge ${r.state === 'succeeded' ? 'healthy' : r.state === 'failed' || r.state === 'rolled-back' ? 'failing' : 'unknown'}" id="state">${escapeHtml(r.state)}</span>${r.repeats ? ` ×${escapeHtml(r.repeats)}` : ''}${r.dryRun ? ' (dry-run)' : ''}`,
+      `<span class="badge ${r.state === 'succeeded' ? 'healthy' : r.state === 'failed' || r.state === 'rolled-back' || r.state === 'canary-failed' ? 'failing' : 'unknown'}" id="state">${escapeHtml(r.state)}</span>${r.repeats ? ` ×${escapeHtml(r.repeats)}` : ''}${r.dryRun ? ' (dry-run)' : ''}`,
     ),
     ...(r.state === 'rolled-back'
       ? [
@@ -268,6 +268,14 @@ export function renderRecyclePage(r: RecycleRecord, now: number, commitUrl?: str
         ]
       : []),
     ...(r.reason ? [fact('reason', escapeHtml(r.reason))] : []),
+    ...(r.canary
+      ? [
+          fact(
+            'canary',
+            `<span id="canary">pod <code>${escapeHtml(r.canary.pod)}</code>${r.canary.commit ? ` on ${commitLink(r.canary.commit, commitUrl)}` : ''}: ${r.canary.passed ? 'healthy, the other pods followed' : `failed${r.canary.check ? ` ${escapeHtml(r.canary.check)}` : ''}${r.canary.message ? `: ${escapeHtml(r.canary.message)}` : ''}; undone, the other pods never left the revision before`}</span>`,
+          ),
+        ]
+      : []),
     fact('strategy', escapeHtml(r.strategy)),
     fact(
       'trigger',

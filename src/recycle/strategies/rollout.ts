@@ -13,6 +13,9 @@
 import { judgePods, judgeRollout, type RolloutFailure } from '../rollout-status.ts'
 import type { PodState, WorkloadState } from '../../kube/types.ts'
 import type { RunOutcome } from '../executor.ts'
+import type { CanaryMark } from '../../kube/types.ts'
+import type { CanaryResult } from '../../state/schema.ts'
+import { canaryHold, judgeCanary, type CanaryEnd } from './canary.ts'
 import type { Strategy, StrategyContext } from './types.ts'
 
 /** How often the pods are read again while a rollout runs. */
@@ -43,6 +46,13 @@ export const rollout: Strategy = {
       return undefined
     })
     const restartedAt = new Date(ctx.clock.now()).toISOString()
+    let mark: CanaryMark | undefined
+    if (ctx.canary) {
+      const hold = canaryHold(ctx.workload, ctx.canary.recycleId, revisionBefore)
+      if ('no' in hold)
+        ctx.step(`canary: not for ${ref.kind} ${ref.namespace}/${ref.name}: ${hold.no}; rolling every pod`)
+      else mark = hold.mark
+    }
     return {
       kind: 'act',
       // Read with the lock's resourceVersion: the patch fails (409) if they changed.
@@ -50,17 +60,50 @@ export const rollout: Strategy = {
         restartedAt,
         ...(ctx.commit ? { commit: ctx.commit, commitEnv: ctx.commitEnv } : {}),
         containers: ctx.workload.containers,
+        ...(mark ? { canary: mark } : {}),
       },
       async proceed(patched) {
         ctx.step(
           `patched the pod template of ${ref.kind} ${ref.namespace}/${ref.name} (restartedAt ${restartedAt}${ctx.commit ? `, commit ${ctx.commit.slice(0, 12)}` : ''}), generation ${patched.generation}${revisionBefore !== undefined ? `; revision ${revisionBefore} before it` : ''}`,
         )
+        const since = Date.parse(restartedAt)
+        if (mark && ctx.canary) {
+          const end = await judgeCanary(ctx, ctx.canary, patched, mark, since)
+          const outcome = await afterCanary(ctx, end, since)
+          return end.passed && revisionBefore !== undefined && outcome.state !== 'skipped'
+            ? { ...outcome, revisionBefore }
+            : outcome
+        }
         // Watched from the patch's answer: no read before the watch.
-        const outcome = await watchRollout(ctx, patched.generation, Date.parse(restartedAt), patched)
+        const outcome = await watchRollout(ctx, patched.generation, since, patched)
         return revisionBefore !== undefined && outcome.state !== 'skipped' ? { ...outcome, revisionBefore } : outcome
       },
     }
   },
+}
+
+/**
+ * After the canary's verdict: released, the rollout is watched to its end as
+ * any other; undone, the old revision is watched until it stands alone, and
+ * the recycle is `canary-failed` (never rolled back again: it is undone).
+ */
+export async function afterCanary(ctx: StrategyContext, end: CanaryEnd, since: number): Promise<RunOutcome> {
+  const with_ = (o: RunOutcome, canary: CanaryResult): RunOutcome => (o.state === 'skipped' ? o : { ...o, canary })
+  if (end.passed) return with_(await watchRollout(ctx, end.workload.generation, since, end.workload), end.result)
+  if (!end.undone) return { state: 'failed', reason: end.reason, canary: end.result }
+  const undone = end.undone
+  const watched = await watchRollout(
+    { ...ctx, workload: { ...ctx.workload, ...undone, selector: ctx.workload.selector } },
+    undone.generation,
+    ctx.clock.now(),
+    undone,
+  )
+  return {
+    state: 'failed',
+    canary: end.result,
+    rolledBack: watched.state === 'succeeded',
+    reason: `${end.reason}; ${watched.state === 'succeeded' ? 'the revision before stands alone again' : `the undo did not finish: ${watched.state === 'failed' ? watched.reason : 'skipped'}`}`,
+  }
 }
 
 const SHUTTING_DOWN = 'shutting down: the rollout is left to its controller and will be watched again'

@@ -4,7 +4,7 @@
 // and that first change in one request, with the resourceVersion the
 // decision was read at, and the strategy goes on from what it answered.
 
-import type { Kube, RestartPatch, WorkloadState } from '../../kube/types.ts'
+import type { Kube, PodState, RestartPatch, WorkloadState } from '../../kube/types.ts'
 import type { RunOutcome } from '../executor.ts'
 import type { Clock } from '../../clock.ts'
 
@@ -24,6 +24,24 @@ export interface StrategyContext {
   sleep(ms: number, signal: AbortSignal): Promise<void>
   /** How often a rollout is judged by polling (default ROLLOUT_POLL_MS). */
   pollMs?: number
+  /** recycle.canary: a rollout brings up one pod and probes it before the rest follow (canary.ts). */
+  canary?: CanaryContext
+}
+
+/** One look at a pod: ok, or the first check that failed and what it said. */
+export interface PodAnswer {
+  ok: boolean
+  check?: string
+  message?: string
+}
+
+export interface CanaryContext {
+  recycleId: string
+  /** The site's checks sent to the pod's own IP (canary.ts podProbe). */
+  probe(pod: PodState): Promise<PodAnswer>
+  /** The site's verify.attempts and verify.interval: the pod passes at its first healthy answer. */
+  attempts: number
+  intervalMs: number
 }
 
 /** A pod-template patch; the engine adds the lock and the precondition. */
