@@ -53,7 +53,7 @@ export interface Metrics {
 }
 
 /** Recycle outcomes the alert rules look for (charts/kube-recycler/files/alerts.yaml). */
-export const ALERTED_OUTCOMES = ['failed', 'did-not-help', 'rolled-back'] as const
+export const ALERTED_OUTCOMES = ['failed', 'did-not-help', 'rolled-back', 'canary-failed'] as const
 /** Why a request was refused (kube_recycler_auth_failures_total{reason}). */
 export const AUTH_FAILURE_REASONS = [
   'missing',

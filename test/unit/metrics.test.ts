@@ -143,7 +143,7 @@ t.test('the counters the alerts take increase() of exist at 0 from the start', a
   t.teardown(() => h.app.close())
   const text = await scrape(h.app)
   for (const site of ['shop', 'blog']) {
-    for (const outcome of ['failed', 'did-not-help', 'rolled-back']) {
+    for (const outcome of ['failed', 'did-not-help', 'rolled-back', 'canary-failed']) {
       t.equal(
         sample(text, 'kube_recycler_recycles_total', `{site="${site}",strategy="rollout",outcome="${outcome}"}`),
         0,
