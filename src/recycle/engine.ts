@@ -18,6 +18,7 @@ import { del, evict } from './strategies/evict.ts'
 import { replacePods } from './strategies/replace-pods.ts'
 import type { CanaryContext, Strategy, StrategyContext } from './strategies/types.ts'
 import { rollback, rollbackFailed } from './rollback.ts'
+import { ladderFor } from './ladder.ts'
 
 const STRATEGIES: Record<StrategyName, Strategy> = { rollout, evict, delete: del }
 
@@ -292,13 +293,18 @@ export function createEngine(opts: EngineOptions): Executor &
         strategy === 'rollout'
           ? `patch the pod template of ${ref.kind} ${ref.namespace}/${ref.name}; its controller replaces ${pods.length} pods${site.recycle.canary ? ' (canary first: one new pod, probed on its IP, before the others)' : ''}`
           : `${strategy} ${pods.length} pods, ${site.recycle.maxUnavailable} at a time, waiting for replacements to be Ready`
+      // The ladder's first rung is decided when the recycle runs (a fresh per-pod probe).
+      const first =
+        ladderFor(site, strategy)[0] === 'replace-pods'
+          ? 'first replace only the pods failing their per-pod checks (if some pass); if that cannot heal: '
+          : ''
       const paused = w.paused ? ' — refused: the Deployment is paused' : ''
       const blocked = verdict.ok ? '' : ` — would be skipped now: ${verdict.reason}`
       return {
         workload: `${ref.kind}/${ref.namespace}/${ref.name}`,
         strategy,
         pods: pods.map((p) => p.name),
-        why: `${how}${paused}${blocked}`,
+        why: `${first}${how}${paused}${blocked}`,
       }
     },
 

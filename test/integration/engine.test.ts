@@ -296,7 +296,15 @@ t.test('dry-run (plan) changes nothing', async (t) => {
     t.equal(plan.workload, `Deployment/${ns.name}/web`)
     t.equal(plan.pods.length, 2)
     t.match(plan.why, strategy === 'rollout' ? /patch the pod template/ : new RegExp(`${strategy} 2 pods, 1 at a time`))
+    t.notMatch(plan.why, /first replace only|canary first/, 'no ladder, no canary: the strategy alone')
   }
+  // What dry-run and notify say must be what would run: the ladder's first rung and the canary.
+  const site = siteFor(`{ kind: Deployment, namespace: ${ns.name}, name: web }`, '{ canary: true }')
+  const laddered = { ...site, recycle: { ...site.recycle, ladder: ['replace-pods' as const, 'rollout' as const] } }
+  t.match(
+    (await engine.plan(laddered, 'rollout')).why,
+    /^first replace only the pods failing their per-pod checks \(if some pass\); if that cannot heal: patch the pod template .* \(canary first: one new pod, probed on its IP, before the others\)/,
+  )
   t.same(await rv(), before, 'resourceVersions unchanged')
 })
 
