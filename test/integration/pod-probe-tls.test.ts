@@ -13,6 +13,7 @@ import { createProber } from '../../src/triggers/probe.ts'
 import { probePods } from '../../src/triggers/pod-probe.ts'
 import type { SiteConfig } from '../../src/config/types.ts'
 import type { PodState } from '../../src/kube/types.ts'
+import { podState } from '../fixtures/states.ts'
 
 const pki = await makePki({ hosts: ['shop.example.test'] })
 t.teardown(() => pki.cleanup())
@@ -28,19 +29,12 @@ async function tlsPod(ip: string, pair: { cert: string; key: string }) {
   return { port: (server.address() as AddressInfo).port, names }
 }
 
-const pod = (name: string, ip: string, port: number): PodState => ({
-  name,
-  namespace: 'shop',
-  uid: name,
-  phase: 'Running',
-  ready: true,
-  terminating: false,
-  createdAt: '2026-12-06T00:00:00.000Z',
-  restarts: 0,
-  labels: {},
-  ip,
-  ports: [{ container: 'web', name: 'https', containerPort: port, protocol: 'TCP' }],
-})
+const pod = (name: string, ip: string, port: number): PodState =>
+  podState(name, {
+    namespace: 'shop',
+    ip,
+    ports: [{ container: 'web', name: 'https', containerPort: port, protocol: 'TCP' }],
+  })
 
 t.test(
   "the pod's IP, the site's server name: a good certificate passes, a wrong name fails as tls-hostname",

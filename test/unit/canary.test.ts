@@ -12,31 +12,19 @@ import { applyRequest } from '../../src/recycle/requests.ts'
 import { decide } from '../../src/recycle/policy.ts'
 import { emptySiteState, type SiteState } from '../../src/state/schema.ts'
 import type { CheckConfig } from '../../src/config/types.ts'
+import { workloadState } from '../fixtures/states.ts'
 
-const w = (over: Partial<WorkloadState>): WorkloadState => ({
-  ref: { kind: 'Deployment', namespace: 'shop', name: 'web' },
-  uid: 'u',
-  resourceVersion: '1',
-  generation: 1,
-  observedGeneration: 1,
-  annotations: {},
-  templateAnnotations: {},
-  selector: 'app=web',
-  desired: 3,
-  current: 3,
-  updated: 3,
-  ready: 3,
-  available: 3,
-  paused: false,
-  conditions: [],
-  updateStrategy: 'RollingUpdate',
-  minReadySeconds: 5,
-  readyBudgetSeconds: 0,
-  containers: [],
-  progressDeadlineSeconds: 300,
-  rollingUpdate: { maxSurge: '25%', maxUnavailable: '25%' },
-  ...over,
-})
+const w = (over: Partial<WorkloadState>): WorkloadState =>
+  workloadState({
+    ref: { kind: 'Deployment', namespace: 'shop', name: 'web' },
+    generation: 1,
+    observedGeneration: 1,
+    updateStrategy: 'RollingUpdate',
+    minReadySeconds: 5,
+    progressDeadlineSeconds: 300,
+    rollingUpdate: { maxSurge: '25%', maxUnavailable: '25%' },
+    ...over,
+  })
 const sts = (over: Partial<WorkloadState> = {}) =>
   w({ ref: { kind: 'StatefulSet', namespace: 'shop', name: 'web' }, partition: 0, ...over })
 

@@ -8,38 +8,10 @@ import { Errors } from '../../src/errors.ts'
 import { evict } from '../../src/recycle/strategies/evict.ts'
 import type { StrategyContext } from '../../src/recycle/strategies/types.ts'
 import type { Kube, PodState, WorkloadState } from '../../src/kube/types.ts'
+import { podState, workloadState } from '../fixtures/states.ts'
 
-const w: WorkloadState = {
-  ref: { kind: 'Deployment', namespace: 'ns', name: 'web' },
-  uid: 'u',
-  resourceVersion: '1',
-  generation: 2,
-  observedGeneration: 2,
-  annotations: {},
-  templateAnnotations: {},
-  selector: 'app=web',
-  desired: 1,
-  current: 1,
-  updated: 1,
-  ready: 1,
-  available: 1,
-  paused: false,
-  conditions: [],
-  minReadySeconds: 0,
-  readyBudgetSeconds: 0,
-  containers: [],
-}
-const pod = (name: string, ready = true): PodState => ({
-  name,
-  namespace: 'ns',
-  uid: name,
-  phase: 'Running',
-  ready,
-  terminating: false,
-  createdAt: '2026-01-01T00:00:00Z',
-  restarts: 0,
-  labels: {},
-})
+const w: WorkloadState = workloadState({ desired: 1, current: 1, updated: 1, ready: 1, available: 1 })
+const pod = (name: string, ready = true): PodState => podState(name, { ready, createdAt: '2026-01-01T00:00:00Z' })
 
 function setup(fail: Error) {
   const calls: string[] = []

@@ -5,6 +5,7 @@ import t from 'tap'
 import { podCheck, podPort } from '../../src/triggers/pod-check.ts'
 import type { CheckConfig } from '../../src/config/types.ts'
 import type { PodState } from '../../src/kube/types.ts'
+import { podState } from '../fixtures/states.ts'
 
 const check: CheckConfig = {
   name: 'home',
@@ -18,23 +19,15 @@ const check: CheckConfig = {
   perPod: {},
 }
 
-const pod = (over: Partial<PodState> = {}): PodState => ({
-  name: 'web-1',
-  namespace: 'ns',
-  uid: 'u',
-  phase: 'Running',
-  ready: true,
-  terminating: false,
-  createdAt: '2026-12-06T00:00:00.000Z',
-  restarts: 0,
-  labels: {},
-  ip: '127.77.0.9',
-  ports: [
-    { container: 'metrics', name: 'metrics', containerPort: 9100, protocol: 'TCP' },
-    { container: 'nginx', name: 'http', containerPort: 8080, protocol: 'TCP' },
-  ],
-  ...over,
-})
+const pod = (over: Partial<PodState> = {}): PodState =>
+  podState('web-1', {
+    ip: '127.77.0.9',
+    ports: [
+      { container: 'metrics', name: 'metrics', containerPort: 9100, protocol: 'TCP' },
+      { container: 'nginx', name: 'http', containerPort: 8080, protocol: 'TCP' },
+    ],
+    ...over,
+  })
 
 t.test('the pod IP, the first TCP port, the path and query, the Host header; every assertion kept', async (t) => {
   const r = podCheck(check, pod())

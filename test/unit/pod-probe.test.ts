@@ -14,6 +14,7 @@ import { Errors } from '../../src/errors.ts'
 import type { CheckConfig, SiteConfig } from '../../src/config/types.ts'
 import type { PodState } from '../../src/kube/types.ts'
 import type { PodsResult } from '../../src/state/schema.ts'
+import { podState } from '../fixtures/states.ts'
 
 /** A "pod": a server on its own loopback address answering 200 or 500, and what Host it was asked for. */
 async function podServer(ip: string, healthy: boolean) {
@@ -43,21 +44,14 @@ const check = (over: Partial<CheckConfig> = {}): CheckConfig => ({
 const site = (checks: CheckConfig[]): SiteConfig =>
   ({ name: 'shop', checks, target: { kind: 'Deployment', namespace: 'ns', name: 'web' } }) as unknown as SiteConfig
 
-const pod = (name: string, ip: string, port: number, over: Partial<PodState> = {}): PodState => ({
-  name,
-  namespace: 'ns',
-  uid: `uid-${name}`,
-  phase: 'Running',
-  ready: true,
-  terminating: false,
-  createdAt: '2026-12-06T00:00:00.000Z',
-  restarts: 0,
-  labels: {},
-  ip,
-  templateCommit: 'c0ffee1',
-  ports: [{ container: 'web', name: 'http', containerPort: port, protocol: 'TCP' }],
-  ...over,
-})
+const pod = (name: string, ip: string, port: number, over: Partial<PodState> = {}): PodState =>
+  podState(name, {
+    uid: `uid-${name}`,
+    ip,
+    templateCommit: 'c0ffee1',
+    ports: [{ container: 'web', name: 'http', containerPort: port, protocol: 'TCP' }],
+    ...over,
+  })
 
 const prober = createProber({ concurrency: 8, keepAlive: false })
 t.teardown(() => prober.close())

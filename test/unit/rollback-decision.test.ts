@@ -6,27 +6,9 @@ import t from 'tap'
 import { manualClock } from '../../src/clock.ts'
 import { rollbackFailed } from '../../src/recycle/rollback.ts'
 import type { Kube, WorkloadState } from '../../src/kube/types.ts'
+import { workloadState } from '../fixtures/states.ts'
 
-const w: WorkloadState = {
-  ref: { kind: 'Deployment', namespace: 'ns', name: 'web' },
-  uid: 'u',
-  resourceVersion: '1',
-  generation: 2,
-  observedGeneration: 2,
-  annotations: {},
-  templateAnnotations: {},
-  selector: 'app=web',
-  desired: 3,
-  current: 3,
-  updated: 3,
-  ready: 3,
-  available: 3,
-  paused: false,
-  conditions: [],
-  minReadySeconds: 0,
-  readyBudgetSeconds: 0,
-  containers: [],
-}
+const w: WorkloadState = workloadState()
 
 function ctx(over: Partial<WorkloadState> = {}, undo?: () => Promise<never>) {
   const calls: string[] = []

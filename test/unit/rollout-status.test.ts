@@ -3,29 +3,10 @@
 import t from 'tap'
 import { judgeRollout } from '../../src/recycle/rollout-status.ts'
 import type { WorkloadState } from '../../src/kube/types.ts'
+import { workloadState } from '../fixtures/states.ts'
 
-const base = (kind: WorkloadState['ref']['kind'], over: Partial<WorkloadState> = {}): WorkloadState => ({
-  ref: { kind, namespace: 'ns', name: 'web' },
-  uid: 'u',
-  resourceVersion: '1',
-  generation: 2,
-  observedGeneration: 2,
-  annotations: {},
-  templateAnnotations: {},
-  selector: 'app=web',
-  desired: 3,
-  current: 3,
-  updated: 3,
-  ready: 3,
-  available: 3,
-  paused: false,
-  conditions: [],
-  minReadySeconds: 0,
-  readyBudgetSeconds: 0,
-  containers: [],
-  updateStrategy: 'RollingUpdate',
-  ...over,
-})
+const base = (kind: WorkloadState['ref']['kind'], over: Partial<WorkloadState> = {}): WorkloadState =>
+  workloadState({ ref: { kind, namespace: 'ns', name: 'web' }, updateStrategy: 'RollingUpdate', ...over })
 
 const rows: [string, WorkloadState, 'done' | 'waiting' | 'failed', RegExp][] = [
   ['generation not observed', base('Deployment', { observedGeneration: 1 }), 'waiting', /spec update to be observed/],

@@ -10,42 +10,12 @@ import { ROLLOUT_READ_EVERY, watchRollout } from '../../src/recycle/strategies/r
 import { judgePods, judgeRollout, notReadyLimit } from '../../src/recycle/rollout-status.ts'
 import { replacementOrder } from '../../src/recycle/strategies/evict.ts'
 import type { Kube, PodState, WorkloadState } from '../../src/kube/types.ts'
+import { podState, workloadState } from '../fixtures/states.ts'
 
-const state = (over: Partial<WorkloadState>): WorkloadState => ({
-  ref: { kind: 'Deployment', namespace: 'ns', name: 'web' },
-  uid: 'u',
-  resourceVersion: '1',
-  generation: 2,
-  observedGeneration: 2,
-  annotations: {},
-  templateAnnotations: {},
-  selector: 'app=web',
-  desired: 2,
-  current: 3,
-  updated: 1,
-  ready: 2,
-  available: 2,
-  paused: false,
-  conditions: [],
-  minReadySeconds: 0,
-  readyBudgetSeconds: 0,
-  containers: [],
-  progressDeadlineSeconds: 600,
-  ...over,
-})
+const state = (over: Partial<WorkloadState>): WorkloadState =>
+  workloadState({ desired: 2, current: 3, updated: 1, ready: 2, available: 2, progressDeadlineSeconds: 600, ...over })
 
-const pod = (name: string, over: Partial<PodState> = {}): PodState => ({
-  name,
-  namespace: 'ns',
-  uid: name,
-  phase: 'Running',
-  ready: true,
-  terminating: false,
-  createdAt: '2026-01-01T00:00:00.000Z',
-  restarts: 0,
-  labels: {},
-  ...over,
-})
+const pod = (name: string, over: Partial<PodState> = {}): PodState => podState(name, over)
 
 /** A Kube whose watch never says anything after the first state: only polling can judge. */
 function silentKube(w: () => WorkloadState, pods: () => PodState[]): Kube {
