@@ -16,16 +16,15 @@
 // Full rollout: every pod rolls onto the head, the verification fails
 // (verify.attempts), the revision before is rolled back (rollback: auto).
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import os from 'node:os'
+import { writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { request } from 'undici'
-import { ensureCluster, stopCluster } from '../test/cluster/lib.ts'
 import { siteFiles, visitSite } from '../test/fixtures/example-site.ts'
 import { deployCanarySite, podHistory, settled } from '../test/fixtures/canary-site.ts'
 import { waitFor } from '../test/fixtures/wait.ts'
 import { startService } from '../test/fixtures/process.ts'
-import { ensureBuild, shippedCommand } from './lib/shipped.ts'
+import { shippedCommand } from './lib/shipped.ts'
+import { onCluster } from './lib/cluster.ts'
 import { markdownTable, num, textTable, type TargetCheck } from './lib/stats.ts'
 
 const POLL_MS = 100
@@ -181,21 +180,15 @@ export async function benchCanary(o: {
   keepCluster: boolean
 }): Promise<CanaryBenchResult> {
   const started = Date.now()
-  await ensureBuild(o.log)
-  const cluster = await ensureCluster({ log: (m) => o.log(`cluster: ${m}`) })
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'kr-bench-canary-'))
   const replicas = o.quick ? 3 : 6
   const runs: CanaryRun[] = []
-  try {
+  await onCluster('canary', o, async ({ kubeconfig, dir }) => {
     for (let r = 0; r < o.runs; r++)
       for (const mode of ['canary', 'full rollout'] as const) {
         o.log(`canary: ${mode}, ${replicas} replicas, run ${r + 1}/${o.runs}`)
-        runs.push(await once(mode, replicas, dir, cluster.kubeconfig, o.log))
+        runs.push(await once(mode, replicas, dir, kubeconfig, o.log))
       }
-  } finally {
-    rmSync(dir, { recursive: true, force: true })
-    if (cluster.startedNow && !o.keepCluster) await stopCluster({ log: (m) => o.log(`cluster: ${m}`) })
-  }
+  })
   const canary = runs.filter((r) => r.mode === 'canary')
   const full = runs.filter((r) => r.mode === 'full rollout')
   const targets: TargetCheck[] = [

@@ -23,19 +23,19 @@
 // and delete with 3 (no git configured: the replacements clone the head).
 // Pods disrupted: pods of the broken set deleted or evicted by the repair.
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import os from 'node:os'
+import { writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { request } from 'undici'
-import { ensureCluster, kubectlPath, readState, stopCluster } from '../test/cluster/lib.ts'
+import { kubectlPath, readState } from '../test/cluster/lib.ts'
 import { deployExampleSite, siteFiles, visitSite } from '../test/fixtures/example-site.ts'
 import { startGitServer, type FixtureRepo } from '../test/fixtures/git-server.ts'
 import { kubectl, kubectlJson, serviceUrl } from '../test/fixtures/kube-cluster.ts'
 import { waitFor } from '../test/fixtures/wait.ts'
 import { startService } from '../test/fixtures/process.ts'
-import { ensureBuild, shippedCommand } from './lib/shipped.ts'
+import { shippedCommand } from './lib/shipped.ts'
+import { onCluster } from './lib/cluster.ts'
 import { run, sleep } from './lib/proc.ts'
-import { markdownTable, num, textTable, type TargetCheck } from './lib/stats.ts'
+import { markdownTable, median, num, textTable, type TargetCheck } from './lib/stats.ts'
 
 export interface HealScenario {
   name: string
@@ -257,48 +257,45 @@ export async function benchHeal(o: {
   keepCluster: boolean
 }): Promise<HealResult> {
   const started = Date.now()
-  await ensureBuild(o.log)
-  const cluster = await ensureCluster({ log: (m) => o.log(`cluster: ${m}`) })
-  const git = await startGitServer({ username: 'deploy', password: 'bench-heal-git', publicRead: true })
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'kr-bench-heal-'))
   const runs: HealRun[] = []
-  try {
-    const scenarios = o.quick ? SCENARIOS.filter((s) => s.replicas === 3 && s.strategy === 'rollout') : SCENARIOS
-    for (const [i, sc] of scenarios.entries()) {
-      const repo = await git.createRepo(`site-${i}`)
-      await repo.push('release 1', siteFiles('1', true))
-      const ns = `bench-heal-${i}-${Date.now().toString(36)}`
-      try {
-        await deployExampleSite({ namespace: ns, repoUrl: git.url(`site-${i}`), replicas: sc.replicas })
-        await settled(ns, sc.replicas)
-        const base = await serviceUrl(ns, 'web')
-        let release = 2
-        for (let r = 0; r < o.runs; r++) {
-          for (const who of ['kube-recycler', 'by hand'] as const) {
-            o.log(`heal: ${sc.name}, ${who}, run ${r + 1}/${o.runs}: breaking the site`)
-            await breakSite(ns, repo, sc.replicas, base, release)
-            release += 2
-            await sleep(1000)
-            const res =
-              who === 'kube-recycler'
-                ? await ours(sc, ns, base, git.url(`site-${i}`), dir, cluster.kubeconfig)
-                : await byHand(sc, ns, base)
-            o.log(
-              `heal: ${sc.name}, ${who}: ${(res.totalMs / 1000).toFixed(1)} s, ${res.outcome}, ${res.disrupted} pods disrupted`,
-            )
-            runs.push(res)
-            await settled(ns, sc.replicas)
+  await onCluster('heal', o, async ({ kubeconfig, dir }) => {
+    const git = await startGitServer({ username: 'deploy', password: 'bench-heal-git', publicRead: true })
+    try {
+      const scenarios = o.quick ? SCENARIOS.filter((s) => s.replicas === 3 && s.strategy === 'rollout') : SCENARIOS
+      for (const [i, sc] of scenarios.entries()) {
+        const repo = await git.createRepo(`site-${i}`)
+        await repo.push('release 1', siteFiles('1', true))
+        const ns = `bench-heal-${i}-${Date.now().toString(36)}`
+        try {
+          await deployExampleSite({ namespace: ns, repoUrl: git.url(`site-${i}`), replicas: sc.replicas })
+          await settled(ns, sc.replicas)
+          const base = await serviceUrl(ns, 'web')
+          let release = 2
+          for (let r = 0; r < o.runs; r++) {
+            for (const who of ['kube-recycler', 'by hand'] as const) {
+              o.log(`heal: ${sc.name}, ${who}, run ${r + 1}/${o.runs}: breaking the site`)
+              await breakSite(ns, repo, sc.replicas, base, release)
+              release += 2
+              await sleep(1000)
+              const res =
+                who === 'kube-recycler'
+                  ? await ours(sc, ns, base, git.url(`site-${i}`), dir, kubeconfig)
+                  : await byHand(sc, ns, base)
+              o.log(
+                `heal: ${sc.name}, ${who}: ${(res.totalMs / 1000).toFixed(1)} s, ${res.outcome}, ${res.disrupted} pods disrupted`,
+              )
+              runs.push(res)
+              await settled(ns, sc.replicas)
+            }
           }
+        } finally {
+          await kubectl(['delete', 'namespace', ns, '--wait=false', '--ignore-not-found']).catch(() => undefined)
         }
-      } finally {
-        await kubectl(['delete', 'namespace', ns, '--wait=false', '--ignore-not-found']).catch(() => undefined)
       }
+    } finally {
+      await git.close()
     }
-  } finally {
-    await git.close()
-    rmSync(dir, { recursive: true, force: true })
-    if (cluster.startedNow && !o.keepCluster) await stopCluster({ log: (m) => o.log(`cluster: ${m}`) })
-  }
+  })
   const targets: TargetCheck[] = []
   for (const sc of SCENARIOS) {
     const mine = runs.filter((r) => r.scenario === sc.name && r.who === 'kube-recycler')
@@ -315,11 +312,6 @@ export async function benchHeal(o: {
     })
   }
   return { runs, targets, seconds: (Date.now() - started) / 1000 }
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
 }
 
 const sec = (ms: number | undefined): string => (ms === undefined || Number.isNaN(ms) ? '—' : (ms / 1000).toFixed(1))

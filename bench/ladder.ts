@@ -14,19 +14,18 @@
 //   targeted        recycle.ladder [replace-pods, rollout] (the default with a per-pod check)
 //   full rollout    recycle.ladder [rollout]: the rollout pinned to the production head
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import os from 'node:os'
+import { writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { request } from 'undici'
-import { ensureCluster, stopCluster } from '../test/cluster/lib.ts'
 import { startGitServer } from '../test/fixtures/git-server.ts'
 import { freshNamespace, kubectl, kubectlJson, serviceUrl } from '../test/fixtures/kube-cluster.ts'
 import { httpGet, nodeServerContainer } from '../test/fixtures/run-pods.ts'
 import { waitFor } from '../test/fixtures/wait.ts'
 import { startService } from '../test/fixtures/process.ts'
-import { ensureBuild, shippedCommand } from './lib/shipped.ts'
+import { shippedCommand } from './lib/shipped.ts'
+import { onCluster } from './lib/cluster.ts'
 import { sleep } from './lib/proc.ts'
-import { markdownTable, num, textTable, type TargetCheck } from './lib/stats.ts'
+import { markdownTable, median, num, textTable, type TargetCheck } from './lib/stats.ts'
 
 const REPLICAS = 10
 
@@ -177,37 +176,34 @@ export async function benchLadder(o: {
   keepCluster: boolean
 }): Promise<LadderResult> {
   const started = Date.now()
-  await ensureBuild(o.log)
-  const cluster = await ensureCluster({ log: (m) => o.log(`cluster: ${m}`) })
-  const git = await startGitServer({ username: 'deploy', password: 'bench-ladder-git', publicRead: true })
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'kr-bench-ladder-'))
   const runs: LadderRun[] = []
-  let cleanup: (() => Promise<void>) | undefined
-  try {
-    const repo = await git.createRepo('site')
-    await repo.push('release 1')
-    const ns = await freshNamespace('bench-ladder', { runPods: true })
-    cleanup = ns.cleanup
-    await deploy(ns.name)
-    const base = await serviceUrl(ns.name, 'web')
-    for (let r = 0; r < o.runs; r++) {
-      for (const repair of ['targeted', 'full rollout'] as const) {
-        o.log(`ladder: one bad pod of ${REPLICAS}, ${repair}, run ${r + 1}/${o.runs}`)
-        const res = await once(repair, ns.name, base, git.url('site'), dir, cluster.kubeconfig)
-        o.log(
-          `ladder: ${repair}: healed in ${(res.healMs / 1000).toFixed(1)} s, ${res.disrupted} pods disrupted (${res.rungs})`,
-        )
-        runs.push(res)
-        await settled(ns.name)
-        await sleep(1000)
+  await onCluster('ladder', o, async ({ kubeconfig, dir }) => {
+    const git = await startGitServer({ username: 'deploy', password: 'bench-ladder-git', publicRead: true })
+    let cleanup: (() => Promise<void>) | undefined
+    try {
+      const repo = await git.createRepo('site')
+      await repo.push('release 1')
+      const ns = await freshNamespace('bench-ladder', { runPods: true })
+      cleanup = ns.cleanup
+      await deploy(ns.name)
+      const base = await serviceUrl(ns.name, 'web')
+      for (let r = 0; r < o.runs; r++) {
+        for (const repair of ['targeted', 'full rollout'] as const) {
+          o.log(`ladder: one bad pod of ${REPLICAS}, ${repair}, run ${r + 1}/${o.runs}`)
+          const res = await once(repair, ns.name, base, git.url('site'), dir, kubeconfig)
+          o.log(
+            `ladder: ${repair}: healed in ${(res.healMs / 1000).toFixed(1)} s, ${res.disrupted} pods disrupted (${res.rungs})`,
+          )
+          runs.push(res)
+          await settled(ns.name)
+          await sleep(1000)
+        }
       }
+    } finally {
+      await cleanup?.().catch(() => undefined)
+      await git.close()
     }
-  } finally {
-    await cleanup?.().catch(() => undefined)
-    await git.close()
-    rmSync(dir, { recursive: true, force: true })
-    if (cluster.startedNow && !o.keepCluster) await stopCluster({ log: (m) => o.log(`cluster: ${m}`) })
-  }
+  })
   const targeted = runs.filter((r) => r.repair === 'targeted')
   const full = runs.filter((r) => r.repair === 'full rollout')
   const targets: TargetCheck[] = []
@@ -226,11 +222,6 @@ export async function benchLadder(o: {
     })
   }
   return { runs, targets, seconds: (Date.now() - started) / 1000 }
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
 }
 
 export function formatLadder(r: LadderResult, markdown: boolean): string {

@@ -114,3 +114,8 @@ export interface TargetCheck {
   /** e.g. `2.41× blackbox (target ≥ 2×)`. */
   detail: string
 }
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
+}
