@@ -28,15 +28,15 @@ export const perPodChecks = (site: Pick<SiteConfig, 'checks'>): CheckConfig[] =>
 export const probeablePods = (pods: readonly PodState[]): PodState[] =>
   pods.filter((p) => p.ready && !p.terminating).sort((a, b) => a.name.localeCompare(b.name))
 
-/** Every per-pod check against one pod; the first failing check names the failure. A check that cannot be aimed: `error`. */
+/** Every check of `checks` against one pod; the first failing check names the failure. A check that cannot be aimed: `error`. */
 export async function probePod(
-  prober: Prober,
+  prober: Pick<Prober, 'runCheck'>,
   checks: readonly CheckConfig[],
   pod: PodState,
-): Promise<PodResult | { error: string }> {
+): Promise<PodResult | { error: string; check: string }> {
   const aimed = checks.map((c) => podCheck(c, pod))
-  const cannot = aimed.find((a): a is { error: string } => 'error' in a)
-  if (cannot) return cannot
+  const cannot = aimed.findIndex((a) => 'error' in a)
+  if (cannot >= 0) return { error: (aimed[cannot] as { error: string }).error, check: checks[cannot]!.name }
   const results = await Promise.all(aimed.map((a) => prober.runCheck((a as { check: CheckConfig }).check)))
   const base = {
     name: pod.name,
@@ -67,7 +67,7 @@ export async function probePods(prober: Prober, site: SiteConfig, lister: PodLis
   }
   const answers = await Promise.all(pods.map((p) => probePod(prober, checks, p)))
   const results = answers.filter((a): a is PodResult => !('error' in a))
-  const errors = answers.filter((a): a is { error: string } => 'error' in a).map((a) => a.error)
+  const errors = answers.filter((a): a is { error: string; check: string } => 'error' in a).map((a) => a.error)
   const failing = results.filter((r) => !r.ok).length
   return {
     total: results.length,

@@ -25,7 +25,7 @@ import type { CheckConfig, SiteConfig } from '../../config/types.ts'
 import { Errors, isAppError } from '../../errors.ts'
 import type { CheckResult } from '../../health/verdict.ts'
 import type { CanaryMark, PodState, WorkloadState } from '../../kube/types.ts'
-import { podCheck } from '../../triggers/pod-check.ts'
+import { perPodChecks, probePod } from '../../triggers/pod-probe.ts'
 import type { CanaryResult } from '../../state/schema.ts'
 import { judgePods } from '../rollout-status.ts'
 import type { CanaryContext, PodAnswer, StrategyContext } from './types.ts'
@@ -40,20 +40,11 @@ export interface CheckRunner {
  * else all of them. A pod without an IP or without the port fails the check.
  */
 export function podProbe(runner: CheckRunner, site: Pick<SiteConfig, 'checks'>): (pod: PodState) => Promise<PodAnswer> {
-  const checks = site.checks.some((c) => c.perPod) ? site.checks.filter((c) => c.perPod) : site.checks
+  const checks = perPodChecks(site).length > 0 ? perPodChecks(site) : site.checks
   return async (pod) => {
-    const aimed = checks.map((c) => ({ name: c.name, aimed: podCheck(c, pod) }))
-    const bad = aimed.find((a) => 'error' in a.aimed)
-    if (bad && 'error' in bad.aimed) return { ok: false, check: bad.name, message: bad.aimed.error }
-    const results = await Promise.all(aimed.map((a) => runner.runCheck((a.aimed as { check: CheckConfig }).check)))
-    const failed = results.find((r) => !r.ok)
-    return failed
-      ? {
-          ok: false,
-          check: failed.name,
-          message: failed.message ?? (failed.status ? `HTTP ${failed.status}` : 'failed'),
-        }
-      : { ok: true }
+    const r = await probePod(runner, checks, pod)
+    if ('error' in r) return { ok: false, check: r.check, message: r.error }
+    return r.ok ? { ok: true } : { ok: false, ...(r.check ? { check: r.check } : {}), message: r.message ?? 'failed' }
   }
 }
 
