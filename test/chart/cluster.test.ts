@@ -429,10 +429,17 @@ t.test('helm install of the full values: monitoring objects, created Secret, eve
   t.same(warnings(r.stderr), [], 'helm install: no warnings')
   await assertInstalled(t, inst, 3, 'recycler')
   const rule = await kubectlJson(['get', 'prometheusrules.monitoring.coreos.com', 'recycler'], { namespace: inst.ns })
+  const shipped = parseYaml(readFileSync(join(CHART_DIR, 'files', 'alerts.yaml'), 'utf8')) as {
+    groups: { rules: { alert: string }[] }[]
+  }
   t.same(
-    rule.spec.groups.map((g: any) => g.rules.length),
-    [10],
-    'the PrometheusRule holds the ten alerts',
+    rule.spec.groups.map((g: any) => g.rules.map((r: { alert: string }) => r.alert)),
+    shipped.groups.map((g) => g.rules.map((r) => r.alert)),
+    'the PrometheusRule holds every alert of files/alerts.yaml',
+  )
+  t.ok(
+    rule.spec.groups.some((g: any) => g.rules.some((r: { alert: string }) => r.alert === 'KubeRecyclerCanaryFailed')),
+    'KubeRecyclerCanaryFailed among them',
   )
   const secret = await kubectlJson(['get', 'secret', 'recycler'], { namespace: inst.ns })
   t.same(Object.keys(secret.data).sort(), ['git', 'hmac', 'operator', 'token'])
