@@ -341,7 +341,11 @@ alertmanager: { url: "http://127.0.0.1:${amPort}" }
     const done = await waitFor(
       async () => {
         const cur = (await recyclesOf(other, 'shop'))[0]
-        return cur.verification === 'recovered' ? cur : undefined
+        if (cur.verification === 'recovered') return cur
+        // Not yet: say where it stands, so a timeout tells which step never came.
+        throw new Error(
+          `state ${cur.state}, verification ${cur.verification}, holder ${cur.holder}, reason ${cur.reason ?? '-'}; leader here: ${(await other.get('/status')).json?.service?.leader}`,
+        )
       },
       { timeoutMs: 150_000, description: 'the next leader adopted and verified it' },
     )
