@@ -328,6 +328,7 @@ alertmanager: { url: "http://127.0.0.1:${amPort}" }
       port: amPort,
       webhooks: [{ url: `${leader.url()}/webhooks/alertmanager`, token: HA_WEBHOOK_TOKEN }],
     })
+    const before = await templateRestartedAt(ns, 'web')
     await alertmanager.postAlerts([{ labels: SHOP_ALERT }])
     await waitFor(async () => (await recyclesOf(other, 'shop'))[0]?.state === 'running', {
       timeoutMs: 30_000,
@@ -336,6 +337,13 @@ alertmanager: { url: "http://127.0.0.1:${amPort}" }
     const held = await waitFor(async () => (await alertmanager.silences()).find((s) => s.status.state === 'active'), {
       timeoutMs: 10_000,
       description: 'a silence held',
+    })
+    // Killed mid-recycle: after its rollout began. Killed between the claim
+    // and the patch, the leader never acted, and the next one records the
+    // recycle skipped instead of watching it (once, in CI, under load).
+    await waitFor(async () => (await templateRestartedAt(ns, 'web')) !== before, {
+      timeoutMs: 30_000,
+      description: 'the rollout patched',
     })
     await leader.stop('SIGKILL')
     const done = await waitFor(
