@@ -367,8 +367,8 @@ async function runSize(
           POD_NAMESPACE: ns,
           KUBE_RECYCLER_CONFIG: config,
           HOSTNAME: `scale-${r}`,
-          KUBE_RECYCLER_WEBHOOK_TOKEN: 'bench-token',
-          KUBE_RECYCLER_RECYCLE_TOKEN: 'bench-operator',
+          KUBE_RECYCLER_WEBHOOK_TOKEN: 'bench-webhook-token-5c1e',
+          KUBE_RECYCLER_RECYCLE_TOKEN: 'bench-operator-token-9a2f',
         }),
       )
     }
