@@ -11,7 +11,14 @@ import { request } from 'undici'
 import { freshNamespace, kubectl, kubectlJson } from '../fixtures/kube-cluster.ts'
 import { waitFor } from '../fixtures/wait.ts'
 import { deployment } from '../fixtures/engine.ts'
-import { haConfig, HA_OPERATOR_TOKEN, HA_WEBHOOK_TOKEN, startReplica, type Replica } from '../fixtures/replicas.ts'
+import {
+  haConfig,
+  HA_OPERATOR_TOKEN,
+  HA_WEBHOOK_TOKEN,
+  leaderOf,
+  startReplica,
+  type Replica,
+} from '../fixtures/replicas.ts'
 import { freePort, startAlertmanager, type Alertmanager } from '../fixtures/alertmanager.ts'
 import { startSite } from '../fixtures/sites.ts'
 
@@ -312,17 +319,8 @@ alertmanager: { url: "http://127.0.0.1:${amPort}" }
     )
     const a = await startReplica(t, { name: 'am-l-a', configPath: path, namespace: ns })
     const b = await startReplica(t, { name: 'am-l-b', configPath: path, namespace: ns })
-    const leaderOf = async () =>
-      waitFor(
-        async () => {
-          const la = (await a.get('/status').catch(() => ({ json: undefined }))).json?.service?.leader === true
-          const lb = (await b.get('/status').catch(() => ({ json: undefined }))).json?.service?.leader === true
-          return la !== lb ? (la ? a : b) : undefined
-        },
-        { timeoutMs: 20_000, description: 'one leader' },
-      )
-    const leader = await leaderOf()
-    const other = leader === a ? b : a
+    const { leader, others } = await leaderOf([a, b])
+    const other = others[0]!
     // The leader takes the webhook, makes the silence and runs the recycle; then it dies: only the shared state tells the next leader.
     const alertmanager = await am(t, {
       port: amPort,

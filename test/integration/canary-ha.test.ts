@@ -11,24 +11,10 @@ import { request } from 'undici'
 import { kubectlJson } from '../fixtures/kube-cluster.ts'
 import { siteFiles, visitSite } from '../fixtures/example-site.ts'
 import { waitFor } from '../fixtures/wait.ts'
-import { haConfig, startReplica, type Replica } from '../fixtures/replicas.ts'
+import { haConfig, leaderOf, startReplica } from '../fixtures/replicas.ts'
 import { deployCanarySite, getWorkload, livePods, podCommit, podHistory, settled } from '../fixtures/canary-site.ts'
 
 t.setTimeout(400_000)
-
-async function leaderOf(replicas: Replica[]): Promise<{ leader: Replica; others: Replica[] }> {
-  const found = await waitFor(
-    async () => {
-      const flags = await Promise.all(
-        replicas.map(async (r) => (await r.get('/status')).json?.service?.leader === true),
-      )
-      const leaders = replicas.filter((_, i) => flags[i])
-      return leaders.length === 1 ? leaders[0] : undefined
-    },
-    { timeoutMs: 20_000, description: 'exactly one leader' },
-  )
-  return { leader: found, others: replicas.filter((r) => r !== found) }
-}
 
 t.test(
   'the leader SIGKILLed mid-canary: the next leader judges the held pod, undoes it, never leaves it held',

@@ -7,7 +7,7 @@ import t, { type Test } from 'tap'
 import { clusterState, freshNamespace, kubectl, kubectlJson } from '../fixtures/kube-cluster.ts'
 import { waitFor } from '../fixtures/wait.ts'
 import { deployment } from '../fixtures/engine.ts'
-import { haConfig, report, startReplica, type Replica } from '../fixtures/replicas.ts'
+import { haConfig, leaderOf, report, startReplica, type Replica } from '../fixtures/replicas.ts'
 
 async function site(t: Test, name: string, opts: { replicas?: number; minReadySeconds?: number } = {}) {
   const ns = await freshNamespace(name)
@@ -28,20 +28,6 @@ async function site(t: Test, name: string, opts: { replicas?: number; minReadySe
 async function rollouts(ns: string): Promise<number> {
   const d = await kubectlJson(['get', 'deployment', 'web'], { namespace: ns })
   return Number(d.metadata.annotations['deployment.kubernetes.io/revision']) - 1
-}
-
-async function leaderOf(replicas: Replica[]): Promise<{ leader: Replica; others: Replica[] }> {
-  const found = await waitFor(
-    async () => {
-      const flags = await Promise.all(
-        replicas.map(async (r) => (await r.get('/status')).json?.service?.leader === true),
-      )
-      const leaders = replicas.filter((_, i) => flags[i])
-      return leaders.length === 1 ? leaders[0] : undefined
-    },
-    { timeoutMs: 20_000, description: 'exactly one leader' },
-  )
-  return { leader: found, others: replicas.filter((r) => r !== found) }
 }
 
 /** Waits until the site's last recycle is neither pending nor running, as `r` sees it. */
