@@ -22,9 +22,7 @@ import { request } from 'undici'
 import { siteFiles, visitSite } from '../test/fixtures/example-site.ts'
 import { deployCanarySite, podHistory, settled } from '../test/fixtures/canary-site.ts'
 import { waitFor } from '../test/fixtures/wait.ts'
-import { startService } from '../test/fixtures/process.ts'
-import { shippedCommand } from './lib/shipped.ts'
-import { onCluster } from './lib/cluster.ts'
+import { onCluster, startShipped } from './lib/cluster.ts'
 import { markdownTable, num, textTable, type TargetCheck } from './lib/stats.ts'
 
 const POLL_MS = 100
@@ -107,24 +105,14 @@ sites:
 `,
     )
     const bad = await site.repo.push('release 2: broken', siteFiles('2', false))
-    const shipped = shippedCommand()
-    const svc = await startService({
-      entry: [...shipped.flags, shipped.entry],
-      env: {
-        KUBE_RECYCLER_CONFIG: configPath,
-        KUBECONFIG: kubeconfig,
-        POD_NAMESPACE: site.ns,
-        KUBE_RECYCLER_RECYCLE_TOKEN: TOKEN,
-        LOG_LEVEL: 'info',
-      },
-      timeoutMs: 30_000,
+    const svc = await startShipped({
+      KUBE_RECYCLER_CONFIG: configPath,
+      KUBECONFIG: kubeconfig,
+      POD_NAMESPACE: site.ns,
+      KUBE_RECYCLER_RECYCLE_TOKEN: TOKEN,
+      LOG_LEVEL: 'info',
     })
     try {
-      await waitFor(async () => (await request(`${svc.url}/readyz`)).statusCode === 200, {
-        timeoutMs: 30_000,
-        intervalMs: 50,
-        description: 'kube-recycler ready',
-      })
       const history = podHistory(site.ns)
       const seen = visitor(site.url)
       const t0 = Date.now()

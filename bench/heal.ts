@@ -31,9 +31,7 @@ import { deployExampleSite, siteFiles, visitSite } from '../test/fixtures/exampl
 import { startGitServer, type FixtureRepo } from '../test/fixtures/git-server.ts'
 import { kubectl, kubectlJson, serviceUrl } from '../test/fixtures/kube-cluster.ts'
 import { waitFor } from '../test/fixtures/wait.ts'
-import { startService } from '../test/fixtures/process.ts'
-import { shippedCommand } from './lib/shipped.ts'
-import { onCluster } from './lib/cluster.ts'
+import { onCluster, startShipped } from './lib/cluster.ts'
 import { run, sleep } from './lib/proc.ts'
 import { markdownTable, median, num, textTable, type TargetCheck } from './lib/stats.ts'
 
@@ -169,18 +167,13 @@ ${sc.strategy === 'rollout' ? `    git: { repo: "${repoUrl}", branch: production
 `,
   )
   const before = await podUids(ns)
-  const shipped = shippedCommand()
-  const svc = await startService({
-    entry: [...shipped.flags, shipped.entry],
-    env: { KUBE_RECYCLER_CONFIG: configPath, KUBECONFIG: kubeconfig, POD_NAMESPACE: ns, LOG_LEVEL: 'info' },
-    timeoutMs: 30_000,
+  const svc = await startShipped({
+    KUBE_RECYCLER_CONFIG: configPath,
+    KUBECONFIG: kubeconfig,
+    POD_NAMESPACE: ns,
+    LOG_LEVEL: 'info',
   })
   try {
-    await waitFor(async () => (await request(`${svc.url}/readyz`)).statusCode === 200, {
-      timeoutMs: 30_000,
-      intervalMs: 50,
-      description: 'kube-recycler ready',
-    })
     const t0 = Date.now()
     const rec = await waitFor(
       async () => {

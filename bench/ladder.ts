@@ -21,9 +21,7 @@ import { startGitServer } from '../test/fixtures/git-server.ts'
 import { freshNamespace, kubectl, kubectlJson, serviceUrl } from '../test/fixtures/kube-cluster.ts'
 import { httpGet, nodeServerContainer } from '../test/fixtures/run-pods.ts'
 import { waitFor } from '../test/fixtures/wait.ts'
-import { startService } from '../test/fixtures/process.ts'
-import { shippedCommand } from './lib/shipped.ts'
-import { onCluster } from './lib/cluster.ts'
+import { onCluster, startShipped } from './lib/cluster.ts'
 import { sleep } from './lib/proc.ts'
 import { markdownTable, median, num, textTable, type TargetCheck } from './lib/stats.ts'
 
@@ -127,11 +125,11 @@ sites:
     recycle: { ladder: ${repair === 'targeted' ? '[replace-pods, rollout]' : '[rollout]'}, commitEnv: SITE_COMMIT, cooldown: 0s, maxPerWindow: 100, timeout: 5m, rollback: off, verify: { delay: 1s, attempts: 10, interval: 1s } }
 `,
   )
-  const shipped = shippedCommand()
-  const svc = await startService({
-    entry: [...shipped.flags, shipped.entry],
-    env: { KUBE_RECYCLER_CONFIG: configPath, KUBECONFIG: kubeconfig, POD_NAMESPACE: ns, LOG_LEVEL: 'info' },
-    timeoutMs: 30_000,
+  const svc = await startShipped({
+    KUBE_RECYCLER_CONFIG: configPath,
+    KUBECONFIG: kubeconfig,
+    POD_NAMESPACE: ns,
+    LOG_LEVEL: 'info',
   })
   try {
     const status = async (): Promise<any> => (await (await request(`${svc.url}/status`)).body.json()) as any

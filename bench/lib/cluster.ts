@@ -5,8 +5,11 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { request } from 'undici'
 import { ensureCluster, stopCluster } from '../../test/cluster/lib.ts'
-import { ensureBuild } from './shipped.ts'
+import { startService, type ServiceProcess } from '../../test/fixtures/process.ts'
+import { waitFor } from '../../test/fixtures/wait.ts'
+import { ensureBuild, shippedCommand } from './shipped.ts'
 
 export async function onCluster<T>(
   part: string,
@@ -22,4 +25,21 @@ export async function onCluster<T>(
     rmSync(dir, { recursive: true, force: true })
     if (cluster.startedNow && !o.keepCluster) await stopCluster({ log: (m) => o.log(`cluster: ${m}`) })
   }
+}
+
+/** The shipped build as a `serve` process with `env`, ready (/readyz answers 200) when it returns. */
+export async function startShipped(env: Record<string, string>): Promise<ServiceProcess> {
+  const shipped = shippedCommand()
+  const svc = await startService({ entry: [...shipped.flags, shipped.entry], env, timeoutMs: 30_000 })
+  try {
+    await waitFor(async () => (await request(`${svc.url}/readyz`)).statusCode === 200, {
+      timeoutMs: 30_000,
+      intervalMs: 50,
+      description: 'kube-recycler ready',
+    })
+  } catch (e) {
+    await svc.stop()
+    throw e
+  }
+  return svc
 }

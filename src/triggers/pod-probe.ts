@@ -25,7 +25,7 @@ export const perPodChecks = (site: Pick<SiteConfig, 'checks'>): CheckConfig[] =>
   site.checks.filter((c) => c.perPod !== undefined)
 
 /** The pods a per-pod check reaches: Ready (the Service sends them traffic) and not on their way out. */
-export const probeablePods = (pods: readonly PodState[]): PodState[] =>
+const probeablePods = (pods: readonly PodState[]): PodState[] =>
   pods.filter((p) => p.ready && !p.terminating).sort((a, b) => a.name.localeCompare(b.name))
 
 /** Every check of `checks` against one pod; the first failing check names the failure. A check that cannot be aimed: `error`. */

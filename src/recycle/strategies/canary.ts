@@ -219,7 +219,7 @@ export async function judgeCanary(
  * Restores the template before the canary and ends the hold in one request
  * (the held pods never leave that revision); the caller watches it settle.
  */
-export async function undoCanary(
+async function undoCanary(
   ctx: StrategyContext,
   mark: CanaryMark,
   result: CanaryResult,
