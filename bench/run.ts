@@ -26,6 +26,8 @@
 //   --keep-cluster                  leave the test control plane this run started
 //   --shared-cluster                recycle on the shared test control plane (npm run
 //                                   cluster:up) instead of a private one started for the bench
+//   --scale-sites N,N               scale: only these sizes (Deployments; above 2,000 probe-only), no blackbox_exporter
+//   --scale-replicas N,N            scale: only these replica counts (default 1,2)
 //
 // Needs root or preinstalled prometheus-blackbox-exporter and wrk (Debian);
 // the recycle part starts test/cluster's control plane if none runs.
@@ -57,6 +59,8 @@ interface Args {
   waitQuietMin: number
   keepCluster: boolean
   sharedCluster: boolean
+  scaleSites?: number[]
+  scaleReplicas?: number[]
 }
 
 function parseArgs(argv: string[]): Args {
@@ -103,10 +107,22 @@ function parseArgs(argv: string[]): Args {
       case '--shared-cluster':
         a.sharedCluster = true
         break
+      case '--scale-sites':
+        a.scaleSites = value()
+          .split(',')
+          .map(Number)
+          .filter((n) => n > 0)
+        break
+      case '--scale-replicas':
+        a.scaleReplicas = value()
+          .split(',')
+          .map(Number)
+          .filter((n) => n > 0)
+        break
       case '-h':
       case '--help':
         process.stdout.write(
-          'usage: npm run bench -- [--only probes|recycle|webhook|heal|ladder|scale|canary] [--quick] [--runs N] [--markdown] [--json FILE] [--profile] [--wait-quiet[=MIN]] [--keep-cluster] [--shared-cluster]\n',
+          'usage: npm run bench -- [--only probes|recycle|webhook|heal|ladder|scale|canary] [--quick] [--runs N] [--markdown] [--json FILE] [--profile] [--wait-quiet[=MIN]] [--keep-cluster] [--shared-cluster] [--scale-sites N,N] [--scale-replicas N,N]\n',
         )
         process.exit(0)
         break
@@ -240,7 +256,12 @@ async function main(): Promise<void> {
         ),
       )
     } else if (part === 'scale') {
-      const r = await benchScale({ quick: args.quick, log })
+      const r = await benchScale({
+        quick: args.quick,
+        log,
+        ...(args.scaleSites ? { sites: args.scaleSites } : {}),
+        ...(args.scaleReplicas ? { replicas: args.scaleReplicas } : {}),
+      })
       results.scale = r
       targets.push(...r.targets.map((t) => ({ ...t, part })))
       out.push(

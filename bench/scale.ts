@@ -35,6 +35,10 @@ import { markdownTable, num, textTable, type TargetCheck } from './lib/stats.ts'
 export interface ScaleOptions {
   quick: boolean
   log: (m: string) => void
+  /** Only these sizes (sites with Deployments, ≤ 5,000 probe-only above 2,000), no blackbox_exporter beside them. */
+  sites?: number[]
+  /** Only these replica counts (default 1 and 2). */
+  replicas?: number[]
 }
 
 export interface SizeRun {
@@ -576,22 +580,24 @@ export async function benchScale(o: ScaleOptions): Promise<ScaleResult> {
   await ensureBuild(log)
   await ensureCluster({ log: (m) => log(`cluster: ${m}`) })
   const restMs = o.quick ? 30_000 : 60_000
-  const sizes: Array<{ sites: number; kind: SizeRun['kind'] }> = o.quick
-    ? [
-        { sites: 20, kind: 'deployments' },
-        { sites: 50, kind: 'probe-only' },
-      ]
-    : [
-        { sites: 100, kind: 'deployments' },
-        { sites: 1000, kind: 'deployments' },
-        { sites: 5000, kind: 'probe-only' },
-      ]
+  const sizes: Array<{ sites: number; kind: SizeRun['kind'] }> = o.sites
+    ? o.sites.map((n) => ({ sites: n, kind: n > 2000 ? 'probe-only' : 'deployments' }))
+    : o.quick
+      ? [
+          { sites: 20, kind: 'deployments' },
+          { sites: 50, kind: 'probe-only' },
+        ]
+      : [
+          { sites: 100, kind: 'deployments' },
+          { sites: 1000, kind: 'deployments' },
+          { sites: 5000, kind: 'probe-only' },
+        ]
   const deployNs = `kr-scale-sites-${randomBytes(2).toString('hex')}`
   const dir = mkdtempSync(path.join(os.tmpdir(), 'kr-bench-scale-'))
   const targets = await startTargets()
   await kubectl(['create', 'namespace', deployNs])
   const sa = await serviceAccount(deployNs, dir)
-  const maxDeploy = Math.max(...sizes.filter((s) => s.kind === 'deployments').map((s) => s.sites))
+  const maxDeploy = Math.max(1, ...sizes.filter((s) => s.kind === 'deployments').map((s) => s.sites))
   const dropNodes = await extraNodes(Math.max(0, Math.ceil((maxDeploy + 50) / 250) - 2))
   const runs: SizeRun[] = []
   const blackbox: BlackboxRun[] = []
@@ -626,7 +632,8 @@ export async function benchScale(o: ScaleOptions): Promise<ScaleResult> {
     const base = await runSize(env, 1, 'deployments', 1, 0, false)
     log(`scale: one-site service: RSS ${num(base.rssMB)} MB`)
     for (const s of sizes) {
-      for (const replicas of [1, 2]) runs.push(await runSize(env, s.sites, s.kind, replicas, base.rssMB))
+      for (const replicas of o.replicas ?? [1, 2]) runs.push(await runSize(env, s.sites, s.kind, replicas, base.rssMB))
+      if (o.sites) continue
       blackbox.push(await blackboxRun(s.sites, targets.port, Math.min(restMs, 60_000)))
       const bb = blackbox.at(-1)!
       log(
