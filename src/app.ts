@@ -166,6 +166,15 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     ...(opts.executor ? { executor: opts.executor } : {}),
     ...(opts.commits ? { commits: opts.commits } : {}),
   })
+  // A watched workload changed (a deploy, a recycle's end): its sites' facts
+  // now, so `running` and `drift` follow within seconds at no cost at rest.
+  const unwatchFacts = opts.executor?.onFactsChanged?.((ref) => {
+    for (const site of config.sites) {
+      const t = site.target
+      if ('name' in t && t.kind === ref.kind && t.namespace === ref.namespace && t.name === ref.name)
+        void facts.refresh(site).catch(() => undefined)
+    }
+  })
   const runner =
     opts.executor && !config.service.dryRun
       ? createRunner({
@@ -407,6 +416,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   // (they stay `running` in the store, and the next leader adopts them);
   // drop the probe connections; stop watching the state.
   app.addHook('onClose', async () => {
+    unwatchFacts?.()
     await scheduler?.stop()
     await silencer?.stop()
     await heartbeat.close()

@@ -9,11 +9,11 @@ import type { Logger } from 'pino'
 import { buildApp } from './app.ts'
 import { ConfigError, EXAMPLE_CONFIG_PATH, loadConfigFile } from './config/load.ts'
 import { assertServiceSecrets, secretsFromEnv, secretValues } from './config/secrets.ts'
-import type { Config } from './config/types.ts'
+import type { Config, SiteConfig } from './config/types.ts'
 import { createLogger } from './logger.ts'
 import { findKubeconfig } from './kube/find.ts'
 import { systemClock } from './clock.ts'
-import { createEngine } from './recycle/engine.ts'
+import { createEngine, namedWorkloads, workloadCacheKeys } from './recycle/engine.ts'
 import type { CheckRunner } from './recycle/strategies/canary.ts'
 import type { Executor } from './recycle/executor.ts'
 import type { Kube } from './kube/types.ts'
@@ -39,6 +39,8 @@ export async function connectCluster(opts: {
   identity: string
   /** Runs one check: what a canary-first rollout probes its new pod with. */
   checks?: CheckRunner
+  /** The sites: the workloads they name are watched for /status (every replica answers it). */
+  sites?: readonly SiteConfig[]
 }): Promise<{ executor?: Executor; kube?: Kube; note: string }> {
   const where = findKubeconfig({ env: opts.env, ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}) })
   if (!where)
@@ -52,6 +54,9 @@ export async function connectCluster(opts: {
     ...(where.kind === 'file' ? { kubeconfig: where.path } : {}),
   })
   opts.logger.info({ kubeconfig: where.kind === 'file' ? where.path : 'in-cluster' }, 'using the cluster')
+  // Stopped with the Kube (kube.close()).
+  const named = namedWorkloads(opts.sites ?? [])
+  const cache = named.length > 0 ? kube.cacheWorkloads(named, workloadCacheKeys) : undefined
   return {
     kube,
     executor: createEngine({
@@ -60,6 +65,7 @@ export async function connectCluster(opts: {
       logger: opts.logger,
       holder: opts.identity,
       ...(opts.checks ? { checks: opts.checks } : {}),
+      ...(cache ? { cache } : {}),
     }),
     note: '',
   }
@@ -130,6 +136,7 @@ export async function serve(opts: ServeOptions = {}): Promise<Running> {
     logger,
     identity,
     checks: prober,
+    sites: config.sites,
     ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}),
   })
   if (!cluster.executor) {

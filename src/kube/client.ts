@@ -28,6 +28,7 @@ import {
   type KubeEvent,
   type PodState,
   type TemplateContainer,
+  type WorkloadCache,
   type WorkloadRef,
   type WorkloadState,
 } from './types.ts'
@@ -35,6 +36,7 @@ import { createLeaseApi } from './lease.ts'
 import { createObjectStore } from './objects.ts'
 import { findKubeconfig } from './find.ts'
 import { shareOneConnectionPool } from './dispatcher.ts'
+import { createWorkloadCache } from './cache.ts'
 
 export { findKubeconfig, kubeError }
 
@@ -309,6 +311,7 @@ export function createKube(opts: KubeOptions): Kube {
   const core = coreApi(kc, opts.requestTimeoutMs)
   const version = versionApi(kc, opts.requestTimeoutMs)
   const watcher = silenceBoundWatch(kc, opts.watchSilenceMs)
+  const caches = new Set<WorkloadCache>()
 
   const label = (ref: WorkloadRef): string => `${ref.kind} ${ref.namespace}/${ref.name}`
 
@@ -731,8 +734,21 @@ export function createKube(opts: KubeOptions): Kube {
       })
     },
 
+    cacheWorkloads(refs, keep) {
+      const cache: WorkloadCache = createWorkloadCache({
+        watcher,
+        refs,
+        keep,
+        logger: opts.logger,
+        onClose: () => caches.delete(cache),
+      })
+      caches.add(cache)
+      return cache
+    },
+
     close() {
-      // Watches stop with their signals; the shared connection pool goes here.
+      // Watches stop with their signals (a cache's with its close); the shared connection pool goes here.
+      for (const c of [...caches]) void c.close()
       pool.close()
     },
   }

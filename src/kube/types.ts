@@ -190,6 +190,25 @@ export interface KubeEvent {
   message: string
 }
 
+/** What a WorkloadCache keeps of one workload: the kept annotations' values, nothing else. */
+export interface WorkloadFacts {
+  annotations: Record<string, string>
+  templateAnnotations: Record<string, string>
+}
+
+/** Named workloads kept current by watches (kube/cache.ts); owned by its maker, stopped by close(). */
+export interface WorkloadCache {
+  /** The workload as last seen by its watch; undefined when not seen (absent, forbidden, not watched). */
+  get(ref: WorkloadRef): WorkloadFacts | undefined
+  /** Whether this cache watches ref at all. */
+  watches(ref: WorkloadRef): boolean
+  /** Called when a kept value changes, or the workload appears or goes; returns the unsubscribe. */
+  onChange(listener: (ref: WorkloadRef) => void): () => void
+  /** Workloads seen now. */
+  readonly size: number
+  close(): Promise<void>
+}
+
 export interface Kube {
   getWorkload(ref: WorkloadRef): Promise<WorkloadState>
   /** Merge-patches workload annotations (null deletes), with an optional resourceVersion precondition. */
@@ -255,6 +274,14 @@ export interface Kube {
   lease(namespace: string, name: string): LeaseApi
   /** kube-recycler's own state objects (ConfigMaps) in its namespace: the sites' (default), or the leader's heartbeat. */
   objects(namespace: string, kind?: 'site' | 'heartbeat'): ObjectStore
+  /**
+   * Watches each named workload and keeps only the given annotations
+   * (metadata and pod template). Stopped by its close(), or by this Kube's.
+   */
+  cacheWorkloads(
+    refs: readonly WorkloadRef[],
+    keep: { annotations: readonly string[]; templateAnnotations: readonly string[] },
+  ): WorkloadCache
   close(): void
 }
 

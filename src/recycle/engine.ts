@@ -8,7 +8,14 @@ import type { Logger } from 'pino'
 import { abortableSleep, type Clock } from '../clock.ts'
 import type { SiteConfig, StrategyName } from '../config/types.ts'
 import { Errors, isAppError } from '../errors.ts'
-import { CANARY_ANNOTATION, type Kube, type WorkloadRef, type WorkloadState } from '../kube/types.ts'
+import {
+  CANARY_ANNOTATION,
+  COMMIT_ANNOTATION,
+  type Kube,
+  type WorkloadCache,
+  type WorkloadRef,
+  type WorkloadState,
+} from '../kube/types.ts'
 import type { RecyclePlan } from '../state/schema.ts'
 import type { Executor, RunContext, RunOutcome } from './executor.ts'
 import { LAST_RECYCLE_ANNOTATION, mayTakeLock, parseLastRecycle, type LastRecycle } from './lock.ts'
@@ -36,6 +43,25 @@ export interface EngineOptions {
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>
   /** Runs one check (the prober): a canary pod is probed with the site's checks aimed at its IP. Without it, no canary. */
   checks?: CheckRunner
+  /**
+   * Named workloads kept by watches (workloadCacheKeys): inspect() answers
+   * from it without a request. Selector targets, and workloads it has not
+   * seen, are read as before.
+   */
+  cache?: WorkloadCache
+}
+
+/** What inspect() reads of a workload: what a WorkloadCache must keep for it. */
+export const workloadCacheKeys = {
+  annotations: [LAST_RECYCLE_ANNOTATION],
+  templateAnnotations: [COMMIT_ANNOTATION],
+} as const
+
+/** The workloads the sites name (a selector's owner is found at run time: not here). */
+export function namedWorkloads(sites: readonly SiteConfig[]): WorkloadRef[] {
+  return sites.flatMap((s) =>
+    'name' in s.target ? [{ kind: s.target.kind, namespace: s.target.namespace, name: s.target.name }] : [],
+  )
 }
 
 export function createEngine(opts: EngineOptions): Executor &
@@ -109,11 +135,13 @@ export function createEngine(opts: EngineOptions): Executor &
   return {
     resolve,
 
+    ...(opts.cache ? { onFactsChanged: (listener: (ref: WorkloadRef) => void) => opts.cache!.onChange(listener) } : {}),
+
     async inspect(site) {
       const ref = await resolve(site)
-      const w = await kube.getWorkload(ref)
+      const w = opts.cache?.get(ref) ?? (await kube.getWorkload(ref))
       const last = parseLastRecycle(w.annotations)
-      const running = w.templateAnnotations['kube-recycler.io/commit']
+      const running = w.templateAnnotations[COMMIT_ANNOTATION]
       return {
         ...(running ? { runningCommit: running } : {}),
         ...(last

@@ -8,7 +8,7 @@
 import type { SiteConfig, StrategyName } from '../config/types.ts'
 import type { CanaryResult, PodResult, ReasonKind, RecyclePlan, RecycleRecord } from '../state/schema.ts'
 import type { RolloutFailure } from './rollout-status.ts'
-import type { PodState } from '../kube/types.ts'
+import type { PodState, WorkloadRef } from '../kube/types.ts'
 
 /** replace-pods: which pods, and the per-pod checks a replacement must pass (the runner's Verifier). */
 export interface ReplaceTarget {
@@ -70,8 +70,10 @@ export interface InFlight {
 export interface Executor {
   plan(site: SiteConfig, strategy: StrategyName): Promise<RecyclePlan>
   run(ctx: RunContext): Promise<RunOutcome>
-  /** What the cluster says of the site's workload now (reads only). */
+  /** What the cluster says of the site's workload now (reads only; from a watch when it has one). */
   inspect?(site: SiteConfig): Promise<SiteFacts>
+  /** Told when what inspect() would say of a named workload changed (a watch saw it); returns the unsubscribe. */
+  onFactsChanged?(listener: (ref: WorkloadRef) => void): () => void
   /**
    * A recycle the service recorded as running, left by a replica that is
    * gone: watched to its end, never started again. `skipped` when it never

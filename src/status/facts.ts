@@ -1,7 +1,8 @@
 // What /status shows beyond this replica's memory: the production branch head
 // (git) and the commit the workload runs (the cluster), refreshed after probe
-// ticks and recycles, and on /status when older than a minute; never blocking
-// a request.
+// ticks and recycles, when a watch sees the workload change, and on /status
+// when older than a minute; never blocking a request. A named workload's
+// facts come from the executor's watch (no request); a selector's are read.
 
 import type { Logger } from 'pino'
 import type { Clock } from '../clock.ts'
@@ -39,10 +40,15 @@ export function createSiteFacts(opts: {
   const log = opts.logger.child({ component: 'facts' })
   const book = new Map<string, GitFacts & { at: number }>()
   const running = new Map<string, Promise<void>>()
+  const again = new Set<string>()
 
   async function refresh(site: SiteConfig): Promise<void> {
     const prev = running.get(site.name)
-    if (prev) return prev
+    if (prev) {
+      // Asked again mid-read (a watch saw a change): read once more after, or the change waits for the next refresh.
+      again.add(site.name)
+      return prev
+    }
     const p = (async () => {
       const f: GitFacts = { branch: site.git?.branch ?? '', drift: false }
       if (site.git && opts.commits) {
@@ -66,7 +72,10 @@ export function createSiteFacts(opts: {
       book.set(site.name, { ...f, at: opts.clock.now() })
       if (f.drift)
         log.info({ site: site.name, head: f.head, running: f.running }, 'the site does not run the production head')
-    })().finally(() => running.delete(site.name))
+    })().finally(() => {
+      running.delete(site.name)
+      if (again.delete(site.name)) void refresh(site).catch(() => undefined)
+    })
     running.set(site.name, p)
     return p
   }

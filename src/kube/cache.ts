@@ -1,0 +1,186 @@
+// The few annotations /status needs of each named workload, kept by a watch
+// instead of read again and again: at rest a read per site every half
+// minute on every replica was most of the service's API requests and of
+// its memory churn per site, for facts that change only with a recycle or
+// a deploy.
+//
+// One watch per workload, by name (fieldSelector metadata.name=<name>): the
+// site Role grants get/patch/watch on the named workloads only, and the API
+// server authorizes such a watch against resourceNames; a list of the
+// namespace's workloads would need `list` on all of them. A watch started
+// without a resourceVersion begins with the workload as it is (ADDED), so
+// one request gives the state and every change; after a drop it resumes
+// from the last resourceVersion seen (bookmarks keep it fresh), after 410
+// Gone it starts afresh. Each entry holds the kept annotations' values
+// only, never the object.
+//
+// A workload the watch cannot see (not there, forbidden, the watch down)
+// has no entry: its reader falls back to a GET, as before.
+
+import type { Logger } from 'pino'
+import type { Watch } from './api.ts'
+import type { WorkloadCache, WorkloadFacts, WorkloadRef } from './types.ts'
+
+const PLURAL = { Deployment: 'deployments', StatefulSet: 'statefulsets', DaemonSet: 'daemonsets' } as const
+
+/** Waits after a watch that failed: doubling from 1 s up to 60 s, so a forbidden one asks once a minute. */
+const RETRY_FIRST_MS = 1_000
+const RETRY_MAX_MS = 60_000
+
+interface WatchedObject {
+  metadata?: { resourceVersion?: string; annotations?: Record<string, string> }
+  spec?: { template?: { metadata?: { annotations?: Record<string, string> } } }
+  code?: number
+}
+
+export const refKey = (r: WorkloadRef): string => `${r.kind}/${r.namespace}/${r.name}`
+
+export function createWorkloadCache(opts: {
+  watcher: Watch
+  refs: readonly WorkloadRef[]
+  keep: { annotations: readonly string[]; templateAnnotations: readonly string[] }
+  logger: Logger
+  /** Told when the cache is closed (its maker forgets it). */
+  onClose?: () => void
+}): WorkloadCache {
+  const log = opts.logger.child({ component: 'kube-cache' })
+  const entries = new Map<string, WorkloadFacts>()
+  const listeners = new Set<(ref: WorkloadRef) => void>()
+  const stop = new AbortController()
+  const loops: Promise<void>[] = []
+
+  function pick(from: Record<string, string> | undefined, keys: readonly string[]): Record<string, string> {
+    const out: Record<string, string> = {}
+    for (const k of keys) if (from?.[k] !== undefined) out[k] = from[k]
+    return out
+  }
+
+  function store(ref: WorkloadRef, key: string, obj: WatchedObject): void {
+    const next: WorkloadFacts = {
+      annotations: pick(obj.metadata?.annotations, opts.keep.annotations),
+      templateAnnotations: pick(obj.spec?.template?.metadata?.annotations, opts.keep.templateAnnotations),
+    }
+    const prev = entries.get(key)
+    entries.set(key, next)
+    // Most events (status, replicas, bookmarks' neighbours) change none of the kept values: no news.
+    if (prev && JSON.stringify(prev) === JSON.stringify(next)) return
+    for (const l of listeners) l(ref)
+  }
+
+  async function follow(ref: WorkloadRef): Promise<void> {
+    const key = refKey(ref)
+    const path = `/apis/apps/v1/namespaces/${encodeURIComponent(ref.namespace)}/${PLURAL[ref.kind]}`
+    const signal = stop.signal
+    let rv: string | undefined
+    let retryMs = RETRY_FIRST_MS
+    while (!signal.aborted) {
+      let heard = false
+      const failed = await new Promise<unknown>((resolve) => {
+        let controller: AbortController | undefined
+        const onAbort = (): void => {
+          controller?.abort()
+          resolve(undefined)
+        }
+        signal.addEventListener('abort', onAbort, { once: true })
+        opts.watcher
+          .watch(
+            path,
+            {
+              fieldSelector: `metadata.name=${ref.name}`,
+              allowWatchBookmarks: true,
+              ...(rv !== undefined ? { resourceVersion: rv } : {}),
+            },
+            (phase, raw) => {
+              const obj = raw as WatchedObject
+              if (phase === 'ERROR') {
+                // 410 Gone: too old to resume from; start afresh (ADDED again).
+                rv = undefined
+                return
+              }
+              heard = true
+              if (obj.metadata?.resourceVersion) rv = obj.metadata.resourceVersion
+              if (phase === 'ADDED' || phase === 'MODIFIED') store(ref, key, obj)
+              else if (phase === 'DELETED') {
+                entries.delete(key)
+                for (const l of listeners) l(ref)
+              }
+            },
+            (err) => {
+              signal.removeEventListener('abort', onAbort)
+              resolve(err ?? undefined)
+            },
+          )
+          .then(
+            (c) => {
+              controller = c
+              if (signal.aborted) c.abort()
+            },
+            (err: unknown) => {
+              signal.removeEventListener('abort', onAbort)
+              resolve(err ?? new Error('the watch could not start'))
+            },
+          )
+      })
+      if (signal.aborted) return
+      if (failed && !heard) {
+        // Not seen at all (forbidden, unreachable): no entry, readers GET.
+        if (entries.delete(key)) for (const l of listeners) l(ref)
+        if (retryMs === RETRY_FIRST_MS)
+          log.warn(
+            { workload: key, err: (failed as Error).message },
+            'cannot watch the workload; its facts are read on demand until the watch is back',
+          )
+        await sleepUnlessStopped(retryMs, signal)
+        retryMs = Math.min(RETRY_MAX_MS, retryMs * 2)
+      } else {
+        // Ended by the server's timeout or the silence bound: resume at once from rv.
+        retryMs = RETRY_FIRST_MS
+        await sleepUnlessStopped(200, signal)
+      }
+    }
+  }
+
+  const seen = new Set<string>()
+  for (const ref of opts.refs) {
+    if (seen.has(refKey(ref))) continue
+    seen.add(refKey(ref))
+    loops.push(
+      follow(ref).catch((e: unknown) => log.error({ err: e, workload: refKey(ref) }, 'workload watch stopped')),
+    )
+  }
+
+  return {
+    get(ref) {
+      return entries.get(refKey(ref))
+    },
+    watches(ref) {
+      return seen.has(refKey(ref))
+    },
+    onChange(listener) {
+      listeners.add(listener)
+      return () => listeners.delete(listener)
+    },
+    get size() {
+      return entries.size
+    },
+    async close() {
+      opts.onClose?.()
+      stop.abort()
+      listeners.clear()
+      await Promise.allSettled(loops)
+      entries.clear()
+    },
+  }
+}
+
+function sleepUnlessStopped(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(done, ms)
+    function done(): void {
+      clearTimeout(t)
+      signal.removeEventListener('abort', done)
+      resolve()
+    }
+    signal.addEventListener('abort', done, { once: true })
+  })
+}

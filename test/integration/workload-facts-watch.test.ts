@@ -1,0 +1,177 @@
+// What /status says a site runs (`running`, `drift`) comes from a watch of
+// each named workload, kept on every replica: at rest the service reads no
+// workload at all, and a changed commit shows on /status within seconds.
+// A real `serve` process as the shipped ServiceAccount (its own Role and the
+// site Roles `kube-recycler rbac` generates: get/patch/watch on the named
+// workloads only), a real git server for the production head. The API
+// server itself counts the service's GETs of Deployments: a FlowSchema of
+// this test's own matches exactly those (apiserver_flowcontrol_dispatched_requests_total).
+
+import t from 'tap'
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { request } from 'undici'
+import { parseAllDocuments } from 'yaml'
+import { clusterState, freshNamespace, kubectl } from '../fixtures/kube-cluster.ts'
+import { waitFor } from '../fixtures/wait.ts'
+import { deployment } from '../fixtures/engine.ts'
+import { startGitServer } from '../fixtures/git-server.ts'
+import { startSite } from '../fixtures/sites.ts'
+import { ROOT, startService } from '../fixtures/process.ts'
+import { parseConfig } from '../../src/config/load.ts'
+import { siteRbac } from '../../src/cli/rbac.ts'
+
+const SITES = 5
+const COMMIT = 'kube-recycler.io/commit'
+
+function manifest(file: string): any {
+  return parseAllDocuments(readFileSync(join(ROOT, 'k8s', 'rbac', file), 'utf8')).map((d) => d.toJSON())[0]
+}
+const apply = (namespace: string | undefined, obj: unknown) =>
+  kubectl(['apply', '-f', '-'], { ...(namespace ? { namespace } : {}), input: JSON.stringify(obj) })
+
+/** Requests the API server dispatched under one FlowSchema. */
+async function dispatched(flow: string): Promise<number> {
+  const metrics = await kubectl(['get', '--raw', '/metrics'], { timeoutMs: 60_000 })
+  let n = 0
+  for (const line of metrics.split('\n'))
+    if (line.startsWith('apiserver_flowcontrol_dispatched_requests_total{') && line.includes(`flow_schema="${flow}"`))
+      n += Number(line.slice(line.lastIndexOf(' ') + 1))
+  return n
+}
+
+t.test('at rest the service reads no workload; /status follows a changed commit within seconds', async (t) => {
+  const sys = await freshNamespace('krfacts-sys')
+  const site = await freshNamespace('krfacts-site')
+  const flow = `${sys.name}-gets`
+  t.teardown(async () => {
+    await kubectl(['delete', 'flowschema', flow, '--ignore-not-found']).catch(() => undefined)
+    await sys.cleanup()
+    await site.cleanup()
+  })
+  const git = await startGitServer({ username: 'deploy', password: 'git-token-facts' })
+  t.teardown(() => git.close())
+  const repo = await git.createRepo('site')
+  const head = await repo.head()
+  const page = await startSite()
+  t.teardown(() => page.close())
+
+  // Sites probed every second: the leader's probe ticks ask for fresh facts (after 30 s) all the time.
+  const yaml = `
+sites:
+${Array.from(
+  { length: SITES },
+  (_, i) => `  - name: site-${i}
+    target: { kind: Deployment, namespace: ${site.name}, name: web-${i} }
+    schedule: "* * * * * *"
+    checks:
+      - { name: home, url: "${page.url('/')}", bodyContains: site-ok-marker, timeout: 1s }
+    git: { repo: "${git.url('site')}", branch: production, username: deploy, cache: 0s }
+    recycle: { mode: notify }
+`,
+).join('')}`
+  const config = parseConfig(yaml)
+  await apply(sys.name, manifest('serviceaccount.yaml'))
+  await apply(sys.name, manifest('role.yaml'))
+  const binding = manifest('rolebinding.yaml')
+  binding.subjects[0].namespace = sys.name
+  await apply(sys.name, binding)
+  for (const obj of siteRbac(config, sys.name)) await apply(obj.metadata.namespace, obj)
+  // Replicas 0: the facts are the template's, no pod is needed.
+  for (let i = 0; i < SITES; i++)
+    await kubectl(['apply', '-f', '-'], {
+      namespace: site.name,
+      input: deployment(`web-${i}`, 0, { podAnnotations: { [COMMIT]: head } }),
+    })
+  await apply(undefined, {
+    apiVersion: 'flowcontrol.apiserver.k8s.io/v1',
+    kind: 'FlowSchema',
+    metadata: { name: flow },
+    spec: {
+      priorityLevelConfiguration: { name: 'workload-high' },
+      matchingPrecedence: 40,
+      distinguisherMethod: { type: 'ByUser' },
+      rules: [
+        {
+          subjects: [{ kind: 'ServiceAccount', serviceAccount: { name: 'kube-recycler', namespace: sys.name } }],
+          resourceRules: [{ verbs: ['get'], apiGroups: ['apps'], resources: ['deployments'], namespaces: [site.name] }],
+        },
+      ],
+    },
+  })
+
+  const token = (await kubectl(['create', 'token', 'kube-recycler', '--duration=10m'], { namespace: sys.name })).trim()
+  const state = clusterState()
+  const dir = mkdtempSync(join(tmpdir(), 'kr-facts-'))
+  const kubeconfig = join(dir, 'kubeconfig')
+  writeFileSync(
+    kubeconfig,
+    `apiVersion: v1
+kind: Config
+clusters: [{ name: test, cluster: { server: "${state.apiserver}", certificate-authority: "${state.caFile}" } }]
+users: [{ name: sa, user: { token: "${token}" } }]
+contexts: [{ name: sa, context: { cluster: test, user: sa, namespace: ${sys.name} } }]
+current-context: sa
+`,
+    { mode: 0o600 },
+  )
+  const configPath = join(dir, 'config.yaml')
+  writeFileSync(configPath, yaml)
+  const svc = await startService({
+    env: {
+      KUBE_RECYCLER_CONFIG: configPath,
+      KUBECONFIG: kubeconfig,
+      POD_NAMESPACE: sys.name,
+      KUBE_RECYCLER_GIT_TOKEN: 'git-token-facts',
+      KUBE_RECYCLER_WEBHOOK_TOKEN: 'webhook-token-facts',
+      LOG_LEVEL: 'info',
+    },
+    timeoutMs: 15_000,
+  })
+  t.teardown(() => svc.stop('SIGKILL'))
+  const status = async () => (await (await request(`${svc.url}/status`)).body.json()) as any
+  await waitFor(
+    async () => {
+      const s = await status()
+      return s.sites.length === SITES && s.sites.every((x: any) => x.git?.running === head && x.git?.head === head)
+    },
+    { timeoutMs: 30_000, description: '/status shows every running commit' },
+  )
+  t.equal((await status()).sites[0].git.drift, false, 'runs the production head: no drift')
+
+  // At rest: 40 s of probe ticks every second (the leader's facts go stale after 30 s) and /status every 5 s.
+  const before = await dispatched(flow)
+  const end = Date.now() + 40_000
+  while (Date.now() < end) {
+    await status()
+    await request(`${svc.url}/metrics`).then((r) => r.body.text())
+    await new Promise((r) => setTimeout(r, 5_000))
+  }
+  const gets = (await dispatched(flow)) - before
+  t.equal(gets, 0, `no GET of a Deployment at rest (${gets} in 40 s for ${SITES} sites)`)
+
+  // A deploy outside the service: /status says so within seconds, with no probe or page needed to notice.
+  const other = 'f'.repeat(40)
+  await kubectl(
+    [
+      'patch',
+      'deployment',
+      'web-0',
+      '--type=merge',
+      '-p',
+      JSON.stringify({ spec: { template: { metadata: { annotations: { [COMMIT]: other } } } } }),
+    ],
+    { namespace: site.name },
+  )
+  const t0 = Date.now()
+  const seen = await waitFor(
+    async () => {
+      const g = (await status()).sites.find((x: any) => x.name === 'site-0')?.git
+      return g?.running === other ? g : undefined
+    },
+    { timeoutMs: 5_000, intervalMs: 100, description: '/status shows the new running commit' },
+  )
+  t.equal(seen.drift, true, `drift on /status ${Date.now() - t0} ms after the deploy`)
+  t.notMatch(svc.output(), /cannot watch the workload/, 'every named workload is watched under the shipped Roles')
+})
