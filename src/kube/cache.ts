@@ -18,7 +18,7 @@
 // has no entry: its reader falls back to a GET, as before.
 
 import type { Logger } from 'pino'
-import type { Watch } from './api.ts'
+import { leanWatch, type KubeConfig } from './api.ts'
 import type { WorkloadCache, WorkloadFacts, WorkloadRef } from './types.ts'
 
 const PLURAL = { Deployment: 'deployments', StatefulSet: 'statefulsets', DaemonSet: 'daemonsets' } as const
@@ -36,7 +36,9 @@ interface WatchedObject {
 export const refKey = (r: WorkloadRef): string => `${r.kind}/${r.namespace}/${r.name}`
 
 export function createWorkloadCache(opts: {
-  watcher: Watch
+  kc: KubeConfig
+  /** A watch silent this long is ended and resumed (default api.ts WATCH_SILENCE_MS). */
+  silenceMs?: number | undefined
   refs: readonly WorkloadRef[]
   keep: { annotations: readonly string[]; templateAnnotations: readonly string[] }
   logger: Logger
@@ -76,50 +78,32 @@ export function createWorkloadCache(opts: {
     while (!signal.aborted) {
       let heard = false
       const failed = await new Promise<unknown>((resolve) => {
-        let controller: AbortController | undefined
-        const onAbort = (): void => {
-          controller?.abort()
-          resolve(undefined)
-        }
-        signal.addEventListener('abort', onAbort, { once: true })
-        opts.watcher
-          .watch(
-            path,
-            {
-              fieldSelector: `metadata.name=${ref.name}`,
-              allowWatchBookmarks: true,
-              ...(rv !== undefined ? { resourceVersion: rv } : {}),
-            },
-            (phase, raw) => {
-              const obj = raw as WatchedObject
-              if (phase === 'ERROR') {
-                // 410 Gone: too old to resume from; start afresh (ADDED again).
-                rv = undefined
-                return
-              }
-              heard = true
-              if (obj.metadata?.resourceVersion) rv = obj.metadata.resourceVersion
-              if (phase === 'ADDED' || phase === 'MODIFIED') store(ref, key, obj)
-              else if (phase === 'DELETED') {
-                entries.delete(key)
-                for (const l of listeners) l(ref)
-              }
-            },
-            (err) => {
-              signal.removeEventListener('abort', onAbort)
-              resolve(err ?? undefined)
-            },
-          )
-          .then(
-            (c) => {
-              controller = c
-              if (signal.aborted) c.abort()
-            },
-            (err: unknown) => {
-              signal.removeEventListener('abort', onAbort)
-              resolve(err ?? new Error('the watch could not start'))
-            },
-          )
+        leanWatch(
+          opts.kc,
+          path,
+          {
+            fieldSelector: `metadata.name=${ref.name}`,
+            allowWatchBookmarks: 'true',
+            resourceVersion: rv,
+          },
+          (phase, raw) => {
+            const obj = raw as WatchedObject
+            if (phase === 'ERROR') {
+              // 410 Gone: too old to resume from; start afresh (ADDED again).
+              rv = undefined
+              return
+            }
+            heard = true
+            if (obj.metadata?.resourceVersion) rv = obj.metadata.resourceVersion
+            if (phase === 'ADDED' || phase === 'MODIFIED') store(ref, key, obj)
+            else if (phase === 'DELETED') {
+              entries.delete(key)
+              for (const l of listeners) l(ref)
+            }
+          },
+          resolve,
+          { signal, ...(opts.silenceMs !== undefined ? { silenceMs: opts.silenceMs } : {}) },
+        )
       })
       if (signal.aborted) return
       if (failed && !heard) {

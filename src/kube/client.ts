@@ -736,7 +736,8 @@ export function createKube(opts: KubeOptions): Kube {
 
     cacheWorkloads(refs, keep) {
       const cache: WorkloadCache = createWorkloadCache({
-        watcher,
+        kc,
+        silenceMs: opts.watchSilenceMs,
         refs,
         keep,
         logger: opts.logger,
