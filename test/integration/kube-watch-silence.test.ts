@@ -138,4 +138,30 @@ t.test('a silent watch asks for bookmarks and is started again after its silence
     t.equal(mine[0]?.query.get('allowWatchBookmarks'), 'true', 'it asked for bookmarks')
     t.ok(states.length >= 2, `read again before watching again (${states.length} reads)`)
   })
+
+  await t.test('the workload cache: each silent watch resumes after its bound; close() stops them', async (t) => {
+    const ofCache = () => watches.filter((x) => x.path.endsWith('/statefulsets'))
+    const refs = ['a', 'b'].map((name) => ({ kind: 'StatefulSet' as const, namespace: 'shop', name }))
+    const cache = kube.cacheWorkloads(refs, { annotations: [], templateAnnotations: [] })
+    const from = performance.now()
+    while (ofCache().length < 4 && performance.now() - from < 10_000) await new Promise((r) => setTimeout(r, 50))
+    const seen = ofCache()
+    t.ok(seen.length >= 4, `each of the 2 watches started again after the silence (${seen.length} watches)`)
+    t.same(
+      [...new Set(seen.map((w) => w.query.get('fieldSelector')))].sort(),
+      ['metadata.name=a', 'metadata.name=b'],
+      'one watch per named workload, by name',
+    )
+    t.ok(
+      seen.every((w) => w.query.get('allowWatchBookmarks') === 'true'),
+      'every watch asked for bookmarks',
+    )
+    const a = seen.filter((w) => w.query.get('fieldSelector') === 'metadata.name=a')
+    if (a.length >= 2) t.ok(a[1]!.at - a[0]!.at >= SILENCE_MS - 50, `again ${Math.round(a[1]!.at - a[0]!.at)} ms later`)
+    t.equal(cache.get(refs[0]!), undefined, 'never seen: no entry, so its reader falls back to a GET')
+    await cache.close()
+    const after = ofCache().length
+    await new Promise((r) => setTimeout(r, SILENCE_MS * 2))
+    t.equal(ofCache().length, after, 'no watch after close()')
+  })
 })
