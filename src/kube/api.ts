@@ -234,7 +234,10 @@ export function leanWatch(
   }
   const quiet = (): void => {
     clearTimeout(timer)
-    timer = setTimeout(() => end(new Error(`the watch was silent for ${silenceMs} ms`)), silenceMs)
+    timer = setTimeout(
+      () => end(new DOMException(`the watch was silent for ${silenceMs} ms`, 'TimeoutError')),
+      silenceMs,
+    )
     timer.unref()
   }
   void (async () => {

@@ -106,7 +106,9 @@ export function createWorkloadCache(opts: {
         )
       })
       if (signal.aborted) return
-      if (failed && !heard) {
+      // Silence is not a failure: a watch of a workload that does not exist (yet) may hear nothing.
+      const silent = failed instanceof DOMException && failed.name === 'TimeoutError'
+      if (failed && !heard && !silent) {
         // Not seen at all (forbidden, unreachable): no entry, readers GET.
         if (entries.delete(key)) for (const l of listeners) l(ref)
         if (retryMs === RETRY_FIRST_MS)
