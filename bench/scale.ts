@@ -60,6 +60,8 @@ export interface SizeRun {
   writesPerMin: number
   writesPerSitePerMin: number
   apiRequestsPerMin: number
+  /** Each replica's own count (kube_recycler_kube_requests_total) at rest, a minute, leader first: the busiest verb and resource of each. */
+  apiByReplica?: Array<{ role: 'leader' | 'follower'; perMin: number; top: string }>
   /** 10 % of the sites broken at once: until every one's recycle succeeded. */
   brokenSites?: number
   rolledMs?: number
@@ -252,6 +254,8 @@ interface Svc {
   child: ChildProcess
   pid: number
   url: string
+  /** Its warnings and errors by message, counted (what went wrong at scale is in them). */
+  warnings: Map<string, number>
   stop(): Promise<void>
 }
 
@@ -264,6 +268,20 @@ async function startServe(env: Record<string, string>): Promise<Svc> {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let tail = ''
+  const warnings = new Map<string, number>()
+  let partial = ''
+  const keepWarnings = (d: Buffer): void => {
+    const lines = (partial + String(d)).split('\n')
+    partial = (lines.pop() ?? '').slice(-100_000)
+    for (const line of lines) {
+      const m = /^\{"level":(\d+),.*"msg":"([^"]*)"/.exec(line)
+      if (!m || Number(m[1]) < 40) continue
+      // Bounded: a message never seen before is kept only while fewer than 100 are.
+      if (warnings.has(m[2]!) || warnings.size < 100) warnings.set(m[2]!, (warnings.get(m[2]!) ?? 0) + 1)
+    }
+  }
+  child.stdout!.on('data', keepWarnings)
+  child.stderr!.on('data', keepWarnings)
   const exited = new Promise<void>((r) => child.once('exit', () => r()))
   const url = await new Promise<string>((resolve, reject) => {
     // A replica that does not start in time is killed, never left behind.
@@ -290,6 +308,7 @@ async function startServe(env: Record<string, string>): Promise<Svc> {
     child,
     pid: child.pid!,
     url,
+    warnings,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return
       child.kill('SIGTERM')
@@ -307,6 +326,19 @@ async function getText(url: string): Promise<{ status: number; text: string }> {
 }
 async function getJson(url: string): Promise<any> {
   return JSON.parse((await getText(url)).text)
+}
+
+/** kube_recycler_kube_requests_total by `VERB resource code`. */
+function kubeRequests(text: string): Map<string, number> {
+  const out = new Map<string, number>()
+  for (const line of text.split('\n')) {
+    const m = /^kube_recycler_kube_requests_total\{(.*)\} (\S+)$/.exec(line)
+    if (!m) continue
+    const label = (n: string) => new RegExp(`${n}="([^"]*)"`).exec(m[1]!)?.[1] ?? ''
+    const key = `${label('verb')} ${label('resource')} ${label('code')}`
+    out.set(key, (out.get(key) ?? 0) + Number(m[2]))
+  }
+  return out
 }
 
 function metricSum(text: string, name: string, filter = ''): number {
@@ -428,6 +460,7 @@ async function runSize(
     const snap = async () => {
       const texts = await Promise.all(svcs.map(async (s) => (await getText(`${s.url}/metrics`)).text))
       return {
+        sent: texts.map((t) => kubeRequests(t)),
         writes: texts.reduce((n, t) => n + metricSum(t, 'kube_recycler_state_writes_total', 'result="ok"'), 0),
         probes: metricSum(texts[svcs.indexOf(leader)]!, 'kube_recycler_probes_total'),
         cpu: procCpuMs(leader.pid),
@@ -450,9 +483,30 @@ async function runSize(
     out.writesPerMin = (b.writes - a.writes) / minutes
     out.writesPerSitePerMin = out.writesPerMin / sites
     out.apiRequestsPerMin = (b.api - a.api) / minutes
+    out.apiByReplica = svcs
+      .map((s, i) => {
+        const delta = new Map<string, number>()
+        for (const [k, v] of b.sent[i]!) delta.set(k, v - (a.sent[i]!.get(k) ?? 0))
+        const sorted = [...delta].filter(([, v]) => v > 0).sort((x, y) => y[1] - x[1])
+        const total = sorted.reduce((n, [, v]) => n + v, 0)
+        return {
+          role: s === leader ? ('leader' as const) : ('follower' as const),
+          perMin: total / minutes,
+          top: sorted
+            .slice(0, 3)
+            .map(([k, v]) => `${k} ${num(v / minutes)}`)
+            .join(', '),
+        }
+      })
+      .sort((x, y) => (x.role === 'leader' ? -1 : y.role === 'leader' ? 1 : 0))
     e.log(
       `scale:   at rest: ${num(out.writesPerMin)} writes/min, ${num(out.apiRequestsPerMin)} API requests/min, ${num(out.probesPerMin)} probes/min at ${num(out.cpuMsPerProbe)} ms CPU each, RSS ${num(out.rssMB)} MB (${num(out.perSiteKB)} KB/site) (${busyness()})`,
     )
+    for (const r of out.apiByReplica)
+      e.log(`scale:   ${r.role} sent ${num(r.perMin)} API requests/min at rest; most: ${r.top || 'none'}`)
+    for (const s of svcs)
+      for (const [msg, n] of [...s.warnings].sort((x, y) => y[1] - x[1]).slice(0, 5))
+        e.log(`scale:   ${s === leader ? 'leader' : 'follower'} warned ${n}x: ${msg.slice(0, 200)}`)
 
     if (kind === 'deployments') {
       const broken = Array.from({ length: Math.ceil(sites / 10) }, (_, i) => i * 10)

@@ -10,7 +10,7 @@ import { systemClock, type Clock } from './clock.ts'
 import { VERSION } from './version.ts'
 import type { Secrets } from './config/secrets.ts'
 import type { Config } from './config/types.ts'
-import type { ObjectStore } from './kube/types.ts'
+import type { KubeRequestCount, ObjectStore } from './kube/types.ts'
 import type { Executor } from './recycle/executor.ts'
 import { circuitOpen } from './recycle/policy.ts'
 import { createRunner, type CommitResolver, type Runner } from './recycle/runner.ts'
@@ -93,6 +93,8 @@ export interface AppOptions {
   notifyBackoffMs?: number
   /** The site's pods for the per-pod checks; default: the executor's (the cluster's), none without one. */
   pods?: PodLister
+  /** What this process sent to the API server so far (kube_recycler_kube_requests_total); absent without a cluster. */
+  kubeRequests?: () => readonly KubeRequestCount[]
 }
 
 export interface Core {
@@ -121,6 +123,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const identity = opts.identity ?? 'kube-recycler'
   const metrics = createMetrics({ defaultMetrics: opts.defaultMetrics ?? false, version: VERSION })
   primeMetrics(metrics, config.sites)
+  if (opts.kubeRequests) metrics.observeKubeRequests(opts.kubeRequests)
   const objects = opts.objects ?? memoryObjectStore()
   const store = createStore({
     objects,

@@ -734,6 +734,10 @@ export function createKube(opts: KubeOptions): Kube {
       })
     },
 
+    requestCounts() {
+      return pool.requests()
+    },
+
     cacheWorkloads(refs, keep) {
       const cache: WorkloadCache = createWorkloadCache({
         kc,

@@ -15,11 +15,17 @@
 //
 // KubeConfig's createDispatcher and createDispatcherOptions are private in
 // its types: they are wrapped on the instance, nowhere else. A proxy, a
-// SOCKS proxy, or no TLS option at all keeps client-node's own choice.
+// SOCKS proxy, or no TLS option at all keeps client-node's own choice (and
+// its requests are not counted).
+//
+// Every request through the shared Agent is counted by verb, resource and
+// answer (client-go's rest_client_requests_total): what the service costs
+// the API server is the operator's to see, per replica, not a guess.
 
 import { createHash } from 'node:crypto'
-import { Agent } from 'undici'
+import { Agent, type Dispatcher } from 'undici'
 import type { KubeConfig } from './api.ts'
+import type { KubeRequestCount } from './types.ts'
 
 interface DispatcherOptions {
   type: string
@@ -47,6 +53,8 @@ function keyOf(connect: Record<string, unknown> = {}): string {
 export interface SharedPool {
   /** Agents made so far (a new one only when the TLS options changed). */
   readonly made: number
+  /** Requests sent so far through the shared Agent, by verb, resource and answer. */
+  requests(): KubeRequestCount[]
   /** Closes the current Agent once its requests are done. */
   close(): void
 }
@@ -54,29 +62,93 @@ export interface SharedPool {
 export function shareOneConnectionPool(kc: KubeConfig, opts: { pingIntervalMs: number }): SharedPool {
   const self = kc as unknown as Patchable
   const own = self.createDispatcher.bind(kc)
-  let current: { key: string; agent: Agent } | undefined
+  let current: { key: string; agent: Agent; counted: Dispatcher } | undefined
   let made = 0
+  const counts = new Map<string, KubeRequestCount>()
+  const count = (verb: string, resource: string, code: string): void => {
+    const key = `${verb} ${resource} ${code}`
+    const c = counts.get(key)
+    if (c) c.count++
+    else counts.set(key, { verb, resource, code, count: 1 })
+  }
   self.createDispatcher = (cluster, options) => {
     const o = self.createDispatcherOptions(cluster, options)
     if (o.type !== 'agent') return own(cluster, options)
     const key = keyOf(o.connect)
     if (current?.key !== key) {
       const old = current
-      current = {
-        key,
-        agent: new Agent({ connect: o.connect ?? {}, allowH2: true, h2Options: { pingInterval: opts.pingIntervalMs } }),
-      }
+      const agent = new Agent({
+        connect: o.connect ?? {},
+        allowH2: true,
+        h2Options: { pingInterval: opts.pingIntervalMs },
+      })
+      current = { key, agent, counted: agent.compose(countingInterceptor(count)) }
       made++
       void old?.agent.close().catch(() => undefined)
     }
-    return current.agent
+    return current.counted
   }
   return {
     get made() {
       return made
     },
+    requests() {
+      return [...counts.values()].map((c) => ({ ...c }))
+    },
     close() {
       void current?.agent.close().catch(() => undefined)
     },
+  }
+}
+
+/**
+ * The resource a request is about, from its path: `/api/v1/namespaces/ns/pods/x`
+ * and `/apis/apps/v1/namespaces/ns/deployments/x/status` are `pods` and
+ * `deployments`; `/version` is `version`. Only plurals the service's code
+ * writes reach this position, so the label stays bounded.
+ */
+export function resourceOf(path: string): string {
+  const segs = (path.split('?')[0] ?? '').split('/').filter(Boolean)
+  const ns = segs.indexOf('namespaces')
+  if (ns >= 0) return segs[ns + 2] ?? 'namespaces'
+  const start = segs[0] === 'api' ? 2 : segs[0] === 'apis' ? 3 : 0
+  return segs[start] ?? segs[0] ?? 'unknown'
+}
+
+/** The verb a request counts as: its method, or WATCH for `?watch=true` (a watch is one request however long it runs). */
+export function verbOf(method: string, path: string): string {
+  return method === 'GET' && /[?&]watch=(true|1)(&|$)/.test(path) ? 'WATCH' : method
+}
+
+type Count = (verb: string, resource: string, code: string) => void
+
+function countingInterceptor(count: Count): Dispatcher.DispatcherComposeInterceptor {
+  return (dispatch) => (opts, handler) => {
+    const path = opts.path ?? ''
+    const verb = verbOf(opts.method ?? 'GET', path)
+    const resource = resourceOf(path)
+    let counted = false
+    const once = (code: string): void => {
+      if (counted) return
+      counted = true
+      count(verb, resource, code)
+    }
+    const h = handler as Dispatcher.DispatchHandler
+    return dispatch(opts, {
+      onRequestStart: (c, ctx) => h.onRequestStart?.(c, ctx),
+      onRequestUpgrade: (c, code, headers, socket) => h.onRequestUpgrade?.(c, code, headers, socket),
+      onResponseStart: (c, code, headers, message) => {
+        // 1xx answers come before the final one: the final one counts.
+        if (code >= 200) once(String(code))
+        return h.onResponseStart?.(c, code, headers, message)
+      },
+      onResponseData: (c, chunk) => h.onResponseData?.(c, chunk),
+      onResponseEnd: (c, trailers) => h.onResponseEnd?.(c, trailers),
+      onResponseError: (c, err) => {
+        // No answer at all (refused, reset, timed out): counted as `error`.
+        once('error')
+        h.onResponseError?.(c, err)
+      },
+    })
   }
 }

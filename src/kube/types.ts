@@ -209,7 +209,17 @@ export interface WorkloadCache {
   close(): Promise<void>
 }
 
+/** Requests sent to the API server with one verb (GET, WATCH, PATCH, ...), resource (its plural) and answer (HTTP code, or `error`). */
+export interface KubeRequestCount {
+  verb: string
+  resource: string
+  code: string
+  count: number
+}
+
 export interface Kube {
+  /** Requests sent so far by this process (all its clients share one connection pool). */
+  requestCounts(): KubeRequestCount[]
   getWorkload(ref: WorkloadRef): Promise<WorkloadState>
   /** Merge-patches workload annotations (null deletes), with an optional resourceVersion precondition. */
   patchAnnotations(

@@ -12,6 +12,7 @@
 // /status and need no bookkeeping elsewhere.
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { KubeRequestCount } from '../kube/types.ts'
 
 /** What the state gauges read at scrape time; built from the /status model. */
 export interface ScrapeState {
@@ -50,6 +51,8 @@ export interface Metrics {
   /** Set by the operator module: recomputes the pause gauges at each scrape (a pause with `until` ends without a write). */
   refreshPaused?: () => void
   notifications: Counter<'receiver' | 'result'>
+  /** Sets where the API request counts are read at scrape time (once, by the app; absent without a cluster). */
+  observeKubeRequests(read: () => readonly KubeRequestCount[]): void
 }
 
 /** Recycle outcomes the alert rules look for (charts/kube-recycler/files/alerts.yaml). */
@@ -99,6 +102,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean; version?: string
   }
   const registers = [registry]
   let read: (() => ScrapeState) | undefined
+  let kubeRequests: (() => readonly KubeRequestCount[]) | undefined
   // Each gauge reads the state in its own collect(): four cheap reads of a
   // few sites per scrape, and a scrape never fails because one read did.
   const state = (): ScrapeState | undefined => {
@@ -254,6 +258,20 @@ export function createMetrics(opts: { defaultMetrics?: boolean; version?: string
       labelNames: ['receiver', 'result'],
       registers,
     }),
+    observeKubeRequests(fn) {
+      kubeRequests = fn
+    },
   }
+  // Counted where they are sent (kube/dispatcher.ts); copied here at each scrape.
+  new Counter({
+    name: 'kube_recycler_kube_requests_total',
+    help: 'Requests this replica sent to the Kubernetes API server, by verb (WATCH: a watch started), resource and answer (HTTP code, or error: none)',
+    labelNames: ['verb', 'resource', 'code'],
+    registers,
+    collect() {
+      this.reset()
+      for (const c of kubeRequests?.() ?? []) this.inc({ verb: c.verb, resource: c.resource, code: c.code }, c.count)
+    },
+  })
   return out
 }

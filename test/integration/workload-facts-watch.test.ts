@@ -5,7 +5,10 @@
 // site Roles `kube-recycler rbac` generates: get/patch/watch on the named
 // workloads only), a real git server for the production head. The API
 // server itself counts the service's GETs of Deployments: a FlowSchema of
-// this test's own matches exactly those (apiserver_flowcontrol_dispatched_requests_total).
+// this test's own matches exactly those (apiserver_flowcontrol_dispatched_requests_total);
+// a second one, after it, every other request of the service, so the
+// service's own count of what it sent (kube_recycler_kube_requests_total)
+// is checked against what the API server received.
 
 import t from 'tap'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
@@ -20,7 +23,7 @@ import { startGitServer } from '../fixtures/git-server.ts'
 import { startSite } from '../fixtures/sites.ts'
 import { ROOT, startService } from '../fixtures/process.ts'
 import { parseConfig } from '../../src/config/load.ts'
-import { siteRbac } from '../../src/cli/rbac.ts'
+import { ownRbac, siteRbac } from '../../src/cli/rbac.ts'
 
 const SITES = 5
 const COMMIT = 'kube-recycler.io/commit'
@@ -45,8 +48,9 @@ t.test('at rest the service reads no workload; /status follows a changed commit 
   const sys = await freshNamespace('krfacts-sys')
   const site = await freshNamespace('krfacts-site')
   const flow = `${sys.name}-gets`
+  const allFlow = `${sys.name}-all`
   t.teardown(async () => {
-    await kubectl(['delete', 'flowschema', flow, '--ignore-not-found']).catch(() => undefined)
+    await kubectl(['delete', 'flowschema', flow, allFlow, '--ignore-not-found']).catch(() => undefined)
     await sys.cleanup()
     await site.cleanup()
   })
@@ -73,11 +77,9 @@ ${Array.from(
 ).join('')}`
   const config = parseConfig(yaml)
   await apply(sys.name, manifest('serviceaccount.yaml'))
-  await apply(sys.name, manifest('role.yaml'))
-  const binding = manifest('rolebinding.yaml')
-  binding.subjects[0].namespace = sys.name
-  await apply(sys.name, binding)
-  for (const obj of siteRbac(config, sys.name)) await apply(obj.metadata.namespace, obj)
+  // The Roles `kube-recycler rbac` prints for this config (the shipped role.yaml names the demo site's state only).
+  for (const obj of [...ownRbac(config, sys.name), ...siteRbac(config, sys.name)])
+    await apply(obj.metadata.namespace, obj)
   // Replicas 0: the facts are the template's, no pod is needed.
   for (let i = 0; i < SITES; i++)
     await kubectl(['apply', '-f', '-'], {
@@ -96,6 +98,28 @@ ${Array.from(
         {
           subjects: [{ kind: 'ServiceAccount', serviceAccount: { name: 'kube-recycler', namespace: sys.name } }],
           resourceRules: [{ verbs: ['get'], apiGroups: ['apps'], resources: ['deployments'], namespaces: [site.name] }],
+        },
+      ],
+    },
+  })
+
+  // Everything else the ServiceAccount sends (a higher precedence number: matched after the GETs' flow).
+  await apply(undefined, {
+    apiVersion: 'flowcontrol.apiserver.k8s.io/v1',
+    kind: 'FlowSchema',
+    metadata: { name: allFlow },
+    spec: {
+      priorityLevelConfiguration: { name: 'workload-high' },
+      matchingPrecedence: 45,
+      distinguisherMethod: { type: 'ByUser' },
+      rules: [
+        {
+          subjects: [{ kind: 'ServiceAccount', serviceAccount: { name: 'kube-recycler', namespace: sys.name } }],
+          resourceRules: [
+            { verbs: ['*'], apiGroups: ['*'], resources: ['*'], namespaces: ['*'] },
+            { verbs: ['*'], apiGroups: ['*'], resources: ['*'], clusterScope: true },
+          ],
+          nonResourceRules: [{ verbs: ['*'], nonResourceURLs: ['*'] }],
         },
       ],
     },
@@ -141,15 +165,41 @@ current-context: sa
   t.equal((await status()).sites[0].git.drift, false, 'runs the production head: no drift')
 
   // At rest: 40 s of probe ticks every second (the leader's facts go stale after 30 s) and /status every 5 s.
+  const refused: string[] = []
+  const sent = async () => {
+    const text = await (await request(`${svc.url}/metrics`)).body.text()
+    let n = 0
+    refused.length = 0
+    for (const line of text.split('\n'))
+      if (line.startsWith('kube_recycler_kube_requests_total{')) {
+        n += Number(line.slice(line.lastIndexOf(' ') + 1))
+        if (!/code="(2\d\d|404)"/.test(line)) refused.push(line)
+      }
+    return n
+  }
   const before = await dispatched(flow)
+  const [sentBefore, receivedBefore] = [await sent(), (await dispatched(flow)) + (await dispatched(allFlow))]
   const end = Date.now() + 40_000
   while (Date.now() < end) {
     await status()
     await request(`${svc.url}/metrics`).then((r) => r.body.text())
     await new Promise((r) => setTimeout(r, 5_000))
   }
+  const [sentAfter, receivedAfter] = [await sent(), (await dispatched(flow)) + (await dispatched(allFlow))]
   const gets = (await dispatched(flow)) - before
   t.equal(gets, 0, `no GET of a Deployment at rest (${gets} in 40 s for ${SITES} sites)`)
+  // The two windows differ by the few ms between reading the service and the API server: a request or two.
+  const [mine, theirs] = [sentAfter - sentBefore, receivedAfter - receivedBefore]
+  // The Lease's first GET is a 404 (none yet); any other answer outside 2xx is a Role that does not fit.
+  t.same(refused, [], 'no request was refused or failed')
+  t.ok(
+    theirs >= 10,
+    `the API server received ${theirs} requests from the service in 40 s (the Lease, /version, the heartbeat)`,
+  )
+  t.ok(
+    Math.abs(mine - theirs) <= 2,
+    `kube_recycler_kube_requests_total counted ${mine} requests sent; the API server received ${theirs}`,
+  )
 
   // A deploy outside the service: /status says so within seconds, with no probe or page needed to notice.
   const other = 'f'.repeat(40)
