@@ -274,8 +274,9 @@ async function startServe(env: Record<string, string>): Promise<Svc> {
     const lines = (partial + String(d)).split('\n')
     partial = (lines.pop() ?? '').slice(-100_000)
     for (const line of lines) {
-      const m = /^\{"level":(\d+),.*"msg":"([^"]*)"/.exec(line)
-      if (!m || Number(m[1]) < 40) continue
+      // The service logs levels by name (src/logger.ts).
+      const m = /^\{"level":"(warn|error|fatal)",.*"msg":"([^"]*)"/.exec(line)
+      if (!m) continue
       // Bounded: a message never seen before is kept only while fewer than 100 are.
       if (warnings.has(m[2]!) || warnings.size < 100) warnings.set(m[2]!, (warnings.get(m[2]!) ?? 0) + 1)
     }
