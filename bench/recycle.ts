@@ -51,7 +51,7 @@ import {
   stopCluster,
 } from '../test/cluster/lib.ts'
 import { deployment, quietLogger, runOnce, siteFor } from '../test/fixtures/engine.ts'
-import { kubectl, kubectlJson } from '../test/fixtures/kube-cluster.ts'
+import { countingFlow, flowRequests, kubectl, kubectlJson } from '../test/fixtures/kube-cluster.ts'
 import { keepNodesAlive, leaseSockets } from './lib/node-leases.ts'
 import { busyness, load1, run, sleep } from './lib/proc.ts'
 import { idleRss } from './webhook/index.ts'
@@ -212,20 +212,6 @@ function socketsTo(port: number): number {
   return n
 }
 
-async function dispatched(flowSchema: string): Promise<number> {
-  const metrics = await kubectl(['get', '--raw', '/metrics'], { timeoutMs: 30_000 })
-  let n = 0
-  for (const line of metrics.split('\n')) {
-    if (
-      line.startsWith('apiserver_flowcontrol_dispatched_requests_total{') &&
-      line.includes(`flow_schema="${flowSchema}"`)
-    ) {
-      n += Number(line.slice(line.lastIndexOf(' ') + 1))
-    }
-  }
-  return n
-}
-
 /** Waits until the Deployment is fully rolled out and no old pod is left. */
 async function settled(ns: string, timeoutMs = 120_000): Promise<void> {
   const until = Date.now() + timeoutMs
@@ -270,27 +256,7 @@ async function setUp(log: (m: string) => void): Promise<Setup> {
     await kubectl(['create', 'namespace', ns])
     await kubectl(['create', 'serviceaccount', SA, '-n', ns])
     await kubectl(['create', 'clusterrolebinding', ns, '--clusterrole=cluster-admin', `--serviceaccount=${ns}:${SA}`])
-    await kubectl(['apply', '-f', '-'], {
-      input: JSON.stringify({
-        apiVersion: 'flowcontrol.apiserver.k8s.io/v1',
-        kind: 'FlowSchema',
-        metadata: { name: ns },
-        spec: {
-          priorityLevelConfiguration: { name: 'workload-high' },
-          matchingPrecedence: 50,
-          distinguisherMethod: { type: 'ByUser' },
-          rules: [
-            {
-              subjects: [{ kind: 'ServiceAccount', serviceAccount: { name: SA, namespace: ns } }],
-              resourceRules: [
-                { verbs: ['*'], apiGroups: ['*'], resources: ['*'], namespaces: ['*'], clusterScope: true },
-              ],
-              nonResourceRules: [{ verbs: ['*'], nonResourceURLs: ['*'] }],
-            },
-          ],
-        },
-      }),
-    })
+    await countingFlow(ns, { name: SA, namespace: ns })
     const token = (await kubectl(['create', 'token', SA, '-n', ns, '--duration=2h'])).trim()
     const kubeconfig = path.join(dir, 'kubeconfig')
     writeFileSync(
@@ -399,7 +365,7 @@ export async function benchRecycle(o: RecycleOptions): Promise<RecycleResult> {
       for (const who of ['ours', 'kubectl'] as const) {
         await settled(ns)
         await sleep(1000)
-        const before = await dispatched(flow)
+        const before = await flowRequests(flow)
         let r: RecycleRun
         if (who === 'ours') {
           probe.reset()
@@ -420,7 +386,7 @@ export async function benchRecycle(o: RecycleOptions): Promise<RecycleResult> {
           r = {
             who,
             wallMs,
-            requests: (await dispatched(flow)) - before,
+            requests: (await flowRequests(flow)) - before,
             toPatchCallMs: probe.t.patchCall - t0,
             toPatchDoneMs: probe.t.patchDone - t0,
             toDoneSeenMs: doneSeen - t0,
@@ -452,7 +418,7 @@ export async function benchRecycle(o: RecycleOptions): Promise<RecycleResult> {
           r = {
             who,
             wallMs,
-            requests: (await dispatched(flow)) - before,
+            requests: (await flowRequests(flow)) - before,
             restartMs,
             firstGetMs: ms('GET'),
             patchMs: ms('PATCH'),

@@ -26,7 +26,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { Agent, request } from 'undici'
 import { ensureCluster, readState } from '../test/cluster/lib.ts'
-import { kubectl } from '../test/fixtures/kube-cluster.ts'
+import { countingFlow, flowRequests, kubectl } from '../test/fixtures/kube-cluster.ts'
 import { MODULE, blackboxConfig } from './probes/blackbox.ts'
 import { busyness, NODE, procCpuMs, procMemMB, ROOT, sleep, which } from './lib/proc.ts'
 import { ensureBuild, shippedCommand } from './lib/shipped.ts'
@@ -124,27 +124,7 @@ async function serviceAccount(
   const state = readState()!
   await kubectl(['create', 'serviceaccount', SA, '-n', ns])
   await kubectl(['create', 'clusterrolebinding', ns, '--clusterrole=cluster-admin', `--serviceaccount=${ns}:${SA}`])
-  await kubectl(['apply', '-f', '-'], {
-    input: JSON.stringify({
-      apiVersion: 'flowcontrol.apiserver.k8s.io/v1',
-      kind: 'FlowSchema',
-      metadata: { name: ns },
-      spec: {
-        priorityLevelConfiguration: { name: 'workload-high' },
-        matchingPrecedence: 50,
-        distinguisherMethod: { type: 'ByUser' },
-        rules: [
-          {
-            subjects: [{ kind: 'ServiceAccount', serviceAccount: { name: SA, namespace: ns } }],
-            resourceRules: [
-              { verbs: ['*'], apiGroups: ['*'], resources: ['*'], namespaces: ['*'], clusterScope: true },
-            ],
-            nonResourceRules: [{ verbs: ['*'], nonResourceURLs: ['*'] }],
-          },
-        ],
-      },
-    }),
-  })
+  await countingFlow(ns, { name: SA, namespace: ns })
   const token = (await kubectl(['create', 'token', SA, '-n', ns, '--duration=4h'])).trim()
   const kubeconfig = path.join(dir, 'kubeconfig')
   writeFileSync(
@@ -166,16 +146,6 @@ current-context: bench
       await kubectl(['delete', 'flowschema', ns, '--ignore-not-found']).catch(() => undefined)
     },
   }
-}
-
-async function dispatched(flow: string): Promise<number> {
-  const metrics = await kubectl(['get', '--raw', '/metrics'], { timeoutMs: 60_000 })
-  let n = 0
-  for (const line of metrics.split('\n')) {
-    if (line.startsWith('apiserver_flowcontrol_dispatched_requests_total{') && line.includes(`flow_schema="${flow}"`))
-      n += Number(line.slice(line.lastIndexOf(' ') + 1))
-  }
-  return n
 }
 
 /** `count` one-pod Deployments web-0.. in `ns` (one apply), and enough extra kwok nodes for their pods. */
@@ -465,7 +435,7 @@ async function runSize(
         writes: texts.reduce((n, t) => n + metricSum(t, 'kube_recycler_state_writes_total', 'result="ok"'), 0),
         probes: metricSum(texts[svcs.indexOf(leader)]!, 'kube_recycler_probes_total'),
         cpu: procCpuMs(leader.pid),
-        api: await dispatched(e.flow),
+        api: await flowRequests(e.flow),
         at: performance.now(),
       }
     }

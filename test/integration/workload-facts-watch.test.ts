@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { request } from 'undici'
 import { parseAllDocuments } from 'yaml'
-import { clusterState, freshNamespace, kubectl } from '../fixtures/kube-cluster.ts'
+import { clusterState, countingFlow, flowRequests, freshNamespace, kubectl } from '../fixtures/kube-cluster.ts'
 import { waitFor } from '../fixtures/wait.ts'
 import { deployment } from '../fixtures/engine.ts'
 import { startGitServer } from '../fixtures/git-server.ts'
@@ -33,16 +33,6 @@ function manifest(file: string): any {
 }
 const apply = (namespace: string | undefined, obj: unknown) =>
   kubectl(['apply', '-f', '-'], { ...(namespace ? { namespace } : {}), input: JSON.stringify(obj) })
-
-/** Requests the API server dispatched under one FlowSchema. */
-async function dispatched(flow: string): Promise<number> {
-  const metrics = await kubectl(['get', '--raw', '/metrics'], { timeoutMs: 60_000 })
-  let n = 0
-  for (const line of metrics.split('\n'))
-    if (line.startsWith('apiserver_flowcontrol_dispatched_requests_total{') && line.includes(`flow_schema="${flow}"`))
-      n += Number(line.slice(line.lastIndexOf(' ') + 1))
-  return n
-}
 
 t.test('at rest the service reads no workload; /status follows a changed commit within seconds', async (t) => {
   const sys = await freshNamespace('krfacts-sys')
@@ -86,44 +76,15 @@ ${Array.from(
       namespace: site.name,
       input: deployment(`web-${i}`, 0, { podAnnotations: { [COMMIT]: head } }),
     })
-  await apply(undefined, {
-    apiVersion: 'flowcontrol.apiserver.k8s.io/v1',
-    kind: 'FlowSchema',
-    metadata: { name: flow },
-    spec: {
-      priorityLevelConfiguration: { name: 'workload-high' },
-      matchingPrecedence: 40,
-      distinguisherMethod: { type: 'ByUser' },
-      rules: [
-        {
-          subjects: [{ kind: 'ServiceAccount', serviceAccount: { name: 'kube-recycler', namespace: sys.name } }],
-          resourceRules: [{ verbs: ['get'], apiGroups: ['apps'], resources: ['deployments'], namespaces: [site.name] }],
-        },
-      ],
+  const sa = { name: 'kube-recycler', namespace: sys.name }
+  await countingFlow(flow, sa, {
+    precedence: 40,
+    rules: {
+      resourceRules: [{ verbs: ['get'], apiGroups: ['apps'], resources: ['deployments'], namespaces: [site.name] }],
     },
   })
-
   // Everything else the ServiceAccount sends (a higher precedence number: matched after the GETs' flow).
-  await apply(undefined, {
-    apiVersion: 'flowcontrol.apiserver.k8s.io/v1',
-    kind: 'FlowSchema',
-    metadata: { name: allFlow },
-    spec: {
-      priorityLevelConfiguration: { name: 'workload-high' },
-      matchingPrecedence: 45,
-      distinguisherMethod: { type: 'ByUser' },
-      rules: [
-        {
-          subjects: [{ kind: 'ServiceAccount', serviceAccount: { name: 'kube-recycler', namespace: sys.name } }],
-          resourceRules: [
-            { verbs: ['*'], apiGroups: ['*'], resources: ['*'], namespaces: ['*'] },
-            { verbs: ['*'], apiGroups: ['*'], resources: ['*'], clusterScope: true },
-          ],
-          nonResourceRules: [{ verbs: ['*'], nonResourceURLs: ['*'] }],
-        },
-      ],
-    },
-  })
+  await countingFlow(allFlow, sa, { precedence: 45 })
 
   const token = (await kubectl(['create', 'token', 'kube-recycler', '--duration=10m'], { namespace: sys.name })).trim()
   const state = clusterState()
@@ -177,16 +138,16 @@ current-context: sa
       }
     return n
   }
-  const before = await dispatched(flow)
-  const [sentBefore, receivedBefore] = [await sent(), (await dispatched(flow)) + (await dispatched(allFlow))]
+  const before = await flowRequests(flow)
+  const [sentBefore, receivedBefore] = [await sent(), (await flowRequests(flow)) + (await flowRequests(allFlow))]
   const end = Date.now() + 40_000
   while (Date.now() < end) {
     await status()
     await request(`${svc.url}/metrics`).then((r) => r.body.text())
     await new Promise((r) => setTimeout(r, 5_000))
   }
-  const [sentAfter, receivedAfter] = [await sent(), (await dispatched(flow)) + (await dispatched(allFlow))]
-  const gets = (await dispatched(flow)) - before
+  const [sentAfter, receivedAfter] = [await sent(), (await flowRequests(flow)) + (await flowRequests(allFlow))]
+  const gets = (await flowRequests(flow)) - before
   t.equal(gets, 0, `no GET of a Deployment at rest (${gets} in 40 s for ${SITES} sites)`)
   // The two windows differ by the few ms between reading the service and the API server: a request or two.
   const [mine, theirs] = [sentAfter - sentBefore, receivedAfter - receivedBefore]
