@@ -422,7 +422,9 @@ async function runSize(
       apiRequestsPerMin: NaN,
     }
     if (!measureRest) {
-      await sleep(20_000)
+      // The process' own is read at the age the sizes' RSS is read (the end of their rest window): a
+      // younger process has not grown its heap and compiled code to their steady state yet.
+      await sleep(Math.max(0, 65_000 + e.restMs - (performance.now() - t0)))
       out.rssMB = procMemMB(leader.pid).rss
       return out
     }
@@ -653,7 +655,7 @@ export async function benchScale(o: ScaleOptions): Promise<ScaleResult> {
       log,
       restMs,
     }
-    // The process' own: a one-site service, connected, after its first probes.
+    // The process' own: a one-site service, connected, as old as the sizes are when their RSS is read.
     const base = await runSize(env, 1, 'deployments', 1, 0, false)
     log(`scale: one-site service: RSS ${num(base.rssMB)} MB`)
     for (const s of sizes) {
@@ -762,7 +764,7 @@ export function formatScale(r: ScaleResult, markdown: boolean): string {
     String(b.failed),
   ])
   return [
-    `Every site probed every ${PROBE_EVERY_S} s; at rest measured over ${r.restMs / 1000} s after the first minute; a one-site service (the process' own) has RSS ${num(r.baseRssMB)} MB.`,
+    `Every site probed every ${PROBE_EVERY_S} s; at rest measured over ${r.restMs / 1000} s after the first minute; a one-site service (the process' own), read at the same age, has RSS ${num(r.baseRssMB)} MB.`,
     '',
     table(head, rows),
     '',

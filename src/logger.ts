@@ -19,18 +19,41 @@ export const REDACT_PATHS = [
 ]
 
 /**
- * stdout through sonic-boom. When the reader of stdout is gone (EPIPE), logs
- * are dropped instead of raising an error that nobody can report anyway.
+ * What the log may hold while stdout is not read (a stalled container log
+ * pipe, a slow reader): beyond it, lines are dropped and counted, never
+ * kept. Without a bound the buffer grew by every line logged (5,000 sites
+ * log ~1,000 lines a second at info: gigabytes within a minute).
  */
-function stdoutDestination(): DestinationStream {
-  const d = pino.destination({ dest: 1, sync: false })
+export const LOG_BUFFER_CHARS = 16 * 1024 * 1024
+
+/**
+ * stdout through sonic-boom, its buffer bounded (LOG_BUFFER_CHARS). Lines
+ * that do not fit are dropped; the first line that fits again is preceded
+ * by a warning with their number. When the reader of stdout is gone
+ * (EPIPE), logs are dropped instead of raising an error that nobody can
+ * report anyway.
+ */
+export function stdoutDestination(opts: { fd?: number; maxChars?: number } = {}): DestinationStream {
+  const d = pino.destination({ dest: opts.fd ?? 1, sync: false, maxLength: opts.maxChars ?? LOG_BUFFER_CHARS })
   let broken = false
+  let dropped = 0
+  d.on('drop', () => dropped++)
   d.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE' || err.code === 'ECONNRESET') broken = true
   })
   return {
     write: (line: string) => {
-      if (!broken) d.write(line)
+      if (broken) return
+      if (dropped > 0) {
+        const n = dropped
+        d.write(
+          `${JSON.stringify({ level: 'warn', time: new Date().toISOString(), service: 'kube-recycler', dropped: n, msg: 'log lines dropped: stdout was not read as fast as the service logged' })}\n`,
+        )
+        // Still no room: the count goes on, the notice comes with a later line.
+        if (dropped === n) dropped = 0
+        else dropped -= 1
+      }
+      d.write(line)
     },
   }
 }
