@@ -74,9 +74,6 @@ HEALTHCHECK --interval=30s --timeout=3s --start-period=10s --retries=3 \
 # timeout leaves its `git-remote-http` helper behind, re-parented to PID 1.
 ENTRYPOINT ["/usr/bin/tini", "--"]
 # --max-semi-space-size=1 (MiB): V8's young generation stays small, ~18 MB
-# less RSS at rest and under load for ~6 % more CPU per webhook request.
-# --optimize-for-size: V8 grows the old generation less between collections
-# and gives memory back sooner; at 1,000 sites RSS 280-300 -> ~190 MB for
-# ~0.4 ms more CPU per probe (docs/benchmarks.md, scale). The same flags as
-# `npm start`.
-CMD ["node", "--max-semi-space-size=1", "--optimize-for-size", "dist/cli.js", "serve"]
+# less RSS at rest and under load for ~6 % more CPU per webhook request
+# (docs/benchmarks.md); the same flags as `npm start`.
+CMD ["node", "--max-semi-space-size=1", "dist/cli.js", "serve"]

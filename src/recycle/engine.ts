@@ -111,6 +111,21 @@ export function createEngine(opts: EngineOptions): Executor &
     return [...owners.values()][0]!
   }
 
+  // Reads of a workload not in the cache, shared while one is in flight:
+  // sites that name the same workload (5,000 probe-only sites on one
+  // Deployment in the scale bench) ask for its facts together, at start
+  // before its watch has spoken, and must cost one request, not one each.
+  const reading = new Map<string, Promise<WorkloadState>>()
+  function readOnce(ref: WorkloadRef): Promise<WorkloadState> {
+    const key = `${ref.kind}/${ref.namespace}/${ref.name}`
+    let p = reading.get(key)
+    if (!p) {
+      p = kube.getWorkload(ref).finally(() => reading.delete(key))
+      reading.set(key, p)
+    }
+    return p
+  }
+
   /**
    * The outcome goes into the lock annotation only while it still holds the
    * lock exactly as written (`written`): one JSON-patch test + replace, no
@@ -139,7 +154,7 @@ export function createEngine(opts: EngineOptions): Executor &
 
     async inspect(site) {
       const ref = await resolve(site)
-      const w = opts.cache?.get(ref) ?? (await kube.getWorkload(ref))
+      const w = opts.cache?.get(ref) ?? (await readOnce(ref))
       const last = parseLastRecycle(w.annotations)
       const running = w.templateAnnotations[COMMIT_ANNOTATION]
       return {

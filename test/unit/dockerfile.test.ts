@@ -291,7 +291,7 @@ t.test('runtime: non-root numeric user, exec-form entry, port 8080', async (t) =
   t.equal(cmd.length, 1, 'one CMD')
   t.same(
     execForm(cmd[0]!.args),
-    ['node', '--max-semi-space-size=1', '--optimize-for-size', 'dist/cli.js', 'serve'],
+    ['node', '--max-semi-space-size=1', 'dist/cli.js', 'serve'],
     'CMD in exec form: node gets SIGTERM itself, no shell in between',
   )
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }
