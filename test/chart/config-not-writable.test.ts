@@ -68,10 +68,17 @@ interface Install {
   configMap: string
   sites: string[]
   jobs: Map<string, string>
+  /** Namespaces the objects were moved to (retarget): the config's site targets move with them. */
+  moved: Record<string, string>
 }
 
 /** Creates the namespaces (fresh, deleted afterwards) and applies the objects of KINDS; returns what the service runs with. */
-async function install(t: Test, objs: K8sObject[], namespaces: string[]): Promise<Install> {
+async function install(
+  t: Test,
+  objs: K8sObject[],
+  namespaces: string[],
+  moved: Record<string, string> = {},
+): Promise<Install> {
   for (const name of namespaces) {
     const given = objs.find((o) => o.kind === 'Namespace' && o.metadata.name === name)
     await kubectl(['create', '-f', '-'], {
@@ -94,6 +101,7 @@ async function install(t: Test, objs: K8sObject[], namespaces: string[]): Promis
     configMap,
     sites: config.sites.map((s) => s.name),
     jobs: new Map(config.sites.map((s) => [s.name, s.jenkins.jobs[0]!])),
+    moved,
   }
 }
 
@@ -123,8 +131,12 @@ const WEBHOOK_TOKEN = 'config-rbac-webhook-token-8c1f'
  * the machine, and RBAC is what is tested. One report per site, then another.
  */
 async function serveAs(t: Test, inst: Install, kubeconfig: string, configText: string): Promise<void> {
-  const config = parseYaml(configText) as { sites: Array<{ git?: { repo: string }; checks?: Array<{ url: string }> }> }
+  const config = parseYaml(configText) as {
+    sites: Array<{ target: { namespace: string }; git?: { repo: string }; checks?: Array<{ url: string }> }>
+  }
   for (const site of config.sites) {
+    // The site Role went where its namespace was moved (the service watches the named workload from the start).
+    site.target.namespace = inst.moved[site.target.namespace] ?? site.target.namespace
     if (site.git) site.git.repo = 'http://127.0.0.1:9/site.git'
     for (const c of site.checks ?? []) c.url = 'http://127.0.0.1:9/'
   }
@@ -261,12 +273,13 @@ async function assertConfigNotWritable(t: Test, inst: Install): Promise<void> {
 t.test('the one-file install (deploy/kube-recycler.yaml)', async (t) => {
   const ns = `cfg-file-${suffix}`
   const site = `cfg-file-shop-${suffix}`
-  const objs = retarget(docs(readFileSync(MANIFEST_PATH, 'utf8')), { 'kube-recycler': ns, shop: site })
+  const moved = { 'kube-recycler': ns, shop: site }
+  const objs = retarget(docs(readFileSync(MANIFEST_PATH, 'utf8')), moved)
   t.ok(
     objs.some((o) => o.kind === 'Namespace' && o.metadata.name === ns),
     'it makes its namespace',
   )
-  await assertConfigNotWritable(t, await install(t, objs, [ns, site]))
+  await assertConfigNotWritable(t, await install(t, objs, [ns, site], moved))
 })
 
 t.test('a chart render (helm template): two sites, another release name and ServiceAccount', async (t) => {
@@ -302,6 +315,17 @@ t.test('a chart render (helm template): two sites, another release name and Serv
 
 t.test('the kustomize base (k8s/)', async (t) => {
   const ns = `cfg-kust-${suffix}`
-  const objs = retarget(docs(await kubectl(['kustomize', join(ROOT, 'k8s')])), { 'kube-recycler': ns })
-  await assertConfigNotWritable(t, await install(t, objs, [ns]))
+  const site = `cfg-kust-shop-${suffix}`
+  const moved = { 'kube-recycler': ns, shop: site }
+  // The base, and the site namespace's Role and RoleBinding (k8s/rbac, applied in the site's namespace).
+  const objs = [
+    ...retarget(docs(await kubectl(['kustomize', join(ROOT, 'k8s')])), moved),
+    ...retarget(
+      docs(await kubectl(['kustomize', join(ROOT, 'k8s', 'rbac')]))
+        .filter((o) => o.metadata.name === 'kube-recycler-site')
+        .map((o) => ({ ...o, metadata: { ...o.metadata, namespace: site } })),
+      moved,
+    ),
+  ]
+  await assertConfigNotWritable(t, await install(t, objs, [ns, site], moved))
 })
