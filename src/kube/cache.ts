@@ -19,7 +19,7 @@
 
 import type { Logger } from 'pino'
 import { leanWatch, type KubeConfig } from './api.ts'
-import type { WorkloadCache, WorkloadFacts, WorkloadRef } from './types.ts'
+import { refKey, type WorkloadCache, type WorkloadFacts, type WorkloadRef } from './types.ts'
 
 const PLURAL = { Deployment: 'deployments', StatefulSet: 'statefulsets', DaemonSet: 'daemonsets' } as const
 
@@ -32,8 +32,6 @@ interface WatchedObject {
   spec?: { template?: { metadata?: { annotations?: Record<string, string> } } }
   code?: number
 }
-
-export const refKey = (r: WorkloadRef): string => `${r.kind}/${r.namespace}/${r.name}`
 
 export function createWorkloadCache(opts: {
   kc: KubeConfig

@@ -56,6 +56,9 @@ export interface WorkloadRef {
   name: string
 }
 
+/** `Kind/namespace/name`: a workload as a map key and in log lines. */
+export const refKey = (r: WorkloadRef): string => `${r.kind}/${r.namespace}/${r.name}`
+
 export interface Condition {
   type: string
   status: string

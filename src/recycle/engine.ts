@@ -11,6 +11,7 @@ import { Errors, isAppError } from '../errors.ts'
 import {
   CANARY_ANNOTATION,
   COMMIT_ANNOTATION,
+  refKey,
   type Kube,
   type WorkloadCache,
   type WorkloadRef,
@@ -117,7 +118,7 @@ export function createEngine(opts: EngineOptions): Executor &
   // before its watch has spoken, and must cost one request, not one each.
   const reading = new Map<string, Promise<WorkloadState>>()
   function readOnce(ref: WorkloadRef): Promise<WorkloadState> {
-    const key = `${ref.kind}/${ref.namespace}/${ref.name}`
+    const key = refKey(ref)
     let p = reading.get(key)
     if (!p) {
       p = kube.getWorkload(ref).finally(() => reading.delete(key))
@@ -344,7 +345,7 @@ export function createEngine(opts: EngineOptions): Executor &
       const paused = w.paused ? ' — refused: the Deployment is paused' : ''
       const blocked = verdict.ok ? '' : ` — would be skipped now: ${verdict.reason}`
       return {
-        workload: `${ref.kind}/${ref.namespace}/${ref.name}`,
+        workload: refKey(ref),
         strategy,
         pods: pods.map((p) => p.name),
         why: `${first}${how}${paused}${blocked}`,
