@@ -205,6 +205,12 @@ export interface WorkloadCache {
   get(ref: WorkloadRef): WorkloadFacts | undefined
   /** Whether this cache watches ref at all. */
   watches(ref: WorkloadRef): boolean
+  /**
+   * Resolves once ref's watch has first answered (the workload seen, or found
+   * not visible), or a few seconds after the cache started, or at close: a
+   * reader at start waits for it rather than reading. At once for a ref not watched.
+   */
+  settled(ref: WorkloadRef): Promise<void>
   /** Called when a kept value changes, or the workload appears or goes; returns the unsubscribe. */
   onChange(listener: (ref: WorkloadRef) => void): () => void
   /** Workloads seen now. */

@@ -155,6 +155,8 @@ export function createEngine(opts: EngineOptions): Executor &
 
     async inspect(site) {
       const ref = await resolve(site)
+      // At start the watch may not have answered yet: its answer, not a read of the whole object.
+      if (opts.cache && !opts.cache.get(ref)) await opts.cache.settled(ref)
       const w = opts.cache?.get(ref) ?? (await readOnce(ref))
       const last = parseLastRecycle(w.annotations)
       const running = w.templateAnnotations[COMMIT_ANNOTATION]

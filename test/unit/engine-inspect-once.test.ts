@@ -6,7 +6,14 @@
 import t from 'tap'
 import { createEngine } from '../../src/recycle/engine.ts'
 import { systemClock } from '../../src/clock.ts'
-import type { Kube, WorkloadRef, WorkloadState } from '../../src/kube/types.ts'
+import {
+  refKey,
+  type Kube,
+  type WorkloadCache,
+  type WorkloadFacts,
+  type WorkloadRef,
+  type WorkloadState,
+} from '../../src/kube/types.ts'
 import { quietLogger, siteFor } from '../fixtures/engine.ts'
 
 function countingKube(): { kube: Kube; reads: () => number; release: () => void } {
@@ -53,4 +60,77 @@ t.test('concurrent inspects of one workload share one read; a later one reads ag
   t.equal(k.reads(), 3, 'a read after the shared one ended is a new read (nothing kept)')
   k.release()
   await later
+})
+
+// A small typed stand-in for the workload cache: its watch answers when the test says.
+function pendingCache(ref: WorkloadRef): { cache: WorkloadCache; answer: (facts?: WorkloadFacts) => void } {
+  let facts: WorkloadFacts | undefined
+  let answer!: () => void
+  const first = new Promise<void>((r) => (answer = r))
+  const cache: WorkloadCache = {
+    get: (r) => (refKey(r) === refKey(ref) ? facts : undefined),
+    watches: (r) => refKey(r) === refKey(ref),
+    settled: (r) => (refKey(r) === refKey(ref) ? first : Promise.resolve()),
+    onChange: () => () => undefined,
+    size: 0,
+    close: async () => undefined,
+  }
+  return {
+    cache,
+    answer: (f) => {
+      facts = f
+      answer()
+    },
+  }
+}
+
+t.test("at start, inspects wait for the workload watch's first answer instead of reading", async (t) => {
+  const site = siteFor('{ kind: Deployment, namespace: shop, name: web }')
+  const ref: WorkloadRef = { kind: 'Deployment', namespace: 'shop', name: 'web' }
+
+  await t.test('the watch sees the workload: no read at all', async (t) => {
+    const k = countingKube()
+    const c = pendingCache(ref)
+    const engine = createEngine({
+      kube: k.kube,
+      clock: systemClock,
+      logger: quietLogger(),
+      holder: 'test',
+      cache: c.cache,
+    })
+    const asked = Promise.all(Array.from({ length: 50 }, () => engine.inspect(site)))
+    await new Promise((r) => setImmediate(r))
+    t.equal(k.reads(), 0, '50 inspects before the watch answered: no read')
+    c.answer({ annotations: {}, templateAnnotations: { 'kube-recycler.io/commit': 'd'.repeat(40) } })
+    const facts = await asked
+    t.ok(
+      facts.every((f) => f.runningCommit === 'd'.repeat(40)),
+      "every site got the watch's facts",
+    )
+    t.equal(k.reads(), 0, 'and still no read')
+  })
+
+  await t.test('the watch cannot see it (forbidden, absent): one shared read, as without a cache', async (t) => {
+    const k = countingKube()
+    const c = pendingCache(ref)
+    const engine = createEngine({
+      kube: k.kube,
+      clock: systemClock,
+      logger: quietLogger(),
+      holder: 'test',
+      cache: c.cache,
+    })
+    const asked = Promise.all(Array.from({ length: 50 }, () => engine.inspect(site)))
+    await new Promise((r) => setImmediate(r))
+    t.equal(k.reads(), 0, 'nothing read while the watch may still answer')
+    c.answer(undefined)
+    await new Promise((r) => setImmediate(r))
+    t.equal(k.reads(), 1, 'then one read for all 50')
+    k.release()
+    const facts = await asked
+    t.ok(
+      facts.every((f) => f.runningCommit === 'c'.repeat(40)),
+      'every site got the read facts',
+    )
+  })
 })
