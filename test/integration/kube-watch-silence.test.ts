@@ -144,6 +144,8 @@ t.test('a silent watch asks for bookmarks and is started again after its silence
     const refs = ['a', 'b'].map((name) => ({ kind: 'StatefulSet' as const, namespace: 'shop', name }))
     const cache = kube.cacheWorkloads(refs, { annotations: [], templateAnnotations: [] })
     const from = performance.now()
+    let settledAt = NaN
+    void cache.settled(refs[0]!).then(() => (settledAt = performance.now() - from))
     while (ofCache().length < 4 && performance.now() - from < 10_000) await new Promise((r) => setTimeout(r, 50))
     const seen = ofCache()
     t.ok(seen.length >= 4, `each of the 2 watches started again after the silence (${seen.length} watches)`)
@@ -159,6 +161,15 @@ t.test('a silent watch asks for bookmarks and is started again after its silence
     const a = seen.filter((w) => w.query.get('fieldSelector') === 'metadata.name=a')
     if (a.length >= 2) t.ok(a[1]!.at - a[0]!.at >= SILENCE_MS - 50, `again ${Math.round(a[1]!.at - a[0]!.at)} ms later`)
     t.equal(cache.get(refs[0]!), undefined, 'never seen: no entry, so its reader falls back to a GET')
+    // Silent from the start: a reader waits for no first answer past the bound (5 s), then reads.
+    while (Number.isNaN(settledAt) && performance.now() - from < 10_000) await new Promise((r) => setTimeout(r, 50))
+    t.ok(
+      settledAt >= 4_800 && settledAt <= 6_500,
+      `settled() of a watch that never answered resolved after ${Math.round(settledAt)} ms (its bound: 5 s)`,
+    )
+    let other = false
+    await cache.settled({ kind: 'StatefulSet', namespace: 'shop', name: 'not-watched' }).then(() => (other = true))
+    t.ok(other, 'settled() of a workload not watched resolves at once')
     await cache.close()
     const after = ofCache().length
     await new Promise((r) => setTimeout(r, SILENCE_MS * 2))

@@ -124,6 +124,8 @@ current-context: sa
     { timeoutMs: 30_000, description: '/status shows every running commit' },
   )
   t.equal((await status()).sites[0].git.drift, false, 'runs the production head: no drift')
+  // /status was asked from the moment the service listened: its facts waited for the watches' first answers.
+  t.equal(await flowRequests(flow), 0, 'no GET of a Deployment since the start either')
 
   // At rest: 40 s of probe ticks every second (the leader's facts go stale after 30 s) and /status every 5 s.
   const refused: string[] = []
