@@ -86,6 +86,7 @@ export function primeMetrics(
   for (const route of AUTHENTICATED_ROUTES)
     for (const reason of AUTH_FAILURE_REASONS) metrics.authFailures.inc({ route, reason }, 0)
   metrics.webhooks.inc({ result: 'rejected' }, 0)
+  metrics.stateWrites.inc({ result: 'error' }, 0)
 }
 
 export function createMetrics(opts: { defaultMetrics?: boolean; version?: string } = {}): Metrics {

@@ -153,6 +153,7 @@ t.test('the counters the alerts take increase() of exist at 0 from the start', a
   }
   t.equal(sample(text, 'kube_recycler_auth_failures_total', '{route="/webhooks/jenkins",reason="bad-signature"}'), 0)
   t.equal(sample(text, 'kube_recycler_webhooks_total', '{result="rejected"}'), 0)
+  t.equal(sample(text, 'kube_recycler_state_writes_total', '{result="error"}'), 0)
 })
 
 t.test('default Node.js metrics keep their stock names', async (t) => {
