@@ -87,8 +87,8 @@ function pendingCache(ref: WorkloadRef): { cache: WorkloadCache; answer: (facts?
 t.test("at start, inspects wait for the workload watch's first answer instead of reading", async (t) => {
   const site = siteFor('{ kind: Deployment, namespace: shop, name: web }')
   const ref: WorkloadRef = { kind: 'Deployment', namespace: 'shop', name: 'web' }
-
-  await t.test('the watch sees the workload: no read at all', async (t) => {
+  // 50 sites ask for the workload's facts before its watch has answered.
+  async function fiftyAsk() {
     const k = countingKube()
     const c = pendingCache(ref)
     const engine = createEngine({
@@ -100,6 +100,11 @@ t.test("at start, inspects wait for the workload watch's first answer instead of
     })
     const asked = Promise.all(Array.from({ length: 50 }, () => engine.inspect(site)))
     await new Promise((r) => setImmediate(r))
+    return { k, c, asked }
+  }
+
+  await t.test('the watch sees the workload: no read at all', async (t) => {
+    const { k, c, asked } = await fiftyAsk()
     t.equal(k.reads(), 0, '50 inspects before the watch answered: no read')
     c.answer({ annotations: {}, templateAnnotations: { 'kube-recycler.io/commit': 'd'.repeat(40) } })
     const facts = await asked
@@ -111,17 +116,7 @@ t.test("at start, inspects wait for the workload watch's first answer instead of
   })
 
   await t.test('the watch cannot see it (forbidden, absent): one shared read, as without a cache', async (t) => {
-    const k = countingKube()
-    const c = pendingCache(ref)
-    const engine = createEngine({
-      kube: k.kube,
-      clock: systemClock,
-      logger: quietLogger(),
-      holder: 'test',
-      cache: c.cache,
-    })
-    const asked = Promise.all(Array.from({ length: 50 }, () => engine.inspect(site)))
-    await new Promise((r) => setImmediate(r))
+    const { k, c, asked } = await fiftyAsk()
     t.equal(k.reads(), 0, 'nothing read while the watch may still answer')
     c.answer(undefined)
     await new Promise((r) => setImmediate(r))
