@@ -30,8 +30,13 @@ t.test('exactly one leader; release and expiry hand over', async (t) => {
   for (const l of [a, b, c]) await l.round()
   t.equal([a, b, c].filter((l) => l.isLeader()).length, 1)
   // A leader that dies (no more renewals): after the lease duration another takes over.
+  // A follower times the Lease from the moment it last saw it change (its own clock, not the holder's
+  // renewTime): its last look must be at the last renewal. Above, a follower that looked before the
+  // leader renewed (c won, a and b looked first) would see a changed Lease and wait a lease more.
   const dead = leaders[0]!
   const others = [a, b, c].filter((l) => l !== dead)
+  t.equal(await dead.round(), true, 'the leader renews one last time')
+  for (const l of others) t.equal(await l.round(), false, `${l.identity} sees it renewed`)
   clock.advance(16_000)
   t.notOk(dead.isLeader(), 'a leader that did not renew stops leading by itself')
   const next = await Promise.all(others.map((l) => l.round()))
