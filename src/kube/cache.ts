@@ -58,7 +58,7 @@ export function createWorkloadCache(opts: {
   const listeners = new Set<(ref: WorkloadRef) => void>()
   const stop = new AbortController()
   const loops: Promise<void>[] = []
-  // Each watched workload's first answer (seen, or found not visible); one timer bounds them all.
+  // The workloads watched, each with its first answer (seen, or found not visible); one timer bounds them all.
   const answered = new Map<string, { promise: Promise<void>; resolve: () => void }>()
   let patienceTimer: NodeJS.Timeout | undefined
   const patience = new Promise<void>((resolve) => {
@@ -143,16 +143,13 @@ export function createWorkloadCache(opts: {
     }
   }
 
-  const seen = new Set<string>()
   for (const ref of opts.refs) {
-    if (seen.has(refKey(ref))) continue
-    seen.add(refKey(ref))
+    const key = refKey(ref)
+    if (answered.has(key)) continue
     let resolve!: () => void
     const first = new Promise<void>((r) => (resolve = r))
-    answered.set(refKey(ref), { promise: Promise.race([first, patience]), resolve })
-    loops.push(
-      follow(ref).catch((e: unknown) => log.error({ err: e, workload: refKey(ref) }, 'workload watch stopped')),
-    )
+    answered.set(key, { promise: Promise.race([first, patience]), resolve })
+    loops.push(follow(ref).catch((e: unknown) => log.error({ err: e, workload: key }, 'workload watch stopped')))
   }
 
   return {
@@ -160,7 +157,7 @@ export function createWorkloadCache(opts: {
       return entries.get(refKey(ref))
     },
     watches(ref) {
-      return seen.has(refKey(ref))
+      return answered.has(refKey(ref))
     },
     settled(ref) {
       return answered.get(refKey(ref))?.promise ?? Promise.resolve()
