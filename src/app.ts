@@ -243,6 +243,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
         // Only the leader probes on the schedule: one replica, one verdict per tick.
         isLeader,
         onProbe: (site) => facts.refreshIfStale(site, 30_000),
+        spreadMs: config.service.probeSpreadMs,
         ...(podLister ? { pods: podLister } : {}),
       })
     : undefined

@@ -159,6 +159,7 @@ function normalize(file: FileShape, problems: string[]): Config {
       maxConnectionsPerClient: s.maxConnectionsPerClient ?? 16,
       namespace: s.namespace ?? 'kube-recycler',
       probeConcurrency: s.probeConcurrency ?? 16,
+      probeSpreadMs: duration(s.probeSpread, 'service.probeSpread', problems, 30_000, 0),
       leaderElection: s.leaderElection ?? 'auto',
       leaseDurationMs: duration(s.leaseDuration, 'service.leaseDuration', problems, 15_000, 2000),
       heartbeatMs: duration(s.heartbeat, 'service.heartbeat', problems, 60_000, 1000),

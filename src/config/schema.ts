@@ -248,6 +248,7 @@ export const FileSchema = Type.Object(
           maxConnectionsPerClient: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000 })),
           namespace: Type.Optional(Name),
           probeConcurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
+          probeSpread: Type.Optional(Duration),
           leaderElection: Type.Optional(Type.Enum(['auto', 'on', 'off'])),
           leaseDuration: Type.Optional(Duration),
           heartbeat: Type.Optional(Duration),

@@ -231,6 +231,12 @@ export interface ServiceConfig {
   /** Probe concurrency across all checks. */
   probeConcurrency: number
   /**
+   * The most a scheduled probe waits after its cron's time, each site its
+   * own share from its name (at most half its period), so that sites on
+   * one schedule do not all probe in the same second. 0: on the second.
+   */
+  probeSpreadMs: number
+  /**
    * Lease election of the one replica that probes and runs recycles. `auto`
    * and `on`: whenever there is a cluster. `off`: this process always leads
    * (one replica only; two would both act).
