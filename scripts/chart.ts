@@ -159,6 +159,11 @@ export function valuesSchema(): Json {
           enabled: bool,
           maxUnavailable: { anyOf: [int({ minimum: 0 }), str({ pattern: '^[0-9]+%$' })] },
         }),
+        flowSchema: obj({
+          create: bool,
+          priorityLevel: str({ minLength: 1 }),
+          matchingPrecedence: int({ minimum: 1, maximum: 10_000 }),
+        }),
         networkPolicy: obj({
           enabled: bool,
           ingressFrom: list(anyObject),

@@ -443,5 +443,25 @@ t.test('helm install of the full values: monitoring objects, created Secret, eve
   )
   const secret = await kubectlJson(['get', 'secret', 'recycler'], { namespace: inst.ns })
   t.same(Object.keys(secret.data).sort(), ['git', 'hmac', 'operator', 'token'])
+
+  // flowSchema.create: the service account's Lease requests are classified
+  // into the leader-election level (the API server names the FlowSchema it
+  // chose in a response header, even on a 403); its other requests are not.
+  const fs = await kubectlJson(['get', 'flowschema', `recycler-${inst.ns}-lease`])
+  t.equal(fs.spec.priorityLevelConfiguration.name, 'leader-election')
+  t.equal(fs.status.conditions.find((c: any) => c.type === 'Dangling')?.status, 'False', 'its priority level exists')
+  const chosen = async (args: string[]) => {
+    const r = await run(kubectlBin(), [
+      ...args,
+      '-n',
+      inst.ns,
+      `--as=system:serviceaccount:${inst.ns}:${inst.sa}`,
+      '-v=8',
+    ])
+    return /X-Kubernetes-Pf-Flowschema-Uid: ([0-9a-f-]+)/i.exec(r.stderr)?.[1]
+  }
+  t.equal(await chosen(['get', 'lease', 'kube-recycler']), fs.metadata.uid, 'a Lease read: this FlowSchema')
+  const other = await chosen(['get', 'configmaps'])
+  t.ok(other !== undefined && other !== fs.metadata.uid, 'a state read: another FlowSchema')
   await ok(helm, ['uninstall', inst.release, '-n', inst.ns, '--wait', '--timeout', '120s'])
 })

@@ -36,7 +36,11 @@ function valuesFile(name: string, text: string): string {
 
 /** Kind/namespace/name of each object, the config ConfigMap's hash replaced by <hash>. */
 const kindsOf = (objs: K8sObject[]) =>
-  objs.map((o) => `${o.kind}/${o.metadata.namespace}/${o.metadata.name.replace(CONFIG_MAP_NAME, '$1<hash>')}`).sort()
+  objs
+    .map(
+      (o) => `${o.kind}/${o.metadata.namespace ?? '(cluster)'}/${o.metadata.name.replace(CONFIG_MAP_NAME, '$1<hash>')}`,
+    )
+    .sort()
 /** helm template's answer when it refuses to render. */
 function refused(args: string[]): { status: number | null; stderr: string } {
   return spawnSync(helm, ['template', 'x', CHART_DIR, ...args], { encoding: 'utf8' })
@@ -196,6 +200,7 @@ t.test('the full set of values', async (t) => {
     'ConfigMap/ops/recycler-config-<hash>',
     'ConfigMap/ops/recycler-dashboard',
     'Deployment/ops/recycler',
+    'FlowSchema/(cluster)/recycler-ops-lease',
     'Ingress/ops/recycler',
     'NetworkPolicy/ops/recycler',
     'PodDisruptionBudget/ops/recycler',
