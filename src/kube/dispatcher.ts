@@ -8,6 +8,15 @@
 // the next request connects afresh (undici resets a session whose PING is
 // still unacknowledged at the next one).
 //
+// Requests with a body (create, update, patch, evict, delete) go over a few
+// HTTP/1.1 connections instead. With them on the HTTP/2 session, a service
+// of 5,000 sites whose /status was read every 250 ms at start hung within
+// seconds, every time (Node 24.16, 24.21 and 24.22.3): its main thread
+// never left node's Http2Session::SendPendingData, which queued empty DATA
+// frames of one request stream without end, 40 MB a second, until the
+// kernel killed the process. Reads and watches on HTTP/2 and the writes
+// on HTTP/1.1, the same start ran on (docs/benchmarks.md).
+//
 // The Agent is kept while its TLS options (CA, client certificate and key,
 // server name, verification) stay the same. An exec credential plugin may
 // hand out a new client certificate when the last expires: then a new Agent
@@ -23,7 +32,7 @@
 // the API server is the operator's to see, per replica, not a guess.
 
 import { createHash } from 'node:crypto'
-import { Agent, type Dispatcher } from 'undici'
+import { Agent, Dispatcher } from 'undici'
 import type { KubeConfig } from './api.ts'
 import type { KubeRequestCount } from './types.ts'
 
@@ -50,6 +59,41 @@ function keyOf(connect: Record<string, unknown> = {}): string {
   return h.digest('hex')
 }
 
+/** HTTP/1.1 connections for the writes: at rest one write a minute, at start each site's first verdict. */
+const WRITE_CONNECTIONS = 8
+
+/** GET (reads and watches) over the HTTP/2 Agent, every other method over the HTTP/1.1 one. */
+class ReadsAndWrites extends Dispatcher {
+  private readonly reads: Agent
+  private readonly writes: Agent
+  constructor(reads: Agent, writes: Agent) {
+    super()
+    this.reads = reads
+    this.writes = writes
+  }
+  override dispatch(opts: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    return (opts.method === 'GET' || opts.method === 'HEAD' ? this.reads : this.writes).dispatch(opts, handler)
+  }
+  override close(): Promise<void>
+  override close(callback: () => void): void
+  override close(callback?: () => void): Promise<void> | void {
+    const done = Promise.all([this.reads.close(), this.writes.close()]).then(() => undefined)
+    if (!callback) return done
+    void done.then(callback, callback)
+  }
+  override destroy(): Promise<void>
+  override destroy(err: Error | null): Promise<void>
+  override destroy(callback: () => void): void
+  override destroy(err: Error | null, callback: () => void): void
+  override destroy(a?: Error | null | (() => void), b?: () => void): Promise<void> | void {
+    const err = typeof a === 'function' ? null : (a ?? null)
+    const callback = typeof a === 'function' ? a : b
+    const done = Promise.all([this.reads.destroy(err), this.writes.destroy(err)]).then(() => undefined)
+    if (!callback) return done
+    void done.then(callback, callback)
+  }
+}
+
 export interface SharedPool {
   /** Agents made so far (a new one only when the TLS options changed). */
   readonly made: number
@@ -62,7 +106,7 @@ export interface SharedPool {
 export function shareOneConnectionPool(kc: KubeConfig, opts: { pingIntervalMs: number }): SharedPool {
   const self = kc as unknown as Patchable
   const own = self.createDispatcher.bind(kc)
-  let current: { key: string; agent: Agent; counted: Dispatcher } | undefined
+  let current: { key: string; agent: Dispatcher; counted: Dispatcher } | undefined
   let made = 0
   const counts = new Map<string, KubeRequestCount>()
   const count = (verb: string, resource: string, code: string): void => {
@@ -77,11 +121,10 @@ export function shareOneConnectionPool(kc: KubeConfig, opts: { pingIntervalMs: n
     const key = keyOf(o.connect)
     if (current?.key !== key) {
       const old = current
-      const agent = new Agent({
-        connect: o.connect ?? {},
-        allowH2: true,
-        h2Options: { pingInterval: opts.pingIntervalMs },
-      })
+      const agent = new ReadsAndWrites(
+        new Agent({ connect: o.connect ?? {}, allowH2: true, h2Options: { pingInterval: opts.pingIntervalMs } }),
+        new Agent({ connect: o.connect ?? {}, allowH2: false, connections: WRITE_CONNECTIONS }),
+      )
       current = { key, agent, counted: agent.compose(countingInterceptor(count)) }
       made++
       void old?.agent.close().catch(() => undefined)

@@ -10,7 +10,7 @@
 import t, { type Test } from 'tap'
 import pino from 'pino'
 import { createKube } from '../../src/kube/client.ts'
-import { KubeConfig, versionApi } from '../../src/kube/api.ts'
+import { coreApi, coordinationApi, KubeConfig, versionApi } from '../../src/kube/api.ts'
 import { shareOneConnectionPool } from '../../src/kube/dispatcher.ts'
 import { makePki } from '../fixtures/tls.ts'
 import { credentialFiles, fingerprint, recordingApiServer } from '../fixtures/kube-auth.ts'
@@ -100,5 +100,49 @@ t.test('every request carries the current credential, all over one connection', 
     const v = versionApi(kc)
     for (let i = 0; i < N; i++) await v.getCode()
     t.equal(pool.made, 1)
+  })
+
+  await t.test('reads over HTTP/2, writes over HTTP/1.1', async (t) => {
+    // Writes on the HTTP/2 session hung a 5,000-site service at start
+    // (dispatcher.ts): they must not go there.
+    api.reset()
+    const kc = new KubeConfig()
+    kc.loadFromFile(files.kubeconfig(api.url, pki.caFile, files.tokenFile('file-token-3')))
+    const pool = shareOneConnectionPool(kc, { pingIntervalMs: 5000 })
+    t.teardown(() => pool.close())
+    const core = coreApi(kc)
+    const lease = coordinationApi(kc)
+    await versionApi(kc).getCode()
+    await core.readNamespacedConfigMap({ namespace: 'ns', name: 'state' })
+    const body = { metadata: { name: 'state' } } as never
+    await core.replaceNamespacedConfigMap({ namespace: 'ns', name: 'state', fieldManager: 'kr', body })
+    await core.createNamespacedConfigMap({ namespace: 'ns', fieldManager: 'kr', body })
+    await lease.replaceNamespacedLease({ namespace: 'ns', name: 'kube-recycler', body })
+    await core.deleteNamespacedPod({ namespace: 'ns', name: 'web-1' })
+    t.same(
+      api.seen.map((s) => `${s.method} ${s.protocol}`),
+      ['GET 2.0', 'GET 2.0', 'PUT 1.1', 'POST 1.1', 'PUT 1.1', 'DELETE 1.1'],
+    )
+    t.equal(
+      new Set(api.seen.filter((s) => s.protocol === '2.0').map((s) => s.connection)).size,
+      1,
+      'one HTTP/2 connection',
+    )
+    t.equal(pool.made, 1, 'one pool for both')
+    t.same(
+      pool
+        .requests()
+        .map((r) => `${r.verb} ${r.resource} ${r.code}`)
+        .sort(),
+      [
+        'DELETE pods 200',
+        'GET configmaps 200',
+        'GET version 200',
+        'POST configmaps 200',
+        'PUT configmaps 200',
+        'PUT leases 200',
+      ],
+      'both counted',
+    )
   })
 })
