@@ -13,8 +13,8 @@
 // of 5,000 sites whose /status was read every 250 ms at start hung within
 // seconds, every time (Node 24.16, 24.21 and 24.22.3): its main thread
 // never left node's Http2Session::SendPendingData, which queued empty DATA
-// frames of one request stream without end, 40 MB a second, until the
-// kernel killed the process. Reads and watches on HTTP/2 and the writes
+// frames of one request stream without end, 40 MB a second, until its
+// memory ran out. Reads and watches on HTTP/2 and the writes
 // on HTTP/1.1, the same start ran on (docs/benchmarks.md).
 //
 // The Agent is kept while its TLS options (CA, client certificate and key,
