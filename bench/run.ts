@@ -28,6 +28,7 @@
 //                                   cluster:up) instead of a private one started for the bench
 //   --scale-sites N,N               scale: only these sizes (Deployments; above 2,000 probe-only), no blackbox_exporter
 //   --scale-replicas N,N            scale: only these replica counts (default 1,2)
+//   --scale-no-limit                scale: run serve without a pod's memory limit (a cgroup), to compare
 //
 // Needs root or preinstalled prometheus-blackbox-exporter and wrk (Debian);
 // the recycle part starts test/cluster's control plane if none runs.
@@ -61,6 +62,7 @@ interface Args {
   sharedCluster: boolean
   scaleSites?: number[]
   scaleReplicas?: number[]
+  scaleNoLimit: boolean
 }
 
 function parseArgs(argv: string[]): Args {
@@ -72,6 +74,7 @@ function parseArgs(argv: string[]): Args {
     waitQuietMin: 0,
     keepCluster: false,
     sharedCluster: false,
+    scaleNoLimit: false,
   }
   for (let i = 0; i < argv.length; i++) {
     const [flag, inline] = argv[i]!.split(/=(.*)/s) as [string, string | undefined]
@@ -119,10 +122,13 @@ function parseArgs(argv: string[]): Args {
           .map(Number)
           .filter((n) => n > 0)
         break
+      case '--scale-no-limit':
+        a.scaleNoLimit = true
+        break
       case '-h':
       case '--help':
         process.stdout.write(
-          'usage: npm run bench -- [--only probes|recycle|webhook|heal|ladder|scale|canary] [--quick] [--runs N] [--markdown] [--json FILE] [--profile] [--wait-quiet[=MIN]] [--keep-cluster] [--shared-cluster] [--scale-sites N,N] [--scale-replicas N,N]\n',
+          'usage: npm run bench -- [--only probes|recycle|webhook|heal|ladder|scale|canary] [--quick] [--runs N] [--markdown] [--json FILE] [--profile] [--wait-quiet[=MIN]] [--keep-cluster] [--shared-cluster] [--scale-sites N,N] [--scale-replicas N,N] [--scale-no-limit]\n',
         )
         process.exit(0)
         break
@@ -261,6 +267,7 @@ async function main(): Promise<void> {
         log,
         ...(args.scaleSites ? { sites: args.scaleSites } : {}),
         ...(args.scaleReplicas ? { replicas: args.scaleReplicas } : {}),
+        noLimit: args.scaleNoLimit,
       })
       results.scale = r
       targets.push(...r.targets.map((t) => ({ ...t, part })))

@@ -28,6 +28,7 @@ import { Agent, request } from 'undici'
 import { ensureCluster, readState } from '../test/cluster/lib.ts'
 import { countingFlow, flowRequests, kubectl } from '../test/fixtures/kube-cluster.ts'
 import { MODULE, blackboxConfig } from './probes/blackbox.ts'
+import { memoryCage, podMemoryLimit, type MemoryCage } from './lib/cgroup.ts'
 import { busyness, NODE, procCpuMs, procMemMB, ROOT, sleep, which } from './lib/proc.ts'
 import { ensureBuild, shippedCommand } from './lib/shipped.ts'
 import { markdownTable, num, textTable, type TargetCheck } from './lib/stats.ts'
@@ -39,6 +40,8 @@ export interface ScaleOptions {
   sites?: number[]
   /** Only these replica counts (default 1 and 2). */
   replicas?: number[]
+  /** Run `serve` without a pod's memory limit (as `npm start` on a workstation), to compare. */
+  noLimit?: boolean
 }
 
 export interface SizeRun {
@@ -52,6 +55,11 @@ export interface SizeRun {
   followerRssMB?: number
   /** (leader RSS − one-site service RSS) / (sites − 1), KB. */
   perSiteKB: number
+  /** Each replica's memory limit (its own cgroup, as a pod's container), MiB; undefined: none. */
+  limitMiB?: number
+  /** The most any replica's cgroup held at once over the whole run (start, rest, recycles), MB, and OOM kills. */
+  peakMB?: number
+  oomKills?: number
   cpuMsPerProbe: number
   probesPerMin: number
   /** State writes (all replicas) during the rest window, and its length. */
@@ -78,6 +86,8 @@ export interface BlackboxRun {
 
 export interface ScaleResult {
   baseRssMB: number
+  /** Why the replicas ran without a memory limit, when they did. */
+  noLimit?: string
   runs: SizeRun[]
   blackbox: BlackboxRun[]
   restMs: number
@@ -229,10 +239,12 @@ interface Svc {
   stop(): Promise<void>
 }
 
-/** `serve` as shipped; its log is read for the listen line and dropped (at info it logs every probe). */
-async function startServe(env: Record<string, string>): Promise<Svc> {
+/** `serve` as shipped, in `cage` when given; its log is read for the listen line and dropped (at info it logs every probe). */
+async function startServe(env: Record<string, string>, cage?: MemoryCage): Promise<Svc> {
   const { flags, entry } = shippedCommand()
-  const child = spawn(NODE, [...flags, entry, 'serve'], {
+  const argv = [...flags, entry, 'serve']
+  const { command, args } = cage ? cage.wrap(NODE, argv) : { command: NODE, args: argv }
+  const child = spawn(command, args, {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: os.tmpdir(), HOST: '127.0.0.1', PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -335,6 +347,8 @@ async function waitUntil<T>(
 }
 
 interface Env {
+  /** Each replica in a memory cgroup of its own, limited as the chart tells an operator to for its sites. */
+  limits: boolean
   deployNs: string
   kubeconfig: string
   flow: string
@@ -365,18 +379,27 @@ async function runSize(
     ),
   )
   const svcs: Svc[] = []
+  const cages: MemoryCage[] = []
+  let measured: SizeRun | undefined
+  const limit = podMemoryLimit(sites)
   try {
     const t0 = performance.now()
     for (let r = 0; r < replicas; r++) {
+      const cage = e.limits ? memoryCage(limit) : undefined
+      if (cage && 'unavailable' in cage) throw new Error(`a memory cgroup for the replica: ${cage.unavailable}`)
+      if (cage) cages.push(cage)
       svcs.push(
-        await startServe({
-          KUBECONFIG: e.kubeconfig,
-          POD_NAMESPACE: ns,
-          KUBE_RECYCLER_CONFIG: config,
-          HOSTNAME: `scale-${r}`,
-          KUBE_RECYCLER_WEBHOOK_TOKEN: 'bench-webhook-token-5c1e',
-          KUBE_RECYCLER_RECYCLE_TOKEN: 'bench-operator-token-9a2f',
-        }),
+        await startServe(
+          {
+            KUBECONFIG: e.kubeconfig,
+            POD_NAMESPACE: ns,
+            KUBE_RECYCLER_CONFIG: config,
+            HOSTNAME: `scale-${r}`,
+            KUBE_RECYCLER_WEBHOOK_TOKEN: 'bench-webhook-token-5c1e',
+            KUBE_RECYCLER_RECYCLE_TOKEN: 'bench-operator-token-9a2f',
+          },
+          cages.at(-1),
+        ),
       )
     }
     await waitUntil(
@@ -413,6 +436,7 @@ async function runSize(
       firstVerdictsMs,
       rssMB: NaN,
       perSiteKB: NaN,
+      ...(e.limits ? { limitMiB: limit / MiB } : {}),
       cpuMsPerProbe: NaN,
       probesPerMin: NaN,
       writes: NaN,
@@ -421,6 +445,8 @@ async function runSize(
       writesPerSitePerMin: NaN,
       apiRequestsPerMin: NaN,
     }
+    // The cgroups' peaks are read once the replicas stopped (finally, below): the whole run's.
+    measured = out
     if (!measureRest) {
       // The process' own is read at the age the sizes' RSS is read (the end of their rest window): a
       // younger process has not grown its heap and compiled code to their steady state yet.
@@ -518,6 +544,12 @@ async function runSize(
     return out
   } finally {
     await Promise.all(svcs.map((s) => s.stop()))
+    if (measured && cages.length) {
+      const peaks = cages.map((c) => c.peak()).filter((p): p is number => p !== undefined)
+      if (peaks.length) measured.peakMB = Math.max(...peaks) / MiB
+      measured.oomKills = cages.reduce((n, c) => n + c.oomKills(), 0)
+    }
+    for (const c of cages) c.close()
     await kubectl(['delete', 'namespace', ns, '--wait=false', '--ignore-not-found']).catch(() => undefined)
   }
 }
@@ -645,7 +677,20 @@ export async function benchScale(o: ScaleOptions): Promise<ScaleResult> {
         },
       }),
     })
+    // Each replica gets a pod's memory limit (a cgroup of its own), unless asked not to or there is no cgroup to make.
+    let noLimit = o.noLimit ? 'asked for (--scale-no-limit)' : undefined
+    if (!noLimit) {
+      const probe = memoryCage(podMemoryLimit(1))
+      if ('unavailable' in probe) noLimit = `no memory cgroup could be made (${probe.unavailable})`
+      else probe.close()
+    }
+    log(
+      noLimit
+        ? `scale: replicas run without a memory limit: ${noLimit}; V8 sizes its heap from this machine's memory, not a pod's`
+        : `scale: each replica runs in a memory cgroup limited as the chart says for its sites (${num(podMemoryLimit(1) / MiB)} MiB and up)`,
+    )
     const env: Env = {
+      limits: !noLimit,
       deployNs,
       kubeconfig: sa.kubeconfig,
       flow: sa.flow,
@@ -669,6 +714,7 @@ export async function benchScale(o: ScaleOptions): Promise<ScaleResult> {
     }
     return {
       baseRssMB: base.rssMB,
+      ...(noLimit ? { noLimit } : {}),
       runs,
       blackbox,
       restMs,
@@ -705,6 +751,12 @@ function judge(runs: SizeRun[], bb: BlackboxRun[]): TargetCheck[] {
       met: r.perSiteKB <= 100,
       detail: `${num(r.perSiteKB)} KB (${num(r.rssMB)} MB)`,
     })
+    if (r.limitMiB !== undefined)
+      out.push({
+        name: `within the memory limit the chart gives its sites, never OOM-killed (${l})`,
+        met: r.oomKills === 0 && (r.peakMB === undefined || r.peakMB <= r.limitMiB),
+        detail: `peak ${r.peakMB === undefined ? 'n/a' : num(r.peakMB)} MB of ${num(r.limitMiB)} MiB, ${r.oomKills ?? 0} OOM kills`,
+      })
     out.push({
       name: `API requests at rest ≤ 1 per site per minute (${l})`,
       met: r.apiRequestsPerMin <= r.sites,
@@ -735,6 +787,7 @@ export function formatScale(r: ScaleResult, markdown: boolean): string {
     'all probed s',
     'RSS MB (follower)',
     'KB/site',
+    'limit MiB (peak MB)',
     'CPU ms/probe',
     'probes/min',
     'writes/min at rest',
@@ -747,6 +800,7 @@ export function formatScale(r: ScaleResult, markdown: boolean): string {
     num(x.firstVerdictsMs / 1000),
     `${num(x.rssMB)}${x.followerRssMB !== undefined ? ` (${num(x.followerRssMB)})` : ''}`,
     num(x.perSiteKB),
+    x.limitMiB === undefined ? 'none' : `${num(x.limitMiB)} (${x.peakMB === undefined ? 'n/a' : num(x.peakMB)})`,
     num(x.cpuMsPerProbe),
     num(x.probesPerMin),
     num(x.writesPerMin),
@@ -765,6 +819,9 @@ export function formatScale(r: ScaleResult, markdown: boolean): string {
   ])
   return [
     `Every site probed every ${PROBE_EVERY_S} s; at rest measured over ${r.restMs / 1000} s after the first minute; a one-site service (the process' own), read at the same age, has RSS ${num(r.baseRssMB)} MB.`,
+    r.noLimit
+      ? `The replicas ran without a memory limit: ${r.noLimit}. V8 then sizes its heap from the machine's memory, and RSS reads higher than in a pod.`
+      : `Each replica ran in a memory cgroup of its own, limited as the chart says for its sites (the chart's default, or what the start-up check asks for); Node sizes its heap from that limit, as in a pod. Peak: the most the cgroup held over the whole run.`,
     '',
     table(head, rows),
     '',
