@@ -79,6 +79,8 @@ export interface AppOptions {
   heartbeatObjects?: ObjectStore
   /** Proves the API server answers (the store is not ready without it). */
   ping?: (signal: AbortSignal) => Promise<unknown>
+  /** Milliseconds since any request of this process was answered 2xx: a recent one stands for the ping. */
+  answeredAgoMs?: () => number | undefined
   /** True while this replica holds the Lease; absent: it is alone and leads. */
   isLeader?: () => boolean
   /** This replica's name in records and on the Lease. */
@@ -132,6 +134,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     clock,
     logger,
     ...(opts.ping ? { ping: opts.ping } : {}),
+    ...(opts.answeredAgoMs ? { answeredAgoMs: opts.answeredAgoMs } : {}),
     onWrite: (result) => metrics.stateWrites.inc({ result }),
   })
   // Every replica's site gauges follow the shared state, so they agree.

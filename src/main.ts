@@ -180,6 +180,7 @@ export async function serve(opts: ServeOptions = {}): Promise<Running> {
             objects: cluster.kube.objects(namespace),
             heartbeatObjects: cluster.kube.objects(namespace, 'heartbeat'),
             ping: (signal: AbortSignal) => cluster.kube!.ping(signal),
+            answeredAgoMs: () => cluster.kube!.answeredAgoMs(),
             kubeRequests: () => cluster.kube!.requestCounts(),
           }
         : {}),

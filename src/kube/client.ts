@@ -738,6 +738,10 @@ export function createKube(opts: KubeOptions): Kube {
       return pool.requests()
     },
 
+    answeredAgoMs() {
+      return pool.answeredAgoMs()
+    },
+
     cacheWorkloads(refs, keep) {
       const cache: WorkloadCache = createWorkloadCache({
         kc,

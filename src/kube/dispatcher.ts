@@ -114,6 +114,8 @@ export interface SharedPool {
   readonly made: number
   /** Requests sent so far through the shared Agent, by verb, resource and answer. */
   requests(): KubeRequestCount[]
+  /** Milliseconds since a request through it was last answered with a 2xx; undefined: none yet. */
+  answeredAgoMs(): number | undefined
   /** Closes the current Agent once its requests are done. */
   close(): void
 }
@@ -123,8 +125,10 @@ export function shareOneConnectionPool(kc: KubeConfig, opts: { pingIntervalMs: n
   const own = self.createDispatcher.bind(kc)
   let current: { key: string; agent: Dispatcher; counted: Dispatcher } | undefined
   let made = 0
+  let answeredAt: number | undefined
   const counts = new Map<string, KubeRequestCount>()
   const count = (verb: string, resource: string, code: string): void => {
+    if (code.startsWith('2')) answeredAt = performance.now()
     const key = `${verb} ${resource} ${code}`
     const c = counts.get(key)
     if (c) c.count++
@@ -153,6 +157,9 @@ export function shareOneConnectionPool(kc: KubeConfig, opts: { pingIntervalMs: n
     },
     requests() {
       return [...counts.values()].map((c) => ({ ...c }))
+    },
+    answeredAgoMs() {
+      return answeredAt === undefined ? undefined : performance.now() - answeredAt
     },
     close() {
       void current?.agent.close().catch(() => undefined)

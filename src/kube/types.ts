@@ -289,6 +289,8 @@ export interface Kube {
   recordEvent(on: WorkloadState, event: KubeEvent): Promise<void>
   /** A cheap call that proves the API answers (GET /version). */
   ping(signal?: AbortSignal): Promise<string>
+  /** Milliseconds since the API server last answered a request of this process with a 2xx; undefined: not yet. */
+  answeredAgoMs(): number | undefined
   /** The Lease used to elect the replica that runs the cron probes. */
   lease(namespace: string, name: string): LeaseApi
   /** kube-recycler's own state objects (ConfigMaps) in its namespace: the sites' (default), or the leader's heartbeat. */

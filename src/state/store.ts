@@ -69,6 +69,13 @@ export interface StoreOptions {
   durable: boolean
   /** Proves the API server answers; without a recent answer the store is not ready. */
   ping?: (signal: AbortSignal) => Promise<unknown>
+  /**
+   * How long ago (ms) the API server last answered any request of this
+   * process with a 2xx; undefined: never. An answer within the ping period
+   * stands for the ping: the Lease is renewed or read every 2 s, so at rest
+   * the pings (half of a replica's requests) are not sent.
+   */
+  answeredAgoMs?: () => number | undefined
   onWrite?: (result: WriteResult) => void
   /** One API call is aborted after this long (and counts as failed). */
   callTimeoutMs?: number
@@ -239,7 +246,9 @@ export function createStore(opts: StoreOptions): StateStore {
 
   async function pingLoop(): Promise<void> {
     while (!stop.signal.aborted && opts.ping) {
-      await call('GET /version', (signal) => opts.ping!(signal), pingEvery).catch(() => undefined)
+      const ago = opts.answeredAgoMs?.()
+      if (ago !== undefined && ago < pingEvery) lastOk = Math.max(lastOk, opts.clock.now() - ago)
+      else await call('GET /version', (signal) => opts.ping!(signal), pingEvery).catch(() => undefined)
       await sleep(pingEvery, stop.signal)
     }
   }

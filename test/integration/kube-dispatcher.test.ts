@@ -112,7 +112,10 @@ t.test('every request carries the current credential, all over one connection', 
     t.teardown(() => pool.close())
     const core = coreApi(kc)
     const lease = coordinationApi(kc)
+    t.equal(pool.answeredAgoMs(), undefined, 'nothing answered yet')
     await versionApi(kc).getCode()
+    const ago = pool.answeredAgoMs()
+    t.ok(ago !== undefined && ago < 1000, `answered ${ago} ms ago: a 2xx stands for the store's ping`)
     await core.readNamespacedConfigMap({ namespace: 'ns', name: 'state' })
     const body = { metadata: { name: 'state' } } as never
     await core.replaceNamespacedConfigMap({ namespace: 'ns', name: 'state', fieldManager: 'kr', body })

@@ -188,3 +188,52 @@ t.test('bounds: a flood of records keeps the state within its bytes, unfinished 
     'bounding again drops nothing more',
   )
 })
+
+t.test(
+  'a recent answer to another request stands for the ping; without one the store pings, and is not ready when that fails',
+  async (t) => {
+    const objects = memoryObjectStore()
+    let pings = 0
+    let ago: number | undefined = 5
+    let apiUp = true
+    const clock = manualClock()
+    const a = replica(objects, {
+      clock,
+      pingEveryMs: 1000,
+      ping: () => {
+        pings++
+        return apiUp ? Promise.resolve('v1.34') : Promise.reject(Errors.kube('GET /version: ECONNREFUSED'))
+      },
+      answeredAgoMs: () => ago,
+      // The loop's waits pass at once; the clock moves by hand.
+      sleep: (_ms, signal) =>
+        new Promise((r) => {
+          const i = setTimeout(r, 2)
+          signal.addEventListener('abort', () => {
+            clearTimeout(i)
+            r()
+          })
+        }),
+    })
+    t.teardown(() => a.store.close())
+    await a.store.loaded()
+    const turns = () => new Promise((r) => setTimeout(r, 30))
+    await turns()
+    t.equal(pings, 0, 'the Lease (or any request) answered 5 ms ago: no ping')
+    clock.advance(10_000)
+    await turns()
+    t.equal(a.store.ready().ready, true, 'and the store stays ready on those answers')
+    ago = 1500
+    await turns()
+    t.ok(pings > 0, 'the last answer is older than the ping period: it pings')
+    const before = pings
+    ago = undefined
+    await turns()
+    t.ok(pings > before, 'no answer yet: it pings')
+    apiUp = false
+    ago = 60_000
+    clock.advance(10_000)
+    await turns()
+    t.match(a.store.ready(), { ready: false, reason: /has not answered for 10 s \(GET \/version: ECONNREFUSED\)/ })
+  },
+)
