@@ -52,14 +52,7 @@ export function memoryCage(limit: number): MemoryCage | { unavailable: string } 
 function v1(name: string, limit: number): MemoryCage {
   const own = /^\d+:(?:[^:]*,)?memory(?:,[^:]*)?:(.*)$/m.exec(readFileSync('/proc/self/cgroup', 'utf8'))
   if (!own) throw new Error('no memory controller in /proc/self/cgroup')
-  const dir = path.join(ROOT, 'memory', own[1]!, name)
-  mkdirSync(dir)
-  try {
-    writeFileSync(path.join(dir, 'memory.limit_in_bytes'), String(limit))
-  } catch (e) {
-    rmdirSync(dir)
-    throw e
-  }
+  const dir = limited(path.join(ROOT, 'memory', own[1]!, name), 'memory.limit_in_bytes', limit)
   return cage(dir, limit, {
     peak: () => Number(readFileSync(path.join(dir, 'memory.max_usage_in_bytes'), 'utf8')),
     oom: () => field(path.join(dir, 'memory.oom_control'), 'oom_kill'),
@@ -69,14 +62,7 @@ function v1(name: string, limit: number): MemoryCage {
 function v2(name: string, limit: number): MemoryCage {
   const control = path.join(ROOT, 'cgroup.subtree_control')
   if (!readFileSync(control, 'utf8').split(/\s+/).includes('memory')) writeFileSync(control, '+memory')
-  const dir = path.join(ROOT, name)
-  mkdirSync(dir)
-  try {
-    writeFileSync(path.join(dir, 'memory.max'), String(limit))
-  } catch (e) {
-    rmdirSync(dir)
-    throw e
-  }
+  const dir = limited(path.join(ROOT, name), 'memory.max', limit)
   return cage(dir, limit, {
     // memory.peak came with Linux 5.19.
     peak: () =>
@@ -85,6 +71,18 @@ function v2(name: string, limit: number): MemoryCage {
         : undefined,
     oom: () => field(path.join(dir, 'memory.events'), 'oom_kill'),
   })
+}
+
+/** Makes the cgroup `dir` with `limit` in its `file`; nothing is left behind when the limit cannot be set. */
+function limited(dir: string, file: string, limit: number): string {
+  mkdirSync(dir)
+  try {
+    writeFileSync(path.join(dir, file), String(limit))
+  } catch (e) {
+    rmdirSync(dir)
+    throw e
+  }
+  return dir
 }
 
 /** `key N` from a flat-keyed cgroup file; 0 when absent. */

@@ -20,6 +20,18 @@ const bump = (s: SiteState) => ({
   result: s.consecutiveFailures + 1,
 })
 
+/** A sleep that ends after `ms` real milliseconds whatever it is asked, or at once when aborted. */
+const soon =
+  (ms: number) =>
+  (_asked: number, signal: AbortSignal): Promise<void> =>
+    new Promise((r) => {
+      const i = setTimeout(r, ms)
+      signal.addEventListener('abort', () => {
+        clearTimeout(i)
+        r()
+      })
+    })
+
 function replica(objects: ObjectStore, extra: Partial<Parameters<typeof createStore>[0]> = {}) {
   const writes: string[] = []
   const store = createStore({
@@ -79,14 +91,7 @@ t.test('not loaded or not reachable: refused with 503, never applied to a local 
     watch: (v, cb, s) => real.watch(v, cb, s),
   }
   const a = replica(flaky, {
-    sleep: (_ms, signal) =>
-      new Promise((r) => {
-        const i = setTimeout(r, 5)
-        signal.addEventListener('abort', () => {
-          clearTimeout(i)
-          r()
-        })
-      }),
+    sleep: soon(5),
   })
   t.teardown(() => a.store.close())
   await new Promise((r) => setTimeout(r, 20))
@@ -206,14 +211,7 @@ t.test(
       },
       answeredAgoMs: () => ago,
       // The loop's waits pass at once; the clock moves by hand.
-      sleep: (_ms, signal) =>
-        new Promise((r) => {
-          const i = setTimeout(r, 2)
-          signal.addEventListener('abort', () => {
-            clearTimeout(i)
-            r()
-          })
-        }),
+      sleep: soon(2),
     })
     t.teardown(() => a.store.close())
     await a.store.loaded()
