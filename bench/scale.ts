@@ -259,8 +259,10 @@ async function startServe(env: Record<string, string>, cage?: MemoryCage): Promi
       // The service logs levels by name (src/logger.ts).
       const m = /^\{"level":"(warn|error|fatal)",.*"msg":"([^"]*)"/.exec(line)
       if (!m) continue
-      // Bounded: a message never seen before is kept only while fewer than 100 are.
-      if (warnings.has(m[2]!) || warnings.size < 100) warnings.set(m[2]!, (warnings.get(m[2]!) ?? 0) + 1)
+      // One key per kind of message: numbers (site names, object names) as N, so 5,000 sites' timed-out
+      // writes are one line and leave room for the rest. Bounded: a new key is kept only while fewer than 100 are.
+      const key = m[2]!.replace(/\d+/g, 'N')
+      if (warnings.has(key) || warnings.size < 100) warnings.set(key, (warnings.get(key) ?? 0) + 1)
     }
   }
   child.stdout!.on('data', keepWarnings)

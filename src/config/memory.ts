@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs'
 const MiB = 1024 * 1024
 /** RSS of the service as shipped, connected to a cluster, with one site (measured 123 MB). */
 export const BASE_BYTES = 125 * MiB
-/** RSS one healthy site adds, connected and probed every 10 s (measured in the limit this budget gives: 92-102 KB at 1,000 sites, 46 KB at 5,000; a margin for a busier start). */
+/** RSS one healthy site adds, connected and probed every 10 s (measured in the limit this budget gives: 92-102 KB at 1,000 sites, 46-51 KB at 5,000; a margin for a busier start). */
 export const PER_SITE_BYTES = 170 * 1024
 /** Room above the steady state for bursts and the garbage collector. */
 export const MARGIN = 1.25
