@@ -16,11 +16,13 @@
 
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { parse as parseYaml } from 'yaml'
 import { memoryNeeded } from '../../src/config/memory.ts'
-import { ROOT as REPO } from './proc.ts'
 
 const ROOT = '/sys/fs/cgroup'
+/** The repository (this file is bench/lib/cgroup.ts). */
+const REPO = fileURLToPath(new URL('../../', import.meta.url))
 const MiB = 1024 * 1024
 
 export interface MemoryCage {
