@@ -19,6 +19,7 @@ import { Errors, isAppError } from '../errors.ts'
 import type { ObjectStore, StoredObject } from '../kube/types.ts'
 import { LIMITS, boundRecord, boundSiteState } from './bounds.ts'
 import { recordProblem } from './records.ts'
+import { createSlots, type Lane } from './slots.ts'
 import { emptySiteState, RecycleRecordSchema, SiteStateSchema, type RecycleRecord, type SiteState } from './schema.ts'
 
 // Compiled once: the interpreted Value.Check of a whole site's state on
@@ -41,6 +42,11 @@ export interface Change<R> {
 
 export type WriteResult = 'ok' | 'conflict' | 'error'
 
+export interface UpdateOptions {
+  /** A scheduled probe's verdict, sent again at the next tick: its write waits behind every other (slots.ts). */
+  routine?: boolean
+}
+
 export interface StateStore {
   /** Kept in the cluster (true), or only in this process (no cluster: dry-run). */
   readonly durable: boolean
@@ -51,7 +57,7 @@ export interface StateStore {
    * precondition; on a conflict reads again and re-applies it, so `change`
    * must be pure. Throws Errors.unavailable when the store cannot be written.
    */
-  update<R>(site: string, change: (s: SiteState) => Change<R>): Promise<R>
+  update<R>(site: string, change: (s: SiteState) => Change<R>, opts?: UpdateOptions): Promise<R>
   /** Called after every change this replica sees, its own and others'. */
   onChange(listener: (site: string, s: SiteState) => void): void
   ready(): Readiness
@@ -77,8 +83,12 @@ export interface StoreOptions {
    */
   answeredAgoMs?: () => number | undefined
   onWrite?: (result: WriteResult) => void
-  /** One API call is aborted after this long (and counts as failed). */
+  /** One API call is aborted after this long (and counts as failed); a write's time waiting for a slot is not counted. */
   callTimeoutMs?: number
+  /** State writes in flight at once (slots.ts): as many as the HTTP/1.1 connections that carry them (8). */
+  writeSlots?: number
+  /** How long a write waits for a slot before it fails (Errors.unavailable; 30 s). */
+  writeQueueMs?: number
   pingEveryMs?: number
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>
 }
@@ -110,6 +120,8 @@ export function createStore(opts: StoreOptions): StateStore {
   const stop = new AbortController()
   const sleep = opts.sleep ?? abortableSleep
   const timeoutMs = opts.callTimeoutMs ?? 5000
+  const slots = createSlots(opts.writeSlots ?? 8)
+  const queueMs = opts.writeQueueMs ?? 30_000
   const pingEvery = opts.pingEveryMs ?? 2000
   /** No answer from the API server for this long: not ready (two missed pings). */
   const silentMs = pingEvery * 2 + 1000
@@ -254,10 +266,25 @@ export function createStore(opts: StoreOptions): StateStore {
   }
 
   /** `first`: the change already applied to a state; used while that is still the state in hand. */
+  /** Runs `send` once a write slot is free (slots.ts); a write that waited queueMs in vain fails unsent. */
+  async function inSlot<T>(lane: Lane, send: () => Promise<T>): Promise<T> {
+    const release = await slots
+      .acquire(lane, AbortSignal.any([AbortSignal.timeout(queueMs), stop.signal]))
+      .catch(() => {
+        throw Errors.unavailable(`no write slot free within ${queueMs} ms; ${slots.waiting} other writes waiting`)
+      })
+    try {
+      return await send()
+    } finally {
+      release()
+    }
+  }
+
   async function write<R>(
     site: string,
     change: (s: SiteState) => Change<R>,
-    first?: { on: SiteState; change: Change<R> },
+    first: { on: SiteState; change: Change<R> } | undefined,
+    lane: Lane,
   ): Promise<R> {
     const cfg = sites.get(site)
     if (!cfg) throw Errors.unknownSite(`no site named "${site}"`)
@@ -270,10 +297,12 @@ export function createStore(opts: StoreOptions): StateStore {
       const bounded = boundSiteState(next, { now, windowMs: cfg.recycle.windowMs })
       try {
         const data = JSON.stringify(bounded)
-        writing.set(site, { data, state: bounded })
-        const version = await call(`write the state of ${site}`, (signal) =>
-          opts.objects.write(objectName(site), data, cur.version, signal),
-        ).finally(() => writing.delete(site))
+        const version = await inSlot(lane, () => {
+          writing.set(site, { data, state: bounded })
+          return call(`write the state of ${site}`, (signal) =>
+            opts.objects.write(objectName(site), data, cur.version, signal),
+          )
+        }).finally(() => writing.delete(site))
         opts.onWrite?.('ok')
         if (newer(version, entries.get(site)!.version)) {
           entries.set(site, { state: bounded, version })
@@ -312,7 +341,8 @@ export function createStore(opts: StoreOptions): StateStore {
     get(site) {
       return entries.get(site)?.state ?? emptySiteState(site)
     },
-    update(site, change) {
+    update(site, change, options = {}) {
+      const lane: Lane = options.routine ? 'routine' : 'first'
       let first: { on: SiteState; change: ReturnType<typeof change> } | undefined
       if (!queues.has(site) && isLoaded && sites.has(site)) {
         // Nothing of this site in flight: decided at once on the state in
@@ -328,8 +358,8 @@ export function createStore(opts: StoreOptions): StateStore {
       }
       const prev = queues.get(site) ?? Promise.resolve()
       const run = prev.then(
-        () => write(site, change, first),
-        () => write(site, change, first),
+        () => write(site, change, first, lane),
+        () => write(site, change, first, lane),
       )
       const tail = run.then(
         () => undefined,

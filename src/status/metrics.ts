@@ -40,6 +40,7 @@ export interface Metrics {
   probes: Counter<'site' | 'check' | 'ok'>
   /** Pods failing a per-pod check at the last probe run: one series per site, never one per pod. */
   failingPods: Gauge<'site'>
+  ticksSkipped: Counter<'site'>
   stateWrites: Counter<'result'>
   probeSeconds: Histogram<'site' | 'check'>
   httpSeconds: Histogram<'method' | 'route' | 'status_code'>
@@ -212,6 +213,12 @@ export function createMetrics(opts: { defaultMetrics?: boolean; version?: string
     failingPods: new Gauge({
       name: 'kube_recycler_failing_pods',
       help: "Pods of the site's target that failed a per-pod check at the leader's last probe run",
+      labelNames: ['site'],
+      registers,
+    }),
+    ticksSkipped: new Counter({
+      name: 'kube_recycler_probe_ticks_skipped_total',
+      help: "Cron ticks of a site not run because the site's last tick was still running (its probe and the verdict's write)",
       labelNames: ['site'],
       registers,
     }),

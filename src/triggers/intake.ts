@@ -116,88 +116,93 @@ export function createIntake(opts: {
       let id: string | undefined
       const { transition, effects, repeated, ...decision } = await store.update<
         Decision & { transition?: 'became-failing' | 'recovered'; effects?: Effect[]; repeated?: true }
-      >(site.name, (s) => {
-        if (verdict.key !== undefined) {
-          const dup = duplicateOf(s, verdict.key)
-          if (dup) return { result: dup }
-        }
-        const { next: observed, obs } = observe(s, site, verdict)
-        const plain: Decision & { transition?: 'became-failing' | 'recovered' } = {
-          site: site.name,
-          action: 'none',
-          reason: obs.reason,
-          health: obs.health,
-          ...(obs.transition !== 'none' ? { transition: obs.transition } : {}),
-        }
-        // A delivery's key is stored whatever it says, so it is counted once:
-        // a replayed passing report cannot reset the failure count, nor a
-        // build re-reported with another status count again. That is a
-        // write per Jenkins report (hourly). A probe has no key: a repeated
-        // healthy probe is not written (the leader's heartbeat says it ran).
-        // Decided before the state to write is built: most probes end here.
-        if (
-          !obs.recycle &&
-          verdict.key === undefined &&
-          !changed(s, observed, verdict, now, opts.heartbeat !== undefined)
-        )
-          return { result: { ...plain, repeated: true } }
-        // The timeline is written with the verdict, so only when the verdict
-        // is; the repeats the heartbeat noted since the last write first
-        // stretch the run they belong to.
-        const runs = foldTimeline(s.timeline, s, opts.heartbeat?.latest(site.name, s))
-        let next: SiteState = {
-          ...observed,
-          lastVerdict: boundVerdict(verdict),
-          timeline: mergeTimeline(runs, verdict),
-        }
-        if (verdict.source === 'jenkins') next.lastReportAt = verdict.at
-        if (verdict.key !== undefined)
-          next.deliveries = [
-            ...s.deliveries,
-            { key: verdict.key, ok: verdict.ok, ...(extra.status ? { status: extra.status } : {}), at: verdict.at },
-          ]
-        if (!obs.recycle) return { next, result: plain }
-        const outside = outsideCause(site, verdict.checks)
-        // freshEpisode: a plan merges into the last one only within one failure (requests.ts).
-        const applied = applyRequest(
-          next,
-          site,
-          {
-            site: site.name,
-            source: verdict.source,
-            ...(outside !== undefined ? { outsideCause: outside } : {}),
-            reason: `${verdict.summary} (${obs.reason})`,
-            ...(verdict.ref ? { ref: verdict.ref } : {}),
-            ...(verdict.key ? { key: verdict.key } : {}),
-            ...(verdict.commit ? { commit: verdict.commit } : {}),
-          },
-          {
-            now,
-            id: (id ??= newRecycleId(now)),
-            dryRun: recycler.dryRun,
-            freshEpisode: obs.transition === 'became-failing',
-          },
-        )
-        next = applied.next
-        const r = applied.record
-        const effects = applied.effects
-        if (applied.decision.kind === 'skip')
-          return { next, result: { ...plain, reason: r.reason ?? 'skipped', recycle: r, effects } }
-        if (applied.decision.kind === 'plan')
-          return { next, result: { ...plain, action: 'planned', recycle: r, effects } }
-        if (applied.decision.kind === 'await' || applied.decision.kind === 'wait')
-          return {
-            next,
-            result: {
-              ...plain,
-              action: r.state === 'waiting' ? 'waiting' : 'awaiting-approval',
-              reason: r.reason ?? obs.reason,
-              recycle: r,
-              effects,
-            },
+      >(
+        site.name,
+        (s) => {
+          if (verdict.key !== undefined) {
+            const dup = duplicateOf(s, verdict.key)
+            if (dup) return { result: dup }
           }
-        return { next, result: { ...plain, action: 'recycle-requested', recycle: r, effects } }
-      })
+          const { next: observed, obs } = observe(s, site, verdict)
+          const plain: Decision & { transition?: 'became-failing' | 'recovered' } = {
+            site: site.name,
+            action: 'none',
+            reason: obs.reason,
+            health: obs.health,
+            ...(obs.transition !== 'none' ? { transition: obs.transition } : {}),
+          }
+          // A delivery's key is stored whatever it says, so it is counted once:
+          // a replayed passing report cannot reset the failure count, nor a
+          // build re-reported with another status count again. That is a
+          // write per Jenkins report (hourly). A probe has no key: a repeated
+          // healthy probe is not written (the leader's heartbeat says it ran).
+          // Decided before the state to write is built: most probes end here.
+          if (
+            !obs.recycle &&
+            verdict.key === undefined &&
+            !changed(s, observed, verdict, now, opts.heartbeat !== undefined)
+          )
+            return { result: { ...plain, repeated: true } }
+          // The timeline is written with the verdict, so only when the verdict
+          // is; the repeats the heartbeat noted since the last write first
+          // stretch the run they belong to.
+          const runs = foldTimeline(s.timeline, s, opts.heartbeat?.latest(site.name, s))
+          let next: SiteState = {
+            ...observed,
+            lastVerdict: boundVerdict(verdict),
+            timeline: mergeTimeline(runs, verdict),
+          }
+          if (verdict.source === 'jenkins') next.lastReportAt = verdict.at
+          if (verdict.key !== undefined)
+            next.deliveries = [
+              ...s.deliveries,
+              { key: verdict.key, ok: verdict.ok, ...(extra.status ? { status: extra.status } : {}), at: verdict.at },
+            ]
+          if (!obs.recycle) return { next, result: plain }
+          const outside = outsideCause(site, verdict.checks)
+          // freshEpisode: a plan merges into the last one only within one failure (requests.ts).
+          const applied = applyRequest(
+            next,
+            site,
+            {
+              site: site.name,
+              source: verdict.source,
+              ...(outside !== undefined ? { outsideCause: outside } : {}),
+              reason: `${verdict.summary} (${obs.reason})`,
+              ...(verdict.ref ? { ref: verdict.ref } : {}),
+              ...(verdict.key ? { key: verdict.key } : {}),
+              ...(verdict.commit ? { commit: verdict.commit } : {}),
+            },
+            {
+              now,
+              id: (id ??= newRecycleId(now)),
+              dryRun: recycler.dryRun,
+              freshEpisode: obs.transition === 'became-failing',
+            },
+          )
+          next = applied.next
+          const r = applied.record
+          const effects = applied.effects
+          if (applied.decision.kind === 'skip')
+            return { next, result: { ...plain, reason: r.reason ?? 'skipped', recycle: r, effects } }
+          if (applied.decision.kind === 'plan')
+            return { next, result: { ...plain, action: 'planned', recycle: r, effects } }
+          if (applied.decision.kind === 'await' || applied.decision.kind === 'wait')
+            return {
+              next,
+              result: {
+                ...plain,
+                action: r.state === 'waiting' ? 'waiting' : 'awaiting-approval',
+                reason: r.reason ?? obs.reason,
+                recycle: r,
+                effects,
+              },
+            }
+          return { next, result: { ...plain, action: 'recycle-requested', recycle: r, effects } }
+        },
+        // A scheduled probe says it again at the next tick: it waits behind the reports and the operator.
+        { routine: verdict.source === 'probe' },
+      )
       if (decision.action === 'duplicate') {
         log.info({ site: site.name, key: verdict.key }, 'duplicate delivery: already counted')
         return decision
