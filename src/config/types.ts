@@ -232,7 +232,7 @@ export interface ServiceConfig {
   probeConcurrency: number
   /**
    * The most a scheduled probe waits after its cron's time, each site its
-   * own share from its name (at most half its period), so that sites on
+   * own share from its name (at most the period less a tenth and its checks' timeout), so that sites on
    * one schedule do not all probe in the same second. 0: on the second.
    */
   probeSpreadMs: number
