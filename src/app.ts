@@ -81,6 +81,8 @@ export interface AppOptions {
   ping?: (signal: AbortSignal) => Promise<unknown>
   /** Milliseconds since any request of this process was answered 2xx: a recent one stands for the ping. */
   answeredAgoMs?: () => number | undefined
+  /** State writes in flight at once (the store's slots): the API client's write connections. */
+  writeSlots?: number
   /** True while this replica holds the Lease; absent: it is alone and leads. */
   isLeader?: () => boolean
   /** This replica's name in records and on the Lease. */
@@ -135,6 +137,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     logger,
     ...(opts.ping ? { ping: opts.ping } : {}),
     ...(opts.answeredAgoMs ? { answeredAgoMs: opts.answeredAgoMs } : {}),
+    ...(opts.writeSlots ? { writeSlots: opts.writeSlots } : {}),
     onWrite: (result) => metrics.stateWrites.inc({ result }),
   })
   // Every replica's site gauges follow the shared state, so they agree.

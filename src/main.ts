@@ -181,6 +181,7 @@ export async function serve(opts: ServeOptions = {}): Promise<Running> {
             heartbeatObjects: cluster.kube.objects(namespace, 'heartbeat'),
             ping: (signal: AbortSignal) => cluster.kube!.ping(signal),
             answeredAgoMs: () => cluster.kube!.answeredAgoMs(),
+            writeSlots: cluster.kube.writeConnections,
             kubeRequests: () => cluster.kube!.requestCounts(),
           }
         : {}),

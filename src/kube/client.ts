@@ -35,7 +35,7 @@ import {
 import { createLeaseApi } from './lease.ts'
 import { createObjectStore } from './objects.ts'
 import { findKubeconfig } from './find.ts'
-import { shareOneConnectionPool } from './dispatcher.ts'
+import { shareOneConnectionPool, WRITE_CONNECTIONS } from './dispatcher.ts'
 import { createWorkloadCache } from './cache.ts'
 
 export { findKubeconfig, kubeError }
@@ -741,6 +741,8 @@ export function createKube(opts: KubeOptions): Kube {
     answeredAgoMs() {
       return pool.answeredAgoMs()
     },
+
+    writeConnections: WRITE_CONNECTIONS,
 
     cacheWorkloads(refs, keep) {
       const cache: WorkloadCache = createWorkloadCache({

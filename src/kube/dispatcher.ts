@@ -64,7 +64,7 @@ function keyOf(connect: Record<string, unknown> = {}): string {
 }
 
 /** HTTP/1.1 connections for the writes: at rest one write a minute, at start each site's first verdict. */
-const WRITE_CONNECTIONS = 8
+export const WRITE_CONNECTIONS = 8
 
 /** GET (reads and watches) over the HTTP/2 Agent, Lease writes over their own connection, every other write over the HTTP/1.1 pool. */
 class ReadsAndWrites extends Dispatcher {

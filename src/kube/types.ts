@@ -291,6 +291,8 @@ export interface Kube {
   ping(signal?: AbortSignal): Promise<string>
   /** Milliseconds since the API server last answered a request of this process with a 2xx; undefined: not yet. */
   answeredAgoMs(): number | undefined
+  /** How many requests with a body (writes) are sent at once; more wait in the HTTP client's queue. */
+  readonly writeConnections: number
   /** The Lease used to elect the replica that runs the cron probes. */
   lease(namespace: string, name: string): LeaseApi
   /** kube-recycler's own state objects (ConfigMaps) in its namespace: the sites' (default), or the leader's heartbeat. */

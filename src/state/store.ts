@@ -85,7 +85,7 @@ export interface StoreOptions {
   onWrite?: (result: WriteResult) => void
   /** One API call is aborted after this long (and counts as failed); a write's time waiting for a slot is not counted. */
   callTimeoutMs?: number
-  /** State writes in flight at once (slots.ts): as many as the HTTP/1.1 connections that carry them (8). */
+  /** State writes in flight at once (slots.ts): as many as the connections that carry them (Kube.writeConnections; 8). */
   writeSlots?: number
   /** How long a write waits for a slot before it fails (Errors.unavailable; 30 s). */
   writeQueueMs?: number
