@@ -25,6 +25,7 @@ export interface Slots {
 }
 
 interface Waiter {
+  lane: Lane
   grant: (release: () => void) => void
 }
 
@@ -46,8 +47,7 @@ export function createSlots(size: number): Slots {
     while (inUse < size) {
       const next = lanes.first.values().next().value ?? lanes.routine.values().next().value
       if (!next) return
-      lanes.first.delete(next)
-      lanes.routine.delete(next)
+      lanes[next.lane].delete(next)
       inUse++
       next.grant(release())
     }
@@ -59,7 +59,8 @@ export function createSlots(size: number): Slots {
     },
     acquire(lane, signal) {
       if (signal.aborted) return Promise.reject(signal.reason as Error)
-      if (inUse < size && lanes.first.size === 0 && (lane === 'first' || lanes.routine.size === 0)) {
+      // A free slot means nobody waits: every release hands its slot on at once.
+      if (inUse < size) {
         inUse++
         return Promise.resolve(release())
       }
@@ -69,6 +70,7 @@ export function createSlots(size: number): Slots {
           reject(signal.reason as Error)
         }
         const waiter: Waiter = {
+          lane,
           grant: (r) => {
             signal.removeEventListener('abort', onAbort)
             resolve(r)

@@ -265,13 +265,16 @@ export function createStore(opts: StoreOptions): StateStore {
     }
   }
 
-  /** `first`: the change already applied to a state; used while that is still the state in hand. */
   /** Runs `send` once a write slot is free (slots.ts); a write that waited queueMs in vain fails unsent. */
   async function inSlot<T>(lane: Lane, send: () => Promise<T>): Promise<T> {
     const release = await slots
       .acquire(lane, AbortSignal.any([AbortSignal.timeout(queueMs), stop.signal]))
       .catch(() => {
-        throw Errors.unavailable(`no write slot free within ${queueMs} ms; ${slots.waiting} other writes waiting`)
+        throw Errors.unavailable(
+          stop.signal.aborted
+            ? 'the store is closing'
+            : `no write slot free within ${queueMs} ms; ${slots.waiting} other writes waiting`,
+        )
       })
     try {
       return await send()
@@ -280,6 +283,7 @@ export function createStore(opts: StoreOptions): StateStore {
     }
   }
 
+  /** `first`: the change already applied to a state; used while that is still the state in hand. */
   async function write<R>(
     site: string,
     change: (s: SiteState) => Change<R>,
